@@ -1,0 +1,162 @@
+// Package provider is the cloud boundary of ohfpd: the narrow interface the
+// engine provisions and reconciles through. Package provider/aws implements
+// it on aws-sdk-go-v2; tests use it against the simulated region.
+package provider
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/ohfp/ohfp/internal/template"
+)
+
+// Tags ohfp puts on every resource it creates, so that the cloud alone is
+// enough to rebuild the daemon's state.
+const (
+	TagManagedBy  = "ohfp:managed-by"  // value: the daemon's cluster id
+	TagProvider   = "ohfp:provider"    // value: the HF provider name
+	TagRequestID  = "ohfp:request-id"  // value: req-<uuid>
+	TagTemplateID = "ohfp:template-id" // value: the templateId
+)
+
+// Instance states as EC2 spells them.
+const (
+	StatePending      = "pending"
+	StateRunning      = "running"
+	StateShuttingDown = "shutting-down"
+	StateTerminated   = "terminated"
+	StateStopping     = "stopping"
+	StateStopped      = "stopped"
+)
+
+// LaunchSpec is one request's provisioning call.
+type LaunchSpec struct {
+	RequestID   string
+	ClientToken string // at most 64 ASCII characters; persisted before the call
+	Template    template.Template
+	Units       int               // machineCount: weighted units to launch
+	Tags        map[string]string // every tag the instances get (ohfp's and instanceTags)
+}
+
+// Instance is what the cloud says of one instance.
+type Instance struct {
+	ID            string
+	State         string
+	StateReason   string // EC2 state reason code, e.g. Server.SpotInstanceTermination
+	InstanceType  string
+	SubnetID      string
+	PrivateIP     string
+	PublicIP      string
+	PrivateDNS    string
+	LaunchTime    time.Time
+	Spot          bool
+	SpotRequestID string
+	Tags          map[string]string
+}
+
+// LaunchResult is what a Launch call produced.
+type LaunchResult struct {
+	Instances []Instance // launched by the call itself
+	Handle    string     // fleet id, Spot Fleet request id or group name; "" for RunInstances
+	Errors    []string   // what the cloud reported it could not launch
+}
+
+// InstanceTypeInfo gives the HF attributes of an instance type.
+type InstanceTypeInfo struct {
+	Name      string
+	VCPUs     int
+	Cores     int
+	MemoryMiB int
+	Arch      string // x86_64 or arm64
+}
+
+// SpotRequest is the state of one Spot instance request.
+type SpotRequest struct {
+	ID           string
+	InstanceID   string
+	State        string // open, active, closed, cancelled, failed
+	StatusCode   string // e.g. fulfilled, marked-for-termination, instance-terminated-by-price
+	StatusUpdate time.Time
+}
+
+// Provider is the cloud as the engine sees it. Implementations batch and
+// paginate (up to 1000 instance ids a call) and never make one call per
+// request.
+type Provider interface {
+	// Launch provisions spec.Units units. Calling it again with the same
+	// ClientToken returns the first call's result instead of launching again.
+	Launch(ctx context.Context, spec LaunchSpec) (LaunchResult, error)
+	// List returns every instance tagged TagManagedBy=owner that the cloud
+	// still shows, terminated ones included.
+	List(ctx context.Context, owner string) ([]Instance, error)
+	// Terminate terminates the instances; ids the cloud does not know are
+	// not an error.
+	Terminate(ctx context.Context, ids []string) error
+	// InstanceType describes an instance type (cached by the implementation).
+	InstanceType(ctx context.Context, name string) (InstanceTypeInfo, error)
+	// SpotRequests describes Spot instance requests by id.
+	SpotRequests(ctx context.Context, ids []string) ([]SpotRequest, error)
+}
+
+// Kind classifies a cloud error by what the engine should do about it.
+type Kind int
+
+const (
+	// Fatal errors (validation, unknown AMI, unauthorized) end the request.
+	Fatal Kind = iota
+	// Capacity errors (InsufficientInstanceCapacity and kin) end the request
+	// or the part of it that could not be had.
+	Capacity
+	// Throttled errors are retried later with backoff.
+	Throttled
+	// Transient errors (5xx, network) are retried later with backoff.
+	Transient
+)
+
+func (k Kind) String() string {
+	switch k {
+	case Capacity:
+		return "capacity"
+	case Throttled:
+		return "throttled"
+	case Transient:
+		return "transient"
+	}
+	return "fatal"
+}
+
+// Error is a classified cloud error.
+type Error struct {
+	Op      string // the API action, e.g. RunInstances
+	Code    string // the AWS error code, e.g. InvalidAMIID.NotFound
+	Message string
+	Kind    Kind
+}
+
+func (e *Error) Error() string {
+	if e.Code == "" {
+		return fmt.Sprintf("%s: %s", e.Op, e.Message)
+	}
+	return fmt.Sprintf("%s: %s: %s", e.Op, e.Code, e.Message)
+}
+
+// KindOf returns the kind of err: the Kind of a wrapped *Error, Transient
+// for context deadline errors, else Fatal.
+func KindOf(err error) Kind {
+	var pe *Error
+	if errors.As(err, &pe) {
+		return pe.Kind
+	}
+	if errors.Is(err, context.DeadlineExceeded) {
+		return Transient
+	}
+	return Fatal
+}
+
+// Retryable reports whether err is worth retrying later.
+func Retryable(err error) bool {
+	k := KindOf(err)
+	return k == Throttled || k == Transient
+}

@@ -1,0 +1,239 @@
+// Package template holds the HF template model: what a template says (IBM's
+// awsprov_templates.json fields plus ohfp's providerApi and fleetType), in a
+// normalised form the engine and the providers use. Parsing and validation
+// of the files live in package config.
+package template
+
+import (
+	"sort"
+	"strings"
+)
+
+// Price types.
+const (
+	PriceOnDemand      = "ondemand"
+	PriceSpot          = "spot"
+	PriceHeterogeneous = "heterogeneous"
+)
+
+// Provider APIs (the providerApi extension).
+const (
+	APIRunInstances = "RunInstances"
+	APIEC2Fleet     = "EC2Fleet"
+	APISpotFleet    = "SpotFleet"
+	APIASG          = "ASG"
+)
+
+// Fleet types (the fleetType extension).
+const (
+	FleetInstant  = "instant"
+	FleetRequest  = "request"
+	FleetMaintain = "maintain"
+)
+
+// Template is one HF template. Field tags give IBM's camelCase names, used
+// both when reading templates and when answering getAvailableTemplates.
+type Template struct {
+	TemplateID string     `json:"templateId"`
+	MaxNumber  int        `json:"maxNumber"` // -1: unlimited (units)
+	Attributes Attributes `json:"attributes"`
+
+	ImageID          string   `json:"imageId,omitempty"` // AMI id or SSM parameter path
+	SubnetIDs        []string `json:"subnetId,omitempty"`
+	VMType           string   `json:"vmType,omitempty"`
+	VMTypes          Weights  `json:"vmTypes,omitempty"` // type -> weight, in file order
+	VMTypesOnDemand  Weights  `json:"vmTypesOnDemand,omitempty"`
+	VMTypesPriority  Weights  `json:"vmTypesPriority,omitempty"` // type -> priority (lower first)
+	PriceType        string   `json:"priceType,omitempty"`
+	MaxSpotPrice     float64  `json:"maxSpotPrice,omitempty"`
+	PercentOnDemand  int      `json:"percentOnDemand,omitempty"`
+	AllocationStrat  string   `json:"allocationStrategy,omitempty"`
+	AllocationOnDem  string   `json:"allocationStrategyOnDemand,omitempty"`
+	PoolsCount       int      `json:"poolsCount,omitempty"`
+	SpotFleetExpiry  int      `json:"spotFleetRequestExpiry,omitempty"` // minutes
+	FleetRole        string   `json:"fleetRole,omitempty"`
+	KeyName          string   `json:"keyName,omitempty"`
+	SecurityGroupIDs []string `json:"securityGroupIds,omitempty"`
+	InstanceProfile  string   `json:"instanceProfile,omitempty"`
+	InstanceTags     string   `json:"instanceTags,omitempty"` // "k=v;k2=v2"
+	UserDataScript   string   `json:"userDataScript,omitempty"`
+	UserData         string   `json:"userData,omitempty"`
+	RootVolumeSize   int      `json:"rootDeviceVolumeSize,omitempty"`
+	VolumeType       string   `json:"volumeType,omitempty"`
+	Iops             int      `json:"iops,omitempty"`
+	LaunchTemplateID string   `json:"launchTemplateId,omitempty"`
+	LaunchTemplateV  string   `json:"launchTemplateVersion,omitempty"`
+	ProviderAPI      string   `json:"providerApi,omitempty"`
+	FleetType        string   `json:"fleetType,omitempty"`
+}
+
+// Attribute is one HF attribute: a type tag ("String" or "Numeric") and the
+// value as a string. HF receives it as ["String", "X86_64"].
+type Attribute struct {
+	Name  string
+	Type  string
+	Value string
+}
+
+// Attributes keeps the template's attributes in file order.
+type Attributes []Attribute
+
+// Get returns the attribute named name.
+func (a Attributes) Get(name string) (Attribute, bool) {
+	for _, at := range a {
+		if at.Name == name {
+			return at, true
+		}
+	}
+	return Attribute{}, false
+}
+
+// Set replaces or appends an attribute.
+func (a *Attributes) Set(at Attribute) {
+	for i := range *a {
+		if (*a)[i].Name == at.Name {
+			(*a)[i] = at
+			return
+		}
+	}
+	*a = append(*a, at)
+}
+
+// MarshalJSON writes the typed-array form HF expects:
+// {"type": ["String", "X86_64"], "ncpus": ["Numeric", "2"]}.
+func (a Attributes) MarshalJSON() ([]byte, error) {
+	var b strings.Builder
+	b.WriteByte('{')
+	for i, at := range a {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString(quote(at.Name))
+		b.WriteString(":[")
+		b.WriteString(quote(at.Type))
+		b.WriteByte(',')
+		b.WriteString(quote(at.Value))
+		b.WriteByte(']')
+	}
+	b.WriteByte('}')
+	return []byte(b.String()), nil
+}
+
+// Weight is one instance type with its weight (or priority).
+type Weight struct {
+	Type   string
+	Weight int
+}
+
+// Weights keeps instance types in file order.
+type Weights []Weight
+
+// Get returns the weight of type t.
+func (w Weights) Get(t string) (int, bool) {
+	for _, x := range w {
+		if x.Type == t {
+			return x.Weight, true
+		}
+	}
+	return 0, false
+}
+
+// MarshalJSON writes {"c5.large": 1, ...} in order.
+func (w Weights) MarshalJSON() ([]byte, error) {
+	var b strings.Builder
+	b.WriteByte('{')
+	for i, x := range w {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString(quote(x.Type))
+		b.WriteByte(':')
+		b.WriteString(itoa(x.Weight))
+	}
+	b.WriteByte('}')
+	return []byte(b.String()), nil
+}
+
+// InstanceTypes lists the instance types the template may launch: vmTypes
+// in order, else vmType.
+func (t *Template) InstanceTypes() []string {
+	if len(t.VMTypes) > 0 {
+		out := make([]string, len(t.VMTypes))
+		for i, w := range t.VMTypes {
+			out[i] = w.Type
+		}
+		return out
+	}
+	if t.VMType != "" {
+		return []string{t.VMType}
+	}
+	return nil
+}
+
+// WeightOf returns the units one instance of type it counts for: its vmTypes
+// weight, else 1.
+func (t *Template) WeightOf(it string) int {
+	if w, ok := t.VMTypes.Get(it); ok && w > 0 {
+		return w
+	}
+	if w, ok := t.VMTypesOnDemand.Get(it); ok && w > 0 {
+		return w
+	}
+	return 1
+}
+
+// API returns the provider API the template uses: providerApi, else
+// RunInstances for ondemand and SpotFleet for spot and heterogeneous, as
+// IBM's plugin does.
+func (t *Template) API() string {
+	if t.ProviderAPI != "" {
+		return t.ProviderAPI
+	}
+	switch t.Price() {
+	case PriceSpot, PriceHeterogeneous:
+		return APISpotFleet
+	}
+	return APIRunInstances
+}
+
+// Price returns priceType, defaulting to ondemand.
+func (t *Template) Price() string {
+	if t.PriceType == "" {
+		return PriceOnDemand
+	}
+	return t.PriceType
+}
+
+// ParseTags parses instanceTags ("k=v;k2=v2") into a map. Empty items are
+// skipped; an item without '=' is a key with an empty value.
+func ParseTags(s string) map[string]string {
+	out := map[string]string{}
+	for _, item := range strings.Split(s, ";") {
+		item = strings.TrimSpace(item)
+		if item == "" {
+			continue
+		}
+		k, v, _ := strings.Cut(item, "=")
+		out[strings.TrimSpace(k)] = strings.TrimSpace(v)
+	}
+	return out
+}
+
+// FormatTags writes tags as "k=v;k2=v2", sorted by key.
+func FormatTags(tags map[string]string) string {
+	keys := make([]string, 0, len(tags))
+	for k := range tags {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	var b strings.Builder
+	for i, k := range keys {
+		if i > 0 {
+			b.WriteByte(';')
+		}
+		b.WriteString(k)
+		b.WriteByte('=')
+		b.WriteString(tags[k])
+	}
+	return b.String()
+}
