@@ -1,0 +1,366 @@
+// Package domain holds ohfp's aggregates, requests and machines, and the
+// pure rules that turn what the cloud says into what HF is told. No I/O:
+// everything here is decided from the values passed in, including the time.
+package domain
+
+import (
+	"fmt"
+	"time"
+)
+
+// Request kinds.
+const (
+	KindAcquire = "acquire"
+	KindReturn  = "return"
+)
+
+// HF request statuses.
+const (
+	StatusRunning           = "running"
+	StatusComplete          = "complete"
+	StatusCompleteWithError = "complete_with_error"
+)
+
+// HF machine results.
+const (
+	ResultExecuting = "executing"
+	ResultSucceed   = "succeed"
+	ResultFail      = "fail"
+)
+
+// Launch phases of an acquire request.
+const (
+	// PhaseQueued: recorded durably, the cloud call not yet made (or to be
+	// retried after a transient error).
+	PhaseQueued = "queued"
+	// PhaseLaunched: the cloud call answered; its instances are recorded.
+	PhaseLaunched = "launched"
+	// PhaseFailed: the cloud refused the launch for good.
+	PhaseFailed = "failed"
+)
+
+// Cloud instance states, as EC2 spells them.
+const (
+	StatePending      = "pending"
+	StateRunning      = "running"
+	StateShuttingDown = "shutting-down"
+	StateTerminated   = "terminated"
+	StateStopping     = "stopping"
+	StateStopped      = "stopped"
+	// StateGone marks an instance the cloud no longer shows at all.
+	StateGone = "gone"
+)
+
+// Request is an HF request: an acquire (req-) or a return (ret-).
+type Request struct {
+	ID         string    `json:"id"`
+	Kind       string    `json:"kind"`
+	Provider   string    `json:"provider"`
+	TemplateID string    `json:"templateId,omitempty"`
+	Units      int       `json:"units,omitempty"` // asked units (acquire)
+	CreatedAt  time.Time `json:"createdAt"`
+
+	// Acquire: the cloud call and its outcome.
+	ClientToken string    `json:"clientToken,omitempty"`
+	Phase       string    `json:"phase,omitempty"`
+	Attempts    int       `json:"attempts,omitempty"`
+	NextAttempt time.Time `json:"nextAttempt,omitzero"`
+	Handle      string    `json:"handle,omitempty"` // fleet or group, when the API has one
+	LaunchError string    `json:"launchError,omitempty"`
+	Shortfall   string    `json:"shortfall,omitempty"` // why fewer units came than asked
+	RetryNote   string    `json:"retryNote,omitempty"` // e.g. "AWS throttling, retrying in 8 s"
+	Rebuilt     bool      `json:"rebuilt,omitempty"`   // recreated from cloud tags
+
+	// Both: the machines, by instance id, in launch (or return) order.
+	MachineIDs []string `json:"machineIds,omitempty"`
+	// Return: hosts HF named that ohfp does not hold.
+	Unknown []string `json:"unknown,omitempty"`
+	// Return: the termination call has been made.
+	TerminateSent bool `json:"terminateSent,omitempty"`
+
+	// Final state, once reached.
+	Status     string    `json:"status,omitempty"`
+	Message    string    `json:"message,omitempty"`
+	FinishedAt time.Time `json:"finishedAt,omitzero"`
+}
+
+// Final reports whether the request reached a final HF status.
+func (r *Request) Final() bool {
+	return r.Status == StatusComplete || r.Status == StatusCompleteWithError
+}
+
+// Machine is one cloud instance ohfp launched.
+type Machine struct {
+	ID           string    `json:"id"` // the instance id
+	RequestID    string    `json:"requestId"`
+	ReturnID     string    `json:"returnId,omitempty"` // set once HF returns it
+	Provider     string    `json:"provider"`
+	TemplateID   string    `json:"templateId"`
+	Name         string    `json:"name,omitempty"` // private DNS name
+	PrivateIP    string    `json:"privateIp,omitempty"`
+	PublicIP     string    `json:"publicIp,omitempty"`
+	State        string    `json:"state"`
+	StateReason  string    `json:"stateReason,omitempty"`
+	InstanceType string    `json:"instanceType,omitempty"`
+	Spot         bool      `json:"spot,omitempty"`
+	SpotRequest  string    `json:"spotRequest,omitempty"`
+	Weight       int       `json:"weight"`
+	LaunchTime   time.Time `json:"launchTime,omitzero"`
+	Tags         string    `json:"tags,omitempty"` // instanceTags as "k=v;k2=v2"
+
+	// Result as HF sees it in the acquire request; once succeed or fail it
+	// never goes back to executing.
+	Result  string `json:"result"`
+	Message string `json:"message,omitempty"`
+
+	// TerminateSent: ohfp asked the cloud to terminate it.
+	TerminateSent bool `json:"terminateSent,omitempty"`
+	// ReclaimedAt: the cloud took it back outside HF (terminated, stopped or
+	// vanished, not through a return request).
+	ReclaimedAt time.Time `json:"reclaimedAt,omitzero"`
+	// InterruptAt: a Spot interruption notice was given at that time.
+	InterruptAt time.Time `json:"interruptAt,omitzero"`
+	// LastSeen: the last reconcile pass that saw it in the cloud.
+	LastSeen time.Time `json:"lastSeen,omitzero"`
+	// EndedAt: when it was seen terminated or gone.
+	EndedAt time.Time `json:"endedAt,omitzero"`
+}
+
+// Live reports whether the machine still holds capacity: not terminated,
+// not gone.
+func (m *Machine) Live() bool {
+	return m.State != StateTerminated && m.State != StateGone
+}
+
+// Held reports whether the machine counts against its template's maxNumber:
+// it is live or HF has not yet been told it failed.
+func (m *Machine) Held() bool {
+	return m.Live() && m.Result != ResultFail
+}
+
+// Observation is what the cloud said of an instance in one pass.
+type Observation struct {
+	State       string
+	StateReason string
+	PrivateIP   string
+	PublicIP    string
+	PrivateDNS  string
+	LaunchTime  time.Time
+}
+
+// Observe applies a cloud observation to the machine and advances its
+// acquire result. It returns true when anything HF can see changed.
+// pendingTimeout is how long a machine may stay pending before ohfp gives
+// up on it (the caller then terminates it).
+func (m *Machine) Observe(o Observation, now time.Time) bool {
+	before := *m
+	m.LastSeen = now
+	m.State = o.State
+	if o.StateReason != "" {
+		m.StateReason = o.StateReason
+	}
+	if o.PrivateIP != "" {
+		m.PrivateIP = o.PrivateIP
+	}
+	if o.PublicIP != "" {
+		m.PublicIP = o.PublicIP
+	}
+	if o.PrivateDNS != "" {
+		m.Name = o.PrivateDNS
+	}
+	if !o.LaunchTime.IsZero() {
+		m.LaunchTime = o.LaunchTime
+	}
+	m.advance(now)
+	return !sameVisible(&before, m)
+}
+
+// Vanish records that the cloud no longer shows the machine at all.
+func (m *Machine) Vanish(now time.Time) bool {
+	if m.State == StateGone {
+		return false
+	}
+	m.State = StateGone
+	m.advance(now)
+	return true
+}
+
+// advance moves the acquire result and the reclaim marks after a state
+// change.
+func (m *Machine) advance(now time.Time) {
+	switch m.State {
+	case StateRunning:
+		if m.Result == ResultExecuting && m.PrivateIP != "" {
+			m.Result = ResultSucceed
+		}
+	case StateTerminated, StateGone, StateShuttingDown, StateStopping, StateStopped:
+		if m.Result == ResultExecuting {
+			m.Result = ResultFail
+			if m.Message == "" {
+				m.Message = fmt.Sprintf("instance %s before it was usable%s", describeEnd(m.State), reasonSuffix(m.StateReason))
+			}
+		}
+		// Ended outside HF: not returned by HF and not terminated by ohfp.
+		if m.ReturnID == "" && !m.TerminateSent && m.ReclaimedAt.IsZero() {
+			m.ReclaimedAt = now
+		}
+		if (m.State == StateTerminated || m.State == StateGone) && m.EndedAt.IsZero() {
+			m.EndedAt = now
+		}
+	}
+}
+
+func describeEnd(state string) string {
+	switch state {
+	case StateGone:
+		return "vanished from the cloud"
+	case StateStopping, StateStopped:
+		return "was stopped"
+	}
+	return "was terminated"
+}
+
+func reasonSuffix(reason string) string {
+	if reason == "" {
+		return ""
+	}
+	return " (" + reason + ")"
+}
+
+// PendingExpired reports whether the machine has been pending longer than
+// timeout and should be given up on.
+func (m *Machine) PendingExpired(now time.Time, timeout time.Duration) bool {
+	if m.Result != ResultExecuting || m.State != StatePending || m.LaunchTime.IsZero() {
+		return false
+	}
+	return now.Sub(m.LaunchTime) > timeout
+}
+
+// GiveUp marks a machine failed because it stayed pending too long; the
+// caller terminates it.
+func (m *Machine) GiveUp(timeout time.Duration) {
+	m.Result = ResultFail
+	m.TerminateSent = true
+	m.Message = fmt.Sprintf("instance still pending after %d s (pending timeout); ohfp terminated it", int(timeout.Seconds()))
+}
+
+func sameVisible(a, b *Machine) bool {
+	return a.State == b.State && a.Result == b.Result && a.PrivateIP == b.PrivateIP &&
+		a.PublicIP == b.PublicIP && a.Name == b.Name && a.LaunchTime.Equal(b.LaunchTime) &&
+		a.Message == b.Message && a.ReclaimedAt.Equal(b.ReclaimedAt) && a.EndedAt.Equal(b.EndedAt) &&
+		a.StateReason == b.StateReason
+}
+
+// GraceSeconds is the two-minute Spot interruption notice.
+const GraceSeconds = 120
+
+// Reclaim says whether HF should drain and release the machine because the
+// cloud is taking it back, and with how many seconds of grace. Machines HF
+// returned itself are never reclaimed.
+func (m *Machine) Reclaim(now time.Time) (grace int, ok bool) {
+	if m.ReturnID != "" {
+		return 0, false
+	}
+	if !m.ReclaimedAt.IsZero() {
+		return 0, true
+	}
+	if !m.InterruptAt.IsZero() {
+		left := GraceSeconds - int(now.Sub(m.InterruptAt)/time.Second)
+		if left < 0 {
+			left = 0
+		}
+		return left, true
+	}
+	return 0, false
+}
+
+// AcquireStatus derives an acquire request's HF status and message from its
+// machines. It does not modify the request.
+func AcquireStatus(r *Request, machines []*Machine) (status, message string) {
+	switch r.Phase {
+	case PhaseFailed:
+		return StatusCompleteWithError, r.LaunchError
+	case PhaseQueued, "":
+		msg := "request accepted; launching"
+		if r.RetryNote != "" {
+			msg = r.RetryNote
+		}
+		return StatusRunning, msg
+	}
+	var executing, failed, units int
+	for _, m := range machines {
+		switch m.Result {
+		case ResultExecuting:
+			executing++
+		case ResultFail:
+			failed++
+		case ResultSucceed:
+			units += weightOf(m)
+		}
+	}
+	if executing > 0 {
+		return StatusRunning, fmt.Sprintf("%d of %d units running; %d machines starting", units, r.Units, executing)
+	}
+	if units >= r.Units && failed == 0 && r.Shortfall == "" {
+		return StatusComplete, fmt.Sprintf("%d of %d units running", units, r.Units)
+	}
+	if units >= r.Units {
+		return StatusComplete, fmt.Sprintf("%d of %d units running; %d machines failed and were replaced by others", units, r.Units, failed)
+	}
+	msg := fmt.Sprintf("%d of %d units running", units, r.Units)
+	if failed > 0 {
+		msg += fmt.Sprintf("; %d machines failed", failed)
+	}
+	if r.Shortfall != "" {
+		msg += "; " + r.Shortfall
+	}
+	return StatusCompleteWithError, msg
+}
+
+// ReturnResult is a machine's result inside a return request: succeed once
+// terminated or gone, executing while it shuts down.
+func ReturnResult(m *Machine) string {
+	if m == nil || !m.Live() {
+		return ResultSucceed
+	}
+	return ResultExecuting
+}
+
+// ReturnStatus derives a return request's HF status and message.
+func ReturnStatus(r *Request, machines []*Machine) (status, message string) {
+	done := 0
+	for _, m := range machines {
+		if ReturnResult(m) == ResultSucceed {
+			done++
+		}
+	}
+	msg := fmt.Sprintf("%d of %d machines terminated", done, len(machines))
+	if len(r.Unknown) > 0 {
+		msg += fmt.Sprintf("; %d not provisioned by ohfp and ignored: %s", len(r.Unknown), joinMax(r.Unknown, 10))
+	}
+	if done < len(machines) {
+		return StatusRunning, msg
+	}
+	return StatusComplete, msg
+}
+
+func weightOf(m *Machine) int {
+	if m.Weight > 0 {
+		return m.Weight
+	}
+	return 1
+}
+
+func joinMax(items []string, n int) string {
+	out := ""
+	for i, s := range items {
+		if i == n {
+			return out + fmt.Sprintf(", and %d more", len(items)-n)
+		}
+		if i > 0 {
+			out += ", "
+		}
+		out += s
+	}
+	return out
+}

@@ -1,0 +1,153 @@
+package domain
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+var t0 = time.Date(2026, 11, 24, 10, 0, 0, 0, time.UTC)
+
+func TestObserveAdvancesResult(t *testing.T) {
+	cases := []struct {
+		name        string
+		start       Machine
+		obs         Observation
+		wantResult  string
+		wantReclaim bool
+		wantChanged bool
+		wantMsg     string
+	}{
+		{"pending stays executing", Machine{Result: ResultExecuting, State: StatePending},
+			Observation{State: StatePending}, ResultExecuting, false, false, ""},
+		{"running without ip stays executing", Machine{Result: ResultExecuting, State: StatePending},
+			Observation{State: StateRunning}, ResultExecuting, false, true, ""},
+		{"running with ip succeeds", Machine{Result: ResultExecuting, State: StatePending},
+			Observation{State: StateRunning, PrivateIP: "10.0.1.5", PrivateDNS: "ip-10-0-1-5.ec2.internal"}, ResultSucceed, false, true, ""},
+		{"terminated while pending fails and is reclaimed", Machine{Result: ResultExecuting, State: StatePending},
+			Observation{State: StateTerminated, StateReason: "Server.InternalError"}, ResultFail, true, true, "terminated before it was usable (Server.InternalError)"},
+		{"stopped outside HF after success is reclaimed", Machine{Result: ResultSucceed, State: StateRunning, PrivateIP: "10.0.0.1"},
+			Observation{State: StateStopped}, ResultSucceed, true, true, ""},
+		{"terminated by ohfp is not reclaimed", Machine{Result: ResultSucceed, State: StateRunning, TerminateSent: true},
+			Observation{State: StateTerminated}, ResultSucceed, false, true, ""},
+		{"returned by HF is not reclaimed", Machine{Result: ResultSucceed, State: StateRunning, ReturnID: "ret-1"},
+			Observation{State: StateShuttingDown}, ResultSucceed, false, true, ""},
+		{"succeed never goes back", Machine{Result: ResultSucceed, State: StateRunning, PrivateIP: "10.0.0.1"},
+			Observation{State: StatePending}, ResultSucceed, false, true, ""},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			m := c.start
+			changed := m.Observe(c.obs, t0)
+			if m.Result != c.wantResult {
+				t.Errorf("result = %q, want %q", m.Result, c.wantResult)
+			}
+			_, reclaimed := m.Reclaim(t0)
+			if reclaimed != c.wantReclaim {
+				t.Errorf("reclaimed = %v, want %v", reclaimed, c.wantReclaim)
+			}
+			if changed != c.wantChanged {
+				t.Errorf("changed = %v, want %v", changed, c.wantChanged)
+			}
+			if c.wantMsg != "" && !strings.Contains(m.Message, c.wantMsg) {
+				t.Errorf("message = %q, want it to contain %q", m.Message, c.wantMsg)
+			}
+		})
+	}
+}
+
+func TestVanish(t *testing.T) {
+	m := Machine{Result: ResultSucceed, State: StateRunning}
+	if !m.Vanish(t0) {
+		t.Fatal("first vanish should report a change")
+	}
+	if m.Vanish(t0) {
+		t.Fatal("second vanish should not")
+	}
+	if g, ok := m.Reclaim(t0.Add(time.Hour)); !ok || g != 0 {
+		t.Fatalf("reclaim = %d,%v; want 0,true", g, ok)
+	}
+	if m.Live() || m.EndedAt.IsZero() {
+		t.Fatalf("vanished machine must be ended: %+v", m)
+	}
+}
+
+func TestPendingTimeout(t *testing.T) {
+	m := Machine{Result: ResultExecuting, State: StatePending, LaunchTime: t0}
+	if m.PendingExpired(t0.Add(179*time.Second), 180*time.Second) {
+		t.Fatal("not yet expired at 179 s")
+	}
+	if !m.PendingExpired(t0.Add(181*time.Second), 180*time.Second) {
+		t.Fatal("expired at 181 s")
+	}
+	m.GiveUp(180 * time.Second)
+	if m.Result != ResultFail || !m.TerminateSent || !strings.Contains(m.Message, "180 s") {
+		t.Fatalf("give up: %+v", m)
+	}
+	m.Observe(Observation{State: StateTerminated}, t0.Add(200*time.Second))
+	if _, ok := m.Reclaim(t0); ok {
+		t.Fatal("a machine ohfp gave up on is not a reclaim")
+	}
+}
+
+func TestSpotGraceShrinks(t *testing.T) {
+	m := Machine{Result: ResultSucceed, State: StateRunning, InterruptAt: t0}
+	for _, c := range []struct {
+		after time.Duration
+		want  int
+	}{{0, 120}, {25 * time.Second, 95}, {119 * time.Second, 1}, {5 * time.Minute, 0}} {
+		g, ok := m.Reclaim(t0.Add(c.after))
+		if !ok || g != c.want {
+			t.Errorf("after %v: grace %d,%v want %d", c.after, g, ok, c.want)
+		}
+	}
+}
+
+func mach(result string, weight int) *Machine {
+	return &Machine{Result: result, Weight: weight, State: StateRunning}
+}
+
+func TestAcquireStatus(t *testing.T) {
+	cases := []struct {
+		name   string
+		req    Request
+		ms     []*Machine
+		status string
+		msg    string
+	}{
+		{"queued", Request{Phase: PhaseQueued, Units: 2}, nil, StatusRunning, "launching"},
+		{"queued with retry note", Request{Phase: PhaseQueued, RetryNote: "AWS throttling, retrying in 8 s"}, nil, StatusRunning, "retrying in 8 s"},
+		{"failed launch", Request{Phase: PhaseFailed, LaunchError: "RunInstances: InvalidAMIID.NotFound"}, nil, StatusCompleteWithError, "InvalidAMIID"},
+		{"starting", Request{Phase: PhaseLaunched, Units: 2}, []*Machine{mach(ResultSucceed, 1), mach(ResultExecuting, 1)}, StatusRunning, "1 of 2 units"},
+		{"complete", Request{Phase: PhaseLaunched, Units: 2}, []*Machine{mach(ResultSucceed, 1), mach(ResultSucceed, 1)}, StatusComplete, "2 of 2"},
+		{"weighted complete", Request{Phase: PhaseLaunched, Units: 4}, []*Machine{mach(ResultSucceed, 2), mach(ResultSucceed, 2)}, StatusComplete, "4 of 4"},
+		{"one failed", Request{Phase: PhaseLaunched, Units: 2}, []*Machine{mach(ResultSucceed, 1), mach(ResultFail, 1)}, StatusCompleteWithError, "1 machines failed"},
+		{"shortfall", Request{Phase: PhaseLaunched, Units: 3, Shortfall: "InsufficientInstanceCapacity"}, []*Machine{mach(ResultSucceed, 1)}, StatusCompleteWithError, "InsufficientInstanceCapacity"},
+		{"launched nothing yet", Request{Phase: PhaseLaunched, Units: 1}, nil, StatusCompleteWithError, "0 of 1"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			st, msg := AcquireStatus(&c.req, c.ms)
+			if st != c.status || !strings.Contains(msg, c.msg) {
+				t.Fatalf("got %q %q; want %q containing %q", st, msg, c.status, c.msg)
+			}
+		})
+	}
+}
+
+func TestReturnStatus(t *testing.T) {
+	r := &Request{Kind: KindReturn, Unknown: []string{"host-x"}}
+	a := &Machine{State: StateShuttingDown}
+	b := &Machine{State: StateTerminated}
+	st, msg := ReturnStatus(r, []*Machine{a, b})
+	if st != StatusRunning || !strings.Contains(msg, "1 of 2") || !strings.Contains(msg, "host-x") {
+		t.Fatalf("got %q %q", st, msg)
+	}
+	a.State = StateGone
+	if st, _ := ReturnStatus(r, []*Machine{a, b}); st != StatusComplete {
+		t.Fatalf("all gone: %q", st)
+	}
+	if ReturnResult(nil) != ResultSucceed {
+		t.Fatal("a machine unknown to the store counts as gone")
+	}
+}
