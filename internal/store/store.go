@@ -362,4 +362,3 @@ func (b slogLogger) Warningf(f string, a ...any) {
 }
 func (slogLogger) Infof(string, ...any)  {}
 func (slogLogger) Debugf(string, ...any) {}
-
