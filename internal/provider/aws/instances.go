@@ -1,0 +1,233 @@
+package awsprov
+
+import (
+	"context"
+	"fmt"
+	"regexp"
+	"slices"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
+
+	"github.com/ohfp/ohfp/internal/provider"
+)
+
+// Batch sizes of the describe and terminate calls.
+const (
+	describePageSize   = 1000 // DescribeInstances MaxResults
+	terminateBatchSize = 1000 // TerminateInstances accepts up to 1000 ids
+	spotBatchSize      = 200
+)
+
+// allStates makes List's filter explicit: every state EC2 still shows.
+var allStates = []string{
+	provider.StatePending, provider.StateRunning, provider.StateShuttingDown,
+	provider.StateTerminated, provider.StateStopping, provider.StateStopped,
+}
+
+// List returns every instance tagged ohfp:managed-by=owner in any state,
+// through a filtered DescribeInstances paginated 1000 at a time (10,000
+// instances take 10 calls).
+func (p *Provider) List(ctx context.Context, owner string) ([]provider.Instance, error) {
+	in := &ec2.DescribeInstancesInput{
+		Filters: []types.Filter{
+			{Name: aws.String("tag:" + provider.TagManagedBy), Values: []string{owner}},
+			{Name: aws.String("instance-state-name"), Values: allStates},
+		},
+		MaxResults: aws.Int32(describePageSize),
+	}
+	var out []provider.Instance
+	pages := ec2.NewDescribeInstancesPaginator(p.ec2, in)
+	for pages.HasMorePages() {
+		page, err := pages.NextPage(ctx)
+		if err != nil {
+			return nil, classify("DescribeInstances", err)
+		}
+		for _, r := range page.Reservations {
+			for _, i := range r.Instances {
+				out = append(out, toInstance(i))
+			}
+		}
+	}
+	return out, nil
+}
+
+// toInstance maps an EC2 instance.
+func toInstance(i types.Instance) provider.Instance {
+	out := provider.Instance{
+		ID:            aws.ToString(i.InstanceId),
+		InstanceType:  string(i.InstanceType),
+		SubnetID:      aws.ToString(i.SubnetId),
+		PrivateIP:     aws.ToString(i.PrivateIpAddress),
+		PublicIP:      aws.ToString(i.PublicIpAddress),
+		PrivateDNS:    aws.ToString(i.PrivateDnsName),
+		LaunchTime:    aws.ToTime(i.LaunchTime),
+		Spot:          i.InstanceLifecycle == types.InstanceLifecycleTypeSpot,
+		SpotRequestID: aws.ToString(i.SpotInstanceRequestId),
+		Tags:          make(map[string]string, len(i.Tags)),
+	}
+	if i.State != nil {
+		out.State = string(i.State.Name)
+	}
+	if i.StateReason != nil {
+		out.StateReason = aws.ToString(i.StateReason.Code)
+	}
+	for _, t := range i.Tags {
+		out.Tags[aws.ToString(t.Key)] = aws.ToString(t.Value)
+	}
+	return out
+}
+
+// Terminate terminates ids in batches of up to 1000. Ids EC2 does not know
+// (InvalidInstanceID.NotFound or .Malformed) are dropped and the rest of
+// their batch terminated; a failing batch does not stop the others. The
+// first error is returned.
+func (p *Provider) Terminate(ctx context.Context, ids []string) error {
+	var first error
+	for batch := range slices.Chunk(slices.Compact(slices.Sorted(slices.Values(ids))), terminateBatchSize) {
+		err := p.withoutMissing(ctx, batch, instanceIDPattern,
+			[]string{"InvalidInstanceID.NotFound", "InvalidInstanceID.Malformed"},
+			func(ids []string) error {
+				_, err := p.ec2.TerminateInstances(ctx, &ec2.TerminateInstancesInput{InstanceIds: ids})
+				return err
+			})
+		if err != nil {
+			err = classify("TerminateInstances", err)
+			p.log.Warn("TerminateInstances failed", "instances", len(batch), "err", err)
+			if first == nil {
+				first = err
+			}
+			continue
+		}
+		p.log.Info("TerminateInstances", "instances", len(batch))
+	}
+	return first
+}
+
+var (
+	instanceIDPattern = regexp.MustCompile(`\bi-[0-9a-zA-Z]+\b`)
+	spotIDPattern     = regexp.MustCompile(`\bsir-[0-9a-zA-Z]+\b`)
+)
+
+// withoutMissing calls fn(ids). When EC2 answers one of notFound codes, it
+// drops the ids EC2's message names (as EC2 spells them: "The instance IDs
+// 'i-1, i-2' do not exist") and calls again with the rest; when the message
+// names none of them, it falls back to one id a call, skipping the unknown
+// ones.
+func (p *Provider) withoutMissing(ctx context.Context, ids []string, pattern *regexp.Regexp,
+	notFound []string, fn func([]string) error) error {
+	for len(ids) > 0 {
+		err := fn(ids)
+		if err == nil || !slices.Contains(notFound, apiCode(err)) {
+			return err
+		}
+		missing := pattern.FindAllString(apiMessage(err), -1)
+		rest := slices.DeleteFunc(slices.Clone(ids), func(id string) bool { return slices.Contains(missing, id) })
+		if len(rest) == len(ids) {
+			p.log.Debug("unknown ids not named by EC2; going one by one", "ids", len(ids), "err", err)
+			for _, id := range ids {
+				if err := fn([]string{id}); err != nil && !slices.Contains(notFound, apiCode(err)) {
+					return err
+				}
+			}
+			return nil
+		}
+		p.log.Debug("dropping ids EC2 does not know", "ids", missing)
+		ids = rest
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// InstanceType describes an instance type through DescribeInstanceTypes,
+// cached for the life of the provider.
+func (p *Provider) InstanceType(ctx context.Context, name string) (provider.InstanceTypeInfo, error) {
+	p.mu.Lock()
+	info, ok := p.typeCache[name]
+	p.mu.Unlock()
+	if ok {
+		return info, nil
+	}
+	out, err := p.ec2.DescribeInstanceTypes(ctx, &ec2.DescribeInstanceTypesInput{InstanceTypes: []types.InstanceType{types.InstanceType(name)}})
+	if err != nil {
+		return provider.InstanceTypeInfo{}, classify("DescribeInstanceTypes", err)
+	}
+	found := false
+	for _, it := range out.InstanceTypes {
+		if string(it.InstanceType) != name {
+			continue
+		}
+		found = true
+		info = provider.InstanceTypeInfo{Name: name}
+		if v := it.VCpuInfo; v != nil {
+			info.VCPUs, info.Cores = int(aws.ToInt32(v.DefaultVCpus)), int(aws.ToInt32(v.DefaultCores))
+		}
+		if m := it.MemoryInfo; m != nil {
+			info.MemoryMiB = int(aws.ToInt64(m.SizeInMiB))
+		}
+		if pi := it.ProcessorInfo; pi != nil && len(pi.SupportedArchitectures) > 0 {
+			info.Arch = string(pi.SupportedArchitectures[0])
+			for _, a := range pi.SupportedArchitectures {
+				if a == types.ArchitectureTypeX8664 || a == types.ArchitectureTypeArm64 {
+					info.Arch = string(a)
+					break
+				}
+			}
+		}
+	}
+	if !found {
+		return provider.InstanceTypeInfo{}, &provider.Error{Op: "DescribeInstanceTypes", Code: "InvalidInstanceType", Kind: provider.Fatal,
+			Message: fmt.Sprintf("instance type %s is not offered in this region", name)}
+	}
+	p.mu.Lock()
+	p.typeCache[name] = info
+	p.mu.Unlock()
+	return info, nil
+}
+
+// SpotRequests describes Spot instance requests in batches of 200 ids.
+// Requests EC2 no longer knows are left out of the answer.
+func (p *Provider) SpotRequests(ctx context.Context, ids []string) ([]provider.SpotRequest, error) {
+	var out []provider.SpotRequest
+	for batch := range slices.Chunk(slices.Compact(slices.Sorted(slices.Values(ids))), spotBatchSize) {
+		err := p.withoutMissing(ctx, batch, spotIDPattern,
+			[]string{"InvalidSpotInstanceRequestID.NotFound", "InvalidSpotInstanceRequestID.Malformed"},
+			func(ids []string) error {
+				in := &ec2.DescribeSpotInstanceRequestsInput{SpotInstanceRequestIds: ids}
+				for {
+					page, err := p.ec2.DescribeSpotInstanceRequests(ctx, in)
+					if err != nil {
+						return err
+					}
+					for _, r := range page.SpotInstanceRequests {
+						out = append(out, toSpotRequest(r))
+					}
+					if aws.ToString(page.NextToken) == "" {
+						return nil
+					}
+					in.NextToken = page.NextToken
+				}
+			})
+		if err != nil {
+			return nil, classify("DescribeSpotInstanceRequests", err)
+		}
+	}
+	return out, nil
+}
+
+// toSpotRequest maps an EC2 Spot instance request.
+func toSpotRequest(r types.SpotInstanceRequest) provider.SpotRequest {
+	out := provider.SpotRequest{
+		ID:         aws.ToString(r.SpotInstanceRequestId),
+		InstanceID: aws.ToString(r.InstanceId),
+		State:      string(r.State),
+	}
+	if s := r.Status; s != nil {
+		out.StatusCode = aws.ToString(s.Code)
+		out.StatusUpdate = aws.ToTime(s.UpdateTime)
+	}
+	return out
+}

@@ -1,0 +1,235 @@
+// Package awsprov implements provider.Provider on AWS with aws-sdk-go-v2:
+// RunInstances launches, filtered and paginated DescribeInstances, batched
+// TerminateInstances, cached DescribeInstanceTypes and SSM AMI parameters.
+//
+// Every client it makes carries the same middleware: client-side EC2
+// request-rate buckets (so ohfp never causes throttling itself), a count of
+// every call per action and a record of AWS's health (see Health). Errors
+// come back classified as *provider.Error.
+//
+// The path is internal/provider/aws; the package is named awsprov so that
+// it does not clash with the SDK's aws package. Launch dispatches on the
+// template's provider API through the launchers table, so EC2 Fleet, Spot
+// Fleet and Auto Scaling support can live in files of their own beside
+// runinstances.go.
+package awsprov
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/ratelimit"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
+	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	"github.com/aws/aws-sdk-go-v2/service/ssm"
+
+	"github.com/ohfp/ohfp/internal/clock"
+	"github.com/ohfp/ohfp/internal/provider"
+	"github.com/ohfp/ohfp/internal/template"
+)
+
+// DefaultSSMCacheTTL is how long an AMI id resolved from an SSM parameter
+// is reused.
+const DefaultSSMCacheTTL = 10 * time.Minute
+
+// Settings configure the AWS provider. Zero values fall back to the
+// standard AWS environment and shared config (AWS_REGION, AWS_PROFILE, the
+// credential chain, AWS_ENDPOINT_URL and AWS_ENDPOINT_URL_<SERVICE>).
+type Settings struct {
+	Region          string // else AWS_REGION / the profile's region
+	Profile         string // shared config profile, else AWS_PROFILE / default
+	CredentialsFile string // shared credentials file (IBM's AWS_CREDENTIAL_FILE)
+	// EndpointURL overrides the endpoint of every service (IBM's
+	// AWS_ENDPOINT_URL, e.g. a VPC endpoint). Leave it empty to let the SDK
+	// honour AWS_ENDPOINT_URL and AWS_ENDPOINT_URL_EC2 / _SSM / _AUTO_SCALING.
+	EndpointURL string
+	// Proxy is an HTTP(S) proxy URL ("http://host:port"; "host:port" is
+	// taken as http). Empty: the environment's HTTPS_PROXY / NO_PROXY.
+	Proxy          string
+	ConnectTimeout time.Duration // dial timeout; 0: the SDK's default
+	// RetryAttempts is how many times the SDK retries a throttled, 5xx or
+	// network-failed call (IBM's AWS_REQUEST_RETRY_ATTEMPTS, 0-10): the SDK
+	// makes RetryAttempts+1 attempts, with exponential backoff and jitter.
+	// 0 means no retry; validation errors are never retried.
+	RetryAttempts int
+	// Credentials, when set, replace the credential chain (static
+	// credentials for --simulate).
+	Credentials aws.CredentialsProvider
+	// HTTPClient, when set, is used as is (Proxy and ConnectTimeout are then
+	// ignored).
+	HTTPClient *http.Client
+	// RateLimit turns on the client-side EC2 request-rate buckets; the
+	// daemon turns it on in production.
+	RateLimit   bool
+	SSMCacheTTL time.Duration // 0: DefaultSSMCacheTTL
+	Clock       clock.Clock   // nil: the wall clock
+
+	// backoff replaces the SDK's retry backoff (tests).
+	backoff retry.BackoffDelayer
+}
+
+// Provider is provider.Provider on AWS. It is safe for concurrent use.
+type Provider struct {
+	log    *slog.Logger
+	clock  clock.Clock
+	cfg    aws.Config // with ohfp's middleware; for further clients
+	ec2    ec2API
+	ssm    ssmAPI
+	limits *limits // nil: no client-side rate limiting
+	health *health
+
+	ssmTTL    time.Duration
+	mu        sync.Mutex
+	ssmCache  map[string]ssmEntry                  // parameter path -> AMI id
+	rootDev   map[string]string                    // AMI id -> root device name
+	typeCache map[string]provider.InstanceTypeInfo // instance type -> info
+}
+
+var _ provider.Provider = (*Provider)(nil)
+
+// New loads the AWS configuration (the standard environment and shared
+// config, overridden by s) and returns a provider. It makes no AWS call.
+func New(ctx context.Context, s Settings, logger *slog.Logger) (*Provider, error) {
+	var opts []func(*config.LoadOptions) error
+	if s.Region != "" {
+		opts = append(opts, config.WithRegion(s.Region))
+	}
+	if s.Profile != "" {
+		opts = append(opts, config.WithSharedConfigProfile(s.Profile))
+	}
+	if s.CredentialsFile != "" {
+		opts = append(opts, config.WithSharedCredentialsFiles([]string{s.CredentialsFile}))
+	}
+	if s.Credentials != nil {
+		opts = append(opts, config.WithCredentialsProvider(s.Credentials))
+	}
+	hc, err := httpClient(s)
+	if err != nil {
+		return nil, err
+	}
+	if hc != nil {
+		opts = append(opts, config.WithHTTPClient(hc))
+	}
+	if s.RetryAttempts < 0 || s.RetryAttempts > 10 {
+		return nil, fmt.Errorf("AWS retry attempts %d: must be between 0 and 10", s.RetryAttempts)
+	}
+	opts = append(opts, config.WithRetryer(func() aws.Retryer {
+		return retry.NewStandard(func(o *retry.StandardOptions) {
+			o.MaxAttempts = s.RetryAttempts + 1
+			// The client-side buckets and the engine's backoff pace ohfp;
+			// the SDK's retry quota would only turn throttling into
+			// "retry quota exceeded" errors.
+			o.RateLimiter = ratelimit.None
+			if s.backoff != nil {
+				o.Backoff = s.backoff
+			}
+		})
+	}))
+	cfg, err := config.LoadDefaultConfig(ctx, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("load AWS configuration: %w", err)
+	}
+	if cfg.Region == "" {
+		return nil, fmt.Errorf("no AWS region: set region in the provider's configuration or AWS_REGION")
+	}
+	p := newProvider(s, logger)
+	cfg.APIOptions = append(cfg.APIOptions, p.instrument)
+	p.cfg = cfg
+	endpoint := func(base **string) {
+		if s.EndpointURL != "" {
+			*base = aws.String(s.EndpointURL)
+		}
+	}
+	p.ec2 = ec2.NewFromConfig(cfg, func(o *ec2.Options) { endpoint(&o.BaseEndpoint) })
+	p.ssm = ssm.NewFromConfig(cfg, func(o *ssm.Options) { endpoint(&o.BaseEndpoint) })
+	logger.Debug("AWS provider ready", "region", cfg.Region, "endpoint", s.EndpointURL,
+		"retry_attempts", s.RetryAttempts, "rate_limit", s.RateLimit)
+	return p, nil
+}
+
+// newProvider builds a provider without clients (New and tests add them).
+func newProvider(s Settings, logger *slog.Logger) *Provider {
+	c := s.Clock
+	if c == nil {
+		c = clock.Real{}
+	}
+	ttl := s.SSMCacheTTL
+	if ttl <= 0 {
+		ttl = DefaultSSMCacheTTL
+	}
+	p := &Provider{
+		log:       logger,
+		clock:     c,
+		health:    newHealth(c),
+		ssmTTL:    ttl,
+		ssmCache:  map[string]ssmEntry{},
+		rootDev:   map[string]string{},
+		typeCache: map[string]provider.InstanceTypeInfo{},
+	}
+	if s.RateLimit {
+		p.limits = newLimits()
+	}
+	return p
+}
+
+// httpClient builds the HTTP client for Proxy and ConnectTimeout, or
+// returns nil to keep the SDK's default.
+func httpClient(s Settings) (aws.HTTPClient, error) {
+	if s.HTTPClient != nil {
+		return s.HTTPClient, nil
+	}
+	if s.Proxy == "" && s.ConnectTimeout <= 0 {
+		return nil, nil
+	}
+	c := awshttp.NewBuildableClient()
+	if s.Proxy != "" {
+		raw := s.Proxy
+		if !strings.Contains(raw, "://") {
+			raw = "http://" + raw
+		}
+		u, err := url.Parse(raw)
+		if err != nil || u.Host == "" {
+			return nil, fmt.Errorf("AWS proxy %q: not a URL like http://host:port", s.Proxy)
+		}
+		c = c.WithTransportOptions(func(t *http.Transport) { t.Proxy = http.ProxyURL(u) })
+	}
+	if s.ConnectTimeout > 0 {
+		c = c.WithDialerOptions(func(d *net.Dialer) { d.Timeout = s.ConnectTimeout })
+	}
+	return c, nil
+}
+
+// Config returns the AWS configuration the provider's clients use, ohfp's
+// middleware included, to make clients of other services alike.
+func (p *Provider) Config() aws.Config { return p.cfg }
+
+// launcher launches one LaunchSpec through one provider API.
+type launcher func(p *Provider, ctx context.Context, spec provider.LaunchSpec) (provider.LaunchResult, error)
+
+// launchers maps a template's provider API (template.API()) to its
+// implementation. Files beside this one add theirs (EC2Fleet, SpotFleet,
+// ASG) from an init function.
+var launchers = map[string]launcher{
+	template.APIRunInstances: (*Provider).launchRunInstances,
+}
+
+// Launch provisions spec.Units units through the template's provider API.
+func (p *Provider) Launch(ctx context.Context, spec provider.LaunchSpec) (provider.LaunchResult, error) {
+	api := spec.Template.API()
+	l, ok := launchers[api]
+	if !ok {
+		return provider.LaunchResult{}, &provider.Error{Op: "Launch", Kind: provider.Fatal,
+			Message: fmt.Sprintf("template %s: providerApi %s is not supported by this ohfpd", spec.Template.TemplateID, api)}
+	}
+	return l(p, ctx, spec)
+}
