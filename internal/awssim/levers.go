@@ -1,0 +1,497 @@
+package awssim
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"maps"
+	"net/http"
+	"sort"
+	"strings"
+	"time"
+)
+
+// Faults are the injectable failures of the region. The zero value injects
+// nothing. Probabilities are in [0, 1] and drawn per request from the
+// seeded generator.
+type Faults struct {
+	// Throttling turns on EC2's token buckets (and approximations for Auto
+	// Scaling and SSM): a request finding its bucket empty is answered
+	// RequestLimitExceeded (EC2), Throttling (Auto Scaling) or
+	// ThrottlingException (SSM). Buckets refill with the region's clock.
+	Throttling bool `json:"throttling"`
+	// ThrottleRate throttles this share of requests at random.
+	ThrottleRate float64 `json:"throttleRate"`
+	// ErrorRate answers this share of requests with a 5xx: half
+	// InternalError (500), half ServiceUnavailable (503).
+	ErrorRate float64 `json:"errorRate"`
+	// DropRate closes the connection without an answer for this share.
+	DropRate float64 `json:"dropRate"`
+	// Latency delays every answer by this much (wall time).
+	Latency time.Duration `json:"latency"`
+	// Actions limits the random faults and latency to these actions; empty:
+	// all. Bucket throttling applies to every action regardless.
+	Actions []string `json:"actions,omitempty"`
+}
+
+type levers struct {
+	faults Faults
+}
+
+type bucketClass string
+
+// Throttling bucket classes. EC2's are AWS's documented defaults; Auto
+// Scaling and SSM publish none, so theirs are approximations.
+const (
+	bucketNonMutating         bucketClass = "ec2:non-mutating"
+	bucketDescribeUnfiltered  bucketClass = "ec2:describe-instances-unfiltered"
+	bucketMutating            bucketClass = "ec2:mutating"
+	bucketRunInstances        bucketClass = "ec2:RunInstances"
+	bucketRunInstancesUnits   bucketClass = "ec2:RunInstances-instances"
+	bucketTerminateInstances  bucketClass = "ec2:TerminateInstances"
+	bucketAutoScaling         bucketClass = "autoscaling"
+	bucketAutoScalingDescribe bucketClass = "autoscaling:describe"
+	bucketSSM                 bucketClass = "ssm"
+)
+
+type bucket struct {
+	capacity float64
+	rate     float64 // tokens per second
+	tokens   float64
+	last     time.Time
+}
+
+func (b *bucket) take(now time.Time, n float64) bool {
+	if el := now.Sub(b.last).Seconds(); el > 0 {
+		b.tokens = min(b.capacity, b.tokens+el*b.rate)
+	}
+	b.last = now
+	if b.tokens < n {
+		return false
+	}
+	b.tokens -= n
+	return true
+}
+
+func (r *Region) initLevers() {
+	now := r.clk.Now()
+	mk := func(c, rate float64) *bucket { return &bucket{capacity: c, rate: rate, tokens: c, last: now} }
+	r.buckets = map[bucketClass]*bucket{
+		bucketNonMutating:         mk(100, 20),
+		bucketDescribeUnfiltered:  mk(50, 10),
+		bucketMutating:            mk(50, 5),
+		bucketRunInstances:        mk(5, 2),
+		bucketRunInstancesUnits:   mk(1000, 2),
+		bucketTerminateInstances:  mk(100, 5),
+		bucketAutoScaling:         mk(40, 10),
+		bucketAutoScalingDescribe: mk(100, 20),
+		bucketSSM:                 mk(40, 40),
+	}
+	r.actionClass["RunInstances"] = bucketRunInstances
+	r.actionClass["TerminateInstances"] = bucketTerminateInstances
+}
+
+// classify returns the bucket an action draws from.
+func (r *Region) classify(c *call) bucketClass {
+	switch c.service {
+	case svcSSM:
+		return bucketSSM
+	case svcAutoScaling:
+		if strings.HasPrefix(c.action, "Describe") {
+			return bucketAutoScalingDescribe
+		}
+		return bucketAutoScaling
+	}
+	if c.action == "DescribeInstances" && !c.p.has("Filter") && !c.p.has("InstanceId") && !c.p.has("MaxResults") {
+		return bucketDescribeUnfiltered
+	}
+	if cl, ok := r.actionClass[c.action]; ok {
+		return cl
+	}
+	if strings.HasPrefix(c.action, "Describe") || strings.HasPrefix(c.action, "Get") {
+		return bucketNonMutating
+	}
+	return bucketMutating
+}
+
+type fault struct {
+	latency time.Duration
+	drop    bool
+	err     *APIError
+}
+
+func throttleError(service string) *APIError {
+	switch service {
+	case svcAutoScaling:
+		return &APIError{Code: "Throttling", Message: "Rate exceeded", Status: 400}
+	case svcSSM:
+		return &APIError{Code: "ThrottlingException", Message: "Rate exceeded", Status: 400}
+	}
+	return &APIError{Code: "RequestLimitExceeded", Message: "Request limit exceeded.", Status: 503}
+}
+
+func serverError(service string, unavailable bool) *APIError {
+	if unavailable {
+		return &APIError{Code: "ServiceUnavailable", Message: "The service is unavailable. Please try again shortly.", Status: 503}
+	}
+	switch service {
+	case svcAutoScaling:
+		return &APIError{Code: "InternalFailure", Message: "An internal error has occurred.", Status: 500}
+	case svcSSM:
+		return &APIError{Code: "InternalServerError", Message: "An internal error has occurred.", Status: 500}
+	}
+	return &APIError{Code: "InternalError", Message: "An internal error has occurred.", Status: 500}
+}
+
+// pickFault decides the fault of one request. Call with the lock held.
+func (r *Region) pickFault(c *call) fault {
+	f := r.levers.faults
+	var out fault
+	if f.Throttling {
+		if b := r.buckets[r.classify(c)]; b != nil && !b.take(r.clk.Now(), 1) {
+			out.err = throttleError(c.service)
+			return out
+		}
+	}
+	if len(f.Actions) > 0 && !contains(f.Actions, c.action) {
+		return out
+	}
+	out.latency = f.Latency
+	switch {
+	case f.DropRate > 0 && r.rng.Float64() < f.DropRate:
+		out.drop = true
+	case f.ThrottleRate > 0 && r.rng.Float64() < f.ThrottleRate:
+		out.err = throttleError(c.service)
+	case f.ErrorRate > 0 && r.rng.Float64() < f.ErrorRate:
+		out.err = serverError(c.service, r.rng.IntN(2) == 1)
+	}
+	return out
+}
+
+// takeInstanceTokens draws n from RunInstances' instance bucket when
+// throttling is on. Call with the lock held.
+func (r *Region) takeInstanceTokens(n int) error {
+	if !r.levers.faults.Throttling {
+		return nil
+	}
+	if !r.buckets[bucketRunInstancesUnits].take(r.clk.Now(), float64(n)) {
+		return throttleError(svcEC2)
+	}
+	return nil
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// SetFaults replaces the injected faults. Turning throttling on refills the
+// buckets.
+func (r *Region) SetFaults(f Faults) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if f.Throttling && !r.levers.faults.Throttling {
+		now := r.clk.Now()
+		for _, b := range r.buckets {
+			b.tokens, b.last = b.capacity, now
+		}
+	}
+	f.Actions = append([]string(nil), f.Actions...)
+	r.levers.faults = f
+}
+
+// Faults returns the injected faults.
+func (r *Region) Faults() Faults {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	f := r.levers.faults
+	f.Actions = append([]string(nil), f.Actions...)
+	return f
+}
+
+// SetThrottling turns EC2-like bucket throttling on or off.
+func (r *Region) SetThrottling(on bool) {
+	f := r.Faults()
+	f.Throttling = on
+	r.SetFaults(f)
+}
+
+// InterruptSpot marks Spot instances for termination now (their requests
+// show marked-for-termination) and terminates them SpotInterruptionNotice
+// later with Server.SpotInstanceTermination; the requests then show
+// instance-terminated-by-service. All ids are checked before any changes.
+func (r *Region) InterruptSpot(ids ...string) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.advance(r.clk.Now())
+	ins, err := r.lookup(ids)
+	if err != nil {
+		return err
+	}
+	for _, in := range ins {
+		if in.spotRequestID == "" || !in.live() {
+			return fmt.Errorf("awssim: %s is not a live Spot instance (state %s)", in.id, in.state)
+		}
+	}
+	var errs []error
+	for _, in := range ins {
+		errs = append(errs, r.interruptSpot(in))
+	}
+	return errors.Join(errs...)
+}
+
+// TerminateFromConsole terminates instances as a person would in the
+// console: no API call is counted, and owners (fleets, groups) see them go.
+func (r *Region) TerminateFromConsole(ids ...string) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.advance(r.clk.Now())
+	ins, err := r.lookup(ids)
+	if err != nil {
+		return err
+	}
+	for _, in := range ins {
+		r.terminate(in, reasonUserTerminate)
+	}
+	return nil
+}
+
+// StopFromConsole stops instances as a person would in the console.
+func (r *Region) StopFromConsole(ids ...string) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.advance(r.clk.Now())
+	ins, err := r.lookup(ids)
+	if err != nil {
+		return err
+	}
+	for _, in := range ins {
+		r.stop(in, reasonUserStop)
+	}
+	return nil
+}
+
+func (r *Region) lookup(ids []string) ([]*instance, error) {
+	out := make([]*instance, 0, len(ids))
+	for _, id := range ids {
+		in := r.instances[id]
+		if in == nil {
+			return nil, fmt.Errorf("awssim: no instance %s", id)
+		}
+		out = append(out, in)
+	}
+	return out, nil
+}
+
+// SetCapacity limits how many live instances of a type an AZ holds; n < 0
+// removes the limit. Launches beyond it fail with
+// InsufficientInstanceCapacity. Instances already running are kept.
+func (r *Region) SetCapacity(instanceType, az string, n int) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.pool(instanceType, az).limit = n
+}
+
+// Calls returns how many requests each action received (all services,
+// faults included).
+func (r *Region) Calls() map[string]int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return maps.Clone(r.calls)
+}
+
+// Errors returns how many requests of each action were answered with an
+// error (injected faults included).
+func (r *Region) Errors() map[string]int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return maps.Clone(r.errs)
+}
+
+// ResetCounts zeroes Calls and Errors.
+func (r *Region) ResetCounts() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	clear(r.calls)
+	clear(r.errs)
+}
+
+// InstanceInfo is a copy of one instance's state, for tests.
+type InstanceInfo struct {
+	ID            string            `json:"instanceId"`
+	ReservationID string            `json:"reservationId"`
+	State         string            `json:"state"`
+	StateReason   string            `json:"stateReason,omitempty"`
+	InstanceType  string            `json:"instanceType"`
+	AZ            string            `json:"availabilityZone"`
+	SubnetID      string            `json:"subnetId"`
+	ImageID       string            `json:"imageId"`
+	PrivateIP     string            `json:"privateIpAddress"`
+	PrivateDNS    string            `json:"privateDnsName"`
+	LaunchTime    time.Time         `json:"launchTime"`
+	Spot          bool              `json:"spot"`
+	SpotRequestID string            `json:"spotInstanceRequestId,omitempty"`
+	Owner         string            `json:"owner,omitempty"`
+	Weight        float64           `json:"weight"`
+	Tags          map[string]string `json:"tags"`
+}
+
+func (in *instance) info() InstanceInfo {
+	return InstanceInfo{
+		ID: in.id, ReservationID: in.reservationID, State: in.state, StateReason: in.reason.code,
+		InstanceType: in.typ.name, AZ: in.subnet.az, SubnetID: in.subnet.id, ImageID: in.imageID,
+		PrivateIP: in.privateIP.String(), PrivateDNS: in.privateDNS, LaunchTime: in.launchTime,
+		Spot: in.spot, SpotRequestID: in.spotRequestID, Owner: in.owner, Weight: in.weight,
+		Tags: maps.Clone(in.tags),
+	}
+}
+
+// Instances returns copies of every instance still visible, in launch
+// order, after advancing the state to the clock's time.
+func (r *Region) Instances() []InstanceInfo {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.advance(r.clk.Now())
+	out := make([]InstanceInfo, 0, len(r.instances))
+	for _, in := range r.order {
+		if !in.purged {
+			out = append(out, in.info())
+		}
+	}
+	return out
+}
+
+// Instance returns a copy of one instance, false if unknown or purged.
+func (r *Region) Instance(id string) (InstanceInfo, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.advance(r.clk.Now())
+	in := r.instances[id]
+	if in == nil {
+		return InstanceInfo{}, false
+	}
+	return in.info(), true
+}
+
+// Subnets returns the region's subnet ids by AZ.
+func (r *Region) Subnets() map[string]string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := map[string]string{}
+	for _, s := range r.subnets {
+		out[s.az] = s.id
+	}
+	return out
+}
+
+// ImageID returns the id of the seeded AMI whose SSM public parameter is
+// name, e.g. "/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-6.1-x86_64".
+func (r *Region) ImageID(ssmParameter string) string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if p := r.params[ssmParameter]; p != nil {
+		return p.value
+	}
+	return ""
+}
+
+// ---------------------------------------------------------------------------
+// HTTP control endpoint
+
+type idsBody struct {
+	InstanceIDs []string `json:"instanceIds"`
+}
+
+type capacityBody struct {
+	InstanceType     string `json:"instanceType"`
+	AvailabilityZone string `json:"availabilityZone"`
+	Count            int    `json:"count"`
+}
+
+// controlHandler serves the levers as JSON under /_sim/ (a path AWS never
+// uses):
+//
+//	GET  /_sim/faults                 -> Faults
+//	POST /_sim/faults                 <- Faults
+//	POST /_sim/interrupt-spot         <- {"instanceIds": [...]}
+//	POST /_sim/terminate              <- {"instanceIds": [...]}
+//	POST /_sim/stop                   <- {"instanceIds": [...]}
+//	POST /_sim/capacity               <- {"instanceType", "availabilityZone", "count"}
+//	GET  /_sim/counts                 -> {"calls": {...}, "errors": {...}}
+//	POST /_sim/counts/reset
+//	GET  /_sim/instances              -> [InstanceInfo]
+//	POST /_sim/tick
+func (r *Region) controlHandler() http.Handler {
+	mux := http.NewServeMux()
+	reply := func(w http.ResponseWriter, v any, err error) {
+		w.Header().Set("Content-Type", "application/json")
+		if err != nil {
+			w.WriteHeader(http.StatusBadRequest)
+			json.NewEncoder(w).Encode(map[string]any{"error": map[string]string{"code": "BadRequest", "message": err.Error()}})
+			return
+		}
+		if v == nil {
+			v = map[string]bool{"ok": true}
+		}
+		json.NewEncoder(w).Encode(v)
+	}
+	decode := func(req *http.Request, v any) error {
+		dec := json.NewDecoder(http.MaxBytesReader(nil, req.Body, 1<<20))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(v); err != nil {
+			return fmt.Errorf("bad JSON body: %w", err)
+		}
+		return nil
+	}
+	mux.HandleFunc("GET /_sim/faults", func(w http.ResponseWriter, req *http.Request) { reply(w, r.Faults(), nil) })
+	mux.HandleFunc("POST /_sim/faults", func(w http.ResponseWriter, req *http.Request) {
+		var f Faults
+		err := decode(req, &f)
+		if err == nil {
+			r.SetFaults(f)
+		}
+		reply(w, nil, err)
+	})
+	idsAction := func(fn func(...string) error) http.HandlerFunc {
+		return func(w http.ResponseWriter, req *http.Request) {
+			var b idsBody
+			err := decode(req, &b)
+			if err == nil {
+				err = fn(b.InstanceIDs...)
+			}
+			reply(w, nil, err)
+		}
+	}
+	mux.HandleFunc("POST /_sim/interrupt-spot", idsAction(r.InterruptSpot))
+	mux.HandleFunc("POST /_sim/terminate", idsAction(r.TerminateFromConsole))
+	mux.HandleFunc("POST /_sim/stop", idsAction(r.StopFromConsole))
+	mux.HandleFunc("POST /_sim/capacity", func(w http.ResponseWriter, req *http.Request) {
+		var b capacityBody
+		err := decode(req, &b)
+		if err == nil {
+			r.SetCapacity(b.InstanceType, b.AvailabilityZone, b.Count)
+		}
+		reply(w, nil, err)
+	})
+	mux.HandleFunc("GET /_sim/counts", func(w http.ResponseWriter, req *http.Request) {
+		reply(w, map[string]map[string]int{"calls": r.Calls(), "errors": r.Errors()}, nil)
+	})
+	mux.HandleFunc("POST /_sim/counts/reset", func(w http.ResponseWriter, req *http.Request) { r.ResetCounts(); reply(w, nil, nil) })
+	mux.HandleFunc("GET /_sim/instances", func(w http.ResponseWriter, req *http.Request) { reply(w, r.Instances(), nil) })
+	mux.HandleFunc("POST /_sim/tick", func(w http.ResponseWriter, req *http.Request) { r.Tick(); reply(w, nil, nil) })
+	return mux
+}
+
+// sortedKeys returns a map's keys in order.
+func sortedKeys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}

@@ -1,0 +1,366 @@
+package awssim
+
+import (
+	"bytes"
+	"encoding/json"
+	"encoding/xml"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+)
+
+// Service names used in call.service and in accounting keys.
+const (
+	svcEC2         = "ec2"
+	svcAutoScaling = "autoscaling"
+	svcSSM         = "ssm"
+)
+
+const (
+	ec2Version         = "2016-11-15"
+	autoScalingVersion = "2011-01-01"
+	ec2Namespace       = "http://ec2.amazonaws.com/doc/2016-11-15/"
+	autoScalingNS      = "http://autoscaling.amazonaws.com/doc/2011-01-01/"
+	maxBody            = 16 << 20
+)
+
+// APIError is an AWS API error: its Code and Message reach the SDK as a
+// typed smithy.APIError; Status is the HTTP status (400 when 0).
+type APIError struct {
+	Code    string
+	Message string
+	Status  int
+}
+
+func (e *APIError) Error() string { return e.Code + ": " + e.Message }
+
+func (e *APIError) status() int {
+	if e.Status == 0 {
+		return http.StatusBadRequest
+	}
+	return e.Status
+}
+
+func errMissingParameter(name string) *APIError {
+	return &APIError{Code: "MissingParameter", Message: fmt.Sprintf("The request must contain the parameter %s", name), Status: 400}
+}
+
+func errInvalidParameterValue(msg string) *APIError {
+	return &APIError{Code: "InvalidParameterValue", Message: msg, Status: 400}
+}
+
+func errInvalidParameterCombination(msg string) *APIError {
+	return &APIError{Code: "InvalidParameterCombination", Message: msg, Status: 400}
+}
+
+// errValidation is Auto Scaling's and SSM's spelling of a bad parameter.
+func errValidation(msg string) *APIError {
+	return &APIError{Code: "ValidationError", Message: msg, Status: 400}
+}
+
+// call is one API request being served. Handlers read parameters from p
+// (query protocols) or decode body (SSM, JSON) with decodeJSON.
+type call struct {
+	r         *Region
+	service   string
+	action    string
+	p         params
+	body      []byte
+	now       time.Time
+	requestID string
+}
+
+// err returns the first parameter-decoding error of the call.
+func (c *call) err() error { return c.p.Err() }
+
+// decodeJSON decodes an SSM JSON body into v.
+func (c *call) decodeJSON(v any) error {
+	if len(bytes.TrimSpace(c.body)) == 0 {
+		return nil
+	}
+	dec := json.NewDecoder(bytes.NewReader(c.body))
+	if err := dec.Decode(v); err != nil {
+		return &APIError{Code: "SerializationException", Message: "Start of structure or map found where not expected: " + err.Error(), Status: 400}
+	}
+	return nil
+}
+
+// Handler returns the HTTP handler serving EC2, Auto Scaling and SSM in
+// their wire protocols, and the control endpoint under /_sim/.
+func (r *Region) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("/_sim/", r.controlHandler())
+	mux.HandleFunc("/", r.serveAPI)
+	return mux
+}
+
+func (r *Region) serveAPI(w http.ResponseWriter, req *http.Request) {
+	body, err := io.ReadAll(io.LimitReader(req.Body, maxBody))
+	if err != nil {
+		http.Error(w, "cannot read body", http.StatusBadRequest)
+		return
+	}
+	c := &call{r: r}
+	if target := req.Header.Get("X-Amz-Target"); target != "" {
+		c.service = svcSSM
+		c.action = target
+		if i := strings.LastIndexByte(target, '.'); i >= 0 {
+			c.action = target[i+1:]
+			if !strings.HasPrefix(target, "AmazonSSM.") {
+				c.action = target
+			}
+		}
+		c.body = body
+		var e error
+		c.p = params{m: map[string]string{}, err: &e}
+	} else {
+		form, perr := url.ParseQuery(string(body))
+		if perr != nil {
+			form = url.Values{}
+		}
+		for k, v := range req.URL.Query() {
+			if _, ok := form[k]; !ok {
+				form[k] = v
+			}
+		}
+		c.p = newParams(form)
+		c.action = form.Get("Action")
+		switch v := form.Get("Version"); v {
+		case ec2Version:
+			c.service = svcEC2
+		case autoScalingVersion:
+			c.service = svcAutoScaling
+		default:
+			c.service = serviceFromAuth(req.Header.Get("Authorization"))
+			if c.action == "" {
+				r.writeError(w, c, &APIError{Code: "MissingAction", Message: "The request must contain the parameter Action", Status: 400})
+				return
+			}
+			if v == "" {
+				r.writeError(w, c, errMissingParameter("Version"))
+				return
+			}
+			svc := "AmazonEC2"
+			if c.service == svcAutoScaling {
+				svc = "AutoScaling"
+			}
+			r.writeError(w, c, &APIError{Code: "NoSuchVersion", Message: fmt.Sprintf("The requested version (%s) of service %s does not exist", v, svc), Status: 400})
+			return
+		}
+		if c.action == "" {
+			r.writeError(w, c, &APIError{Code: "MissingAction", Message: "The request must contain the parameter Action", Status: 400})
+			return
+		}
+	}
+
+	r.mu.Lock()
+	c.requestID = r.requestID()
+	r.calls[c.action]++
+	fault := r.pickFault(c)
+	r.mu.Unlock()
+
+	if fault.latency > 0 {
+		t := time.NewTimer(fault.latency)
+		select {
+		case <-t.C:
+		case <-req.Context().Done():
+			t.Stop()
+			return
+		}
+	}
+	if fault.drop {
+		r.countError(c.action)
+		if hj, ok := w.(http.Hijacker); ok {
+			if conn, _, err := hj.Hijack(); err == nil {
+				conn.Close()
+				return
+			}
+		}
+		panic(http.ErrAbortHandler)
+	}
+	if fault.err != nil {
+		r.writeError(w, c, fault.err)
+		return
+	}
+
+	h := r.handlerFor(c)
+	var out any
+	if h == nil {
+		err = unknownAction(c)
+	} else {
+		r.mu.Lock()
+		r.advance(r.clk.Now())
+		c.now = r.now
+		out, err = h(c)
+		r.mu.Unlock()
+	}
+	if err != nil {
+		r.writeError(w, c, err)
+		return
+	}
+	r.writeResult(w, c, out)
+}
+
+func (r *Region) handlerFor(c *call) handler {
+	switch c.service {
+	case svcEC2:
+		return r.ec2[c.action]
+	case svcAutoScaling:
+		return r.autoscaling[c.action]
+	case svcSSM:
+		return r.ssm[c.action]
+	}
+	return nil
+}
+
+func unknownAction(c *call) *APIError {
+	switch c.service {
+	case svcAutoScaling:
+		return &APIError{Code: "InvalidAction", Message: fmt.Sprintf("Could not find operation %s for version %s", c.action, autoScalingVersion), Status: 400}
+	case svcSSM:
+		return &APIError{Code: "UnknownOperationException", Message: fmt.Sprintf("Unknown operation %s", c.action), Status: 400}
+	}
+	return &APIError{Code: "InvalidAction", Message: fmt.Sprintf("The action %s is not valid for this web service.", c.action), Status: 400}
+}
+
+// serviceFromAuth reads the service from a SigV4 credential scope
+// (Credential=AKID/20250101/us-east-1/ec2/aws4_request).
+func serviceFromAuth(auth string) string {
+	i := strings.Index(auth, "Credential=")
+	if i < 0 {
+		return svcEC2
+	}
+	parts := strings.Split(strings.SplitN(auth[i+len("Credential="):], ",", 2)[0], "/")
+	if len(parts) >= 4 {
+		switch parts[3] {
+		case "autoscaling":
+			return svcAutoScaling
+		case "ssm":
+			return svcSSM
+		}
+	}
+	return svcEC2
+}
+
+func (r *Region) countError(action string) {
+	r.mu.Lock()
+	r.errs[action]++
+	r.mu.Unlock()
+}
+
+func (r *Region) writeError(w http.ResponseWriter, c *call, err error) {
+	var ae *APIError
+	if !errors.As(err, &ae) {
+		r.log.Error("internal error", "action", c.action, "err", err)
+		ae = &APIError{Code: "InternalError", Message: "An internal error has occurred", Status: 500}
+		if c.service == svcSSM {
+			ae.Code = "InternalServerError"
+		}
+	}
+	if c.action != "" {
+		r.countError(c.action)
+	}
+	if c.requestID == "" {
+		r.mu.Lock()
+		c.requestID = r.requestID()
+		r.mu.Unlock()
+	}
+	w.Header().Set("x-amzn-RequestId", c.requestID)
+	switch c.service {
+	case svcSSM:
+		w.Header().Set("Content-Type", "application/x-amz-json-1.1")
+		w.Header().Set("X-Amzn-ErrorType", ae.Code)
+		w.WriteHeader(ae.status())
+		json.NewEncoder(w).Encode(map[string]string{"__type": ae.Code, "message": ae.Message})
+	case svcAutoScaling:
+		typ := "Sender"
+		if ae.status() >= 500 {
+			typ = "Receiver"
+		}
+		w.Header().Set("Content-Type", "text/xml")
+		w.WriteHeader(ae.status())
+		fmt.Fprintf(w, "<ErrorResponse xmlns=%q><Error><Type>%s</Type><Code>%s</Code><Message>%s</Message></Error><RequestId>%s</RequestId></ErrorResponse>",
+			autoScalingNS, typ, xmlEscape(ae.Code), xmlEscape(ae.Message), c.requestID)
+	default:
+		w.Header().Set("Content-Type", "text/xml;charset=UTF-8")
+		w.WriteHeader(ae.status())
+		fmt.Fprintf(w, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Response><Errors><Error><Code>%s</Code><Message>%s</Message></Error></Errors><RequestID>%s</RequestID></Response>",
+			xmlEscape(ae.Code), xmlEscape(ae.Message), c.requestID)
+	}
+}
+
+func xmlEscape(s string) string {
+	var b strings.Builder
+	xml.EscapeText(&b, []byte(s))
+	return b.String()
+}
+
+// innerXML encodes v's fields without an enclosing element. v is a struct
+// (or pointer to one) whose fields carry xml tags; it must not have an
+// XMLName field.
+func innerXML(v any) ([]byte, error) {
+	if v == nil {
+		return nil, nil
+	}
+	var buf bytes.Buffer
+	if err := xml.NewEncoder(&buf).EncodeElement(v, xml.StartElement{Name: xml.Name{Local: "x"}}); err != nil {
+		return nil, err
+	}
+	b := buf.Bytes()
+	if bytes.HasSuffix(b, []byte("/>")) { // never produced by encoding/xml, but be safe
+		return nil, nil
+	}
+	b = bytes.TrimPrefix(b, []byte("<x>"))
+	b = bytes.TrimSuffix(b, []byte("</x>"))
+	return b, nil
+}
+
+func (r *Region) writeResult(w http.ResponseWriter, c *call, out any) {
+	w.Header().Set("x-amzn-RequestId", c.requestID)
+	if c.service == svcSSM {
+		b, err := json.Marshal(out)
+		if err != nil {
+			r.writeError(w, c, err)
+			return
+		}
+		w.Header().Set("Content-Type", "application/x-amz-json-1.1")
+		w.Write(b)
+		return
+	}
+	inner, err := innerXML(out)
+	if err != nil {
+		r.writeError(w, c, err)
+		return
+	}
+	var buf bytes.Buffer
+	buf.Grow(len(inner) + 256)
+	buf.WriteString("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n")
+	if c.service == svcAutoScaling {
+		fmt.Fprintf(&buf, "<%sResponse xmlns=%q>", c.action, autoScalingNS)
+		if out != nil {
+			fmt.Fprintf(&buf, "<%sResult>", c.action)
+			buf.Write(inner)
+			fmt.Fprintf(&buf, "</%sResult>", c.action)
+		}
+		fmt.Fprintf(&buf, "<ResponseMetadata><RequestId>%s</RequestId></ResponseMetadata></%sResponse>", c.requestID, c.action)
+		w.Header().Set("Content-Type", "text/xml")
+	} else {
+		fmt.Fprintf(&buf, "<%sResponse xmlns=%q><requestId>%s</requestId>", c.action, ec2Namespace, c.requestID)
+		buf.Write(inner)
+		fmt.Fprintf(&buf, "</%sResponse>", c.action)
+		w.Header().Set("Content-Type", "text/xml;charset=UTF-8")
+	}
+	w.Write(buf.Bytes())
+}
+
+// ts formats a time as AWS does in XML (ISO 8601, UTC, milliseconds).
+func ts(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return t.UTC().Format("2006-01-02T15:04:05.000Z")
+}

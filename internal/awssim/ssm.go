@@ -1,0 +1,4 @@
+package awssim
+
+func (r *Region) registerSSM() {
+}
