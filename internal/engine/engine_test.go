@@ -1,0 +1,565 @@
+package engine
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ohfp/ohfp/internal/clock"
+	"github.com/ohfp/ohfp/internal/domain"
+	"github.com/ohfp/ohfp/internal/hf"
+	"github.com/ohfp/ohfp/internal/provider"
+	"github.com/ohfp/ohfp/internal/store"
+	"github.com/ohfp/ohfp/internal/template"
+)
+
+// fakeCloud is a minimal cloud with RunInstances semantics: idempotent
+// launches by client token, instances that a test moves along by hand.
+type fakeCloud struct {
+	mu        sync.Mutex
+	n         int
+	insts     map[string]*provider.Instance
+	order     []string
+	tokens    map[string][]string
+	launches  int
+	lists     int
+	terms     [][]string
+	launchErr []error // returned by the next launches, in order
+	capacity  int     // at most this many instances per launch when > 0
+	spot      map[string]provider.SpotRequest
+}
+
+func newFakeCloud() *fakeCloud {
+	return &fakeCloud{insts: map[string]*provider.Instance{}, tokens: map[string][]string{}, spot: map[string]provider.SpotRequest{}}
+}
+
+func (f *fakeCloud) Launch(_ context.Context, s provider.LaunchSpec) (provider.LaunchResult, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.launches++
+	if len(f.launchErr) > 0 {
+		err := f.launchErr[0]
+		f.launchErr = f.launchErr[1:]
+		if err != nil {
+			return provider.LaunchResult{}, err
+		}
+	}
+	if ids, ok := f.tokens[s.ClientToken]; ok {
+		return provider.LaunchResult{Instances: f.get(ids)}, nil
+	}
+	n := s.Units
+	if f.capacity > 0 && n > f.capacity {
+		n = f.capacity
+	}
+	var ids []string
+	for i := 0; i < n; i++ {
+		f.n++
+		id := fmt.Sprintf("i-%017x", f.n)
+		tags := map[string]string{}
+		for k, v := range s.Tags {
+			tags[k] = v
+		}
+		in := &provider.Instance{ID: id, State: "pending", InstanceType: s.Template.VMType,
+			PrivateIP: fmt.Sprintf("10.0.0.%d", f.n), PrivateDNS: fmt.Sprintf("ip-10-0-0-%d.ec2.internal", f.n),
+			LaunchTime: time.Unix(1_800_000_000, 0), Tags: tags, Spot: s.Template.Price() == "spot"}
+		if in.Spot {
+			in.SpotRequestID = "sir-" + id[2:]
+			f.spot[in.SpotRequestID] = provider.SpotRequest{ID: in.SpotRequestID, InstanceID: id, State: "active", StatusCode: "fulfilled"}
+		}
+		f.insts[id] = in
+		f.order = append(f.order, id)
+		ids = append(ids, id)
+	}
+	f.tokens[s.ClientToken] = ids
+	return provider.LaunchResult{Instances: f.get(ids)}, nil
+}
+
+func (f *fakeCloud) get(ids []string) []provider.Instance {
+	out := make([]provider.Instance, 0, len(ids))
+	for _, id := range ids {
+		if in, ok := f.insts[id]; ok {
+			out = append(out, *in)
+		}
+	}
+	return out
+}
+
+func (f *fakeCloud) List(_ context.Context, owner string) ([]provider.Instance, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.lists++
+	var out []provider.Instance
+	for _, id := range f.order {
+		in, ok := f.insts[id]
+		if ok && in.Tags[provider.TagManagedBy] == owner {
+			out = append(out, *in)
+		}
+	}
+	return out, nil
+}
+
+func (f *fakeCloud) Terminate(_ context.Context, ids []string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.terms = append(f.terms, append([]string(nil), ids...))
+	for _, id := range ids {
+		if in, ok := f.insts[id]; ok && in.State != "terminated" {
+			in.State = "shutting-down"
+		}
+	}
+	return nil
+}
+
+func (f *fakeCloud) InstanceType(_ context.Context, name string) (provider.InstanceTypeInfo, error) {
+	return provider.InstanceTypeInfo{Name: name, VCPUs: 2, MemoryMiB: 4096, Arch: "x86_64"}, nil
+}
+
+func (f *fakeCloud) SpotRequests(_ context.Context, ids []string) ([]provider.SpotRequest, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []provider.SpotRequest
+	for _, id := range ids {
+		if sr, ok := f.spot[id]; ok {
+			out = append(out, sr)
+		}
+	}
+	return out, nil
+}
+
+// settle moves every instance along one step: pending -> running,
+// shutting-down -> terminated.
+func (f *fakeCloud) settle() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, in := range f.insts {
+		switch in.State {
+		case "pending":
+			in.State = "running"
+		case "shutting-down":
+			in.State = "terminated"
+		}
+	}
+}
+
+func (f *fakeCloud) count() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return len(f.insts)
+}
+
+type harness struct {
+	t     *testing.T
+	clk   *clock.Fake
+	cloud *fakeCloud
+	st    *store.Store
+	e     *Engine
+	tpls  []template.Template
+}
+
+func testTemplates() []template.Template {
+	return []template.Template{
+		{TemplateID: "OnDemand-c5", MaxNumber: 10, VMType: "c5.large", ImageID: "ami-0123456789abcdef0",
+			Attributes: template.Attributes{{Name: "type", Type: "String", Value: "X86_64"}}, InstanceTags: "team=hpc"},
+		{TemplateID: "Spot-m5", MaxNumber: -1, VMType: "m5.large", ImageID: "ami-0123456789abcdef0", PriceType: "spot", ProviderAPI: "RunInstances",
+			Attributes: template.Attributes{{Name: "type", Type: "String", Value: "X86_64"}, {Name: "ncpus", Type: "Numeric", Value: "2"}, {Name: "nram", Type: "Numeric", Value: "8192"}}},
+	}
+}
+
+func newHarness(t *testing.T) *harness {
+	t.Helper()
+	st, err := store.OpenInMemory(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	h := &harness{t: t, clk: clock.NewFake(time.Unix(1_800_000_000, 0)), cloud: newFakeCloud(), st: st, tpls: testTemplates()}
+	h.restart()
+	return h
+}
+
+// restart builds a new engine on the same store and cloud, as after a crash.
+func (h *harness) restart() {
+	h.t.Helper()
+	e, err := New(Options{
+		ClusterID: "test",
+		Providers: []ProviderConfig{{Name: "aws", Templates: h.tpls, Cloud: h.cloud}},
+		Store:     h.st,
+		Clock:     h.clk,
+	})
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	h.e = e
+}
+
+func (h *harness) provision() {
+	h.e.ProvisionOnce(context.Background())
+	h.e.Wait()
+}
+
+func (h *harness) reconcile() time.Duration {
+	return h.e.ReconcileOnce(context.Background())
+}
+
+func (h *harness) request(tpl string, n int) string {
+	h.t.Helper()
+	rep, err := h.e.RequestMachines(nil, []byte(fmt.Sprintf(`{"template":{"templateId":%q,"machineCount":%d}}`, tpl, n)))
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	if !strings.HasPrefix(rep.RequestID, "req-") {
+		h.t.Fatalf("request id %q", rep.RequestID)
+	}
+	return rep.RequestID
+}
+
+func (h *harness) status(id string) hf.RequestStatus {
+	h.t.Helper()
+	rep, err := h.e.GetRequestStatus(nil, []byte(fmt.Sprintf(`{"requests":[{"requestId":%q}]}`, id)))
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	if len(rep.Requests) != 1 {
+		h.t.Fatalf("status: %d entries", len(rep.Requests))
+	}
+	return rep.Requests[0]
+}
+
+func TestAcquireCycle(t *testing.T) {
+	h := newHarness(t)
+	id := h.request("OnDemand-c5", 3)
+	if st := h.status(id); st.Status != hf.StatusRunning || len(st.Machines) != 0 {
+		t.Fatalf("before launch: %+v", st)
+	}
+	h.provision()
+	if h.cloud.launches != 1 || h.cloud.count() != 3 {
+		t.Fatalf("launches=%d instances=%d", h.cloud.launches, h.cloud.count())
+	}
+	tok := ""
+	for k := range h.cloud.tokens {
+		tok = k
+	}
+	if tok != id {
+		t.Fatalf("client token %q, want the request id", tok)
+	}
+	st := h.status(id)
+	if st.Status != hf.StatusRunning || len(st.Machines) != 3 || st.Machines[0].Result != hf.ResultExecuting {
+		t.Fatalf("after launch: %+v", st)
+	}
+	h.cloud.settle()
+	if next := h.reconcile(); next != 30*time.Second {
+		t.Fatalf("idle after completion, next pass in %v", next)
+	}
+	st = h.status(id)
+	if st.Status != hf.StatusComplete {
+		t.Fatalf("after running: %+v", st)
+	}
+	for _, m := range st.Machines {
+		if m.Result != hf.ResultSucceed || m.PrivateIPAddress == nil || m.Name == "" || m.LaunchTime == 0 || m.InstanceTags != "team=hpc" {
+			t.Fatalf("machine %+v", m)
+		}
+	}
+	// Tags name the daemon, the request and the template.
+	for _, in := range h.cloud.insts {
+		if in.Tags[provider.TagRequestID] != id || in.Tags[provider.TagTemplateID] != "OnDemand-c5" || in.Tags["team"] != "hpc" {
+			t.Fatalf("tags %v", in.Tags)
+		}
+	}
+
+	// Return two of them.
+	refs := fmt.Sprintf(`{"machines":[{"name":%q,"machineId":%q},{"name":"","machineId":%q},{"name":"ghost.example","machineId":"i-0000000000000dead"}]}`,
+		st.Machines[0].Name, st.Machines[0].MachineID, st.Machines[1].MachineID)
+	ret, err := h.e.RequestReturnMachines(nil, []byte(refs))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(ret.RequestID, "ret-") || !strings.Contains(ret.Message, "ghost.example") {
+		t.Fatalf("return reply %+v", ret)
+	}
+	if rs := h.status(ret.RequestID); rs.Status != hf.StatusRunning || len(rs.Machines) != 2 || rs.Machines[0].Result != hf.ResultExecuting {
+		t.Fatalf("return before termination: %+v", rs)
+	}
+	h.provision()
+	if len(h.cloud.terms) != 1 || len(h.cloud.terms[0]) != 2 {
+		t.Fatalf("terminations %v", h.cloud.terms)
+	}
+	h.cloud.settle()
+	h.reconcile()
+	rs := h.status(ret.RequestID)
+	if rs.Status != hf.StatusComplete || rs.Machines[0].Result != hf.ResultSucceed || rs.Machines[0].Status != "terminated" {
+		t.Fatalf("return after termination: %+v", rs)
+	}
+	// Returned machines are never reported as reclaimed.
+	all := `{"machines":[` + fmt.Sprintf(`{"name":%q,"machineId":%q}`, st.Machines[0].Name, st.Machines[0].MachineID) + `]}`
+	rr, err := h.e.GetReturnRequests(nil, []byte(all))
+	if err != nil || len(rr.Requests) != 0 {
+		t.Fatalf("getReturnRequests %+v %v", rr, err)
+	}
+	// The template has 2 units held again out of 10 after the return.
+	tr, err := h.e.GetAvailableTemplates(nil, []byte(`{}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tr.Templates[0].AvailableNumber != 9 {
+		t.Fatalf("available %d, want 9 (1 of 3 still held)", tr.Templates[0].AvailableNumber)
+	}
+}
+
+func TestTemplatesFillAttributes(t *testing.T) {
+	h := newHarness(t)
+	h.reconcile()
+	tr, err := h.e.GetAvailableTemplates(nil, []byte(`{}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := json.Marshal(tr.Templates[0])
+	for _, want := range []string{`"ncpus":["Numeric","2"]`, `"nram":["Numeric","4096"]`, `"type":["String","X86_64"]`, `"availableNumber":10`, `"maxNumber":10`} {
+		if !strings.Contains(string(b), want) {
+			t.Errorf("%s lacks %s", b, want)
+		}
+	}
+	if tr.Templates[1].AvailableNumber != unlimitedAvailable {
+		t.Errorf("unlimited template: available %d", tr.Templates[1].AvailableNumber)
+	}
+}
+
+func TestMaxNumberEnforced(t *testing.T) {
+	h := newHarness(t)
+	h.request("OnDemand-c5", 8)
+	_, err := h.e.RequestMachines(nil, []byte(`{"template":{"templateId":"OnDemand-c5","machineCount":3}}`))
+	var ie *hf.InputError
+	if !errors.As(err, &ie) || !strings.Contains(err.Error(), "2 units available") {
+		t.Fatalf("over maxNumber: %v", err)
+	}
+	_, err = h.e.RequestMachines(nil, []byte(`{"template":{"templateId":"nope","machineCount":1}}`))
+	if !errors.As(err, &ie) || !strings.Contains(err.Error(), `"nope" is not a template`) {
+		t.Fatalf("unknown template: %v", err)
+	}
+	_, err = h.e.RequestMachines(Env{"HF_PROVIDER_NAME": "azure"}, []byte(`{"template":{"templateId":"OnDemand-c5","machineCount":1}}`))
+	if !errors.As(err, &ie) || !strings.Contains(err.Error(), "azure") {
+		t.Fatalf("unknown provider: %v", err)
+	}
+	if len(h.e.requests) != 1 {
+		t.Fatalf("refused requests must change nothing: %d requests", len(h.e.requests))
+	}
+}
+
+func TestCrashBeforeLaunchResumesWithSameToken(t *testing.T) {
+	h := newHarness(t)
+	id := h.request("OnDemand-c5", 2)
+	h.restart() // crash: recorded, never launched
+	h.reconcile()
+	h.provision()
+	if h.cloud.launches != 1 || h.cloud.count() != 2 {
+		t.Fatalf("launches=%d instances=%d", h.cloud.launches, h.cloud.count())
+	}
+	if _, ok := h.cloud.tokens[id]; !ok {
+		t.Fatal("resumed launch must use the persisted token")
+	}
+}
+
+func TestCrashAfterLaunchAdoptsInstead(t *testing.T) {
+	h := newHarness(t)
+	id := h.request("OnDemand-c5", 2)
+	// The cloud call succeeds but the daemon dies before recording it.
+	spec := provider.LaunchSpec{RequestID: id, ClientToken: id, Template: h.tpls[0], Units: 2,
+		Tags: map[string]string{provider.TagManagedBy: "test", provider.TagProvider: "aws", provider.TagRequestID: id, provider.TagTemplateID: "OnDemand-c5"}}
+	if _, err := h.cloud.Launch(context.Background(), spec); err != nil {
+		t.Fatal(err)
+	}
+	h.restart()
+	h.reconcile() // Run does this before provisioning
+	h.provision()
+	if h.cloud.launches != 1 {
+		t.Fatalf("launched again after adoption: %d launches", h.cloud.launches)
+	}
+	h.cloud.settle()
+	h.reconcile()
+	if st := h.status(id); st.Status != hf.StatusComplete || len(st.Machines) != 2 {
+		t.Fatalf("adopted request: %+v", st)
+	}
+}
+
+func TestStoreFailureLaunchesNothing(t *testing.T) {
+	h := newHarness(t)
+	h.st.FailWrites(errors.New("no space left on device"))
+	_, err := h.e.RequestMachines(nil, []byte(`{"template":{"templateId":"OnDemand-c5","machineCount":1}}`))
+	var se *StoreError
+	if !errors.As(err, &se) || !strings.Contains(err.Error(), "nothing was launched") {
+		t.Fatalf("err = %v", err)
+	}
+	h.st.FailWrites(nil)
+	h.provision()
+	if h.cloud.launches != 0 || len(h.e.requests) != 0 {
+		t.Fatalf("launches=%d requests=%d", h.cloud.launches, len(h.e.requests))
+	}
+}
+
+func TestThrottledLaunchRetries(t *testing.T) {
+	h := newHarness(t)
+	h.cloud.launchErr = []error{&provider.Error{Op: "RunInstances", Code: "RequestLimitExceeded", Message: "Request limit exceeded.", Kind: provider.Throttled}}
+	id := h.request("OnDemand-c5", 1)
+	h.provision()
+	st := h.status(id)
+	if st.Status != hf.StatusRunning || !strings.Contains(st.Message, "AWS throttling, retrying in") {
+		t.Fatalf("throttled: %+v", st)
+	}
+	h.provision() // not due yet
+	if h.cloud.launches != 1 {
+		t.Fatalf("retried before the backoff: %d", h.cloud.launches)
+	}
+	h.clk.Advance(2 * time.Minute)
+	h.provision()
+	if h.cloud.launches != 2 || h.cloud.count() != 1 {
+		t.Fatalf("after backoff: launches=%d instances=%d", h.cloud.launches, h.cloud.count())
+	}
+}
+
+func TestFatalLaunchError(t *testing.T) {
+	h := newHarness(t)
+	h.cloud.launchErr = []error{&provider.Error{Op: "RunInstances", Code: "InvalidAMIID.NotFound", Message: "The image id '[ami-0123456789abcdef0]' does not exist", Kind: provider.Fatal}}
+	id := h.request("OnDemand-c5", 1)
+	h.provision()
+	st := h.status(id)
+	if st.Status != hf.StatusCompleteWithError || !strings.Contains(st.Message, "InvalidAMIID.NotFound") {
+		t.Fatalf("fatal: %+v", st)
+	}
+	tr, _ := h.e.GetAvailableTemplates(nil, []byte(`{}`))
+	if tr.Templates[0].AvailableNumber != 10 {
+		t.Fatalf("a failed request holds nothing: available %d", tr.Templates[0].AvailableNumber)
+	}
+}
+
+func TestShortfallEndsWithError(t *testing.T) {
+	h := newHarness(t)
+	h.cloud.capacity = 2
+	id := h.request("OnDemand-c5", 5)
+	h.provision()
+	h.cloud.settle()
+	h.reconcile()
+	st := h.status(id)
+	if st.Status != hf.StatusCompleteWithError || !strings.Contains(st.Message, "AWS launched 2 of 5 units") || len(st.Machines) != 2 {
+		t.Fatalf("shortfall: %+v", st)
+	}
+}
+
+func TestPendingTimeoutFailsAndTerminates(t *testing.T) {
+	h := newHarness(t)
+	id := h.request("OnDemand-c5", 1)
+	h.provision()
+	h.clk.Set(time.Unix(1_800_000_000, 0).Add(181 * time.Second))
+	h.reconcile()
+	st := h.status(id)
+	if st.Status != hf.StatusCompleteWithError || st.Machines[0].Result != hf.ResultFail || !strings.Contains(st.Machines[0].Message, "pending") {
+		t.Fatalf("pending timeout: %+v", st)
+	}
+	h.provision()
+	if len(h.cloud.terms) != 1 {
+		t.Fatalf("the stuck instance must be terminated: %v", h.cloud.terms)
+	}
+}
+
+func TestReclaimedOutsideHF(t *testing.T) {
+	h := newHarness(t)
+	id := h.request("OnDemand-c5", 2)
+	h.provision()
+	h.cloud.settle()
+	h.reconcile()
+	st := h.status(id)
+	a, b := st.Machines[0], st.Machines[1]
+	// a: terminated from the console; b: vanished entirely.
+	h.cloud.mu.Lock()
+	h.cloud.insts[a.MachineID].State = "terminated"
+	delete(h.cloud.insts, b.MachineID)
+	h.cloud.mu.Unlock()
+	h.reconcile()
+	in := fmt.Sprintf(`{"machines":[{"name":%q,"machineId":%q},{"name":%q,"machineId":%q}]}`, a.Name, a.MachineID, b.Name, b.MachineID)
+	rr, err := h.e.GetReturnRequests(nil, []byte(in))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rr.Requests) != 2 || rr.Requests[0].Machine != a.Name || rr.Requests[0].GracePeriod != 0 || rr.Requests[1].Machine != b.Name {
+		t.Fatalf("reclaims %+v", rr)
+	}
+}
+
+func TestSpotInterruptionGrace(t *testing.T) {
+	h := newHarness(t)
+	id := h.request("Spot-m5", 1)
+	h.provision()
+	h.cloud.settle()
+	h.reconcile()
+	m := h.status(id).Machines[0]
+	if m.PriceType != "spot" {
+		t.Fatalf("price type %q", m.PriceType)
+	}
+	h.cloud.mu.Lock()
+	for k, sr := range h.cloud.spot {
+		sr.StatusCode = "marked-for-termination"
+		sr.StatusUpdate = h.clk.Now()
+		h.cloud.spot[k] = sr
+	}
+	h.cloud.mu.Unlock()
+	h.reconcile()
+	h.clk.Advance(25 * time.Second)
+	in := fmt.Sprintf(`{"machines":[{"name":%q,"machineId":%q}]}`, m.Name, m.MachineID)
+	rr, _ := h.e.GetReturnRequests(nil, []byte(in))
+	if len(rr.Requests) != 1 || rr.Requests[0].GracePeriod != 95 {
+		t.Fatalf("interruption: %+v", rr)
+	}
+}
+
+func TestRebuildFromCloud(t *testing.T) {
+	h := newHarness(t)
+	id := h.request("OnDemand-c5", 2)
+	h.provision()
+	h.cloud.settle()
+	h.reconcile()
+	// The state directory is lost.
+	st, err := store.OpenInMemory(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.st = st
+	h.restart()
+	h.reconcile()
+	s := h.status(id)
+	if s.Status != hf.StatusComplete || len(s.Machines) != 2 {
+		t.Fatalf("rebuilt: %+v", s)
+	}
+	tr, _ := h.e.GetAvailableTemplates(nil, []byte(`{}`))
+	if tr.Templates[0].AvailableNumber != 8 {
+		t.Fatalf("rebuilt machines hold capacity: available %d", tr.Templates[0].AvailableNumber)
+	}
+}
+
+func TestUnknownRequestID(t *testing.T) {
+	h := newHarness(t)
+	st := h.status("req-00000000-0000-0000-0000-000000000000")
+	if st.Status != hf.StatusCompleteWithError || !strings.Contains(st.Message, "not known") || st.Machines == nil {
+		t.Fatalf("unknown: %+v", st)
+	}
+}
+
+func TestStatusKeepsOrderAndSurvivesRestart(t *testing.T) {
+	h := newHarness(t)
+	a := h.request("OnDemand-c5", 1)
+	b := h.request("Spot-m5", 1)
+	h.provision()
+	h.restart()
+	rep, err := h.e.GetRequestStatus(nil, []byte(fmt.Sprintf(`{"requests":[{"requestId":%q},{"requestId":%q}]}`, b, a)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Requests[0].RequestID != b || rep.Requests[1].RequestID != a || len(rep.Requests[1].Machines) != 1 {
+		t.Fatalf("order/restart: %+v", rep)
+	}
+	if got := h.e.requests[a].Phase; got != domain.PhaseLaunched {
+		t.Fatalf("phase after restart %q", got)
+	}
+}

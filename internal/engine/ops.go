@@ -1,0 +1,372 @@
+package engine
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/google/uuid"
+
+	"github.com/ohfp/ohfp/internal/domain"
+	"github.com/ohfp/ohfp/internal/hf"
+	"github.com/ohfp/ohfp/internal/template"
+)
+
+// Env is the HF environment a call was made with.
+type Env map[string]string
+
+// StoreError is a durable write that failed; nothing was launched or
+// changed.
+type StoreError struct{ Err error }
+
+func (e *StoreError) Error() string {
+	return "ohfpd could not record the request durably (" + e.Err.Error() + "); nothing was launched or changed: check the state directory's disk space and permissions, then retry"
+}
+
+func (e *StoreError) Unwrap() error { return e.Err }
+
+// providerFor picks the provider named by HF_PROVIDER_NAME, else the first.
+// Called with e.mu held.
+func (e *Engine) providerFor(op string, env Env) (*prov, error) {
+	name := env["HF_PROVIDER_NAME"]
+	if name == "" {
+		return e.providers[e.order[0]], nil
+	}
+	p := e.providers[name]
+	if p == nil {
+		return nil, &hf.InputError{Op: op, Problem: fmt.Sprintf("HF_PROVIDER_NAME %q is not a provider of this ohfpd (configured: %s); add it under providers: in the ohfpd config or fix hostProviders.json", name, strings.Join(e.order, ", "))}
+	}
+	return p, nil
+}
+
+// heldUnitsLocked returns, per template of provider p, the units that count
+// against maxNumber: live machines not failed, plus what unfinished
+// requests still wait for. Called with e.mu held.
+func (e *Engine) heldUnitsLocked(p string) map[string]int {
+	held := map[string]int{}
+	for _, r := range e.requests {
+		if r.Kind != domain.KindAcquire || r.Provider != p {
+			continue
+		}
+		units := 0
+		for _, id := range r.MachineIDs {
+			if m := e.machines[id]; m != nil && m.Held() && m.ReturnID == "" {
+				units += max(m.Weight, 1)
+			}
+		}
+		if !r.Final() && r.Phase != domain.PhaseFailed && units < r.Units {
+			units = r.Units
+		}
+		held[r.TemplateID] += units
+	}
+	return held
+}
+
+func available(t *template.Template, held int) int {
+	if t.MaxNumber < 0 {
+		return unlimitedAvailable
+	}
+	return max(t.MaxNumber-held, 0)
+}
+
+// unlimitedAvailable is what availableNumber says for a template whose
+// maxNumber is -1 (unlimited): HF needs a number, and a count this large is
+// never the limit.
+const unlimitedAvailable = 1_000_000
+
+// GetAvailableTemplates answers getAvailableTemplates from memory.
+func (e *Engine) GetAvailableTemplates(env Env, input []byte) (hf.TemplatesReply, error) {
+	if err := hf.ParseGetAvailableTemplates(input); err != nil {
+		return hf.TemplatesReply{}, err
+	}
+	e.mu.RLock()
+	defer e.mu.RUnlock()
+	p, err := e.providerFor(hf.OpGetAvailableTemplates, env)
+	if err != nil {
+		return hf.TemplatesReply{}, err
+	}
+	held := e.heldUnitsLocked(p.cfg.Name)
+	out := hf.TemplatesReply{Templates: make([]hf.TemplateOut, 0, len(p.order))}
+	for _, id := range p.order {
+		t := p.templates[id]
+		to := hf.TemplateOut{Template: *t, AvailableNumber: available(t, held[id])}
+		to.Attributes = e.attributesLocked(t)
+		out.Templates = append(out.Templates, to)
+	}
+	out.Message = fmt.Sprintf("%d templates from provider %s", len(out.Templates), p.cfg.Name)
+	return out, nil
+}
+
+// RequestMachines validates the request, records it durably with the
+// idempotency token of its cloud call, and answers at once; the launch
+// happens in the background.
+func (e *Engine) RequestMachines(env Env, input []byte) (hf.RequestReply, error) {
+	const op = hf.OpRequestMachines
+	in, err := hf.ParseRequestMachines(input)
+	if err != nil {
+		return hf.RequestReply{}, err
+	}
+	e.admit.Lock()
+	defer e.admit.Unlock()
+
+	e.mu.RLock()
+	p, err := e.providerFor(op, env)
+	if err != nil {
+		e.mu.RUnlock()
+		return hf.RequestReply{}, err
+	}
+	t := p.templates[in.TemplateID]
+	if t == nil {
+		known := append([]string(nil), p.order...)
+		e.mu.RUnlock()
+		return hf.RequestReply{}, &hf.InputError{Op: op, Field: "template.templateId", Problem: fmt.Sprintf("%q is not a template of provider %s (known: %s); run getAvailableTemplates", in.TemplateID, p.cfg.Name, strings.Join(known, ", "))}
+	}
+	avail := available(t, e.heldUnitsLocked(p.cfg.Name)[t.TemplateID])
+	e.mu.RUnlock()
+	if in.MachineCount > avail {
+		return hf.RequestReply{}, &hf.InputError{Op: op, Field: "template.machineCount", Problem: fmt.Sprintf("%d is more than template %s allows now: %d units available (maxNumber %d); ask for at most %d", in.MachineCount, t.TemplateID, avail, t.MaxNumber, avail)}
+	}
+
+	now := e.clk.Now()
+	id := "req-" + uuid.NewString()
+	r := &domain.Request{
+		ID:          id,
+		Kind:        domain.KindAcquire,
+		Provider:    p.cfg.Name,
+		TemplateID:  t.TemplateID,
+		Units:       in.MachineCount,
+		CreatedAt:   now,
+		ClientToken: id, // 40 ASCII characters: within EC2's 64
+		Phase:       domain.PhaseQueued,
+	}
+	// Write ahead: durable before the answer and before the cloud call.
+	if err := e.persist([]*domain.Request{r}, nil); err != nil {
+		return hf.RequestReply{}, &StoreError{Err: err}
+	}
+	e.mu.Lock()
+	e.requests[id] = r
+	e.mu.Unlock()
+	e.kick(e.wakeLaunch)
+	e.kick(e.wakeReconcile)
+	e.log.Info("request accepted", "request", id, "template", t.TemplateID, "units", in.MachineCount, "provider", p.cfg.Name)
+	return hf.RequestReply{RequestID: id, Message: fmt.Sprintf("Request to provision %d units of template %s accepted.", in.MachineCount, t.TemplateID)}, nil
+}
+
+// GetRequestStatus answers getRequestStatus from memory, one entry per
+// asked id in the asked order.
+func (e *Engine) GetRequestStatus(env Env, input []byte) (hf.StatusReply, error) {
+	ids, err := hf.ParseRequestStatus(input)
+	if err != nil {
+		return hf.StatusReply{}, err
+	}
+	e.mu.RLock()
+	defer e.mu.RUnlock()
+	out := hf.StatusReply{Requests: make([]hf.RequestStatus, 0, len(ids))}
+	for _, id := range ids {
+		out.Requests = append(out.Requests, e.requestStatusLocked(id))
+	}
+	return out, nil
+}
+
+func (e *Engine) requestStatusLocked(id string) hf.RequestStatus {
+	r := e.requests[id]
+	if r == nil {
+		return hf.RequestStatus{RequestID: id, Status: hf.StatusCompleteWithError, Machines: []hf.Machine{},
+			Message: fmt.Sprintf("request %s is not known to ohfpd: it was never made here, or it finished more than %s ago and was purged", id, e.opts.Retention)}
+	}
+	st, msg := e.statusLocked(r)
+	rs := hf.RequestStatus{RequestID: id, Status: st, Message: msg, Machines: make([]hf.Machine, 0, len(r.MachineIDs))}
+	for _, mid := range r.MachineIDs {
+		m := e.machines[mid]
+		if m == nil {
+			continue
+		}
+		hm := hfMachine(m)
+		if r.Kind == domain.KindReturn {
+			hm.Result = domain.ReturnResult(m)
+			hm.Message = ""
+		}
+		rs.Machines = append(rs.Machines, hm)
+	}
+	return rs
+}
+
+func hfMachine(m *domain.Machine) hf.Machine {
+	price := "ondemand"
+	if m.Spot {
+		price = "spot"
+	}
+	status := m.State
+	if status == domain.StateGone {
+		status = domain.StateTerminated
+	}
+	hm := hf.Machine{
+		MachineID:    m.ID,
+		Name:         m.Name,
+		Result:       m.Result,
+		Status:       status,
+		Message:      m.Message,
+		InstanceType: m.InstanceType,
+		PriceType:    price,
+		InstanceTags: m.Tags,
+	}
+	if m.PrivateIP != "" {
+		hm.PrivateIPAddress = hf.StringPtr(m.PrivateIP)
+	}
+	if m.PublicIP != "" {
+		hm.PublicIPAddress = hf.StringPtr(m.PublicIP)
+	}
+	if !m.LaunchTime.IsZero() {
+		hm.LaunchTime = m.LaunchTime.Unix()
+	}
+	return hm
+}
+
+// lookupLocked finds a machine by instance id, falling back to host name.
+func (e *Engine) lookupLocked(ref hf.MachineRef) *domain.Machine {
+	if ref.MachineID != "" {
+		if m := e.machines[ref.MachineID]; m != nil {
+			return m
+		}
+	}
+	if ref.Name != "" {
+		return e.byName[ref.Name]
+	}
+	return nil
+}
+
+// RequestReturnMachines records a return request durably and terminates its
+// machines in the background.
+func (e *Engine) RequestReturnMachines(env Env, input []byte) (hf.RequestReply, error) {
+	refs, err := hf.ParseReturnMachines(input)
+	if err != nil {
+		return hf.RequestReply{}, err
+	}
+	e.admit.Lock()
+	defer e.admit.Unlock()
+
+	now := e.clk.Now()
+	id := "ret-" + uuid.NewString()
+	r := &domain.Request{ID: id, Kind: domain.KindReturn, CreatedAt: now}
+	e.mu.RLock()
+	p, err := e.providerFor(hf.OpRequestReturnMachines, env)
+	if err != nil {
+		e.mu.RUnlock()
+		return hf.RequestReply{}, err
+	}
+	r.Provider = p.cfg.Name
+	var ms []*domain.Machine
+	seen := map[string]bool{}
+	already := 0
+	for _, ref := range refs {
+		m := e.lookupLocked(ref)
+		if m == nil {
+			r.Unknown = append(r.Unknown, refName(ref))
+			continue
+		}
+		if seen[m.ID] {
+			continue
+		}
+		seen[m.ID] = true
+		r.MachineIDs = append(r.MachineIDs, m.ID)
+		if m.ReturnID != "" {
+			already++
+			continue // returned before: this request reports on it, the first one terminates it
+		}
+		cp := *m
+		cp.ReturnID = id
+		ms = append(ms, &cp)
+	}
+	e.mu.RUnlock()
+
+	if len(r.MachineIDs) == 0 {
+		r.Status = domain.StatusComplete
+		r.FinishedAt = now
+		_, r.Message = domain.ReturnStatus(r, nil)
+	}
+	if err := e.persist([]*domain.Request{r}, ms); err != nil {
+		return hf.RequestReply{}, &StoreError{Err: err}
+	}
+	e.mu.Lock()
+	e.requests[id] = r
+	for _, cp := range ms {
+		if m := e.machines[cp.ID]; m != nil && m.ReturnID == "" {
+			m.ReturnID = id
+		}
+	}
+	e.mu.Unlock()
+	e.kick(e.wakeLaunch)
+	e.kick(e.wakeReconcile)
+
+	msg := fmt.Sprintf("Returning %d machines.", len(ms))
+	if already > 0 {
+		msg += fmt.Sprintf(" %d were already being returned.", already)
+	}
+	if len(r.Unknown) > 0 {
+		msg += fmt.Sprintf(" %d were not provisioned by ohfpd and are ignored: %s.", len(r.Unknown), strings.Join(r.Unknown, ", "))
+	}
+	e.log.Info("return accepted", "request", id, "machines", len(ms), "unknown", len(r.Unknown))
+	return hf.RequestReply{RequestID: id, Message: msg}, nil
+}
+
+func refName(ref hf.MachineRef) string {
+	if ref.Name != "" && ref.MachineID != "" {
+		return ref.Name + " (" + ref.MachineID + ")"
+	}
+	if ref.Name != "" {
+		return ref.Name
+	}
+	return ref.MachineID
+}
+
+// GetReturnRequests answers which of the hosts HF holds the cloud is taking
+// back, from memory.
+func (e *Engine) GetReturnRequests(env Env, input []byte) (hf.ReturnRequestsReply, error) {
+	refs, err := hf.ParseGetReturnRequests(input)
+	if err != nil {
+		return hf.ReturnRequestsReply{}, err
+	}
+	now := e.clk.Now()
+	e.mu.RLock()
+	defer e.mu.RUnlock()
+	out := hf.ReturnRequestsReply{Requests: []hf.ReturnRequest{}}
+	unknown := 0
+	for _, ref := range refs {
+		m := e.lookupLocked(ref)
+		if m == nil {
+			unknown++
+			continue
+		}
+		grace, ok := m.Reclaim(now)
+		if !ok {
+			continue
+		}
+		name := ref.Name
+		if name == "" {
+			name = m.Name
+		}
+		out.Requests = append(out.Requests, hf.ReturnRequest{Machine: name, GracePeriod: grace})
+	}
+	out.Message = fmt.Sprintf("%d of %d hosts are being taken back by the cloud", len(out.Requests), len(refs))
+	if unknown > 0 {
+		out.Message += fmt.Sprintf("; %d hosts are not known to ohfpd", unknown)
+	}
+	return out, nil
+}
+
+// sortedRequests returns requests in creation order. Called with e.mu held.
+func (e *Engine) sortedRequests(all bool) []*domain.Request {
+	out := make([]*domain.Request, 0, len(e.requests))
+	for _, r := range e.requests {
+		if all || !r.Final() {
+			out = append(out, r)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].CreatedAt.Equal(out[j].CreatedAt) {
+			return out[i].ID < out[j].ID
+		}
+		return out[i].CreatedAt.Before(out[j].CreatedAt)
+	})
+	return out
+}

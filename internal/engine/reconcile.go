@@ -1,0 +1,341 @@
+package engine
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/ohfp/ohfp/internal/domain"
+	"github.com/ohfp/ohfp/internal/provider"
+	"github.com/ohfp/ohfp/internal/store"
+	"github.com/ohfp/ohfp/internal/template"
+)
+
+// ReconcileOnce runs one reconcile pass: for each provider it lists what the
+// cloud has for ohfp's tags (one filtered, paginated listing), folds it
+// into memory, gives up on instances pending too long, notices instances
+// ended outside HF and Spot interruption notices, finishes requests,
+// persists what changed, and returns the delay until the next pass: short
+// while anything is in flight, long when idle.
+func (e *Engine) ReconcileOnce(ctx context.Context) time.Duration {
+	start := e.clk.Now()
+	e.mu.RLock()
+	provs := make([]*prov, 0, len(e.order))
+	for _, name := range e.order {
+		provs = append(provs, e.providers[name])
+	}
+	e.mu.RUnlock()
+
+	var firstErr error
+	for _, p := range provs {
+		if err := e.reconcileProvider(ctx, p); err != nil && firstErr == nil {
+			firstErr = err
+		}
+	}
+	e.fillTypeInfo(ctx, provs)
+	next := e.finishAndPurge()
+
+	e.mu.Lock()
+	e.health.Reconciles++
+	e.health.LastReconcile = start
+	e.health.LastReconcileTook = e.clk.Now().Sub(start)
+	e.health.LastReconcileError = ""
+	if firstErr != nil {
+		e.health.LastReconcileError = firstErr.Error()
+		if provider.Retryable(firstErr) {
+			next = min(next, e.opts.ActiveInterval*2)
+		}
+	}
+	e.mu.Unlock()
+	// Launches and terminations decided by the pass start now.
+	e.kick(e.wakeLaunch)
+	return next
+}
+
+func (e *Engine) reconcileProvider(ctx context.Context, p *prov) error {
+	name := p.cfg.Name
+	insts, err := p.cfg.Cloud.List(ctx, e.opts.ClusterID)
+	if err != nil {
+		e.log.Warn("reconcile: listing instances failed", "provider", name, "err", err)
+		return err
+	}
+	now := e.clk.Now()
+	seen := make(map[string]bool, len(insts))
+
+	e.mu.Lock()
+	var changedM []*domain.Machine
+	changedR := map[string]*domain.Request{}
+	var spotIDs []string
+	for i := range insts {
+		in := &insts[i]
+		if pn := in.Tags[provider.TagProvider]; pn != "" && pn != name {
+			continue // another provider of this daemon owns it
+		}
+		seen[in.ID] = true
+		m := e.machines[in.ID]
+		if m == nil {
+			m = e.adoptLocked(p, in, now, changedR)
+			if m == nil {
+				continue
+			}
+			changedM = append(changedM, m)
+		} else {
+			oldName := m.Name
+			if m.Observe(observation(*in), now) {
+				changedM = append(changedM, m)
+			}
+			if m.Name != oldName && m.Name != "" {
+				e.byName[m.Name] = m
+			}
+		}
+		if m.PendingExpired(now, p.cfg.PendingTimeout) {
+			m.GiveUp(p.cfg.PendingTimeout)
+			e.log.Warn("instance pending too long; terminating", "instance", m.ID, "request", m.RequestID)
+			changedM = append(changedM, m)
+		}
+		if m.Spot && m.SpotRequest != "" && m.Live() && m.InterruptAt.IsZero() && m.ReturnID == "" {
+			spotIDs = append(spotIDs, m.SpotRequest)
+		}
+	}
+	// Machines the cloud no longer shows.
+	for _, m := range e.machines {
+		if m.Provider != name || seen[m.ID] || !m.Live() {
+			continue
+		}
+		known := !m.LastSeen.IsZero() || (!m.LaunchTime.IsZero() && now.Sub(m.LaunchTime) > e.opts.VisibilityGrace)
+		if !known {
+			continue // just launched; EC2's listing may lag
+		}
+		if m.Vanish(now) {
+			changedM = append(changedM, m)
+		}
+	}
+	e.mu.Unlock()
+
+	if len(spotIDs) > 0 {
+		e.checkSpot(ctx, p, spotIDs, &changedM)
+	}
+
+	e.mu.Lock()
+	err = e.persist(values(changedR), changedM)
+	e.mu.Unlock()
+	if err != nil {
+		e.log.Error("reconcile: persist", "err", err)
+		return err
+	}
+	return nil
+}
+
+// adoptLocked takes in an instance the cloud shows with ohfp's tags but
+// memory does not hold. Called with e.mu held.
+func (e *Engine) adoptLocked(p *prov, in *provider.Instance, now time.Time, changedR map[string]*domain.Request) *domain.Machine {
+	rid := in.Tags[provider.TagRequestID]
+	r := e.requests[rid]
+	if in.State == domain.StateTerminated && (r == nil || r.Final()) {
+		return nil // nothing to adopt
+	}
+	tpl := p.templates[in.Tags[provider.TagTemplateID]]
+	switch {
+	case r == nil && rid != "":
+		// The store lost it (deleted state directory): rebuild the request
+		// from the tags so HF's request id keeps answering.
+		r = &domain.Request{
+			ID:         rid,
+			Kind:       domain.KindAcquire,
+			Provider:   p.cfg.Name,
+			TemplateID: in.Tags[provider.TagTemplateID],
+			CreatedAt:  in.LaunchTime,
+			Phase:      domain.PhaseLaunched,
+			Rebuilt:    true,
+		}
+		e.requests[rid] = r
+		e.log.Warn("rebuilt a request from cloud tags", "request", rid, "instance", in.ID)
+	case r == nil:
+		e.log.Warn("instance tagged for this cluster without a request id; ignoring", "instance", in.ID)
+		return nil
+	case r.Final():
+		// A late arrival for a finished request: HF will never hear of it,
+		// so it must not live on unaccounted.
+		m := e.newMachine(r, tpl, *in, now)
+		m.Result = domain.ResultFail
+		m.Doomed = true
+		m.Message = "arrived after its request had finished; ohfp terminated it"
+		changedR[r.ID] = r
+		e.log.Warn("orphan instance of a finished request; terminating", "instance", in.ID, "request", rid)
+		return m
+	}
+	m := e.newMachine(r, tpl, *in, now)
+	if r.Rebuilt {
+		r.Units += max(m.Weight, 1)
+		if m.Result == domain.ResultExecuting && m.State == domain.StateRunning {
+			m.Result = domain.ResultSucceed
+		}
+	}
+	if r.Phase == domain.PhaseQueued {
+		// Launched before a crash, answer never recorded: adopt instead of
+		// launching again.
+		r.Phase = domain.PhaseLaunched
+		r.RetryNote = ""
+	}
+	changedR[r.ID] = r
+	return m
+}
+
+// checkSpot asks the cloud about the Spot requests of live Spot machines
+// and records interruption notices.
+func (e *Engine) checkSpot(ctx context.Context, p *prov, ids []string, changed *[]*domain.Machine) {
+	srs, err := p.cfg.Cloud.SpotRequests(ctx, ids)
+	if err != nil {
+		e.log.Warn("reconcile: describing Spot requests failed", "provider", p.cfg.Name, "err", err)
+		return
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for _, sr := range srs {
+		if sr.StatusCode != "marked-for-termination" {
+			continue
+		}
+		m := e.machines[sr.InstanceID]
+		if m == nil || !m.InterruptAt.IsZero() {
+			continue
+		}
+		at := sr.StatusUpdate
+		if at.IsZero() {
+			at = e.clk.Now()
+		}
+		m.InterruptAt = at
+		*changed = append(*changed, m)
+		e.log.Warn("Spot interruption notice", "instance", m.ID, "request", m.RequestID)
+	}
+}
+
+// finishAndPurge records final statuses, drops what is past retention, and
+// says when the next pass is due.
+func (e *Engine) finishAndPurge() time.Duration {
+	now := e.clk.Now()
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	busy := false
+	var changed []*domain.Request
+	var deletes []string
+	for _, r := range e.requests {
+		if !r.Final() {
+			e.finishLocked(r)
+			if r.Final() {
+				changed = append(changed, r)
+				e.log.Info("request finished", "request", r.ID, "status", r.Status, "message", r.Message)
+			} else {
+				busy = true
+			}
+			continue
+		}
+		if now.Sub(r.FinishedAt) < e.opts.Retention {
+			continue
+		}
+		// Purge only when none of its machines is still live.
+		live := false
+		for _, id := range r.MachineIDs {
+			if m := e.machines[id]; m != nil && (m.Live() || m.ReturnID != "" && e.requests[m.ReturnID] != nil && !e.requests[m.ReturnID].Final()) {
+				live = true
+				break
+			}
+		}
+		if live {
+			continue
+		}
+		deletes = append(deletes, keyRequest+r.ID)
+		if r.Kind == domain.KindAcquire {
+			for _, id := range r.MachineIDs {
+				if m := e.machines[id]; m != nil {
+					delete(e.machines, id)
+					if e.byName[m.Name] == m {
+						delete(e.byName, m.Name)
+					}
+					deletes = append(deletes, keyMachine+id)
+				}
+			}
+		}
+		delete(e.requests, r.ID)
+	}
+	for _, m := range e.machines {
+		if m.State == domain.StatePending || m.State == domain.StateShuttingDown || m.State == domain.StateStopping || m.WantsTermination() {
+			busy = true
+			break
+		}
+	}
+	if err := e.persist(changed, nil, deletes...); err != nil {
+		e.log.Error("persist finished requests", "err", err)
+	}
+	if busy {
+		return e.opts.ActiveInterval
+	}
+	return e.opts.IdleInterval
+}
+
+// fillTypeInfo fetches (once, then from the store) the vCPUs and memory of
+// instance types whose templates leave ncpus or nram out.
+func (e *Engine) fillTypeInfo(ctx context.Context, provs []*prov) {
+	for _, p := range provs {
+		for _, id := range p.order {
+			t := p.templates[id]
+			_, hasCPU := t.Attributes.Get("ncpus")
+			_, hasRAM := t.Attributes.Get("nram")
+			_, hasType := t.Attributes.Get("type")
+			if hasCPU && hasRAM && hasType {
+				continue
+			}
+			types := t.InstanceTypes()
+			if len(types) == 0 {
+				continue
+			}
+			e.mu.RLock()
+			_, ok := e.typeInfo[types[0]]
+			e.mu.RUnlock()
+			if ok {
+				continue
+			}
+			ti, err := p.cfg.Cloud.InstanceType(ctx, types[0])
+			if err != nil {
+				e.log.Warn("describing instance type failed", "type", types[0], "err", err)
+				continue
+			}
+			b, _ := json.Marshal(ti)
+			if err := e.store.Write(store.Op{Key: keyTypeInfo + ti.Name, Value: b}); err != nil {
+				e.log.Warn("caching instance type", "err", err)
+			}
+			e.mu.Lock()
+			e.typeInfo[ti.Name] = ti
+			e.mu.Unlock()
+		}
+	}
+}
+
+// attributesLocked returns the template's HF attributes, with type, ncpus
+// and nram filled from the instance type when the template leaves them
+// out. Called with e.mu held (read).
+func (e *Engine) attributesLocked(t *template.Template) template.Attributes {
+	attrs := append(template.Attributes(nil), t.Attributes...)
+	types := t.InstanceTypes()
+	if len(types) == 0 {
+		return attrs
+	}
+	ti, ok := e.typeInfo[types[0]]
+	if !ok {
+		return attrs
+	}
+	if _, has := attrs.Get("type"); !has {
+		typ := "X86_64"
+		if ti.Arch == "arm64" {
+			typ = "ARM64"
+		}
+		attrs.Set(template.Attribute{Name: "type", Type: "String", Value: typ})
+	}
+	if _, has := attrs.Get("ncpus"); !has {
+		attrs.Set(template.Attribute{Name: "ncpus", Type: "Numeric", Value: fmt.Sprint(ti.VCPUs)})
+	}
+	if _, has := attrs.Get("nram"); !has {
+		attrs.Set(template.Attribute{Name: "nram", Type: "Numeric", Value: fmt.Sprint(ti.MemoryMiB)})
+	}
+	return attrs
+}
