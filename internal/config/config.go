@@ -1,0 +1,471 @@
+// Package config reads ohfpd's single YAML configuration file, strictly:
+// an unknown or duplicate key, a value of the wrong type or out of range is
+// an error naming the file, the line and the key. It also reads the IBM Host
+// Factory files a provider may reference (awsprov_templates.json and
+// awsprov_config.json), validates the templates into template.Template, and
+// converts an IBM configuration folder into an ohfpd YAML file (ImportHF).
+//
+// Loading touches nothing: the daemon loads a new Config, and only if that
+// succeeds swaps it in. reference.md in this folder documents every key.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/ohfp/ohfp/internal/template"
+)
+
+// Defaults.
+const (
+	DefaultSocket            = "/run/ohfp/ohfp.sock"
+	DefaultSocketMode        = fs.FileMode(0o660)
+	DefaultSocketGroup       = "ohfp"
+	DefaultStateDir          = "/var/lib/ohfp"
+	DefaultClusterID         = "ohfp"
+	DefaultLogLevel          = "info"
+	DefaultLogFormat         = "auto"
+	DefaultActiveInterval    = 3 * time.Second
+	DefaultIdleInterval      = 30 * time.Second
+	DefaultLaunchDelay       = time.Second
+	DefaultTerminateDelay    = time.Second
+	DefaultConnectionTimeout = 10 * time.Second
+	DefaultRetryAttempts     = 3
+	DefaultPendingTimeout    = 180 * time.Second
+	DefaultDescribeRetries   = 3
+	DefaultSpotFleetExpiry   = 30 // minutes
+)
+
+// Limits.
+const (
+	MinPendingTimeout = 180 * time.Second
+	MaxPendingTimeout = 10000 * time.Second
+	MaxRetryAttempts  = 10
+)
+
+// Config is the whole daemon configuration, fully defaulted and validated.
+// Paths are absolute (relative ones are resolved against the directory of
+// the file that names them).
+type Config struct {
+	// File is the absolute path the configuration was loaded from ("" when
+	// parsed from bytes without a name).
+	File string `json:"-"`
+
+	// Socket is the Unix socket ohfpd listens on (when systemd does not pass
+	// one). Default /run/ohfp/ohfp.sock.
+	Socket string `json:"socket"`
+	// SocketMode is the permission of the socket ohfpd creates; written as an
+	// octal string, default "0660".
+	SocketMode fs.FileMode `json:"socket_mode"`
+	// SocketGroup is the group given to the socket ohfpd creates (name or
+	// numeric id). Default "ohfp".
+	SocketGroup string `json:"socket_group"`
+	// AllowedUsers and AllowedGroups list who may call ohfpd (user or group
+	// names, or numeric ids), checked with the peer credentials of each
+	// connection. Empty lists: anyone who can open the socket (root and
+	// ohfpd's own user are always allowed).
+	AllowedUsers  []string `json:"allowed_users"`
+	AllowedGroups []string `json:"allowed_groups"`
+	// StateDir is where the Badger store lives. Default /var/lib/ohfp.
+	StateDir string `json:"state_dir"`
+	// ClusterID is the value of the ohfp:managed-by tag on everything this
+	// daemon launches: 1-128 of letters, digits and + - = . _ : / @.
+	// Default "ohfp". Two daemons sharing an AWS account need different ids.
+	ClusterID string `json:"cluster_id"`
+	// LogLevel is debug, info, warn or error. Default info.
+	LogLevel string `json:"log_level"`
+	// LogFormat is auto (colour on a terminal, plain text otherwise), text
+	// or json. Default auto.
+	LogFormat string `json:"log_format"`
+	// Reconcile sets how often the reconciler runs.
+	Reconcile Reconcile `json:"reconcile"`
+	// MetricsListen is an optional loopback host:port for a Prometheus
+	// /metrics listener over TCP ("" = only on the socket).
+	MetricsListen string `json:"metrics_listen,omitempty"`
+	// Simulate tunes the simulated region used by ohfpd --simulate.
+	Simulate Simulate `json:"simulate"`
+	// Providers lists the provider instances; at least one. The first one
+	// answers calls whose HF_PROVIDER_NAME matches none (or is unset).
+	Providers []Provider `json:"providers"`
+
+	// Warnings are non-fatal remarks found while loading (a provider
+	// without templates, ...); the daemon logs them.
+	Warnings []string `json:"warnings,omitempty"`
+}
+
+// Reconcile holds the reconciler's intervals.
+type Reconcile struct {
+	// ActiveInterval is the delay between passes while anything is in
+	// flight. Default 3s.
+	ActiveInterval time.Duration `json:"active_interval"`
+	// IdleInterval is the delay between passes when nothing is in flight.
+	// Default 30s.
+	IdleInterval time.Duration `json:"idle_interval"`
+}
+
+// Simulate holds the simulated region's timings (ohfpd --simulate).
+type Simulate struct {
+	// LaunchDelay is how long a simulated instance stays pending. Default 1s.
+	LaunchDelay time.Duration `json:"launch_delay"`
+	// TerminateDelay is how long a simulated instance stays shutting-down.
+	// Default 1s.
+	TerminateDelay time.Duration `json:"terminate_delay"`
+}
+
+// Provider is one HF provider instance: an AWS account/region and its
+// templates.
+type Provider struct {
+	// Name is matched against HF_PROVIDER_NAME: 1-64 of letters, digits,
+	// '.', '_' and '-'; unique.
+	Name string `json:"name"`
+	// Region is the AWS region (AWS_REGION). Empty: the SDK's default chain
+	// (AWS_REGION in the environment, the shared config profile).
+	Region string `json:"region,omitempty"`
+	// Profile is a shared-config profile name (AWS_PROFILE equivalent).
+	Profile string `json:"profile,omitempty"`
+	// CredentialsFile is a shared credentials file (AWS_CREDENTIAL_FILE).
+	// Empty: the default chain (environment, profile, instance role).
+	CredentialsFile string `json:"credentials_file,omitempty"`
+	// EndpointURL overrides the EC2/Auto Scaling/SSM endpoint, e.g. a VPC
+	// endpoint (AWS_ENDPOINT_URL).
+	EndpointURL string `json:"endpoint_url,omitempty"`
+	// Proxy is an HTTP(S) proxy as host:port or URL (AWS_PROXY_HOST and
+	// AWS_PROXY_PORT).
+	Proxy string `json:"proxy,omitempty"`
+	// ConnectionTimeout bounds connecting to AWS (AWS_CONNECTION_TIMEOUT_MS).
+	// Default 10s.
+	ConnectionTimeout time.Duration `json:"connection_timeout"`
+	// RetryAttempts is how many times a failed AWS call is retried, 0-10
+	// (AWS_REQUEST_RETRY_ATTEMPTS). Default 3.
+	RetryAttempts int `json:"retry_attempts"`
+	// PendingTimeout is how long an instance may stay pending before it is
+	// failed and terminated, 180s-10000s (AWS_INSTANCE_PENDING_TIMEOUT_SEC).
+	// Default 180s.
+	PendingTimeout time.Duration `json:"pending_timeout"`
+	// DescribeRetryAttempts is how many times a failed describe call is
+	// retried, 0-10 (AWS_DESCRIBE_REQUEST_RETRY_ATTEMPTS). Default 3.
+	DescribeRetryAttempts int `json:"describe_retry_attempts"`
+	// DescribeInterval is the pause between describe retries
+	// (AWS_DESCRIBE_REQUEST_INTERVAL, in milliseconds there). Default 0:
+	// the SDK's backoff.
+	DescribeInterval time.Duration `json:"describe_interval"`
+	// KeyFile is IBM's AWS_KEY_FILE, carried for compatibility; ohfpd only
+	// checks its permissions.
+	KeyFile string `json:"key_file,omitempty"`
+	// AcceptPropagatedLogSetting: when true, HF_LOGLEVEL from the calling
+	// environment may lower or raise the log level
+	// (ACCEPT_PROPAGATED_LOG_SETTING).
+	AcceptPropagatedLogSetting bool `json:"accept_propagated_log_setting"`
+	// TemplatesFile is IBM's awsprov_templates.json for this provider.
+	TemplatesFile string `json:"templates_file,omitempty"`
+	// HFConfigFile is IBM's awsprov_config.json for this provider; its
+	// settings apply where the YAML does not set them.
+	HFConfigFile string `json:"hf_config_file,omitempty"`
+	// Templates are the provider's templates: those written inline in the
+	// YAML first, then those of TemplatesFile. Ids are unique.
+	Templates []template.Template `json:"templates"`
+}
+
+// Provider returns the provider named name, or the first (default) provider
+// when name is empty or matches none; ok reports an exact match.
+func (c *Config) Provider(name string) (p *Provider, ok bool) {
+	for i := range c.Providers {
+		if c.Providers[i].Name == name {
+			return &c.Providers[i], true
+		}
+	}
+	if len(c.Providers) == 0 {
+		return nil, false
+	}
+	return &c.Providers[0], false
+}
+
+// Template returns the template with id templateId.
+func (p *Provider) Template(templateID string) (*template.Template, bool) {
+	for i := range p.Templates {
+		if p.Templates[i].TemplateID == templateID {
+			return &p.Templates[i], true
+		}
+	}
+	return nil, false
+}
+
+// SlogLevel returns LogLevel as a slog.Level.
+func (c *Config) SlogLevel() slog.Level {
+	switch c.LogLevel {
+	case "debug":
+		return slog.LevelDebug
+	case "warn":
+		return slog.LevelWarn
+	case "error":
+		return slog.LevelError
+	}
+	return slog.LevelInfo
+}
+
+// Default returns the configuration used for keys a file leaves out (with no
+// providers).
+func Default() *Config {
+	return &Config{
+		Socket:      DefaultSocket,
+		SocketMode:  DefaultSocketMode,
+		SocketGroup: DefaultSocketGroup,
+		StateDir:    DefaultStateDir,
+		ClusterID:   DefaultClusterID,
+		LogLevel:    DefaultLogLevel,
+		LogFormat:   DefaultLogFormat,
+		Reconcile:   Reconcile{ActiveInterval: DefaultActiveInterval, IdleInterval: DefaultIdleInterval},
+		Simulate:    Simulate{LaunchDelay: DefaultLaunchDelay, TerminateDelay: DefaultTerminateDelay},
+	}
+}
+
+// Load reads, validates and defaults the configuration in path, with the
+// templates and IBM settings files its providers reference. The error, if
+// any, lists every problem found (up to 25), each naming file:line and key.
+func Load(path string) (*Config, error) {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return nil, fmt.Errorf("config %s: %w", path, err)
+	}
+	data, err := os.ReadFile(abs)
+	if err != nil {
+		return nil, fmt.Errorf("cannot read config: %w", err)
+	}
+	c, err := parse(data, path, filepath.Dir(abs))
+	if c != nil {
+		c.File = abs
+	}
+	return c, err
+}
+
+// Parse parses configuration bytes as if read from filename: relative paths
+// are resolved against filename's directory (the working directory when
+// filename has none), and referenced files are read.
+func Parse(data []byte, filename string) (*Config, error) {
+	dir := filepath.Dir(filename)
+	if abs, err := filepath.Abs(dir); err == nil {
+		dir = abs
+	}
+	return parse(data, filename, dir)
+}
+
+func parse(data []byte, filename, dir string) (*Config, error) {
+	var errs []error
+	c := Default()
+	body, ok := parseFile(data, filename, &errs)
+	if ok {
+		d := &doc{file: filename, dir: dir, errs: &errs}
+		if body == nil {
+			errs = append(errs, &Error{File: filename, Msg: "the file is empty: at least providers: is needed"})
+		} else {
+			decodeConfig(value{d: d, node: unwrap(body)}, c)
+		}
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	return c, nil
+}
+
+var (
+	clusterIDRe    = regexp.MustCompile(`^[A-Za-z0-9+\-=._:/@]{1,128}$`)
+	providerNameRe = regexp.MustCompile(`^[A-Za-z0-9._-]{1,64}$`)
+)
+
+// maxSocketPath is the longest path a Unix socket address holds (sun_path
+// is 108 bytes including the terminating NUL).
+const maxSocketPath = 107
+
+func (d *doc) path(v value) (string, bool) {
+	s, ok := v.str()
+	if !ok {
+		return "", false
+	}
+	s = strings.TrimSpace(s)
+	if s == "" {
+		v.errorf("empty path")
+		return "", false
+	}
+	if strings.HasPrefix(s, "~") {
+		v.errorf("%q: ~ is not expanded; write the full path", s)
+		return "", false
+	}
+	if !filepath.IsAbs(s) {
+		s = filepath.Join(d.dir, s)
+	}
+	return filepath.Clean(s), true
+}
+
+func oneOf(v value, s string, allowed ...string) bool {
+	for _, a := range allowed {
+		if s == a {
+			return true
+		}
+	}
+	v.errorf("%q is not one of %s", s, strings.Join(allowed, ", "))
+	return false
+}
+
+func decodeConfig(v value, c *Config) {
+	d := v.d
+	var providersNode *value
+	present := v.decode([]field{
+		{"socket", func(v value) {
+			if p, ok := d.path(v); ok {
+				if len(p) > maxSocketPath {
+					v.errorf("socket path %q is %d bytes; a Unix socket path holds at most %d", p, len(p), maxSocketPath)
+					return
+				}
+				c.Socket = p
+			}
+		}},
+		{"socket_mode", func(v value) {
+			s, ok := v.text()
+			if !ok {
+				return
+			}
+			m, err := strconv.ParseUint(strings.TrimSpace(s), 8, 32)
+			if err != nil || m > 0o777 {
+				v.errorf("%q is not an octal permission such as \"0660\"", s)
+				return
+			}
+			if m&0o600 != 0o600 {
+				v.errorf("%q must let the owner read and write the socket (0600 at least)", s)
+				return
+			}
+			c.SocketMode = fs.FileMode(m)
+		}},
+		{"socket_group", func(v value) {
+			if s, ok := v.text(); ok {
+				c.SocketGroup = strings.TrimSpace(s)
+			}
+		}},
+		{"allowed_users", func(v value) {
+			if l, ok := v.list(); ok {
+				c.AllowedUsers = l
+			}
+		}},
+		{"allowed_groups", func(v value) {
+			if l, ok := v.list(); ok {
+				c.AllowedGroups = l
+			}
+		}},
+		{"state_dir", func(v value) {
+			if p, ok := d.path(v); ok {
+				c.StateDir = p
+			}
+		}},
+		{"cluster_id", func(v value) {
+			if s, ok := v.str(); ok {
+				if !clusterIDRe.MatchString(s) {
+					v.errorf("%q must be 1-128 of letters, digits and + - = . _ : / @ (it becomes the value of the ohfp:managed-by tag)", s)
+					return
+				}
+				c.ClusterID = s
+			}
+		}},
+		{"log_level", func(v value) {
+			if s, ok := v.str(); ok {
+				s = strings.ToLower(s)
+				if s == "warning" {
+					s = "warn"
+				}
+				if oneOf(v, s, "debug", "info", "warn", "error") {
+					c.LogLevel = s
+				}
+			}
+		}},
+		{"log_format", func(v value) {
+			if s, ok := v.str(); ok && oneOf(v, s, "auto", "text", "json") {
+				c.LogFormat = s
+			}
+		}},
+		{"reconcile", func(v value) {
+			v.decode([]field{
+				{"active_interval", func(v value) { positiveDuration(v, &c.Reconcile.ActiveInterval, 100*time.Millisecond) }},
+				{"idle_interval", func(v value) { positiveDuration(v, &c.Reconcile.IdleInterval, 100*time.Millisecond) }},
+			}, nil)
+		}},
+		{"metrics_listen", func(v value) {
+			s, ok := v.str()
+			if !ok {
+				return
+			}
+			if err := checkLoopback(s); err != nil {
+				v.errorf("%s", err)
+				return
+			}
+			c.MetricsListen = s
+		}},
+		{"simulate", func(v value) {
+			v.decode([]field{
+				{"launch_delay", func(v value) { nonNegDuration(v, &c.Simulate.LaunchDelay) }},
+				{"terminate_delay", func(v value) { nonNegDuration(v, &c.Simulate.TerminateDelay) }},
+			}, nil)
+		}},
+		{"providers", func(v value) { providersNode = &v }},
+	}, nil)
+	if present == nil {
+		return
+	}
+	if c.Reconcile.ActiveInterval > c.Reconcile.IdleInterval {
+		d.errorf(v.node, "reconcile", "active_interval (%s) must not be longer than idle_interval (%s)", c.Reconcile.ActiveInterval, c.Reconcile.IdleInterval)
+	}
+	if providersNode == nil {
+		d.errorf(v.node, "providers", "missing: at least one provider is needed, e.g.\nproviders:\n  - name: aws\n    region: us-east-1\n    templates_file: awsprov_templates.json")
+		return
+	}
+	decodeProviders(*providersNode, c)
+}
+
+func positiveDuration(v value, dst *time.Duration, min time.Duration) {
+	dur, ok := v.duration()
+	if !ok {
+		return
+	}
+	if dur < min {
+		v.errorf("%s is too short (at least %s)", dur, min)
+		return
+	}
+	*dst = dur
+}
+
+func nonNegDuration(v value, dst *time.Duration) {
+	dur, ok := v.duration()
+	if !ok {
+		return
+	}
+	if dur < 0 {
+		v.errorf("%s is negative", dur)
+		return
+	}
+	*dst = dur
+}
+
+func checkLoopback(s string) error {
+	host, port, err := net.SplitHostPort(s)
+	if err != nil {
+		return fmt.Errorf("%q is not host:port (e.g. 127.0.0.1:9464)", s)
+	}
+	p, err := strconv.Atoi(port)
+	if err != nil || p < 1 || p > 65535 {
+		return fmt.Errorf("%q: port must be 1-65535", s)
+	}
+	if host == "localhost" {
+		return nil
+	}
+	ip := net.ParseIP(host)
+	if ip == nil || !ip.IsLoopback() {
+		return fmt.Errorf("%q: metrics are only served on a loopback address (127.0.0.1, ::1 or localhost)", s)
+	}
+	return nil
+}

@@ -1,0 +1,453 @@
+package config
+
+import (
+	"fmt"
+	"net"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/goccy/go-yaml/ast"
+	"github.com/ohfp/ohfp/internal/template"
+)
+
+// setting is one provider setting's value and where it came from.
+type setting struct {
+	val any    // string, int, bool or time.Duration; comparable
+	src string // e.g. "config.yaml:12 (AWS_REGION)"
+	v   value
+}
+
+// settingSpec is one provider setting: its snake_case name in the YAML, its
+// IBM awsprov_config.json name (if any), and how to read each form.
+type settingSpec struct {
+	name  string
+	ibm   string
+	read  func(d *doc, v value) (any, bool) // the snake_case form
+	ibmRd func(d *doc, v value) (any, bool) // the IBM form (nil: same as read)
+}
+
+func readString(d *doc, v value) (any, bool) {
+	s, ok := v.str()
+	s = strings.TrimSpace(s)
+	if ok && s == "" {
+		v.errorf("empty value (leave the key out instead)")
+		return nil, false
+	}
+	return s, ok
+}
+
+func readPath(d *doc, v value) (any, bool) { return d.path(v) }
+
+func readURL(d *doc, v value) (any, bool) {
+	s, ok := v.str()
+	if !ok {
+		return nil, false
+	}
+	u, err := url.Parse(strings.TrimSpace(s))
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		v.errorf("%q is not an http(s) URL such as https://ec2.us-east-1.amazonaws.com", s)
+		return nil, false
+	}
+	return strings.TrimSpace(s), true
+}
+
+func readProxy(d *doc, v value) (any, bool) {
+	s, ok := v.str()
+	if !ok {
+		return nil, false
+	}
+	s = strings.TrimSpace(s)
+	if strings.Contains(s, "://") {
+		u, err := url.Parse(s)
+		if err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") {
+			v.errorf("%q is not a proxy URL such as http://proxy.example.com:3128", s)
+			return nil, false
+		}
+		return s, true
+	}
+	host, port, err := net.SplitHostPort(s)
+	if err != nil || host == "" {
+		v.errorf("%q is not host:port or a URL (e.g. proxy.example.com:3128)", s)
+		return nil, false
+	}
+	if p, err := strconv.Atoi(port); err != nil || p < 1 || p > 65535 {
+		v.errorf("%q: port must be 1-65535", s)
+		return nil, false
+	}
+	return s, true
+}
+
+func readIntRange(lo, hi int) func(d *doc, v value) (any, bool) {
+	return func(d *doc, v value) (any, bool) {
+		i, ok := v.integer()
+		if ok && (i < lo || i > hi) {
+			v.errorf("%d is out of range %d-%d", i, lo, hi)
+			return nil, false
+		}
+		return i, ok
+	}
+}
+
+func readDurRange(lo, hi time.Duration) func(d *doc, v value) (any, bool) {
+	return func(d *doc, v value) (any, bool) {
+		dur, ok := v.duration()
+		if ok && (dur < lo || dur > hi) {
+			v.errorf("%s is out of range %s-%s", dur, lo, hi)
+			return nil, false
+		}
+		return dur, ok
+	}
+}
+
+// readIntUnit reads an IBM integer in unit (ms or s) as a duration.
+func readIntUnit(unit time.Duration, lo, hi time.Duration) func(d *doc, v value) (any, bool) {
+	return func(d *doc, v value) (any, bool) {
+		i, ok := v.integer()
+		if !ok {
+			return nil, false
+		}
+		dur := time.Duration(i) * unit
+		if dur < lo || dur > hi {
+			v.errorf("%d is out of range %d-%d", i, lo/unit, hi/unit)
+			return nil, false
+		}
+		return dur, true
+	}
+}
+
+func readBool(d *doc, v value) (any, bool) { return v.boolean() }
+
+var settingSpecs = []settingSpec{
+	{name: "region", ibm: "AWS_REGION", read: readString},
+	{name: "profile", read: readString},
+	{name: "credentials_file", ibm: "AWS_CREDENTIAL_FILE", read: readPath},
+	{name: "endpoint_url", ibm: "AWS_ENDPOINT_URL", read: readURL},
+	{name: "proxy", read: readProxy},
+	{name: "connection_timeout", ibm: "AWS_CONNECTION_TIMEOUT_MS",
+		read: readDurRange(time.Millisecond, time.Hour), ibmRd: readIntUnit(time.Millisecond, time.Millisecond, time.Hour)},
+	{name: "retry_attempts", ibm: "AWS_REQUEST_RETRY_ATTEMPTS", read: readIntRange(0, MaxRetryAttempts)},
+	{name: "pending_timeout", ibm: "AWS_INSTANCE_PENDING_TIMEOUT_SEC",
+		read: readDurRange(MinPendingTimeout, MaxPendingTimeout), ibmRd: readIntUnit(time.Second, MinPendingTimeout, MaxPendingTimeout)},
+	{name: "describe_retry_attempts", ibm: "AWS_DESCRIBE_REQUEST_RETRY_ATTEMPTS", read: readIntRange(0, MaxRetryAttempts)},
+	{name: "describe_interval", ibm: "AWS_DESCRIBE_REQUEST_INTERVAL",
+		read: readDurRange(0, 10*time.Minute), ibmRd: readIntUnit(time.Millisecond, 0, 10*time.Minute)},
+	{name: "key_file", ibm: "AWS_KEY_FILE", read: readPath},
+	{name: "accept_propagated_log_setting", ibm: "ACCEPT_PROPAGATED_LOG_SETTING", read: readBool},
+	// AWS_PROXY_HOST and AWS_PROXY_PORT are combined into proxy.
+	{ibm: "AWS_PROXY_HOST", name: "", read: readString},
+	{ibm: "AWS_PROXY_PORT", name: "", read: func(d *doc, v value) (any, bool) {
+		s, ok := v.text()
+		p, err := strconv.Atoi(strings.TrimSpace(s))
+		if ok && (err != nil || p < 1 || p > 65535) {
+			v.errorf("%q is not a port (1-65535)", s)
+			return nil, false
+		}
+		return strconv.Itoa(p), ok
+	}},
+}
+
+// IBMKeys lists the awsprov_config.json keys ohfp understands.
+func IBMKeys() []string {
+	var out []string
+	for _, s := range settingSpecs {
+		if s.ibm != "" {
+			out = append(out, s.ibm)
+		}
+	}
+	return out
+}
+
+// settingFields returns the fields that record provider settings into got,
+// keyed by canonical name ("proxy_host"/"proxy_port" for IBM's pair). When
+// withSnake is false only the IBM names are accepted (awsprov_config.json).
+func settingFields(got map[string]*setting, withSnake bool) []field {
+	var out []field
+	for _, sp := range settingSpecs {
+		sp := sp
+		canon := sp.name
+		switch sp.ibm {
+		case "AWS_PROXY_HOST":
+			canon = "proxy_host"
+		case "AWS_PROXY_PORT":
+			canon = "proxy_port"
+		}
+		record := func(v value, val any) {
+			src := fmt.Sprintf("%s:%d (%s)", v.d.file, line(v.node), v.name)
+			if prev, ok := got[canon]; ok {
+				if prev.val != val {
+					v.errorf("conflicts with %s: %v here, %v there; set it once", prev.src, show(val), show(prev.val))
+				}
+				return
+			}
+			got[canon] = &setting{val: val, src: src, v: v}
+		}
+		if withSnake && sp.name != "" {
+			out = append(out, field{sp.name, func(v value) {
+				if val, ok := sp.read(v.d, v); ok {
+					record(v, val)
+				}
+			}})
+		}
+		if sp.ibm != "" {
+			rd := sp.ibmRd
+			if rd == nil {
+				rd = sp.read
+			}
+			out = append(out, field{sp.ibm, func(v value) {
+				if val, ok := rd(v.d, v); ok {
+					record(v, val)
+				}
+			}})
+		}
+	}
+	return out
+}
+
+func line(n ast.Node) int {
+	if tk := n.GetToken(); tk != nil && tk.Position != nil {
+		return tk.Position.Line
+	}
+	return 0
+}
+
+func show(v any) string {
+	if s, ok := v.(string); ok {
+		return strconv.Quote(s)
+	}
+	return fmt.Sprint(v)
+}
+
+// combineProxy folds IBM's AWS_PROXY_HOST/AWS_PROXY_PORT into proxy.
+func combineProxy(d *doc, got map[string]*setting) {
+	h, p := got["proxy_host"], got["proxy_port"]
+	delete(got, "proxy_host")
+	delete(got, "proxy_port")
+	if h == nil && p == nil {
+		return
+	}
+	if h == nil || p == nil {
+		at := h
+		if at == nil {
+			at = p
+		}
+		at.v.errorf("AWS_PROXY_HOST and AWS_PROXY_PORT go together: give both")
+		return
+	}
+	host := h.val.(string)
+	if u, err := url.Parse(host); err == nil && u.Scheme != "" && u.Host != "" {
+		host = u.Host // IBM examples sometimes write http://host
+	}
+	val := net.JoinHostPort(host, p.val.(string))
+	src := h.src + " and " + p.src
+	if prev, ok := got["proxy"]; ok {
+		if prev.val != val {
+			h.v.errorf("conflicts with %s: %q here, %q there; set it once", prev.src, val, prev.val)
+		}
+		return
+	}
+	got["proxy"] = &setting{val: val, src: src, v: h.v}
+}
+
+// ibmConfigHint explains keys of IBM's awsprov_config.json that ohfp does
+// not carry.
+func ibmConfigHint(name string) string {
+	if strings.HasPrefix(name, "AWS_") || strings.ToUpper(name) == name {
+		return "this awsprov_config.json key is not supported by ohfp; remove it (known keys: " + strings.Join(IBMKeys(), ", ") + ")"
+	}
+	return ""
+}
+
+func decodeProviders(v value, c *Config) {
+	seq, ok := v.node.(*ast.SequenceNode)
+	if !ok {
+		v.errorf("expected a list of providers (- name: ...), got %s", kind(v.node))
+		return
+	}
+	if len(seq.Values) == 0 {
+		v.errorf("empty: at least one provider is needed")
+		return
+	}
+	names := map[string]int{}
+	for i, item := range seq.Values {
+		item = unwrap(item)
+		label := fmt.Sprintf("providers[%d]", i)
+		if n := peek(item, "name"); providerNameRe.MatchString(n) {
+			label = fmt.Sprintf("providers[%s]", n)
+		}
+		if item == nil {
+			v.errorf("empty provider")
+			continue
+		}
+		p, ok := decodeProvider(value{d: v.d, node: item, key: label}, c)
+		if !ok {
+			continue
+		}
+		if first, dup := names[p.Name]; dup {
+			v.d.errorf(item, label+".name", "duplicate provider name %q (first on line %d)", p.Name, first)
+			continue
+		}
+		names[p.Name] = line(item)
+		c.Providers = append(c.Providers, p)
+	}
+}
+
+func decodeProvider(v value, c *Config) (Provider, bool) {
+	d := v.d
+	n0 := len(*d.errs)
+	p := Provider{
+		ConnectionTimeout:     DefaultConnectionTimeout,
+		RetryAttempts:         DefaultRetryAttempts,
+		PendingTimeout:        DefaultPendingTimeout,
+		DescribeRetryAttempts: DefaultDescribeRetries,
+	}
+	got := map[string]*setting{}
+	var templatesNode *value
+	fields := settingFields(got, true)
+	fields = append(fields,
+		field{"name", func(v value) {
+			if s, ok := v.str(); ok {
+				if !providerNameRe.MatchString(s) {
+					v.errorf("%q must be 1-64 of letters, digits, '.', '_' and '-' (it is matched against HF_PROVIDER_NAME)", s)
+					return
+				}
+				p.Name = s
+			}
+		}},
+		field{"templates_file", func(v value) {
+			if s, ok := d.path(v); ok {
+				p.TemplatesFile = s
+			}
+		}},
+		field{"hf_config_file", func(v value) {
+			if s, ok := d.path(v); ok {
+				p.HFConfigFile = s
+			}
+		}},
+		field{"templates", func(v value) { templatesNode = &v }},
+	)
+	present := v.decode(fields, nil)
+	if present == nil {
+		return p, false
+	}
+	if !present["name"] {
+		d.errorf(v.node, v.key+".name", "missing (required): the name HF_PROVIDER_NAME will carry, e.g. awsinst")
+	}
+	combineProxy(d, got)
+
+	// Settings from IBM's awsprov_config.json apply where the YAML is silent.
+	if p.HFConfigFile != "" {
+		legacy := map[string]*setting{}
+		if ld := readSub(d, p.HFConfigFile, v.key+".hf_config_file"); ld != nil {
+			ld.root.decode(settingFields(legacy, false), ibmConfigHint)
+			combineProxy(ld.doc, legacy)
+		}
+		for k, s := range legacy {
+			if _, ok := got[k]; !ok {
+				got[k] = s
+			}
+		}
+	}
+	for k, s := range got {
+		switch k {
+		case "region":
+			p.Region = s.val.(string)
+		case "profile":
+			p.Profile = s.val.(string)
+		case "credentials_file":
+			p.CredentialsFile = s.val.(string)
+		case "endpoint_url":
+			p.EndpointURL = s.val.(string)
+		case "proxy":
+			p.Proxy = s.val.(string)
+		case "connection_timeout":
+			p.ConnectionTimeout = s.val.(time.Duration)
+		case "retry_attempts":
+			p.RetryAttempts = s.val.(int)
+		case "pending_timeout":
+			p.PendingTimeout = s.val.(time.Duration)
+		case "describe_retry_attempts":
+			p.DescribeRetryAttempts = s.val.(int)
+		case "describe_interval":
+			p.DescribeInterval = s.val.(time.Duration)
+		case "key_file":
+			p.KeyFile = s.val.(string)
+		case "accept_propagated_log_setting":
+			p.AcceptPropagatedLogSetting = s.val.(bool)
+		default:
+			panic("config: unmapped setting " + k)
+		}
+	}
+	for _, f := range []struct{ path, key string }{{p.CredentialsFile, "credentials_file"}, {p.KeyFile, "key_file"}} {
+		if f.path == "" {
+			continue
+		}
+		if _, err := os.Stat(f.path); err != nil {
+			s := got[f.key]
+			s.v.errorf("%v", err)
+		}
+	}
+
+	// Templates: inline first, then the templates file.
+	seen := map[string]string{}
+	if templatesNode != nil {
+		ts, _ := decodeTemplates(*templatesNode, v.key+".templates", seen)
+		p.Templates = append(p.Templates, ts...)
+	}
+	if p.TemplatesFile != "" {
+		if ld := readSub(d, p.TemplatesFile, v.key+".templates_file"); ld != nil {
+			var list *value
+			ld.root.decode([]field{{"templates", func(v value) { list = &v }}}, nil)
+			if list == nil {
+				ld.doc.errorf(ld.root.node, "templates", "missing: the file must hold {\"templates\": [...]}")
+			} else {
+				list.key = "templates"
+				ts, _ := decodeTemplates(*list, "templates", seen)
+				p.Templates = append(p.Templates, ts...)
+			}
+		}
+	}
+	if len(*d.errs) > n0 {
+		return p, false
+	}
+	if len(p.Templates) == 0 {
+		c.Warnings = append(c.Warnings, fmt.Sprintf("provider %s has no templates: HF will get an empty list", p.Name))
+	}
+	if p.Templates == nil {
+		p.Templates = []template.Template{}
+	}
+	return p, true
+}
+
+// sub is another file referenced by the config, parsed.
+type sub struct {
+	doc  *doc
+	root value
+}
+
+// readSub reads and parses a referenced file; problems are reported at the
+// referencing key, or inside the file.
+func readSub(d *doc, path, key string) *sub {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		d.add(&Error{File: d.file, Key: key, Msg: err.Error()})
+		return nil
+	}
+	name := path
+	if rel, err := filepath.Rel(d.dir, path); err == nil && !strings.HasPrefix(rel, "..") && !filepath.IsAbs(d.file) {
+		name = filepath.Join(filepath.Dir(d.file), rel)
+	}
+	nd := &doc{file: name, dir: filepath.Dir(path), errs: d.errs}
+	body, ok := parseFile(data, name, d.errs)
+	if !ok {
+		return nil
+	}
+	if body == nil {
+		nd.add(&Error{File: name, Msg: "the file is empty"})
+		return nil
+	}
+	return &sub{doc: nd, root: value{d: nd, node: unwrap(body)}}
+}
