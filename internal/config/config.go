@@ -271,6 +271,7 @@ func parse(data []byte, filename, dir string) (*Config, error) {
 		}
 	}
 	if len(errs) > 0 {
+		sortErrors(errs)
 		return nil, errors.Join(errs...)
 	}
 	return c, nil

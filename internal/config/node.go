@@ -43,6 +43,36 @@ func (e *Error) Error() string {
 	return b.String()
 }
 
+// sortErrors orders located errors by file (in order of first
+// appearance), line and column, so a report reads top to bottom.
+func sortErrors(errs []error) {
+	fileRank := map[string]int{}
+	for _, e := range errs {
+		if le, ok := e.(*Error); ok {
+			if _, seen := fileRank[le.File]; !seen {
+				fileRank[le.File] = len(fileRank)
+			}
+		}
+	}
+	pos := func(e error) (int, int, int) {
+		if le, ok := e.(*Error); ok {
+			return fileRank[le.File], le.Line, le.Column
+		}
+		return len(fileRank), 0, 0
+	}
+	sort.SliceStable(errs, func(i, j int) bool {
+		fi, li, ci := pos(errs[i])
+		fj, lj, cj := pos(errs[j])
+		if fi != fj {
+			return fi < fj
+		}
+		if li != lj {
+			return li < lj
+		}
+		return ci < cj
+	})
+}
+
 // maxErrors bounds how many problems one load reports.
 const maxErrors = 25
 
@@ -419,6 +449,8 @@ func suggest(name string, known []string) string {
 		d := levenshtein(ln, lk)
 		if strings.ReplaceAll(ln, "_", "") == strings.ReplaceAll(lk, "_", "") {
 			d = 0
+		} else if len(lk) >= 4 && len(ln) >= 4 && (strings.HasPrefix(ln, lk) || strings.HasPrefix(lk, ln)) {
+			d = min(d, 2)
 		}
 		if d < bestD {
 			best, bestD = k, d

@@ -305,7 +305,7 @@ func decodeProvider(v value, c *Config) (Provider, bool) {
 		DescribeRetryAttempts: DefaultDescribeRetries,
 	}
 	got := map[string]*setting{}
-	var templatesNode *value
+	var templatesNode, templatesFileNode, hfConfigNode *value
 	fields := settingFields(got, true)
 	fields = append(fields,
 		field{"name", func(v value) {
@@ -320,11 +320,13 @@ func decodeProvider(v value, c *Config) (Provider, bool) {
 		field{"templates_file", func(v value) {
 			if s, ok := d.path(v); ok {
 				p.TemplatesFile = s
+				templatesFileNode = &v
 			}
 		}},
 		field{"hf_config_file", func(v value) {
 			if s, ok := d.path(v); ok {
 				p.HFConfigFile = s
+				hfConfigNode = &v
 			}
 		}},
 		field{"templates", func(v value) { templatesNode = &v }},
@@ -341,7 +343,7 @@ func decodeProvider(v value, c *Config) (Provider, bool) {
 	// Settings from IBM's awsprov_config.json apply where the YAML is silent.
 	if p.HFConfigFile != "" {
 		legacy := map[string]*setting{}
-		if ld := readSub(d, p.HFConfigFile, v.key+".hf_config_file"); ld != nil {
+		if ld := readSub(d, p.HFConfigFile, *hfConfigNode); ld != nil {
 			ld.root.decode(settingFields(legacy, false), ibmConfigHint)
 			combineProxy(ld.doc, legacy)
 		}
@@ -398,7 +400,7 @@ func decodeProvider(v value, c *Config) (Provider, bool) {
 		p.Templates = append(p.Templates, ts...)
 	}
 	if p.TemplatesFile != "" {
-		if ld := readSub(d, p.TemplatesFile, v.key+".templates_file"); ld != nil {
+		if ld := readSub(d, p.TemplatesFile, *templatesFileNode); ld != nil {
 			var list *value
 			ld.root.decode([]field{{"templates", func(v value) { list = &v }}}, nil)
 			if list == nil {
@@ -430,14 +432,14 @@ type sub struct {
 
 // readSub reads and parses a referenced file; problems are reported at the
 // referencing key, or inside the file.
-func readSub(d *doc, path, key string) *sub {
+func readSub(d *doc, path string, at value) *sub {
 	data, err := os.ReadFile(path)
 	if err != nil {
-		d.add(&Error{File: d.file, Key: key, Msg: err.Error()})
+		at.errorf("%v", err)
 		return nil
 	}
 	name := path
-	if rel, err := filepath.Rel(d.dir, path); err == nil && !strings.HasPrefix(rel, "..") && !filepath.IsAbs(d.file) {
+	if rel, err := filepath.Rel(d.dir, path); err == nil && !filepath.IsAbs(d.file) {
 		name = filepath.Join(filepath.Dir(d.file), rel)
 	}
 	nd := &doc{file: name, dir: filepath.Dir(path), errs: d.errs}

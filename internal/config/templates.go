@@ -173,7 +173,19 @@ func templateFields(t *template.Template, d *doc, st *tmplState) []field {
 			}
 		}},
 		{"instanceProfile", str(&t.InstanceProfile, nil)},
-		{"instanceTags", str(&t.InstanceTags, checkTags)},
+		{"instanceTags", str(&t.InstanceTags, func(v value, s string) bool {
+			if !checkTags(v, s) {
+				return false
+			}
+			var items []string
+			for _, item := range strings.Split(s, ";") {
+				if k, val, ok := strings.Cut(strings.TrimSpace(item), "="); ok {
+					items = append(items, strings.TrimSpace(k)+"="+strings.TrimSpace(val))
+				}
+			}
+			t.InstanceTags = strings.Join(items, ";")
+			return false // already stored, normalised
+		})},
 		{"userDataScript", func(v value) {
 			st.seen(v)
 			p, ok := d.path(v)
