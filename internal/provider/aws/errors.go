@@ -9,6 +9,7 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/smithy-go"
 	smithyhttp "github.com/aws/smithy-go/transport/http"
@@ -178,4 +179,12 @@ func apiMessage(err error) string {
 		return ae.ErrorMessage()
 	}
 	return ""
+}
+
+// noRetryCapacity tells the SDK's retryer not to retry capacity errors.
+func noRetryCapacity(err error) aws.Ternary {
+	if capacityCodes[apiCode(err)] {
+		return aws.FalseTernary
+	}
+	return aws.UnknownTernary
 }

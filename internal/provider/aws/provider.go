@@ -130,6 +130,9 @@ func New(ctx context.Context, s Settings, logger *slog.Logger) (*Provider, error
 			// the SDK's retry quota would only turn throttling into
 			// "retry quota exceeded" errors.
 			o.RateLimiter = ratelimit.None
+			// EC2 sends capacity errors as 5xx; retrying them at once only
+			// delays the engine's reaction (another type, zone or report).
+			o.Retryables = append([]retry.IsErrorRetryable{retry.IsErrorRetryableFunc(noRetryCapacity)}, o.Retryables...)
 			if s.backoff != nil {
 				o.Backoff = s.backoff
 			}
