@@ -95,6 +95,9 @@ type Region struct {
 	ltOrder  []*launchTemplate
 
 	tokens map[string]*idemEntry
+	// tagLookups lets CreateTags reach resources of other files: id prefix
+	// with its dash ("fleet-", "sfr-") -> the resource's tag map.
+	tagLookups map[string]func(id string) (map[string]string, error)
 
 	events eventHeap
 	// tickers run under the lock at the end of every advance, after the due
@@ -163,6 +166,7 @@ func New(opts Options) *Region {
 		lts:         map[string]*launchTemplate{},
 		ltByName:    map[string]*launchTemplate{},
 		tokens:      map[string]*idemEntry{},
+		tagLookups:  map[string]func(string) (map[string]string, error){},
 		calls:       map[string]int{},
 		errs:        map[string]int{},
 	}
