@@ -344,7 +344,10 @@ func decodeProvider(v value, c *Config) (Provider, bool) {
 	if p.HFConfigFile != "" {
 		legacy := map[string]*setting{}
 		if ld := readSub(d, p.HFConfigFile, *hfConfigNode); ld != nil {
-			ld.root.decode(settingFields(legacy, false), ibmConfigHint)
+			fields := append(settingFields(legacy, false), field{"LogLevel", func(v value) {
+				c.Warnings = append(c.Warnings, fmt.Sprintf("%s:%d: LogLevel is ignored; set log_level in %s", v.d.file, line(v.node), d.file))
+			}})
+			ld.root.decode(fields, ibmConfigHint)
 			combineProxy(ld.doc, legacy)
 		}
 		for k, s := range legacy {

@@ -1,0 +1,2 @@
+#!/bin/sh
+# join the Symphony cluster
