@@ -181,7 +181,7 @@ func (p *Provider) instrument(stack *middleware.Stack) error {
 				if ri, ok := in.Parameters.(*ec2.RunInstancesInput); ok && ri.MaxCount != nil {
 					n := min(max(int(*ri.MaxCount), 1), runInstancesBurst)
 					if err := p.limits.runResource.WaitN(ctx, n); err != nil {
-						return middleware.InitializeOutput{}, middleware.Metadata{}, err
+						return middleware.InitializeOutput{}, middleware.Metadata{}, limitError(ctx, err)
 					}
 				}
 			}
@@ -197,7 +197,7 @@ func (p *Provider) instrument(stack *middleware.Stack) error {
 			op := awsmiddleware.GetOperationName(ctx)
 			if p.limits != nil && awsmiddleware.GetServiceID(ctx) == ec2.ServiceID {
 				if err := p.limits.bucket(op).Wait(ctx); err != nil {
-					return middleware.FinalizeOutput{}, middleware.Metadata{}, err
+					return middleware.FinalizeOutput{}, middleware.Metadata{}, limitError(ctx, err)
 				}
 			}
 			out, md, err := next.HandleFinalize(ctx, in)
@@ -212,3 +212,14 @@ func (p *Provider) instrument(stack *middleware.Stack) error {
 
 // Health returns a snapshot of the provider's AWS health and call counts.
 func (p *Provider) Health() Health { return p.health.snapshot() }
+
+// limitError explains a wait for a client-side bucket that could not
+// finish: the context ended, or would end before a token comes (which
+// counts as a deadline, hence Transient).
+func limitError(ctx context.Context, err error) error {
+	cause := ctx.Err()
+	if cause == nil {
+		cause = context.DeadlineExceeded
+	}
+	return fmt.Errorf("waiting for the client-side EC2 rate limit: %v: %w", err, cause)
+}

@@ -145,9 +145,14 @@ func New(ctx context.Context, s Settings, logger *slog.Logger) (*Provider, error
 	if cfg.Region == "" {
 		return nil, fmt.Errorf("no AWS region: set region in the provider's configuration or AWS_REGION")
 	}
+	if s.EndpointURL != "" {
+		cfg.BaseEndpoint = aws.String(s.EndpointURL)
+	}
 	p := newProvider(s, logger)
 	cfg.APIOptions = append(cfg.APIOptions, p.instrument)
 	p.cfg = cfg
+	// cfg.BaseEndpoint alone would lose to AWS_ENDPOINT_URL_<SERVICE>; the
+	// configured endpoint wins, so set it on each client too.
 	endpoint := func(base **string) {
 		if s.EndpointURL != "" {
 			*base = aws.String(s.EndpointURL)
@@ -212,8 +217,9 @@ func httpClient(s Settings) (aws.HTTPClient, error) {
 	return c, nil
 }
 
-// Config returns the AWS configuration the provider's clients use, ohfp's
-// middleware included, to make clients of other services alike.
+// Config returns the AWS configuration the provider's clients use (region,
+// credentials, endpoint, HTTP client, retryer and ohfp's middleware), to
+// make clients of other services alike, e.g. autoscaling.NewFromConfig.
 func (p *Provider) Config() aws.Config { return p.cfg }
 
 // launcher launches one LaunchSpec through one provider API.

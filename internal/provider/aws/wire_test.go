@@ -269,6 +269,35 @@ func TestEndpointFromEnvironment(t *testing.T) {
 	if w.count("DescribeInstances") != 1 {
 		t.Errorf("AWS_ENDPOINT_URL_EC2 was not used")
 	}
+
+	// A configured endpoint wins over the environment's.
+	w2 := &wire{calls: map[string]int{}, answer: func(_ string, _ int, rw http.ResponseWriter) { emptyDescribe(rw) }}
+	srv2 := httptest.NewServer(w2)
+	defer srv2.Close()
+	p, err = New(context.Background(), Settings{EndpointURL: srv2.URL}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.List(context.Background(), "c"); err != nil {
+		t.Fatal(err)
+	}
+	if w2.count("DescribeInstances") != 1 || w.count("DescribeInstances") != 1 {
+		t.Errorf("Settings.EndpointURL did not override AWS_ENDPOINT_URL_EC2")
+	}
+}
+
+func TestRateLimitWaitPastDeadlineIsTransient(t *testing.T) {
+	p, w := newWireProvider(t, Settings{RateLimit: true}, func(_ string, _ int, rw http.ResponseWriter) { emptyDescribe(rw) })
+	p.limits.nonMutating.AllowN(time.Now(), nonMutatingBurst) // drain
+	ctx, cancel := context.WithTimeout(context.Background(), time.Millisecond)
+	defer cancel()
+	_, err := p.List(ctx, "c")
+	if provider.KindOf(err) != provider.Transient || !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("err = %v (kind %v), want a Transient deadline error", err, provider.KindOf(err))
+	}
+	if w.count("DescribeInstances") != 0 {
+		t.Error("the call went out although its bucket was empty")
+	}
 }
 
 func TestNewRefusesBadSettings(t *testing.T) {
