@@ -1,0 +1,111 @@
+// Command ohfpd is the Open Host Factory Plugin daemon: it holds HF's
+// requests, machines and templates in memory, persists them in Badger,
+// provisions on AWS and reconciles with AWS in the background. The ohfp
+// client forwards HF's calls to it over a Unix socket.
+//
+//	ohfpd [--config FILE] [--simulate] [--rebuild-from-cloud]
+//	ohfpd --check-config [--config FILE]
+//	ohfpd simulate --listen 127.0.0.1:4566
+//	ohfpd --version
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/ohfp/ohfp/internal/awssim"
+	"github.com/ohfp/ohfp/internal/config"
+)
+
+// version is stamped at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+func main() {
+	os.Exit(realMain(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func realMain(args []string, stdout, stderr io.Writer) int {
+	if len(args) > 0 && args[0] == "simulate" {
+		return simulateMain(args[1:], stderr)
+	}
+	fs := flag.NewFlagSet("ohfpd", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	cfgPath := fs.String("config", "/etc/ohfp/config.yaml", "the ohfpd configuration `file`")
+	check := fs.Bool("check-config", false, "validate the configuration and its templates, then exit")
+	simulate := fs.Bool("simulate", false, "run against a simulated AWS region started in-process (no AWS account needed)")
+	rebuild := fs.Bool("rebuild-from-cloud", false, "rebuild requests and machines from the cloud's tags before serving (after losing the state directory)")
+	showVersion := fs.Bool("version", false, "print the version and exit")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "ohfpd: unexpected argument %q (see ohfpd --help)\n", fs.Arg(0))
+		return 2
+	}
+	if *showVersion {
+		fmt.Fprintf(stdout, "ohfpd %s\n", version)
+		return 0
+	}
+	cfg, err := config.Load(*cfgPath)
+	if err != nil {
+		fmt.Fprintf(stderr, "ohfpd: %v\n", err)
+		return 1
+	}
+	if *check {
+		for _, w := range cfg.Warnings {
+			fmt.Fprintf(stderr, "warning: %s\n", w)
+		}
+		n := 0
+		for _, p := range cfg.Providers {
+			n += len(p.Templates)
+		}
+		fmt.Fprintf(stdout, "%s: OK (%d providers, %d templates)\n", *cfgPath, len(cfg.Providers), n)
+		return 0
+	}
+
+	// Trap signals before the slow start-up (opening the store can block).
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	log := newLogger(cfg.SlogLevel(), cfg.LogFormat, stderr)
+	d := &daemon{cfgPath: *cfgPath, cfg: cfg, log: log, simulate: *simulate, rebuild: *rebuild}
+	if err := d.run(ctx); err != nil && !errors.Is(err, context.Canceled) {
+		log.Error("ohfpd stopped", "err", err)
+		return 1
+	}
+	return 0
+}
+
+// simulateMain runs the simulated AWS region alone, for any AWS client.
+func simulateMain(args []string, stderr io.Writer) int {
+	fs := flag.NewFlagSet("ohfpd simulate", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	listen := fs.String("listen", "127.0.0.1:4566", "`address` to serve the simulated region on")
+	region := fs.String("region", "us-east-1", "the simulated region's name")
+	launch := fs.Duration("launch-delay", time.Second, "how long instances stay pending")
+	term := fs.Duration("terminate-delay", time.Second, "how long instances stay shutting-down")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "ohfpd simulate: unexpected argument %q\n", fs.Arg(0))
+		return 2
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	log := newLogger(levelFromEnv(), "auto", stderr)
+	log.Info("simulated AWS region serving", "listen", *listen, "region", *region,
+		"hint", fmt.Sprintf("aws --endpoint-url http://%s --region %s ec2 describe-instances", *listen, *region))
+	err := awssim.ListenAndServe(ctx, *listen, awssim.Options{Region: *region, LaunchDelay: *launch, TerminateDelay: *term, Logger: log})
+	if err != nil && !errors.Is(err, context.Canceled) {
+		fmt.Fprintf(stderr, "ohfpd simulate: %v\n", err)
+		return 1
+	}
+	return 0
+}

@@ -1,0 +1,280 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"os/user"
+	"strconv"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/credentials"
+
+	"github.com/ohfp/ohfp/internal/awssim"
+	"github.com/ohfp/ohfp/internal/config"
+	"github.com/ohfp/ohfp/internal/engine"
+	awsprov "github.com/ohfp/ohfp/internal/provider/aws"
+	"github.com/ohfp/ohfp/internal/rpc"
+	"github.com/ohfp/ohfp/internal/store"
+)
+
+type daemon struct {
+	cfgPath  string
+	simulate bool
+	rebuild  bool
+	log      *slog.Logger
+
+	mu          sync.Mutex // guards cfg and provs across reloads
+	cfg         *config.Config
+	provs       map[string]*awsprov.Provider
+	simEndpoint string
+	eng         *engine.Engine
+}
+
+func (d *daemon) run(ctx context.Context) error {
+	cfg := d.cfg
+	for _, w := range cfg.Warnings {
+		d.log.Warn(w)
+	}
+	for _, w := range config.CheckPermissions(d.cfgPath) {
+		d.log.Warn(w)
+	}
+
+	if d.simulate {
+		region := "us-east-1"
+		if r := cfg.Providers[0].Region; r != "" {
+			region = r
+		}
+		sim := awssim.New(awssim.Options{
+			Region:         region,
+			LaunchDelay:    cfg.Simulate.LaunchDelay,
+			TerminateDelay: cfg.Simulate.TerminateDelay,
+			Logger:         d.log.With("component", "awssim"),
+		})
+		endpoint, stopSim := sim.Start()
+		defer stopSim()
+		go sim.Run(ctx, 100*time.Millisecond)
+		d.simEndpoint = endpoint
+		d.log.Info("simulated AWS region started in-process", "endpoint", endpoint, "region", region)
+	}
+
+	st, err := store.Open(cfg.StateDir, d.log.With("component", "store"))
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err := st.Close(); err != nil {
+			d.log.Error("closing the store", "err", err)
+		}
+	}()
+	go st.RunGC(ctx, 10*time.Minute)
+
+	pcs, provs, err := d.buildProviders(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	d.provs = provs
+	eng, err := engine.New(engine.Options{
+		ClusterID:      cfg.ClusterID,
+		Providers:      pcs,
+		Store:          st,
+		Logger:         d.log.With("component", "engine"),
+		ActiveInterval: cfg.Reconcile.ActiveInterval,
+		IdleInterval:   cfg.Reconcile.IdleInterval,
+		Version:        version,
+	})
+	if err != nil {
+		return err
+	}
+	d.eng = eng
+	if d.rebuild {
+		d.log.Info("rebuilding state from the cloud's tags before serving")
+		eng.ReconcileOnce(ctx)
+		rep := eng.StatusReport()
+		d.log.Info("rebuilt from the cloud", "requests", rep.Requests, "machines", rep.Machines)
+	}
+
+	ln, err := d.listen(cfg)
+	if err != nil {
+		return err
+	}
+	uids, gids := d.allowed(cfg)
+	srv := rpc.NewServer(&engine.Handler{E: eng, Reload: d.reload, Status: d.statusExtra}, rpc.ServerOptions{
+		Logger:      d.log.With("component", "rpc"),
+		AllowedUIDs: uids,
+		AllowedGIDs: gids,
+	})
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- srv.Serve(ln) }()
+
+	engCtx, stopEngine := context.WithCancel(context.Background())
+	engDone := make(chan struct{})
+	go func() {
+		defer close(engDone)
+		if err := eng.Run(engCtx); err != nil {
+			d.log.Error("engine stopped", "err", err)
+		}
+	}()
+
+	notify("READY=1")
+	d.log.Info("ohfpd serving", "version", version, "socket", cfg.Socket, "state_dir", cfg.StateDir, "providers", len(pcs), "simulate", d.simulate)
+	stopWatchdog := d.watchdog(ctx)
+	defer stopWatchdog()
+
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	for {
+		select {
+		case <-hup:
+			if err := d.reload(ctx); err != nil {
+				d.log.Error("reload refused; the old configuration stays in force", "err", err)
+			}
+			continue
+		case err := <-serveErr:
+			stopEngine()
+			<-engDone
+			return fmt.Errorf("rpc server: %w", err)
+		case <-ctx.Done():
+		}
+		break
+	}
+
+	notify("STOPPING=1")
+	d.log.Info("stopping: finishing calls in flight")
+	shutCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(shutCtx); err != nil {
+		d.log.Warn("rpc shutdown", "err", err)
+	}
+	stopEngine()
+	<-engDone
+	d.log.Info("stopped")
+	return nil
+}
+
+// listen takes the socket from systemd (socket activation) or creates it.
+func (d *daemon) listen(cfg *config.Config) (net.Listener, error) {
+	if ln, err := activationListener(); err != nil {
+		return nil, err
+	} else if ln != nil {
+		d.log.Info("using the socket passed by systemd")
+		return ln, nil
+	}
+	ln, err := rpc.Listen(cfg.Socket, cfg.SocketMode, cfg.SocketGroup)
+	var ge *rpc.GroupError
+	if errors.As(err, &ge) && ln != nil {
+		d.log.Warn("socket group not applied", "err", err)
+		return ln, nil
+	}
+	return ln, err
+}
+
+// allowed resolves the users and groups that may call ohfpd. The socket's
+// group is always among them.
+func (d *daemon) allowed(cfg *config.Config) (uids, gids []uint32) {
+	for _, u := range cfg.AllowedUsers {
+		if id, err := strconv.ParseUint(u, 10, 32); err == nil {
+			uids = append(uids, uint32(id))
+		} else if uu, err := user.Lookup(u); err == nil {
+			id, _ := strconv.ParseUint(uu.Uid, 10, 32)
+			uids = append(uids, uint32(id))
+		} else {
+			d.log.Warn("allowed_users: no such user", "user", u)
+		}
+	}
+	groups := append([]string{cfg.SocketGroup}, cfg.AllowedGroups...)
+	for i, g := range groups {
+		if g == "" {
+			continue
+		}
+		if id, err := strconv.ParseUint(g, 10, 32); err == nil {
+			gids = append(gids, uint32(id))
+		} else if gg, err := user.LookupGroup(g); err == nil {
+			id, _ := strconv.ParseUint(gg.Gid, 10, 32)
+			gids = append(gids, uint32(id))
+		} else if i > 0 {
+			d.log.Warn("allowed_groups: no such group", "group", g)
+		}
+	}
+	return uids, gids
+}
+
+// buildProviders makes one AWS provider per configured provider.
+func (d *daemon) buildProviders(ctx context.Context, cfg *config.Config) ([]engine.ProviderConfig, map[string]*awsprov.Provider, error) {
+	var pcs []engine.ProviderConfig
+	provs := map[string]*awsprov.Provider{}
+	for _, p := range cfg.Providers {
+		s := awsprov.Settings{
+			Region:          p.Region,
+			Profile:         p.Profile,
+			CredentialsFile: p.CredentialsFile,
+			EndpointURL:     p.EndpointURL,
+			Proxy:           p.Proxy,
+			ConnectTimeout:  p.ConnectionTimeout,
+			RetryAttempts:   p.RetryAttempts,
+			RateLimit:       true,
+		}
+		if d.simulate {
+			s.EndpointURL = d.simEndpoint
+			if s.Region == "" {
+				s.Region = "us-east-1"
+			}
+			s.Profile, s.CredentialsFile, s.Proxy = "", "", ""
+			s.Credentials = credentials.NewStaticCredentialsProvider("SIMULATED", "SIMULATED", "")
+		}
+		ap, err := awsprov.New(ctx, s, d.log.With("component", "aws", "provider", p.Name))
+		if err != nil {
+			return nil, nil, fmt.Errorf("provider %s: %w", p.Name, err)
+		}
+		provs[p.Name] = ap
+		pcs = append(pcs, engine.ProviderConfig{
+			Name:           p.Name,
+			Templates:      p.Templates,
+			Cloud:          ap,
+			PendingTimeout: p.PendingTimeout,
+		})
+	}
+	return pcs, provs, nil
+}
+
+// reload re-reads the configuration and templates; an invalid one is
+// refused and the old one stays in force.
+func (d *daemon) reload(ctx context.Context) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	cfg, err := config.Load(d.cfgPath)
+	if err != nil {
+		return err
+	}
+	if cfg.Socket != d.cfg.Socket || cfg.StateDir != d.cfg.StateDir {
+		d.log.Warn("socket and state_dir changes take effect at the next restart")
+	}
+	pcs, provs, err := d.buildProviders(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	if err := d.eng.Reload(pcs); err != nil {
+		return err
+	}
+	d.cfg, d.provs = cfg, provs
+	d.log.Info("configuration reloaded", "file", d.cfgPath, "providers", len(pcs))
+	return nil
+}
+
+// statusExtra adds AWS health per provider to `ohfp status`.
+func (d *daemon) statusExtra(rep *engine.StatusReport) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	rep.AWS = map[string]any{}
+	for name, p := range d.provs {
+		h := p.Health()
+		rep.AWS[name] = map[string]any{"summary": h.Summary(), "health": h}
+	}
+}
