@@ -1,0 +1,13 @@
+//go:build !linux
+
+package rpc
+
+import (
+	"errors"
+	"net"
+)
+
+// peerCred is only implemented on Linux.
+func peerCred(net.Conn) (Peer, error) {
+	return Peer{}, errors.New("peer credentials are not supported on this system")
+}

@@ -1,0 +1,114 @@
+// Package rpc carries HF calls and sysadmin commands from the ohfp client to
+// the ohfpd daemon: JSON-RPC 2.0 over HTTP on a Unix socket.
+//
+// A call is POST /v1/rpc (Host "ohfpd") with the body
+//
+//	{"jsonrpc": "2.0", "id": 1, "method": "requestMachines",
+//	 "params": {"input": <the raw HF document>, "env": {"HF_PROVIDER_NAME": ...}}}
+//
+// and is answered {"jsonrpc": "2.0", "id": 1, "result": <the HF answer>} or
+// {"jsonrpc": "2.0", "id": 1, "error": {"code": -32602, "message": "..."}}.
+//
+// The package must stay light: the static client binary links it, so it
+// imports neither the AWS SDK, Badger, prometheus nor the engine.
+package rpc
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+)
+
+// Path is the HTTP path every call is posted to.
+const Path = "/v1/rpc"
+
+// Host is the placeholder HTTP Host the client sends; the socket path, not
+// the host, says where the daemon is.
+const Host = "ohfpd"
+
+// DefaultSocket is where ohfpd listens unless configured otherwise.
+const DefaultSocket = "/run/ohfp/ohfp.sock"
+
+// DefaultMaxBodyBytes bounds a request body: an HF document (at most 4 MiB)
+// plus the envelope, with room to spare.
+const DefaultMaxBodyBytes = 8 << 20
+
+// Error codes. The JSON-RPC 2.0 ones, and ohfp's own in the server range.
+const (
+	ParseError       = -32700 // the body is not JSON
+	InvalidRequest   = -32600 // the body is JSON but not a JSON-RPC 2.0 request
+	MethodNotFound   = -32601 // no such method
+	InvalidInput     = -32602 // the params (the HF document) are refused
+	Internal         = -32603 // a fault inside ohfpd
+	PermissionDenied = -32001 // the caller's uid may not use ohfpd
+	Unavailable      = -32003 // ohfpd cannot serve now (starting, stopping, store down)
+	NotFound         = -32004 // the thing asked about does not exist
+)
+
+// Env names the HF environment variables the client forwards.
+var Env = []string{"HF_PROVIDER_NAME", "HF_PROVIDER_CONFDIR", "HF_PROVIDER_WORKDIR", "HF_PROVIDER_LOGDIR"}
+
+// Error is a JSON-RPC error: what a daemon-side failure looks like on the
+// wire and what Client.Call returns for it. Message is meant for a person
+// (it ends up in HF's log).
+type Error struct {
+	Code    int    `json:"code"`
+	Message string `json:"message"`
+}
+
+// Error returns the message alone: it is what HF shows.
+func (e *Error) Error() string { return e.Message }
+
+// Errorf returns an *Error with the given code and formatted message.
+func Errorf(code int, format string, args ...any) *Error {
+	return &Error{Code: code, Message: fmt.Sprintf(format, args...)}
+}
+
+// CodeOf returns the code of the *Error in err's chain, or 0.
+func CodeOf(err error) int {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Code
+	}
+	return 0
+}
+
+// Params are the parameters of every method.
+type Params struct {
+	// Input is the HF document, forwarded byte for byte (less surrounding
+	// white space) so the daemon's line numbers match the caller's file.
+	Input json.RawMessage `json:"input,omitempty"`
+	// Env holds the HF_PROVIDER_* variables of the caller that were set.
+	Env map[string]string `json:"env,omitempty"`
+	// Args carries a sysadmin command's arguments.
+	Args json.RawMessage `json:"args,omitempty"`
+}
+
+// request is the JSON-RPC 2.0 request envelope.
+type request struct {
+	JSONRPC string          `json:"jsonrpc"`
+	ID      json.RawMessage `json:"id"`
+	Method  string          `json:"method"`
+	Params  json.RawMessage `json:"params,omitempty"`
+}
+
+// response is the JSON-RPC 2.0 response envelope.
+type response struct {
+	JSONRPC string          `json:"jsonrpc"`
+	ID      json.RawMessage `json:"id"`
+	Result  json.RawMessage `json:"result,omitempty"`
+	Error   *Error          `json:"error,omitempty"`
+}
+
+// httpStatus is the HTTP status sent with an error code. JSON-RPC over HTTP
+// keeps 200 for answered calls; transport-level refusals get their own.
+func httpStatus(code int) int {
+	switch code {
+	case ParseError, InvalidRequest:
+		return http.StatusBadRequest
+	case PermissionDenied:
+		return http.StatusForbidden
+	}
+	return http.StatusOK
+}

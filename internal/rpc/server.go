@@ -1,0 +1,404 @@
+package rpc
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/user"
+	"runtime/debug"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/ohfp/ohfp/internal/hf"
+)
+
+// Handler answers calls. ohfpd's engine implements it.
+//
+// Call returns the result to send (marshalled with encoding/json; a
+// json.RawMessage passes through) or an error. An *Error is sent as is; an
+// *hf.InputError becomes InvalidInput; a cancelled context Unavailable; any
+// other error Internal, with its message. The context carries the caller's
+// peer credentials (PeerFromContext).
+type Handler interface {
+	Call(ctx context.Context, method string, params Params) (any, error)
+}
+
+// HandlerFunc adapts a function to Handler.
+type HandlerFunc func(ctx context.Context, method string, params Params) (any, error)
+
+// Call calls f.
+func (f HandlerFunc) Call(ctx context.Context, method string, params Params) (any, error) {
+	return f(ctx, method, params)
+}
+
+// ServerOptions configure a Server. The zero value serves everyone who can
+// open the socket, with an 8 MiB body limit and no logging.
+type ServerOptions struct {
+	// Logger receives refusals, handler failures and panics. Nil: discard.
+	Logger *slog.Logger
+	// MaxBodyBytes bounds a request body; 0 means DefaultMaxBodyBytes.
+	MaxBodyBytes int64
+	// AllowedUIDs and AllowedGIDs name who may call besides root and the
+	// daemon's own user: a caller is allowed when its uid is listed or one
+	// of its groups (primary or supplementary) is. When both are empty
+	// everyone who can open the socket may call (the socket's mode and group
+	// are the guard).
+	AllowedUIDs []uint32
+	AllowedGIDs []uint32
+	// Extra, if set, serves every path other than Path (e.g. /metrics),
+	// behind the same peer-credential check.
+	Extra http.Handler
+}
+
+// Peer is the identity of the process at the other end of a connection, as
+// the kernel reports it (SO_PEERCRED).
+type Peer struct {
+	UID uint32
+	GID uint32
+	PID int32
+}
+
+type peerKey struct{}
+
+// PeerFromContext returns the caller's credentials, if they could be read.
+func PeerFromContext(ctx context.Context) (Peer, bool) {
+	p, ok := ctx.Value(peerKey{}).(Peer)
+	return p, ok
+}
+
+// Server serves JSON-RPC calls on Unix-socket listeners.
+type Server struct {
+	h    Handler
+	opts ServerOptions
+	log  *slog.Logger
+	http *http.Server
+
+	// Injectable for tests.
+	selfUID  uint32
+	peerOf   func(net.Conn) (Peer, error)
+	groupsOf func(uid uint32) ([]uint32, error)
+	nameOf   func(gid uint32) string
+	now      func() time.Time
+
+	mu         sync.Mutex
+	groupCache map[uint32]groupEntry
+}
+
+type groupEntry struct {
+	gids []uint32
+	at   time.Time
+}
+
+// groupCacheTTL is how long a user's supplementary groups are remembered.
+const groupCacheTTL = time.Minute
+
+// NewServer returns a server that dispatches calls to h.
+func NewServer(h Handler, opts ServerOptions) *Server {
+	if opts.MaxBodyBytes <= 0 {
+		opts.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	s := &Server{
+		h:          h,
+		opts:       opts,
+		log:        log,
+		selfUID:    uint32(os.Getuid()),
+		peerOf:     peerCred,
+		groupsOf:   lookupGroups,
+		nameOf:     groupName,
+		now:        time.Now,
+		groupCache: map[uint32]groupEntry{},
+	}
+	s.http = &http.Server{
+		Handler:           s,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       60 * time.Second,
+		IdleTimeout:       60 * time.Second,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		ConnContext: func(ctx context.Context, c net.Conn) context.Context {
+			p, err := s.peerOf(c)
+			if err != nil {
+				s.log.Debug("cannot read peer credentials", "err", err)
+				return ctx
+			}
+			return context.WithValue(ctx, peerKey{}, p)
+		},
+	}
+	return s
+}
+
+// Serve accepts connections on ln until Shutdown. It returns nil after
+// Shutdown, else the listener's error.
+func (s *Server) Serve(ln net.Listener) error {
+	err := s.http.Serve(ln)
+	if errors.Is(err, http.ErrServerClosed) {
+		return nil
+	}
+	return err
+}
+
+// Shutdown stops accepting connections and waits for calls in flight to
+// finish, or for ctx to end.
+func (s *Server) Shutdown(ctx context.Context) error {
+	return s.http.Shutdown(ctx)
+}
+
+// ServeHTTP serves one HTTP request: Path takes JSON-RPC calls, other paths
+// go to ServerOptions.Extra.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	peer, known := PeerFromContext(r.Context())
+	if e := s.authorize(peer, known); e != nil {
+		s.log.Warn("refused a caller", "uid", peer.UID, "gid", peer.GID, "pid", peer.PID, "credentials_known", known, "path", r.URL.Path)
+		writeResponse(w, httpStatus(e.Code), nil, nil, e)
+		return
+	}
+	if r.URL.Path != Path {
+		if s.opts.Extra != nil {
+			s.opts.Extra.ServeHTTP(w, r)
+			return
+		}
+		writeResponse(w, http.StatusNotFound, nil, nil, Errorf(MethodNotFound, "no such endpoint %s: ohfpd answers JSON-RPC on POST %s", r.URL.Path, Path))
+		return
+	}
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", http.MethodPost)
+		writeResponse(w, http.StatusMethodNotAllowed, nil, nil, Errorf(InvalidRequest, "%s %s is not allowed: use POST", r.Method, Path))
+		return
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.opts.MaxBodyBytes))
+	if err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			s.log.Warn("refused an oversized call", "limit", tooBig.Limit, "uid", peer.UID)
+			writeResponse(w, http.StatusRequestEntityTooLarge, nil, nil, Errorf(InvalidRequest,
+				"the call is larger than the %d bytes ohfpd accepts; HF documents are limited to %d bytes", tooBig.Limit, hf.MaxInputBytes))
+			return
+		}
+		writeResponse(w, http.StatusBadRequest, nil, nil, Errorf(InvalidRequest, "cannot read the call: %v", err))
+		return
+	}
+	req, params, e := decodeRequest(body)
+	if e != nil {
+		writeResponse(w, httpStatus(e.Code), req.ID, nil, e)
+		return
+	}
+	result, e := s.call(r.Context(), req.Method, params, peer)
+	writeResponse(w, httpStatus(codeOrZero(e)), req.ID, result, e)
+}
+
+func codeOrZero(e *Error) int {
+	if e == nil {
+		return 0
+	}
+	return e.Code
+}
+
+// call runs the handler, turning its error or panic into an *Error, and
+// marshals its result.
+func (s *Server) call(ctx context.Context, method string, params Params, peer Peer) (result json.RawMessage, rerr *Error) {
+	start := s.now()
+	defer func() {
+		if p := recover(); p != nil {
+			s.log.Error("panic in handler", "method", method, "panic", p, "stack", string(debug.Stack()))
+			result, rerr = nil, Errorf(Internal, "internal error in ohfpd while handling %s (details in the ohfpd log); the call was not completed, ohfpd keeps serving", method)
+		}
+	}()
+	out, err := s.h.Call(ctx, method, params)
+	if err != nil {
+		e := toError(err)
+		level := slog.LevelInfo
+		if e.Code == Internal || e.Code == Unavailable {
+			level = slog.LevelError
+		}
+		s.log.Log(ctx, level, "call failed", "method", method, "code", e.Code, "err", e.Message, "uid", peer.UID, "elapsed", s.now().Sub(start))
+		return nil, e
+	}
+	b, err := json.Marshal(out)
+	if err != nil {
+		s.log.Error("cannot encode a result", "method", method, "err", err)
+		return nil, Errorf(Internal, "internal error in ohfpd: cannot encode the answer to %s: %v", method, err)
+	}
+	return b, nil
+}
+
+// toError maps a handler's error to the wire.
+func toError(err error) *Error {
+	var e *Error
+	if errors.As(err, &e) {
+		return e
+	}
+	var ie *hf.InputError
+	if errors.As(err, &ie) {
+		return &Error{Code: InvalidInput, Message: err.Error()}
+	}
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return &Error{Code: Unavailable, Message: "ohfpd stopped the call before it finished: " + err.Error()}
+	}
+	return &Error{Code: Internal, Message: err.Error()}
+}
+
+// writeResponse writes a JSON-RPC response. A nil id is written as null.
+func writeResponse(w http.ResponseWriter, status int, id json.RawMessage, result json.RawMessage, e *Error) {
+	if len(id) == 0 {
+		id = json.RawMessage("null")
+	}
+	resp := response{JSONRPC: "2.0", ID: id}
+	if e != nil {
+		resp.Error = e
+	} else {
+		resp.Result = result
+		if len(result) == 0 {
+			resp.Result = json.RawMessage("null")
+		}
+	}
+	b, err := json.Marshal(resp)
+	if err != nil { // only a malformed id could do this; decodeRequest rules it out
+		b = []byte(`{"jsonrpc":"2.0","id":null,"error":{"code":-32603,"message":"internal error in ohfpd: cannot encode the answer"}}`)
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Content-Length", strconv.Itoa(len(b)+1))
+	w.WriteHeader(status)
+	_, _ = w.Write(append(b, '\n'))
+}
+
+// decodeRequest parses a JSON-RPC 2.0 request body. On error the returned
+// request holds the id when it could be read.
+func decodeRequest(body []byte) (request, Params, *Error) {
+	var req request
+	if len(bytes.TrimSpace(body)) == 0 {
+		return req, Params{}, Errorf(InvalidRequest, "the call is empty: send a JSON-RPC 2.0 request")
+	}
+	if !json.Valid(body) {
+		var v any
+		err := json.Unmarshal(body, &v)
+		return req, Params{}, Errorf(ParseError, "the call is not valid JSON: %v", err)
+	}
+	if err := json.Unmarshal(body, &req); err != nil {
+		req = request{}
+		return req, Params{}, Errorf(InvalidRequest, "the call is not a JSON-RPC 2.0 request object: %v", err)
+	}
+	if !validID(req.ID) {
+		req.ID = nil
+		return req, Params{}, Errorf(InvalidRequest, "the call's id must be a number or a string (ohfpd takes no notifications)")
+	}
+	if req.JSONRPC != "2.0" {
+		return req, Params{}, Errorf(InvalidRequest, "the call must say \"jsonrpc\": \"2.0\"")
+	}
+	if req.Method == "" {
+		return req, Params{}, Errorf(InvalidRequest, "the call has no method")
+	}
+	var p Params
+	if len(req.Params) > 0 && !bytes.Equal(bytes.TrimSpace(req.Params), []byte("null")) {
+		if err := json.Unmarshal(req.Params, &p); err != nil {
+			return req, Params{}, Errorf(InvalidInput, "the params of %s must be an object {\"input\": ..., \"env\": {...}}: %v", req.Method, err)
+		}
+	}
+	return req, p, nil
+}
+
+// validID reports whether id is a JSON number or string.
+func validID(id json.RawMessage) bool {
+	id = bytes.TrimSpace(id)
+	if len(id) == 0 {
+		return false
+	}
+	switch c := id[0]; {
+	case c == '"':
+		return true
+	case c == '-' || (c >= '0' && c <= '9'):
+		return true
+	}
+	return false
+}
+
+// authorize checks a caller against the configured users and groups.
+func (s *Server) authorize(p Peer, known bool) *Error {
+	if len(s.opts.AllowedUIDs) == 0 && len(s.opts.AllowedGIDs) == 0 {
+		return nil
+	}
+	if !known {
+		return Errorf(PermissionDenied, "permission denied: ohfpd cannot tell who is calling (no peer credentials on this connection)")
+	}
+	if p.UID == 0 || p.UID == s.selfUID || contains(s.opts.AllowedUIDs, p.UID) || contains(s.opts.AllowedGIDs, p.GID) {
+		return nil
+	}
+	gids, err := s.groups(p.UID)
+	if err != nil {
+		s.log.Warn("cannot look up the groups of a caller", "uid", p.UID, "err", err)
+	}
+	for _, g := range gids {
+		if contains(s.opts.AllowedGIDs, g) {
+			return nil
+		}
+	}
+	hint := "allow it in the ohfpd configuration"
+	if len(s.opts.AllowedGIDs) > 0 {
+		hint = "add it to group " + s.nameOf(s.opts.AllowedGIDs[0])
+	}
+	return Errorf(PermissionDenied, "permission denied: uid %d is not allowed to use ohfpd (%s)", p.UID, hint)
+}
+
+// groups returns uid's groups, cached for groupCacheTTL.
+func (s *Server) groups(uid uint32) ([]uint32, error) {
+	now := s.now()
+	s.mu.Lock()
+	e, ok := s.groupCache[uid]
+	s.mu.Unlock()
+	if ok && now.Sub(e.at) < groupCacheTTL {
+		return e.gids, nil
+	}
+	gids, err := s.groupsOf(uid)
+	if err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	s.groupCache[uid] = groupEntry{gids: gids, at: now}
+	s.mu.Unlock()
+	return gids, nil
+}
+
+func contains(list []uint32, v uint32) bool {
+	for _, x := range list {
+		if x == v {
+			return true
+		}
+	}
+	return false
+}
+
+// lookupGroups returns the groups of the user with the given uid.
+func lookupGroups(uid uint32) ([]uint32, error) {
+	u, err := user.LookupId(strconv.FormatUint(uint64(uid), 10))
+	if err != nil {
+		return nil, err
+	}
+	ids, err := u.GroupIds()
+	if err != nil {
+		return nil, err
+	}
+	out := make([]uint32, 0, len(ids))
+	for _, id := range ids {
+		if n, err := strconv.ParseUint(id, 10, 32); err == nil {
+			out = append(out, uint32(n))
+		}
+	}
+	return out, nil
+}
+
+// groupName returns the name of group gid, or "with gid N".
+func groupName(gid uint32) string {
+	if g, err := user.LookupGroupId(strconv.FormatUint(uint64(gid), 10)); err == nil {
+		return g.Name
+	}
+	return "with gid " + strconv.FormatUint(uint64(gid), 10)
+}
