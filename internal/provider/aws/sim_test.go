@@ -1,0 +1,216 @@
+package awsprov
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"slices"
+	"sort"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/credentials"
+
+	"github.com/ohfp/ohfp/internal/awssim"
+	"github.com/ohfp/ohfp/internal/clock"
+	"github.com/ohfp/ohfp/internal/provider"
+	"github.com/ohfp/ohfp/internal/template"
+)
+
+// Integration tests: the provider through the real SDK against the
+// simulated region on loopback.
+
+const al2023 = "/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64"
+
+func newSim(t *testing.T, s Settings) (*Provider, *awssim.Region, *clock.Fake) {
+	t.Helper()
+	isolateAWSEnv(t)
+	clk := clock.NewFake(time.Date(2025, 6, 1, 12, 0, 0, 0, time.UTC))
+	r := awssim.New(awssim.Options{Clock: clk, LaunchDelay: awssim.NoDelay, TerminateDelay: awssim.NoDelay})
+	endpoint, stop := r.Start()
+	t.Cleanup(stop)
+	s.Region, s.EndpointURL, s.Clock, s.backoff = "us-east-1", endpoint, clk, noBackoff{}
+	s.Credentials = credentials.NewStaticCredentialsProvider("AKIASIMULATED000000", "simulated-secret-key", "")
+	p, err := New(context.Background(), s, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p, r, clk
+}
+
+func simTags(owner, req string) map[string]string {
+	return map[string]string{provider.TagManagedBy: owner, provider.TagRequestID: req, provider.TagTemplateID: "tpl", "team": "hpc"}
+}
+
+func ids(in []provider.Instance) []string {
+	out := make([]string, len(in))
+	for i, x := range in {
+		out[i] = x.ID
+	}
+	sort.Strings(out)
+	return out
+}
+
+func TestSimLaunchListTerminate(t *testing.T) {
+	ctx := context.Background()
+	p, r, clk := newSim(t, Settings{RetryAttempts: 2, RateLimit: true})
+	var subnet string
+	for _, s := range r.Subnets() {
+		subnet = s
+		break
+	}
+	tpl := template.Template{
+		TemplateID: "tpl", ImageID: al2023, VMType: "c5.large", SubnetIDs: []string{subnet},
+		RootVolumeSize: 30, VolumeType: "gp3", UserData: "echo hi",
+	}
+	spec := provider.LaunchSpec{RequestID: "req-1", ClientToken: "req-1-t", Template: tpl, Units: 3, Tags: simTags("cluster-1", "req-1")}
+	res, err := p.Launch(ctx, spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Instances) != 3 || len(res.Errors) != 0 {
+		t.Fatalf("launch = %+v", res)
+	}
+	for _, in := range res.Instances {
+		info, ok := r.Instance(in.ID)
+		if !ok || info.ImageID != r.ImageID(al2023) || info.SubnetID != subnet || info.Tags[provider.TagRequestID] != "req-1" || info.InstanceType != "c5.large" {
+			t.Errorf("instance in the region: %+v", info)
+		}
+	}
+	// The same ClientToken returns the same instances and launches nothing.
+	again, err := p.Launch(ctx, spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(ids(again.Instances), ids(res.Instances)) || len(r.Instances()) != 3 {
+		t.Errorf("relaunch with the same token gave %v (region has %d instances)", ids(again.Instances), len(r.Instances()))
+	}
+	// Someone else's instance is not listed.
+	if _, err := p.Launch(ctx, provider.LaunchSpec{Template: tpl, Units: 1, Tags: simTags("other", "req-9")}); err != nil {
+		t.Fatal(err)
+	}
+
+	clk.Advance(2 * time.Second)
+	got, err := p.List(ctx, "cluster-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(ids(got), ids(res.Instances)) {
+		t.Fatalf("List = %v, want %v", ids(got), ids(res.Instances))
+	}
+	for _, in := range got {
+		if in.State != provider.StateRunning || in.PrivateIP == "" || in.LaunchTime.IsZero() || in.Tags["team"] != "hpc" {
+			t.Errorf("listed %+v", in)
+		}
+	}
+
+	// Terminating with an unknown id terminates the others.
+	if err := p.Terminate(ctx, append(ids(res.Instances), "i-0123456789abcdef0")); err != nil {
+		t.Fatal(err)
+	}
+	clk.Advance(2 * time.Second)
+	got, err = p.List(ctx, "cluster-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, in := range got {
+		if in.State != provider.StateTerminated {
+			t.Errorf("%s is %s after Terminate", in.ID, in.State)
+		}
+	}
+	if len(got) != 3 {
+		t.Errorf("terminated instances must stay listed: got %d", len(got))
+	}
+
+	info, err := p.InstanceType(ctx, "c5.large")
+	if err != nil || info != (provider.InstanceTypeInfo{Name: "c5.large", VCPUs: 2, Cores: 1, MemoryMiB: 4096, Arch: "x86_64"}) {
+		t.Errorf("InstanceType = %+v, %v", info, err)
+	}
+	if h := p.Health(); h.Calls["RunInstances"] != 3 || h.Calls["GetParameter"] != 1 || h.Calls["DescribeImages"] != 1 {
+		t.Errorf("calls = %v: want 3 RunInstances, the SSM parameter and the image described once", h.Calls)
+	}
+}
+
+func TestSimUnknownAMIIsFatal(t *testing.T) {
+	p, r, _ := newSim(t, Settings{RetryAttempts: 2})
+	_, err := p.Launch(context.Background(), provider.LaunchSpec{
+		Template: template.Template{TemplateID: "bad", ImageID: "ami-0000000000000dead", VMType: "c5.large"}, Units: 1,
+	})
+	var pe *provider.Error
+	if !errors.As(err, &pe) || pe.Kind != provider.Fatal || pe.Code != "InvalidAMIID.NotFound" || pe.Message == "" {
+		t.Fatalf("err = %v, want a Fatal InvalidAMIID.NotFound", err)
+	}
+	if n := r.Calls()["RunInstances"]; n != 1 {
+		t.Errorf("RunInstances called %d times: a validation error must not be retried", n)
+	}
+}
+
+func TestSimThrottlingIsClassified(t *testing.T) {
+	p, r, _ := newSim(t, Settings{RetryAttempts: 2})
+	r.SetFaults(awssim.Faults{ThrottleRate: 1})
+	_, err := p.List(context.Background(), "cluster-1")
+	if provider.KindOf(err) != provider.Throttled {
+		t.Fatalf("err = %v, want Throttled", err)
+	}
+	if n := r.Calls()["DescribeInstances"]; n != 3 {
+		t.Errorf("%d attempts, want 3 (RetryAttempts 2)", n)
+	}
+	if h := p.Health(); !h.Throttled || h.Throttles["DescribeInstances"] != 3 {
+		t.Errorf("health = %+v", h)
+	}
+	r.SetFaults(awssim.Faults{})
+	if _, err := p.List(context.Background(), "cluster-1"); err != nil {
+		t.Fatal(err)
+	}
+	if h := p.Health(); h.Throttled {
+		t.Error("still throttled after a success")
+	}
+}
+
+func TestSimSpotAndPagination(t *testing.T) {
+	ctx := context.Background()
+	p, r, _ := newSim(t, Settings{})
+	res, err := p.Launch(ctx, provider.LaunchSpec{
+		Template: template.Template{TemplateID: "spot", ImageID: al2023, VMType: "m5.large", PriceType: template.PriceSpot,
+			ProviderAPI: template.APIRunInstances, MaxSpotPrice: 1},
+		Units: 2, Tags: simTags("cluster-1", "req-spot"),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sirs []string
+	for _, in := range res.Instances {
+		if !in.Spot || in.SpotRequestID == "" {
+			t.Fatalf("spot launch gave %+v", in)
+		}
+		sirs = append(sirs, in.SpotRequestID)
+	}
+	srs, err := p.SpotRequests(ctx, append(sirs, "sir-00000000"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(srs) != 2 || srs[0].State != "active" || srs[0].InstanceID == "" {
+		t.Errorf("SpotRequests = %+v", srs)
+	}
+
+	for range 2 {
+		if _, err := p.Launch(ctx, provider.LaunchSpec{
+			Template: template.Template{TemplateID: "many", ImageID: al2023, VMType: "c5.large"},
+			Units:    600, Tags: simTags("cluster-1", "req-many"),
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r.ResetCounts()
+	got, err := p.List(ctx, "cluster-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 1202 {
+		t.Errorf("List = %d instances, want 1202", len(got))
+	}
+	if n := r.Calls()["DescribeInstances"]; n != 2 {
+		t.Errorf("%d DescribeInstances calls for 1202 instances, want 2", n)
+	}
+}
