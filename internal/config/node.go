@@ -101,7 +101,13 @@ func (d *doc) errorf(n ast.Node, key, format string, a ...any) {
 
 // parseFile parses YAML (or JSON, which goccy reads as YAML) and returns the
 // body of its single document; nil body for an empty document.
-func parseFile(data []byte, file string, errs *[]error) (ast.Node, bool) {
+func parseFile(data []byte, file string, errs *[]error) (body ast.Node, ok bool) {
+	defer func() {
+		if r := recover(); r != nil {
+			*errs = append(*errs, &Error{File: file, Msg: fmt.Sprintf("the YAML parser failed on this file (%v); check its syntax", r)})
+			body, ok = nil, false
+		}
+	}()
 	f, err := parser.ParseBytes(data, 0)
 	if err != nil {
 		var ye yaml.Error
