@@ -214,3 +214,49 @@ func TestSimSpotAndPagination(t *testing.T) {
 		t.Errorf("%d DescribeInstances calls for 1202 instances, want 2", n)
 	}
 }
+
+func TestSimCapacity(t *testing.T) {
+	ctx := context.Background()
+	p, r, _ := newSim(t, Settings{RetryAttempts: 2})
+	var az, subnet string
+	for a, s := range r.Subnets() {
+		az, subnet = a, s
+		break
+	}
+	tpl := template.Template{TemplateID: "ice", ImageID: al2023, VMType: "c5.large", SubnetIDs: []string{subnet}}
+	r.SetCapacity("c5.large", az, 2)
+	res, err := p.Launch(ctx, provider.LaunchSpec{Template: tpl, Units: 5, Tags: simTags("cluster-1", "req-ice")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Instances) != 2 || len(res.Errors) != 1 {
+		t.Errorf("partial capacity: %+v, want 2 instances and one error", res)
+	}
+	r.ResetCounts()
+	_, err = p.Launch(ctx, provider.LaunchSpec{Template: tpl, Units: 1, Tags: simTags("cluster-1", "req-ice2")})
+	var pe *provider.Error
+	if !errors.As(err, &pe) || pe.Kind != provider.Capacity || pe.Code != "InsufficientInstanceCapacity" {
+		t.Fatalf("err = %v, want Capacity InsufficientInstanceCapacity", err)
+	}
+	if n := r.Calls()["RunInstances"]; n != 1 {
+		t.Errorf("RunInstances called %d times: capacity errors are not retried by the SDK", n)
+	}
+}
+
+func TestSimNetworkFaults(t *testing.T) {
+	p, r, _ := newSim(t, Settings{RetryAttempts: 1})
+	for _, f := range []awssim.Faults{{DropRate: 1}, {ErrorRate: 1}} {
+		r.SetFaults(f)
+		r.ResetCounts()
+		_, err := p.List(context.Background(), "cluster-1")
+		if provider.KindOf(err) != provider.Transient {
+			t.Errorf("faults %+v: err = %v, want Transient", f, err)
+		}
+		if n := r.Calls()["DescribeInstances"]; n != 2 {
+			t.Errorf("faults %+v: %d attempts, want 2", f, n)
+		}
+		if h := p.Health(); !h.Unreachable {
+			t.Errorf("faults %+v: health %+v", f, h)
+		}
+	}
+}
