@@ -192,3 +192,30 @@ func TestSuggest(t *testing.T) {
 		}
 	}
 }
+
+func TestHFConfigLogLevelWarns(t *testing.T) {
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "awsprov_config.json"), []byte(`{"LogLevel": "DEBUG", "AWS_REGION": "us-west-2"}`), 0o600)
+	os.WriteFile(filepath.Join(dir, "c.yaml"), []byte("providers:\n  - name: aws\n    hf_config_file: awsprov_config.json\n"), 0o600)
+	c, err := Load(filepath.Join(dir, "c.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Providers[0].Region != "us-west-2" || c.LogLevel != "info" {
+		t.Errorf("provider = %+v, log_level %s", c.Providers[0], c.LogLevel)
+	}
+	found := false
+	for _, w := range c.Warnings {
+		found = found || strings.Contains(w, "awsprov_config.json:1: LogLevel is ignored")
+	}
+	if !found {
+		t.Errorf("no LogLevel warning in %q", c.Warnings)
+	}
+}
+
+func TestUnknownIBMKeyInYAML(t *testing.T) {
+	_, err := Parse([]byte("providers:\n  - name: aws\n    AWS_SPOT_TERMINATE_ON_RECLAIM: true\n"), "c.yaml")
+	if err == nil || !strings.Contains(err.Error(), "c.yaml:3:5: providers[aws].AWS_SPOT_TERMINATE_ON_RECLAIM: unknown key; this IBM awsprov_config.json key is not supported") {
+		t.Errorf("err = %v", err)
+	}
+}

@@ -256,7 +256,7 @@ func combineProxy(d *doc, got map[string]*setting) {
 // not carry.
 func ibmConfigHint(name string) string {
 	if strings.HasPrefix(name, "AWS_") || strings.ToUpper(name) == name {
-		return "this awsprov_config.json key is not supported by ohfp; remove it (known keys: " + strings.Join(IBMKeys(), ", ") + ")"
+		return "this IBM awsprov_config.json key is not supported by ohfp; remove it (known keys: " + strings.Join(IBMKeys(), ", ") + ")"
 	}
 	return ""
 }
@@ -331,7 +331,12 @@ func decodeProvider(v value, c *Config) (Provider, bool) {
 		}},
 		field{"templates", func(v value) { templatesNode = &v }},
 	)
-	present := v.decode(fields, nil)
+	present := v.decode(fields, func(name string) string {
+		if strings.HasPrefix(name, "AWS_") {
+			return ibmConfigHint(name)
+		}
+		return ""
+	})
 	if present == nil {
 		return p, false
 	}
