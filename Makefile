@@ -37,5 +37,9 @@ fmt-check:
 test: vet fmt-check
 	$(GO) test -race -count=1 ./...
 
+# Packages (.deb and .rpm) with nfpm, a Go tool dependency in go.mod.
+package: build
+	./packaging/build.sh $(VERSION)
+
 clean:
 	rm -rf bin dist
