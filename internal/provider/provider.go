@@ -160,3 +160,38 @@ func Retryable(err error) bool {
 	k := KindOf(err)
 	return k == Throttled || k == Transient
 }
+
+// FleetStatus is what the cloud says of one fleet, Spot Fleet request or
+// Auto Scaling group (a launch handle).
+type FleetStatus struct {
+	Handle string
+	// Target and Fulfilled are in weighted units.
+	Target    int
+	Fulfilled int
+	// Errors are the cloud's reasons for capacity it could not launch
+	// (e.g. "InsufficientInstanceCapacity: ..."), newest last.
+	Errors []string
+	// Closed: no more capacity will arrive (instant fleet done, fleet or
+	// request expired, cancelled or failed).
+	Closed bool
+	// Gone: the cloud no longer knows the handle (deleted).
+	Gone bool
+}
+
+// Fleets is implemented by providers whose launches create a fleet, Spot
+// Fleet request or Auto Scaling group (LaunchResult.Handle is set). The
+// engine type-asserts it.
+type Fleets interface {
+	// Poll describes the handles, batched (one describe per API for all
+	// handles). A handle the cloud does not know comes back Gone.
+	Poll(ctx context.Context, handles []string) (map[string]FleetStatus, error)
+	// Release returns instances of a handle: it lowers the target capacity
+	// by units FIRST (so nothing replaces them), then terminates ids.
+	Release(ctx context.Context, handle string, ids []string, units int) error
+	// Cap stops a handle from launching more: its target capacity is set
+	// to keepUnits (what has arrived), without terminating anything.
+	Cap(ctx context.Context, handle string, keepUnits int) error
+	// Delete removes the handle and the launch template ohfp created for
+	// it; instances still running are terminated.
+	Delete(ctx context.Context, handle string) error
+}
