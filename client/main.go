@@ -1,0 +1,331 @@
+// Command ohfp is the Host Factory side of ohfp: a small static client that
+// HF runs once per provider call. It reads the call's JSON document,
+// checks it, forwards it with the HF environment to the ohfpd daemon over
+// its Unix socket, and prints the answer.
+//
+//	<operation>.sh -f FILE            (HF, through a symlink to ohfp)
+//	ohfp <operation> [-f FILE] [--socket PATH] [--wait DURATION]
+//	ohfp --version
+//
+// On success it prints the answer on stdout and exits 0; on any failure it
+// prints exactly one document {"message": "..."} on stdout and exits 1.
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/ohfp/ohfp/internal/hf"
+	"github.com/ohfp/ohfp/internal/rpc"
+	"golang.org/x/sys/unix"
+)
+
+// version is set at build time: -ldflags "-X main.version=1.2.3".
+var version = "dev"
+
+// callTimeout bounds a call once connected: every HF call should answer in
+// milliseconds; this only keeps a hung daemon from hanging HF forever.
+const callTimeout = 120 * time.Second
+
+// command is one thing ohfp can do.
+type command struct {
+	// hf marks the five HF operations: they take a JSON document (-f FILE
+	// or stdin), validated with the hf parsers before it is forwarded.
+	hf bool
+	// run performs the command and returns the document to print.
+	run func(ctx context.Context, inv *invocation) (json.RawMessage, error)
+}
+
+// commands maps an operation (from argv[0] or the first argument) to what
+// it does. Sysadmin commands (status, requests, machines, templates, show,
+// config, ...) are added here with hf false and their own run function.
+var commands = map[string]command{
+	hf.OpGetAvailableTemplates: {hf: true, run: forwardHF},
+	hf.OpRequestMachines:       {hf: true, run: forwardHF},
+	hf.OpGetRequestStatus:      {hf: true, run: forwardHF},
+	hf.OpRequestReturnMachines: {hf: true, run: forwardHF},
+	hf.OpGetReturnRequests:     {hf: true, run: forwardHF},
+}
+
+// invocation is a parsed command line.
+type invocation struct {
+	op      string
+	file    string // -f FILE; "-" or "" means stdin
+	hasFile bool
+	socket  string
+	wait    time.Duration
+	args    []string // positional arguments after the operation (sysadmin commands)
+	version bool
+	help    bool
+
+	input  []byte    // the HF document, once read
+	stdin  io.Reader // standard input
+	isTTY  bool      // standard input is a terminal
+	lookup func(string) (string, bool)
+}
+
+func main() {
+	os.Exit(run(os.Args, os.Stdin, os.Stdout, os.Stderr, os.LookupEnv))
+}
+
+// run executes one ohfp invocation and returns the exit code.
+func run(argv []string, stdin *os.File, stdout, stderr io.Writer, lookup func(string) (string, bool)) int {
+	inv, err := parseArgs(argv, lookup)
+	if err != nil {
+		return fail(stdout, err.Error())
+	}
+	if inv.version {
+		io.WriteString(stdout, "ohfp "+version+"\n")
+		return 0
+	}
+	if inv.help {
+		io.WriteString(stdout, usage())
+		return 0
+	}
+	cmd := commands[inv.op]
+	inv.stdin = stdin
+	if _, err := unix.IoctlGetTermios(int(stdin.Fd()), unix.TCGETS); err == nil {
+		inv.isTTY = true
+	}
+	if cmd.hf {
+		if inv.input, err = readInput(inv); err != nil {
+			return fail(stdout, err.Error())
+		}
+		if err := hf.Validate(inv.op, inv.input); err != nil {
+			return fail(stdout, err.Error())
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), inv.wait+callTimeout)
+	defer cancel()
+	out, err := cmd.run(ctx, inv)
+	if err != nil {
+		return fail(stdout, err.Error())
+	}
+	var buf bytes.Buffer
+	if err := json.Indent(&buf, out, "", "  "); err != nil {
+		return fail(stdout, "ohfpd answered "+inv.op+" with a document that is not JSON: "+err.Error())
+	}
+	buf.WriteByte('\n')
+	if _, err := stdout.Write(buf.Bytes()); err != nil {
+		io.WriteString(stderr, "ohfp: cannot write the answer: "+err.Error()+"\n")
+		return 1
+	}
+	return 0
+}
+
+// forwardHF sends an HF operation to ohfpd and returns its answer.
+func forwardHF(ctx context.Context, inv *invocation) (json.RawMessage, error) {
+	env := map[string]string{}
+	for _, name := range rpc.Env {
+		if v, ok := inv.lookup(name); ok {
+			env[name] = v
+		}
+	}
+	c := rpc.NewClient(inv.socket, rpc.ClientOptions{WaitTimeout: inv.wait})
+	var out json.RawMessage
+	if err := c.Call(ctx, inv.op, rpc.Params{Input: inv.input, Env: env}, &out); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// fail prints {"message": msg} on stdout and returns exit code 1.
+func fail(stdout io.Writer, msg string) int {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(hf.ErrorReply{Message: msg}); err != nil { // cannot happen for a string
+		buf.Reset()
+		buf.WriteString("{\"message\": \"ohfp failed\"}\n")
+	}
+	stdout.Write(buf.Bytes())
+	return 1
+}
+
+// parseArgs reads the command line. The operation is argv[0]'s base name
+// (with or without .sh) when it names one, else the first argument.
+func parseArgs(argv []string, lookup func(string) (string, bool)) (*invocation, error) {
+	inv := &invocation{lookup: lookup}
+	if len(argv) > 0 {
+		name := strings.TrimSuffix(filepath.Base(argv[0]), ".sh")
+		if _, ok := commands[name]; ok {
+			inv.op = name
+		}
+		argv = argv[1:]
+	}
+	var waitFlag string
+	var haveWait bool
+	var positional []string
+	for i := 0; i < len(argv); i++ {
+		a := argv[i]
+		if a == "--" {
+			positional = append(positional, argv[i+1:]...)
+			break
+		}
+		if len(a) < 2 || a[0] != '-' {
+			positional = append(positional, a)
+			continue
+		}
+		name, val, hasVal := strings.Cut(strings.TrimLeft(a, "-"), "=")
+		needValue := func() (string, error) {
+			if hasVal {
+				return val, nil
+			}
+			if i+1 >= len(argv) {
+				return "", errors.New(a + " needs a value")
+			}
+			i++
+			return argv[i], nil
+		}
+		var err error
+		switch name {
+		case "f", "file":
+			inv.file, err = needValue()
+			inv.hasFile = true
+		case "socket":
+			inv.socket, err = needValue()
+		case "wait":
+			waitFlag, err = needValue()
+			haveWait = true
+		case "version":
+			inv.version = true
+		case "h", "help":
+			inv.help = true
+		default:
+			return nil, errors.New("unknown option " + a + "; " + shortUsage)
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+	if inv.version || inv.help {
+		return inv, nil
+	}
+	if inv.op == "" {
+		if len(positional) == 0 {
+			return nil, errors.New("no operation given: " + shortUsage + "; operations: " + strings.Join(opNames(), ", "))
+		}
+		inv.op, positional = positional[0], positional[1:]
+		if _, ok := commands[inv.op]; !ok {
+			return nil, errors.New("unknown operation " + strconv.Quote(inv.op) + ": use one of " + strings.Join(opNames(), ", "))
+		}
+	}
+	cmd := commands[inv.op]
+	if cmd.hf && len(positional) > 0 {
+		return nil, errors.New(inv.op + " takes no argument " + strconv.Quote(positional[0]) + ": give the input with -f FILE or on stdin")
+	}
+	if !cmd.hf && inv.hasFile {
+		return nil, errors.New(inv.op + " takes no -f FILE")
+	}
+	inv.args = positional
+
+	if inv.socket == "" {
+		if v, ok := lookup("OHFP_SOCKET"); ok && v != "" {
+			inv.socket = v
+		} else {
+			inv.socket = rpc.DefaultSocket
+		}
+	}
+	inv.wait = rpc.DefaultWaitTimeout
+	src := "--wait"
+	if !haveWait {
+		if v, ok := lookup("OHFP_WAIT"); ok && v != "" {
+			waitFlag, haveWait, src = v, true, "OHFP_WAIT"
+		}
+	}
+	if haveWait {
+		d, err := parseWait(waitFlag)
+		if err != nil {
+			return nil, errors.New(src + " " + strconv.Quote(waitFlag) + " is not a duration such as 10s or 500ms")
+		}
+		inv.wait = d
+		if d == 0 {
+			inv.wait = -1 // try once
+		}
+	}
+	return inv, nil
+}
+
+// parseWait reads a Go duration, or a whole number of seconds.
+func parseWait(s string) (time.Duration, error) {
+	if n, err := strconv.Atoi(s); err == nil && n >= 0 {
+		return time.Duration(n) * time.Second, nil
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil || d < 0 {
+		return 0, errors.New("bad duration")
+	}
+	return d, nil
+}
+
+// readInput reads the HF document from -f FILE or stdin, up to one byte
+// over hf.MaxInputBytes (so the parser can report the size).
+func readInput(inv *invocation) ([]byte, error) {
+	var r io.Reader
+	name := "standard input"
+	if inv.hasFile && inv.file != "-" {
+		if inv.file == "" {
+			return nil, errors.New("-f needs a file name")
+		}
+		f, err := os.Open(inv.file)
+		if err != nil {
+			return nil, errors.New("cannot read the input file: " + err.Error())
+		}
+		defer f.Close()
+		r, name = f, inv.file
+	} else {
+		if inv.isTTY {
+			if inv.op == hf.OpGetAvailableTemplates {
+				return []byte("{}"), nil
+			}
+			return nil, errors.New(inv.op + " needs a JSON document: give -f FILE or pipe it on standard input")
+		}
+		r = inv.stdin
+	}
+	data, err := io.ReadAll(io.LimitReader(r, hf.MaxInputBytes+1))
+	if err != nil {
+		return nil, errors.New("cannot read " + name + ": " + err.Error())
+	}
+	return data, nil
+}
+
+const shortUsage = "run as <operation>.sh -f FILE or ohfp <operation> [-f FILE] [--socket PATH] [--wait DURATION]"
+
+func opNames() []string {
+	var extra []string
+	for name, c := range commands {
+		if !c.hf {
+			extra = append(extra, name)
+		}
+	}
+	sort.Strings(extra)
+	return append(append([]string{}, hf.Operations...), extra...)
+}
+
+func usage() string {
+	return `ohfp ` + version + ` - the IBM Spectrum Symphony Host Factory client of ohfpd
+
+Usage:
+  <operation>.sh -f FILE          as Host Factory runs it (a symlink to ohfp)
+  ohfp <operation> [-f FILE]      the input is read from FILE, else standard input
+
+Operations: ` + strings.Join(opNames(), ", ") + `
+
+Options:
+  -f, --file FILE     the input JSON document ("-" for standard input)
+  --socket PATH       ohfpd's socket (default $OHFP_SOCKET, else ` + rpc.DefaultSocket + `)
+  --wait DURATION     how long to wait for ohfpd to come up (default $OHFP_WAIT, else 10s)
+  --version           print the version
+Environment forwarded to ohfpd: ` + strings.Join(rpc.Env, ", ") + `
+`
+}
