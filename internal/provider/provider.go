@@ -186,7 +186,12 @@ type Fleets interface {
 	// handles). A handle the cloud does not know comes back Gone.
 	Poll(ctx context.Context, handles []string) (map[string]FleetStatus, error)
 	// Release returns instances of a handle: it lowers the target capacity
-	// by units FIRST (so nothing replaces them), then terminates ids.
+	// by units FIRST (so nothing replaces them), then terminates ids. With
+	// no ids it only lowers the capacity: the engine does that when the
+	// cloud took an instance back (Spot reclaim, console), so that a
+	// maintain fleet or group does not replace it behind HF's back. For an
+	// Auto Scaling group with no ids, lower DesiredCapacity (and MaxSize if
+	// needed) by units.
 	Release(ctx context.Context, handle string, ids []string, units int) error
 	// Cap stops a handle from launching more: its target capacity is set
 	// to keepUnits (what has arrived), without terminating anything.
