@@ -1,0 +1,43 @@
+package main
+
+import (
+	"os/exec"
+	"strings"
+	"testing"
+)
+
+// TestClientDependencies keeps heavy packages out of the ohfp binary: HF
+// runs it for every call, and it must stay small and static.
+func TestClientDependencies(t *testing.T) {
+	out, err := exec.Command("go", "list", "-deps", ".").Output()
+	if err != nil {
+		t.Fatalf("go list -deps: %v", err)
+	}
+	deps := strings.Fields(string(out))
+	if len(deps) < 10 || !contains(deps, "github.com/ohfp/ohfp/internal/rpc") {
+		t.Fatalf("implausible dependency list: %q", deps)
+	}
+	forbidden := []string{
+		"github.com/aws/",
+		"github.com/dgraph-io/",
+		"github.com/prometheus/",
+		"github.com/goccy/go-yaml",
+		"github.com/ohfp/ohfp/internal/engine",
+	}
+	for _, d := range deps {
+		for _, f := range forbidden {
+			if strings.HasPrefix(d, f) {
+				t.Errorf("the client depends on %s", d)
+			}
+		}
+	}
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
