@@ -78,7 +78,7 @@ func (s *sim) describe(t *testing.T, ids ...string) map[string]types.Instance {
 	return m
 }
 
-func apiCode(t *testing.T, err error) string {
+func codeOf(t *testing.T, err error) string {
 	t.Helper()
 	var ae smithy.APIError
 	if !errors.As(err, &ae) {
@@ -92,7 +92,7 @@ func wantCode(t *testing.T, err error, code string) {
 	if err == nil {
 		t.Fatalf("want %s, got success", code)
 	}
-	if got := apiCode(t, err); got != code {
+	if got := codeOf(t, err); got != code {
 		t.Fatalf("want %s, got %s (%v)", code, got, err)
 	}
 }
@@ -273,7 +273,9 @@ func TestTagFilters(t *testing.T) {
 		}
 		return n
 	}
-	f := func(name string, values ...string) types.Filter { return types.Filter{Name: aws.String(name), Values: values} }
+	f := func(name string, values ...string) types.Filter {
+		return types.Filter{Name: aws.String(name), Values: values}
+	}
 	cases := []struct {
 		name string
 		fs   []types.Filter
@@ -384,7 +386,7 @@ func TestValidationErrors(t *testing.T) {
 			t.Errorf("%s: no error", c.name)
 			continue
 		}
-		if got := apiCode(t, err); got != c.code {
+		if got := codeOf(t, err); got != c.code {
 			t.Errorf("%s: %s, want %s (%v)", c.name, got, c.code, err)
 		}
 	}

@@ -26,23 +26,54 @@ type ltVersion struct {
 	data        ltData
 }
 
-// ltData is the part of LaunchTemplateData the simulation uses, kept as
-// the launchSpec it describes.
+// ltData is the part of LaunchTemplateData the simulation uses.
 type ltData struct {
-	s launchSpec
+	imageID, instanceType, keyName string
+	iamProfileArn, iamProfileName  string
+	userData                       string
+	sgIDs                          []string
+	subnetID                       string // NetworkInterface.1.SubnetId
+	spot                           bool
+	maxPrice                       string
+	tags                           map[string]string // TagSpecification for instances
+	blockDevices                   []blockDevice
 }
 
-// spec returns a copy of the launchSpec the version describes; callers
-// override fields with their own parameters.
+// spec returns the launchSpec the version describes; callers override
+// fields with their own parameters.
 func (d ltData) spec() launchSpec {
-	s := d.s
-	s.sgIDs = append([]string(nil), s.sgIDs...)
-	s.blockDevices = append([]blockDevice(nil), s.blockDevices...)
-	s.tags = maps.Clone(s.tags)
+	s := launchSpec{
+		instanceType: d.instanceType,
+		imageID:      d.imageID,
+		keyName:      d.keyName,
+		sgIDs:        append([]string(nil), d.sgIDs...),
+		subnetID:     d.subnetID,
+		userData:     d.userData,
+		spot:         d.spot,
+		maxPrice:     d.maxPrice,
+		tags:         maps.Clone(d.tags),
+		blockDevices: append([]blockDevice(nil), d.blockDevices...),
+	}
+	s.iamProfile = d.iamProfileArn
+	if s.iamProfile == "" {
+		s.iamProfile = d.iamProfileName
+	}
 	if s.tags == nil {
 		s.tags = map[string]string{}
 	}
 	return s
+}
+
+// ltDataOf is the inverse of spec.
+func ltDataOf(s launchSpec) ltData {
+	d := ltData{imageID: s.imageID, instanceType: s.instanceType, keyName: s.keyName, userData: s.userData,
+		sgIDs: s.sgIDs, subnetID: s.subnetID, spot: s.spot, maxPrice: s.maxPrice, tags: s.tags, blockDevices: s.blockDevices}
+	if strings.HasPrefix(s.iamProfile, "arn:") {
+		d.iamProfileArn = s.iamProfile
+	} else {
+		d.iamProfileName = s.iamProfile
+	}
+	return d
 }
 
 // resolveLaunchTemplate finds a launch template by id or name and one of
@@ -177,7 +208,7 @@ func (lt *launchTemplate) xml() ltXML {
 }
 
 func (lt *launchTemplate) versionXML(v *ltVersion) ltVersionXML {
-	s := v.data.s
+	s := v.data.spec()
 	d := ltDataXML{ImageID: s.imageID, InstanceType: s.instanceType, KeyName: s.keyName, UserData: s.userData}
 	if s.iamProfile != "" {
 		if strings.HasPrefix(s.iamProfile, "arn:") {
@@ -212,7 +243,7 @@ func (r *Region) parseLTData(p params, base launchSpec) (ltData, error) {
 	if err := r.parseSpecParams(p.sub("LaunchTemplateData"), &spec); err != nil {
 		return ltData{}, err
 	}
-	return ltData{s: spec}, nil
+	return ltDataOf(spec), nil
 }
 
 type createLTXML struct {

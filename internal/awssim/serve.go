@@ -1,8 +1,10 @@
 package awssim
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"io"
 	"net"
 	"net/http"
 	"time"
@@ -90,6 +92,29 @@ func ClientConfig(endpoint, region string) aws.Config {
 			return retry.NewStandard(func(o *retry.StandardOptions) { o.MaxAttempts = 3 })
 		},
 		RetryMaxAttempts: 3,
-		HTTPClient:       &http.Client{Timeout: 30 * time.Second},
+		HTTPClient:       &http.Client{Transport: bufferedBodyTransport{http.DefaultTransport}},
 	}
+}
+
+// bufferedBodyTransport hands net/http a private in-memory copy of each
+// request body. The SDK closes its own body as soon as the round trip
+// returns; against a loopback server that answers within microseconds the
+// transport may still be checking that body for extra bytes, get io.EOF
+// from the closed wrapper as an error, and tear the connection down while
+// the response is being read ("use of closed network connection").
+type bufferedBodyTransport struct{ next http.RoundTripper }
+
+func (t bufferedBodyTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	if req.Body != nil && req.Body != http.NoBody {
+		b, err := io.ReadAll(req.Body)
+		req.Body.Close()
+		if err != nil {
+			return nil, err
+		}
+		req = req.Clone(req.Context())
+		req.Body = io.NopCloser(bytes.NewReader(b))
+		req.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(b)), nil }
+		req.ContentLength = int64(len(b))
+	}
+	return t.next.RoundTrip(req)
 }
