@@ -66,6 +66,13 @@ type Request struct {
 	Attempts    int       `json:"attempts,omitempty"`
 	NextAttempt time.Time `json:"nextAttempt,omitzero"`
 	Handle      string    `json:"handle,omitempty"` // fleet or group, when the API has one
+	// HandleCapped: the fleet or group was told to launch no more.
+	HandleCapped bool `json:"handleCapped,omitempty"`
+	// HandleDeleted: the fleet or group (and its launch template) is gone.
+	HandleDeleted bool `json:"handleDeleted,omitempty"`
+	// FallbackUnits: units asked on-demand after Spot fell short
+	// (heterogeneous Spot Fleet); the fallback launch uses its own token.
+	FallbackUnits int `json:"fallbackUnits,omitempty"`
 	LaunchError string    `json:"launchError,omitempty"`
 	Shortfall   string    `json:"shortfall,omitempty"` // why fewer units came than asked
 	RetryNote   string    `json:"retryNote,omitempty"` // e.g. "AWS throttling, retrying in 8 s"
@@ -113,8 +120,15 @@ type Machine struct {
 	Result  string `json:"result"`
 	Message string `json:"message,omitempty"`
 
-	// TerminateSent: ohfp asked the cloud to terminate it.
+	// Doomed: ohfp decided to terminate it (pending timeout, orphan).
+	Doomed bool `json:"doomed,omitempty"`
+	// TerminateSent: the cloud accepted ohfp's termination call.
 	TerminateSent bool `json:"terminateSent,omitempty"`
+	// Handle: the fleet or group that launched it, if any.
+	Handle string `json:"handle,omitempty"`
+	// CapacityReleased: its fleet's or group's capacity was lowered for it,
+	// so the cloud will not replace it.
+	CapacityReleased bool `json:"capacityReleased,omitempty"`
 	// ReclaimedAt: the cloud took it back outside HF (terminated, stopped or
 	// vanished, not through a return request).
 	ReclaimedAt time.Time `json:"reclaimedAt,omitzero"`
@@ -130,6 +144,20 @@ type Machine struct {
 // not gone.
 func (m *Machine) Live() bool {
 	return m.State != StateTerminated && m.State != StateGone
+}
+
+// WantsTermination reports whether ohfp must still ask the cloud to
+// terminate the machine: HF returned it or ohfp doomed it, it is live, and
+// no termination call has been accepted yet.
+func (m *Machine) WantsTermination() bool {
+	return (m.ReturnID != "" || m.Doomed) && m.Live() && !m.TerminateSent
+}
+
+// WantsCapacityRelease reports whether the machine's fleet or group must
+// still be told to drop its capacity because the cloud took the machine
+// back outside HF, so that no replacement arrives behind HF's back.
+func (m *Machine) WantsCapacityRelease() bool {
+	return m.Handle != "" && !m.CapacityReleased && !m.ReclaimedAt.IsZero() && m.ReturnID == "" && !m.Doomed
 }
 
 // Held reports whether the machine counts against its template's maxNumber:
@@ -201,7 +229,7 @@ func (m *Machine) advance(now time.Time) {
 			}
 		}
 		// Ended outside HF: not returned by HF and not terminated by ohfp.
-		if m.ReturnID == "" && !m.TerminateSent && m.ReclaimedAt.IsZero() {
+		if m.ReturnID == "" && !m.Doomed && !m.TerminateSent && m.ReclaimedAt.IsZero() {
 			m.ReclaimedAt = now
 		}
 		if (m.State == StateTerminated || m.State == StateGone) && m.EndedAt.IsZero() {
@@ -240,7 +268,7 @@ func (m *Machine) PendingExpired(now time.Time, timeout time.Duration) bool {
 // caller terminates it.
 func (m *Machine) GiveUp(timeout time.Duration) {
 	m.Result = ResultFail
-	m.TerminateSent = true
+	m.Doomed = true
 	m.Message = fmt.Sprintf("instance still pending after %d s (pending timeout); ohfp terminated it", int(timeout.Seconds()))
 }
 
@@ -300,6 +328,10 @@ func AcquireStatus(r *Request, machines []*Machine) (status, message string) {
 	}
 	if executing > 0 {
 		return StatusRunning, fmt.Sprintf("%d of %d units running; %d machines starting", units, r.Units, executing)
+	}
+	if units < r.Units && r.Shortfall == "" && (r.Handle != "" || r.FallbackUnits > 0) {
+		// A fleet or group still working towards its target.
+		return StatusRunning, fmt.Sprintf("%d of %d units running; waiting for %s to launch the rest", units, r.Units, r.Handle)
 	}
 	if units >= r.Units && failed == 0 && r.Shortfall == "" {
 		return StatusComplete, fmt.Sprintf("%d of %d units running", units, r.Units)

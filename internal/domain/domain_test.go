@@ -56,6 +56,26 @@ func TestObserveAdvancesResult(t *testing.T) {
 	}
 }
 
+func TestCapacityRelease(t *testing.T) {
+	m := Machine{Result: ResultSucceed, State: StateRunning, Handle: "sfr-1", PrivateIP: "10.0.0.1"}
+	if m.WantsCapacityRelease() {
+		t.Fatal("a running machine needs no release")
+	}
+	m.Observe(Observation{State: StateTerminated, StateReason: "Server.SpotInstanceTermination"}, t0)
+	if !m.WantsCapacityRelease() {
+		t.Fatal("a fleet machine the cloud took back must lower the fleet's capacity")
+	}
+	m.CapacityReleased = true
+	if m.WantsCapacityRelease() {
+		t.Fatal("released once")
+	}
+	r := Machine{Result: ResultSucceed, State: StateRunning, Handle: "sfr-1", ReturnID: "ret-1"}
+	r.Observe(Observation{State: StateTerminated}, t0)
+	if r.WantsCapacityRelease() {
+		t.Fatal("a returned machine's capacity is released with its return")
+	}
+}
+
 func TestVanish(t *testing.T) {
 	m := Machine{Result: ResultSucceed, State: StateRunning}
 	if !m.Vanish(t0) {
@@ -81,7 +101,7 @@ func TestPendingTimeout(t *testing.T) {
 		t.Fatal("expired at 181 s")
 	}
 	m.GiveUp(180 * time.Second)
-	if m.Result != ResultFail || !m.TerminateSent || !strings.Contains(m.Message, "180 s") {
+	if m.Result != ResultFail || !m.Doomed || !m.WantsTermination() || !strings.Contains(m.Message, "180 s") {
 		t.Fatalf("give up: %+v", m)
 	}
 	m.Observe(Observation{State: StateTerminated}, t0.Add(200*time.Second))
@@ -124,6 +144,9 @@ func TestAcquireStatus(t *testing.T) {
 		{"one failed", Request{Phase: PhaseLaunched, Units: 2}, []*Machine{mach(ResultSucceed, 1), mach(ResultFail, 1)}, StatusCompleteWithError, "1 machines failed"},
 		{"shortfall", Request{Phase: PhaseLaunched, Units: 3, Shortfall: "InsufficientInstanceCapacity"}, []*Machine{mach(ResultSucceed, 1)}, StatusCompleteWithError, "InsufficientInstanceCapacity"},
 		{"launched nothing yet", Request{Phase: PhaseLaunched, Units: 1}, nil, StatusCompleteWithError, "0 of 1"},
+		{"fleet filling", Request{Phase: PhaseLaunched, Units: 4, Handle: "fleet-1"}, []*Machine{mach(ResultSucceed, 2)}, StatusRunning, "waiting for fleet-1"},
+		{"fleet capped short", Request{Phase: PhaseLaunched, Units: 4, Handle: "fleet-1", Shortfall: "InsufficientInstanceCapacity: no c5.large"}, []*Machine{mach(ResultSucceed, 2)}, StatusCompleteWithError, "2 of 4 units running; InsufficientInstanceCapacity"},
+		{"fleet weighted complete", Request{Phase: PhaseLaunched, Units: 4, Handle: "fleet-1"}, []*Machine{mach(ResultSucceed, 2), mach(ResultSucceed, 2)}, StatusComplete, "4 of 4"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

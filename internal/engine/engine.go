@@ -354,7 +354,7 @@ func (e *Engine) ProvisionOnce(ctx context.Context) time.Duration {
 		e.inflight[r.ID] = true
 		launches = append(launches, r)
 	}
-	terms := e.dueTerminations()
+	jobs := e.dueJobsLocked()
 	e.mu.Unlock()
 
 	sort.Slice(launches, func(i, j int) bool { return launches[i].CreatedAt.Before(launches[j].CreatedAt) })
@@ -367,29 +367,14 @@ func (e *Engine) ProvisionOnce(ctx context.Context) time.Duration {
 			e.launch(ctx, id)
 		}(r.ID)
 	}
-	for name, ids := range terms {
+	for _, j := range jobs {
 		e.wg.Add(1)
-		go func(name string, ids []string) {
+		go func(j job) {
 			defer e.wg.Done()
-			e.terminate(ctx, name, ids)
-		}(name, ids)
+			e.runJob(ctx, j)
+		}(j)
 	}
 	return next
-}
-
-// dueTerminations lists, per provider, the machines ohfp must terminate
-// and has not yet had a termination accepted for: returned by HF, given up
-// on, or orphaned. Called with e.mu held.
-func (e *Engine) dueTerminations() map[string][]string {
-	out := map[string][]string{}
-	for _, m := range e.machines {
-		if !m.WantsTermination() || e.inflight["term/"+m.ID] {
-			continue
-		}
-		e.inflight["term/"+m.ID] = true
-		out[m.Provider] = append(out[m.Provider], m.ID)
-	}
-	return out
 }
 
 func (e *Engine) launch(ctx context.Context, id string) {
@@ -428,6 +413,11 @@ func (e *Engine) launch(ctx context.Context, id string) {
 		Template:    *tpl,
 		Units:       r.Units,
 		Tags:        e.tagsFor(r, tpl),
+	}
+	if r.FallbackUnits > 0 {
+		spec.Template, spec.ClientToken = fallbackSpec(r, *tpl)
+		spec.Units = r.FallbackUnits
+		tpl = &spec.Template
 	}
 	err := e.persist([]*domain.Request{r}, nil)
 	e.mu.Unlock()
@@ -491,15 +481,15 @@ func (e *Engine) launch(ctx context.Context, id string) {
 
 // adoptLaunched records a launch's instances under r. Called with e.mu held.
 func (e *Engine) adoptLaunched(r *domain.Request, tpl *template.Template, res provider.LaunchResult, now time.Time) {
+	if res.Handle != "" {
+		r.Handle = res.Handle
+	}
 	var changed []*domain.Machine
 	for _, in := range res.Instances {
 		if m := e.machines[in.ID]; m != nil {
 			continue
 		}
-		changed = append(changed, e.newMachine(r, tpl, in, now))
-	}
-	if res.Handle != "" {
-		r.Handle = res.Handle
+		changed = append(changed, e.newMachine(r, tpl, in, res.Handle, now))
 	}
 	if r.Phase == domain.PhaseQueued {
 		r.Phase = domain.PhaseLaunched
@@ -510,7 +500,7 @@ func (e *Engine) adoptLaunched(r *domain.Request, tpl *template.Template, res pr
 				units += max(m.Weight, 1)
 			}
 		}
-		if units < r.Units && res.Handle == "" {
+		if units < r.Units && r.Handle == "" || units < r.Units && r.FallbackUnits > 0 {
 			r.Shortfall = fmt.Sprintf("AWS launched %d of %d units", units, r.Units)
 			if len(res.Errors) > 0 {
 				r.Shortfall += ": " + strings.Join(res.Errors, "; ")
@@ -524,9 +514,13 @@ func (e *Engine) adoptLaunched(r *domain.Request, tpl *template.Template, res pr
 	e.kick(e.wakeReconcile)
 }
 
-func (e *Engine) newMachine(r *domain.Request, tpl *template.Template, in provider.Instance, now time.Time) *domain.Machine {
+func (e *Engine) newMachine(r *domain.Request, tpl *template.Template, in provider.Instance, handle string, now time.Time) *domain.Machine {
+	if handle == "" {
+		handle = handleFromTags(in.Tags)
+	}
 	m := &domain.Machine{
 		ID:           in.ID,
+		Handle:       handle,
 		RequestID:    r.ID,
 		Provider:     r.Provider,
 		TemplateID:   r.TemplateID,
@@ -550,6 +544,21 @@ func (e *Engine) newMachine(r *domain.Request, tpl *template.Template, in provid
 	return m
 }
 
+// handleFromTags names the fleet or group that launched an instance, from
+// the tags AWS puts on it.
+func handleFromTags(tags map[string]string) string {
+	if v := tags["aws:ec2:fleet-id"]; v != "" {
+		return v
+	}
+	if v := tags["aws:ec2spot:fleet-request-id"]; v != "" {
+		return v
+	}
+	if v := tags["aws:autoscaling:groupName"]; v != "" {
+		return "asg:" + v
+	}
+	return ""
+}
+
 func observation(in provider.Instance) domain.Observation {
 	return domain.Observation{
 		State:       in.State,
@@ -568,56 +577,6 @@ func (e *Engine) tagsFor(r *domain.Request, tpl *template.Template) map[string]s
 	tags[provider.TagRequestID] = r.ID
 	tags[provider.TagTemplateID] = r.TemplateID
 	return tags
-}
-
-func (e *Engine) terminate(ctx context.Context, provName string, ids []string) {
-	defer func() {
-		e.mu.Lock()
-		for _, id := range ids {
-			delete(e.inflight, "term/"+id)
-		}
-		e.mu.Unlock()
-	}()
-	e.mu.RLock()
-	p := e.providers[provName]
-	e.mu.RUnlock()
-	if p == nil {
-		e.log.Error("cannot terminate: provider no longer configured", "provider", provName, "instances", len(ids))
-		return
-	}
-	err := p.cfg.Cloud.Terminate(ctx, ids)
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	e.health.TerminateCalls++
-	if err != nil {
-		e.log.Warn("terminate failed; will retry", "provider", provName, "instances", len(ids), "err", err)
-		if provider.Retryable(err) {
-			e.health.CloudNote = "AWS throttling or failing on TerminateInstances; retrying"
-		}
-		return
-	}
-	var changed []*domain.Machine
-	reqs := map[string]*domain.Request{}
-	for _, id := range ids {
-		m := e.machines[id]
-		if m == nil {
-			continue
-		}
-		m.TerminateSent = true
-		if m.State == domain.StateRunning || m.State == domain.StatePending || m.State == domain.StateStopped || m.State == domain.StateStopping {
-			m.State = domain.StateShuttingDown
-		}
-		changed = append(changed, m)
-		if r := e.requests[m.ReturnID]; r != nil && !r.TerminateSent {
-			r.TerminateSent = true
-			reqs[r.ID] = r
-		}
-	}
-	if err := e.persist(values(reqs), changed); err != nil {
-		e.log.Error("persist terminations", "err", err)
-	}
-	e.log.Info("terminated", "provider", provName, "instances", len(ids))
-	e.kick(e.wakeReconcile)
 }
 
 func values(m map[string]*domain.Request) []*domain.Request {

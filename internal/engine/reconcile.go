@@ -124,6 +124,7 @@ func (e *Engine) reconcileProvider(ctx context.Context, p *prov) error {
 		e.log.Error("reconcile: persist", "err", err)
 		return err
 	}
+	e.reconcileFleets(ctx, p)
 	return nil
 }
 
@@ -147,6 +148,7 @@ func (e *Engine) adoptLocked(p *prov, in *provider.Instance, now time.Time, chan
 			TemplateID: in.Tags[provider.TagTemplateID],
 			CreatedAt:  in.LaunchTime,
 			Phase:      domain.PhaseLaunched,
+			Handle:     handleFromTags(in.Tags),
 			Rebuilt:    true,
 		}
 		e.requests[rid] = r
@@ -157,7 +159,7 @@ func (e *Engine) adoptLocked(p *prov, in *provider.Instance, now time.Time, chan
 	case r.Final():
 		// A late arrival for a finished request: HF will never hear of it,
 		// so it must not live on unaccounted.
-		m := e.newMachine(r, tpl, *in, now)
+		m := e.newMachine(r, tpl, *in, "", now)
 		m.Result = domain.ResultFail
 		m.Doomed = true
 		m.Message = "arrived after its request had finished; ohfp terminated it"
@@ -165,7 +167,7 @@ func (e *Engine) adoptLocked(p *prov, in *provider.Instance, now time.Time, chan
 		e.log.Warn("orphan instance of a finished request; terminating", "instance", in.ID, "request", rid)
 		return m
 	}
-	m := e.newMachine(r, tpl, *in, now)
+	m := e.newMachine(r, tpl, *in, "", now)
 	if r.Rebuilt {
 		r.Units += max(m.Weight, 1)
 		if m.Result == domain.ResultExecuting && m.State == domain.StateRunning {
