@@ -4,5 +4,6 @@ package awssim
 // (EC2 Fleet, Spot Fleet, Auto Scaling groups) hook into New: add one call
 // per file, e.g. r.registerFleetActions(). See doc.go.
 func (r *Region) registerExtensions() {
-	r.registerFleetActions() // fleet.go
+	r.registerFleetActions()     // fleet.go
+	r.registerSpotFleetActions() // spotfleet.go
 }
