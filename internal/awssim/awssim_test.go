@@ -31,7 +31,7 @@ type sim struct {
 	amiArm   string
 }
 
-func newSim(t *testing.T, opts Options) *sim {
+func newSim(t testing.TB, opts Options) *sim {
 	t.Helper()
 	clk := clock.NewFake(t0)
 	opts.Clock = clk
