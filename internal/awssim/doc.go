@@ -131,4 +131,21 @@
 //
 // Ids: r.newID("i-") (17 hex), r.newShortID("sir-", 8),
 // r.newUUIDID("fleet-") / r.newUUIDID("sfr-").
+//
+// Tags: CreateTags reaches instances, sir-, lt- and subnet- ids itself;
+// register other resources with r.tagLookups["fleet-"] = func(id string)
+// (map[string]string, error) returning the resource's live tag map (or the
+// AWS not-found error).
+//
+// # Clients
+//
+// ClientConfig's HTTP client copies each request body before sending it:
+// the SDK closes its body wrapper as soon as a round trip returns, and
+// against a loopback server net/http may still be probing that body, get
+// io.EOF as an error and close the connection mid-response ("use of closed
+// network connection"). Clients of the simulator built another way should
+// use ClientConfig's HTTPClient.
+//
+// Options.LaunchDelay and TerminateDelay: 0 means the 1s default; NoDelay
+// (-1) means "at the next tick".
 package awssim
