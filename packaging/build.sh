@@ -1,0 +1,62 @@
+#!/bin/sh
+# Build the ohfp .deb and .rpm with nfpm (a Go tool dependency in go.mod: no
+# download beyond the Go module proxy).
+#
+#   packaging/build.sh VERSION
+#
+# VERSION is normally `git describe` (v1.2.3, v1.2.3-4-gabc1234-dirty, or a
+# bare commit); it is turned into a package version dpkg and rpm accept.
+# Environment:
+#   OHFP_BIN   folder holding ohfpd and ohfp (default: bin, as `make build`)
+#   OHFP_DIST  output folder (default: dist)
+#   GOARCH     target architecture (default: `go env GOARCH`)
+#   GO         the go command (default: go)
+set -eu
+
+if [ $# -ne 1 ] || [ -z "$1" ]; then
+    echo "usage: $0 VERSION" >&2
+    exit 2
+fi
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+
+GO=${GO:-go}
+bin=${OHFP_BIN:-bin}
+dist=${OHFP_DIST:-dist}
+arch=${GOARCH:-$($GO env GOARCH)}
+
+for f in "$bin/ohfpd" "$bin/ohfp"; do
+    if [ ! -x "$f" ]; then
+        echo "$0: $f is missing: run \`make build\` first (or set OHFP_BIN)" >&2
+        exit 1
+    fi
+done
+
+# Package version: semver as nfpm expects (it maps the pre-release to
+# 1.2.3~rc1 for dpkg and rpm, which sort it before 1.2.3).
+v=${1#v}
+case "$v" in
+    [0-9]*.[0-9]*) ;;
+    *) v="0.0.0-git.$v" ;;     # no tag yet: a bare commit id
+esac
+# Only letters, digits, dots and one hyphen (before the pre-release) survive.
+base=${v%%-*}
+pre=
+case "$v" in *-*) pre=${v#*-} ;; esac
+base=$(printf '%s' "$base" | tr -c 'A-Za-z0-9.' '.')
+pre=$(printf '%s' "$pre" | tr -c 'A-Za-z0-9.' '.')
+pkgver=$base
+[ -n "$pre" ] && pkgver="$base-$pre"
+
+# Reproducible timestamps: the last commit's, unless given.
+if [ -z "${SOURCE_DATE_EPOCH:-}" ]; then
+    SOURCE_DATE_EPOCH=$(git log -1 --format=%ct 2>/dev/null || date +%s)
+fi
+export SOURCE_DATE_EPOCH
+
+mkdir -p "$dist"
+export OHFP_VERSION="$pkgver" OHFP_ARCH="$arch" OHFP_BIN="$bin"
+for packager in deb rpm; do
+    $GO tool nfpm package --config packaging/nfpm.yaml --packager "$packager" --target "$dist/"
+done
+echo "ohfp $pkgver ($arch): packages in $dist/"
