@@ -6,6 +6,7 @@
 //	ohfpd [--config FILE] [--simulate] [--rebuild-from-cloud]
 //	ohfpd --check-config [--config FILE]
 //	ohfpd simulate --listen 127.0.0.1:4566
+//	ohfpd import-hf [-o FILE] DIR
 //	ohfpd --version
 package main
 
@@ -34,6 +35,9 @@ func main() {
 func realMain(args []string, stdout, stderr io.Writer) int {
 	if len(args) > 0 && args[0] == "simulate" {
 		return simulateMain(args[1:], stderr)
+	}
+	if len(args) > 0 && args[0] == "import-hf" {
+		return importHFMain(args[1:], stdout, stderr)
 	}
 	fs := flag.NewFlagSet("ohfpd", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -105,6 +109,43 @@ func simulateMain(args []string, stderr io.Writer) int {
 	err := awssim.ListenAndServe(ctx, *listen, awssim.Options{Region: *region, LaunchDelay: *launch, TerminateDelay: *term, Logger: log})
 	if err != nil && !errors.Is(err, context.Canceled) {
 		fmt.Fprintf(stderr, "ohfpd simulate: %v\n", err)
+		return 1
+	}
+	return 0
+}
+
+// importHFMain turns IBM's awsprov_config.json and awsprov_templates.json
+// in DIR into an ohfpd YAML configuration, with a note for every field it
+// could not carry.
+func importHFMain(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("ohfpd import-hf", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	out := fs.String("o", "", "write the YAML to `file` instead of standard output")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if fs.NArg() != 1 {
+		fmt.Fprintln(stderr, "usage: ohfpd import-hf [-o FILE] DIR   (DIR holds awsprov_config.json and awsprov_templates.json)")
+		return 2
+	}
+	yml, notes, err := config.ImportHF(fs.Arg(0))
+	for _, n := range notes {
+		fmt.Fprintf(stderr, "note: %s\n", n)
+	}
+	if err != nil && len(yml) == 0 {
+		fmt.Fprintf(stderr, "ohfpd import-hf: %v\n", err)
+		return 1
+	}
+	if *out != "" {
+		if werr := os.WriteFile(*out, yml, 0o640); werr != nil {
+			fmt.Fprintf(stderr, "ohfpd import-hf: %v\n", werr)
+			return 1
+		}
+	} else {
+		stdout.Write(yml)
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "ohfpd import-hf: the result does not validate yet, fix it by hand: %v\n", err)
 		return 1
 	}
 	return 0
