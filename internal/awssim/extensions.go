@@ -6,4 +6,5 @@ package awssim
 func (r *Region) registerExtensions() {
 	r.registerFleetActions()     // fleet.go
 	r.registerSpotFleetActions() // spotfleet.go
+	r.registerASGActions()       // asg.go
 }
