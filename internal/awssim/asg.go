@@ -84,6 +84,7 @@ type asGroup struct {
 
 	m          members
 	inst       map[string]*asgInstance
+	leaving    map[string]*asgInstance // members no longer live, until terminated
 	activities []*asgActivity
 	deleting   bool
 }
@@ -115,6 +116,9 @@ func (r *Region) registerASGActions() {
 			return
 		}
 		g.m.gone(in)
+		if gi := g.inst[in.id]; gi != nil {
+			g.leaving[in.id] = gi
+		}
 		if gi := g.inst[in.id]; gi != nil && !gi.terminating {
 			gi.unhealthy = true
 			s.activity(g, at, "Terminating EC2 instance: "+in.id,
@@ -156,7 +160,7 @@ func (s *asgService) createGroup(c *call) (any, error) {
 	if g := s.groups[name]; g != nil {
 		return nil, &APIError{Code: "AlreadyExists", Message: fmt.Sprintf("AutoScalingGroup by this name already exists - A group with the name %s already exists", name), Status: 400}
 	}
-	g := &asGroup{name: name, created: c.now, inst: map[string]*asgInstance{}, tags: map[string]*asgTag{},
+	g := &asGroup{name: name, created: c.now, inst: map[string]*asgInstance{}, leaving: map[string]*asgInstance{}, tags: map[string]*asgTag{},
 		arn: fmt.Sprintf("arn:aws:autoscaling:%s:%s:autoScalingGroup:%s:autoScalingGroupName/%s", r.name, AccountID, r.newUUIDID(""), name)}
 	if err := s.configure(g, p, true); err != nil {
 		return nil, err
@@ -602,13 +606,14 @@ func (g *asGroup) lastActivity() *asgActivity {
 func (s *asgService) tick(now time.Time) {
 	keep := s.order[:0]
 	for _, g := range s.order {
-		for id, gi := range g.inst {
+		for id, gi := range g.leaving {
 			switch gi.in.state {
 			case stateStopped:
 				gi.terminating = true
 				s.r.terminate(gi.in, reasonUserTerminate)
 			case stateTerminated:
 				delete(g.inst, id)
+				delete(g.leaving, id)
 				for _, a := range g.activities {
 					if a.status == "InProgress" && strings.HasSuffix(a.description, id) {
 						a.status, a.end, a.progress = "Successful", now, 100
@@ -762,6 +767,7 @@ func (s *asgService) detachInstances(c *call) (any, error) {
 		}
 		g.m.gone(gi.in)
 		delete(g.inst, gi.in.id)
+		delete(g.leaving, gi.in.id)
 		gi.in.owner = ""
 		a := s.activity(g, c.now, "Detaching EC2 instance: "+gi.in.id, cause, "Successful", "")
 		out.Activities = append(out.Activities, g.activityXML(a))
