@@ -30,6 +30,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/autoscaling"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 
@@ -84,6 +85,8 @@ type Provider struct {
 	clock  clock.Clock
 	cfg    aws.Config // with ohfp's middleware; for further clients
 	ec2    ec2API
+	fleet  fleetAPI // the same EC2 client: fleets, Spot Fleet, launch templates
+	asg    asgAPI
 	ssm    ssmAPI
 	limits *limits // nil: no client-side rate limiting
 	health *health
@@ -93,6 +96,8 @@ type Provider struct {
 	ssmCache  map[string]ssmEntry                  // parameter path -> AMI id
 	rootDev   map[string]string                    // AMI id -> root device name
 	typeCache map[string]provider.InstanceTypeInfo // instance type -> info
+
+	handles handleLocks // serialises Release and Cap per fleet handle
 }
 
 var _ provider.Provider = (*Provider)(nil)
@@ -158,7 +163,9 @@ func New(ctx context.Context, s Settings, logger *slog.Logger) (*Provider, error
 			*base = aws.String(s.EndpointURL)
 		}
 	}
-	p.ec2 = ec2.NewFromConfig(cfg, func(o *ec2.Options) { endpoint(&o.BaseEndpoint) })
+	ec2c := ec2.NewFromConfig(cfg, func(o *ec2.Options) { endpoint(&o.BaseEndpoint) })
+	p.ec2, p.fleet = ec2c, ec2c
+	p.asg = autoscaling.NewFromConfig(cfg, func(o *autoscaling.Options) { endpoint(&o.BaseEndpoint) })
 	p.ssm = ssm.NewFromConfig(cfg, func(o *ssm.Options) { endpoint(&o.BaseEndpoint) })
 	logger.Debug("AWS provider ready", "region", cfg.Region, "endpoint", s.EndpointURL,
 		"retry_attempts", s.RetryAttempts, "rate_limit", s.RateLimit)
