@@ -874,3 +874,55 @@ func (s *syncBuffer) String() string {
 	defer s.mu.Unlock()
 	return s.b.String()
 }
+
+// TestSysusersAndTmpfiles applies the shipped sysusers and tmpfiles entries
+// to an empty root and checks the user, the group and the folders.
+func TestSysusersAndTmpfiles(t *testing.T) {
+	needTool(t, "systemd-sysusers", "", "systemd")
+	needTool(t, "systemd-tmpfiles", "", "systemd")
+	root := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(root, "etc"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{"passwd", "group"} {
+		if err := os.WriteFile(filepath.Join(root, "etc", f), nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	run(t, "", nil, "systemd-sysusers", "--root="+root, filepath.Join(repoRoot, "systemd", "ohfp.sysusers"))
+	passwd, _ := os.ReadFile(filepath.Join(root, "etc/passwd"))
+	group, _ := os.ReadFile(filepath.Join(root, "etc/group"))
+	var uid, gid int
+	for _, line := range strings.Split(string(passwd), "\n") {
+		f := strings.Split(line, ":")
+		if len(f) == 7 && f[0] == "ohfp" {
+			uid, _ = strconv.Atoi(f[2])
+			gid, _ = strconv.Atoi(f[3])
+			if f[5] != "/var/lib/ohfp" || !strings.HasSuffix(f[6], "nologin") {
+				t.Errorf("user ohfp: home %s, shell %s; want /var/lib/ohfp and nologin", f[5], f[6])
+			}
+		}
+	}
+	if uid == 0 || !strings.Contains(string(group), fmt.Sprintf("ohfp:x:%d:", gid)) {
+		t.Fatalf("sysusers made no system user and group ohfp:\n%s\n%s", passwd, group)
+	}
+
+	run(t, "", nil, "systemd-tmpfiles", "--root="+root, "--create", filepath.Join(repoRoot, "systemd", "ohfp.tmpfiles"))
+	for _, d := range []struct {
+		path     string
+		uid, gid int
+	}{{"/etc/ohfp", 0, gid}, {"/run/ohfp", uid, gid}, {"/var/lib/ohfp", uid, gid}} {
+		fi, err := os.Stat(filepath.Join(root, d.path))
+		if err != nil {
+			t.Errorf("tmpfiles did not create %s: %v", d.path, err)
+			continue
+		}
+		if fi.Mode().Perm() != 0o750 || !fi.IsDir() {
+			t.Errorf("%s is %v, want a folder with mode 0750", d.path, fi.Mode())
+		}
+		st := fi.Sys().(*syscall.Stat_t)
+		if os.Geteuid() == 0 && (int(st.Uid) != d.uid || int(st.Gid) != d.gid) {
+			t.Errorf("%s is owned by %d:%d, want %d:%d", d.path, st.Uid, st.Gid, d.uid, d.gid)
+		}
+	}
+}
