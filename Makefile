@@ -37,6 +37,14 @@ fmt-check:
 test: vet fmt-check
 	$(GO) test -race -count=1 ./...
 
+# The benchmark table of README "Performance" (see internal/bench).
+bench: build
+	$(GO) run ./internal/bench -bin bin -out bench-results.json
+
+# Crash, fault and load runs (internal/soak); CI runs them too, within a few minutes.
+soak:
+	OHFP_SOAK=1 $(GO) test -race -count=1 -timeout 20m ./internal/soak/
+
 # Packages (.deb and .rpm) with nfpm, a Go tool dependency in go.mod.
 package: build
 	./packaging/build.sh $(VERSION)
