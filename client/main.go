@@ -5,10 +5,13 @@
 //
 //	<operation>.sh -f FILE            (HF, through a symlink to ohfp)
 //	ohfp <operation> [-f FILE] [--socket PATH] [--wait DURATION]
+//	ohfp status | requests | machines | templates | show ID | config ...
 //	ohfp --version
 //
-// On success it prints the answer on stdout and exits 0; on any failure it
-// prints exactly one document {"message": "..."} on stdout and exits 1.
+// For an HF operation it prints the answer on stdout and exits 0 on
+// success; on any failure it prints exactly one document {"message": "..."}
+// on stdout and exits 1. The sysadmin commands print tables (or, with
+// --json, the daemon's answer) and report failures on stderr with exit 1.
 package main
 
 import (
@@ -19,6 +22,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -41,19 +45,31 @@ type command struct {
 	// hf marks the five HF operations: they take a JSON document (-f FILE
 	// or stdin), validated with the hf parsers before it is forwarded.
 	hf bool
-	// run performs the command and returns the document to print.
+	// run performs an HF operation and returns the document to print.
 	run func(ctx context.Context, inv *invocation) (json.RawMessage, error)
+	// admin performs a sysadmin command, writing to out; a returned error
+	// is printed on stderr (exit 1), an *exitError sets the exit code.
+	admin func(ctx context.Context, inv *invocation, out *output) error
+	// opts lists the sysadmin options the command accepts (e.g. "json").
+	opts []string
 }
 
 // commands maps an operation (from argv[0] or the first argument) to what
-// it does. Sysadmin commands (status, requests, machines, templates, show,
-// config, ...) are added here with hf false and their own run function.
+// it does: the five HF operations, and the sysadmin commands (admin.go).
+// Nothing here does work at start-up: HF runs ohfp for every call.
 var commands = map[string]command{
 	hf.OpGetAvailableTemplates: {hf: true, run: forwardHF},
 	hf.OpRequestMachines:       {hf: true, run: forwardHF},
 	hf.OpGetRequestStatus:      {hf: true, run: forwardHF},
 	hf.OpRequestReturnMachines: {hf: true, run: forwardHF},
 	hf.OpGetReturnRequests:     {hf: true, run: forwardHF},
+
+	"status":    {admin: cmdStatus, opts: []string{optJSON}},
+	"requests":  {admin: cmdRequests, opts: []string{optJSON, optAll, optInterval}},
+	"machines":  {admin: cmdMachines, opts: []string{optJSON, optAll, optRequest}},
+	"templates": {admin: cmdTemplates, opts: []string{optJSON, optProvider}},
+	"show":      {admin: cmdShow, opts: []string{optJSON}},
+	"config":    {admin: cmdConfig, opts: []string{optJSON, optOutput}},
 }
 
 // invocation is a parsed command line.
@@ -66,6 +82,10 @@ type invocation struct {
 	args    []string // positional arguments after the operation (sysadmin commands)
 	version bool
 	help    bool
+
+	// Sysadmin options, by name (optJSON, ...): "true" for a switch.
+	flags   map[string]string
+	waitSet bool // --wait or OHFP_WAIT was given
 
 	input  []byte    // the HF document, once read
 	stdin  io.Reader // standard input
@@ -81,6 +101,10 @@ func main() {
 func run(argv []string, stdin *os.File, stdout, stderr io.Writer, lookup func(string) (string, bool)) int {
 	inv, err := parseArgs(argv, lookup)
 	if err != nil {
+		if inv != nil && commands[inv.op].admin != nil {
+			io.WriteString(stderr, "ohfp: "+err.Error()+"\n")
+			return 1
+		}
 		return fail(stdout, err.Error())
 	}
 	if inv.version {
@@ -92,6 +116,9 @@ func run(argv []string, stdin *os.File, stdout, stderr io.Writer, lookup func(st
 		return 0
 	}
 	cmd := commands[inv.op]
+	if cmd.admin != nil {
+		return runAdmin(cmd, inv, stdout, stderr)
+	}
 	inv.stdin = stdin
 	if _, err := unix.IoctlGetTermios(int(stdin.Fd()), unix.TCGETS); err == nil {
 		inv.isTTY = true
@@ -158,7 +185,7 @@ func parseArgs(argv []string, lookup func(string) (string, bool)) (*invocation, 
 	inv := &invocation{lookup: lookup}
 	if len(argv) > 0 {
 		name := strings.TrimSuffix(filepath.Base(argv[0]), ".sh")
-		if _, ok := commands[name]; ok {
+		if commands[name].hf {
 			inv.op = name
 		}
 		argv = argv[1:]
@@ -166,6 +193,8 @@ func parseArgs(argv []string, lookup func(string) (string, bool)) (*invocation, 
 	var waitFlag string
 	var haveWait bool
 	var positional []string
+	var firstErr error // an unknown option: reported once the operation is known
+	inv.flags = map[string]string{}
 	for i := 0; i < len(argv); i++ {
 		a := argv[i]
 		if a == "--" {
@@ -202,30 +231,64 @@ func parseArgs(argv []string, lookup func(string) (string, bool)) (*invocation, 
 		case "h", "help":
 			inv.help = true
 		default:
-			return nil, errors.New("unknown option " + a + "; " + shortUsage)
+			opt, takesValue := adminOption(name)
+			switch {
+			case opt == "":
+				if firstErr == nil {
+					firstErr = errors.New("unknown option " + a + "; " + shortUsage)
+				}
+			case takesValue:
+				inv.flags[opt], err = needValue()
+			case hasVal:
+				err = errors.New(a + " takes no value")
+			default:
+				inv.flags[opt] = "true"
+			}
 		}
 		if err != nil {
-			return nil, err
+			firstErr = err
+			break
 		}
 	}
 	if inv.version || inv.help {
 		return inv, nil
 	}
+	if inv.op == "" && len(positional) > 0 && positional[0] == "help" {
+		inv.help = true
+		return inv, nil
+	}
 	if inv.op == "" {
 		if len(positional) == 0 {
+			if firstErr != nil {
+				return nil, firstErr
+			}
 			return nil, errors.New("no operation given: " + shortUsage + "; operations: " + strings.Join(opNames(), ", "))
 		}
 		inv.op, positional = positional[0], positional[1:]
 		if _, ok := commands[inv.op]; !ok {
-			return nil, errors.New("unknown operation " + strconv.Quote(inv.op) + ": use one of " + strings.Join(opNames(), ", "))
+			if firstErr != nil {
+				return nil, firstErr
+			}
+			return nil, errors.New("unknown operation " + strconv.Quote(inv.op) + ": use one of " + strings.Join(hf.Operations, ", ") + ", or a sysadmin command: " + strings.Join(opNames()[len(hf.Operations):], ", ") + " (see ohfp help)")
 		}
 	}
+	if firstErr != nil {
+		return inv, firstErr
+	}
 	cmd := commands[inv.op]
+	for opt := range inv.flags {
+		if !slices.Contains(cmd.opts, opt) {
+			if cmd.hf {
+				return inv, errors.New("unknown option --" + opt + "; " + shortUsage)
+			}
+			return inv, errors.New(inv.op + " takes no --" + opt + " (see ohfp help)")
+		}
+	}
 	if cmd.hf && len(positional) > 0 {
 		return nil, errors.New(inv.op + " takes no argument " + strconv.Quote(positional[0]) + ": give the input with -f FILE or on stdin")
 	}
 	if !cmd.hf && inv.hasFile {
-		return nil, errors.New(inv.op + " takes no -f FILE")
+		return inv, errors.New(inv.op + " takes no -f FILE")
 	}
 	inv.args = positional
 
@@ -244,9 +307,10 @@ func parseArgs(argv []string, lookup func(string) (string, bool)) (*invocation, 
 		}
 	}
 	if haveWait {
+		inv.waitSet = true
 		d, err := parseWait(waitFlag)
 		if err != nil {
-			return nil, errors.New(src + " " + strconv.Quote(waitFlag) + " is not a duration such as 10s or 500ms")
+			return inv, errors.New(src + " " + strconv.Quote(waitFlag) + " is not a duration such as 10s or 500ms")
 		}
 		inv.wait = d
 		if d == 0 {
@@ -301,6 +365,7 @@ func readInput(inv *invocation) ([]byte, error) {
 
 const shortUsage = "run as <operation>.sh -f FILE or ohfp <operation> [-f FILE] [--socket PATH] [--wait DURATION]"
 
+// opNames lists the HF operations, then the sysadmin commands.
 func opNames() []string {
 	var extra []string
 	for name, c := range commands {
@@ -318,14 +383,30 @@ func usage() string {
 Usage:
   <operation>.sh -f FILE          as Host Factory runs it (a symlink to ohfp)
   ohfp <operation> [-f FILE]      the input is read from FILE, else standard input
+  ohfp <command> [options]        a sysadmin command
 
-Operations: ` + strings.Join(opNames(), ", ") + `
+Operations: ` + strings.Join(hf.Operations, ", ") + `
+
+Sysadmin commands:
+  status                          daemon health, version, AWS, requests and machines by state
+  requests [--all]                requests in flight (--all: finished ones too)
+  requests watch ID [--interval D]  follow a request until it is complete
+  machines [--request ID] [--all] live machines, or those of one request (--all: ended ones too)
+  templates [--provider NAME]     templates with available and maximum units
+  show ID                         a request with its machines, or one machine (id or host name)
+  config reload                   make ohfpd re-read its configuration
+  config validate FILE            check a configuration file (runs ohfpd --check-config)
+  config import-hf DIR [-o FILE]  IBM's awsprov_config.json and awsprov_templates.json to YAML
+  help                            this text
 
 Options:
   -f, --file FILE     the input JSON document ("-" for standard input)
   --socket PATH       ohfpd's socket (default $OHFP_SOCKET, else ` + rpc.DefaultSocket + `)
-  --wait DURATION     how long to wait for ohfpd to come up (default $OHFP_WAIT, else 10s)
+  --wait DURATION     how long to wait for ohfpd to come up (default $OHFP_WAIT, else 10s;
+                      3s for sysadmin commands)
+  --json              sysadmin commands: print ohfpd's answer as JSON, for scripts
   --version           print the version
 Environment forwarded to ohfpd: ` + strings.Join(rpc.Env, ", ") + `
+ohfpd for config validate and import-hf: $OHFPD, else next to ohfp, else in PATH.
 `
 }

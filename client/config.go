@@ -1,0 +1,117 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"syscall"
+
+	"github.com/ohfp/ohfp/internal/rpc"
+)
+
+// cmdConfig is `ohfp config reload|validate FILE|import-hf DIR [-o FILE]`.
+func cmdConfig(ctx context.Context, inv *invocation, out *output) error {
+	const usage = "config reload | config validate FILE | config import-hf DIR [-o FILE]"
+	if len(inv.args) == 0 {
+		return fmt.Errorf("missing subcommand; usage: ohfp %s", usage)
+	}
+	sub, args := inv.args[0], inv.args[1:]
+	if inv.flags[optOutput] != "" && sub != "import-hf" {
+		return fmt.Errorf("-o goes with config import-hf")
+	}
+	if out.json && sub != "reload" {
+		return fmt.Errorf("--json goes with config reload; config %s prints ohfpd's own output", sub)
+	}
+	switch sub {
+	case "reload":
+		if len(args) != 0 {
+			return fmt.Errorf("unexpected argument %q; usage: ohfp config reload", args[0])
+		}
+		return configReload(ctx, inv, out)
+	case "validate":
+		if len(args) != 1 {
+			return fmt.Errorf("usage: ohfp config validate FILE")
+		}
+		return execDaemon(inv, "--check-config", "--config", args[0])
+	case "import-hf":
+		if len(args) != 1 {
+			return fmt.Errorf("usage: ohfp config import-hf DIR [-o FILE]")
+		}
+		dargs := []string{"import-hf"}
+		if o := inv.flags[optOutput]; o != "" {
+			dargs = append(dargs, "-o", o)
+		}
+		return execDaemon(inv, append(dargs, args[0])...)
+	}
+	return fmt.Errorf("unknown subcommand %q; usage: ohfp %s", sub, usage)
+}
+
+// configReload asks ohfpd to re-read its configuration.
+func configReload(ctx context.Context, inv *invocation, out *output) error {
+	raw, err := callDaemon(ctx, inv, "reload", nil, nil, nil)
+	if err != nil {
+		var re *rpc.Error
+		if errors.As(err, &re) {
+			return &exitError{code: 1, msg: "ohfp config reload: " + re.Message}
+		}
+		return err
+	}
+	if out.json {
+		return out.printJSON(raw)
+	}
+	var r struct {
+		Message string `json:"message"`
+	}
+	if err := decode("reload", raw, &r); err != nil {
+		return err
+	}
+	_, err = fmt.Fprintln(out.w, orText(r.Message, "configuration reloaded"))
+	return err
+}
+
+// execDaemon replaces ohfp with ohfpd and args: its output and exit code
+// are the command's. Parsing YAML needs code the client must not link.
+func execDaemon(inv *invocation, args ...string) error {
+	path, err := findDaemon(inv.lookup)
+	if err != nil {
+		return err
+	}
+	argv := append([]string{path}, args...)
+	err = syscall.Exec(path, argv, os.Environ())
+	return fmt.Errorf("cannot run %s: %v", path, err)
+}
+
+// findDaemon locates ohfpd: $OHFPD, else beside the ohfp executable, else
+// in PATH.
+func findDaemon(lookup func(string) (string, bool)) (string, error) {
+	if v, ok := lookup("OHFPD"); ok && v != "" {
+		if !executable(v) {
+			return "", fmt.Errorf("$OHFPD is %s, which is not an executable file", v)
+		}
+		return v, nil
+	}
+	if self, err := os.Executable(); err == nil {
+		p := filepath.Join(filepath.Dir(self), "ohfpd")
+		if executable(p) {
+			return p, nil
+		}
+	}
+	path, _ := lookup("PATH")
+	for _, dir := range filepath.SplitList(path) {
+		if dir == "" {
+			dir = "."
+		}
+		p := filepath.Join(dir, "ohfpd")
+		if executable(p) {
+			return p, nil
+		}
+	}
+	return "", fmt.Errorf("cannot find ohfpd (it checks configuration files): install it beside ohfp or in PATH, or set OHFPD=/path/to/ohfpd")
+}
+
+func executable(p string) bool {
+	fi, err := os.Stat(p)
+	return err == nil && fi.Mode().IsRegular() && fi.Mode().Perm()&0o111 != 0
+}

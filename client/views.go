@@ -1,0 +1,562 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"maps"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/ohfp/ohfp/internal/hf"
+)
+
+// The daemon's answers, decoded locally (the client does not link the
+// engine). Field names follow internal/engine/handler.go.
+
+type statusReport struct {
+	Version            string               `json:"version"`
+	Started            time.Time            `json:"started"`
+	UptimeSeconds      int64                `json:"uptimeSeconds"`
+	ClusterID          string               `json:"clusterId"`
+	Providers          []string             `json:"providers"`
+	Requests           map[string]int       `json:"requests"`
+	Machines           map[string]int       `json:"machines"`
+	InFlight           int                  `json:"inFlight"`
+	LastReconcile      time.Time            `json:"lastReconcile"`
+	LastReconcileMs    int64                `json:"lastReconcileMs"`
+	LastReconcileError string               `json:"lastReconcileError"`
+	Reconciles         int                  `json:"reconciles"`
+	CloudNote          string               `json:"cloudNote"`
+	AWS                map[string]awsStatus `json:"aws"`
+}
+
+// awsStatus is one provider's AWS health. The daemon sends the provider's
+// Health struct; encoding/json matches its field names case-insensitively.
+type awsStatus struct {
+	Summary string `json:"summary"`
+	Health  struct {
+		LastError   string         `json:"lastError"`
+		LastErrorAt time.Time      `json:"lastErrorAt"`
+		Throttled   bool           `json:"throttled"`
+		Unreachable bool           `json:"unreachable"`
+		Failures    int            `json:"failures"`
+		RetryAt     time.Time      `json:"retryAt"`
+		Calls       map[string]int `json:"calls"`
+		Errors      map[string]int `json:"errors"`
+		Throttles   map[string]int `json:"throttles"`
+	} `json:"health"`
+}
+
+type requestRow struct {
+	ID         string    `json:"requestId"`
+	Kind       string    `json:"kind"`
+	Provider   string    `json:"provider"`
+	TemplateID string    `json:"templateId"`
+	Units      int       `json:"units"`
+	Machines   int       `json:"machines"`
+	Status     string    `json:"status"`
+	Message    string    `json:"message"`
+	Created    time.Time `json:"created"`
+}
+
+type machineRow struct {
+	hf.Machine
+	RequestID  string `json:"requestId"`
+	ReturnID   string `json:"returnId"`
+	TemplateID string `json:"templateId"`
+	Weight     int    `json:"weight"`
+}
+
+// shown is the answer to "show": a request with its HF status, or a machine.
+type shown struct {
+	Request *struct {
+		ID           string    `json:"id"`
+		Kind         string    `json:"kind"`
+		Provider     string    `json:"provider"`
+		TemplateID   string    `json:"templateId"`
+		Units        int       `json:"units"`
+		CreatedAt    time.Time `json:"createdAt"`
+		Phase        string    `json:"phase"`
+		Attempts     int       `json:"attempts"`
+		NextAttempt  time.Time `json:"nextAttempt"`
+		Handle       string    `json:"handle"`
+		LaunchError  string    `json:"launchError"`
+		Shortfall    string    `json:"shortfall"`
+		RetryNote    string    `json:"retryNote"`
+		Rebuilt      bool      `json:"rebuilt"`
+		MachineIDs   []string  `json:"machineIds"`
+		Unknown      []string  `json:"unknown"`
+		Status       string    `json:"status"`
+		Message      string    `json:"message"`
+		FinishedAt   time.Time `json:"finishedAt"`
+		ClientToken  string    `json:"clientToken"`
+		FallbackUnit int       `json:"fallbackUnits"`
+	} `json:"request"`
+	Status  *hf.RequestStatus `json:"status"`
+	Machine *struct {
+		ID           string    `json:"id"`
+		RequestID    string    `json:"requestId"`
+		ReturnID     string    `json:"returnId"`
+		Provider     string    `json:"provider"`
+		TemplateID   string    `json:"templateId"`
+		Name         string    `json:"name"`
+		PrivateIP    string    `json:"privateIp"`
+		PublicIP     string    `json:"publicIp"`
+		State        string    `json:"state"`
+		StateReason  string    `json:"stateReason"`
+		InstanceType string    `json:"instanceType"`
+		Spot         bool      `json:"spot"`
+		SpotRequest  string    `json:"spotRequest"`
+		Weight       int       `json:"weight"`
+		LaunchTime   time.Time `json:"launchTime"`
+		Tags         string    `json:"tags"`
+		Result       string    `json:"result"`
+		Message      string    `json:"message"`
+		Doomed       bool      `json:"doomed"`
+		Handle       string    `json:"handle"`
+		InterruptAt  time.Time `json:"interruptAt"`
+		LastSeen     time.Time `json:"lastSeen"`
+		EndedAt      time.Time `json:"endedAt"`
+	} `json:"machine"`
+}
+
+// cmdStatus is `ohfp status`.
+func cmdStatus(ctx context.Context, inv *invocation, out *output) error {
+	if err := needArgs(inv, 0, "status [--json]"); err != nil {
+		return err
+	}
+	raw, err := callDaemon(ctx, inv, "status", nil, nil, nil)
+	if err != nil {
+		return err
+	}
+	if out.json {
+		return out.printJSON(raw)
+	}
+	var st statusReport
+	if err := decode("status", raw, &st); err != nil {
+		return err
+	}
+	now := out.now
+	k := out.kv()
+	up := "up " + human(time.Duration(st.UptimeSeconds)*time.Second)
+	if !st.Started.IsZero() {
+		up += " (since " + st.Started.Local().Format("2006-01-02 15:04:05 MST") + ")"
+	}
+	k.add("ohfpd", "running, version "+orDash(st.Version)+", "+up)
+	k.add("ohfp", "version "+version+", socket "+inv.socket)
+	k.add("cluster", st.ClusterID)
+	k.add("providers", strings.Join(st.Providers, ", "))
+	for _, name := range providerOrder(st.Providers, st.AWS) {
+		k.add("aws "+name, awsLine(now, st.AWS[name]))
+	}
+	reqs := strconv.Itoa(st.InFlight) + " in flight"
+	if s := counts(st.Requests); s != "" {
+		reqs += "; " + s
+	}
+	k.add("requests", reqs)
+	k.add("machines", orText(counts(st.Machines), "none"))
+	rec := "never"
+	if !st.LastReconcile.IsZero() {
+		rec = ago(now, st.LastReconcile) + ", took " + millis(st.LastReconcileMs) + ", " + strconv.Itoa(st.Reconciles) + " passes"
+	}
+	k.add("last reconcile", rec)
+	k.add("reconcile error", st.LastReconcileError)
+	k.add("cloud", st.CloudNote)
+	return k.flush()
+}
+
+// providerOrder lists the providers in configuration order, then any other
+// provider the AWS health names.
+func providerOrder(order []string, aws map[string]awsStatus) []string {
+	out := []string{}
+	for _, p := range order {
+		if _, ok := aws[p]; ok {
+			out = append(out, p)
+		}
+	}
+	for _, p := range slices.Sorted(maps.Keys(aws)) {
+		if !slices.Contains(out, p) {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// awsLine is one provider's AWS health in a line: the summary, then the
+// counts and the last error.
+func awsLine(now time.Time, a awsStatus) string {
+	s := orText(a.Summary, "unknown")
+	h := a.Health
+	detail := fmt.Sprintf("%d calls, %d errors, %d throttles", sum(h.Calls), sum(h.Errors), sum(h.Throttles))
+	if t := counts(h.Throttles); t != "" {
+		detail += " (" + t + ")"
+	}
+	if h.LastError != "" {
+		detail += "; last error " + ago(now, h.LastErrorAt) + ": " + h.LastError
+	}
+	return s + " — " + detail
+}
+
+// counts writes a map of counts as "a 2, b 1", largest first.
+func counts(m map[string]int) string {
+	keys := slices.Collect(maps.Keys(m))
+	slices.SortFunc(keys, func(a, b string) int {
+		if m[a] != m[b] {
+			return m[b] - m[a]
+		}
+		return strings.Compare(a, b)
+	})
+	parts := make([]string, 0, len(keys))
+	for _, k := range keys {
+		if m[k] != 0 {
+			parts = append(parts, k+" "+strconv.Itoa(m[k]))
+		}
+	}
+	return strings.Join(parts, ", ")
+}
+
+func sum(m map[string]int) int {
+	n := 0
+	for _, v := range m {
+		n += v
+	}
+	return n
+}
+
+// cmdRequests is `ohfp requests [--all]` and `ohfp requests watch ID`.
+func cmdRequests(ctx context.Context, inv *invocation, out *output) error {
+	if len(inv.args) > 0 && inv.args[0] == "watch" {
+		return cmdWatch(ctx, inv, out)
+	}
+	if inv.flags[optInterval] != "" {
+		return fmt.Errorf("--interval goes with requests watch ID")
+	}
+	if err := needArgs(inv, 0, "requests [--all] [--json] | requests watch ID"); err != nil {
+		return err
+	}
+	raw, err := callDaemon(ctx, inv, "requests", map[string]bool{"all": inv.flags[optAll] != ""}, nil, nil)
+	if err != nil {
+		return err
+	}
+	if out.json {
+		return out.printJSON(raw)
+	}
+	var rows []requestRow
+	if err := decode("requests", raw, &rows); err != nil {
+		return err
+	}
+	tw := out.table("REQUEST", "KIND", "PROVIDER", "TEMPLATE", "UNITS", "MACHINES", "STATUS", "CREATED", "MESSAGE")
+	for _, r := range rows {
+		row(tw, r.ID, r.Kind, r.Provider, r.TemplateID, itoaOr(r.Units), strconv.Itoa(r.Machines), r.Status, ago(out.now, r.Created), r.Message)
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	if len(rows) == 0 && out.tty {
+		if inv.flags[optAll] != "" {
+			fmt.Fprintln(out.err, "no requests")
+		} else {
+			fmt.Fprintln(out.err, "no requests in flight (--all shows finished ones)")
+		}
+	}
+	return nil
+}
+
+// cmdMachines is `ohfp machines [--request ID] [--all]`.
+func cmdMachines(ctx context.Context, inv *invocation, out *output) error {
+	if err := needArgs(inv, 0, "machines [--request ID] [--all] [--json]"); err != nil {
+		return err
+	}
+	args := struct {
+		Request string `json:"request,omitempty"`
+		All     bool   `json:"all"`
+	}{inv.flags[optRequest], inv.flags[optAll] != ""}
+	raw, err := callDaemon(ctx, inv, "machines", args, nil, nil)
+	if err != nil {
+		return err
+	}
+	if out.json {
+		return out.printJSON(raw)
+	}
+	var rows []machineRow
+	if err := decode("machines", raw, &rows); err != nil {
+		return err
+	}
+	tw := out.table("MACHINE", "NAME", "STATE", "RESULT", "TYPE", "PRICE", "WEIGHT", "PRIVATE-IP", "REQUEST", "RETURN", "TEMPLATE", "LAUNCHED", "MESSAGE")
+	for _, m := range rows {
+		row(tw, m.MachineID, m.Name, m.Status, m.Result, m.InstanceType, m.PriceType, itoaOr(m.Weight),
+			deref(m.PrivateIPAddress), m.RequestID, m.ReturnID, m.TemplateID, epochAgo(out.now, m.LaunchTime), m.Message)
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	if len(rows) == 0 && out.tty {
+		fmt.Fprintln(out.err, "no machines")
+	}
+	return nil
+}
+
+// templateOut is one template of a getAvailableTemplates answer.
+type templateOut struct {
+	TemplateID      string              `json:"templateId"`
+	MaxNumber       int                 `json:"maxNumber"`
+	AvailableNumber int                 `json:"availableNumber"`
+	Attributes      map[string][]string `json:"attributes"`
+	VMType          string              `json:"vmType"`
+	VMTypes         orderedWeights      `json:"vmTypes"`
+	PriceType       string              `json:"priceType"`
+	ProviderAPI     string              `json:"providerApi"`
+	FleetType       string              `json:"fleetType"`
+}
+
+// orderedWeights reads {"c5.large": 1, "c5.xlarge": 2} keeping file order.
+type orderedWeights []struct {
+	Type   string
+	Weight json.Number
+}
+
+// UnmarshalJSON implements json.Unmarshaler.
+func (w *orderedWeights) UnmarshalJSON(b []byte) error {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.UseNumber()
+	tok, err := dec.Token()
+	if err != nil {
+		return err
+	}
+	if tok == nil {
+		return nil
+	}
+	if d, ok := tok.(json.Delim); !ok || d != '{' {
+		return fmt.Errorf("vmTypes is not an object")
+	}
+	for dec.More() {
+		k, err := dec.Token()
+		if err != nil {
+			return err
+		}
+		var n json.Number
+		if err := dec.Decode(&n); err != nil {
+			return err
+		}
+		*w = append(*w, struct {
+			Type   string
+			Weight json.Number
+		}{k.(string), n})
+	}
+	return nil
+}
+
+func (t templateOut) attr(name string) string {
+	if v := t.Attributes[name]; len(v) == 2 {
+		return v[1]
+	}
+	return ""
+}
+
+func (t templateOut) types() string {
+	if len(t.VMTypes) == 0 {
+		return t.VMType
+	}
+	parts := make([]string, len(t.VMTypes))
+	for i, w := range t.VMTypes {
+		parts[i] = w.Type
+		if w.Weight != "1" {
+			parts[i] += "×" + w.Weight.String()
+		}
+	}
+	return strings.Join(parts, ",")
+}
+
+// cmdTemplates is `ohfp templates [--provider NAME]`: every provider's
+// templates unless one is named.
+func cmdTemplates(ctx context.Context, inv *invocation, out *output) error {
+	if err := needArgs(inv, 0, "templates [--provider NAME] [--json]"); err != nil {
+		return err
+	}
+	providers := []string{inv.flags[optProvider]}
+	if providers[0] == "" {
+		raw, err := callDaemon(ctx, inv, "status", nil, nil, nil)
+		if err != nil {
+			return err
+		}
+		var st statusReport
+		if err := decode("status", raw, &st); err != nil {
+			return err
+		}
+		providers = st.Providers
+	}
+	answers := make([]json.RawMessage, len(providers))
+	for i, p := range providers {
+		raw, err := callDaemon(ctx, inv, hf.OpGetAvailableTemplates, nil, map[string]string{"HF_PROVIDER_NAME": p}, []byte("{}"))
+		if err != nil {
+			return err
+		}
+		answers[i] = raw
+	}
+	if out.json {
+		if inv.flags[optProvider] != "" {
+			return out.printJSON(answers[0])
+		}
+		// Every provider: an object of provider name to its answer.
+		var b bytes.Buffer
+		b.WriteByte('{')
+		for i, p := range providers {
+			if i > 0 {
+				b.WriteByte(',')
+			}
+			name, _ := json.Marshal(p)
+			b.Write(name)
+			b.WriteByte(':')
+			b.Write(answers[i])
+		}
+		b.WriteByte('}')
+		return out.printJSON(b.Bytes())
+	}
+	tw := out.table("PROVIDER", "TEMPLATE", "AVAILABLE", "MAX", "TYPE", "NCPUS", "NRAM", "VMTYPES", "PRICE", "API")
+	n := 0
+	for i, p := range providers {
+		var reply struct {
+			Templates []templateOut `json:"templates"`
+		}
+		if err := decode(hf.OpGetAvailableTemplates, answers[i], &reply); err != nil {
+			return err
+		}
+		for _, t := range reply.Templates {
+			n++
+			maxN := strconv.Itoa(t.MaxNumber)
+			if t.MaxNumber < 0 {
+				maxN = "unlimited"
+			}
+			api := t.ProviderAPI
+			if api != "" && t.FleetType != "" {
+				api += "/" + t.FleetType
+			}
+			row(tw, p, t.TemplateID, strconv.Itoa(t.AvailableNumber), maxN, t.attr("type"), t.attr("ncpus"), t.attr("nram"),
+				t.types(), t.PriceType, api)
+		}
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	if n == 0 && out.tty {
+		fmt.Fprintln(out.err, "no templates")
+	}
+	return nil
+}
+
+// cmdShow is `ohfp show ID`.
+func cmdShow(ctx context.Context, inv *invocation, out *output) error {
+	if err := needArgs(inv, 1, "show ID [--json]"); err != nil {
+		return err
+	}
+	raw, err := callDaemon(ctx, inv, "show", map[string]string{"id": inv.args[0]}, nil, nil)
+	if err != nil {
+		return err
+	}
+	if out.json {
+		return out.printJSON(raw)
+	}
+	var s shown
+	if err := decode("show", raw, &s); err != nil {
+		return err
+	}
+	now := out.now
+	k := out.kv()
+	switch {
+	case s.Request != nil:
+		r := s.Request
+		status, message := r.Status, r.Message
+		var machines []hf.Machine
+		if s.Status != nil {
+			status, message, machines = s.Status.Status, s.Status.Message, s.Status.Machines
+		}
+		k.add("request", r.ID)
+		k.add("kind", r.Kind)
+		k.add("provider", r.Provider)
+		k.add("template", r.TemplateID)
+		k.add("units", itoaOr(r.Units))
+		k.add("status", status)
+		k.add("message", message)
+		k.add("phase", r.Phase)
+		k.add("handle", r.Handle)
+		k.add("attempts", itoaOr(r.Attempts))
+		k.add("next attempt", agoAbs(now, r.NextAttempt))
+		k.add("launch error", r.LaunchError)
+		k.add("shortfall", r.Shortfall)
+		k.add("retry", r.RetryNote)
+		if r.Rebuilt {
+			k.add("rebuilt", "from cloud tags")
+		}
+		k.add("machines", strconv.Itoa(len(machines)))
+		k.add("unknown", strings.Join(r.Unknown, ", "))
+		k.add("created", agoAbs(now, r.CreatedAt))
+		k.add("finished", agoAbs(now, r.FinishedAt))
+		if err := k.flush(); err != nil {
+			return err
+		}
+		if len(machines) == 0 {
+			return nil
+		}
+		fmt.Fprintln(out.w)
+		tw := out.table("MACHINE", "NAME", "STATE", "RESULT", "TYPE", "PRICE", "PRIVATE-IP", "LAUNCHED", "MESSAGE")
+		for _, m := range machines {
+			row(tw, m.MachineID, m.Name, m.Status, m.Result, m.InstanceType, m.PriceType, deref(m.PrivateIPAddress), epochAgo(now, m.LaunchTime), m.Message)
+		}
+		return tw.Flush()
+	case s.Machine != nil:
+		m := s.Machine
+		k.add("machine", m.ID)
+		k.add("name", m.Name)
+		state := m.State
+		if m.StateReason != "" {
+			state += " (" + m.StateReason + ")"
+		}
+		k.add("state", state)
+		k.add("result", m.Result)
+		k.add("message", m.Message)
+		k.add("request", m.RequestID)
+		k.add("return", m.ReturnID)
+		k.add("provider", m.Provider)
+		k.add("template", m.TemplateID)
+		typ := m.InstanceType
+		if m.Spot {
+			typ += " (spot)"
+		}
+		k.add("type", typ)
+		k.add("spot request", m.SpotRequest)
+		k.add("weight", itoaOr(m.Weight))
+		k.add("private ip", m.PrivateIP)
+		k.add("public ip", m.PublicIP)
+		k.add("handle", m.Handle)
+		k.add("tags", m.Tags)
+		if m.Doomed {
+			k.add("doomed", "yes: ohfpd will terminate it")
+		}
+		k.add("launched", agoAbs(now, m.LaunchTime))
+		k.add("interruption", agoAbs(now, m.InterruptAt))
+		k.add("last seen", agoAbs(now, m.LastSeen))
+		k.add("ended", agoAbs(now, m.EndedAt))
+		return k.flush()
+	}
+	return fmt.Errorf("ohfpd's answer about %s holds neither a request nor a machine", inv.args[0])
+}
+
+func itoaOr(n int) string {
+	if n == 0 {
+		return ""
+	}
+	return strconv.Itoa(n)
+}
+
+func orDash(s string) string { return orText(s, "-") }
+
+func orText(s, alt string) string {
+	if s == "" {
+		return alt
+	}
+	return s
+}
