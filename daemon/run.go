@@ -219,7 +219,7 @@ func (d *daemon) buildProviders(ctx context.Context, cfg *config.Config) ([]engi
 			Proxy:           p.Proxy,
 			ConnectTimeout:  p.ConnectionTimeout,
 			RetryAttempts:   p.RetryAttempts,
-			RateLimit:       true,
+			RateLimit:       p.AWSRateLimit,
 		}
 		if d.simulate {
 			s.EndpointURL = d.simEndpoint

@@ -165,6 +165,10 @@ type Provider struct {
 	// environment may lower or raise the log level
 	// (ACCEPT_PROPAGATED_LOG_SETTING).
 	AcceptPropagatedLogSetting bool `json:"accept_propagated_log_setting"`
+	// AWSRateLimit keeps ohfp's own calls within EC2's request-rate buckets
+	// (default true). Turn it off only for an account whose limits AWS has
+	// raised, or against the simulated region.
+	AWSRateLimit bool `json:"aws_rate_limit"`
 	// TemplatesFile is IBM's awsprov_templates.json for this provider.
 	TemplatesFile string `json:"templates_file,omitempty"`
 	// HFConfigFile is IBM's awsprov_config.json for this provider; its

@@ -137,6 +137,7 @@ var settingSpecs = []settingSpec{
 		read: readDurRange(0, 10*time.Minute), ibmRd: readIntUnit(time.Millisecond, 0, 10*time.Minute)},
 	{name: "key_file", ibm: "AWS_KEY_FILE", read: readPath},
 	{name: "accept_propagated_log_setting", ibm: "ACCEPT_PROPAGATED_LOG_SETTING", read: readBool},
+	{name: "aws_rate_limit", read: readBool},
 	// AWS_PROXY_HOST and AWS_PROXY_PORT are combined into proxy.
 	{ibm: "AWS_PROXY_HOST", name: "", read: readString},
 	{ibm: "AWS_PROXY_PORT", name: "", read: func(d *doc, v value) (any, bool) {
@@ -303,6 +304,7 @@ func decodeProvider(v value, c *Config) (Provider, bool) {
 		RetryAttempts:         DefaultRetryAttempts,
 		PendingTimeout:        DefaultPendingTimeout,
 		DescribeRetryAttempts: DefaultDescribeRetries,
+		AWSRateLimit:          true,
 	}
 	got := map[string]*setting{}
 	var templatesNode, templatesFileNode, hfConfigNode *value
@@ -387,6 +389,8 @@ func decodeProvider(v value, c *Config) (Provider, bool) {
 			p.KeyFile = s.val.(string)
 		case "accept_propagated_log_setting":
 			p.AcceptPropagatedLogSetting = s.val.(bool)
+		case "aws_rate_limit":
+			p.AWSRateLimit = s.val.(bool)
 		default:
 			panic("config: unmapped setting " + k)
 		}
