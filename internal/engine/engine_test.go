@@ -340,12 +340,31 @@ func TestMaxNumberEnforced(t *testing.T) {
 	if !errors.As(err, &ie) || !strings.Contains(err.Error(), `"nope" is not a template`) {
 		t.Fatalf("unknown template: %v", err)
 	}
+	// With two providers, a name that matches neither is refused.
+	h.restartWith2(h.cloud)
 	_, err = h.e.RequestMachines(Env{"HF_PROVIDER_NAME": "azure"}, []byte(`{"template":{"templateId":"OnDemand-c5","machineCount":1}}`))
-	if !errors.As(err, &ie) || !strings.Contains(err.Error(), "azure") {
+	if !errors.As(err, &ie) || !strings.Contains(err.Error(), "azure") || !strings.Contains(err.Error(), "aws, aws-eu") {
 		t.Fatalf("unknown provider: %v", err)
 	}
 	if len(h.e.requests) != 1 {
 		t.Fatalf("refused requests must change nothing: %d requests", len(h.e.requests))
+	}
+}
+
+func (h *harness) restartWith2(c provider.Provider) {
+	h.t.Helper()
+	e, err := New(Options{ClusterID: "test", Store: h.st, Clock: h.clk, Providers: []ProviderConfig{
+		{Name: "aws", Templates: h.tpls, Cloud: c}, {Name: "aws-eu", Templates: h.tpls, Cloud: c}}})
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	h.e = e
+}
+
+func TestSingleProviderServesAnyName(t *testing.T) {
+	h := newHarness(t)
+	if _, err := h.e.RequestMachines(Env{"HF_PROVIDER_NAME": "awsinst"}, []byte(`{"template":{"templateId":"OnDemand-c5","machineCount":1}}`)); err != nil {
+		t.Fatalf("the only provider serves HF's instance name: %v", err)
 	}
 }
 

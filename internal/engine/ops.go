@@ -29,7 +29,9 @@ func (e *StoreError) Unwrap() error { return e.Err }
 // Called with e.mu held.
 func (e *Engine) providerFor(op string, env Env) (*prov, error) {
 	name := env["HF_PROVIDER_NAME"]
-	if name == "" {
+	if name == "" || len(e.order) == 1 && e.providers[name] == nil {
+		// One provider serves every provider instance name; with several,
+		// an unknown name is refused rather than sent to the wrong account.
 		return e.providers[e.order[0]], nil
 	}
 	p := e.providers[name]
