@@ -5,7 +5,7 @@
 #   packaging/build.sh VERSION
 #
 # VERSION is normally `git describe` (v1.2.3, v1.2.3-4-gabc1234-dirty, or a
-# bare commit); it is turned into a package version dpkg and rpm accept.
+# bare commit); packaging/version.sh turns it into a package version.
 # Environment:
 #   OHFP_BIN   folder holding ohfpd and ohfp (default: bin, as `make build`)
 #   OHFP_DIST  output folder (default: dist)
@@ -32,21 +32,8 @@ for f in "$bin/ohfpd" "$bin/ohfp"; do
     fi
 done
 
-# Package version: semver as nfpm expects (it maps the pre-release to
-# 1.2.3~rc1 for dpkg and rpm, which sort it before 1.2.3).
-v=${1#v}
-case "$v" in
-    [0-9]*.[0-9]*) ;;
-    *) v="0.0.0-git.$v" ;;     # no tag yet: a bare commit id
-esac
-# Only letters, digits, dots and one hyphen (before the pre-release) survive.
-base=${v%%-*}
-pre=
-case "$v" in *-*) pre=${v#*-} ;; esac
-base=$(printf '%s' "$base" | tr -c 'A-Za-z0-9.' '.')
-pre=$(printf '%s' "$pre" | tr -c 'A-Za-z0-9.' '.')
-pkgver=$base
-[ -n "$pre" ] && pkgver="$base-$pre"
+# Package version: semver as nfpm expects, ordered as dpkg and rpm compare.
+pkgver=$(sh packaging/version.sh "$1")
 
 # Reproducible timestamps: the last commit's, unless given.
 if [ -z "${SOURCE_DATE_EPOCH:-}" ]; then

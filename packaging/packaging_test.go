@@ -18,6 +18,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"slices"
 	"strconv"
@@ -925,4 +926,66 @@ func TestSysusersAndTmpfiles(t *testing.T) {
 			t.Errorf("%s is owned by %d:%d, want %d:%d", d.path, st.Uid, st.Gid, d.uid, d.gid)
 		}
 	}
+}
+
+// pkgVersion runs version.sh on a `git describe` result.
+func pkgVersion(t *testing.T, describe string) string {
+	t.Helper()
+	return strings.TrimSpace(run(t, repoRoot, nil, "sh", "packaging/version.sh", describe))
+}
+
+// nativeVersion is how nfpm writes a semver version for dpkg and rpm:
+// pre-release after "~", build metadata after "+".
+func nativeVersion(v string) string {
+	v, meta, _ := strings.Cut(v, "+")
+	if base, pre, ok := strings.Cut(v, "-"); ok {
+		v = base + "~" + pre
+	}
+	if meta != "" {
+		v += "+" + meta
+	}
+	return v
+}
+
+func TestPackageVersions(t *testing.T) {
+	for describe, want := range map[string]string{
+		"v1.2.3":                  "1.2.3",
+		"v1.2.3-rc.1":             "1.2.3-rc.1",
+		"v1.2.3-4-gabc1234":       "1.2.3+4.gabc1234",
+		"v1.2.3-4-gabc1234-dirty": "1.2.3+4.gabc1234.dirty",
+		"v2.0.0-rc.1-3-g0123abc":  "2.0.0-rc.1+3.g0123abc",
+	} {
+		if got := pkgVersion(t, describe); got != want {
+			t.Errorf("version.sh %s = %s, want %s", describe, got, want)
+		}
+	}
+	if got := pkgVersion(t, "abc1234"); !regexpMatch(`^0\.0\.0\+git\.[0-9]+\.abc1234$`, got) {
+		t.Errorf("version.sh abc1234 = %s, want 0.0.0+git.<commits>.abc1234", got)
+	}
+
+	// Each is older than the next, for dpkg and for rpm.
+	order := []string{"v1.2.3-rc.1", "v1.2.3-rc.1-2-gbbbbbbb", "v1.2.3", "v1.2.3-1-gccccccc", "v1.2.3-10-gaaaaaaa", "v1.2.4-rc.1", "v1.2.4"}
+	_, haveDpkg := exec.LookPath("dpkg")
+	_, haveRpm := exec.LookPath("rpm")
+	if haveDpkg != nil && haveRpm != nil {
+		t.Skip("neither dpkg nor rpm is installed: version ordering NOT checked")
+	}
+	for i := 0; i+1 < len(order); i++ {
+		a, b := nativeVersion(pkgVersion(t, order[i])), nativeVersion(pkgVersion(t, order[i+1]))
+		if haveDpkg == nil {
+			if err := exec.Command("dpkg", "--compare-versions", a, "lt", b).Run(); err != nil {
+				t.Errorf("dpkg: %s (from %s) is not older than %s (from %s)", a, order[i], b, order[i+1])
+			}
+		}
+		if haveRpm == nil {
+			out := run(t, "", nil, "rpm", "--eval", fmt.Sprintf(`%%{lua: print(rpm.vercmp(%q, %q))}`, a, b))
+			if strings.TrimSpace(out) != "-1" {
+				t.Errorf("rpm: %s (from %s) is not older than %s (from %s): vercmp %s", a, order[i], b, order[i+1], out)
+			}
+		}
+	}
+}
+
+func regexpMatch(pattern, s string) bool {
+	return regexp.MustCompile(pattern).MatchString(s)
 }
