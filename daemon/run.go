@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"os/signal"
 	"os/user"
@@ -19,6 +20,7 @@ import (
 	"github.com/ohfp/ohfp/internal/awssim"
 	"github.com/ohfp/ohfp/internal/config"
 	"github.com/ohfp/ohfp/internal/engine"
+	"github.com/ohfp/ohfp/internal/metrics"
 	awsprov "github.com/ohfp/ohfp/internal/provider/aws"
 	"github.com/ohfp/ohfp/internal/rpc"
 	"github.com/ohfp/ohfp/internal/store"
@@ -105,13 +107,25 @@ func (d *daemon) run(ctx context.Context) error {
 		return err
 	}
 	uids, gids := d.allowed(cfg)
-	srv := rpc.NewServer(&engine.Handler{E: eng, Reload: d.reload, Status: d.statusExtra}, rpc.ServerOptions{
+	mx := metrics.New(metrics.Sources{Engine: eng, AWS: d.awsHealth, Store: st.Size, Version: version})
+	extra := http.NewServeMux()
+	extra.Handle("/metrics", mx.Handler())
+	srv := rpc.NewServer(mx.Wrap(&engine.Handler{E: eng, Reload: d.reload, Status: d.statusExtra}), rpc.ServerOptions{
 		Logger:      d.log.With("component", "rpc"),
 		AllowedUIDs: uids,
 		AllowedGIDs: gids,
+		Extra:       extra,
 	})
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
+	if cfg.MetricsListen != "" {
+		stopMetrics, err := serveMetrics(cfg.MetricsListen, mx.Handler(), d.log)
+		if err != nil {
+			_ = srv.Shutdown(context.Background())
+			return err
+		}
+		defer stopMetrics()
+	}
 
 	engCtx, stopEngine := context.WithCancel(context.Background())
 	engDone := make(chan struct{})
@@ -266,6 +280,35 @@ func (d *daemon) reload(ctx context.Context) error {
 	d.cfg, d.provs = cfg, provs
 	d.log.Info("configuration reloaded", "file", d.cfgPath, "providers", len(pcs))
 	return nil
+}
+
+// serveMetrics serves /metrics on the opt-in loopback TCP listener.
+func serveMetrics(addr string, h http.Handler, log *slog.Logger) (stop func(), err error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("metrics_listen %s: %w", addr, err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", h)
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	go func() {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Error("metrics listener stopped", "err", err)
+		}
+	}()
+	log.Info("metrics served", "url", "http://"+ln.Addr().String()+"/metrics")
+	return func() { _ = srv.Close() }, nil
+}
+
+// awsHealth returns every provider's AWS health, for metrics.
+func (d *daemon) awsHealth() map[string]awsprov.Health {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	out := make(map[string]awsprov.Health, len(d.provs))
+	for name, p := range d.provs {
+		out[name] = p.Health()
+	}
+	return out
 }
 
 // statusExtra adds AWS health per provider to `ohfp status`.

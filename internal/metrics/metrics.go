@@ -1,0 +1,159 @@
+// Package metrics exposes ohfpd's metrics in the Prometheus text format:
+// HF calls and their latency per operation, AWS calls, errors and throttles
+// per action, requests and machines by state, reconcile duration and lag,
+// store size. Counters of other packages are read at scrape time, so the
+// hot paths carry no metrics code beyond the call timer.
+package metrics
+
+import (
+	"context"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/ohfp/ohfp/internal/engine"
+	awsprov "github.com/ohfp/ohfp/internal/provider/aws"
+	"github.com/ohfp/ohfp/internal/rpc"
+)
+
+// Sources are what the collector reads at scrape time.
+type Sources struct {
+	Engine  *engine.Engine
+	AWS     func() map[string]awsprov.Health // per provider name
+	Store   func() (lsm, vlog int64)
+	Version string
+}
+
+// Metrics owns ohfpd's registry.
+type Metrics struct {
+	reg      *prometheus.Registry
+	calls    *prometheus.CounterVec
+	duration *prometheus.HistogramVec
+}
+
+// New builds the registry with the process and Go collectors.
+func New(src Sources) *Metrics {
+	reg := prometheus.NewRegistry()
+	m := &Metrics{
+		reg: reg,
+		calls: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "ohfp_hf_calls_total",
+			Help: "Calls served over the socket, by operation and outcome (ok or the JSON-RPC error code).",
+		}, []string{"operation", "outcome"}),
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "ohfp_hf_call_duration_seconds",
+			Help:    "Time ohfpd took to answer a call, by operation (the client's process start is not included).",
+			Buckets: []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, 1},
+		}, []string{"operation"}),
+	}
+	reg.MustRegister(m.calls, m.duration,
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		&stateCollector{src: src})
+	return m
+}
+
+// Handler serves /metrics.
+func (m *Metrics) Handler() http.Handler {
+	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{})
+}
+
+// Wrap times every call of h.
+func (m *Metrics) Wrap(h rpc.Handler) rpc.Handler {
+	return rpc.HandlerFunc(func(ctx context.Context, method string, p rpc.Params) (any, error) {
+		start := time.Now()
+		out, err := h.Call(ctx, method, p)
+		op := method
+		if len(op) > 40 {
+			op = "other" // keep label cardinality bounded
+		}
+		m.duration.WithLabelValues(op).Observe(time.Since(start).Seconds())
+		outcome := "ok"
+		if err != nil {
+			outcome = strconv.Itoa(rpc.CodeOf(err))
+		}
+		m.calls.WithLabelValues(op, outcome).Inc()
+		return out, err
+	})
+}
+
+var (
+	descRequests   = prometheus.NewDesc("ohfp_requests", "Requests held, by kind and HF status.", []string{"kind", "status"}, nil)
+	descMachines   = prometheus.NewDesc("ohfp_machines", "Machines held, by cloud state.", []string{"state"}, nil)
+	descInFlight   = prometheus.NewDesc("ohfp_requests_in_flight", "Requests not yet final.", nil, nil)
+	descReconciles = prometheus.NewDesc("ohfp_reconciles_total", "Reconcile passes run.", nil, nil)
+	descRecDur     = prometheus.NewDesc("ohfp_reconcile_duration_seconds", "Duration of the last reconcile pass.", nil, nil)
+	descRecLag     = prometheus.NewDesc("ohfp_reconcile_lag_seconds", "Time since the last reconcile pass started.", nil, nil)
+	descAWSCalls   = prometheus.NewDesc("ohfp_aws_calls_total", "AWS API calls (HTTP attempts), by provider and action.", []string{"provider", "action"}, nil)
+	descAWSErrors  = prometheus.NewDesc("ohfp_aws_errors_total", "AWS API calls that failed, by provider and action.", []string{"provider", "action"}, nil)
+	descAWSThrot   = prometheus.NewDesc("ohfp_aws_throttles_total", "AWS API calls answered with throttling, by provider and action.", []string{"provider", "action"}, nil)
+	descAWSHealthy = prometheus.NewDesc("ohfp_aws_healthy", "1 when the last AWS operation of the provider was answered, 0 while throttled or unreachable.", []string{"provider"}, nil)
+	descStore      = prometheus.NewDesc("ohfp_store_size_bytes", "Size of the Badger store, by part.", []string{"part"}, nil)
+	descBuild      = prometheus.NewDesc("ohfp_build_info", "ohfpd's version.", []string{"version"}, nil)
+)
+
+type stateCollector struct{ src Sources }
+
+func (c *stateCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{descRequests, descMachines, descInFlight, descReconciles, descRecDur, descRecLag,
+		descAWSCalls, descAWSErrors, descAWSThrot, descAWSHealthy, descStore, descBuild} {
+		ch <- d
+	}
+}
+
+func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
+	ch <- prometheus.MustNewConstMetric(descBuild, prometheus.GaugeValue, 1, c.src.Version)
+	if e := c.src.Engine; e != nil {
+		rep := e.StatusReport()
+		for k, n := range rep.Requests {
+			kind, status := splitKey(k)
+			ch <- prometheus.MustNewConstMetric(descRequests, prometheus.GaugeValue, float64(n), kind, status)
+		}
+		for st, n := range rep.Machines {
+			ch <- prometheus.MustNewConstMetric(descMachines, prometheus.GaugeValue, float64(n), st)
+		}
+		ch <- prometheus.MustNewConstMetric(descInFlight, prometheus.GaugeValue, float64(rep.InFlight))
+		ch <- prometheus.MustNewConstMetric(descReconciles, prometheus.CounterValue, float64(rep.Reconciles))
+		ch <- prometheus.MustNewConstMetric(descRecDur, prometheus.GaugeValue, float64(rep.LastReconcileMs)/1000)
+		if !rep.LastReconcile.IsZero() {
+			ch <- prometheus.MustNewConstMetric(descRecLag, prometheus.GaugeValue, time.Since(rep.LastReconcile).Seconds())
+		}
+	}
+	if c.src.AWS != nil {
+		for name, h := range c.src.AWS() {
+			for a, n := range h.Calls {
+				ch <- prometheus.MustNewConstMetric(descAWSCalls, prometheus.CounterValue, float64(n), name, a)
+			}
+			for a, n := range h.Errors {
+				ch <- prometheus.MustNewConstMetric(descAWSErrors, prometheus.CounterValue, float64(n), name, a)
+			}
+			for a, n := range h.Throttles {
+				ch <- prometheus.MustNewConstMetric(descAWSThrot, prometheus.CounterValue, float64(n), name, a)
+			}
+			healthy := 1.0
+			if h.Throttled || h.Unreachable {
+				healthy = 0
+			}
+			ch <- prometheus.MustNewConstMetric(descAWSHealthy, prometheus.GaugeValue, healthy, name)
+		}
+	}
+	if c.src.Store != nil {
+		lsm, vlog := c.src.Store()
+		ch <- prometheus.MustNewConstMetric(descStore, prometheus.GaugeValue, float64(lsm), "lsm")
+		ch <- prometheus.MustNewConstMetric(descStore, prometheus.GaugeValue, float64(vlog), "vlog")
+	}
+}
+
+// splitKey splits StatusReport's "kind status" keys.
+func splitKey(k string) (string, string) {
+	for i := 0; i < len(k); i++ {
+		if k[i] == ' ' {
+			return k[:i], k[i+1:]
+		}
+	}
+	return k, ""
+}

@@ -1,0 +1,70 @@
+package metrics
+
+import (
+	"context"
+	"io"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/ohfp/ohfp/internal/engine"
+	"github.com/ohfp/ohfp/internal/provider"
+	awsprov "github.com/ohfp/ohfp/internal/provider/aws"
+	"github.com/ohfp/ohfp/internal/rpc"
+	"github.com/ohfp/ohfp/internal/store"
+	"github.com/ohfp/ohfp/internal/template"
+)
+
+type noCloud struct{ provider.Provider }
+
+func (noCloud) List(context.Context, string) ([]provider.Instance, error) { return nil, nil }
+func (noCloud) InstanceType(_ context.Context, n string) (provider.InstanceTypeInfo, error) {
+	return provider.InstanceTypeInfo{Name: n, VCPUs: 2, MemoryMiB: 4096}, nil
+}
+
+func TestScrape(t *testing.T) {
+	st, err := store.OpenInMemory(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	e, err := engine.New(engine.Options{Store: st, Providers: []engine.ProviderConfig{{Name: "aws", Cloud: noCloud{},
+		Templates: []template.Template{{TemplateID: "t1", MaxNumber: 5, VMType: "c5.large"}}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.RequestMachines(nil, []byte(`{"template":{"templateId":"t1","machineCount":2}}`)); err != nil {
+		t.Fatal(err)
+	}
+	m := New(Sources{Engine: e, Version: "1.2.3", Store: st.Size,
+		AWS: func() map[string]awsprov.Health {
+			return map[string]awsprov.Health{"aws": {Calls: map[string]int{"DescribeInstances": 7}, Throttles: map[string]int{"RunInstances": 2}, Throttled: true}}
+		}})
+	h := m.Wrap(&engine.Handler{E: e})
+	if _, err := h.Call(context.Background(), "getRequestStatus", rpc.Params{Input: []byte(`{"requests":[{"requestId":"req-x"}]}`)}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.Call(context.Background(), "requestMachines", rpc.Params{Input: []byte(`{}`)}); err == nil {
+		t.Fatal("bad input must fail")
+	}
+	rec := httptest.NewRecorder()
+	m.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	body, _ := io.ReadAll(rec.Body)
+	for _, want := range []string{
+		`ohfp_hf_calls_total{operation="getRequestStatus",outcome="ok"} 1`,
+		`ohfp_hf_calls_total{operation="requestMachines",outcome="-32602"} 1`,
+		`ohfp_hf_call_duration_seconds_count{operation="getRequestStatus"} 1`,
+		`ohfp_requests{kind="acquire",status="running"} 1`,
+		`ohfp_requests_in_flight 1`,
+		`ohfp_aws_calls_total{action="DescribeInstances",provider="aws"} 7`,
+		`ohfp_aws_throttles_total{action="RunInstances",provider="aws"} 2`,
+		`ohfp_aws_healthy{provider="aws"} 0`,
+		`ohfp_build_info{version="1.2.3"} 1`,
+		`ohfp_store_size_bytes{part="lsm"}`,
+		`process_resident_memory_bytes`,
+	} {
+		if !strings.Contains(string(body), want) {
+			t.Errorf("metrics lack %s", want)
+		}
+	}
+}
