@@ -415,6 +415,18 @@ func (e *Engine) launch(ctx context.Context, id string) {
 		Tags:        e.tagsFor(r, tpl),
 	}
 	if r.FallbackUnits > 0 {
+		// Ask on-demand only what Spot has still not filled.
+		have, _ := e.unitsLocked(r)
+		if r.Units-have <= 0 {
+			r.Phase = domain.PhaseLaunched
+			err := e.persist([]*domain.Request{r}, nil)
+			e.mu.Unlock()
+			if err != nil {
+				e.log.Error("persist request", "request", id, "err", err)
+			}
+			return
+		}
+		r.FallbackUnits = r.Units - have
 		spec.Template, spec.ClientToken = fallbackSpec(r, *tpl)
 		spec.Units = r.FallbackUnits
 		tpl = &spec.Template

@@ -174,9 +174,10 @@ func (e *Engine) adoptLocked(p *prov, in *provider.Instance, now time.Time, chan
 			m.Result = domain.ResultSucceed
 		}
 	}
-	if r.Phase == domain.PhaseQueued {
+	if r.Phase == domain.PhaseQueued && (r.FallbackUnits == 0 || m.Handle == "") {
 		// Launched before a crash, answer never recorded: adopt instead of
-		// launching again.
+		// launching again. (A late instance of a capped fleet does not stand
+		// for the on-demand fallback still to be launched.)
 		r.Phase = domain.PhaseLaunched
 		r.RetryNote = ""
 	}
