@@ -194,6 +194,7 @@ func parseArgs(argv []string, lookup func(string) (string, bool)) (*invocation, 
 	var haveWait bool
 	var positional []string
 	var firstErr error // an unknown option: reported once the operation is known
+	var unknownOpt string
 	inv.flags = map[string]string{}
 	for i := 0; i < len(argv); i++ {
 		a := argv[i]
@@ -236,6 +237,7 @@ func parseArgs(argv []string, lookup func(string) (string, bool)) (*invocation, 
 			case opt == "":
 				if firstErr == nil {
 					firstErr = errors.New("unknown option " + a + "; " + shortUsage)
+					unknownOpt = a
 				}
 			case takesValue:
 				inv.flags[opt], err = needValue()
@@ -272,10 +274,13 @@ func parseArgs(argv []string, lookup func(string) (string, bool)) (*invocation, 
 			return nil, errors.New("unknown operation " + strconv.Quote(inv.op) + ": use one of " + strings.Join(hf.Operations, ", ") + ", or a sysadmin command: " + strings.Join(opNames()[len(hf.Operations):], ", ") + " (see ohfp help)")
 		}
 	}
+	cmd := commands[inv.op]
 	if firstErr != nil {
+		if unknownOpt != "" && cmd.admin != nil {
+			firstErr = errors.New("unknown option " + unknownOpt + " (see ohfp help)")
+		}
 		return inv, firstErr
 	}
-	cmd := commands[inv.op]
 	for opt := range inv.flags {
 		if !slices.Contains(cmd.opts, opt) {
 			if cmd.hf {

@@ -150,8 +150,13 @@ func cmdStatus(ctx context.Context, inv *invocation, out *output) error {
 	k.add("ohfp", "version "+version+", socket "+inv.socket)
 	k.add("cluster", st.ClusterID)
 	k.add("providers", strings.Join(st.Providers, ", "))
-	for _, name := range providerOrder(st.Providers, st.AWS) {
-		k.add("aws "+name, awsLine(now, st.AWS[name]))
+	names := providerOrder(st.Providers, st.AWS)
+	for _, name := range names {
+		key := "aws " + name
+		if len(names) == 1 {
+			key = "aws"
+		}
+		k.add(key, awsLine(now, st.AWS[name]))
 	}
 	reqs := strconv.Itoa(st.InFlight) + " in flight"
 	if s := counts(st.Requests); s != "" {
