@@ -77,7 +77,11 @@ func realMain(args []string, stdout, stderr io.Writer) int {
 	// Trap signals before the slow start-up (opening the store can block).
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
-	log := newLogger(cfg.SlogLevel(), cfg.LogFormat, stderr)
+	level := cfg.SlogLevel()
+	if os.Getenv("HF_LOGLEVEL") != "" && cfg.Providers[0].AcceptPropagatedLogSetting {
+		level = levelFromEnv() // IBM's ACCEPT_PROPAGATED_LOG_SETTING
+	}
+	log := newLogger(level, cfg.LogFormat, stderr)
 	d := &daemon{cfgPath: *cfgPath, cfg: cfg, log: log, simulate: *simulate, rebuild: *rebuild}
 	if err := d.run(ctx); err != nil && !errors.Is(err, context.Canceled) {
 		log.Error("ohfpd stopped", "err", err)
