@@ -23,6 +23,10 @@ func TestClientDependencies(t *testing.T) {
 		"github.com/prometheus/",
 		"github.com/goccy/go-yaml",
 		"github.com/ohfp/ohfp/internal/engine",
+		"github.com/ohfp/ohfp/internal/config", // YAML: config validate runs ohfpd instead
+		"github.com/ohfp/ohfp/internal/store",
+		"github.com/ohfp/ohfp/internal/provider",
+		"github.com/ohfp/ohfp/internal/awssim",
 	}
 	for _, d := range deps {
 		for _, f := range forbidden {

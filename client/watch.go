@@ -40,6 +40,7 @@ func cmdWatch(ctx context.Context, inv *invocation, out *output) error {
 	}
 	last := ""
 	drawn := false
+	start := time.Now()
 	for {
 		raw, err := callDaemon(ctx, inv, "show", map[string]string{"id": id}, nil, nil)
 		if err != nil {
@@ -66,7 +67,8 @@ func cmdWatch(ctx context.Context, inv *invocation, out *output) error {
 		final := s.Status.Status == hf.StatusComplete || s.Status.Status == hf.StatusCompleteWithError
 		switch {
 		case out.tty:
-			fmt.Fprint(out.w, "\r"+fit(line, width)+"\x1b[K")
+			elapsed := "  " + human(time.Since(start))
+			fmt.Fprint(out.w, "\r"+fit(line+elapsed, width)+"\x1b[K")
 			drawn = true
 		case line != last && !out.json:
 			fmt.Fprintln(out.w, line)
