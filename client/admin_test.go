@@ -334,7 +334,7 @@ func TestTemplates(t *testing.T) {
 	columns(t, out)
 	want := []string{
 		"PROVIDER TEMPLATE AVAILABLE MAX TYPE NCPUS NRAM VMTYPES PRICE API",
-		"awsinst OnDemand-c5 17 20 X86_64 2 4096 c5.large ondemand -",
+		"awsinst OnDemand-c5 17 20 X86_64 2 4096 c5.large ondemand RunInstances",
 		"awsinst Fleet-mixed -1 unlimited X86_64 4 16384 m5.xlarge,m5.2xlarge×2 heterogeneous EC2Fleet/instant",
 		"awsspot Spot-c5 48 50 ARM64 8 32768 c6g.2xlarge spot SpotFleet",
 	}

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/ohfp/ohfp/internal/hf"
+	"github.com/ohfp/ohfp/internal/template"
 )
 
 // The daemon's answers, decoded locally (the client does not link the
@@ -436,8 +437,10 @@ func cmdTemplates(ctx context.Context, inv *invocation, out *output) error {
 			if t.MaxNumber < 0 {
 				maxN = "unlimited"
 			}
-			api := t.ProviderAPI
-			if api != "" && t.FleetType != "" {
+			// The API the daemon will use: providerApi, else its default
+			// for the price type (the same rule as the daemon's).
+			api := (&template.Template{ProviderAPI: t.ProviderAPI, PriceType: t.PriceType}).API()
+			if t.FleetType != "" {
 				api += "/" + t.FleetType
 			}
 			row(tw, p, t.TemplateID, strconv.Itoa(t.AvailableNumber), maxN, t.attr("type"), t.attr("ncpus"), t.attr("nram"),
