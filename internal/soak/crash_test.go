@@ -64,7 +64,7 @@ type bgResult struct {
 func TestCrashSoak(t *testing.T) {
 	cycles := 5
 	if soakMode() {
-		cycles = 50
+		cycles = 100
 	}
 	if v := os.Getenv("OHFP_SOAK_CYCLES"); v != "" {
 		n, err := strconv.Atoi(v)
@@ -97,6 +97,10 @@ func TestCrashSoak(t *testing.T) {
 		}
 		if r.rng.IntN(3) == 0 {
 			r.reclaimOne()
+		}
+		if r.rng.IntN(2) == 0 {
+			tpl, n := r.pickTemplate()
+			r.record(e.request(tpl, n), tpl, n)
 		}
 		moment := killMoments[i%len(killMoments)]
 		if soakMode() {
@@ -346,7 +350,7 @@ func (r *crashRun) verify(cycles int, seed uint64) {
 	rows := e.allRequests()
 
 	var orphans, duplicates, unknownReqs []string
-	machines := 0
+	machines, unheard := 0, 0
 	for _, rid := range reqIDs {
 		group := byReq[rid]
 		machines += len(group)
@@ -355,6 +359,11 @@ func (r *crashRun) verify(cycles int, seed uint64) {
 			want = a.units
 		} else if row, ok := rows[rid]; ok {
 			want = row.Units // a request the kill kept from HF: the daemon knows its size
+			for _, in := range group {
+				if liveState(in.State) {
+					unheard++
+				}
+			}
 		}
 		if rid == "" || want < 0 {
 			unknownReqs = append(unknownReqs, fmt.Sprintf("%q (%d instances)", rid, len(group)))
@@ -410,7 +419,8 @@ func (r *crashRun) verify(cycles int, seed uint64) {
 		"requestCallsCutOffByKill": r.unanswered, "requestCallsAnsweredAcrossKill": r.answeredLate,
 		"orphans": len(orphans), "duplicates": len(duplicates), "lost": len(lost), "stuck": len(stuck),
 		"returnedNotTerminated": len(notTerminated), "reclaimsNotReported": len(unreported),
-		"instancesOfUnknownRequests": len(unknownReqs),
+		"instancesOfUnknownRequests":            len(unknownReqs),
+		"liveInstancesOfRequestsHFNeverHeardOf": unheard,
 	}
 	report(t, fig)
 	t.Logf("crash soak: %d cycles survived, %d kills, %d requests, %d machines, %d returns (%d machines), %d reclaims; orphans=%d duplicates=%d lost=%d",
