@@ -318,6 +318,10 @@ func (d *daemon) statusExtra(rep *engine.StatusReport) {
 	rep.AWS = map[string]any{}
 	for name, p := range d.provs {
 		h := p.Health()
-		rep.AWS[name] = map[string]any{"summary": h.Summary(), "health": h}
+		rep.AWS[name] = map[string]any{"summary": h.Summary(), "health": map[string]any{
+			"lastError": h.LastError, "lastErrorAt": h.LastErrorAt, "throttled": h.Throttled,
+			"unreachable": h.Unreachable, "failures": h.Failures, "retryInSeconds": h.RetryIn.Seconds(),
+			"calls": h.Calls, "errors": h.Errors, "throttles": h.Throttles,
+		}}
 	}
 }

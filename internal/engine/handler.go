@@ -147,6 +147,8 @@ type StatusReport struct {
 	LastReconcileMs    int64          `json:"lastReconcileMs"`
 	LastReconcileError string         `json:"lastReconcileError,omitempty"`
 	Reconciles         int            `json:"reconciles"`
+	ActiveIntervalMs   int64          `json:"activeIntervalMs"` // reconcile delay while busy
+	IdleIntervalMs     int64          `json:"idleIntervalMs"`   // reconcile delay when idle
 	CloudNote          string         `json:"cloudNote,omitempty"`
 	AWS                map[string]any `json:"aws,omitempty"` // per provider, filled by the daemon
 }
@@ -168,6 +170,8 @@ func (e *Engine) StatusReport() StatusReport {
 		LastReconcileMs:    e.health.LastReconcileTook.Milliseconds(),
 		LastReconcileError: e.health.LastReconcileError,
 		Reconciles:         e.health.Reconciles,
+		ActiveIntervalMs:   e.opts.ActiveInterval.Milliseconds(),
+		IdleIntervalMs:     e.opts.IdleInterval.Milliseconds(),
 		CloudNote:          e.health.CloudNote,
 	}
 	for _, r := range e.requests {
