@@ -1,0 +1,249 @@
+package soak
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ohfp/ohfp/internal/awssim"
+	"github.com/ohfp/ohfp/internal/hfdriver"
+)
+
+// TestAWSFaults runs HF's workload against a region that throttles 30% of
+// calls, answers 5% with 5xx, drops 2% of connections and adds 20 ms to
+// every answer. First a region that throttles every RunInstances shows the
+// throttling in the request's message and in the daemon's status; then
+// 100 requests (1-3 machines each, both templates) must all complete with
+// exactly the machines asked, and returning all of them must terminate
+// every one.
+//
+// ohfp's client-side EC2 rate limit is off here (aws_rate_limit: false) so
+// that the injected faults, not ohfp's own pacing, decide the run; with it
+// on the run takes a minute longer.
+func TestAWSFaults(t *testing.T) {
+	nreq := 12
+	if soakMode() {
+		nreq = 100
+	}
+	c := startCloud(t, 200*time.Millisecond, 200*time.Millisecond)
+	e := newEnv(t, c, daemonOpts{})
+	e.start()
+
+	// 1. Every RunInstances throttled: HF and the sysadmin hear of it.
+	c.setFaults(awssim.Faults{ThrottleRate: 1, Actions: []string{"RunInstances"}})
+	first := e.request(tplOnDemand, 1)
+	var reqNote, cloudNote, awsSummary string
+	deadline := time.Now().Add(60 * time.Second)
+	for reqNote == "" || cloudNote == "" || awsSummary == "" {
+		if s := e.status(first).Requests[0]; strings.Contains(s.Message, "AWS throttling") {
+			reqNote = s.Message
+		}
+		rep := e.statusReport()
+		if n, _ := rep["cloudNote"].(string); strings.Contains(n, "throttling") {
+			cloudNote = n
+		}
+		if aws, ok := rep["aws"].(map[string]any); ok {
+			if p, ok := aws["aws"].(map[string]any); ok {
+				if s, _ := p["summary"].(string); strings.Contains(s, "throttling") {
+					awsSummary = s
+				}
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("while AWS throttles every launch: request message %q, status cloudNote %q, aws summary %q; want each to say so", reqNote, cloudNote, awsSummary)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Logf("while throttled: request message %q; status cloudNote %q; aws summary %q", reqNote, cloudNote, awsSummary)
+
+	// 2. The fault mix, for the whole workload.
+	mix := awssim.Faults{ThrottleRate: 0.3, ErrorRate: 0.05, DropRate: 0.02, Latency: 20 * time.Millisecond}
+	c.setFaults(mix)
+	callsBefore, errsBefore := c.counts()
+
+	type req struct {
+		id, tpl string
+		units   int
+	}
+	reqs := make([]req, nreq)
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var failures []string
+	const workers = 4
+	for w := 0; w < workers; w++ {
+		p := e.newPlugin(fmt.Sprintf("hf-fault-%d", w))
+		wg.Add(1)
+		go func(w int) {
+			defer wg.Done()
+			rng := rand.New(rand.NewPCG(uint64(w), 7))
+			for i := w; i < nreq; i += workers {
+				tpl := tplOnDemand
+				if rng.IntN(2) == 0 {
+					tpl = tplSpot
+				}
+				n := 1 + rng.IntN(3)
+				ctx, cancel := callCtx()
+				var rep hfdriver.RequestReply
+				err := p.Call(ctx, "requestMachines", requestInput(tpl, n), &rep)
+				cancel()
+				mu.Lock()
+				if err != nil {
+					failures = append(failures, err.Error())
+				}
+				reqs[i] = req{id: rep.RequestID, tpl: tpl, units: n}
+				mu.Unlock()
+			}
+		}(w)
+	}
+	wg.Wait()
+	if len(failures) > 0 {
+		t.Fatalf("%d requestMachines calls failed: %v", len(failures), failures)
+	}
+	ids := []string{first}
+	units := map[string]int{first: 1}
+	for _, r := range reqs {
+		ids = append(ids, r.id)
+		units[r.id] = r.units
+	}
+
+	// Poll as HF does, noting every message that mentions AWS trouble.
+	notes := map[string]int{}
+	deadline = time.Now().Add(5 * time.Minute)
+	final := map[string]statusEntry{}
+	c.setFaults(mix) // the first request may still be in its throttled backoff: it now retries under the mix
+	for {
+		running := 0
+		for i := 0; i < len(ids); i += 50 {
+			for _, s := range e.status(ids[i:min(i+50, len(ids))]...).Requests {
+				final[s.RequestID] = statusEntry{Status: s.Status, Message: s.Message, Machines: s.Machines}
+				if s.Status == "running" {
+					running++
+					if strings.Contains(s.Message, "AWS") {
+						notes[noteKind(s.Message)]++
+					}
+				}
+			}
+		}
+		if n, _ := e.statusReport()["cloudNote"].(string); n != "" {
+			notes["status: "+noteKind(n)]++
+		}
+		if running == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d requests still running after 5 minutes of faults", running, len(ids))
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+
+	// No lost request, no duplicate, no shortfall.
+	byReq := map[string]int{}
+	for _, in := range c.instances() {
+		byReq[in.Tags["ohfp:request-id"]]++
+	}
+	var bad []string
+	var all []hfdriver.Machine
+	lost, dups := 0, 0
+	for _, id := range ids {
+		s := final[id]
+		if strings.Contains(s.Message, "not known") {
+			lost++
+		}
+		if byReq[id] > units[id] {
+			dups++
+		}
+		if s.Status != "complete" || len(s.Machines) != units[id] {
+			bad = append(bad, fmt.Sprintf("%s: %s %q with %d machines, want complete with %d", id, s.Status, s.Message, len(s.Machines), units[id]))
+		}
+		if byReq[id] != units[id] {
+			bad = append(bad, fmt.Sprintf("%s: the cloud holds %d instances, asked %d", id, byReq[id], units[id]))
+		}
+		all = append(all, s.Machines...)
+	}
+	if len(bad) > 0 {
+		t.Errorf("under faults:\n  %s", strings.Join(bad, "\n  "))
+	}
+
+	// Return everything, still under faults, 10 machines per return.
+	var rets []string
+	for i := 0; i < len(all); i += 10 {
+		var rep hfdriver.RequestReply
+		e.call("requestReturnMachines", hfdriver.MachinesInput(all[i:min(i+10, len(all))]), &rep)
+		rets = append(rets, rep.RequestID)
+	}
+	for id, s := range e.waitFinal(rets, 5*time.Minute) {
+		if s.Status != "complete" {
+			t.Errorf("return %s under faults: %s %q", id, s.Status, s.Message)
+		}
+	}
+	deadline = time.Now().Add(2 * time.Minute)
+	for {
+		up := 0
+		for _, in := range c.instances() {
+			if in.State != "terminated" {
+				up++
+			}
+		}
+		if up == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d instances not terminated after every machine was returned", up)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	calls, errs := c.counts()
+	c.setFaults(awssim.Faults{})
+	faults := sum(errs) - sum(errsBefore)
+	if faults == 0 {
+		t.Fatal("the simulated region injected no fault")
+	}
+	var kinds []string
+	for k, n := range notes {
+		kinds = append(kinds, fmt.Sprintf("%s x%d", k, n))
+	}
+	sort.Strings(kinds)
+	report(t, map[string]any{
+		"requests": len(ids), "machines": len(all), "returns": len(rets),
+		"awsCalls": sum(calls) - sum(callsBefore), "faultsInjected": faults, "faultsByAction": diff(errs, errsBefore),
+		"throttleRate": mix.ThrottleRate, "errorRate": mix.ErrorRate, "dropRate": mix.DropRate, "latencyMs": mix.Latency.Milliseconds(),
+		"lost": lost, "duplicates": dups, "problems": len(bad),
+		"messageWhileThrottled": reqNote, "statusCloudNote": cloudNote, "statusAWSSummary": awsSummary, "notesSeenWhilePolling": kinds,
+	})
+}
+
+// noteKind shortens a message to its kind, e.g. "AWS throttling, retrying in N s".
+func noteKind(msg string) string {
+	var b strings.Builder
+	for _, r := range msg {
+		if r >= '0' && r <= '9' {
+			if !strings.HasSuffix(b.String(), "N") {
+				b.WriteRune('N')
+			}
+			continue
+		}
+		b.WriteRune(r)
+	}
+	return shorten(b.String(), 80)
+}
+
+func shorten(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "..."
+}
+
+func diff(after, before map[string]int) map[string]int {
+	out := map[string]int{}
+	for k, v := range after {
+		if d := v - before[k]; d != 0 {
+			out[k] = d
+		}
+	}
+	return out
+}
