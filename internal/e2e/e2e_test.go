@@ -109,6 +109,13 @@ const templatesJSON = `{"templates": [
 
 func newEnv(t *testing.T) *env {
 	t.Helper()
+	return newEnvWith(t, templatesJSON, "")
+}
+
+// newEnvWith is newEnv with other templates and extra provider keys
+// (indented YAML lines).
+func newEnvWith(t *testing.T, templates, providerExtra string) *env {
+	t.Helper()
 	dir := t.TempDir()
 	e := &env{t: t, dir: dir, bin: binDir, log: &bytes.Buffer{}}
 	addr := freeAddr(t)
@@ -150,9 +157,9 @@ providers:
     region: us-east-1
     endpoint_url: %s
     templates_file: awsprov_templates.json
-`, e.sock, filepath.Join(dir, "state"), e.endpoint)
+%s`, e.sock, filepath.Join(dir, "state"), e.endpoint, providerExtra)
 	must(t, os.WriteFile(e.cfg, []byte(cfg), 0o600))
-	must(t, os.WriteFile(filepath.Join(dir, "awsprov_templates.json"), []byte(templatesJSON), 0o600))
+	must(t, os.WriteFile(filepath.Join(dir, "awsprov_templates.json"), []byte(templates), 0o600))
 	p, err := hfdriver.Install(filepath.Join(dir, "hf"), filepath.Join(binDir, "ohfp"))
 	must(t, err)
 	p.Env = []string{"OHFP_SOCKET=" + e.sock, "HF_PROVIDER_NAME=aws", "OHFP_WAIT=20s"}
