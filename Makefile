@@ -44,6 +44,7 @@ bench: build
 # Crash, fault and load runs (internal/soak); CI runs them too, within a few minutes.
 soak:
 	OHFP_SOAK=1 $(GO) test -race -count=1 -timeout 20m ./internal/soak/
+	OHFP_SOAK=1 $(GO) test -race -count=1 -timeout 10m -run 'TestFleetExpiry' ./internal/e2e/
 
 # Packages (.deb and .rpm) with nfpm, a Go tool dependency in go.mod.
 package: build
