@@ -81,7 +81,7 @@ func (p *Provider) launchASG(ctx context.Context, spec provider.LaunchSpec) (pro
 // asgInput builds the CreateAutoScalingGroup call of spec.
 func asgInput(spec provider.LaunchSpec, lt ltRef) (*autoscaling.CreateAutoScalingGroupInput, error) {
 	t := &spec.Template
-	its := fleetTypes(t)
+	its := fleetTypes(t, true)
 	if len(its) == 0 {
 		return nil, fatal(t, "no vmType or vmTypes: an Auto Scaling group needs instance types")
 	}
@@ -89,7 +89,7 @@ func asgInput(spec provider.LaunchSpec, lt ltRef) (*autoscaling.CreateAutoScalin
 	if err != nil {
 		return nil, err
 	}
-	prio, prioritized := priorities(t)
+	prio, prioritized := priorities(t, true)
 	_, _, asgOD, err := onDemandStrategy(t, prioritized || len(t.VMTypesPriority) > 0)
 	if err != nil {
 		return nil, err

@@ -228,10 +228,11 @@ func (p *Provider) Delete(ctx context.Context, handle string) error {
 
 // fleetTypes lists the instance types a fleet may launch: vmTypes (or
 // vmType), then the vmTypesOnDemand types not among them when the price
-// type has an on-demand part.
-func fleetTypes(t *template.Template) []string {
+// type has an on-demand part and withOD (EC2 Fleet, Auto Scaling; a Spot
+// Fleet leaves them to the on-demand fallback, see OnDemandSpec).
+func fleetTypes(t *template.Template, withOD bool) []string {
 	out := t.InstanceTypes()
-	if t.Price() != template.PriceSpot {
+	if withOD && t.Price() != template.PriceSpot {
 		for _, w := range t.VMTypesOnDemand {
 			if !slices.Contains(out, w.Type) {
 				out = append(out, w.Type)
@@ -260,10 +261,10 @@ func onDemandUnits(t *template.Template, units int) int {
 // those types come first in their order (EC2 Fleet and Spot Fleet cannot
 // restrict types per lifecycle; this is the nearest they offer), then the
 // vmTypesPriority order.
-func priorities(t *template.Template) (map[string]float64, bool) {
+func priorities(t *template.Template, withOD bool) (map[string]float64, bool) {
 	out := map[string]float64{}
 	base := 0
-	od := t.Price() != template.PriceSpot && len(t.VMTypesOnDemand) > 0
+	od := withOD && t.Price() != template.PriceSpot && len(t.VMTypesOnDemand) > 0
 	if od {
 		for i, w := range t.VMTypesOnDemand {
 			out[w.Type] = float64(i)
@@ -332,13 +333,14 @@ type override struct {
 	Priority *float64
 }
 
-// overrides builds the types × subnets matrix of a template.
-func overrides(t *template.Template) ([]override, error) {
-	its := fleetTypes(t)
+// overrides builds the types × subnets matrix of a template (withOD: see
+// fleetTypes).
+func overrides(t *template.Template, withOD bool) ([]override, error) {
+	its := fleetTypes(t, withOD)
 	if len(its) == 0 {
 		return nil, fatal(t, "no vmType or vmTypes: a fleet needs instance types for its overrides")
 	}
-	prio, _ := priorities(t)
+	prio, _ := priorities(t, withOD)
 	subnets := t.SubnetIDs
 	if len(subnets) == 0 {
 		subnets = []string{""}
@@ -581,7 +583,7 @@ func (p *Provider) fleetInstances(ctx context.Context, spec provider.LaunchSpec,
 // createFleetInput builds the CreateFleet call of spec.
 func (p *Provider) createFleetInput(spec provider.LaunchSpec, lt ltRef) (*ec2.CreateFleetInput, error) {
 	t := &spec.Template
-	ovs, err := overrides(t)
+	ovs, err := overrides(t, true)
 	if err != nil {
 		return nil, err
 	}
@@ -589,7 +591,7 @@ func (p *Provider) createFleetInput(spec provider.LaunchSpec, lt ltRef) (*ec2.Cr
 	if err != nil {
 		return nil, err
 	}
-	_, prioritized := priorities(t)
+	_, prioritized := priorities(t, true)
 	fleetOD, _, _, err := onDemandStrategy(t, prioritized)
 	if err != nil {
 		return nil, err
@@ -844,7 +846,11 @@ func (p *Provider) capEC2Fleet(ctx context.Context, id string, keep int) error {
 		}
 		_, err := p.fleet.CreateTags(ctx, &ec2.CreateTagsInput{Resources: []string{id},
 			Tags: []types.Tag{{Key: aws.String(TagCapped), Value: aws.String("true")}}})
-		return classify("CreateTags", err)
+		if err != nil {
+			// The capacity is capped; only Poll's Closed depends on the tag.
+			p.log.Warn("could not tag a capped fleet: Poll will not report it closed", "handle", id, "err", classify("CreateTags", err))
+		}
+		return nil
 	}
 	// A request fleet cannot be modified: delete it, keeping its instances.
 	return p.deleteFleet(ctx, id, false)

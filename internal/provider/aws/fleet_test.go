@@ -182,16 +182,16 @@ func TestSpotFleetConfig(t *testing.T) {
 	eq(t, "role", aws.ToString(c.IamFleetRole), "arn:aws:iam::1:role/fleet")
 	eq(t, "target/od", sp(aws.ToInt32(c.TargetCapacity), aws.ToInt32(c.OnDemandTargetCapacity)), "10 3")
 	eq(t, "strategy", c.AllocationStrategy, "capacityOptimized")
-	eq(t, "od strategy", c.OnDemandAllocationStrategy, "prioritized")
+	eq(t, "od strategy: API default (vmTypesOnDemand are for the fallback)", c.OnDemandAllocationStrategy, "")
 	eq(t, "type", c.Type, "request")
 	eq(t, "ValidUntil default 30 min", aws.ToTime(c.ValidUntil), r.clk.Now().Add(30*time.Minute).UTC())
 	eq(t, "TerminateInstancesWithExpiration", aws.ToBool(c.TerminateInstancesWithExpiration), false)
 	eq(t, "token", aws.ToString(c.ClientToken), "req-1-tok")
 	eq(t, "tags", c.TagSpecifications[0].ResourceType, types.ResourceTypeSpotFleetRequest)
 	ov := c.LaunchTemplateConfigs[0].Overrides
-	eq(t, "overrides", len(ov), 6)
+	eq(t, "overrides: vmTypes × subnets, no vmTypesOnDemand", len(ov), 4)
 	eq(t, "override[2]", sp(ov[2].InstanceType, aws.ToString(ov[2].SubnetId), aws.ToFloat64(ov[2].WeightedCapacity),
-		aws.ToFloat64(ov[2].Priority), aws.ToString(ov[2].SpotPrice)), "c5.xlarge subnet-a 2 2 0.05")
+		aws.ToFloat64(ov[2].Priority), aws.ToString(ov[2].SpotPrice)), "c5.xlarge subnet-a 2 1 0.05")
 
 	spec.Template.FleetType, spec.Template.AllocationStrat, spec.Template.PoolsCount = "maintain", "lowestPrice", 3
 	spec.RequestID = "req-2"

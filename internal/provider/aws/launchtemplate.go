@@ -148,7 +148,7 @@ func (p *Provider) launchTemplateData(ctx context.Context, spec provider.LaunchS
 	if aws.ToString(data.ImageId) == "" {
 		return nil, fatal(t, "no imageId, and no AMI in a launchTemplateId: nothing says which AMI to launch")
 	}
-	if its := fleetTypes(t); len(its) > 0 {
+	if its := fleetTypes(t, t.API() != template.APISpotFleet); len(its) > 0 {
 		// Overrides choose the type; this one makes the template usable alone.
 		data.InstanceType = types.InstanceType(its[0])
 	} else if data.InstanceType == "" {

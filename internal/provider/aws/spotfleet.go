@@ -24,7 +24,9 @@ import (
 //
 // priceType heterogeneous, as IBM defines it (Spot first; what Spot has not
 // filled near expiry is requested on-demand): the request carries the
-// percentOnDemand share as OnDemandTargetCapacity and the rest as Spot. When
+// percentOnDemand share (if any) as OnDemandTargetCapacity, on vmTypes,
+// and the rest as Spot; vmTypesOnDemand are not in the request's overrides
+// but kept for the on-demand fallback. When
 // Poll reports it Closed (expired, cancelled, failed) with Fulfilled below
 // Target, the engine Caps it (keepUnits = Fulfilled) and launches the
 // shortfall (Target - Fulfilled units) again with OnDemandSpec.
@@ -97,7 +99,7 @@ func (p *Provider) launchSpotFleet(ctx context.Context, spec provider.LaunchSpec
 // spotFleetConfig builds the RequestSpotFleet configuration of spec.
 func (p *Provider) spotFleetConfig(spec provider.LaunchSpec, lt ltRef) (*types.SpotFleetRequestConfigData, error) {
 	t := &spec.Template
-	ovs, err := overrides(t)
+	ovs, err := overrides(t, false)
 	if err != nil {
 		return nil, err
 	}
@@ -105,7 +107,7 @@ func (p *Provider) spotFleetConfig(spec provider.LaunchSpec, lt ltRef) (*types.S
 	if err != nil {
 		return nil, err
 	}
-	_, prioritized := priorities(t)
+	_, prioritized := priorities(t, false)
 	_, sfOD, _, err := onDemandStrategy(t, prioritized)
 	if err != nil {
 		return nil, err
@@ -339,7 +341,11 @@ func (p *Provider) capSpotFleet(ctx context.Context, id string, keep int) error 
 		}
 		_, err := p.fleet.CreateTags(ctx, &ec2.CreateTagsInput{Resources: []string{id},
 			Tags: []types.Tag{{Key: aws.String(TagCapped), Value: aws.String("true")}}})
-		return classify("CreateTags", err)
+		if err != nil {
+			// The capacity is capped; only Poll's Closed depends on the tag.
+			p.log.Warn("could not tag a capped fleet: Poll will not report it closed", "handle", id, "err", classify("CreateTags", err))
+		}
+		return nil
 	}
 	// A request-type Spot Fleet cannot be modified: cancel it, keeping its
 	// instances.
