@@ -312,6 +312,10 @@ providers:
 		}
 		e.logf.Close()
 		if t.Failed() {
+			keep := filepath.Join(os.TempDir(), "ohfp-soak-"+strings.ReplaceAll(t.Name(), "/", "_")+"-ohfpd.log")
+			if b, err := os.ReadFile(e.logPath); err == nil && os.WriteFile(keep, b, 0o644) == nil {
+				t.Logf("whole ohfpd log kept in %s", keep)
+			}
 			b, _ := os.ReadFile(e.logPath)
 			if len(b) > 60000 {
 				b = append([]byte("...\n"), b[len(b)-60000:]...)
