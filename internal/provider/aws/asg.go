@@ -266,7 +266,24 @@ func (p *Provider) groupErrors(ctx context.Context, name string) []string {
 	return errs
 }
 
-func (p *Provider) releaseASG(ctx context.Context, name string, instanceIDs []string) error {
+func (p *Provider) releaseASG(ctx context.Context, name string, instanceIDs []string, units int) error {
+	if len(instanceIDs) == 0 && units > 0 {
+		// Capacity only: the cloud took instances back; lower the desired
+		// capacity so the group does not replace them.
+		out, err := p.asg.DescribeAutoScalingGroups(ctx, &autoscaling.DescribeAutoScalingGroupsInput{AutoScalingGroupNames: []string{name}})
+		if err != nil {
+			return classify("DescribeAutoScalingGroups", err)
+		}
+		if len(out.AutoScalingGroups) == 0 {
+			return nil
+		}
+		desired := max(int(aws.ToInt32(out.AutoScalingGroups[0].DesiredCapacity))-units, 0)
+		if _, err := p.asg.UpdateAutoScalingGroup(ctx, &autoscaling.UpdateAutoScalingGroupInput{AutoScalingGroupName: aws.String(name),
+			DesiredCapacity: aws.Int32(int32(desired))}); err != nil {
+			return classify("UpdateAutoScalingGroup", err)
+		}
+		return nil
+	}
 	for _, id := range slices.Compact(slices.Sorted(slices.Values(instanceIDs))) {
 		_, err := p.asg.TerminateInstanceInAutoScalingGroup(ctx, &autoscaling.TerminateInstanceInAutoScalingGroupInput{
 			InstanceId: aws.String(id), ShouldDecrementDesiredCapacity: aws.Bool(true)})

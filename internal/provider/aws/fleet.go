@@ -173,7 +173,7 @@ func (p *Provider) Release(ctx context.Context, handle string, ids []string, uni
 	case kindSpotFleet:
 		return p.releaseSpotFleet(ctx, id, ids, units)
 	}
-	return p.releaseASG(ctx, id, ids)
+	return p.releaseASG(ctx, id, ids, units)
 }
 
 // Cap stops a handle from launching more, without terminating anything:
@@ -385,8 +385,12 @@ func units(f *float64) int {
 // of them if all are alive, none if none is, else the weights (by instance
 // type) of the live ones, at most units. One filtered DescribeInstances.
 func (p *Provider) liveUnits(ctx context.Context, ids []string, units int, weight map[string]float64) (int, error) {
-	if len(ids) == 0 || units <= 0 {
+	if units <= 0 {
 		return 0, nil
+	}
+	if len(ids) == 0 {
+		// Capacity only: the cloud already took the instances back.
+		return units, nil
 	}
 	live, err := p.describeIDs(ctx, ids, []string{provider.StatePending, provider.StateRunning, provider.StateStopping, provider.StateStopped})
 	if err != nil {

@@ -15,8 +15,10 @@
 package awsprov
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -153,6 +155,9 @@ func New(ctx context.Context, s Settings, logger *slog.Logger) (*Provider, error
 	if s.EndpointURL != "" {
 		cfg.BaseEndpoint = aws.String(s.EndpointURL)
 	}
+	// Wrapped after loading: the SDK configures custom CA bundles on its own
+	// client type while it loads.
+	cfg.HTTPClient = bufferedBody{cfg.HTTPClient}
 	p := newProvider(s, logger)
 	cfg.APIOptions = append(cfg.APIOptions, p.instrument)
 	p.cfg = cfg
@@ -203,9 +208,6 @@ func httpClient(s Settings) (aws.HTTPClient, error) {
 	if s.HTTPClient != nil {
 		return s.HTTPClient, nil
 	}
-	if s.Proxy == "" && s.ConnectTimeout <= 0 {
-		return nil, nil
-	}
 	c := awshttp.NewBuildableClient()
 	if s.Proxy != "" {
 		raw := s.Proxy
@@ -222,6 +224,30 @@ func httpClient(s Settings) (aws.HTTPClient, error) {
 		c = c.WithDialerOptions(func(d *net.Dialer) { d.Timeout = s.ConnectTimeout })
 	}
 	return c, nil
+}
+
+// bufferedBody hands net/http a private in-memory copy of each request
+// body. The SDK closes its own body as soon as the round trip returns; when
+// the server answers within microseconds (a VPC endpoint, the simulated
+// region on loopback) the transport may still be probing that body for
+// EOF, get an error from the closed reader and tear the connection down
+// while the response is read ("use of closed network connection"). EC2,
+// Auto Scaling and SSM bodies are small forms, so the copy is cheap.
+type bufferedBody struct{ next aws.HTTPClient }
+
+func (b bufferedBody) Do(req *http.Request) (*http.Response, error) {
+	if req.Body != nil && req.Body != http.NoBody {
+		data, err := io.ReadAll(req.Body)
+		req.Body.Close()
+		if err != nil {
+			return nil, err
+		}
+		req = req.Clone(req.Context())
+		req.Body = io.NopCloser(bytes.NewReader(data))
+		req.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(data)), nil }
+		req.ContentLength = int64(len(data))
+	}
+	return b.next.Do(req)
 }
 
 // Config returns the AWS configuration the provider's clients use (region,

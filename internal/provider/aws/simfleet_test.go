@@ -66,7 +66,7 @@ func TestSimFleets(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			ctx := context.Background()
-			p, r, clk := newSim(t, Settings{RetryAttempts: 2})
+			p, r, clk := newSim(t, Settings{RetryAttempts: 0})
 			var subnets []string
 			for _, s := range r.Subnets() {
 				subnets = append(subnets, s)
@@ -206,7 +206,7 @@ func TestSimFleets(t *testing.T) {
 // shortfall on-demand with OnDemandSpec.
 func TestSimHeterogeneousFallback(t *testing.T) {
 	ctx := context.Background()
-	p, r, clk := newSim(t, Settings{RetryAttempts: 2})
+	p, r, clk := newSim(t, Settings{RetryAttempts: 0})
 	azs := r.Subnets()
 	var subnets []string
 	for az, s := range azs {
@@ -283,7 +283,7 @@ func TestSimHeterogeneousFallback(t *testing.T) {
 // what they have.
 func TestSimCapacityErrorsAndCap(t *testing.T) {
 	ctx := context.Background()
-	p, r, clk := newSim(t, Settings{RetryAttempts: 2})
+	p, r, clk := newSim(t, Settings{RetryAttempts: 0})
 	var subnet string
 	for az, s := range r.Subnets() {
 		r.SetCapacity("c5.large", az, 0)
@@ -353,5 +353,54 @@ func TestSimCapacityErrorsAndCap(t *testing.T) {
 		if got := live(t, p, "cluster-1", req); len(got) != 0 {
 			t.Errorf("%s after Delete: %v", api, idsOf(got))
 		}
+	}
+}
+
+// TestSimReclaimReleasesCapacityOnly: when the cloud takes an instance of a
+// maintain fleet or group back, Release with no ids lowers the target by
+// its units. (A replacement the cloud launched before that is adopted and
+// terminated by the engine, which lowers the target again.)
+func TestSimReclaimReleasesCapacityOnly(t *testing.T) {
+	for _, api := range []string{template.APIEC2Fleet, template.APISpotFleet, template.APIASG} {
+		t.Run(api, func(t *testing.T) {
+			ctx := context.Background()
+			p, r, clk := newSim(t, Settings{RetryAttempts: 0})
+			tpl := template.Template{TemplateID: "tpl", ImageID: al2023, ProviderAPI: api, FleetType: template.FleetMaintain,
+				PriceType: template.PriceSpot, FleetRole: "arn:aws:iam::123456789012:role/aws-ec2-spot-fleet-tagging-role",
+				VMTypes: template.Weights{{Type: "c5.large", Weight: 1}}}
+			if api == template.APIASG {
+				tpl.FleetType = ""
+				for _, sn := range r.Subnets() {
+					tpl.SubnetIDs = append(tpl.SubnetIDs, sn)
+				}
+			}
+			req := "req-reclaim-" + api
+			res, err := p.Launch(ctx, provider.LaunchSpec{RequestID: req, ClientToken: req, Template: tpl, Units: 3, Tags: simTags("cluster-1", req)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			settle(r, clk, 3)
+			got := live(t, p, "cluster-1", req)
+			if len(got) != 3 {
+				t.Fatalf("%d live instances, want 3", len(got))
+			}
+			if err := r.TerminateFromConsole(got[0].ID); err != nil {
+				t.Fatal(err)
+			}
+			if err := p.Release(ctx, res.Handle, nil, 1); err != nil {
+				t.Fatal(err)
+			}
+			settle(r, clk, 2)
+			sts, err := p.Poll(ctx, []string{res.Handle})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if st := sts[res.Handle]; st.Target != 2 {
+				t.Fatalf("target %d after the cloud took one of 3 and ohfp released its capacity, want 2: %+v", st.Target, st)
+			}
+			if err := p.Delete(ctx, res.Handle); err != nil {
+				t.Fatal(err)
+			}
+		})
 	}
 }
