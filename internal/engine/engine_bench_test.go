@@ -1,0 +1,190 @@
+package engine
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/ohfp/ohfp/internal/clock"
+	"github.com/ohfp/ohfp/internal/hf"
+	"github.com/ohfp/ohfp/internal/provider"
+	"github.com/ohfp/ohfp/internal/store"
+	"github.com/ohfp/ohfp/internal/template"
+)
+
+// loaded is an engine holding requests*per running machines, all complete,
+// on the fake cloud and an in-memory store.
+type loaded struct {
+	e     *Engine
+	cloud *fakeCloud
+	st    *store.Store
+	ids   []string
+	refs  []hf.MachineRef
+}
+
+func loadEngine(b *testing.B, requests, per int) *loaded {
+	b.Helper()
+	st, err := store.OpenInMemory(nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { st.Close() })
+	tpl := template.Template{TemplateID: "Bench-c5", MaxNumber: -1, VMType: "c5.large", ImageID: "ami-0123456789abcdef0",
+		Attributes:   template.Attributes{{Name: "type", Type: "String", Value: "X86_64"}, {Name: "ncpus", Type: "Numeric", Value: "2"}, {Name: "nram", Type: "Numeric", Value: "4096"}},
+		InstanceTags: "team=hpc"}
+	cloud := newFakeCloud()
+	e, err := New(Options{
+		ClusterID: "bench",
+		Providers: []ProviderConfig{{Name: "aws", Templates: []template.Template{tpl}, Cloud: cloud}},
+		Store:     st,
+		Clock:     clock.NewFake(time.Unix(1_800_000_000, 0)),
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	l := &loaded{e: e, cloud: cloud, st: st}
+	in := []byte(fmt.Sprintf(`{"template":{"templateId":"Bench-c5","machineCount":%d}}`, per))
+	for range requests {
+		rep, err := e.RequestMachines(nil, in)
+		if err != nil {
+			b.Fatal(err)
+		}
+		l.ids = append(l.ids, rep.RequestID)
+	}
+	e.ProvisionOnce(context.Background())
+	e.Wait()
+	cloud.settle()
+	e.ReconcileOnce(context.Background())
+	rep, err := e.GetRequestStatus(nil, statusInput(l.ids...))
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, r := range rep.Requests {
+		if r.Status != hf.StatusComplete || len(r.Machines) != per {
+			b.Fatalf("request %s: %s with %d machines", r.RequestID, r.Status, len(r.Machines))
+		}
+		for _, m := range r.Machines {
+			l.refs = append(l.refs, hf.MachineRef{Name: m.Name, MachineID: m.MachineID})
+		}
+	}
+	return l
+}
+
+func statusInput(ids ...string) []byte {
+	reqs := make([]map[string]string, len(ids))
+	for i, id := range ids {
+		reqs[i] = map[string]string{"requestId": id}
+	}
+	b, _ := json.Marshal(map[string]any{"requests": reqs})
+	return b
+}
+
+// benchStatus answers getRequestStatus for n ids with 10,000 machines in
+// memory, including the JSON encoding the rpc server does.
+func benchStatus(b *testing.B, n int) {
+	l := loadEngine(b, 1000, 10)
+	in := statusInput(l.ids[:n]...)
+	b.ReportAllocs()
+	for b.Loop() {
+		rep, err := l.e.GetRequestStatus(nil, in)
+		if err != nil || len(rep.Requests) != n {
+			b.Fatal(err)
+		}
+		if _, err := json.Marshal(rep); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkGetRequestStatus1of10k(b *testing.B)   { benchStatus(b, 1) }
+func BenchmarkGetRequestStatus100of10k(b *testing.B) { benchStatus(b, 100) }
+
+// BenchmarkGetReturnRequests10k answers getReturnRequests with all 10,000
+// machines in its input (parsing included).
+func BenchmarkGetReturnRequests10k(b *testing.B) {
+	l := loadEngine(b, 1000, 10)
+	in, _ := json.Marshal(map[string]any{"machines": l.refs})
+	b.SetBytes(int64(len(in)))
+	b.ReportAllocs()
+	for b.Loop() {
+		rep, err := l.e.GetReturnRequests(nil, in)
+		if err != nil || len(rep.Requests) != 0 {
+			b.Fatal(err, len(rep.Requests))
+		}
+		if _, err := json.Marshal(rep); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkGetAvailableTemplates10k answers getAvailableTemplates with
+// 1,000 requests and 10,000 machines held (availableNumber is computed).
+func BenchmarkGetAvailableTemplates10k(b *testing.B) {
+	l := loadEngine(b, 1000, 10)
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := l.e.GetAvailableTemplates(nil, []byte(`{}`)); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkRequestMachines10k admits one request (held units, write-ahead
+// to the in-memory store) with 10,000 machines held.
+func BenchmarkRequestMachines10k(b *testing.B) {
+	l := loadEngine(b, 1000, 10)
+	in := []byte(`{"template":{"templateId":"Bench-c5","machineCount":1}}`)
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := l.e.RequestMachines(nil, in); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkReconcileOnce10k is one idle reconcile pass over 10,000 running
+// instances: the diff with memory, nothing to persist. The fake cloud's
+// List (copying 10,000 instances) is included; the SDK's describe is not
+// (see internal/bench for that).
+func BenchmarkReconcileOnce10k(b *testing.B) {
+	l := loadEngine(b, 1000, 10)
+	ctx := context.Background()
+	b.ReportAllocs()
+	for b.Loop() {
+		l.e.ReconcileOnce(ctx)
+	}
+	b.StopTimer()
+	if l.cloud.count() != 10000 {
+		b.Fatalf("%d instances", l.cloud.count())
+	}
+}
+
+// BenchmarkReconcileList10k is the fake cloud's List alone, to subtract
+// from BenchmarkReconcileOnce10k.
+func BenchmarkReconcileList10k(b *testing.B) {
+	l := loadEngine(b, 1000, 10)
+	ctx := context.Background()
+	for b.Loop() {
+		insts, err := l.cloud.List(ctx, "bench")
+		if err != nil || len(insts) != 10000 {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkLoad10k is the engine's start-up: rebuilding 1,000 requests and
+// 10,000 machines from the store.
+func BenchmarkLoad10k(b *testing.B) {
+	l := loadEngine(b, 1000, 10)
+	b.ReportAllocs()
+	for b.Loop() {
+		e, err := New(Options{ClusterID: "bench", Providers: l.e.opts.Providers, Store: l.st, Clock: l.e.clk})
+		if err != nil || len(e.machines) != 10000 {
+			b.Fatal(err)
+		}
+	}
+}
+
+var _ provider.Provider = (*fakeCloud)(nil)
