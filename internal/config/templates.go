@@ -516,8 +516,14 @@ func decodeTemplate(v value) (template.Template, bool) {
 	if t.MaxSpotPrice != 0 && t.PriceType == template.PriceOnDemand {
 		fail("maxSpotPrice", "only applies to priceType spot or heterogeneous")
 	}
-	if t.FleetType != "" && api != template.APIEC2Fleet {
-		fail("fleetType", "only applies to providerApi EC2Fleet (this template uses %s)", api)
+	switch {
+	case t.FleetType != "" && api != template.APIEC2Fleet && api != template.APISpotFleet:
+		fail("fleetType", "only applies to providerApi EC2Fleet or SpotFleet (this template uses %s)", api)
+	case t.FleetType == template.FleetInstant && api == template.APISpotFleet:
+		fail("fleetType", "a Spot Fleet is request or maintain; instant is for EC2Fleet")
+	}
+	if api == template.APIASG && len(t.SubnetIDs) == 0 {
+		fail("subnetId", "an Auto Scaling group launches into subnets: give subnetId (one or several, comma-separated)")
 	}
 	if api == template.APIEC2Fleet && t.FleetType == "" {
 		t.FleetType = template.FleetInstant
@@ -529,8 +535,8 @@ func decodeTemplate(v value) (template.Template, bool) {
 		if t.SpotFleetExpiry == 0 {
 			t.SpotFleetExpiry = DefaultSpotFleetExpiry
 		}
-	} else if t.SpotFleetExpiry != 0 {
-		fail("spotFleetRequestExpiry", "only applies to providerApi SpotFleet (this template uses %s)", api)
+	} else if t.SpotFleetExpiry != 0 && api == template.APIRunInstances {
+		fail("spotFleetRequestExpiry", "only applies to fleets and groups (EC2Fleet, SpotFleet, ASG: how long they may take to reach their target); this template uses RunInstances")
 	}
 	if t.Iops != 0 && t.VolumeType != "" && t.VolumeType != "io1" && t.VolumeType != "io2" && t.VolumeType != "gp3" {
 		fail("iops", "only applies to volumeType io1, io2 or gp3")

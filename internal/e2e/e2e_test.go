@@ -143,6 +143,15 @@ func newEnvWith(t *testing.T, templates, providerExtra string) *env {
 		time.Sleep(20 * time.Millisecond)
 	}
 	e.ec2 = ec2.NewFromConfig(awssim.ClientConfig(e.endpoint, "us-east-1"))
+	if strings.Contains(templates, "__SUBNETS__") {
+		sn, err := e.ec2.DescribeSubnets(context.Background(), &ec2.DescribeSubnetsInput{})
+		must(t, err)
+		var ids []string
+		for _, s := range sn.Subnets {
+			ids = append(ids, aws.ToString(s.SubnetId))
+		}
+		templates = strings.ReplaceAll(templates, "__SUBNETS__", strings.Join(ids, ","))
+	}
 
 	e.sock = filepath.Join(dir, "ohfp.sock")
 	e.cfg = filepath.Join(dir, "config.yaml")

@@ -44,6 +44,9 @@ func fleetTemplate(id, api, fleetType, price string) string {
 	if api == "SpotFleet" {
 		t["fleetRole"] = fleetRole
 	}
+	if api == "ASG" {
+		t["subnetId"] = "__SUBNETS__" // filled in with the simulated region's subnets
+	}
 	if price == "heterogeneous" {
 		t["percentOnDemand"] = 50
 		t["vmTypesOnDemand"] = map[string]int{"m5.large": 1}
