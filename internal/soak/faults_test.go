@@ -142,8 +142,10 @@ func TestAWSFaults(t *testing.T) {
 
 	// No lost request, no duplicate, no shortfall.
 	byReq := map[string]int{}
+	cloudState := map[string]string{}
 	for _, in := range c.instances() {
 		byReq[in.Tags["ohfp:request-id"]]++
+		cloudState[in.ID] = in.State
 	}
 	var bad []string
 	var all []hfdriver.Machine
@@ -157,7 +159,11 @@ func TestAWSFaults(t *testing.T) {
 			dups++
 		}
 		if s.Status != "complete" || len(s.Machines) != units[id] {
-			bad = append(bad, fmt.Sprintf("%s: %s %q with %d machines, want complete with %d", id, s.Status, s.Message, len(s.Machines), units[id]))
+			line := fmt.Sprintf("%s: %s %q with %d machines, want complete with %d", id, s.Status, s.Message, len(s.Machines), units[id])
+			for _, m := range s.Machines {
+				line += fmt.Sprintf("; machine %s result %s status %s message %q, in the cloud: %s", m.MachineID, m.Result, m.Status, m.Message, cloudState[m.MachineID])
+			}
+			bad = append(bad, line)
 		}
 		if byReq[id] != units[id] {
 			bad = append(bad, fmt.Sprintf("%s: the cloud holds %d instances, asked %d", id, byReq[id], units[id]))
@@ -246,4 +252,60 @@ func diff(after, before map[string]int) map[string]int {
 		}
 	}
 	return out
+}
+
+// TestLaunchDuringListing launches many small requests while reconcile
+// passes list a cloud of 300 instances (so each listing takes a while to
+// read) and launches are spread over seconds by throttling: a listing taken before a launch's instances existed must not make
+// ohfpd take them for gone once the launch has recorded them.
+func TestLaunchDuringListing(t *testing.T) {
+	c := startCloud(t, 100*time.Millisecond, 100*time.Millisecond)
+	e := newEnv(t, c, daemonOpts{})
+	e.start()
+	var big []string
+	for i := 0; i < 3; i++ {
+		big = append(big, e.request(tplOnDemand, 100))
+	}
+	e.waitFinal(big, 60*time.Second)
+	c.setFaults(awssim.Faults{ThrottleRate: 0.6, Latency: 20 * time.Millisecond, Actions: []string{"RunInstances"}})
+	ids := make([]string, 24)
+	var wg sync.WaitGroup
+	for w := 0; w < 4; w++ {
+		p := e.newPlugin(fmt.Sprintf("hf-list-%d", w))
+		wg.Add(1)
+		go func(w int) {
+			defer wg.Done()
+			for i := w; i < len(ids); i += 4 {
+				ctx, cancel := callCtx()
+				var rep hfdriver.RequestReply
+				if err := p.Call(ctx, "requestMachines", requestInput(tplSpot, 1), &rep); err != nil {
+					t.Error(err)
+				}
+				cancel()
+				ids[i] = rep.RequestID
+			}
+		}(w)
+	}
+	wg.Wait()
+	final := e.waitFinal(ids, 60*time.Second)
+	state := map[string]string{}
+	for _, in := range c.instances() {
+		state[in.ID] = in.State
+	}
+	var bad []string
+	for _, id := range ids {
+		s := final[id]
+		if s.Status == "complete" && len(s.Machines) == 1 {
+			continue
+		}
+		line := fmt.Sprintf("%s: %s %q", id, s.Status, s.Message)
+		for _, m := range s.Machines {
+			line += fmt.Sprintf("; machine %s result %s status %s message %q, in the cloud: %s", m.MachineID, m.Result, m.Status, m.Message, state[m.MachineID])
+		}
+		bad = append(bad, line)
+	}
+	c.setFaults(awssim.Faults{})
+	if len(bad) > 0 {
+		t.Errorf("BUG (see the soak report): machines launched during a reconcile listing were taken for gone (%d of %d requests):\n  %s", len(bad), len(ids), strings.Join(bad, "\n  "))
+	}
 }
