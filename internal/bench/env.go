@@ -57,14 +57,19 @@ func freeAddr() (string, error) {
 }
 
 // startSim starts `ohfpd simulate --listen ADDR` as a separate process.
-func (e *env) startSim(launchDelay time.Duration) error {
+func (e *env) startSim(launchDelay time.Duration, nice int) error {
 	addr, err := freeAddr()
 	if err != nil {
 		return err
 	}
 	d := launchDelay.String()
-	e.sim = exec.Command(filepath.Join(e.bin, "ohfpd"), "simulate", "--listen", addr,
-		"--launch-delay="+d, "--terminate-delay="+d)
+	args := []string{filepath.Join(e.bin, "ohfpd"), "simulate", "--listen", addr, "--launch-delay=" + d, "--terminate-delay=" + d}
+	if nice != 0 {
+		if p, err := exec.LookPath("nice"); err == nil {
+			args = append([]string{p, "-n", fmt.Sprint(nice)}, args...)
+		}
+	}
+	e.sim = exec.Command(args[0], args[1:]...)
 	simLog, err := os.Create(filepath.Join(e.dir, "sim.log"))
 	if err != nil {
 		return err
@@ -95,7 +100,7 @@ func (e *env) startSim(launchDelay time.Duration) error {
 
 // writeConfig writes ohfpd's config and templates. rateLimitOff adds
 // aws_rate_limit: false to the provider.
-func (e *env) writeConfig(maxNumber int, interval time.Duration, rateLimitOff bool) error {
+func (e *env) writeConfig(maxNumber int, interval, idle time.Duration, rateLimitOff bool) error {
 	e.sock = filepath.Join(e.dir, "ohfp.sock")
 	e.cfg = filepath.Join(e.dir, "config.yaml")
 	extra := ""
@@ -114,7 +119,7 @@ providers:
     region: us-east-1
     endpoint_url: %s
     templates_file: awsprov_templates.json
-%s`, e.sock, filepath.Join(e.dir, "state"), interval, interval, e.simURL, extra)
+%s`, e.sock, filepath.Join(e.dir, "state"), interval, idle, e.simURL, extra)
 	if err := os.WriteFile(e.cfg, []byte(cfg), 0o600); err != nil {
 		return err
 	}

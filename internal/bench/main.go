@@ -57,6 +57,8 @@ type options struct {
 	workers     int
 	throughput  time.Duration
 	interval    time.Duration
+	idle        time.Duration
+	simNice     int
 	launchDelay time.Duration
 	passes      int
 	bigRequest  int
@@ -72,9 +74,11 @@ func main() {
 	flag.IntVar(&o.samples, "samples", 300, "samples per latency row (each client)")
 	flag.IntVar(&o.workers, "workers", 16, "concurrent callers in the throughput run")
 	flag.DurationVar(&o.throughput, "throughput-time", 10*time.Second, "length of the throughput run")
-	flag.DurationVar(&o.interval, "reconcile", time.Second, "ohfpd's reconcile active and idle interval")
+	flag.DurationVar(&o.interval, "reconcile", time.Second, "ohfpd's reconcile active_interval")
+	flag.DurationVar(&o.idle, "idle", 10*time.Second, "ohfpd's reconcile idle_interval (the default is 30s)")
+	flag.IntVar(&o.simNice, "sim-nice", 19, "nice value of the simulated region, which stands in for remote AWS and should not take the CPU of what is measured")
 	flag.DurationVar(&o.launchDelay, "launch-delay", -1, "how long simulated instances stay pending; -1ns: no delay (the next tick of the region, 100 ms)")
-	flag.IntVar(&o.passes, "passes", 5, "reconcile passes in the AWS-calls-per-pass window")
+	flag.IntVar(&o.passes, "passes", 2, "reconcile passes in the AWS-calls-per-pass window")
 	flag.IntVar(&o.bigRequest, "big", 1000, "machines in the single large request timed to completion")
 	flag.BoolVar(&o.keep, "keep", false, "keep the scratch folder (logs, state) for inspection")
 	flag.Parse()
@@ -119,6 +123,7 @@ func run(o options) error {
 	b := &bench{o: o, e: &env{bin: bin, dir: dir}}
 	defer b.e.close()
 	b.res.Machine = machineInfo()
+	b.res.Machine.LoadAvgStart = loadAvg()
 	b.res.Machine.ClientBytes = fileSize(filepath.Join(bin, "ohfp"))
 
 	probe, err := buildProbe(dir)
@@ -150,6 +155,7 @@ func run(o options) error {
 			return fmt.Errorf("%s: %w (logs in %s; -keep keeps them)", s.name, err, dir)
 		}
 	}
+	b.res.Machine.LoadAvgEnd = loadAvg()
 	b.res.judge()
 	b.res.print(os.Stdout)
 	if o.out != "" {
@@ -163,6 +169,36 @@ func run(o options) error {
 		logf("wrote %s", o.out)
 	}
 	return nil
+}
+
+// loadAvg is the machine's 1-minute load average: other work on the
+// machine shows in the tails.
+func loadAvg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "?"
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return "?"
+	}
+	return strings.Join(f[:3], " ")
+}
+
+// cpuTime is the user+system CPU time of pid so far.
+func cpuTime(pid int) time.Duration {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	s := string(b)
+	f := strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
+	var ut, st int64
+	if len(f) > 12 {
+		fmt.Sscan(f[11], &ut)
+		fmt.Sscan(f[12], &st)
+	}
+	return time.Duration(ut+st) * 10 * time.Millisecond // USER_HZ is 100 on Linux
 }
 
 func fileSize(p string) int64 {
@@ -206,19 +242,19 @@ func machineInfo() MachineInfo {
 // take over an hour (RunInstances' instance bucket refills 2 per second).
 func (b *bench) setup(probe string) error {
 	e := b.e
-	if err := e.startSim(b.o.launchDelay); err != nil {
+	if err := e.startSim(b.o.launchDelay, b.o.simNice); err != nil {
 		return err
 	}
 	maxNumber := b.o.requests*b.o.per + 4*b.o.samples + b.o.bigRequest + 1000
 	b.res.Load.RateLimitOff = true
-	if err := e.writeConfig(maxNumber, b.o.interval, true); err != nil {
+	if err := e.writeConfig(maxNumber, b.o.interval, b.o.idle, true); err != nil {
 		return err
 	}
 	if err := e.checkConfig(); err != nil {
 		logf("ohfpd refuses aws_rate_limit: false (%v); running with the client-side limits", err)
 		b.res.Load.RateLimitOff = false
 		b.res.Load.Note = "ohfpd has no aws_rate_limit setting: its client-side EC2 buckets bound the load phase"
-		if err := e.writeConfig(maxNumber, b.o.interval, false); err != nil {
+		if err := e.writeConfig(maxNumber, b.o.interval, b.o.idle, false); err != nil {
 			return err
 		}
 		if err := e.checkConfig(); err != nil {
@@ -356,7 +392,7 @@ func (b *bench) passWindow(minPasses int, fn func() error) (map[string]int, int,
 	if err != nil {
 		return nil, 0, err
 	}
-	limit := 20*b.o.interval + 30*time.Second
+	limit := 3*b.o.idle + 30*time.Second
 	start, err := e.waitPasses(st.Reconciles, 1, limit)
 	if err != nil {
 		return nil, 0, err
@@ -383,10 +419,14 @@ func (b *bench) passWindow(minPasses int, fn func() error) (map[string]int, int,
 }
 
 func (b *bench) awsPerPass() error {
+	d0, s0 := cpuTime(b.e.daemon.Cmd.Process.Pid), cpuTime(b.e.sim.Process.Pid)
 	counts, passes, err := b.passWindow(b.o.passes, nil)
 	if err != nil {
 		return err
 	}
+	d1, s1 := cpuTime(b.e.daemon.Cmd.Process.Pid), cpuTime(b.e.sim.Process.Pid)
+	b.res.AWSPerPass.DaemonCPUms = ms((d1 - d0) / time.Duration(passes))
+	b.res.AWSPerPass.SimCPUms = ms((s1 - s0) / time.Duration(passes))
 	st, err := b.e.status()
 	if err != nil {
 		return err
@@ -480,6 +520,12 @@ func (b *bench) throughputRun() error {
 	if v := firstErr.Load(); v != nil {
 		t.FirstError = v.(string)
 	}
+	// The same with the floor probe: what this machine allows at all.
+	pok, pfailed, ptook := b.concurrently(b.o.workers, 0, b.o.throughput/2, func() bool {
+		_, _, err := b.e.spawn(b.e.probe, "getRequestStatus", file)
+		return err == nil
+	})
+	t.ProbePerSecond, t.ProbeFailed = float64(pok)/ptook.Seconds(), pfailed
 	return nil
 }
 

@@ -30,13 +30,15 @@ type Results struct {
 
 // MachineInfo names the machine a run was made on.
 type MachineInfo struct {
-	CPU         string `json:"cpu"`
-	Cores       int    `json:"cores"`
-	GoVersion   string `json:"go"`
-	OS          string `json:"os"`
-	Kernel      string `json:"kernel,omitempty"`
-	ClientBytes int64  `json:"clientBytes"`
-	ProbeBytes  int64  `json:"probeBytes"`
+	CPU          string `json:"cpu"`
+	Cores        int    `json:"cores"`
+	GoVersion    string `json:"go"`
+	OS           string `json:"os"`
+	Kernel       string `json:"kernel,omitempty"`
+	ClientBytes  int64  `json:"clientBytes"`
+	LoadAvgStart string `json:"loadAvgStart"`
+	LoadAvgEnd   string `json:"loadAvgEnd"`
+	ProbeBytes   int64  `json:"probeBytes"`
 }
 
 // Load is the load phase.
@@ -68,6 +70,10 @@ type AWSPerPass struct {
 	Calls      map[string]int     `json:"calls"`
 	PerPass    map[string]float64 `json:"perPass"`
 	LastPassMs int64              `json:"lastPassMs"`
+	// CPU per pass of ohfpd (the SDK's deserializer, the diff) and of the
+	// simulated region (building the answers), from /proc/PID/stat.
+	DaemonCPUms float64 `json:"daemonCpuMsPerPass"`
+	SimCPUms    float64 `json:"simCpuMsPerPass"`
 }
 
 // AWSByStatus is the AWS calls made during 1,000 getRequestStatus calls.
@@ -86,6 +92,9 @@ type Throughput struct {
 	Failed     int64   `json:"failed"`
 	PerSecond  float64 `json:"perSecond"`
 	FirstError string  `json:"firstError,omitempty"`
+	// The floor probe spawned the same way (half as long).
+	ProbePerSecond float64 `json:"probePerSecond"`
+	ProbeFailed    int64   `json:"probeFailed"`
 }
 
 // Memory is the daemon's resident memory with the load in memory.
@@ -199,7 +208,7 @@ func (r *Results) judge() {
 	add(fmt.Sprintf("AWS calls caused by %d getRequestStatus", r.AWSByStatus.StatusCalls),
 		fmt.Sprintf("%.0f (window: %d passes)", r.AWSByStatus.Caused, r.AWSByStatus.Passes), "0", math.Abs(r.AWSByStatus.Caused) < 0.5)
 	t := r.Throughput
-	add(fmt.Sprintf("Throughput, %d workers spawning ohfp", t.Workers), fmt.Sprintf("%.0f calls/s, %d failed", t.PerSecond, t.Failed),
+	add(fmt.Sprintf("Throughput, %d workers spawning ohfp", t.Workers), fmt.Sprintf("%.0f calls/s, %d failed (floor probe %.0f/s)", t.PerSecond, t.Failed, t.ProbePerSecond),
 		">= 500/s, none failed", t.PerSecond >= 500 && t.Failed == 0)
 	add(fmt.Sprintf("Daemon RSS, %d machines", r.Memory.Machines), fmt.Sprintf("%.1f MB (peak %.1f MB)", mb(r.Memory.RSSBytes), mb(r.Memory.PeakRSSBytes)),
 		"<= 100 MB", r.Memory.RSSBytes <= 100<<20)
@@ -220,7 +229,8 @@ func (r *Results) judge() {
 
 func (r *Results) print(w io.Writer) {
 	m := r.Machine
-	fmt.Fprintf(w, "\nohfp benchmark: %s, %d cores, %s, %s (kernel %s)\n", m.CPU, m.Cores, m.GoVersion, m.OS, m.Kernel)
+	fmt.Fprintf(w, "\nohfp benchmark: %s, %d cores, %s, %s (kernel %s); load average %s at start, %s at end\n",
+		m.CPU, m.Cores, m.GoVersion, m.OS, m.Kernel, m.LoadAvgStart, m.LoadAvgEnd)
 	fmt.Fprintf(w, "client %.1f MB, floor probe %.1f MB; load: %d requests x %d machines, all running after %.1f s (accepted in %.1f s)",
 		mb(m.ClientBytes), mb(m.ProbeBytes), r.Load.Requests, r.Load.MachinesPerRequest, r.Load.CompleteSeconds, r.Load.SubmitSeconds)
 	if r.Load.RateLimitOff {
@@ -250,7 +260,8 @@ func (r *Results) print(w io.Writer) {
 	for _, p := range r.ClientInit.Top {
 		fmt.Fprintf(w, " %s %.3f;", p.Package, p.Ms)
 	}
-	fmt.Fprintf(w, "\nlast reconcile pass with %d instances took %d ms\n", r.AWSPerPass.Instances, r.AWSPerPass.LastPassMs)
+	fmt.Fprintf(w, "\nreconcile pass with %d instances: %d ms wall, CPU per pass %.0f ms in ohfpd, %.0f ms in the simulated region\n",
+		r.AWSPerPass.Instances, r.AWSPerPass.LastPassMs, r.AWSPerPass.DaemonCPUms, r.AWSPerPass.SimCPUms)
 	if r.AllMet {
 		fmt.Fprintln(w, "all targets met")
 	} else {
