@@ -365,7 +365,7 @@ func (b *bench) waitIdle(n int, limit time.Duration) error {
 		if time.Now().After(deadline) {
 			return fmt.Errorf("still %d requests in flight and machines %v after %s", st.InFlight, st.Machines, limit)
 		}
-		time.Sleep(100 * time.Millisecond)
+		time.Sleep(250 * time.Millisecond)
 	}
 }
 
@@ -419,8 +419,11 @@ func (b *bench) passWindow(minPasses int, fn func() error) (map[string]int, int,
 }
 
 func (b *bench) awsPerPass() error {
-	d0, s0 := cpuTime(b.e.daemon.Cmd.Process.Pid), cpuTime(b.e.sim.Process.Pid)
-	counts, passes, err := b.passWindow(b.o.passes, nil)
+	var d0, s0 time.Duration
+	counts, passes, err := b.passWindow(b.o.passes, func() error {
+		d0, s0 = cpuTime(b.e.daemon.Cmd.Process.Pid), cpuTime(b.e.sim.Process.Pid)
+		return nil
+	})
 	if err != nil {
 		return err
 	}
