@@ -249,7 +249,7 @@ func (e *env) call(op string, in, out any) error {
 }
 
 // waitPasses waits until the reconciles counter has grown by n from
-// `from`, polling every 50 ms (the status method walks every machine, so
+// `from`, polling every 200 ms (the status method walks every machine, so
 // polling faster would load the daemon being measured), and returns the
 // counter.
 func (e *env) waitPasses(from, n int, limit time.Duration) (int, error) {
@@ -265,7 +265,7 @@ func (e *env) waitPasses(from, n int, limit time.Duration) (int, error) {
 		if time.Now().After(deadline) {
 			return st.Reconciles, fmt.Errorf("only %d of %d reconcile passes within %s", st.Reconciles-from, n, limit)
 		}
-		time.Sleep(50 * time.Millisecond)
+		time.Sleep(200 * time.Millisecond)
 	}
 }
 
