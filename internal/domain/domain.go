@@ -72,11 +72,11 @@ type Request struct {
 	HandleDeleted bool `json:"handleDeleted,omitempty"`
 	// FallbackUnits: units asked on-demand after Spot fell short
 	// (heterogeneous Spot Fleet); the fallback launch uses its own token.
-	FallbackUnits int `json:"fallbackUnits,omitempty"`
-	LaunchError string    `json:"launchError,omitempty"`
-	Shortfall   string    `json:"shortfall,omitempty"` // why fewer units came than asked
-	RetryNote   string    `json:"retryNote,omitempty"` // e.g. "AWS throttling, retrying in 8 s"
-	Rebuilt     bool      `json:"rebuilt,omitempty"`   // recreated from cloud tags
+	FallbackUnits int    `json:"fallbackUnits,omitempty"`
+	LaunchError   string `json:"launchError,omitempty"`
+	Shortfall     string `json:"shortfall,omitempty"` // why fewer units came than asked
+	RetryNote     string `json:"retryNote,omitempty"` // e.g. "AWS throttling, retrying in 8 s"
+	Rebuilt       bool   `json:"rebuilt,omitempty"`   // recreated from cloud tags
 
 	// Both: the machines, by instance id, in launch (or return) order.
 	MachineIDs []string `json:"machineIds,omitempty"`
@@ -84,6 +84,10 @@ type Request struct {
 	Unknown []string `json:"unknown,omitempty"`
 	// Return: the termination call has been made.
 	TerminateSent bool `json:"terminateSent,omitempty"`
+
+	// Unclaimed: HF never asked about this request (the answer was lost
+	// with a crash); its machines were terminated.
+	Unclaimed bool `json:"unclaimed,omitempty"`
 
 	// Final state, once reached.
 	Status     string    `json:"status,omitempty"`
@@ -134,6 +138,10 @@ type Machine struct {
 	ReclaimedAt time.Time `json:"reclaimedAt,omitzero"`
 	// InterruptAt: a Spot interruption notice was given at that time.
 	InterruptAt time.Time `json:"interruptAt,omitzero"`
+	// Seq orders machine creation within this process (not persisted): a
+	// cloud listing taken before a machine was recorded says nothing about
+	// its absence.
+	Seq uint64 `json:"-"`
 	// LastSeen: the last reconcile pass that saw it in the cloud.
 	LastSeen time.Time `json:"lastSeen,omitzero"`
 	// EndedAt: when it was seen terminated or gone.

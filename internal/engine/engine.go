@@ -52,6 +52,11 @@ type Options struct {
 	// from DescribeInstances (EC2 is eventually consistent) before it is
 	// taken as gone (default 2 min).
 	VisibilityGrace time.Duration
+	// ClaimTimeout: an acquire request HF never asked about for this long
+	// (after its creation or the daemon's start) is taken as lost with a
+	// crash before its answer, and its machines are terminated (default 30
+	// min; HF polls every request within seconds of making it).
+	ClaimTimeout time.Duration
 	// LaunchWorkers bounds concurrent cloud calls of the provisioner.
 	LaunchWorkers int
 	Version       string
@@ -81,6 +86,8 @@ type Engine struct {
 	byName    map[string]*domain.Machine
 	typeInfo  map[string]provider.InstanceTypeInfo
 	inflight  map[string]bool // request ids with a cloud call under way
+	seq       uint64          // machine creation counter (see domain.Machine.Seq)
+	polled    sync.Map        // request id -> true once HF asked about it
 	started   time.Time
 	health    Health
 
@@ -135,6 +142,7 @@ func New(opts Options) (*Engine, error) {
 	def(&opts.Retention, 7*24*time.Hour)
 	def(&opts.LaunchDeadline, 10*time.Minute)
 	def(&opts.VisibilityGrace, 2*time.Minute)
+	def(&opts.ClaimTimeout, 30*time.Minute)
 	if opts.LaunchWorkers <= 0 {
 		opts.LaunchWorkers = 8
 	}
@@ -291,6 +299,7 @@ func (e *Engine) Run(ctx context.Context) error {
 		defer e.wg.Done()
 		e.provisionLoop(ctx)
 	}()
+	due := time.Now().Add(next)
 	t := time.NewTimer(next)
 	defer t.Stop()
 	for {
@@ -299,15 +308,21 @@ func (e *Engine) Run(ctx context.Context) error {
 			e.wg.Wait()
 			return nil
 		case <-e.wakeReconcile:
-			if !t.Stop() {
-				select {
-				case <-t.C:
-				default:
+			// Work arrived: bring the next pass forward, never push it back
+			// (a stream of requests must not starve the reconciler).
+			if time.Until(due) > e.opts.ActiveInterval {
+				if !t.Stop() {
+					select {
+					case <-t.C:
+					default:
+					}
 				}
+				due = time.Now().Add(e.opts.ActiveInterval)
+				t.Reset(e.opts.ActiveInterval)
 			}
-			t.Reset(e.opts.ActiveInterval)
 		case <-t.C:
 			next = e.ReconcileOnce(ctx)
+			due = time.Now().Add(next)
 			t.Reset(next)
 		}
 	}
@@ -530,8 +545,10 @@ func (e *Engine) newMachine(r *domain.Request, tpl *template.Template, in provid
 	if handle == "" {
 		handle = handleFromTags(in.Tags)
 	}
+	e.seq++
 	m := &domain.Machine{
 		ID:           in.ID,
+		Seq:          e.seq,
 		Handle:       handle,
 		RequestID:    r.ID,
 		Provider:     r.Provider,

@@ -32,6 +32,7 @@ type fakeCloud struct {
 	launchErr []error // returned by the next launches, in order
 	capacity  int     // at most this many instances per launch when > 0
 	spot      map[string]provider.SpotRequest
+	afterList func()  // runs after List took its snapshot, before it returns
 }
 
 func newFakeCloud() *fakeCloud {
@@ -91,7 +92,6 @@ func (f *fakeCloud) get(ids []string) []provider.Instance {
 
 func (f *fakeCloud) List(_ context.Context, owner string) ([]provider.Instance, error) {
 	f.mu.Lock()
-	defer f.mu.Unlock()
 	f.lists++
 	var out []provider.Instance
 	for _, id := range f.order {
@@ -99,6 +99,11 @@ func (f *fakeCloud) List(_ context.Context, owner string) ([]provider.Instance, 
 		if ok && in.Tags[provider.TagManagedBy] == owner {
 			out = append(out, *in)
 		}
+	}
+	hook := f.afterList
+	f.mu.Unlock()
+	if hook != nil {
+		hook()
 	}
 	return out, nil
 }
@@ -580,5 +585,87 @@ func TestStatusKeepsOrderAndSurvivesRestart(t *testing.T) {
 	}
 	if got := h.e.requests[a].Phase; got != domain.PhaseLaunched {
 		t.Fatalf("phase after restart %q", got)
+	}
+}
+
+func TestLaunchDuringListingIsNotAVanish(t *testing.T) {
+	h := newHarness(t)
+	id := h.request("OnDemand-c5", 2)
+	// The launch completes after the pass took its listing but before it
+	// folds the listing in: the new machines are absent from it.
+	h.cloud.afterList = func() {
+		h.cloud.afterList = nil
+		h.provision()
+	}
+	h.clk.Advance(10 * time.Minute) // launch time far behind: only the ordering protects them
+	h.reconcile()
+	st := h.status(id)
+	if len(st.Machines) != 2 {
+		t.Fatalf("machines %+v", st)
+	}
+	for _, m := range st.Machines {
+		if m.Result != hf.ResultExecuting || m.Status == "terminated" {
+			t.Fatalf("a machine launched during the listing was taken as gone: %+v", m)
+		}
+	}
+	h.cloud.settle()
+	h.reconcile()
+	if st := h.status(id); st.Status != hf.StatusComplete {
+		t.Fatalf("after a normal pass: %+v", st)
+	}
+}
+
+func TestFailedMachineStillUpIsTerminated(t *testing.T) {
+	h := newHarness(t)
+	id := h.request("OnDemand-c5", 1)
+	h.provision()
+	mid := h.status(id).Machines[0].MachineID
+	// The cloud hides it for a pass (eventual consistency), then shows it
+	// running again: HF was told it failed, so it must not live on.
+	h.cloud.mu.Lock()
+	hidden := h.cloud.insts[mid]
+	delete(h.cloud.insts, mid)
+	h.cloud.mu.Unlock()
+	h.clk.Advance(5 * time.Minute)
+	h.reconcile()
+	if m := h.status(id).Machines[0]; m.Result != hf.ResultFail {
+		t.Fatalf("hidden past the grace: %+v", m)
+	}
+	h.cloud.mu.Lock()
+	hidden.State = "running"
+	h.cloud.insts[mid] = hidden
+	h.cloud.mu.Unlock()
+	h.reconcile()
+	h.provision()
+	if len(h.cloud.terms) != 1 || h.cloud.terms[0][0] != mid {
+		t.Fatalf("the reappeared failed machine must be terminated: %v", h.cloud.terms)
+	}
+}
+
+func TestUnclaimedRequestIsCleanedUp(t *testing.T) {
+	h := newHarness(t)
+	lost := h.request("OnDemand-c5", 2) // its answer never reached HF
+	kept := h.request("OnDemand-c5", 1)
+	h.provision()
+	h.cloud.settle()
+	h.status(kept) // HF asks about the one it knows
+	h.reconcile()
+	h.clk.Advance(29 * time.Minute)
+	h.reconcile()
+	h.provision()
+	if len(h.cloud.terms) != 0 {
+		t.Fatalf("terminated before the claim timeout: %v", h.cloud.terms)
+	}
+	h.clk.Advance(2 * time.Minute)
+	h.reconcile()
+	h.provision()
+	if len(h.cloud.terms) != 1 || len(h.cloud.terms[0]) != 2 {
+		t.Fatalf("the unclaimed request's 2 machines must be terminated: %v", h.cloud.terms)
+	}
+	if st := h.status(lost); !strings.Contains(st.Message, "HF never asked") {
+		t.Fatalf("unclaimed: %+v", st)
+	}
+	if st := h.status(kept); st.Status != hf.StatusComplete || strings.Contains(st.Message, "never asked") {
+		t.Fatalf("claimed: %+v", st)
 	}
 }

@@ -166,6 +166,9 @@ func (e *Engine) GetRequestStatus(env Env, input []byte) (hf.StatusReply, error)
 	out := hf.StatusReply{Requests: make([]hf.RequestStatus, 0, len(ids))}
 	for _, id := range ids {
 		out.Requests = append(out.Requests, e.requestStatusLocked(id))
+		if _, ok := e.polled.Load(id); !ok {
+			e.polled.Store(id, true)
+		}
 	}
 	return out, nil
 }

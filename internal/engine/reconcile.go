@@ -55,6 +55,9 @@ func (e *Engine) ReconcileOnce(ctx context.Context) time.Duration {
 
 func (e *Engine) reconcileProvider(ctx context.Context, p *prov) error {
 	name := p.cfg.Name
+	e.mu.RLock()
+	seqAtList := e.seq
+	e.mu.RUnlock()
 	insts, err := p.cfg.Cloud.List(ctx, e.opts.ClusterID)
 	if err != nil {
 		e.log.Warn("reconcile: listing instances failed", "provider", name, "err", err)
@@ -89,6 +92,13 @@ func (e *Engine) reconcileProvider(ctx context.Context, p *prov) error {
 				e.byName[m.Name] = m
 			}
 		}
+		if m.Result == domain.ResultFail && m.Live() && !m.Doomed && m.ReturnID == "" {
+			// HF was told this machine failed and will never return it: it
+			// must not live on (e.g. it reappeared after being taken as gone).
+			m.Doomed = true
+			e.log.Warn("failed machine still up; terminating", "instance", m.ID, "request", m.RequestID)
+			changedM = append(changedM, m)
+		}
 		if m.PendingExpired(now, p.cfg.PendingTimeout) {
 			m.GiveUp(p.cfg.PendingTimeout)
 			e.log.Warn("instance pending too long; terminating", "instance", m.ID, "request", m.RequestID)
@@ -100,8 +110,8 @@ func (e *Engine) reconcileProvider(ctx context.Context, p *prov) error {
 	}
 	// Machines the cloud no longer shows.
 	for _, m := range e.machines {
-		if m.Provider != name || seen[m.ID] || !m.Live() {
-			continue
+		if m.Provider != name || seen[m.ID] || !m.Live() || m.Seq > seqAtList {
+			continue // recorded after the listing began: its absence means nothing
 		}
 		known := !m.LastSeen.IsZero() || (!m.LaunchTime.IsZero() && now.Sub(m.LaunchTime) > e.opts.VisibilityGrace)
 		if !known {
@@ -222,7 +232,27 @@ func (e *Engine) finishAndPurge() time.Duration {
 	busy := false
 	var changed []*domain.Request
 	var deletes []string
+	var doomed []*domain.Machine
 	for _, r := range e.requests {
+		if r.Kind == domain.KindAcquire && !r.Unclaimed && e.unclaimedLocked(r, now) {
+			r.Unclaimed = true
+			for _, id := range r.MachineIDs {
+				if m := e.machines[id]; m != nil && m.Live() && m.ReturnID == "" && !m.Doomed {
+					m.Doomed = true
+					doomed = append(doomed, m)
+				}
+			}
+			if !r.Final() {
+				r.Phase, r.LaunchError = domain.PhaseFailed, "HF never asked about this request (its answer was probably lost with a crash); its machines were terminated"
+				if r.Handle != "" {
+					r.HandleCapped = true
+				}
+			} else {
+				r.Message += "; HF never asked about this request, so its machines were terminated"
+			}
+			changed = append(changed, r)
+			e.log.Warn("request never claimed by HF; terminating its machines", "request", r.ID, "machines", len(doomed))
+		}
 		if !r.Final() {
 			e.finishLocked(r)
 			if r.Final() {
@@ -267,13 +297,29 @@ func (e *Engine) finishAndPurge() time.Duration {
 			break
 		}
 	}
-	if err := e.persist(changed, nil, deletes...); err != nil {
+	if err := e.persist(changed, doomed, deletes...); err != nil {
 		e.log.Error("persist finished requests", "err", err)
 	}
 	if busy {
 		return e.opts.ActiveInterval
 	}
 	return e.opts.IdleInterval
+}
+
+// unclaimedLocked reports whether HF has never asked about acquire request
+// r for ClaimTimeout since it was made (or since this daemon started).
+func (e *Engine) unclaimedLocked(r *domain.Request, now time.Time) bool {
+	if r.Rebuilt {
+		return false
+	}
+	if _, ok := e.polled.Load(r.ID); ok {
+		return false
+	}
+	since := r.CreatedAt
+	if e.started.After(since) {
+		since = e.started
+	}
+	return now.Sub(since) > e.opts.ClaimTimeout
 }
 
 // fillTypeInfo fetches (once, then from the store) the vCPUs and memory of
