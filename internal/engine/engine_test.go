@@ -32,7 +32,7 @@ type fakeCloud struct {
 	launchErr []error // returned by the next launches, in order
 	capacity  int     // at most this many instances per launch when > 0
 	spot      map[string]provider.SpotRequest
-	afterList func()  // runs after List took its snapshot, before it returns
+	afterList func() // runs after List took its snapshot, before it returns
 }
 
 func newFakeCloud() *fakeCloud {
