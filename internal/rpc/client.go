@@ -145,6 +145,10 @@ func (c *Client) Call(ctx context.Context, method string, params Params, result 
 	if result == nil {
 		return nil
 	}
+	if rm, ok := result.(*json.RawMessage); ok {
+		*rm = r.Result // as it came: no second pass over a large answer
+		return nil
+	}
 	if err := json.Unmarshal(r.Result, result); err != nil {
 		return fmt.Errorf("cannot read the answer of ohfpd to %s: %v", method, err)
 	}
