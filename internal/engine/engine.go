@@ -101,6 +101,7 @@ type prov struct {
 	cfg       ProviderConfig
 	templates map[string]*template.Template
 	order     []string
+	lastFull  time.Time // last full listing (reconcile goroutine only)
 }
 
 // Health is what the engine knows of its own progress, for status and

@@ -33,6 +33,7 @@ type fakeCloud struct {
 	capacity  int     // at most this many instances per launch when > 0
 	spot      map[string]provider.SpotRequest
 	afterList func() // runs after List took its snapshot, before it returns
+	describes int
 }
 
 func newFakeCloud() *fakeCloud {
@@ -106,6 +107,30 @@ func (f *fakeCloud) List(_ context.Context, owner string) ([]provider.Instance, 
 		hook()
 	}
 	return out, nil
+}
+
+func (f *fakeCloud) Describe(ctx context.Context, owner string, ids, reqs []string) ([]provider.Instance, error) {
+	f.mu.Lock()
+	f.describes++
+	f.mu.Unlock()
+	all, err := f.List(ctx, owner)
+	f.mu.Lock()
+	f.lists--
+	f.mu.Unlock()
+	want := map[string]bool{}
+	for _, id := range ids {
+		want[id] = true
+	}
+	for _, r := range reqs {
+		want["req:"+r] = true
+	}
+	var out []provider.Instance
+	for _, in := range all {
+		if want[in.ID] || want["req:"+in.Tags[provider.TagRequestID]] {
+			out = append(out, in)
+		}
+	}
+	return out, err
 }
 
 func (f *fakeCloud) Terminate(_ context.Context, ids []string) error {
@@ -501,6 +526,12 @@ func TestReclaimedOutsideHF(t *testing.T) {
 	h.cloud.insts[a.MachineID].State = "terminated"
 	delete(h.cloud.insts, b.MachineID)
 	h.cloud.mu.Unlock()
+	h.reconcile() // a busy pass describes what is in flight only: not these
+	in0 := fmt.Sprintf(`{"machines":[{"name":%q,"machineId":%q}]}`, a.Name, a.MachineID)
+	if rr, _ := h.e.GetReturnRequests(nil, []byte(in0)); len(rr.Requests) != 0 {
+		t.Fatalf("seen before the next full listing? %+v", rr)
+	}
+	h.clk.Advance(30 * time.Second) // the full listing, once per idle interval
 	h.reconcile()
 	in := fmt.Sprintf(`{"machines":[{"name":%q,"machineId":%q},{"name":%q,"machineId":%q}]}`, a.Name, a.MachineID, b.Name, b.MachineID)
 	rr, err := h.e.GetReturnRequests(nil, []byte(in))
@@ -635,6 +666,7 @@ func TestFailedMachineStillUpIsTerminated(t *testing.T) {
 	hidden.State = "running"
 	h.cloud.insts[mid] = hidden
 	h.cloud.mu.Unlock()
+	h.clk.Advance(30 * time.Second)
 	h.reconcile()
 	h.provision()
 	if len(h.cloud.terms) != 1 || h.cloud.terms[0][0] != mid {
@@ -667,5 +699,32 @@ func TestUnclaimedRequestIsCleanedUp(t *testing.T) {
 	}
 	if st := h.status(kept); st.Status != hf.StatusComplete || strings.Contains(st.Message, "never asked") {
 		t.Fatalf("claimed: %+v", st)
+	}
+}
+
+func TestBusyPassesDescribeOnlyWhatIsInFlight(t *testing.T) {
+	h := newHarness(t)
+	id := h.request("OnDemand-c5", 2)
+	h.provision()
+	h.reconcile() // first pass: a full listing
+	if h.cloud.lists != 1 || h.cloud.describes != 0 {
+		t.Fatalf("first pass: lists=%d describes=%d", h.cloud.lists, h.cloud.describes)
+	}
+	h.cloud.settle()
+	h.reconcile() // busy: the two pending machines, by id
+	if h.cloud.lists != 1 || h.cloud.describes != 1 {
+		t.Fatalf("busy pass: lists=%d describes=%d", h.cloud.lists, h.cloud.describes)
+	}
+	if st := h.status(id); st.Status != hf.StatusComplete {
+		t.Fatalf("the busy pass saw them running: %+v", st)
+	}
+	h.reconcile() // nothing in flight: no call at all
+	if h.cloud.lists != 1 || h.cloud.describes != 1 {
+		t.Fatalf("quiet pass: lists=%d describes=%d", h.cloud.lists, h.cloud.describes)
+	}
+	h.clk.Advance(30 * time.Second)
+	h.reconcile()
+	if h.cloud.lists != 2 {
+		t.Fatalf("a full listing once per idle interval: lists=%d", h.cloud.lists)
 	}
 }

@@ -270,6 +270,7 @@ func TestFleetReclaimReleasesCapacity(t *testing.T) {
 	h.cloud.mu.Lock()
 	h.cloud.insts[st.Machines[0].MachineID].State = "terminated"
 	h.cloud.mu.Unlock()
+	h.clk.Advance(30 * time.Second) // noticed by the next full listing
 	h.reconcile()
 	h.provision()
 	if !fc.has("Release fleet-1 0 ids 2 units") {

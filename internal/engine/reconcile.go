@@ -55,13 +55,33 @@ func (e *Engine) ReconcileOnce(ctx context.Context) time.Duration {
 
 func (e *Engine) reconcileProvider(ctx context.Context, p *prov) error {
 	name := p.cfg.Name
+	start := e.clk.Now()
+	// A full listing (everything with ohfp's tag) at least once per idle
+	// interval: it adopts instances memory does not hold and notices
+	// instances gone outside HF. Between, a busy pass describes only what
+	// is in flight, which keeps a pass over 10,000 quiet machines cheap.
+	full := p.lastFull.IsZero() || start.Sub(p.lastFull) >= e.opts.IdleInterval
 	e.mu.RLock()
 	seqAtList := e.seq
+	var ids, reqs []string
+	if !full {
+		ids, reqs = e.inFlightLocked(name)
+	}
 	e.mu.RUnlock()
-	insts, err := p.cfg.Cloud.List(ctx, e.opts.ClusterID)
+	var insts []provider.Instance
+	var err error
+	switch {
+	case full:
+		insts, err = p.cfg.Cloud.List(ctx, e.opts.ClusterID)
+	case len(ids) > 0 || len(reqs) > 0:
+		insts, err = p.cfg.Cloud.Describe(ctx, e.opts.ClusterID, ids, reqs)
+	}
 	if err != nil {
-		e.log.Warn("reconcile: listing instances failed", "provider", name, "err", err)
+		e.log.Warn("reconcile: describing instances failed", "provider", name, "full", full, "err", err)
 		return err
+	}
+	if full {
+		p.lastFull = start
 	}
 	now := e.clk.Now()
 	seen := make(map[string]bool, len(insts))
@@ -104,12 +124,19 @@ func (e *Engine) reconcileProvider(ctx context.Context, p *prov) error {
 			e.log.Warn("instance pending too long; terminating", "instance", m.ID, "request", m.RequestID)
 			changedM = append(changedM, m)
 		}
-		if m.Spot && m.SpotRequest != "" && m.Live() && m.InterruptAt.IsZero() && m.ReturnID == "" {
+	}
+	// Spot interruption notices, every pass, for every live Spot machine
+	// (not only those the pass described).
+	for _, m := range e.machines {
+		if m.Provider == name && m.Spot && m.SpotRequest != "" && m.Live() && m.InterruptAt.IsZero() && m.ReturnID == "" {
 			spotIDs = append(spotIDs, m.SpotRequest)
 		}
 	}
-	// Machines the cloud no longer shows.
+	// Machines the cloud no longer shows (only a full listing can say).
 	for _, m := range e.machines {
+		if !full {
+			break
+		}
 		if m.Provider != name || seen[m.ID] || !m.Live() || m.Seq > seqAtList {
 			continue // recorded after the listing began: its absence means nothing
 		}
@@ -136,6 +163,32 @@ func (e *Engine) reconcileProvider(ctx context.Context, p *prov) error {
 	}
 	e.reconcileFleets(ctx, p)
 	return nil
+}
+
+// inFlightLocked lists what a busy pass must look at for provider name:
+// machines starting, stopping or being terminated, and the request ids of
+// fleets still filling or of launches whose answer a crash may have lost.
+// Called with e.mu held (read).
+func (e *Engine) inFlightLocked(name string) (ids, reqs []string) {
+	for _, m := range e.machines {
+		if m.Provider != name || !m.Live() {
+			continue
+		}
+		switch {
+		case m.State == domain.StatePending, m.State == domain.StateShuttingDown, m.State == domain.StateStopping,
+			m.Result == domain.ResultExecuting, m.TerminateSent, m.Doomed, m.ReturnID != "":
+			ids = append(ids, m.ID)
+		}
+	}
+	for _, r := range e.requests {
+		if r.Provider != name || r.Kind != domain.KindAcquire || r.Final() {
+			continue
+		}
+		if r.Handle != "" && !r.HandleCapped || r.Phase == domain.PhaseQueued && r.Attempts > 0 {
+			reqs = append(reqs, r.ID)
+		}
+	}
+	return ids, reqs
 }
 
 // adoptLocked takes in an instance the cloud shows with ohfp's tags but

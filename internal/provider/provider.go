@@ -91,6 +91,11 @@ type Provider interface {
 	// List returns every instance tagged TagManagedBy=owner that the cloud
 	// still shows, terminated ones included.
 	List(ctx context.Context, owner string) ([]Instance, error)
+	// Describe returns the instances tagged TagManagedBy=owner among ids,
+	// and those tagged with one of requestIDs (fleets still launching):
+	// what a busy reconcile pass needs, without listing everything. Ids
+	// the cloud does not know are left out, never an error.
+	Describe(ctx context.Context, owner string, ids, requestIDs []string) ([]Instance, error)
 	// Terminate terminates the instances; ids the cloud does not know are
 	// not an error.
 	Terminate(ctx context.Context, ids []string) error

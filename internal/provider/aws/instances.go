@@ -30,14 +30,47 @@ var allStates = []string{
 // through a filtered DescribeInstances paginated 1000 at a time (10,000
 // instances take 10 calls).
 func (p *Provider) List(ctx context.Context, owner string) ([]provider.Instance, error) {
-	in := &ec2.DescribeInstancesInput{
-		Filters: []types.Filter{
-			{Name: aws.String("tag:" + provider.TagManagedBy), Values: []string{owner}},
-			{Name: aws.String("instance-state-name"), Values: allStates},
-		},
-		MaxResults: aws.Int32(describePageSize),
-	}
+	return p.describeFiltered(ctx, nil, []types.Filter{
+		{Name: aws.String("tag:" + provider.TagManagedBy), Values: []string{owner}},
+		{Name: aws.String("instance-state-name"), Values: allStates},
+	})
+}
+
+// filterValuesMax is how many values EC2 takes in one filter.
+const filterValuesMax = 200
+
+// Describe implements provider.Provider: the owner's instances among ids
+// and those tagged with one of requestIDs, by filters (an unknown id is
+// simply absent, never an error), 200 values a call, paginated.
+func (p *Provider) Describe(ctx context.Context, owner string, ids, requestIDs []string) ([]provider.Instance, error) {
 	var out []provider.Instance
+	seen := map[string]bool{}
+	for _, q := range []struct {
+		filter string
+		values []string
+	}{{"instance-id", ids}, {"tag:" + provider.TagRequestID, requestIDs}} {
+		for start := 0; start < len(q.values); start += filterValuesMax {
+			batch := q.values[start:min(start+filterValuesMax, len(q.values))]
+			got, err := p.describeFiltered(ctx, out[:0:0], []types.Filter{
+				{Name: aws.String("tag:" + provider.TagManagedBy), Values: []string{owner}},
+				{Name: aws.String(q.filter), Values: batch},
+			})
+			if err != nil {
+				return nil, err
+			}
+			for _, in := range got {
+				if !seen[in.ID] {
+					seen[in.ID] = true
+					out = append(out, in)
+				}
+			}
+		}
+	}
+	return out, nil
+}
+
+func (p *Provider) describeFiltered(ctx context.Context, out []provider.Instance, filters []types.Filter) ([]provider.Instance, error) {
+	in := &ec2.DescribeInstancesInput{Filters: filters, MaxResults: aws.Int32(describePageSize)}
 	pages := ec2.NewDescribeInstancesPaginator(p.ec2, in)
 	for pages.HasMorePages() {
 		page, err := pages.NextPage(ctx)

@@ -3,6 +3,7 @@ package awsprov
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"slices"
@@ -258,5 +259,48 @@ func TestSimNetworkFaults(t *testing.T) {
 		if h := p.Health(); !h.Unreachable {
 			t.Errorf("faults %+v: health %+v", f, h)
 		}
+	}
+}
+
+func TestSimDescribeInFlight(t *testing.T) {
+	ctx := context.Background()
+	p, _, _ := newSim(t, Settings{})
+	tpl := template.Template{TemplateID: "tpl", ImageID: al2023, VMType: "c5.large"}
+	var ids []string
+	for _, req := range []string{"req-a", "req-b"} {
+		res, err := p.Launch(ctx, provider.LaunchSpec{RequestID: req, ClientToken: req, Template: tpl, Units: 3, Tags: simTags("cluster-1", req)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, in := range res.Instances {
+			ids = append(ids, in.ID)
+		}
+	}
+	// Another cluster's instance is never described, even by id.
+	other, err := p.Launch(ctx, provider.LaunchSpec{RequestID: "req-x", ClientToken: "req-x", Template: tpl, Units: 1, Tags: simTags("cluster-2", "req-x")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := p.Describe(ctx, "cluster-1", []string{ids[0], "i-0000000000000dead", other.Instances[0].ID}, []string{"req-b"})
+	if err != nil {
+		t.Fatalf("an unknown id must not fail the call: %v", err)
+	}
+	want := map[string]bool{ids[0]: true, ids[3]: true, ids[4]: true, ids[5]: true}
+	if len(got) != len(want) {
+		t.Fatalf("described %d instances, want %d: %+v", len(got), len(want), got)
+	}
+	for _, in := range got {
+		if !want[in.ID] {
+			t.Fatalf("unexpected %s", in.ID)
+		}
+	}
+	many := make([]string, 450) // three filter batches
+	for i := range many {
+		many[i] = fmt.Sprintf("i-%017x", i+1)
+	}
+	many[449] = ids[1]
+	got, err = p.Describe(ctx, "cluster-1", many, nil)
+	if err != nil || len(got) != 1 || got[0].ID != ids[1] {
+		t.Fatalf("batched describe = %+v, %v", got, err)
 	}
 }
