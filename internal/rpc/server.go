@@ -252,15 +252,26 @@ func writeResponse(w http.ResponseWriter, status int, id json.RawMessage, result
 	if len(id) == 0 {
 		id = json.RawMessage("null")
 	}
-	resp := response{JSONRPC: "2.0", ID: id}
-	if e != nil {
-		resp.Error = e
-	} else {
-		resp.Result = result
+	if e == nil {
 		if len(result) == 0 {
-			resp.Result = json.RawMessage("null")
+			result = json.RawMessage("null")
 		}
+		// The result was encoded by json.Marshal and the id checked by
+		// decodeRequest: write the envelope around them as they are
+		// (json.Marshal would scan a large answer once more to compact it).
+		b := make([]byte, 0, len(result)+len(id)+40)
+		b = append(b, `{"jsonrpc":"2.0","id":`...)
+		b = append(b, id...)
+		b = append(b, `,"result":`...)
+		b = append(b, result...)
+		b = append(b, '}')
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Content-Length", strconv.Itoa(len(b)+1))
+		w.WriteHeader(status)
+		_, _ = w.Write(append(b, '\n'))
+		return
 	}
+	resp := response{JSONRPC: "2.0", ID: id, Error: e}
 	b, err := json.Marshal(resp)
 	if err != nil { // only a malformed id could do this; decodeRequest rules it out
 		b = []byte(`{"jsonrpc":"2.0","id":null,"error":{"code":-32603,"message":"internal error in ohfpd: cannot encode the answer"}}`)
