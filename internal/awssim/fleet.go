@@ -24,35 +24,24 @@ const (
 )
 
 type ec2Fleet struct {
-	id, typ     string
-	state       string
-	activity    string
+	fleetRun
 	created     time.Time
 	clientToken string
 
-	pools     []*fleetPool
 	ltConfigs []fleetLTConfigXML
 
-	total              int
-	odReq, spotReq     int
-	odSet, spotSet     bool
-	defaultType        string
-	unitType           string
-	spotAlloc, odAlloc string // canonical
-	spotAllocRaw       string
-	odAllocRaw         string
-	poolsToUse         int
-	excessPolicy       string
-	validFrom          time.Time
-	validUntil         time.Time
-	termWithExpiration bool
-	replaceUnhealthy   bool
-	tags               map[string]string
-	instanceTags       map[string]string
+	total            int
+	odReq, spotReq   int
+	odSet, spotSet   bool
+	defaultType      string
+	unitType         string
+	spotAllocRaw     string
+	odAllocRaw       string
+	excessPolicy     string
+	replaceUnhealthy bool
+	tags             map[string]string
+	instanceTags     map[string]string
 
-	m          members
-	dying      []*instance // terminated by DeleteFleets or expiry
-	errs       []fillFailure
 	instantSet []fleetInstancesXML
 }
 
@@ -112,7 +101,7 @@ func (s *fleetService) createFleet(c *call) (any, error) {
 		return res, nil
 	}
 
-	f := &ec2Fleet{id: r.newUUIDID("fleet-"), created: c.now, clientToken: token, tags: map[string]string{}, instanceTags: map[string]string{}}
+	f := &ec2Fleet{fleetRun: fleetRun{id: r.newUUIDID("fleet-"), st: &ec2FleetStates}, created: c.now, clientToken: token, tags: map[string]string{}, instanceTags: map[string]string{}}
 	f.typ = p.str("Type")
 	if f.typ == "" {
 		f.typ = "maintain"
@@ -208,30 +197,12 @@ func (s *fleetService) createFleet(c *call) (any, error) {
 		return nil, errMissingParameter("LaunchTemplateConfigs")
 	}
 	for i, lc := range configs {
-		spec := lc.sub("LaunchTemplateSpecification")
-		ver := spec.str("Version")
-		if ver == "" {
-			return nil, errMissingParameter(fmt.Sprintf("LaunchTemplateConfigs.%d.LaunchTemplateSpecification.Version", i+1))
-		}
-		lt, v, err := r.resolveLaunchTemplate(spec.str("LaunchTemplateId"), spec.str("LaunchTemplateName"), ver)
+		spec, overridden, err := f.addLTConfig(r, lc, i, "LaunchTemplateConfigs", "MaxPrice")
 		if err != nil {
 			return nil, err
 		}
-		cfg := fleetLTConfigXML{LaunchTemplateSpecification: fleetLTSpecXML{LaunchTemplateID: lt.id, LaunchTemplateName: lt.name, Version: ver}}
-		ovs := lc.structs("Overrides")
-		if len(ovs) == 0 {
-			pool, err := r.poolFromLT(len(f.pools), lt, v, ver, nil, "MaxPrice")
-			if err != nil {
-				return nil, err
-			}
-			f.pools = append(f.pools, pool)
-		}
-		for _, ov := range ovs {
-			pool, err := r.poolFromLT(len(f.pools), lt, v, ver, &ov, "MaxPrice")
-			if err != nil {
-				return nil, err
-			}
-			f.pools = append(f.pools, pool)
+		cfg := fleetLTConfigXML{LaunchTemplateSpecification: spec}
+		for _, pool := range overridden {
 			cfg.Overrides = append(cfg.Overrides, *pool.overridesXML(false))
 		}
 		f.ltConfigs = append(f.ltConfigs, cfg)
@@ -278,72 +249,15 @@ func (s *fleetService) createFleet(c *call) (any, error) {
 
 // fillFleet launches need units of one lifecycle for a fleet.
 func (s *fleetService) fillFleet(f *ec2Fleet, spot bool, need float64) fillResult {
-	strategy := f.odAlloc
-	if spot {
-		strategy = f.spotAlloc
-	}
 	extra := maps.Clone(f.instanceTags)
 	extra[FleetIDTag] = f.id
-	res := s.r.fill(f.pools, spot, need, strategy, f.poolsToUse, func(fp *fleetPool) launchSpec {
-		spec := withTags(fp.base, extra)
-		spec.spot = spot
-		spec.maxPrice = ""
-		if spot {
-			spec.maxPrice = fp.maxPrice
-		}
-		spec.owner = f.id
-		spec.weight = fp.units()
-		return spec
-	})
-	for _, in := range res.launched {
-		f.m.add(in)
-	}
-	return res
+	return f.launch(s.r, spot, need, extra, "")
 }
 
-// topUp brings a request or maintain fleet towards its target: maintain
-// counts live units (so lost instances are replaced), request counts every
-// unit ever launched (so they are not).
+// topUp brings a request or maintain fleet towards its target.
 func (s *fleetService) topUp(f *ec2Fleet) {
 	od, sp := f.targets()
-	attempted := false
-	var fails []fillFailure
-	for _, spot := range []bool{false, true} {
-		target := float64(od)
-		if spot {
-			target = float64(sp)
-		}
-		have := f.m.liveUnits[lcIndex(spot)]
-		if f.typ == "request" {
-			have = f.m.launched[lcIndex(spot)]
-		}
-		if have+1e-9 >= target {
-			continue
-		}
-		attempted = true
-		res := s.fillFleet(f, spot, target-have)
-		fails = append(fails, res.fails...)
-	}
-	if attempted {
-		f.errs = fails
-	}
-	s.updateActivity(f)
-}
-
-func (s *fleetService) updateActivity(f *ec2Fleet) {
-	od, sp := f.targets()
-	have := f.m.liveUnits
-	if f.typ == "request" {
-		have = f.m.launched
-	}
-	switch {
-	case have[0]+1e-9 >= float64(od) && have[1]+1e-9 >= float64(sp):
-		f.activity = "fulfilled"
-	case len(f.errs) > 0:
-		f.activity = "error"
-	default:
-		f.activity = "pending_fulfillment"
-	}
+	f.topUp(od, sp, func(spot bool, need float64) fillResult { return s.fillFleet(f, spot, need) })
 }
 
 // tick activates submitted fleets, expires fleets past ValidUntil, tops up
@@ -353,50 +267,10 @@ func (s *fleetService) tick(now time.Time) {
 		if f.typ == "instant" && f.state != fleetDeletedTerminating {
 			continue
 		}
-		switch f.state {
-		case fleetSubmitted:
-			if !f.validFrom.After(now) {
-				f.state = fleetActive
-			}
-		case fleetDeletedRunning, fleetDeletedTerminating:
-			if len(f.m.live) == 0 && allTerminated(f.dying) {
-				f.state = fleetDeleted
-				f.dying = nil
-			}
-			continue
-		}
-		if f.state != fleetActive && f.state != fleetModifying {
-			continue
-		}
-		if !f.validUntil.IsZero() && !now.Before(f.validUntil) {
-			s.end(f, f.termWithExpiration)
-			continue
-		}
-		s.topUp(f)
-	}
-}
-
-// end stops a fleet launching; with terminate it terminates its instances.
-func (s *fleetService) end(f *ec2Fleet, terminate bool) {
-	if terminate {
-		f.state = fleetDeletedTerminating
-		for _, in := range f.m.sorted() {
-			s.r.terminate(in, reasonUserTerminate)
-			f.dying = append(f.dying, in)
-		}
-	} else {
-		f.state = fleetDeletedRunning
-	}
-}
-
-// allTerminated reports whether every instance has reached terminated.
-func allTerminated(ins []*instance) bool {
-	for _, in := range ins {
-		if in.state != stateTerminated {
-			return false
+		if _, topUp := f.advance(s.r, now); topUp {
+			s.topUp(f)
 		}
 	}
-	return true
 }
 
 func (s *fleetService) lookup(id string) (*ec2Fleet, error) {
@@ -544,16 +418,11 @@ func (s *fleetService) describeFleetInstances(c *call) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	live := f.m.sorted()
-	start, end, next, err := pageBounds(len(live), maxResults, token)
+	active, next, err := liveInstancesPage(&f.m, maxResults, token)
 	if err != nil {
 		return nil, err
 	}
-	out := &describeFleetInstancesResult{FleetID: f.id, NextToken: next}
-	for _, in := range live[start:end] {
-		out.Active = append(out.Active, activeXML(in))
-	}
-	return out, nil
+	return &describeFleetInstancesResult{FleetID: f.id, Active: active, NextToken: next}, nil
 }
 
 type returnResult struct {
@@ -606,27 +475,8 @@ func (s *fleetService) modifyFleet(c *call) (any, error) {
 	if policy != "" {
 		f.excessPolicy = policy
 	}
-	if f.excessPolicy == "termination" {
-		odT, spT := f.targets()
-		for _, spot := range []bool{false, true} {
-			target := float64(odT)
-			if spot {
-				target = float64(spT)
-			}
-			for _, in := range s.r.excess(&f.m, spot, target) {
-				s.r.terminate(in, reasonUserTerminate)
-			}
-		}
-	}
-	if f.state == fleetActive {
-		f.state = fleetModifying
-		s.r.schedule(c.now, func(time.Time) {
-			if f.state == fleetModifying {
-				f.state = fleetActive
-			}
-		})
-	}
-	s.updateActivity(f)
+	odT, spT := f.targets()
+	f.modified(s.r, c.now, odT, spT, f.excessPolicy == "termination")
 	return &returnResult{Return: true}, nil
 }
 
@@ -676,7 +526,7 @@ func (s *fleetService) deleteFleets(c *call) (any, error) {
 			continue
 		}
 		switch {
-		case f.state == fleetDeleted || f.state == fleetDeletedRunning || f.state == fleetDeletedTerminating:
+		case f.ended():
 			fail(id, "fleetNotInDeletableState", fmt.Sprintf("The fleet %s is already in state %s.", id, f.state))
 			continue
 		case f.typ == "instant" && !terminate:
@@ -684,7 +534,7 @@ func (s *fleetService) deleteFleets(c *call) (any, error) {
 			continue
 		}
 		prev := f.state
-		s.end(f, terminate)
+		f.end(s.r, terminate)
 		out.Successful = append(out.Successful, deleteFleetSuccessXML{CurrentFleetState: f.state, PreviousFleetState: prev, FleetID: id})
 	}
 	return out, nil

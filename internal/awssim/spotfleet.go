@@ -25,33 +25,21 @@ const (
 )
 
 type spotFleet struct {
-	id       string
-	state    string
-	activity string
+	fleetRun // typ: request | maintain
 	created  time.Time
 
-	typ                string // request | maintain
-	iamFleetRole       string
-	target, odTarget   int
-	alloc, allocRaw    string
-	odAlloc, odAllocRw string
-	poolsToUse         int
-	spotPrice          string
-	excessPolicy       string
-	validFrom          time.Time
-	validUntil         time.Time
-	termWithExpiration bool
-	replaceUnhealthy   bool
-	clientToken        string
-	tags               map[string]string
+	iamFleetRole     string
+	target, odTarget int
+	allocRaw         string
+	odAllocRw        string
+	spotPrice        string
+	excessPolicy     string
+	replaceUnhealthy bool
+	clientToken      string
+	tags             map[string]string
 
-	pools     []*fleetPool
 	specsXML  []spotFleetLaunchSpecXML
 	ltConfigs []spotFleetLTConfigXML
-
-	m     members
-	dying []*instance
-	errs  []fillFailure
 }
 
 func (f *spotFleet) targets() (od, spot int) {
@@ -97,7 +85,7 @@ func (s *spotFleetService) requestSpotFleet(c *call) (any, error) {
 	} else if found {
 		return res, nil
 	}
-	f := &spotFleet{id: r.newUUIDID("sfr-"), created: c.now, clientToken: token, tags: map[string]string{}}
+	f := &spotFleet{fleetRun: fleetRun{id: r.newUUIDID("sfr-"), st: &spotFleetStates}, created: c.now, clientToken: token, tags: map[string]string{}}
 	f.iamFleetRole = p.reqStr("IamFleetRole")
 	f.target = p.reqInt("TargetCapacity")
 	f.odTarget = p.intOr("OnDemandTargetCapacity", 0)
@@ -127,11 +115,11 @@ func (s *spotFleetService) requestSpotFleet(c *call) (any, error) {
 		return nil, errInvalidParameterValue(fmt.Sprintf("OnDemandTargetCapacity (%d) cannot exceed TargetCapacity (%d).", f.odTarget, f.target))
 	}
 	var ok bool
-	f.alloc = allocLowestPrice
+	f.spotAlloc = allocLowestPrice
 	if f.allocRaw != "" {
 		switch f.allocRaw {
 		case "lowestPrice", "diversified", "capacityOptimized", "capacityOptimizedPrioritized", "priceCapacityOptimized":
-			f.alloc, ok = normAlloc(f.allocRaw)
+			f.spotAlloc, ok = normAlloc(f.allocRaw)
 		}
 		if !ok {
 			return nil, errInvalidParameterValue(fmt.Sprintf("Invalid value '%s' for AllocationStrategy. Valid values: lowestPrice, diversified, capacityOptimized, capacityOptimizedPrioritized, priceCapacityOptimized", f.allocRaw))
@@ -180,30 +168,12 @@ func (s *spotFleetService) requestSpotFleet(c *call) (any, error) {
 		}
 	}
 	for i, lc := range configs {
-		spec := lc.sub("LaunchTemplateSpecification")
-		ver := spec.str("Version")
-		if ver == "" {
-			return nil, errMissingParameter(fmt.Sprintf("SpotFleetRequestConfig.LaunchTemplateConfigs.%d.LaunchTemplateSpecification.Version", i+1))
-		}
-		lt, v, err := r.resolveLaunchTemplate(spec.str("LaunchTemplateId"), spec.str("LaunchTemplateName"), ver)
+		spec, overridden, err := f.addLTConfig(r, lc, i, "SpotFleetRequestConfig.LaunchTemplateConfigs", "SpotPrice")
 		if err != nil {
 			return nil, err
 		}
-		cfg := spotFleetLTConfigXML{LaunchTemplateSpecification: fleetLTSpecXML{LaunchTemplateID: lt.id, LaunchTemplateName: lt.name, Version: ver}}
-		ovs := lc.structs("Overrides")
-		if len(ovs) == 0 {
-			pool, err := r.poolFromLT(len(f.pools), lt, v, ver, nil, "SpotPrice")
-			if err != nil {
-				return nil, err
-			}
-			f.pools = append(f.pools, pool)
-		}
-		for _, ov := range ovs {
-			pool, err := r.poolFromLT(len(f.pools), lt, v, ver, &ov, "SpotPrice")
-			if err != nil {
-				return nil, err
-			}
-			f.pools = append(f.pools, pool)
+		cfg := spotFleetLTConfigXML{LaunchTemplateSpecification: spec}
+		for _, pool := range overridden {
 			if o := pool.overridesXML(true); o != nil {
 				cfg.Overrides = append(cfg.Overrides, *o)
 			}
@@ -299,107 +269,22 @@ func (s *spotFleetService) addLaunchSpec(f *spotFleet, ls params) error {
 	return nil
 }
 
-func (s *spotFleetService) fillFleet(f *spotFleet, spot bool, need float64) fillResult {
-	strategy := f.odAlloc
-	if spot {
-		strategy = f.alloc
-	}
-	res := s.r.fill(f.pools, spot, need, strategy, f.poolsToUse, func(fp *fleetPool) launchSpec {
-		spec := withTags(fp.base, map[string]string{SpotFleetIDTag: f.id})
-		spec.spot = spot
-		spec.maxPrice = ""
-		if spot {
-			spec.maxPrice = fp.maxPrice
-			if spec.maxPrice == "" {
-				spec.maxPrice = f.spotPrice
-			}
-		}
-		spec.owner = f.id
-		spec.weight = fp.units()
-		return spec
-	})
-	for _, in := range res.launched {
-		f.m.add(in)
-	}
-	return res
-}
-
 func (s *spotFleetService) topUp(f *spotFleet) {
 	od, sp := f.targets()
-	attempted := false
-	var fails []fillFailure
-	for _, spot := range []bool{false, true} {
-		target := float64(od)
-		if spot {
-			target = float64(sp)
-		}
-		have := f.m.liveUnits[lcIndex(spot)]
-		if f.typ == "request" {
-			have = f.m.launched[lcIndex(spot)]
-		}
-		if have+1e-9 >= target {
-			continue
-		}
-		attempted = true
-		fails = append(fails, s.fillFleet(f, spot, target-have).fails...)
-	}
-	if attempted {
-		f.errs = fails
-	}
-	s.updateActivity(f)
-}
-
-func (s *spotFleetService) updateActivity(f *spotFleet) {
-	od, sp := f.targets()
-	have := f.m.liveUnits
-	if f.typ == "request" {
-		have = f.m.launched
-	}
-	switch {
-	case have[0]+1e-9 >= float64(od) && have[1]+1e-9 >= float64(sp):
-		f.activity = "fulfilled"
-	case len(f.errs) > 0:
-		f.activity = "error"
-	default:
-		f.activity = "pending_fulfillment"
-	}
+	f.topUp(od, sp, func(spot bool, need float64) fillResult {
+		return f.launch(s.r, spot, need, map[string]string{SpotFleetIDTag: f.id}, f.spotPrice)
+	})
 }
 
 func (s *spotFleetService) tick(now time.Time) {
 	for _, f := range s.order {
-		switch f.state {
-		case sfrSubmitted:
-			if !f.validFrom.After(now) {
-				f.state = sfrActive
-			}
-		case sfrCancelledRn, sfrCancelledTm:
-			if len(f.m.live) == 0 && allTerminated(f.dying) {
-				f.state = sfrCancelled
-				f.dying = nil
-			}
-			continue
-		}
-		if f.state != sfrActive && f.state != sfrModifying {
-			continue
-		}
-		if !f.validUntil.IsZero() && !now.Before(f.validUntil) {
+		expired, topUp := f.advance(s.r, now)
+		if expired {
 			s.r.log.Debug("spot fleet expired", "sfr", f.id)
-			s.cancel(f, f.termWithExpiration)
-			continue
 		}
-		s.topUp(f)
-	}
-}
-
-func (s *spotFleetService) cancel(f *spotFleet, terminate bool) {
-	if terminate {
-		f.state = sfrCancelledTm
-		for _, in := range f.m.sorted() {
-			s.r.terminate(in, reasonUserTerminate)
-			f.dying = append(f.dying, in)
+		if topUp {
+			s.topUp(f)
 		}
-	} else {
-		f.state = sfrCancelledRn
 	}
 }
 
@@ -501,16 +386,11 @@ func (s *spotFleetService) describeSpotFleetInstances(c *call) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	live := f.m.sorted()
-	start, end, next, err := pageBounds(len(live), maxResults, token)
+	active, next, err := liveInstancesPage(&f.m, maxResults, token)
 	if err != nil {
 		return nil, err
 	}
-	out := &describeSpotFleetInstancesResult{SpotFleetRequestID: f.id, NextToken: next}
-	for _, in := range live[start:end] {
-		out.Active = append(out.Active, activeXML(in))
-	}
-	return out, nil
+	return &describeSpotFleetInstancesResult{SpotFleetRequestID: f.id, Active: active, NextToken: next}, nil
 }
 
 func (s *spotFleetService) modifySpotFleetRequest(c *call) (any, error) {
@@ -555,27 +435,8 @@ func (s *spotFleetService) modifySpotFleetRequest(c *call) (any, error) {
 	if policy == "" {
 		policy = f.excessPolicy
 	}
-	if policy != "noTermination" {
-		odT, spT := f.targets()
-		for _, spot := range []bool{false, true} {
-			t := float64(odT)
-			if spot {
-				t = float64(spT)
-			}
-			for _, in := range s.r.excess(&f.m, spot, t) {
-				s.r.terminate(in, reasonUserTerminate)
-			}
-		}
-	}
-	if f.state == sfrActive {
-		f.state = sfrModifying
-		s.r.schedule(c.now, func(time.Time) {
-			if f.state == sfrModifying {
-				f.state = sfrActive
-			}
-		})
-	}
-	s.updateActivity(f)
+	odT, spT := f.targets()
+	f.modified(s.r, c.now, odT, spT, policy != "noTermination")
 	return &returnResult{Return: true}, nil
 }
 
@@ -624,12 +485,12 @@ func (s *spotFleetService) cancelSpotFleetRequests(c *call) (any, error) {
 			fail(id, code, err.(*APIError).Message)
 			continue
 		}
-		if f.state == sfrCancelled || f.state == sfrCancelledRn || f.state == sfrCancelledTm {
+		if f.ended() {
 			fail(id, "fleetRequestNotInCancellableState", fmt.Sprintf("The Spot Fleet request %s is already in state %s.", id, f.state))
 			continue
 		}
 		prev := f.state
-		s.cancel(f, terminate)
+		f.end(s.r, terminate)
 		out.Successful = append(out.Successful, cancelSFRSuccessXML{Current: f.state, Previous: prev, ID: id})
 	}
 	return out, nil
