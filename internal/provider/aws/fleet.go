@@ -517,6 +517,85 @@ func errorsOf[T any](items []T, f func(T) (string, string)) []string {
 	return out
 }
 
+// describeByID describes fleets (EC2 Fleets, Spot Fleet requests) by id,
+// fleetBatchSize a call, paginated; ids EC2 does not know (the notFound
+// codes) are left out. page makes one call of op.
+func describeByID[T any](ctx context.Context, p *Provider, op string, ids []string, pattern *regexp.Regexp, notFound []string,
+	page func(ids []string, token *string) ([]T, *string, error)) ([]T, error) {
+	var out []T
+	for batch := range slices.Chunk(ids, fleetBatchSize) {
+		err := p.withoutMissing(ctx, batch, pattern, notFound, func(ids []string) error {
+			var token *string
+			for {
+				items, next, err := page(ids, token)
+				if err != nil {
+					return err
+				}
+				out = append(out, items...)
+				if aws.ToString(next) == "" {
+					return nil
+				}
+				token = next
+			}
+		})
+		if err != nil {
+			return nil, classify(op, err)
+		}
+	}
+	return out, nil
+}
+
+// goneStatuses is the Poll answer for handles the describe does not
+// return: gone and closed.
+func goneStatuses(ids []string) map[string]provider.FleetStatus {
+	out := map[string]provider.FleetStatus{}
+	for _, id := range ids {
+		out[id] = provider.FleetStatus{Handle: id, Gone: true, Closed: true}
+	}
+	return out
+}
+
+// lowerTarget lowers a maintain fleet's target (setTarget(-lower)) by the
+// units of ids still alive (see liveUnits), so that terminating them does
+// not make the fleet replace them.
+func (p *Provider) lowerTarget(ctx context.Context, ids []string, units int, weights map[string]float64, setTarget func(delta int) error) error {
+	lower, err := p.liveUnits(ctx, ids, units, weights)
+	if err != nil || lower <= 0 {
+		return err
+	}
+	return setTarget(-lower)
+}
+
+// newTarget is the target capacity setFleetTarget and setSpotFleetTarget
+// set: cur+delta (at least 0) when delta < 0, else delta.
+func newTarget(cur, delta int) int {
+	if delta < 0 {
+		return max(0, cur+delta)
+	}
+	return delta
+}
+
+// tagCapped puts TagCapped on a maintain fleet or Spot Fleet request Cap
+// lowered; a failure is only logged.
+func (p *Provider) tagCapped(ctx context.Context, id string) {
+	_, err := p.fleet.CreateTags(ctx, &ec2.CreateTagsInput{Resources: []string{id},
+		Tags: []types.Tag{{Key: aws.String(TagCapped), Value: aws.String("true")}}})
+	if err != nil {
+		// The capacity is capped; only Poll's Closed depends on the tag.
+		p.log.Warn("could not tag a capped fleet: Poll will not report it closed", "handle", id, "err", classify("CreateTags", err))
+	}
+}
+
+// deleteLeftovers finishes deleting a fleet or Spot Fleet request id:
+// terminates the instances still alive under its tag (tagKey) and deletes
+// the ohfp launch templates its specs and tags name.
+func (p *Provider) deleteLeftovers(ctx context.Context, tagKey, id string, specs []*types.FleetLaunchTemplateSpecification, tags []types.Tag) error {
+	if err := p.terminateTagged(ctx, tagKey, id); err != nil {
+		return err
+	}
+	return p.deleteLaunchTemplates(ctx, ltNames(specs, tags))
+}
+
 // --- EC2 Fleet ---
 
 var fleetIDPattern = regexp.MustCompile(`\bfleet-[0-9a-zA-Z-]+\b`)
@@ -667,28 +746,14 @@ func (p *Provider) createFleetInput(spec provider.LaunchSpec, lt ltRef) (*ec2.Cr
 // describeFleets describes EC2 Fleets by id, fleetBatchSize a call,
 // paginated; ids EC2 does not know are left out.
 func (p *Provider) describeFleets(ctx context.Context, fleetIDs []string) ([]types.FleetData, error) {
-	var out []types.FleetData
-	for batch := range slices.Chunk(fleetIDs, fleetBatchSize) {
-		err := p.withoutMissing(ctx, batch, fleetIDPattern, []string{"InvalidFleetId.NotFound", "InvalidFleetId.Malformed"},
-			func(ids []string) error {
-				in := &ec2.DescribeFleetsInput{FleetIds: ids}
-				for {
-					page, err := p.fleet.DescribeFleets(ctx, in)
-					if err != nil {
-						return err
-					}
-					out = append(out, page.Fleets...)
-					if aws.ToString(page.NextToken) == "" {
-						return nil
-					}
-					in.NextToken = page.NextToken
-				}
-			})
-		if err != nil {
-			return nil, classify("DescribeFleets", err)
-		}
-	}
-	return out, nil
+	return describeByID(ctx, p, "DescribeFleets", fleetIDs, fleetIDPattern, []string{"InvalidFleetId.NotFound", "InvalidFleetId.Malformed"},
+		func(ids []string, token *string) ([]types.FleetData, *string, error) {
+			page, err := p.fleet.DescribeFleets(ctx, &ec2.DescribeFleetsInput{FleetIds: ids, NextToken: token})
+			if err != nil {
+				return nil, nil, err
+			}
+			return page.Fleets, page.NextToken, nil
+		})
 }
 
 func (p *Provider) pollEC2Fleets(ctx context.Context, fleetIDs []string) (map[string]provider.FleetStatus, error) {
@@ -696,10 +761,7 @@ func (p *Provider) pollEC2Fleets(ctx context.Context, fleetIDs []string) (map[st
 	if err != nil {
 		return nil, err
 	}
-	out := map[string]provider.FleetStatus{}
-	for _, id := range fleetIDs {
-		out[id] = provider.FleetStatus{Handle: id, Gone: true, Closed: true}
-	}
+	out := goneStatuses(fleetIDs)
 	now := p.clock.Now()
 	for _, f := range fleets {
 		id := aws.ToString(f.FleetId)
@@ -790,14 +852,8 @@ func (p *Provider) releaseEC2Fleet(ctx context.Context, id string, instanceIDs [
 	}
 	if ok && f.Type == types.FleetTypeMaintain && f.FleetState != types.FleetStateCodeDeleted &&
 		f.FleetState != types.FleetStateCodeDeletedRunning && f.FleetState != types.FleetStateCodeDeletedTerminatingInstances {
-		lower, err := p.liveUnits(ctx, instanceIDs, units, fleetWeights(f))
-		if err != nil {
+		if err := p.lowerTarget(ctx, instanceIDs, units, fleetWeights(f), func(delta int) error { return p.setFleetTarget(ctx, f, delta) }); err != nil {
 			return err
-		}
-		if lower > 0 {
-			if err := p.setFleetTarget(ctx, f, -lower); err != nil {
-				return err
-			}
 		}
 	}
 	return p.Terminate(ctx, instanceIDs)
@@ -814,10 +870,7 @@ func (p *Provider) setFleetTarget(ctx context.Context, f types.FleetData, delta 
 			curOD = int(*tcs.OnDemandTargetCapacity)
 		}
 	}
-	target := delta
-	if delta < 0 {
-		target = max(0, cur+delta)
-	}
+	target := newTarget(cur, delta)
 	if target == cur {
 		return nil
 	}
@@ -848,12 +901,7 @@ func (p *Provider) capEC2Fleet(ctx context.Context, id string, keep int) error {
 		if err := p.setFleetTarget(ctx, f, keep); err != nil {
 			return err
 		}
-		_, err := p.fleet.CreateTags(ctx, &ec2.CreateTagsInput{Resources: []string{id},
-			Tags: []types.Tag{{Key: aws.String(TagCapped), Value: aws.String("true")}}})
-		if err != nil {
-			// The capacity is capped; only Poll's Closed depends on the tag.
-			p.log.Warn("could not tag a capped fleet: Poll will not report it closed", "handle", id, "err", classify("CreateTags", err))
-		}
+		p.tagCapped(ctx, id)
 		return nil
 	}
 	// A request fleet cannot be modified: delete it, keeping its instances.
@@ -892,12 +940,9 @@ func (p *Provider) deleteEC2Fleet(ctx context.Context, id string) error {
 	if err := p.deleteFleet(ctx, id, true); err != nil {
 		return err
 	}
-	if err := p.terminateTagged(ctx, awsFleetTag, id); err != nil {
-		return err
-	}
 	var specs []*types.FleetLaunchTemplateSpecification
 	for _, c := range f.LaunchTemplateConfigs {
 		specs = append(specs, c.LaunchTemplateSpecification)
 	}
-	return p.deleteLaunchTemplates(ctx, ltNames(specs, f.Tags))
+	return p.deleteLeftovers(ctx, awsFleetTag, id, specs, f.Tags)
 }

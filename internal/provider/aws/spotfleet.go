@@ -3,7 +3,6 @@ package awsprov
 import (
 	"context"
 	"regexp"
-	"slices"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -165,29 +164,15 @@ func (p *Provider) spotFleetConfig(spec provider.LaunchSpec, lt ltRef) (*types.S
 // describeSpotFleets describes Spot Fleet requests by id, fleetBatchSize a
 // call, paginated; ids EC2 does not know are left out.
 func (p *Provider) describeSpotFleets(ctx context.Context, reqIDs []string) ([]types.SpotFleetRequestConfig, error) {
-	var out []types.SpotFleetRequestConfig
-	for batch := range slices.Chunk(reqIDs, fleetBatchSize) {
-		err := p.withoutMissing(ctx, batch, spotFleetIDPattern,
-			[]string{"InvalidSpotFleetRequestId.NotFound", "InvalidSpotFleetRequestId.Malformed"},
-			func(ids []string) error {
-				in := &ec2.DescribeSpotFleetRequestsInput{SpotFleetRequestIds: ids}
-				for {
-					page, err := p.fleet.DescribeSpotFleetRequests(ctx, in)
-					if err != nil {
-						return err
-					}
-					out = append(out, page.SpotFleetRequestConfigs...)
-					if aws.ToString(page.NextToken) == "" {
-						return nil
-					}
-					in.NextToken = page.NextToken
-				}
-			})
-		if err != nil {
-			return nil, classify("DescribeSpotFleetRequests", err)
-		}
-	}
-	return out, nil
+	return describeByID(ctx, p, "DescribeSpotFleetRequests", reqIDs, spotFleetIDPattern,
+		[]string{"InvalidSpotFleetRequestId.NotFound", "InvalidSpotFleetRequestId.Malformed"},
+		func(ids []string, token *string) ([]types.SpotFleetRequestConfig, *string, error) {
+			page, err := p.fleet.DescribeSpotFleetRequests(ctx, &ec2.DescribeSpotFleetRequestsInput{SpotFleetRequestIds: ids, NextToken: token})
+			if err != nil {
+				return nil, nil, err
+			}
+			return page.SpotFleetRequestConfigs, page.NextToken, nil
+		})
 }
 
 func sfrClosed(s types.BatchState) bool {
@@ -203,10 +188,7 @@ func (p *Provider) pollSpotFleets(ctx context.Context, reqIDs []string) (map[str
 	if err != nil {
 		return nil, err
 	}
-	out := map[string]provider.FleetStatus{}
-	for _, id := range reqIDs {
-		out[id] = provider.FleetStatus{Handle: id, Gone: true, Closed: true}
-	}
+	out := goneStatuses(reqIDs)
 	now := p.clock.Now()
 	for _, r := range reqs {
 		id := aws.ToString(r.SpotFleetRequestId)
@@ -294,14 +276,9 @@ func (p *Provider) releaseSpotFleet(ctx context.Context, id string, instanceIDs 
 		return err
 	}
 	if ok && r.SpotFleetRequestConfig.Type == types.FleetTypeMaintain && !sfrClosed(r.SpotFleetRequestState) {
-		lower, err := p.liveUnits(ctx, instanceIDs, units, spotFleetWeights(r.SpotFleetRequestConfig))
-		if err != nil {
+		if err := p.lowerTarget(ctx, instanceIDs, units, spotFleetWeights(r.SpotFleetRequestConfig),
+			func(delta int) error { return p.setSpotFleetTarget(ctx, r, delta) }); err != nil {
 			return err
-		}
-		if lower > 0 {
-			if err := p.setSpotFleetTarget(ctx, r, -lower); err != nil {
-				return err
-			}
 		}
 	}
 	return p.Terminate(ctx, instanceIDs)
@@ -311,10 +288,7 @@ func (p *Provider) releaseSpotFleet(ctx context.Context, id string, instanceIDs 
 func (p *Provider) setSpotFleetTarget(ctx context.Context, r types.SpotFleetRequestConfig, delta int) error {
 	c := r.SpotFleetRequestConfig
 	cur := int(aws.ToInt32(c.TargetCapacity))
-	target := delta
-	if delta < 0 {
-		target = max(0, cur+delta)
-	}
+	target := newTarget(cur, delta)
 	if target == cur {
 		return nil
 	}
@@ -339,12 +313,7 @@ func (p *Provider) capSpotFleet(ctx context.Context, id string, keep int) error 
 		if err := p.setSpotFleetTarget(ctx, r, keep); err != nil {
 			return err
 		}
-		_, err := p.fleet.CreateTags(ctx, &ec2.CreateTagsInput{Resources: []string{id},
-			Tags: []types.Tag{{Key: aws.String(TagCapped), Value: aws.String("true")}}})
-		if err != nil {
-			// The capacity is capped; only Poll's Closed depends on the tag.
-			p.log.Warn("could not tag a capped fleet: Poll will not report it closed", "handle", id, "err", classify("CreateTags", err))
-		}
+		p.tagCapped(ctx, id)
 		return nil
 	}
 	// A request-type Spot Fleet cannot be modified: cancel it, keeping its
@@ -385,12 +354,9 @@ func (p *Provider) deleteSpotFleet(ctx context.Context, id string) error {
 	if err := p.cancelSpotFleet(ctx, id, true); err != nil {
 		return err
 	}
-	if err := p.terminateTagged(ctx, awsSpotFleetTag, id); err != nil {
-		return err
-	}
 	var specs []*types.FleetLaunchTemplateSpecification
 	for _, c := range r.SpotFleetRequestConfig.LaunchTemplateConfigs {
 		specs = append(specs, c.LaunchTemplateSpecification)
 	}
-	return p.deleteLaunchTemplates(ctx, ltNames(specs, r.Tags))
+	return p.deleteLeftovers(ctx, awsSpotFleetTag, id, specs, r.Tags)
 }
