@@ -418,14 +418,11 @@ func (p *Provider) liveUnits(ctx context.Context, ids []string, units int, weigh
 func (p *Provider) describeIDs(ctx context.Context, ids []string, states []string) ([]provider.Instance, error) {
 	var out []provider.Instance
 	for batch := range slices.Chunk(slices.Compact(slices.Sorted(slices.Values(ids))), 200) {
-		in := &ec2.DescribeInstancesInput{
-			Filters:    []types.Filter{{Name: aws.String("instance-id"), Values: batch}},
-			MaxResults: aws.Int32(describePageSize),
-		}
+		filters := []types.Filter{{Name: aws.String("instance-id"), Values: batch}}
 		if len(states) > 0 {
-			in.Filters = append(in.Filters, types.Filter{Name: aws.String("instance-state-name"), Values: states})
+			filters = append(filters, types.Filter{Name: aws.String("instance-state-name"), Values: states})
 		}
-		got, err := p.describeAll(ctx, in)
+		got, err := p.describeFiltered(ctx, filters)
 		if err != nil {
 			return nil, err
 		}
@@ -455,12 +452,9 @@ func (p *Provider) describeAll(ctx context.Context, in *ec2.DescribeInstancesInp
 // terminateTagged terminates the live instances carrying tag key=value
 // (a fleet's leftovers).
 func (p *Provider) terminateTagged(ctx context.Context, key, value string) error {
-	live, err := p.describeAll(ctx, &ec2.DescribeInstancesInput{
-		Filters: []types.Filter{
-			{Name: aws.String("tag:" + key), Values: []string{value}},
-			{Name: aws.String("instance-state-name"), Values: []string{provider.StatePending, provider.StateRunning, provider.StateStopping, provider.StateStopped}},
-		},
-		MaxResults: aws.Int32(describePageSize),
+	live, err := p.describeFiltered(ctx, []types.Filter{
+		{Name: aws.String("tag:" + key), Values: []string{value}},
+		{Name: aws.String("instance-state-name"), Values: []string{provider.StatePending, provider.StateRunning, provider.StateStopping, provider.StateStopped}},
 	})
 	if err != nil || len(live) == 0 {
 		return err

@@ -30,7 +30,7 @@ var allStates = []string{
 // through a filtered DescribeInstances paginated 1000 at a time (10,000
 // instances take 10 calls).
 func (p *Provider) List(ctx context.Context, owner string) ([]provider.Instance, error) {
-	return p.describeFiltered(ctx, nil, []types.Filter{
+	return p.describeFiltered(ctx, []types.Filter{
 		{Name: aws.String("tag:" + provider.TagManagedBy), Values: []string{owner}},
 		{Name: aws.String("instance-state-name"), Values: allStates},
 	})
@@ -51,7 +51,7 @@ func (p *Provider) Describe(ctx context.Context, owner string, ids, requestIDs [
 	}{{"instance-id", ids}, {"tag:" + provider.TagRequestID, requestIDs}} {
 		for start := 0; start < len(q.values); start += filterValuesMax {
 			batch := q.values[start:min(start+filterValuesMax, len(q.values))]
-			got, err := p.describeFiltered(ctx, out[:0:0], []types.Filter{
+			got, err := p.describeFiltered(ctx, []types.Filter{
 				{Name: aws.String("tag:" + provider.TagManagedBy), Values: []string{owner}},
 				{Name: aws.String(q.filter), Values: batch},
 			})
@@ -69,21 +69,9 @@ func (p *Provider) Describe(ctx context.Context, owner string, ids, requestIDs [
 	return out, nil
 }
 
-func (p *Provider) describeFiltered(ctx context.Context, out []provider.Instance, filters []types.Filter) ([]provider.Instance, error) {
-	in := &ec2.DescribeInstancesInput{Filters: filters, MaxResults: aws.Int32(describePageSize)}
-	pages := ec2.NewDescribeInstancesPaginator(p.ec2, in)
-	for pages.HasMorePages() {
-		page, err := pages.NextPage(ctx)
-		if err != nil {
-			return nil, classify("DescribeInstances", err)
-		}
-		for _, r := range page.Reservations {
-			for _, i := range r.Instances {
-				out = append(out, toInstance(i))
-			}
-		}
-	}
-	return out, nil
+// describeFiltered describes the instances filters match, paginated.
+func (p *Provider) describeFiltered(ctx context.Context, filters []types.Filter) ([]provider.Instance, error) {
+	return p.describeAll(ctx, &ec2.DescribeInstancesInput{Filters: filters, MaxResults: aws.Int32(describePageSize)})
 }
 
 // toInstance maps an EC2 instance.
