@@ -176,12 +176,8 @@ func (p *Provider) launchTemplateData(ctx context.Context, spec provider.LaunchS
 			data.NetworkInterfaces[i].SubnetId = nil
 		}
 	}
-	if t.InstanceProfile != "" {
-		if strings.HasPrefix(t.InstanceProfile, "arn:") {
-			data.IamInstanceProfile = &types.LaunchTemplateIamInstanceProfileSpecificationRequest{Arn: aws.String(t.InstanceProfile)}
-		} else {
-			data.IamInstanceProfile = &types.LaunchTemplateIamInstanceProfileSpecificationRequest{Name: aws.String(t.InstanceProfile)}
-		}
+	if arn, name, ok := instanceProfile(t); ok {
+		data.IamInstanceProfile = &types.LaunchTemplateIamInstanceProfileSpecificationRequest{Arn: arn, Name: name}
 	}
 	ud, err := userData(t)
 	if err != nil {

@@ -99,12 +99,8 @@ func (p *Provider) runInstancesInput(ctx context.Context, spec provider.LaunchSp
 	if t.KeyName != "" {
 		in.KeyName = aws.String(t.KeyName)
 	}
-	if t.InstanceProfile != "" {
-		if strings.HasPrefix(t.InstanceProfile, "arn:") {
-			in.IamInstanceProfile = &types.IamInstanceProfileSpecification{Arn: aws.String(t.InstanceProfile)}
-		} else {
-			in.IamInstanceProfile = &types.IamInstanceProfileSpecification{Name: aws.String(t.InstanceProfile)}
-		}
+	if arn, name, ok := instanceProfile(t); ok {
+		in.IamInstanceProfile = &types.IamInstanceProfileSpecification{Arn: arn, Name: name}
 	}
 	ud, err := userData(t)
 	if err != nil {
@@ -147,6 +143,18 @@ func (p *Provider) runInstancesInput(ctx context.Context, spec provider.LaunchSp
 		in.ClientToken = aws.String(spec.ClientToken)
 	}
 	return in, nil
+}
+
+// instanceProfile is the template's instanceProfile as EC2 takes it: an
+// ARN (arn:...) or else a name; ok is false when the template has none.
+func instanceProfile(t *template.Template) (arn, name *string, ok bool) {
+	switch {
+	case t.InstanceProfile == "":
+		return nil, nil, false
+	case strings.HasPrefix(t.InstanceProfile, "arn:"):
+		return aws.String(t.InstanceProfile), nil, true
+	}
+	return nil, aws.String(t.InstanceProfile), true
 }
 
 // userData returns the base64 user data of a template: the content of the
