@@ -393,6 +393,46 @@ func invalidFilter(name string) *APIError {
 	return errInvalidParameterValue(fmt.Sprintf("The filter '%s' is invalid", name))
 }
 
+// filterMatch reports whether one item passes every filter of a describe
+// call. With tags, the tag filters (tag:key, tag-key, tag-value) test the
+// item's tags; every other filter tests value(name), the item's value for
+// a filter, which is false for a name the action does not know: an
+// invalid filter, the error.
+func filterMatch(fs []filter, tags map[string]string, tagged bool, value func(name string) (string, bool)) (bool, error) {
+	ok := true
+	for _, f := range fs {
+		if tagged {
+			if tf := tagFilter(f); tf != nil {
+				ok = ok && tf(tags)
+				continue
+			}
+		}
+		v, known := value(f.name)
+		if !known {
+			return false, invalidFilter(f.name)
+		}
+		ok = ok && matchAny(f.values, v)
+	}
+	return ok, nil
+}
+
+// selectIDs returns all when ids is empty, else get of each id in order;
+// get's error (an unknown id) ends the selection.
+func selectIDs[T any](ids []string, all []T, get func(id string) (T, error)) ([]T, error) {
+	if len(ids) == 0 {
+		return all, nil
+	}
+	var out []T
+	for _, id := range ids {
+		x, err := get(id)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, x)
+	}
+	return out, nil
+}
+
 func (r *Region) instanceFilter(fs []filter) (func(*instance) bool, error) {
 	var preds []func(*instance) bool
 	for _, f := range fs {

@@ -283,45 +283,38 @@ func (r *Region) describeSubnets(c *call) (any, error) {
 	if err := c.err(); err != nil {
 		return nil, err
 	}
-	list := r.subnets
-	if len(ids) > 0 {
-		list = nil
-		for _, id := range ids {
-			s := r.subnetBy[id]
-			if s == nil {
-				return nil, &APIError{Code: "InvalidSubnetID.NotFound", Message: fmt.Sprintf("The subnet ID '%s' does not exist", id), Status: 400}
-			}
-			list = append(list, s)
+	list, err := selectIDs(ids, r.subnets, func(id string) (*subnet, error) {
+		if s := r.subnetBy[id]; s != nil {
+			return s, nil
 		}
+		return nil, &APIError{Code: "InvalidSubnetID.NotFound", Message: fmt.Sprintf("The subnet ID '%s' does not exist", id), Status: 400}
+	})
+	if err != nil {
+		return nil, err
 	}
 	out := &describeSubnetsXML{}
 	for _, s := range list {
-		ok := true
-		for _, f := range fs {
-			if tf := tagFilter(f); tf != nil {
-				ok = ok && tf(s.tags)
-				continue
-			}
-			var v string
-			switch f.name {
+		ok, err := filterMatch(fs, s.tags, true, func(name string) (string, bool) {
+			switch name {
 			case "subnet-id":
-				v = s.id
+				return s.id, true
 			case "availability-zone":
-				v = s.az
+				return s.az, true
 			case "availability-zone-id":
-				v = s.azID
+				return s.azID, true
 			case "vpc-id":
-				v = r.vpc.id
+				return r.vpc.id, true
 			case "cidr-block", "cidr":
-				v = s.cidr.String()
+				return s.cidr.String(), true
 			case "default-for-az":
-				v = strconv.FormatBool(s.dflt)
+				return strconv.FormatBool(s.dflt), true
 			case "state":
-				v = "available"
-			default:
-				return nil, invalidFilter(f.name)
+				return "available", true
 			}
-			ok = ok && matchAny(f.values, v)
+			return "", false
+		})
+		if err != nil {
+			return nil, err
 		}
 		if ok {
 			out.Subnets = append(out.Subnets, subnetXML{
@@ -375,22 +368,21 @@ func (r *Region) describeSecurityGroups(c *call) (any, error) {
 		if len(ids) > 0 && !contains(ids, g.id) || len(names) > 0 && !contains(names, g.name) {
 			continue
 		}
-		ok := true
-		for _, f := range fs {
-			var v string
-			switch f.name {
+		ok, err := filterMatch(fs, nil, false, func(name string) (string, bool) {
+			switch name {
 			case "group-id":
-				v = g.id
+				return g.id, true
 			case "group-name":
-				v = g.name
+				return g.name, true
 			case "vpc-id":
-				v = r.vpc.id
+				return r.vpc.id, true
 			case "description":
-				v = g.description
-			default:
-				return nil, invalidFilter(f.name)
+				return g.description, true
 			}
-			ok = ok && matchAny(f.values, v)
+			return "", false
+		})
+		if err != nil {
+			return nil, err
 		}
 		if ok {
 			out.Groups = append(out.Groups, securityGroupXML{OwnerID: AccountID, GroupName: g.name, GroupID: g.id, Description: g.description, VpcID: r.vpc.id,
@@ -462,43 +454,36 @@ func (r *Region) describeSpotInstanceRequests(c *call) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	list := r.spotOrder
-	if len(ids) > 0 {
-		list = nil
-		for _, id := range ids {
-			sr := r.spotReqs[id]
-			if sr == nil {
-				return nil, &APIError{Code: "InvalidSpotInstanceRequestID.NotFound", Message: fmt.Sprintf("The spot instance request ID '%s' does not exist", id), Status: 400}
-			}
-			list = append(list, sr)
+	list, err := selectIDs(ids, r.spotOrder, func(id string) (*spotRequest, error) {
+		if sr := r.spotReqs[id]; sr != nil {
+			return sr, nil
 		}
+		return nil, &APIError{Code: "InvalidSpotInstanceRequestID.NotFound", Message: fmt.Sprintf("The spot instance request ID '%s' does not exist", id), Status: 400}
+	})
+	if err != nil {
+		return nil, err
 	}
 	var kept []*spotRequest
 	for _, sr := range list {
-		ok := true
-		for _, f := range fs {
-			if tf := tagFilter(f); tf != nil {
-				ok = ok && tf(sr.tags)
-				continue
-			}
-			var v string
-			switch f.name {
+		ok, err := filterMatch(fs, sr.tags, true, func(name string) (string, bool) {
+			switch name {
 			case "state":
-				v = sr.state
+				return sr.state, true
 			case "status-code":
-				v = sr.statusCode
+				return sr.statusCode, true
 			case "instance-id":
-				v = sr.instanceID
+				return sr.instanceID, true
 			case "spot-instance-request-id":
-				v = sr.id
+				return sr.id, true
 			case "launched-availability-zone":
-				v = sr.az
+				return sr.az, true
 			case "type":
-				v = "one-time"
-			default:
-				return nil, invalidFilter(f.name)
+				return "one-time", true
 			}
-			ok = ok && matchAny(f.values, v)
+			return "", false
+		})
+		if err != nil {
+			return nil, err
 		}
 		if ok {
 			kept = append(kept, sr)

@@ -297,17 +297,9 @@ func (s *fleetService) describeFleets(c *call) (any, error) {
 	if err := c.err(); err != nil {
 		return nil, err
 	}
-	var sel []*ec2Fleet
-	if len(ids) > 0 {
-		for _, id := range ids {
-			f, err := s.lookup(id)
-			if err != nil {
-				return nil, err
-			}
-			sel = append(sel, f)
-		}
-	} else {
-		sel = s.order
+	sel, err := selectIDs(ids, s.order, s.lookup)
+	if err != nil {
+		return nil, err
 	}
 	var matched []*ec2Fleet
 	for _, f := range sel {

@@ -369,20 +369,17 @@ func (r *Region) describeLaunchTemplates(c *call) (any, error) {
 	}
 	var kept []*launchTemplate
 	for _, lt := range list {
-		ok := true
-		for _, f := range fs {
-			if tf := tagFilter(f); tf != nil {
-				ok = ok && tf(lt.tags)
-				continue
-			}
-			switch f.name {
+		ok, err := filterMatch(fs, lt.tags, true, func(name string) (string, bool) {
+			switch name {
 			case "launch-template-name":
-				ok = ok && matchAny(f.values, lt.name)
+				return lt.name, true
 			case "create-time":
-				ok = ok && matchAny(f.values, ts(lt.created))
-			default:
-				return nil, invalidFilter(f.name)
+				return ts(lt.created), true
 			}
+			return "", false
+		})
+		if err != nil {
+			return nil, err
 		}
 		if ok {
 			kept = append(kept, lt)

@@ -311,16 +311,9 @@ func (s *spotFleetService) describeSpotFleetRequests(c *call) (any, error) {
 	if err := c.err(); err != nil {
 		return nil, err
 	}
-	sel := s.order
-	if len(ids) > 0 {
-		sel = nil
-		for _, id := range ids {
-			f, err := s.lookup(id)
-			if err != nil {
-				return nil, err
-			}
-			sel = append(sel, f)
-		}
+	sel, err := selectIDs(ids, s.order, s.lookup)
+	if err != nil {
+		return nil, err
 	}
 	start, end, next, err := pageBounds(len(sel), maxResults, token)
 	if err != nil {
