@@ -225,43 +225,45 @@ func (r *Region) SetThrottling(on bool) {
 // later with Server.SpotInstanceTermination; the requests then show
 // instance-terminated-by-service. All ids are checked before any changes.
 func (r *Region) InterruptSpot(ids ...string) error {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.advance(r.clk.Now())
-	ins, err := r.lookup(ids)
-	if err != nil {
-		return err
-	}
-	for _, in := range ins {
-		if in.spotRequestID == "" || !in.live() {
-			return fmt.Errorf("awssim: %s is not a live Spot instance (state %s)", in.id, in.state)
+	return r.onInstances(ids, func(ins []*instance) error {
+		for _, in := range ins {
+			if in.spotRequestID == "" || !in.live() {
+				return fmt.Errorf("awssim: %s is not a live Spot instance (state %s)", in.id, in.state)
+			}
 		}
-	}
-	var errs []error
-	for _, in := range ins {
-		errs = append(errs, r.interruptSpot(in))
-	}
-	return errors.Join(errs...)
+		var errs []error
+		for _, in := range ins {
+			errs = append(errs, r.interruptSpot(in))
+		}
+		return errors.Join(errs...)
+	})
 }
 
 // TerminateFromConsole terminates instances as a person would in the
 // console: no API call is counted, and owners (fleets, groups) see them go.
 func (r *Region) TerminateFromConsole(ids ...string) error {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.advance(r.clk.Now())
-	ins, err := r.lookup(ids)
-	if err != nil {
-		return err
-	}
-	for _, in := range ins {
-		r.terminate(in, reasonUserTerminate)
-	}
-	return nil
+	return r.onInstances(ids, func(ins []*instance) error {
+		for _, in := range ins {
+			r.terminate(in, reasonUserTerminate)
+		}
+		return nil
+	})
 }
 
 // StopFromConsole stops instances as a person would in the console.
 func (r *Region) StopFromConsole(ids ...string) error {
+	return r.onInstances(ids, func(ins []*instance) error {
+		for _, in := range ins {
+			r.stop(in, reasonUserStop)
+		}
+		return nil
+	})
+}
+
+// onInstances runs fn, with the lock held and the region brought up to
+// now, on the instances ids name; an unknown id is an error and runs
+// nothing.
+func (r *Region) onInstances(ids []string, fn func(ins []*instance) error) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.advance(r.clk.Now())
@@ -269,10 +271,7 @@ func (r *Region) StopFromConsole(ids ...string) error {
 	if err != nil {
 		return err
 	}
-	for _, in := range ins {
-		r.stop(in, reasonUserStop)
-	}
-	return nil
+	return fn(ins)
 }
 
 func (r *Region) lookup(ids []string) ([]*instance, error) {
