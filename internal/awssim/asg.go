@@ -865,11 +865,29 @@ func (s *asgService) describeActivities(c *call) (any, error) {
 			}
 		}
 	}
-	start, end, next, err := pageBounds(len(all), maxRecords, token)
+	start, end, next, err := asgPageBounds(len(all), maxRecords, token)
 	if err != nil {
-		return nil, errValidation("The NextToken is invalid.")
+		return nil, err
 	}
 	return &activitiesResult{Activities: all[start:end], NextToken: next}, nil
+}
+
+// validMaxRecords checks an Auto Scaling MaxRecords against the action's
+// limit.
+func validMaxRecords(maxRecords, limit int) error {
+	if maxRecords < 1 || maxRecords > limit {
+		return errValidation(fmt.Sprintf("1 validation error detected: Value '%d' at 'maxRecords' failed to satisfy constraint: Member must have value less than or equal to %d", maxRecords, limit))
+	}
+	return nil
+}
+
+// asgPageBounds is pageBounds with Auto Scaling's error for a bad token.
+func asgPageBounds(n, maxRecords int, token string) (start, end int, next string, err error) {
+	start, end, next, err = pageBounds(n, maxRecords, token)
+	if err != nil {
+		return 0, 0, "", errValidation("The NextToken is invalid.")
+	}
+	return start, end, next, nil
 }
 
 // ---------------------------------------------------------------------------
@@ -966,8 +984,8 @@ func (s *asgService) describeGroups(c *call) (any, error) {
 	if err := c.err(); err != nil {
 		return nil, errValidation(err.(*APIError).Message)
 	}
-	if maxRecords < 1 || maxRecords > 100 {
-		return nil, errValidation(fmt.Sprintf("1 validation error detected: Value '%d' at 'maxRecords' failed to satisfy constraint: Member must have value less than or equal to 100", maxRecords))
+	if err := validMaxRecords(maxRecords, 100); err != nil {
+		return nil, err
 	}
 	var matched []*asGroup
 	for _, g := range s.order {
@@ -994,9 +1012,9 @@ func (s *asgService) describeGroups(c *call) (any, error) {
 			matched = append(matched, g)
 		}
 	}
-	start, end, next, err := pageBounds(len(matched), maxRecords, token)
+	start, end, next, err := asgPageBounds(len(matched), maxRecords, token)
 	if err != nil {
-		return nil, errValidation("The NextToken is invalid.")
+		return nil, err
 	}
 	out := &describeASGResult{NextToken: next}
 	for _, g := range matched[start:end] {
@@ -1104,16 +1122,11 @@ func (g *asGroup) memberXML(gi *asgInstance) asgInstanceXML {
 	}
 }
 
+// asgInstanceDetailsXML is AutoScalingInstanceDetails: a group's Instance
+// and the group's name.
 type asgInstanceDetailsXML struct {
-	AutoScalingGroupName string    `xml:"AutoScalingGroupName"`
-	AvailabilityZone     string    `xml:"AvailabilityZone"`
-	HealthStatus         string    `xml:"HealthStatus"`
-	InstanceID           string    `xml:"InstanceId"`
-	InstanceType         string    `xml:"InstanceType"`
-	LaunchTemplate       *asgLTXML `xml:"LaunchTemplate,omitempty"`
-	LifecycleState       string    `xml:"LifecycleState"`
-	ProtectedFromScaleIn bool      `xml:"ProtectedFromScaleIn"`
-	WeightedCapacity     string    `xml:"WeightedCapacity,omitempty"`
+	AutoScalingGroupName string `xml:"AutoScalingGroupName"`
+	asgInstanceXML
 }
 
 type describeASGInstancesResult struct {
@@ -1128,8 +1141,8 @@ func (s *asgService) describeInstances(c *call) (any, error) {
 	if err := c.err(); err != nil {
 		return nil, errValidation(err.(*APIError).Message)
 	}
-	if maxRecords < 1 || maxRecords > 50 {
-		return nil, errValidation(fmt.Sprintf("1 validation error detected: Value '%d' at 'maxRecords' failed to satisfy constraint: Member must have value less than or equal to 50", maxRecords))
+	if err := validMaxRecords(maxRecords, 50); err != nil {
+		return nil, err
 	}
 	type member struct {
 		g  *asGroup
@@ -1151,21 +1164,16 @@ func (s *asgService) describeInstances(c *call) (any, error) {
 			}
 		}
 	}
-	start, end, next, err := pageBounds(len(all), maxRecords, token)
+	start, end, next, err := asgPageBounds(len(all), maxRecords, token)
 	if err != nil {
-		return nil, errValidation("The NextToken is invalid.")
+		return nil, err
 	}
 	out := &describeASGInstancesResult{NextToken: next}
 	for _, m := range all[start:end] {
 		x := m.g.memberXML(m.gi)
-		health := "HEALTHY"
-		if m.gi.unhealthy {
-			health = "UNHEALTHY"
-		}
-		out.Instances = append(out.Instances, asgInstanceDetailsXML{
-			AutoScalingGroupName: m.g.name, AvailabilityZone: x.AvailabilityZone, HealthStatus: health, InstanceID: x.InstanceID,
-			InstanceType: x.InstanceType, LaunchTemplate: x.LaunchTemplate, LifecycleState: x.LifecycleState, WeightedCapacity: x.WeightedCapacity,
-		})
+		// DescribeAutoScalingInstances spells the health HEALTHY/UNHEALTHY.
+		x.HealthStatus = strings.ToUpper(x.HealthStatus)
+		out.Instances = append(out.Instances, asgInstanceDetailsXML{AutoScalingGroupName: m.g.name, asgInstanceXML: x})
 	}
 	return out, nil
 }
