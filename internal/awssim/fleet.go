@@ -203,7 +203,9 @@ func (s *fleetService) createFleet(c *call) (any, error) {
 		}
 		cfg := fleetLTConfigXML{LaunchTemplateSpecification: spec}
 		for _, pool := range overridden {
-			cfg.Overrides = append(cfg.Overrides, *pool.overridesXML(false))
+			if o := pool.overridesXML(false); o != nil { // an override with nothing the region models echoes as none
+				cfg.Overrides = append(cfg.Overrides, *o)
+			}
 		}
 		f.ltConfigs = append(f.ltConfigs, cfg)
 	}

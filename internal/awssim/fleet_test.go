@@ -368,3 +368,22 @@ func TestCreateFleetIdempotencyAndErrors(t *testing.T) {
 		t.Errorf("filter type=maintain: %+v %v", all, err)
 	}
 }
+
+// An override carrying only fields the region does not model (a placement
+// group) is accepted, as AWS accepts it, instead of crashing the call.
+func TestCreateFleetOverrideWithUnmodelledFields(t *testing.T) {
+	e := newFleetEnv(t)
+	lt := e.addLT(t, "pg", "m5.large", nil)
+	out, err := e.ec2.CreateFleet(e.ctx, &ec2.CreateFleetInput{
+		Type: types.FleetTypeInstant,
+		LaunchTemplateConfigs: ltConfig(lt, types.FleetLaunchTemplateOverridesRequest{
+			Placement: &types.Placement{GroupName: aws.String("hpc-group")}}),
+		TargetCapacitySpecification: &types.TargetCapacitySpecificationRequest{TotalTargetCapacity: aws.Int32(1), DefaultTargetCapacityType: types.DefaultTargetCapacityTypeOnDemand},
+	})
+	if err != nil {
+		t.Fatalf("CreateFleet: %v", err)
+	}
+	if len(out.Instances) != 1 {
+		t.Fatalf("instances %+v errors %+v", out.Instances, out.Errors)
+	}
+}
