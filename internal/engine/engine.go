@@ -86,10 +86,12 @@ type Engine struct {
 	byName    map[string]*domain.Machine
 	typeInfo  map[string]provider.InstanceTypeInfo
 	inflight  map[string]bool // request ids with a cloud call under way
-	seq       uint64          // machine creation counter (see domain.Machine.Seq)
-	polled    sync.Map        // request id -> true once HF asked about it
-	started   time.Time
-	health    Health
+	// termInflight: instance ids with a termination or release under way.
+	termInflight map[string]bool
+	seq          uint64   // machine creation counter (see domain.Machine.Seq)
+	polled       sync.Map // request id -> true once HF asked about it
+	started      time.Time
+	health       Health
 
 	wakeLaunch    chan struct{}
 	wakeReconcile chan struct{}
@@ -157,6 +159,7 @@ func New(opts Options) (*Engine, error) {
 		byName:        map[string]*domain.Machine{},
 		typeInfo:      map[string]provider.InstanceTypeInfo{},
 		inflight:      map[string]bool{},
+		termInflight:  map[string]bool{},
 		wakeLaunch:    make(chan struct{}, 1),
 		wakeReconcile: make(chan struct{}, 1),
 		sem:           make(chan struct{}, opts.LaunchWorkers),

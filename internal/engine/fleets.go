@@ -23,8 +23,6 @@ type job struct {
 	units    int      // capacity to lower (handles only)
 }
 
-func (j job) key() string { return j.provider + "/" + j.handle }
-
 // dueJobsLocked lists the cloud work machines need. Called with e.mu held.
 func (e *Engine) dueJobsLocked() []job {
 	jobs := map[string]*job{}
@@ -41,11 +39,11 @@ func (e *Engine) dueJobsLocked() []job {
 			j = &job{provider: m.Provider, handle: handle}
 			jobs[k] = j
 		}
-		e.inflight["term/"+m.ID] = true
+		e.termInflight[m.ID] = true
 		return j
 	}
 	for _, m := range e.machines {
-		if e.inflight["term/"+m.ID] {
+		if e.termInflight[m.ID] {
 			continue
 		}
 		switch {
@@ -88,7 +86,7 @@ func (e *Engine) runJob(ctx context.Context, j job) {
 	defer func() {
 		e.mu.Lock()
 		for _, id := range all {
-			delete(e.inflight, "term/"+id)
+			delete(e.termInflight, id)
 		}
 		e.mu.Unlock()
 	}()
