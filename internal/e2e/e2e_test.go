@@ -50,7 +50,7 @@ func TestMain(m *testing.M) {
 	}
 	code := func() int {
 		defer os.RemoveAll(dir)
-		if err := build(dir); err != nil {
+		if err := hfdriver.Build(dir, raceEnabled); err != nil {
 			fmt.Fprintln(os.Stderr, err)
 			return 1
 		}
@@ -58,34 +58,6 @@ func TestMain(m *testing.M) {
 		return m.Run()
 	}()
 	os.Exit(code)
-}
-
-func build(dir string) error {
-	args := []string{"build", "-o", filepath.Join(dir, "ohfpd")}
-	if raceEnabled {
-		args = append(args, "-race")
-	}
-	cmds := [][]string{
-		append(args, "../../daemon"),
-		{"build", "-o", filepath.Join(dir, "ohfp"), "../../client"},
-	}
-	for _, a := range cmds {
-		cmd := exec.Command("go", a...)
-		cmd.Env = append(os.Environ(), "CGO_ENABLED="+cgo(a))
-		if out, err := cmd.CombinedOutput(); err != nil {
-			return fmt.Errorf("go %s: %v\n%s", strings.Join(a, " "), err, out)
-		}
-	}
-	return nil
-}
-
-func cgo(args []string) string {
-	for _, a := range args {
-		if a == "-race" {
-			return "1"
-		}
-	}
-	return "0"
 }
 
 func freeAddr(t *testing.T) string {

@@ -232,3 +232,28 @@ func (p *Plugin) WaitFinal(ctx context.Context, id string, interval time.Duratio
 		}
 	}
 }
+
+// Build builds ohfpd (with the race detector when race is set, as the
+// tests that call it run under -race) and the static ohfp client into dir.
+func Build(dir string, race bool) error {
+	daemon := []string{"build", "-o", filepath.Join(dir, "ohfpd")}
+	cgo := "0"
+	if race {
+		daemon = append(daemon, "-race")
+		cgo = "1" // the race detector needs cgo
+	}
+	for _, c := range []struct {
+		args []string
+		cgo  string
+	}{
+		{append(daemon, "github.com/ohfp/ohfp/daemon"), cgo},
+		{[]string{"build", "-o", filepath.Join(dir, "ohfp"), "github.com/ohfp/ohfp/client"}, "0"},
+	} {
+		cmd := exec.Command("go", c.args...)
+		cmd.Env = append(os.Environ(), "CGO_ENABLED="+c.cgo)
+		if out, err := cmd.CombinedOutput(); err != nil {
+			return fmt.Errorf("go %s: %v\n%s", strings.Join(c.args, " "), err, out)
+		}
+	}
+	return nil
+}

@@ -77,7 +77,7 @@ func TestMain(m *testing.M) {
 	}
 	code := func() int {
 		defer os.RemoveAll(dir)
-		if err := build(dir); err != nil {
+		if err := hfdriver.Build(dir, raceEnabled); err != nil {
 			fmt.Fprintln(os.Stderr, err)
 			return 1
 		}
@@ -90,28 +90,6 @@ func TestMain(m *testing.M) {
 		return code
 	}()
 	os.Exit(code)
-}
-
-func build(dir string) error {
-	daemon := []string{"build", "-o", filepath.Join(dir, "ohfpd")}
-	if raceEnabled {
-		daemon = append(daemon, "-race")
-	}
-	cmds := []struct {
-		args []string
-		cgo  string
-	}{
-		{append(daemon, "../../daemon"), map[bool]string{true: "1", false: "0"}[raceEnabled]},
-		{[]string{"build", "-o", filepath.Join(dir, "ohfp"), "../../client"}, "0"},
-	}
-	for _, c := range cmds {
-		cmd := exec.Command("go", c.args...)
-		cmd.Env = append(os.Environ(), "CGO_ENABLED="+c.cgo)
-		if out, err := cmd.CombinedOutput(); err != nil {
-			return fmt.Errorf("go %s: %v\n%s", strings.Join(c.args, " "), err, out)
-		}
-	}
-	return nil
 }
 
 func must(t testing.TB, err error) {
