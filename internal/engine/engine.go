@@ -531,7 +531,7 @@ func (e *Engine) adoptLaunched(r *domain.Request, tpl *template.Template, res pr
 				units += max(m.Weight, 1)
 			}
 		}
-		if units < r.Units && r.Handle == "" || units < r.Units && r.FallbackUnits > 0 {
+		if units < r.Units && (r.Handle == "" || r.FallbackUnits > 0) {
 			r.Shortfall = fmt.Sprintf("AWS launched %d of %d units", units, r.Units)
 			if len(res.Errors) > 0 {
 				r.Shortfall += ": " + strings.Join(res.Errors, "; ")
