@@ -137,16 +137,13 @@ func ParseRequestStatus(data []byte) ([]string, error) {
 		return nil, &InputError{op, "requests", "is missing: expected " + examples[op]}
 	}
 	var items []any
-	var paths []string
+	path := func(i int) string { return "requests[" + strconv.Itoa(i) + "]" } // built only for a message
 	switch v := rv.(type) {
 	case []any:
 		items = v
-		for i := range v {
-			paths = append(paths, "requests["+strconv.Itoa(i)+"]")
-		}
 	case map[string]any:
 		items = []any{v}
-		paths = []string{"requests"}
+		path = func(int) string { return "requests" }
 	default:
 		return nil, &InputError{op, "requests", "must be a list of {\"requestId\": \"req-...\"} objects, got " + describe(rv)}
 	}
@@ -154,9 +151,9 @@ func ParseRequestStatus(data []byte) ([]string, error) {
 	for i, it := range items {
 		m, ok := it.(map[string]any)
 		if !ok {
-			return nil, &InputError{op, paths[i], "must be an object such as {\"requestId\": \"req-...\"}, got " + describe(it)}
+			return nil, &InputError{op, path(i), "must be an object such as {\"requestId\": \"req-...\"}, got " + describe(it)}
 		}
-		id, err := idString(op, paths[i]+".requestId", m, "requestId", true)
+		id, err := idString(op, func() string { return path(i) + ".requestId" }, m, "requestId", true)
 		if err != nil {
 			return nil, err
 		}
@@ -191,16 +188,13 @@ func parseMachines(op string, data []byte, required bool) ([]MachineRef, error) 
 		return []MachineRef{}, nil
 	}
 	var items []any
-	var paths []string
+	path := func(i int) string { return "machines[" + strconv.Itoa(i) + "]" } // built only for a message
 	switch v := mv.(type) {
 	case []any:
 		items = v
-		for i := range v {
-			paths = append(paths, "machines["+strconv.Itoa(i)+"]")
-		}
 	case map[string]any:
 		items = []any{v}
-		paths = []string{"machines"}
+		path = func(int) string { return "machines" }
 	default:
 		return nil, &InputError{op, "machines", "must be a list of {\"name\": \"...\", \"machineId\": \"...\"} objects, got " + describe(mv)}
 	}
@@ -211,18 +205,18 @@ func parseMachines(op string, data []byte, required bool) ([]MachineRef, error) 
 	for i, it := range items {
 		m, ok := it.(map[string]any)
 		if !ok {
-			return nil, &InputError{op, paths[i], "must be an object such as {\"name\": \"ip-10-0-0-1.ec2.internal\", \"machineId\": \"i-0123456789abcdef0\"}, got " + describe(it)}
+			return nil, &InputError{op, path(i), "must be an object such as {\"name\": \"ip-10-0-0-1.ec2.internal\", \"machineId\": \"i-0123456789abcdef0\"}, got " + describe(it)}
 		}
-		id, err := idString(op, paths[i]+".machineId", m, "machineId", false)
+		id, err := idString(op, func() string { return path(i) + ".machineId" }, m, "machineId", false)
 		if err != nil {
 			return nil, err
 		}
-		name, err := idString(op, paths[i]+".name", m, "name", false)
+		name, err := idString(op, func() string { return path(i) + ".name" }, m, "name", false)
 		if err != nil {
 			return nil, err
 		}
 		if id == "" && name == "" {
-			return nil, &InputError{op, paths[i], "needs a machineId or a name, e.g. {\"name\": \"ip-10-0-0-1.ec2.internal\", \"machineId\": \"i-0123456789abcdef0\"}"}
+			return nil, &InputError{op, path(i), "needs a machineId or a name, e.g. {\"name\": \"ip-10-0-0-1.ec2.internal\", \"machineId\": \"i-0123456789abcdef0\"}"}
 		}
 		out = append(out, MachineRef{Name: name, MachineID: id})
 	}
@@ -288,28 +282,29 @@ func machineCount(op, path string, m map[string]any) (int, error) {
 
 // idString reads m[key] as an identifier: a string of at most MaxIDLength
 // bytes without control characters. Absent or null gives "" unless
-// required; required ids must also be non-empty.
-func idString(op, path string, m map[string]any, key string, required bool) (string, error) {
+// required; required ids must also be non-empty. path gives the field's
+// path for a message.
+func idString(op string, path func() string, m map[string]any, key string, required bool) (string, error) {
 	v, ok := m[key]
 	if !ok || v == nil {
 		if required {
-			return "", &InputError{op, path, "is missing: give the id requestMachines or requestReturnMachines answered, e.g. \"req-...\""}
+			return "", &InputError{op, path(), "is missing: give the id requestMachines or requestReturnMachines answered, e.g. \"req-...\""}
 		}
 		return "", nil
 	}
 	s, ok := v.(string)
 	if !ok {
-		return "", &InputError{op, path, "must be a string, got " + describe(v)}
+		return "", &InputError{op, path(), "must be a string, got " + describe(v)}
 	}
 	if s == "" && required {
-		return "", &InputError{op, path, "is empty: give the id requestMachines or requestReturnMachines answered"}
+		return "", &InputError{op, path(), "is empty: give the id requestMachines or requestReturnMachines answered"}
 	}
 	if len(s) > MaxIDLength {
-		return "", &InputError{op, path, "is " + strconv.Itoa(len(s)) + " bytes long, more than the " + strconv.Itoa(MaxIDLength) + " ohfp accepts"}
+		return "", &InputError{op, path(), "is " + strconv.Itoa(len(s)) + " bytes long, more than the " + strconv.Itoa(MaxIDLength) + " ohfp accepts"}
 	}
-	for _, r := range s {
-		if r < 0x20 || r == 0x7f {
-			return "", &InputError{op, path, "contains a control character, got " + quote(s)}
+	for i := 0; i < len(s); i++ { // the control characters are ASCII: bytes will do
+		if c := s[i]; c < 0x20 || c == 0x7f {
+			return "", &InputError{op, path(), "contains a control character, got " + quote(s)}
 		}
 	}
 	return s, nil
@@ -332,7 +327,16 @@ func decodeObject(op string, data []byte) (map[string]any, error) {
 		i := firstInvalidUTF8(data)
 		return nil, &InputError{op, "", "input is not valid UTF-8 at " + where(data, int64(i)) + ": send the document encoded in UTF-8"}
 	}
-	// The full scan first: its syntax errors carry exact offsets.
+	if m, ok := fastObject(data); ok {
+		return m, nil
+	}
+	return referenceObject(op, data)
+}
+
+// referenceObject is the reference path, for documents fastObject refuses:
+// encoding/json's full scan first, as its syntax errors carry exact
+// offsets, then the walker. It finds what is wrong and says where.
+func referenceObject(op string, data []byte) (map[string]any, error) {
 	var raw json.RawMessage
 	if err := json.Unmarshal(data, &raw); err != nil {
 		var se *json.SyntaxError

@@ -1,0 +1,118 @@
+package hf
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+)
+
+// The fast path must build exactly the reference path's tree for every
+// document it accepts, and accept nothing the reference path refuses.
+func checkFastAgrees(t *testing.T, data []byte) {
+	t.Helper()
+	fast, ok := fastObject(data)
+	if !ok {
+		return
+	}
+	ref, err := referenceObject("test", data)
+	if err != nil {
+		t.Fatalf("fast path accepted %q, the reference path refuses it: %v", clipBytes(data), err)
+	}
+	if !reflect.DeepEqual(fast, ref) {
+		t.Fatalf("fast and reference trees differ for %q:\nfast %#v\nref  %#v", clipBytes(data), fast, ref)
+	}
+}
+
+func clipBytes(b []byte) []byte {
+	if len(b) > 300 {
+		return b[:300]
+	}
+	return b
+}
+
+func FuzzFastObject(f *testing.F) {
+	// Every seed of the parsers' fuzz targets, and the golden inputs.
+	for _, dir := range []string{"testdata/fuzz/*/*", "testdata/golden/*.json"} {
+		files, _ := filepath.Glob(dir)
+		for _, p := range files {
+			b, err := os.ReadFile(p)
+			if err != nil {
+				f.Fatal(err)
+			}
+			f.Add(seedBytes(b))
+		}
+	}
+	f.Fuzz(func(t *testing.T, data []byte) { checkFastAgrees(t, data) })
+}
+
+// seedBytes takes the value out of a "go test fuzz v1" corpus file, or
+// returns b as is.
+func seedBytes(b []byte) []byte {
+	s := string(b)
+	if !strings.HasPrefix(s, "go test fuzz v1\n") {
+		return b
+	}
+	line := strings.TrimSpace(strings.TrimPrefix(s, "go test fuzz v1\n"))
+	var v []byte
+	if _, err := fmt.Sscanf(strings.TrimSuffix(strings.TrimPrefix(line, "[]byte("), ")"), "%q", &v); err != nil {
+		return b
+	}
+	return v
+}
+
+// The cases where the two paths must part: the fast one refuses, so that
+// the reference one names the problem.
+func TestFastObjectRefusesWhatNeedsAMessage(t *testing.T) {
+	deep := strings.Repeat("[", MaxDepth) + strings.Repeat("]", MaxDepth)
+	for _, doc := range []string{
+		`{"a":1,"a":2}`,          // duplicate key
+		`{"a":1,"\u0061":2}`,     // duplicate once unescaped
+		`{"a":"x\u0000y"}`,       // NUL in a string
+		`{"a\u0000":1}`,          // NUL in a key
+		`{"a":` + deep + `}`,     // nesting deeper than MaxDepth
+		`{"a":1} {}`,             // trailing data
+		`{"a":1}]`,               // trailing garbage
+		`[]`, `"x"`, `1`, `null`, // not an object
+		`{"a":01}`, `{"a":1.}`, `{a:1}`, // syntax
+		`{"a":"\ud800"}`,  // a lone surrogate (encoding/json makes it U+FFFD)
+		`{"a":1`, ``, ` `, // truncated, empty
+	} {
+		if _, ok := fastObject([]byte(doc)); ok {
+			t.Errorf("fast path accepted %q", doc)
+		}
+		checkFastAgrees(t, []byte(doc))
+	}
+	// The limit itself is fine.
+	ok := `{"a":` + strings.Repeat("[", MaxDepth-1) + strings.Repeat("]", MaxDepth-1) + `}`
+	if _, good := fastObject([]byte(ok)); !good {
+		t.Errorf("fast path refused nesting of exactly MaxDepth")
+	}
+	checkFastAgrees(t, []byte(ok))
+}
+
+func TestFastObjectMatchesReference(t *testing.T) {
+	var big bytes.Buffer
+	big.WriteString(`{"machines":[`)
+	for i := range 2000 {
+		if i > 0 {
+			big.WriteString(",\n ")
+		}
+		fmt.Fprintf(&big, `{"name":"ip-10-0-%d-%d.ec2.internal","machineId":"i-%017x","extra":[1,-2.5e3,true,false,null,{"k":"\u00e9\t\"\\/"}]}`, i/256, i%256, i)
+	}
+	big.WriteString("]}")
+	for _, doc := range []string{
+		`{}`, ` { } `, `{"template":{"templateId":"OnDemand-c5","machineCount":3}}`,
+		`{"requests":[{"requestId":"req-1"},{"requestId":"req-2"}]}`,
+		`{"x":"\ud83d\ude00","y":-0,"z":1E+2,"w":[[]],"v":{"":""}}`,
+		big.String(),
+	} {
+		if _, ok := fastObject([]byte(doc)); !ok {
+			t.Errorf("fast path refused the well-formed %q", clipBytes([]byte(doc)))
+		}
+		checkFastAgrees(t, []byte(doc))
+	}
+}
