@@ -88,14 +88,9 @@ type StatusReply struct {
 	Requests []RequestStatus `json:"requests"`
 }
 
-// MarshalJSON writes requests as [] rather than null when there are none.
-func (r StatusReply) MarshalJSON() ([]byte, error) {
-	type plain StatusReply
-	if r.Requests == nil {
-		r.Requests = []RequestStatus{}
-	}
-	return json.Marshal(plain(r))
-}
+// MarshalJSON writes requests as [] rather than null when there are none
+// (see AppendJSON).
+func (r StatusReply) MarshalJSON() ([]byte, error) { return r.AppendJSON(nil), nil }
 
 // RequestStatus is the state of one acquire (req-) or return (ret-) request.
 type RequestStatus struct {
@@ -105,14 +100,9 @@ type RequestStatus struct {
 	Machines  []Machine `json:"machines"` // never null on the wire
 }
 
-// MarshalJSON writes machines as [] rather than null when there are none.
-func (r RequestStatus) MarshalJSON() ([]byte, error) {
-	type plain RequestStatus
-	if r.Machines == nil {
-		r.Machines = []Machine{}
-	}
-	return json.Marshal(plain(r))
-}
+// MarshalJSON writes machines as [] rather than null when there are none
+// (see AppendJSON).
+func (r RequestStatus) MarshalJSON() ([]byte, error) { return r.AppendJSON(nil), nil }
 
 // Machine is one machine of a request as getRequestStatus reports it.
 // Pointer fields are null on the wire while unknown (never "").
@@ -138,14 +128,9 @@ type ReturnRequestsReply struct {
 	Requests []ReturnRequest `json:"requests"`
 }
 
-// MarshalJSON writes requests as [] rather than null when there are none.
-func (r ReturnRequestsReply) MarshalJSON() ([]byte, error) {
-	type plain ReturnRequestsReply
-	if r.Requests == nil {
-		r.Requests = []ReturnRequest{}
-	}
-	return json.Marshal(plain(r))
-}
+// MarshalJSON writes requests as [] rather than null when there are none
+// (see AppendJSON).
+func (r ReturnRequestsReply) MarshalJSON() ([]byte, error) { return r.AppendJSON(nil), nil }
 
 // ReturnRequest is one host the cloud is taking back.
 type ReturnRequest struct {

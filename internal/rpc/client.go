@@ -16,6 +16,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/go-json-experiment/json/jsontext"
 	"github.com/hashicorp/go-retryablehttp"
 )
 
@@ -132,8 +133,8 @@ func (c *Client) Call(ctx context.Context, method string, params Params, result 
 	if int64(len(data)) > c.maxResp {
 		return fmt.Errorf("the answer of ohfpd at %s to %s is larger than %d bytes", c.path, method, c.maxResp)
 	}
-	var r response
-	if err := json.Unmarshal(data, &r); err != nil || r.JSONRPC != "2.0" || (r.Error == nil && r.Result == nil) {
+	r, err := decodeResponse(data)
+	if err != nil || r.JSONRPC != "2.0" || (r.Error == nil && r.Result == nil) {
 		return fmt.Errorf("unexpected answer from %s to %s (HTTP %d): %s", c.path, method, resp.StatusCode, snippet(data))
 	}
 	if r.Error != nil {
@@ -177,7 +178,7 @@ func encodeCall(id int64, method string, p Params) ([]byte, error) {
 		if len(f.raw) == 0 {
 			continue
 		}
-		if !json.Valid(f.raw) {
+		if !jsontext.Value(f.raw).IsValid() && !json.Valid(f.raw) { // the strict check is the fast one
 			return nil, fmt.Errorf("cannot call %s: its %s is not valid JSON", method, f.name)
 		}
 		b.WriteString(sep + `"` + f.name + `":`)
@@ -194,6 +195,17 @@ func encodeCall(id int64, method string, p Params) ([]byte, error) {
 	}
 	b.WriteString("}}")
 	return b.Bytes(), nil
+}
+
+// decodeResponse reads an answer envelope: fastResponse when it can,
+// encoding/json otherwise.
+func decodeResponse(data []byte) (response, error) {
+	if r, ok := fastResponse(data); ok {
+		return r, nil
+	}
+	var r response
+	err := json.Unmarshal(data, &r)
+	return r, err
 }
 
 func max0(d time.Duration) time.Duration {

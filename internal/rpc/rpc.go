@@ -85,6 +85,13 @@ type Params struct {
 	Args json.RawMessage `json:"args,omitempty"`
 }
 
+// Appender is a result that writes its own JSON, compact and valid (the HF
+// answers do): the server appends it as it is, where json.Marshal would
+// scan a large answer once more to check and compact it.
+type Appender interface {
+	AppendJSON(b []byte) []byte
+}
+
 // request is the JSON-RPC 2.0 request envelope.
 type request struct {
 	JSONRPC string          `json:"jsonrpc"`

@@ -175,7 +175,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeResponse(w, http.StatusMethodNotAllowed, nil, nil, Errorf(InvalidRequest, "%s %s is not allowed: use POST", r.Method, Path))
 		return
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.opts.MaxBodyBytes))
+	body, err := readBody(http.MaxBytesReader(w, r.Body, s.opts.MaxBodyBytes), r.ContentLength, s.opts.MaxBodyBytes)
 	if err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
@@ -194,6 +194,18 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	result, e := s.call(r.Context(), req.Method, params, peer)
 	writeResponse(w, httpStatus(codeOrZero(e)), req.ID, result, e)
+}
+
+// readBody reads a call, sized once from its Content-Length when that is
+// given and within limit (a large call is not grown by doubling).
+func readBody(r io.Reader, length, limit int64) ([]byte, error) {
+	if length <= 0 || length > limit {
+		return io.ReadAll(r)
+	}
+	var buf bytes.Buffer
+	buf.Grow(int(length) + bytes.MinRead)
+	_, err := buf.ReadFrom(r)
+	return buf.Bytes(), err
 }
 
 func codeOrZero(e *Error) int {
@@ -222,6 +234,9 @@ func (s *Server) call(ctx context.Context, method string, params Params, peer Pe
 		}
 		s.log.Log(ctx, level, "call failed", "method", method, "code", e.Code, "err", e.Message, "uid", peer.UID, "elapsed", s.now().Sub(start))
 		return nil, e
+	}
+	if a, ok := out.(Appender); ok {
+		return a.AppendJSON(make([]byte, 0, 512)), nil
 	}
 	b, err := json.Marshal(out)
 	if err != nil {
@@ -285,6 +300,15 @@ func writeResponse(w http.ResponseWriter, status int, id json.RawMessage, result
 // decodeRequest parses a JSON-RPC 2.0 request body. On error the returned
 // request holds the id when it could be read.
 func decodeRequest(body []byte) (request, Params, *Error) {
+	if req, p, ok := fastRequest(body); ok {
+		return checkRequest(req, p)
+	}
+	return referenceRequest(body)
+}
+
+// referenceRequest is decodeRequest by encoding/json, for the calls
+// fastRequest leaves to it.
+func referenceRequest(body []byte) (request, Params, *Error) {
 	var req request
 	if len(bytes.TrimSpace(body)) == 0 {
 		return req, Params{}, Errorf(InvalidRequest, "the call is empty: send a JSON-RPC 2.0 request")
@@ -298,15 +322,8 @@ func decodeRequest(body []byte) (request, Params, *Error) {
 		req = request{}
 		return req, Params{}, Errorf(InvalidRequest, "the call is not a JSON-RPC 2.0 request object: %v", err)
 	}
-	if !validID(req.ID) {
-		req.ID = nil
-		return req, Params{}, Errorf(InvalidRequest, "the call's id must be a number or a string (ohfpd takes no notifications)")
-	}
-	if req.JSONRPC != "2.0" {
-		return req, Params{}, Errorf(InvalidRequest, "the call must say \"jsonrpc\": \"2.0\"")
-	}
-	if req.Method == "" {
-		return req, Params{}, Errorf(InvalidRequest, "the call has no method")
+	if e := checkEnvelope(&req); e != nil {
+		return req, Params{}, e
 	}
 	var p Params
 	if len(req.Params) > 0 && !bytes.Equal(bytes.TrimSpace(req.Params), []byte("null")) {
@@ -315,6 +332,30 @@ func decodeRequest(body []byte) (request, Params, *Error) {
 		}
 	}
 	return req, p, nil
+}
+
+// checkRequest applies checkEnvelope to a request fastRequest read.
+func checkRequest(req request, p Params) (request, Params, *Error) {
+	if e := checkEnvelope(&req); e != nil {
+		return req, Params{}, e
+	}
+	return req, p, nil
+}
+
+// checkEnvelope checks the id, version and method of a decoded request; a
+// bad id is cleared so the answer carries null.
+func checkEnvelope(req *request) *Error {
+	if !validID(req.ID) {
+		req.ID = nil
+		return Errorf(InvalidRequest, "the call's id must be a number or a string (ohfpd takes no notifications)")
+	}
+	if req.JSONRPC != "2.0" {
+		return Errorf(InvalidRequest, "the call must say \"jsonrpc\": \"2.0\"")
+	}
+	if req.Method == "" {
+		return Errorf(InvalidRequest, "the call has no method")
+	}
+	return nil
 }
 
 // validID reports whether id is a JSON number or string.

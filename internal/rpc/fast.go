@@ -1,0 +1,174 @@
+package rpc
+
+import (
+	"bytes"
+	"encoding/json"
+	"io"
+
+	"github.com/go-json-experiment/json/jsontext"
+)
+
+// The envelopes are read in one pass of jsontext's strict tokenizer (see
+// internal/hf): with getReturnRequests carrying every host HF holds, the
+// call is ~800 KB, and encoding/json scanned it four times (Valid, the
+// envelope, the params) before the HF parser saw it. The fast readers take
+// only the envelopes ohfp itself writes: exact member names, no duplicates,
+// the expected JSON kinds. Anything else goes to the encoding/json path,
+// which stays the reference for every error and every odd but valid call
+// (FuzzFastRequest, FuzzFastResponse check the two agree).
+
+// fastRequest reads a request envelope; ok is false when the reference path
+// must decide.
+func fastRequest(body []byte) (req request, p Params, ok bool) {
+	dec := jsontext.NewDecoder(bytes.NewBuffer(body))
+	if tok, err := dec.ReadToken(); err != nil || tok.Kind() != '{' {
+		return request{}, Params{}, false
+	}
+	for dec.PeekKind() != '}' {
+		name, err := dec.ReadToken()
+		if err != nil {
+			return request{}, Params{}, false
+		}
+		switch name.String() {
+		case "jsonrpc":
+			if req.JSONRPC, ok = readString(dec); !ok {
+				return request{}, Params{}, false
+			}
+		case "method":
+			if req.Method, ok = readString(dec); !ok {
+				return request{}, Params{}, false
+			}
+		case "id":
+			if req.ID, ok = readRaw(dec, body); !ok {
+				return request{}, Params{}, false
+			}
+		case "params": // req.Params stays unset: p is read already
+			if p, ok = readParams(dec, body); !ok {
+				return request{}, Params{}, false
+			}
+		default:
+			return request{}, Params{}, false
+		}
+	}
+	if _, err := dec.ReadToken(); err != nil {
+		return request{}, Params{}, false
+	}
+	if _, err := dec.ReadToken(); err != io.EOF {
+		return request{}, Params{}, false
+	}
+	return req, p, true
+}
+
+// readParams reads {"input": ..., "env": {...}, "args": ...}.
+func readParams(dec *jsontext.Decoder, body []byte) (p Params, ok bool) {
+	if tok, err := dec.ReadToken(); err != nil || tok.Kind() != '{' {
+		return Params{}, false
+	}
+	for dec.PeekKind() != '}' {
+		name, err := dec.ReadToken()
+		if err != nil {
+			return Params{}, false
+		}
+		switch name.String() {
+		case "input":
+			if p.Input, ok = readRaw(dec, body); !ok {
+				return Params{}, false
+			}
+		case "args":
+			if p.Args, ok = readRaw(dec, body); !ok {
+				return Params{}, false
+			}
+		case "env":
+			if tok, err := dec.ReadToken(); err != nil || tok.Kind() != '{' {
+				return Params{}, false
+			}
+			p.Env = map[string]string{}
+			for dec.PeekKind() != '}' {
+				k, err := dec.ReadToken()
+				if err != nil {
+					return Params{}, false
+				}
+				name := k.String() // before the next read voids k
+				v, ok := readString(dec)
+				if !ok {
+					return Params{}, false
+				}
+				p.Env[name] = v
+			}
+			if _, err := dec.ReadToken(); err != nil {
+				return Params{}, false
+			}
+		default:
+			return Params{}, false
+		}
+	}
+	if _, err := dec.ReadToken(); err != nil {
+		return Params{}, false
+	}
+	return p, true
+}
+
+// fastResponse reads a response envelope that carries a result; ok is
+// false when the reference path must decide (errors included).
+func fastResponse(data []byte) (r response, ok bool) {
+	dec := jsontext.NewDecoder(bytes.NewBuffer(data))
+	if tok, err := dec.ReadToken(); err != nil || tok.Kind() != '{' {
+		return response{}, false
+	}
+	for dec.PeekKind() != '}' {
+		name, err := dec.ReadToken()
+		if err != nil {
+			return response{}, false
+		}
+		switch name.String() {
+		case "jsonrpc":
+			if r.JSONRPC, ok = readString(dec); !ok {
+				return response{}, false
+			}
+		case "id":
+			if r.ID, ok = readRaw(dec, data); !ok {
+				return response{}, false
+			}
+		case "result":
+			if dec.PeekKind() == 'n' { // encoding/json leaves a null result unset
+				return response{}, false
+			}
+			if r.Result, ok = readRaw(dec, data); !ok {
+				return response{}, false
+			}
+		default:
+			return response{}, false
+		}
+	}
+	if _, err := dec.ReadToken(); err != nil {
+		return response{}, false
+	}
+	if _, err := dec.ReadToken(); err != io.EOF {
+		return response{}, false
+	}
+	return r, true
+}
+
+// readString reads a string value.
+func readString(dec *jsontext.Decoder) (string, bool) {
+	tok, err := dec.ReadToken()
+	if err != nil || tok.Kind() != '"' {
+		return "", false
+	}
+	return tok.String(), true
+}
+
+// readRaw reads one value and returns it as it stands in data (no copy),
+// as encoding/json fills a json.RawMessage.
+func readRaw(dec *jsontext.Decoder, data []byte) (json.RawMessage, bool) {
+	v, err := dec.ReadValue()
+	if err != nil {
+		return nil, false
+	}
+	end := dec.InputOffset()
+	start := end - int64(len(v))
+	if start < 0 || end > int64(len(data)) || !bytes.Equal(data[start:end], v) {
+		return nil, false
+	}
+	return json.RawMessage(data[start:end:end]), true
+}

@@ -1,0 +1,139 @@
+package rpc
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+)
+
+// checkFastRequest: whatever fastRequest reads, the reference path reads
+// the same way, with the same verdict.
+func checkFastRequest(t *testing.T, body []byte) {
+	t.Helper()
+	freq, fp, ok := fastRequest(body)
+	if !ok {
+		return
+	}
+	rreq, rp, re := referenceRequest(body)
+	freq, fp, fe := checkRequest(freq, fp)
+	if (fe == nil) != (re == nil) || fe != nil && (fe.Code != re.Code || fe.Message != re.Message) {
+		t.Fatalf("%q: fast verdict %v, reference %v", body, fe, re)
+	}
+	if !bytes.Equal(freq.ID, rreq.ID) || freq.JSONRPC != rreq.JSONRPC || freq.Method != rreq.Method {
+		t.Fatalf("%q: fast envelope %+v, reference %+v", body, freq, rreq)
+	}
+	if !bytes.Equal(fp.Input, rp.Input) || !bytes.Equal(fp.Args, rp.Args) || !reflect.DeepEqual(fp.Env, rp.Env) {
+		t.Fatalf("%q: fast params %+v, reference %+v", body, fp, rp)
+	}
+}
+
+func FuzzFastRequest(f *testing.F) {
+	seeds, _ := filepath.Glob("testdata/fuzz/FuzzDecodeRequest/*")
+	for _, p := range seeds {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b) // the corpus file itself is JSON-free text; the fuzzer mutates from it
+	}
+	for _, s := range fastRequestCases {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) { checkFastRequest(t, body) })
+}
+
+var fastRequestCases = []string{
+	`{"jsonrpc":"2.0","id":1,"method":"getRequestStatus","params":{"input":{"requests":[{"requestId":"req-1"}]},"env":{"HF_PROVIDER_NAME":"aws"}}}`,
+	` { "jsonrpc" : "2.0" , "id" : "a" , "method" : "status" , "params" : { "args" : { "all" : true } } } `,
+	`{"jsonrpc":"2.0","id":7,"method":"x"}`,
+	`{"jsonrpc":"2.0","id":null,"method":"x"}`,
+	`{"jsonrpc":"1.0","id":1,"method":"x"}`,
+	`{"jsonrpc":"2.0","id":1,"method":""}`,
+	`{"jsonrpc":"2.0","id":[1],"method":"x"}`,
+	`{"jsonrpc":"2.0","id":1,"method":"x","params":{"input":null,"env":{}}}`,
+	`{"jsonrpc":"2.0","id":1,"method":"x","params":{"input":{"a":"\u00e9"},"env":{"A":"\u0041"}}}`,
+	`{"jsonrpc":"2.0","id":1,"method":"x","params":null}`,
+	`{"JSONRPC":"2.0","id":1,"method":"x"}`,
+	`{"jsonrpc":"2.0","id":1,"method":"x","method":"y"}`,
+	`{"jsonrpc":"2.0","id":1,"method":"x","params":{"env":{"A":1}}}`,
+	`{"jsonrpc":"2.0","id":1,"method":"x","extra":true}`,
+	`{"jsonrpc":"2.0","id":1,"method":"x"} {}`,
+}
+
+func TestFastRequest(t *testing.T) {
+	for _, s := range fastRequestCases {
+		checkFastRequest(t, []byte(s))
+	}
+	// The calls ohfp writes are read by the fast path.
+	for _, s := range fastRequestCases[:3] {
+		if _, _, ok := fastRequest([]byte(s)); !ok {
+			t.Errorf("fast path refused %s", s)
+		}
+	}
+	body, err := encodeCall(3, "getReturnRequests", Params{Input: json.RawMessage(`{"machines": [
+  {"name": "h1", "machineId": "i-1"}]}`), Env: map[string]string{"HF_PROVIDER_NAME": "aws"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	req, p, ok := fastRequest(body)
+	if !ok || req.Method != "getReturnRequests" || string(req.ID) != "3" || !strings.Contains(string(p.Input), "\n  {\"name\"") || p.Env["HF_PROVIDER_NAME"] != "aws" {
+		t.Fatalf("encodeCall's body read as %+v %+v (fast %v)", req, p, ok)
+	}
+	checkFastRequest(t, body)
+	// Left to the reference path: odd but valid, or wrong.
+	for _, s := range []string{
+		`{"JSONRPC":"2.0","id":1,"method":"x"}`, `{"jsonrpc":"2.0","id":1,"method":"x","method":"y"}`,
+		`{"jsonrpc":"2.0","id":1,"method":"x","extra":true}`, `{"jsonrpc":"2.0","id":1,"method":"x","params":null}`,
+		`{"jsonrpc":"2.0","id":1,"method":"x"} {}`, `{"jsonrpc":"2.0","id":1,"method":"\xff"}`,
+	} {
+		if _, _, ok := fastRequest([]byte(s)); ok {
+			t.Errorf("fast path accepted %q", s)
+		}
+	}
+}
+
+func checkFastResponse(t *testing.T, data []byte) {
+	t.Helper()
+	fr, ok := fastResponse(data)
+	if !ok {
+		return
+	}
+	var rr response
+	if err := json.Unmarshal(data, &rr); err != nil {
+		t.Fatalf("%q: fast path read it, encoding/json refuses it: %v", data, err)
+	}
+	if fr.JSONRPC != rr.JSONRPC || !bytes.Equal(fr.ID, rr.ID) || !bytes.Equal(fr.Result, rr.Result) || rr.Error != nil ||
+		(fr.Result == nil) != (rr.Result == nil) {
+		t.Fatalf("%q: fast %+v, reference %+v", data, fr, rr)
+	}
+}
+
+var fastResponseCases = []string{
+	`{"jsonrpc":"2.0","id":1,"result":{"requests":[]}}`,
+	"{\"jsonrpc\":\"2.0\",\"id\":1,\"result\":{\"a\": [1, 2]}}\n",
+	`{"jsonrpc":"2.0","id":1,"result":null}`,
+	`{"jsonrpc":"2.0","id":1,"error":{"code":-32000,"message":"x"}}`,
+	`{"jsonrpc":"2.0","id":1,"result":1,"result":2}`,
+	`{"jsonrpc":"2.0","id":1,"Result":1}`,
+	`{"jsonrpc":"2.0","id":1,"result":"\xff"}`,
+}
+
+func FuzzFastResponse(f *testing.F) {
+	for _, s := range fastResponseCases {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) { checkFastResponse(t, data) })
+}
+
+func TestFastResponse(t *testing.T) {
+	for i, s := range fastResponseCases {
+		checkFastResponse(t, []byte(s))
+		if _, ok := fastResponse([]byte(s)); ok != (i < 2) {
+			t.Errorf("fastResponse(%q) ok = %v", s, ok)
+		}
+	}
+}
