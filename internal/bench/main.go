@@ -40,6 +40,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -63,6 +64,23 @@ type options struct {
 	passes      int
 	bigRequest  int
 	keep        bool
+	only        string
+}
+
+// stepGroup names the -only group of each step; the load always runs.
+var stepGroup = map[string]string{
+	"memory": "memory", "AWS calls per pass": "aws", "AWS calls of getRequestStatus": "aws",
+	"read latency": "latency", "write latency": "latency", "throughput": "throughput",
+	"large request": "large", "client init": "init", "restart": "restart",
+}
+
+// runs reports whether -only lets step run.
+func (o options) runs(step string) bool {
+	g, ok := stepGroup[step]
+	if o.only == "" || !ok {
+		return true
+	}
+	return slices.Contains(strings.Split(o.only, ","), g)
 }
 
 func main() {
@@ -81,6 +99,7 @@ func main() {
 	flag.IntVar(&o.passes, "passes", 2, "reconcile passes in the AWS-calls-per-pass window")
 	flag.IntVar(&o.bigRequest, "big", 1000, "machines in the single large request timed to completion")
 	flag.BoolVar(&o.keep, "keep", false, "keep the scratch folder (logs, state) for inspection")
+	flag.StringVar(&o.only, "only", "", "run only these `steps` after the load (comma-separated: memory, aws, latency, throughput, large, init, restart); for iterating on one figure; what was not measured reads as not met")
 	flag.Parse()
 	if err := run(o); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
@@ -150,6 +169,9 @@ func run(o options) error {
 		{"restart", b.restart},
 	}
 	for _, s := range steps {
+		if !o.runs(s.name) {
+			continue
+		}
 		logf("%s", s.name)
 		if err := s.fn(); err != nil {
 			return fmt.Errorf("%s: %w (logs in %s; -keep keeps them)", s.name, err, dir)

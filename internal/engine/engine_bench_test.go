@@ -1,15 +1,21 @@
 package engine
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
+	"net"
+	"path/filepath"
+	"strconv"
 	"testing"
 	"time"
 
 	"github.com/ohfp/ohfp/internal/clock"
 	"github.com/ohfp/ohfp/internal/hf"
 	"github.com/ohfp/ohfp/internal/provider"
+	"github.com/ohfp/ohfp/internal/rpc"
 	"github.com/ohfp/ohfp/internal/store"
 	"github.com/ohfp/ohfp/internal/template"
 )
@@ -188,3 +194,42 @@ func BenchmarkLoad10k(b *testing.B) {
 }
 
 var _ provider.Provider = (*fakeCloud)(nil)
+
+// benchServe times whole calls on the daemon's side of the socket: the
+// HTTP exchange, the JSON-RPC envelope, the operation and its answer, as
+// the benchmark's floor client sends them (HTTP/1.0, one connection each).
+func benchServe(b *testing.B, op string, input []byte) {
+	l := loadEngine(b, 1000, 10)
+	sock := filepath.Join(b.TempDir(), "s")
+	ln, err := rpc.Listen(sock, 0, "")
+	if err != nil {
+		b.Fatal(err)
+	}
+	srv := rpc.NewServer(&Handler{E: l.e}, rpc.ServerOptions{})
+	go srv.Serve(ln)
+	b.Cleanup(func() { srv.Shutdown(context.Background()) })
+	if input == nil {
+		input, _ = json.Marshal(map[string]any{"machines": l.refs})
+	}
+	body := append([]byte(`{"jsonrpc":"2.0","id":1,"method":"`+op+`","params":{"input":`), input...)
+	body = append(body, `,"env":{"HF_PROVIDER_NAME":"aws"}}}`...)
+	call := append([]byte("POST /v1/rpc HTTP/1.0\r\nHost: ohfpd\r\nContent-Type: application/json\r\nContent-Length: "+strconv.Itoa(len(body))+"\r\n\r\n"), body...)
+	b.SetBytes(int64(len(call)))
+	b.ReportAllocs()
+	for b.Loop() {
+		c, err := net.Dial("unix", sock)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := c.Write(call); err != nil {
+			b.Fatal(err)
+		}
+		resp, err := io.ReadAll(c)
+		c.Close()
+		if err != nil || !bytes.Contains(resp, []byte(`"result"`)) {
+			b.Fatalf("%v: %.300s", err, resp)
+		}
+	}
+}
+
+func BenchmarkServeGetReturnRequests10k(b *testing.B) { benchServe(b, hf.OpGetReturnRequests, nil) }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"io"
+	"slices"
 	"strings"
 
 	"github.com/go-json-experiment/json/jsontext"
@@ -99,4 +100,79 @@ func fastValue(dec *jsontext.Decoder, depth int) (any, bool) {
 		return nil, true
 	}
 	return nil, false
+}
+
+// fastList reads the common shape of the large documents,
+//
+//	{"<list>": [{"<field>": "..." or null, ...}, ...]}
+//
+// without building maps: each item an object whose members are among
+// fields, each once, holding a string (without NUL) or null. vals holds
+// item i's field j at i*len(fields)+j ("" for absent or null), and n is the
+// number of items. ok is false for any other shape, even a valid one (a
+// single object instead of a list, an unknown member, a number...): the
+// tree path then reads the document, so both agree on what they both read
+// (FuzzFastList).
+func fastList(data []byte, list string, fields []string) (vals []string, n int, ok bool) {
+	// Duplicate members are checked here, per item, by bit.
+	dec := jsontext.NewDecoder(bytes.NewBuffer(data), jsontext.AllowDuplicateNames(true))
+	if tok, err := dec.ReadToken(); err != nil || tok.Kind() != '{' {
+		return nil, 0, false
+	}
+	if tok, err := dec.ReadToken(); err != nil || tok.Kind() != '"' || tok.String() != list {
+		return nil, 0, false
+	}
+	if tok, err := dec.ReadToken(); err != nil || tok.Kind() != '[' {
+		return nil, 0, false
+	}
+	for dec.PeekKind() != ']' {
+		if tok, err := dec.ReadToken(); err != nil || tok.Kind() != '{' {
+			return nil, 0, false
+		}
+		base := len(vals)
+		for range fields {
+			vals = append(vals, "")
+		}
+		seen := 0
+		for dec.PeekKind() != '}' {
+			name, err := dec.ReadToken()
+			if err != nil {
+				return nil, 0, false
+			}
+			j := slices.Index(fields, name.String())
+			if j < 0 || seen&(1<<j) != 0 {
+				return nil, 0, false
+			}
+			seen |= 1 << j
+			v, err := dec.ReadToken()
+			if err != nil {
+				return nil, 0, false
+			}
+			switch v.Kind() {
+			case '"':
+				s := v.String()
+				if strings.IndexByte(s, 0) >= 0 {
+					return nil, 0, false
+				}
+				vals[base+j] = s
+			case 'n':
+			default:
+				return nil, 0, false
+			}
+		}
+		if _, err := dec.ReadToken(); err != nil {
+			return nil, 0, false
+		}
+		n++
+	}
+	if _, err := dec.ReadToken(); err != nil { // ]
+		return nil, 0, false
+	}
+	if tok, err := dec.ReadToken(); err != nil || tok.Kind() != '}' {
+		return nil, 0, false
+	}
+	if _, err := dec.ReadToken(); err != io.EOF {
+		return nil, 0, false
+	}
+	return vals, n, true
 }

@@ -116,3 +116,71 @@ func TestFastObjectMatchesReference(t *testing.T) {
 		checkFastAgrees(t, []byte(doc))
 	}
 }
+
+// checkFastList: what the map-free readers accept, the tree readers read
+// the same way.
+func checkFastList(t *testing.T, data []byte) {
+	t.Helper()
+	if ids, ok := fastRequestIDs(data); ok {
+		ref, err := requestStatusTree(data)
+		if err != nil || !reflect.DeepEqual(ids, ref) {
+			t.Fatalf("%q: fast ids %q, tree %q (%v)", clipBytes(data), ids, ref, err)
+		}
+	}
+	for _, req := range []bool{false, true} {
+		if refs, ok := fastMachines(data, req); ok {
+			ref, err := machinesTree(OpGetReturnRequests, data, req)
+			if err != nil || !reflect.DeepEqual(refs, ref) {
+				t.Fatalf("%q (required %v): fast %q, tree %q (%v)", clipBytes(data), req, refs, ref, err)
+			}
+		}
+	}
+}
+
+var fastListCases = []string{
+	`{"requests":[{"requestId":"req-1"},{"requestId":"ret-2"}]}`,
+	`{"requests":[]}`,
+	`{"machines":[]}`,
+	`{"machines":[{"name":"h1","machineId":"i-1"},{"machineId":"i-2"},{"name":"h3","machineId":null},{"name":"\u0068"}]}`,
+	` {"machines" : [ {"name": "h1"} ] } `,
+	`{"requests":{"requestId":"req-1"}}`,           // a single object: the tree path
+	`{"requests":[{"requestId":""}]}`,              // empty id
+	`{"requests":[{"requestId":null}]}`,            // null id
+	`{"requests":[{}]}`,                            // missing id
+	`{"requests":[{"requestId":"a\tb"}]}`,          // control character
+	`{"requests":[{"requestId":"req-1","x":1}]}`,   // unknown member
+	`{"machines":[{"name":"h","name":"g"}]}`,       // duplicate member
+	`{"machines":[{"name":"h","\u006eame":"g"}]}`,  // duplicate once unescaped
+	`{"machines":[{}]}`,                            // neither id nor name
+	`{"machines":[{"name":1}]}`,                    // not a string
+	`{"machines":[{"name":"a\u0000b"}]}`,           // NUL
+	`{"machines":[{"name":"h"}],"x":1}`,            // another member
+	`{"machines":null}`, `{}`, `{"machines":[]} x`, // the tree path decides
+	`{"machines":[{"name":"` + strings.Repeat("h", MaxIDLength+1) + `"}]}`,
+}
+
+func FuzzFastList(f *testing.F) {
+	for _, s := range fastListCases {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) { checkFastList(t, data) })
+}
+
+func TestFastList(t *testing.T) {
+	for i, s := range fastListCases {
+		checkFastList(t, []byte(s))
+		_, okIDs := fastRequestIDs([]byte(s))
+		_, okRefs := fastMachines([]byte(s), false)
+		if want := i < 5; (okIDs || okRefs) != want {
+			t.Errorf("%s: fast path took it: %v, want %v", s, okIDs || okRefs, want)
+		}
+	}
+	if _, ok := fastMachines([]byte(`{"machines":[]}`), true); ok {
+		t.Error("fast path took an empty list that must be refused")
+	}
+	// A document over the limit is never read by the fast path.
+	big := `{"requests":[` + strings.Repeat(`{"requestId":"req-1"},`, MaxInputBytes/20) + `{"requestId":"req-1"}]}`
+	if _, ok := fastRequestIDs([]byte(big)); ok {
+		t.Error("fast path read a document over MaxInputBytes")
+	}
+}

@@ -127,6 +127,35 @@ func ParseRequestMachines(data []byte) (RequestMachines, error) {
 // single object instead of the list) and returns the ids in order. An empty
 // list is accepted and yields no ids.
 func ParseRequestStatus(data []byte) ([]string, error) {
+	if ids, ok := fastRequestIDs(data); ok {
+		return ids, nil
+	}
+	return requestStatusTree(data)
+}
+
+// fastRequestIDs reads a plain list of good ids without building a tree;
+// ok is false when requestStatusTree must read the document.
+func fastRequestIDs(data []byte) ([]string, bool) {
+	if len(data) > MaxInputBytes {
+		return nil, false
+	}
+	ids, _, ok := fastList(data, "requests", []string{"requestId"})
+	if !ok {
+		return nil, false
+	}
+	for _, id := range ids {
+		if id == "" || !goodID(id) {
+			return nil, false
+		}
+	}
+	if ids == nil {
+		ids = []string{}
+	}
+	return ids, true
+}
+
+// requestStatusTree is ParseRequestStatus on the decoded tree.
+func requestStatusTree(data []byte) ([]string, error) {
 	const op = OpGetRequestStatus
 	root, err := decodeObject(op, data)
 	if err != nil {
@@ -176,6 +205,39 @@ func ParseGetReturnRequests(data []byte) ([]MachineRef, error) {
 }
 
 func parseMachines(op string, data []byte, required bool) ([]MachineRef, error) {
+	if refs, ok := fastMachines(data, required); ok {
+		return refs, nil
+	}
+	return machinesTree(op, data, required)
+}
+
+// machineFields are the members fastMachines reads, in its value order.
+var machineFields = []string{"machineId", "name"}
+
+// fastMachines reads a plain list of good machine references without
+// building a tree (getReturnRequests sends every host HF holds); ok is false
+// when machinesTree must read the document.
+func fastMachines(data []byte, required bool) ([]MachineRef, bool) {
+	if len(data) > MaxInputBytes {
+		return nil, false
+	}
+	vals, n, ok := fastList(data, "machines", machineFields)
+	if !ok || required && n == 0 {
+		return nil, false
+	}
+	out := make([]MachineRef, n)
+	for i := range out {
+		id, name := vals[2*i], vals[2*i+1]
+		if id == "" && name == "" || !goodID(id) || !goodID(name) {
+			return nil, false
+		}
+		out[i] = MachineRef{Name: name, MachineID: id}
+	}
+	return out, true
+}
+
+// machinesTree is parseMachines on the decoded tree.
+func machinesTree(op string, data []byte, required bool) ([]MachineRef, error) {
 	root, err := decodeObject(op, data)
 	if err != nil {
 		return nil, err
@@ -302,12 +364,25 @@ func idString(op string, path func() string, m map[string]any, key string, requi
 	if len(s) > MaxIDLength {
 		return "", &InputError{op, path(), "is " + strconv.Itoa(len(s)) + " bytes long, more than the " + strconv.Itoa(MaxIDLength) + " ohfp accepts"}
 	}
-	for i := 0; i < len(s); i++ { // the control characters are ASCII: bytes will do
-		if c := s[i]; c < 0x20 || c == 0x7f {
-			return "", &InputError{op, path(), "contains a control character, got " + quote(s)}
-		}
+	if hasControl(s) {
+		return "", &InputError{op, path(), "contains a control character, got " + quote(s)}
 	}
 	return s, nil
+}
+
+// goodID reports whether idString takes s as it is: at most MaxIDLength
+// bytes, no control characters.
+func goodID(s string) bool { return len(s) <= MaxIDLength && !hasControl(s) }
+
+// hasControl reports whether s holds a control character (ASCII, so bytes
+// will do).
+func hasControl(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c == 0x7f {
+			return true
+		}
+	}
+	return false
 }
 
 // decodeObject checks data against the rules every HF document obeys and
