@@ -125,6 +125,8 @@ func fastList(data []byte, list string, fields []string) (vals []string, n int, 
 	if tok, err := dec.ReadToken(); err != nil || tok.Kind() != '[' {
 		return nil, 0, false
 	}
+	// One '{' per item (and the document's own): sized once, not grown.
+	vals = make([]string, 0, bytes.Count(data, []byte{'{'})*len(fields))
 	for dec.PeekKind() != ']' {
 		if tok, err := dec.ReadToken(); err != nil || tok.Kind() != '{' {
 			return nil, 0, false
