@@ -16,6 +16,7 @@ import (
 
 	"github.com/ohfp/ohfp/internal/hf"
 	"github.com/ohfp/ohfp/internal/rpc"
+	"github.com/ohfp/ohfp/internal/rpcserver"
 )
 
 // adminDaemon is a fake ohfpd answering the sysadmin methods with canned,
@@ -164,11 +165,11 @@ func serveAdmin(t *testing.T, d *adminDaemon) []string {
 	}
 	t.Cleanup(func() { os.RemoveAll(dir) })
 	path := filepath.Join(dir, "ohfp.sock")
-	ln, err := rpc.Listen(path, 0, "")
+	ln, err := rpcserver.Listen(path, 0, "")
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := rpc.NewServer(d, rpc.ServerOptions{})
+	s := rpcserver.NewServer(d, rpcserver.ServerOptions{})
 	done := make(chan error, 1)
 	go func() { done <- s.Serve(ln) }()
 	t.Cleanup(func() {

@@ -17,6 +17,7 @@ import (
 
 	"github.com/ohfp/ohfp/internal/hf"
 	"github.com/ohfp/ohfp/internal/rpc"
+	"github.com/ohfp/ohfp/internal/rpcserver"
 )
 
 // binDir holds the ohfp binary built once for the tests in this package.
@@ -54,7 +55,7 @@ func binary(t *testing.T) string {
 	return bin
 }
 
-// fakeDaemon is an rpc.Handler standing in for ohfpd's engine.
+// fakeDaemon is an rpcserver.Handler standing in for ohfpd's engine.
 type fakeDaemon struct {
 	mu    sync.Mutex
 	calls []call
@@ -106,12 +107,12 @@ func serve(t *testing.T) (*fakeDaemon, string) {
 	}
 	t.Cleanup(func() { os.RemoveAll(dir) })
 	path := filepath.Join(dir, "ohfp.sock")
-	ln, err := rpc.Listen(path, 0, "")
+	ln, err := rpcserver.Listen(path, 0, "")
 	if err != nil {
 		t.Fatal(err)
 	}
 	d := &fakeDaemon{}
-	s := rpc.NewServer(d, rpc.ServerOptions{})
+	s := rpcserver.NewServer(d, rpcserver.ServerOptions{})
 	done := make(chan error, 1)
 	go func() { done <- s.Serve(ln) }()
 	t.Cleanup(func() {

@@ -22,6 +22,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"slices"
 	"sort"
 	"strconv"
@@ -124,6 +125,11 @@ func run(argv []string, stdin *os.File, stdout, stderr io.Writer, lookup func(st
 		inv.isTTY = true
 	}
 	if cmd.hf {
+		// An HF call lives milliseconds and holds at most a few copies of
+		// a document of at most 4 MiB: collecting garbage would only cost
+		// time. The limit brings the collector back should that be wrong.
+		debug.SetGCPercent(-1)
+		debug.SetMemoryLimit(128 << 20)
 		if inv.input, err = readInput(inv); err != nil {
 			return fail(stdout, err.Error())
 		}
@@ -382,11 +388,19 @@ func readInput(inv *invocation) ([]byte, error) {
 		}
 		r = inv.stdin
 	}
-	data, err := io.ReadAll(io.LimitReader(r, hf.MaxInputBytes+1))
-	if err != nil {
+	// Read in one go when the size is known (a file): getReturnRequests
+	// brings every host HF holds, and growing the buffer copied it over
+	// and over.
+	var buf bytes.Buffer
+	if f, ok := r.(*os.File); ok {
+		if fi, err := f.Stat(); err == nil && fi.Mode().IsRegular() {
+			buf.Grow(int(min(fi.Size(), hf.MaxInputBytes+1)) + bytes.MinRead)
+		}
+	}
+	if _, err := buf.ReadFrom(io.LimitReader(r, hf.MaxInputBytes+1)); err != nil {
 		return nil, errors.New("cannot read " + name + ": " + err.Error())
 	}
-	return data, nil
+	return buf.Bytes(), nil
 }
 
 const shortUsage = "run as <operation>.sh -f FILE or ohfp <operation> [-f FILE] [--socket PATH] [--wait DURATION]"

@@ -22,7 +22,7 @@ import (
 	"github.com/ohfp/ohfp/internal/engine"
 	"github.com/ohfp/ohfp/internal/metrics"
 	awsprov "github.com/ohfp/ohfp/internal/provider/aws"
-	"github.com/ohfp/ohfp/internal/rpc"
+	"github.com/ohfp/ohfp/internal/rpcserver"
 	"github.com/ohfp/ohfp/internal/store"
 )
 
@@ -110,7 +110,7 @@ func (d *daemon) run(ctx context.Context) error {
 	mx := metrics.New(metrics.Sources{Engine: eng, AWS: d.awsHealth, Store: st.Size, Version: version})
 	extra := http.NewServeMux()
 	extra.Handle("/metrics", mx.Handler())
-	srv := rpc.NewServer(mx.Wrap(&engine.Handler{E: eng, Reload: d.reload, Status: d.statusExtra}), rpc.ServerOptions{
+	srv := rpcserver.NewServer(mx.Wrap(&engine.Handler{E: eng, Reload: d.reload, Status: d.statusExtra}), rpcserver.ServerOptions{
 		Logger:      d.log.With("component", "rpc"),
 		AllowedUIDs: uids,
 		AllowedGIDs: gids,
@@ -181,8 +181,8 @@ func (d *daemon) listen(cfg *config.Config) (net.Listener, error) {
 		d.log.Info("using the socket passed by systemd")
 		return ln, nil
 	}
-	ln, err := rpc.Listen(cfg.Socket, cfg.SocketMode, cfg.SocketGroup)
-	var ge *rpc.GroupError
+	ln, err := rpcserver.Listen(cfg.Socket, cfg.SocketMode, cfg.SocketGroup)
+	var ge *rpcserver.GroupError
 	if errors.As(err, &ge) && ln != nil {
 		d.log.Warn("socket group not applied", "err", err)
 		return ln, nil

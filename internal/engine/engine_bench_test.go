@@ -15,7 +15,7 @@ import (
 	"github.com/ohfp/ohfp/internal/clock"
 	"github.com/ohfp/ohfp/internal/hf"
 	"github.com/ohfp/ohfp/internal/provider"
-	"github.com/ohfp/ohfp/internal/rpc"
+	"github.com/ohfp/ohfp/internal/rpcserver"
 	"github.com/ohfp/ohfp/internal/store"
 	"github.com/ohfp/ohfp/internal/template"
 )
@@ -201,11 +201,11 @@ var _ provider.Provider = (*fakeCloud)(nil)
 func benchServe(b *testing.B, op string, input []byte) {
 	l := loadEngine(b, 1000, 10)
 	sock := filepath.Join(b.TempDir(), "s")
-	ln, err := rpc.Listen(sock, 0, "")
+	ln, err := rpcserver.Listen(sock, 0, "")
 	if err != nil {
 		b.Fatal(err)
 	}
-	srv := rpc.NewServer(&Handler{E: l.e}, rpc.ServerOptions{})
+	srv := rpcserver.NewServer(&Handler{E: l.e}, rpcserver.ServerOptions{})
 	go srv.Serve(ln)
 	b.Cleanup(func() { srv.Shutdown(context.Background()) })
 	if input == nil {

@@ -24,7 +24,7 @@ type Handler struct {
 	Status func(*StatusReport)
 }
 
-// Call implements rpc.Handler.
+// Call implements rpcserver.Handler.
 func (h *Handler) Call(ctx context.Context, method string, p rpc.Params) (any, error) {
 	env := Env(p.Env)
 	var (

@@ -18,6 +18,7 @@ import (
 	"github.com/ohfp/ohfp/internal/engine"
 	awsprov "github.com/ohfp/ohfp/internal/provider/aws"
 	"github.com/ohfp/ohfp/internal/rpc"
+	"github.com/ohfp/ohfp/internal/rpcserver"
 )
 
 // Sources are what the collector reads at scrape time.
@@ -63,8 +64,8 @@ func (m *Metrics) Handler() http.Handler {
 }
 
 // Wrap times every call of h.
-func (m *Metrics) Wrap(h rpc.Handler) rpc.Handler {
-	return rpc.HandlerFunc(func(ctx context.Context, method string, p rpc.Params) (any, error) {
+func (m *Metrics) Wrap(h rpcserver.Handler) rpcserver.Handler {
+	return rpcserver.HandlerFunc(func(ctx context.Context, method string, p rpc.Params) (any, error) {
 		start := time.Now()
 		out, err := h.Call(ctx, method, p)
 		op := method

@@ -1,6 +1,7 @@
 package rpc
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -8,16 +9,15 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"net/http"
 	"os"
 	"os/user"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"syscall"
 	"time"
 
 	"github.com/go-json-experiment/json/jsontext"
-	"github.com/hashicorp/go-retryablehttp"
 )
 
 // DefaultWaitTimeout is how long a client retries a missing or refusing
@@ -35,11 +35,15 @@ type ClientOptions struct {
 }
 
 // Client calls ohfpd over its Unix socket. It is safe for concurrent use.
+//
+// It speaks the little HTTP it needs itself, one HTTP/1.0 POST per
+// connection, instead of using net/http: HF starts a client process for
+// every call, and net/http (with crypto/tls, x509 and http2 behind it)
+// made up half of the client's start-up; see README "Performance".
 type Client struct {
 	path    string
 	wait    time.Duration
 	maxResp int64
-	httpc   *http.Client
 	nextID  atomic.Int64
 }
 
@@ -56,22 +60,7 @@ func NewClient(socketPath string, opts ClientOptions) *Client {
 	if maxResp <= 0 {
 		maxResp = 256 << 20
 	}
-	dialer := &net.Dialer{Timeout: 5 * time.Second}
-	tr := &http.Transport{
-		Proxy: nil, // never route the socket through an HTTP proxy from the environment
-		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-			return dialer.DialContext(ctx, "unix", socketPath)
-		},
-		DisableCompression:  true,
-		MaxIdleConnsPerHost: 4,
-		IdleConnTimeout:     30 * time.Second,
-	}
-	return &Client{
-		path:    socketPath,
-		wait:    wait,
-		maxResp: maxResp,
-		httpc:   &http.Client{Transport: tr},
-	}
+	return &Client{path: socketPath, wait: wait, maxResp: maxResp}
 }
 
 // SocketPath returns the socket the client calls.
@@ -90,52 +79,26 @@ func (c *Client) Call(ctx context.Context, method string, params Params, result 
 	if err != nil {
 		return err
 	}
-
-	deadline := time.Now().Add(c.wait)
-	rc := &retryablehttp.Client{
-		HTTPClient:   c.httpc,
-		Logger:       nil, // silent: the client's stdout and stderr belong to HF
-		RetryWaitMin: 50 * time.Millisecond,
-		RetryWaitMax: time.Second,
-		RetryMax:     1 << 30, // bounded by the deadline instead
-		CheckRetry: func(ctx context.Context, _ *http.Response, err error) (bool, error) {
-			if ctx.Err() != nil {
-				return false, ctx.Err()
-			}
-			return err != nil && retryableDial(err) && time.Now().Before(deadline), nil
-		},
-		Backoff: func(lo, hi time.Duration, attempt int, _ *http.Response) time.Duration {
-			d := lo << min(attempt, 20)
-			if d > hi || d <= 0 {
-				d = hi
-			}
-			if rem := time.Until(deadline); d > rem {
-				d = max0(rem)
-			}
-			return d
-		},
-		ErrorHandler: retryablehttp.PassthroughErrorHandler,
-	}
-	req, err := retryablehttp.NewRequestWithContext(ctx, http.MethodPost, "http://"+Host+Path, body)
-	if err != nil {
-		return fmt.Errorf("cannot build the call to %s: %w", method, err)
-	}
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := rc.Do(req)
+	conn, err := c.dial(ctx)
 	if err != nil {
 		return c.transportError(ctx, method, err)
 	}
-	defer resp.Body.Close()
-	data, err := io.ReadAll(io.LimitReader(resp.Body, c.maxResp+1))
-	if err != nil {
-		return fmt.Errorf("ohfpd at %s stopped while answering %s (it may have been restarted; the call may or may not have taken effect): %v", c.path, method, err)
-	}
-	if int64(len(data)) > c.maxResp {
+	status, data, err := c.exchange(ctx, conn, body)
+	switch {
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		// The connection's deadline is the context's: it ends at once.
+		<-ctx.Done()
+		return c.transportError(ctx, method, err)
+	case errors.Is(err, errTooLarge):
 		return fmt.Errorf("the answer of ohfpd at %s to %s is larger than %d bytes", c.path, method, c.maxResp)
+	case errors.Is(err, errNoAnswer):
+		return c.transportError(ctx, method, err)
+	case err != nil:
+		return fmt.Errorf("ohfpd at %s stopped while answering %s (it may have been restarted; the call may or may not have taken effect): %v", c.path, method, err)
 	}
 	r, err := decodeResponse(data)
 	if err != nil || r.JSONRPC != "2.0" || (r.Error == nil && r.Result == nil) {
-		return fmt.Errorf("unexpected answer from %s to %s (HTTP %d): %s", c.path, method, resp.StatusCode, snippet(data))
+		return fmt.Errorf("unexpected answer from %s to %s (HTTP %d): %s", c.path, method, status, snippet(data))
 	}
 	if r.Error != nil {
 		return r.Error
@@ -156,11 +119,133 @@ func (c *Client) Call(ctx context.Context, method string, params Params, result 
 	return nil
 }
 
+// dial connects to the socket. The failures a (re)starting daemon explains
+// (no socket yet, nobody accepting) are retried with backoff from 50 ms to
+// 1 s for up to the wait timeout; nothing has been sent before a
+// connection exists, so a retry never repeats a call.
+func (c *Client) dial(ctx context.Context) (net.Conn, error) {
+	deadline := time.Now().Add(c.wait)
+	d := net.Dialer{Timeout: 5 * time.Second}
+	backoff := 50 * time.Millisecond
+	for {
+		conn, err := d.DialContext(ctx, "unix", c.path)
+		if err == nil || !retryableDial(err) || ctx.Err() != nil {
+			return conn, err
+		}
+		rem := time.Until(deadline)
+		if rem <= 0 {
+			return nil, err
+		}
+		t := time.NewTimer(min(backoff, rem))
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil, err
+		case <-t.C:
+		}
+		backoff = min(2*backoff, time.Second)
+	}
+}
+
+var (
+	errNoAnswer = errors.New("no answer")
+	errTooLarge = errors.New("answer too large")
+)
+
+// exchange posts body on conn and returns the HTTP status and the answer.
+// HTTP/1.0: the server answers with a Content-Length, never chunked, and
+// closes the connection. An error wrapping errNoAnswer means nothing of an
+// answer arrived.
+func (c *Client) exchange(ctx context.Context, conn net.Conn, body []byte) (int, []byte, error) {
+	defer conn.Close()
+	if dl, ok := ctx.Deadline(); ok {
+		conn.SetDeadline(dl)
+	}
+	stop := context.AfterFunc(ctx, func() { conn.SetDeadline(time.Unix(1, 0)) })
+	defer stop()
+	head := "POST " + Path + " HTTP/1.0\r\nHost: " + Host + "\r\nContent-Type: application/json\r\nContent-Length: " +
+		strconv.Itoa(len(body)) + "\r\n\r\n"
+	bufs := net.Buffers{[]byte(head), body}
+	if _, err := bufs.WriteTo(conn); err != nil {
+		return 0, nil, fmt.Errorf("%w: %w", errNoAnswer, err)
+	}
+	r := bufio.NewReaderSize(conn, 32<<10)
+	status, length, err := readHead(r)
+	if err != nil {
+		return 0, nil, fmt.Errorf("%w: %w", errNoAnswer, err)
+	}
+	if length > c.maxResp {
+		return status, nil, errTooLarge
+	}
+	if length >= 0 {
+		data := make([]byte, length)
+		_, err := io.ReadFull(r, data)
+		return status, data, err
+	}
+	data, err := io.ReadAll(io.LimitReader(r, c.maxResp+1))
+	if err == nil && int64(len(data)) > c.maxResp {
+		err = errTooLarge
+	}
+	return status, data, err
+}
+
+// readHead reads an HTTP/1.x status line and header, returning the status
+// and the Content-Length (-1 when absent).
+func readHead(r *bufio.Reader) (status int, length int64, err error) {
+	line, err := readLine(r)
+	if err != nil {
+		return 0, 0, err
+	}
+	proto, rest, _ := strings.Cut(line, " ")
+	code, _, _ := strings.Cut(rest, " ")
+	status, err = strconv.Atoi(code)
+	if !strings.HasPrefix(proto, "HTTP/1.") || err != nil || len(code) != 3 {
+		return 0, 0, fmt.Errorf("not an HTTP answer: %q", snippet([]byte(line)))
+	}
+	length = -1
+	for {
+		line, err := readLine(r)
+		if err != nil {
+			return 0, 0, err
+		}
+		if line == "" {
+			return status, length, nil
+		}
+		name, value, _ := strings.Cut(line, ":")
+		value = strings.TrimSpace(value)
+		switch {
+		case strings.EqualFold(name, "Content-Length"):
+			if length, err = strconv.ParseInt(value, 10, 64); err != nil || length < 0 {
+				return 0, 0, fmt.Errorf("bad Content-Length %q", value)
+			}
+		case strings.EqualFold(name, "Transfer-Encoding") && !strings.EqualFold(value, "identity"):
+			return 0, 0, fmt.Errorf("unexpected Transfer-Encoding %q", value)
+		}
+	}
+}
+
+// readLine reads one CRLF- (or LF-) terminated header line of at most
+// 32 KiB (the reader's buffer).
+func readLine(r *bufio.Reader) (string, error) {
+	line, err := r.ReadSlice('\n')
+	if err == bufio.ErrBufferFull {
+		return "", errors.New("header line too long")
+	}
+	if err != nil {
+		if err == io.EOF {
+			err = io.ErrUnexpectedEOF
+		}
+		return "", err
+	}
+	return strings.TrimRight(string(line), "\r\n"), nil
+}
+
 // encodeCall writes the request envelope. Input and Args are copied byte
 // for byte (encoding/json would compact them), so the daemon sees the
 // document exactly as HF wrote it and its line numbers match.
 func encodeCall(id int64, method string, p Params) ([]byte, error) {
 	var b bytes.Buffer
+	b.Grow(len(p.Input) + len(p.Args) + 256)
 	b.WriteString(`{"jsonrpc":"2.0","id":`)
 	b.WriteString(strconv.FormatInt(id, 10))
 	b.WriteString(`,"method":`)
@@ -199,11 +284,11 @@ func encodeCall(id int64, method string, p Params) ([]byte, error) {
 
 // decodeResponse reads an answer envelope: fastResponse when it can,
 // encoding/json otherwise.
-func decodeResponse(data []byte) (response, error) {
+func decodeResponse(data []byte) (Response, error) {
 	if r, ok := fastResponse(data); ok {
 		return r, nil
 	}
-	var r response
+	var r Response
 	err := json.Unmarshal(data, &r)
 	return r, err
 }

@@ -19,42 +19,42 @@ import (
 
 // fastRequest reads a request envelope; ok is false when the reference path
 // must decide.
-func fastRequest(body []byte) (req request, p Params, ok bool) {
+func fastRequest(body []byte) (req Request, p Params, ok bool) {
 	dec := jsontext.NewDecoder(bytes.NewBuffer(body))
 	if tok, err := dec.ReadToken(); err != nil || tok.Kind() != '{' {
-		return request{}, Params{}, false
+		return Request{}, Params{}, false
 	}
 	for dec.PeekKind() != '}' {
 		name, err := dec.ReadToken()
 		if err != nil {
-			return request{}, Params{}, false
+			return Request{}, Params{}, false
 		}
 		switch name.String() {
 		case "jsonrpc":
 			if req.JSONRPC, ok = readString(dec); !ok {
-				return request{}, Params{}, false
+				return Request{}, Params{}, false
 			}
 		case "method":
 			if req.Method, ok = readString(dec); !ok {
-				return request{}, Params{}, false
+				return Request{}, Params{}, false
 			}
 		case "id":
 			if req.ID, ok = readRaw(dec, body); !ok {
-				return request{}, Params{}, false
+				return Request{}, Params{}, false
 			}
 		case "params": // req.Params stays unset: p is read already
 			if p, ok = readParams(dec, body); !ok {
-				return request{}, Params{}, false
+				return Request{}, Params{}, false
 			}
 		default:
-			return request{}, Params{}, false
+			return Request{}, Params{}, false
 		}
 	}
 	if _, err := dec.ReadToken(); err != nil {
-		return request{}, Params{}, false
+		return Request{}, Params{}, false
 	}
 	if _, err := dec.ReadToken(); err != io.EOF {
-		return request{}, Params{}, false
+		return Request{}, Params{}, false
 	}
 	return req, p, true
 }
@@ -110,41 +110,41 @@ func readParams(dec *jsontext.Decoder, body []byte) (p Params, ok bool) {
 
 // fastResponse reads a response envelope that carries a result; ok is
 // false when the reference path must decide (errors included).
-func fastResponse(data []byte) (r response, ok bool) {
+func fastResponse(data []byte) (r Response, ok bool) {
 	dec := jsontext.NewDecoder(bytes.NewBuffer(data))
 	if tok, err := dec.ReadToken(); err != nil || tok.Kind() != '{' {
-		return response{}, false
+		return Response{}, false
 	}
 	for dec.PeekKind() != '}' {
 		name, err := dec.ReadToken()
 		if err != nil {
-			return response{}, false
+			return Response{}, false
 		}
 		switch name.String() {
 		case "jsonrpc":
 			if r.JSONRPC, ok = readString(dec); !ok {
-				return response{}, false
+				return Response{}, false
 			}
 		case "id":
 			if r.ID, ok = readRaw(dec, data); !ok {
-				return response{}, false
+				return Response{}, false
 			}
 		case "result":
 			if dec.PeekKind() == 'n' { // encoding/json leaves a null result unset
-				return response{}, false
+				return Response{}, false
 			}
 			if r.Result, ok = readRaw(dec, data); !ok {
-				return response{}, false
+				return Response{}, false
 			}
 		default:
-			return response{}, false
+			return Response{}, false
 		}
 	}
 	if _, err := dec.ReadToken(); err != nil {
-		return response{}, false
+		return Response{}, false
 	}
 	if _, err := dec.ReadToken(); err != io.EOF {
-		return response{}, false
+		return Response{}, false
 	}
 	return r, true
 }

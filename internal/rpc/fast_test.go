@@ -102,7 +102,7 @@ func checkFastResponse(t *testing.T, data []byte) {
 	if !ok {
 		return
 	}
-	var rr response
+	var rr Response
 	if err := json.Unmarshal(data, &rr); err != nil {
 		t.Fatalf("%q: fast path read it, encoding/json refuses it: %v", data, err)
 	}

@@ -9,15 +9,17 @@
 // and is answered {"jsonrpc": "2.0", "id": 1, "result": <the HF answer>} or
 // {"jsonrpc": "2.0", "id": 1, "error": {"code": -32602, "message": "..."}}.
 //
-// The package must stay light: the static client binary links it, so it
-// imports neither the AWS SDK, Badger, prometheus nor the engine.
+// This package is the wire (envelopes, codes, their decoding) and the
+// client. It must stay light: the static client binary links it, so it
+// imports neither the AWS SDK, Badger, prometheus, the engine nor net/http
+// (the client speaks HTTP/1.0 itself; see Client). The daemon's side, with
+// net/http, peer credentials and the socket, is package rpcserver.
 package rpc
 
 import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net/http"
 )
 
 // Path is the HTTP path every call is posted to.
@@ -85,37 +87,18 @@ type Params struct {
 	Args json.RawMessage `json:"args,omitempty"`
 }
 
-// Appender is a result that writes its own JSON, compact and valid (the HF
-// answers do): the server appends it as it is, where json.Marshal would
-// scan a large answer once more to check and compact it.
-type Appender interface {
-	AppendJSON(b []byte) []byte
-}
-
-// request is the JSON-RPC 2.0 request envelope.
-type request struct {
+// Request is the JSON-RPC 2.0 request envelope.
+type Request struct {
 	JSONRPC string          `json:"jsonrpc"`
 	ID      json.RawMessage `json:"id"`
 	Method  string          `json:"method"`
 	Params  json.RawMessage `json:"params,omitempty"`
 }
 
-// response is the JSON-RPC 2.0 response envelope.
-type response struct {
+// Response is the JSON-RPC 2.0 response envelope.
+type Response struct {
 	JSONRPC string          `json:"jsonrpc"`
 	ID      json.RawMessage `json:"id"`
 	Result  json.RawMessage `json:"result,omitempty"`
 	Error   *Error          `json:"error,omitempty"`
-}
-
-// httpStatus is the HTTP status sent with an error code. JSON-RPC over HTTP
-// keeps 200 for answered calls; transport-level refusals get their own.
-func httpStatus(code int) int {
-	switch code {
-	case ParseError, InvalidRequest:
-		return http.StatusBadRequest
-	case PermissionDenied:
-		return http.StatusForbidden
-	}
-	return http.StatusOK
 }

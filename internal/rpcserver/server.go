@@ -1,4 +1,8 @@
-package rpc
+// Package rpcserver is ohfpd's side of the socket: it serves the JSON-RPC
+// calls of package rpc over HTTP on a Unix socket, checks each caller's
+// credentials (SO_PEERCRED), and creates the socket (Listen). It is kept
+// apart from package rpc so that the ohfp client does not link net/http.
+package rpcserver
 
 import (
 	"bytes"
@@ -17,24 +21,25 @@ import (
 	"time"
 
 	"github.com/ohfp/ohfp/internal/hf"
+	"github.com/ohfp/ohfp/internal/rpc"
 )
 
 // Handler answers calls. ohfpd's engine implements it.
 //
 // Call returns the result to send (marshalled with encoding/json; a
-// json.RawMessage passes through) or an error. An *Error is sent as is; an
-// *hf.InputError becomes InvalidInput; a cancelled context Unavailable; any
-// other error Internal, with its message. The context carries the caller's
+// json.RawMessage passes through) or an error. An *rpc.Error is sent as is; an
+// *hf.InputError becomes rpc.InvalidInput; a cancelled context rpc.Unavailable; any
+// other error rpc.Internal, with its message. The context carries the caller's
 // peer credentials (PeerFromContext).
 type Handler interface {
-	Call(ctx context.Context, method string, params Params) (any, error)
+	Call(ctx context.Context, method string, params rpc.Params) (any, error)
 }
 
 // HandlerFunc adapts a function to Handler.
-type HandlerFunc func(ctx context.Context, method string, params Params) (any, error)
+type HandlerFunc func(ctx context.Context, method string, params rpc.Params) (any, error)
 
 // Call calls f.
-func (f HandlerFunc) Call(ctx context.Context, method string, params Params) (any, error) {
+func (f HandlerFunc) Call(ctx context.Context, method string, params rpc.Params) (any, error) {
 	return f(ctx, method, params)
 }
 
@@ -43,7 +48,7 @@ func (f HandlerFunc) Call(ctx context.Context, method string, params Params) (an
 type ServerOptions struct {
 	// Logger receives refusals, handler failures and panics. Nil: discard.
 	Logger *slog.Logger
-	// MaxBodyBytes bounds a request body; 0 means DefaultMaxBodyBytes.
+	// MaxBodyBytes bounds a request body; 0 means rpc.DefaultMaxBodyBytes.
 	MaxBodyBytes int64
 	// AllowedUIDs and AllowedGIDs name who may call besides root and the
 	// daemon's own user: a caller is allowed when its uid is listed or one
@@ -52,7 +57,7 @@ type ServerOptions struct {
 	// are the guard).
 	AllowedUIDs []uint32
 	AllowedGIDs []uint32
-	// Extra, if set, serves every path other than Path (e.g. /metrics),
+	// Extra, if set, serves every path other than rpc.Path (e.g. /metrics),
 	// behind the same peer-credential check.
 	Extra http.Handler
 }
@@ -102,7 +107,7 @@ const groupCacheTTL = time.Minute
 // NewServer returns a server that dispatches calls to h.
 func NewServer(h Handler, opts ServerOptions) *Server {
 	if opts.MaxBodyBytes <= 0 {
-		opts.MaxBodyBytes = DefaultMaxBodyBytes
+		opts.MaxBodyBytes = rpc.DefaultMaxBodyBytes
 	}
 	log := opts.Logger
 	if log == nil {
@@ -153,7 +158,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	return s.http.Shutdown(ctx)
 }
 
-// ServeHTTP serves one HTTP request: Path takes JSON-RPC calls, other paths
+// ServeHTTP serves one HTTP request: rpc.Path takes JSON-RPC calls, other paths
 // go to ServerOptions.Extra.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	peer, known := PeerFromContext(r.Context())
@@ -162,17 +167,17 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeResponse(w, httpStatus(e.Code), nil, nil, e)
 		return
 	}
-	if r.URL.Path != Path {
+	if r.URL.Path != rpc.Path {
 		if s.opts.Extra != nil {
 			s.opts.Extra.ServeHTTP(w, r)
 			return
 		}
-		writeResponse(w, http.StatusNotFound, nil, nil, Errorf(MethodNotFound, "no such endpoint %s: ohfpd answers JSON-RPC on POST %s", r.URL.Path, Path))
+		writeResponse(w, http.StatusNotFound, nil, nil, rpc.Errorf(rpc.MethodNotFound, "no such endpoint %s: ohfpd answers JSON-RPC on POST %s", r.URL.Path, rpc.Path))
 		return
 	}
 	if r.Method != http.MethodPost {
 		w.Header().Set("Allow", http.MethodPost)
-		writeResponse(w, http.StatusMethodNotAllowed, nil, nil, Errorf(InvalidRequest, "%s %s is not allowed: use POST", r.Method, Path))
+		writeResponse(w, http.StatusMethodNotAllowed, nil, nil, rpc.Errorf(rpc.InvalidRequest, "%s %s is not allowed: use POST", r.Method, rpc.Path))
 		return
 	}
 	body, err := readBody(http.MaxBytesReader(w, r.Body, s.opts.MaxBodyBytes), r.ContentLength, s.opts.MaxBodyBytes)
@@ -180,14 +185,14 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
 			s.log.Warn("refused an oversized call", "limit", tooBig.Limit, "uid", peer.UID)
-			writeResponse(w, http.StatusRequestEntityTooLarge, nil, nil, Errorf(InvalidRequest,
+			writeResponse(w, http.StatusRequestEntityTooLarge, nil, nil, rpc.Errorf(rpc.InvalidRequest,
 				"the call is larger than the %d bytes ohfpd accepts; HF documents are limited to %d bytes", tooBig.Limit, hf.MaxInputBytes))
 			return
 		}
-		writeResponse(w, http.StatusBadRequest, nil, nil, Errorf(InvalidRequest, "cannot read the call: %v", err))
+		writeResponse(w, http.StatusBadRequest, nil, nil, rpc.Errorf(rpc.InvalidRequest, "cannot read the call: %v", err))
 		return
 	}
-	req, params, e := decodeRequest(body)
+	req, params, e := rpc.DecodeRequest(body)
 	if e != nil {
 		writeResponse(w, httpStatus(e.Code), req.ID, nil, e)
 		return
@@ -208,28 +213,28 @@ func readBody(r io.Reader, length, limit int64) ([]byte, error) {
 	return buf.Bytes(), err
 }
 
-func codeOrZero(e *Error) int {
+func codeOrZero(e *rpc.Error) int {
 	if e == nil {
 		return 0
 	}
 	return e.Code
 }
 
-// call runs the handler, turning its error or panic into an *Error, and
+// call runs the handler, turning its error or panic into an *rpc.Error, and
 // marshals its result.
-func (s *Server) call(ctx context.Context, method string, params Params, peer Peer) (result json.RawMessage, rerr *Error) {
+func (s *Server) call(ctx context.Context, method string, params rpc.Params, peer Peer) (result json.RawMessage, rerr *rpc.Error) {
 	start := s.now()
 	defer func() {
 		if p := recover(); p != nil {
 			s.log.Error("panic in handler", "method", method, "panic", p, "stack", string(debug.Stack()))
-			result, rerr = nil, Errorf(Internal, "internal error in ohfpd while handling %s (details in the ohfpd log); the call was not completed, ohfpd keeps serving", method)
+			result, rerr = nil, rpc.Errorf(rpc.Internal, "internal error in ohfpd while handling %s (details in the ohfpd log); the call was not completed, ohfpd keeps serving", method)
 		}
 	}()
 	out, err := s.h.Call(ctx, method, params)
 	if err != nil {
 		e := toError(err)
 		level := slog.LevelInfo
-		if e.Code == Internal || e.Code == Unavailable {
+		if e.Code == rpc.Internal || e.Code == rpc.Unavailable {
 			level = slog.LevelError
 		}
 		s.log.Log(ctx, level, "call failed", "method", method, "code", e.Code, "err", e.Message, "uid", peer.UID, "elapsed", s.now().Sub(start))
@@ -241,29 +246,29 @@ func (s *Server) call(ctx context.Context, method string, params Params, peer Pe
 	b, err := json.Marshal(out)
 	if err != nil {
 		s.log.Error("cannot encode a result", "method", method, "err", err)
-		return nil, Errorf(Internal, "internal error in ohfpd: cannot encode the answer to %s: %v", method, err)
+		return nil, rpc.Errorf(rpc.Internal, "internal error in ohfpd: cannot encode the answer to %s: %v", method, err)
 	}
 	return b, nil
 }
 
 // toError maps a handler's error to the wire.
-func toError(err error) *Error {
-	var e *Error
+func toError(err error) *rpc.Error {
+	var e *rpc.Error
 	if errors.As(err, &e) {
 		return e
 	}
 	var ie *hf.InputError
 	if errors.As(err, &ie) {
-		return &Error{Code: InvalidInput, Message: err.Error()}
+		return &rpc.Error{Code: rpc.InvalidInput, Message: err.Error()}
 	}
 	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
-		return &Error{Code: Unavailable, Message: "ohfpd stopped the call before it finished: " + err.Error()}
+		return &rpc.Error{Code: rpc.Unavailable, Message: "ohfpd stopped the call before it finished: " + err.Error()}
 	}
-	return &Error{Code: Internal, Message: err.Error()}
+	return &rpc.Error{Code: rpc.Internal, Message: err.Error()}
 }
 
 // writeResponse writes a JSON-RPC response. A nil id is written as null.
-func writeResponse(w http.ResponseWriter, status int, id json.RawMessage, result json.RawMessage, e *Error) {
+func writeResponse(w http.ResponseWriter, status int, id json.RawMessage, result json.RawMessage, e *rpc.Error) {
 	if len(id) == 0 {
 		id = json.RawMessage("null")
 	}
@@ -286,9 +291,9 @@ func writeResponse(w http.ResponseWriter, status int, id json.RawMessage, result
 		_, _ = w.Write(append(b, '\n'))
 		return
 	}
-	resp := response{JSONRPC: "2.0", ID: id, Error: e}
+	resp := rpc.Response{JSONRPC: "2.0", ID: id, Error: e}
 	b, err := json.Marshal(resp)
-	if err != nil { // only a malformed id could do this; decodeRequest rules it out
+	if err != nil { // only a malformed id could do this; rpc.DecodeRequest rules it out
 		b = []byte(`{"jsonrpc":"2.0","id":null,"error":{"code":-32603,"message":"internal error in ohfpd: cannot encode the answer"}}`)
 	}
 	w.Header().Set("Content-Type", "application/json")
@@ -297,89 +302,13 @@ func writeResponse(w http.ResponseWriter, status int, id json.RawMessage, result
 	_, _ = w.Write(append(b, '\n'))
 }
 
-// decodeRequest parses a JSON-RPC 2.0 request body. On error the returned
-// request holds the id when it could be read.
-func decodeRequest(body []byte) (request, Params, *Error) {
-	if req, p, ok := fastRequest(body); ok {
-		return checkRequest(req, p)
-	}
-	return referenceRequest(body)
-}
-
-// referenceRequest is decodeRequest by encoding/json, for the calls
-// fastRequest leaves to it.
-func referenceRequest(body []byte) (request, Params, *Error) {
-	var req request
-	if len(bytes.TrimSpace(body)) == 0 {
-		return req, Params{}, Errorf(InvalidRequest, "the call is empty: send a JSON-RPC 2.0 request")
-	}
-	if !json.Valid(body) {
-		var v any
-		err := json.Unmarshal(body, &v)
-		return req, Params{}, Errorf(ParseError, "the call is not valid JSON: %v", err)
-	}
-	if err := json.Unmarshal(body, &req); err != nil {
-		req = request{}
-		return req, Params{}, Errorf(InvalidRequest, "the call is not a JSON-RPC 2.0 request object: %v", err)
-	}
-	if e := checkEnvelope(&req); e != nil {
-		return req, Params{}, e
-	}
-	var p Params
-	if len(req.Params) > 0 && !bytes.Equal(bytes.TrimSpace(req.Params), []byte("null")) {
-		if err := json.Unmarshal(req.Params, &p); err != nil {
-			return req, Params{}, Errorf(InvalidInput, "the params of %s must be an object {\"input\": ..., \"env\": {...}}: %v", req.Method, err)
-		}
-	}
-	return req, p, nil
-}
-
-// checkRequest applies checkEnvelope to a request fastRequest read.
-func checkRequest(req request, p Params) (request, Params, *Error) {
-	if e := checkEnvelope(&req); e != nil {
-		return req, Params{}, e
-	}
-	return req, p, nil
-}
-
-// checkEnvelope checks the id, version and method of a decoded request; a
-// bad id is cleared so the answer carries null.
-func checkEnvelope(req *request) *Error {
-	if !validID(req.ID) {
-		req.ID = nil
-		return Errorf(InvalidRequest, "the call's id must be a number or a string (ohfpd takes no notifications)")
-	}
-	if req.JSONRPC != "2.0" {
-		return Errorf(InvalidRequest, "the call must say \"jsonrpc\": \"2.0\"")
-	}
-	if req.Method == "" {
-		return Errorf(InvalidRequest, "the call has no method")
-	}
-	return nil
-}
-
-// validID reports whether id is a JSON number or string.
-func validID(id json.RawMessage) bool {
-	id = bytes.TrimSpace(id)
-	if len(id) == 0 {
-		return false
-	}
-	switch c := id[0]; {
-	case c == '"':
-		return true
-	case c == '-' || (c >= '0' && c <= '9'):
-		return true
-	}
-	return false
-}
-
 // authorize checks a caller against the configured users and groups.
-func (s *Server) authorize(p Peer, known bool) *Error {
+func (s *Server) authorize(p Peer, known bool) *rpc.Error {
 	if len(s.opts.AllowedUIDs) == 0 && len(s.opts.AllowedGIDs) == 0 {
 		return nil
 	}
 	if !known {
-		return Errorf(PermissionDenied, "permission denied: ohfpd cannot tell who is calling (no peer credentials on this connection)")
+		return rpc.Errorf(rpc.PermissionDenied, "permission denied: ohfpd cannot tell who is calling (no peer credentials on this connection)")
 	}
 	if p.UID == 0 || p.UID == s.selfUID || contains(s.opts.AllowedUIDs, p.UID) || contains(s.opts.AllowedGIDs, p.GID) {
 		return nil
@@ -397,7 +326,7 @@ func (s *Server) authorize(p Peer, known bool) *Error {
 	if len(s.opts.AllowedGIDs) > 0 {
 		hint = "add it to group " + s.nameOf(s.opts.AllowedGIDs[0])
 	}
-	return Errorf(PermissionDenied, "permission denied: uid %d is not allowed to use ohfpd (%s)", p.UID, hint)
+	return rpc.Errorf(rpc.PermissionDenied, "permission denied: uid %d is not allowed to use ohfpd (%s)", p.UID, hint)
 }
 
 // groups returns uid's groups, cached for groupCacheTTL.
@@ -453,4 +382,23 @@ func groupName(gid uint32) string {
 		return g.Name
 	}
 	return "with gid " + strconv.FormatUint(uint64(gid), 10)
+}
+
+// httpStatus is the HTTP status sent with an error code. JSON-RPC over HTTP
+// keeps 200 for answered calls; transport-level refusals get their own.
+func httpStatus(code int) int {
+	switch code {
+	case rpc.ParseError, rpc.InvalidRequest:
+		return http.StatusBadRequest
+	case rpc.PermissionDenied:
+		return http.StatusForbidden
+	}
+	return http.StatusOK
+}
+
+// Appender is a result that writes its own JSON, compact and valid (the HF
+// answers do): the server appends it as it is, where json.Marshal would
+// scan a large answer once more to check and compact it.
+type Appender interface {
+	AppendJSON(b []byte) []byte
 }

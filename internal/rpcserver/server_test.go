@@ -1,10 +1,11 @@
-package rpc
+package rpcserver
 
 import (
 	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
+	"github.com/ohfp/ohfp/internal/rpc"
 	"io"
 	"log/slog"
 	"net"
@@ -53,14 +54,14 @@ func (s *syncBuf) String() string {
 }
 
 // echo is a test handler: "echo" returns what it got, "boom" panics, "bad"
-// returns an hf input error, "denied" an *Error, "fail" a plain error.
+// returns an hf input error, "denied" an *rpc.Error, "fail" a plain error.
 type echo struct {
 	calls atomic.Int64
 	mu    sync.Mutex
-	last  Params
+	last  rpc.Params
 }
 
-func (e *echo) Call(ctx context.Context, method string, p Params) (any, error) {
+func (e *echo) Call(ctx context.Context, method string, p rpc.Params) (any, error) {
 	e.calls.Add(1)
 	e.mu.Lock()
 	e.last = p
@@ -77,7 +78,7 @@ func (e *echo) Call(ctx context.Context, method string, p Params) (any, error) {
 		_, err := hf.ParseRequestMachines(p.Input)
 		return nil, err
 	case "notfound":
-		return nil, Errorf(NotFound, "no request req-x")
+		return nil, rpc.Errorf(rpc.NotFound, "no request req-x")
 	case "fail":
 		return nil, errors.New("store is read-only: cannot record the request")
 	case "raw":
@@ -85,7 +86,7 @@ func (e *echo) Call(ctx context.Context, method string, p Params) (any, error) {
 	case "unencodable":
 		return func() {}, nil
 	}
-	return nil, Errorf(MethodNotFound, "unknown method %q", method)
+	return nil, rpc.Errorf(rpc.MethodNotFound, "unknown method %q", method)
 }
 
 // start serves h on a fresh socket and returns the server and the path.
@@ -114,8 +115,8 @@ func start(t *testing.T, h Handler, opts ServerOptions, setup func(*Server)) (*S
 }
 
 // rawPost posts body to path on the socket and returns the status and the
-// decoded response.
-func rawPost(t *testing.T, sock, method, path, body string) (int, response) {
+// decoded rpc.Response.
+func rawPost(t *testing.T, sock, method, path, body string) (int, rpc.Response) {
 	t.Helper()
 	c := &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
 		return net.Dial("unix", sock)
@@ -127,7 +128,7 @@ func rawPost(t *testing.T, sock, method, path, body string) (int, response) {
 	}
 	defer resp.Body.Close()
 	data, _ := io.ReadAll(resp.Body)
-	var r response
+	var r rpc.Response
 	if err := json.Unmarshal(data, &r); err != nil {
 		t.Fatalf("answer is not JSON-RPC: %q", data)
 	}
@@ -137,7 +138,7 @@ func rawPost(t *testing.T, sock, method, path, body string) (int, response) {
 func TestRoundTrip(t *testing.T) {
 	h := &echo{}
 	_, path := start(t, h, ServerOptions{}, nil)
-	c := NewClient(path, ClientOptions{})
+	c := rpc.NewClient(path, rpc.ClientOptions{})
 	in := json.RawMessage("{\"template\": {\"templateId\": \"OnDemand-c5\",\n  \"machineCount\": 3}}")
 	var got struct {
 		Input     json.RawMessage   `json:"input"`
@@ -146,14 +147,14 @@ func TestRoundTrip(t *testing.T) {
 		UID       uint32            `json:"uid"`
 		PeerKnown bool              `json:"peerKnown"`
 	}
-	err := c.Call(context.Background(), "echo", Params{Input: in, Env: map[string]string{"HF_PROVIDER_NAME": "awsinst"}, Args: json.RawMessage(`["x"]`)}, &got)
+	err := c.Call(context.Background(), "echo", rpc.Params{Input: in, Env: map[string]string{"HF_PROVIDER_NAME": "awsinst"}, Args: json.RawMessage(`["x"]`)}, &got)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if !bytes.Equal(h.last.Input, in) {
 		t.Errorf("input = %q, want the bytes sent %q", h.last.Input, in)
 	}
-	if err := c.Call(context.Background(), "echo", Params{Input: json.RawMessage(`{"a":`)}, nil); err == nil || err.Error() != "cannot call echo: its input is not valid JSON" {
+	if err := c.Call(context.Background(), "echo", rpc.Params{Input: json.RawMessage(`{"a":`)}, nil); err == nil || err.Error() != "cannot call echo: its input is not valid JSON" {
 		t.Errorf("invalid input: %v", err)
 	}
 	if got.Env["HF_PROVIDER_NAME"] != "awsinst" || string(got.Args) != `["x"]` {
@@ -164,36 +165,36 @@ func TestRoundTrip(t *testing.T) {
 	}
 
 	var raw json.RawMessage
-	if err := c.Call(context.Background(), "raw", Params{}, &raw); err != nil || string(raw) != `{"requestId":"req-1","message":""}` {
+	if err := c.Call(context.Background(), "raw", rpc.Params{}, &raw); err != nil || string(raw) != `{"requestId":"req-1","message":""}` {
 		t.Errorf("raw result = %s, %v", raw, err)
 	}
-	if err := c.Call(context.Background(), "raw", Params{}, nil); err != nil {
+	if err := c.Call(context.Background(), "raw", rpc.Params{}, nil); err != nil {
 		t.Errorf("nil result: %v", err)
 	}
 }
 
 func TestErrorsCrossTheWire(t *testing.T) {
 	_, path := start(t, &echo{}, ServerOptions{}, nil)
-	c := NewClient(path, ClientOptions{})
+	c := rpc.NewClient(path, rpc.ClientOptions{})
 	for _, tc := range []struct {
 		method string
 		input  string
 		code   int
 		msg    string
 	}{
-		{"bad", `{"template": {"templateId": "a", "machineCount": 0}}`, InvalidInput, "requestMachines: template.machineCount must be a positive whole number, got 0"},
-		{"notfound", `{}`, NotFound, "no request req-x"},
-		{"fail", `{}`, Internal, "store is read-only: cannot record the request"},
-		{"nosuch", `{}`, MethodNotFound, `unknown method "nosuch"`},
-		{"unencodable", `{}`, Internal, "internal error in ohfpd: cannot encode the answer to unencodable"},
+		{"bad", `{"template": {"templateId": "a", "machineCount": 0}}`, rpc.InvalidInput, "requestMachines: template.machineCount must be a positive whole number, got 0"},
+		{"notfound", `{}`, rpc.NotFound, "no request req-x"},
+		{"fail", `{}`, rpc.Internal, "store is read-only: cannot record the request"},
+		{"nosuch", `{}`, rpc.MethodNotFound, `unknown method "nosuch"`},
+		{"unencodable", `{}`, rpc.Internal, "internal error in ohfpd: cannot encode the answer to unencodable"},
 	} {
-		err := c.Call(context.Background(), tc.method, Params{Input: json.RawMessage(tc.input)}, nil)
-		var e *Error
+		err := c.Call(context.Background(), tc.method, rpc.Params{Input: json.RawMessage(tc.input)}, nil)
+		var e *rpc.Error
 		if !errors.As(err, &e) {
-			t.Errorf("%s: error %T %v, want *Error", tc.method, err, err)
+			t.Errorf("%s: error %T %v, want *rpc.Error", tc.method, err, err)
 			continue
 		}
-		if e.Code != tc.code || !strings.HasPrefix(e.Message, tc.msg) || CodeOf(err) != tc.code {
+		if e.Code != tc.code || !strings.HasPrefix(e.Message, tc.msg) || rpc.CodeOf(err) != tc.code {
 			t.Errorf("%s: got %d %q, want %d %q", tc.method, e.Code, e.Message, tc.code, tc.msg)
 		}
 	}
@@ -202,22 +203,22 @@ func TestErrorsCrossTheWire(t *testing.T) {
 func TestOversizedBody(t *testing.T) {
 	h := &echo{}
 	_, path := start(t, h, ServerOptions{MaxBodyBytes: 1024}, nil)
-	c := NewClient(path, ClientOptions{})
+	c := rpc.NewClient(path, rpc.ClientOptions{})
 	big := json.RawMessage(`"` + strings.Repeat("x", 64<<10) + `"`)
-	err := c.Call(context.Background(), "echo", Params{Input: big}, nil)
-	var e *Error
-	if !errors.As(err, &e) || e.Code != InvalidRequest || e.Message != "the call is larger than the 1024 bytes ohfpd accepts; HF documents are limited to 4194304 bytes" {
+	err := c.Call(context.Background(), "echo", rpc.Params{Input: big}, nil)
+	var e *rpc.Error
+	if !errors.As(err, &e) || e.Code != rpc.InvalidRequest || e.Message != "the call is larger than the 1024 bytes ohfpd accepts; HF documents are limited to 4194304 bytes" {
 		t.Fatalf("got %v", err)
 	}
 	if h.calls.Load() != 0 {
 		t.Fatal("handler called for an oversized body")
 	}
-	status, _ := rawPost(t, path, "POST", Path, `{"jsonrpc":"2.0","id":1,"method":"echo","params":{"input":"`+strings.Repeat("y", 2000)+`"}}`)
+	status, _ := rawPost(t, path, "POST", rpc.Path, `{"jsonrpc":"2.0","id":1,"method":"echo","params":{"input":"`+strings.Repeat("y", 2000)+`"}}`)
 	if status != http.StatusRequestEntityTooLarge {
 		t.Errorf("status %d, want 413", status)
 	}
 	// A body just under the limit still works.
-	if err := c.Call(context.Background(), "echo", Params{Input: json.RawMessage(`"small"`)}, nil); err != nil {
+	if err := c.Call(context.Background(), "echo", rpc.Params{Input: json.RawMessage(`"small"`)}, nil); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -231,21 +232,21 @@ func TestMalformedEnvelope(t *testing.T) {
 		id                       string
 		msg                      string
 	}{
-		{"not JSON", "POST", Path, `{"jsonrpc":`, 400, ParseError, "null", "the call is not valid JSON"},
-		{"garbage", "POST", Path, `hello`, 400, ParseError, "null", "the call is not valid JSON: invalid character 'h'"},
-		{"empty", "POST", Path, ``, 400, InvalidRequest, "null", "the call is empty"},
-		{"array", "POST", Path, `[{"jsonrpc":"2.0","id":1,"method":"echo"}]`, 400, InvalidRequest, "null", "the call is not a JSON-RPC 2.0 request object"},
-		{"wrong version", "POST", Path, `{"jsonrpc":"1.0","id":7,"method":"echo"}`, 400, InvalidRequest, "7", `the call must say "jsonrpc": "2.0"`},
-		{"no version", "POST", Path, `{"id":"a","method":"echo"}`, 400, InvalidRequest, `"a"`, `the call must say "jsonrpc": "2.0"`},
-		{"no id", "POST", Path, `{"jsonrpc":"2.0","method":"echo"}`, 400, InvalidRequest, "null", "the call's id must be a number or a string"},
-		{"null id", "POST", Path, `{"jsonrpc":"2.0","id":null,"method":"echo"}`, 400, InvalidRequest, "null", "the call's id must be a number or a string"},
-		{"object id", "POST", Path, `{"jsonrpc":"2.0","id":{},"method":"echo"}`, 400, InvalidRequest, "null", "the call's id must be"},
-		{"no method", "POST", Path, `{"jsonrpc":"2.0","id":3}`, 400, InvalidRequest, "3", "the call has no method"},
-		{"method number", "POST", Path, `{"jsonrpc":"2.0","id":3,"method":5}`, 400, InvalidRequest, "null", "the call is not a JSON-RPC 2.0 request object"},
-		{"params not object", "POST", Path, `{"jsonrpc":"2.0","id":4,"method":"echo","params":5}`, 200, InvalidInput, "4", "the params of echo must be an object"},
-		{"env not strings", "POST", Path, `{"jsonrpc":"2.0","id":4,"method":"echo","params":{"env":{"A":1}}}`, 200, InvalidInput, "4", "the params of echo must be an object"},
-		{"GET", "GET", Path, ``, 405, InvalidRequest, "null", "GET /v1/rpc is not allowed: use POST"},
-		{"wrong path", "POST", "/v2/rpc", `{}`, 404, MethodNotFound, "null", "no such endpoint /v2/rpc"},
+		{"not JSON", "POST", rpc.Path, `{"jsonrpc":`, 400, rpc.ParseError, "null", "the call is not valid JSON"},
+		{"garbage", "POST", rpc.Path, `hello`, 400, rpc.ParseError, "null", "the call is not valid JSON: invalid character 'h'"},
+		{"empty", "POST", rpc.Path, ``, 400, rpc.InvalidRequest, "null", "the call is empty"},
+		{"array", "POST", rpc.Path, `[{"jsonrpc":"2.0","id":1,"method":"echo"}]`, 400, rpc.InvalidRequest, "null", "the call is not a JSON-RPC 2.0 request object"},
+		{"wrong version", "POST", rpc.Path, `{"jsonrpc":"1.0","id":7,"method":"echo"}`, 400, rpc.InvalidRequest, "7", `the call must say "jsonrpc": "2.0"`},
+		{"no version", "POST", rpc.Path, `{"id":"a","method":"echo"}`, 400, rpc.InvalidRequest, `"a"`, `the call must say "jsonrpc": "2.0"`},
+		{"no id", "POST", rpc.Path, `{"jsonrpc":"2.0","method":"echo"}`, 400, rpc.InvalidRequest, "null", "the call's id must be a number or a string"},
+		{"null id", "POST", rpc.Path, `{"jsonrpc":"2.0","id":null,"method":"echo"}`, 400, rpc.InvalidRequest, "null", "the call's id must be a number or a string"},
+		{"object id", "POST", rpc.Path, `{"jsonrpc":"2.0","id":{},"method":"echo"}`, 400, rpc.InvalidRequest, "null", "the call's id must be"},
+		{"no method", "POST", rpc.Path, `{"jsonrpc":"2.0","id":3}`, 400, rpc.InvalidRequest, "3", "the call has no method"},
+		{"method number", "POST", rpc.Path, `{"jsonrpc":"2.0","id":3,"method":5}`, 400, rpc.InvalidRequest, "null", "the call is not a JSON-RPC 2.0 request object"},
+		{"params not object", "POST", rpc.Path, `{"jsonrpc":"2.0","id":4,"method":"echo","params":5}`, 200, rpc.InvalidInput, "4", "the params of echo must be an object"},
+		{"env not strings", "POST", rpc.Path, `{"jsonrpc":"2.0","id":4,"method":"echo","params":{"env":{"A":1}}}`, 200, rpc.InvalidInput, "4", "the params of echo must be an object"},
+		{"GET", "GET", rpc.Path, ``, 405, rpc.InvalidRequest, "null", "GET /v1/rpc is not allowed: use POST"},
+		{"wrong path", "POST", "/v2/rpc", `{}`, 404, rpc.MethodNotFound, "null", "no such endpoint /v2/rpc"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			status, r := rawPost(t, path, tc.method, tc.path, tc.body)
@@ -264,7 +265,7 @@ func TestMalformedEnvelope(t *testing.T) {
 		t.Errorf("handler called %d times for malformed calls", n)
 	}
 	// A params of null is no params.
-	status, r := rawPost(t, path, "POST", Path, `{"jsonrpc":"2.0","id":"x","method":"raw","params":null}`)
+	status, r := rawPost(t, path, "POST", rpc.Path, `{"jsonrpc":"2.0","id":"x","method":"raw","params":null}`)
 	if status != 200 || r.Error != nil || string(r.ID) != `"x"` {
 		t.Errorf("null params: %d %+v", status, r)
 	}
@@ -285,17 +286,17 @@ func TestHandlerPanic(t *testing.T) {
 	logs := &syncBuf{}
 	log := slog.New(slog.NewTextHandler(logs, nil))
 	_, path := start(t, &echo{}, ServerOptions{Logger: log}, nil)
-	c := NewClient(path, ClientOptions{})
-	err := c.Call(context.Background(), "boom", Params{}, nil)
-	var e *Error
-	if !errors.As(err, &e) || e.Code != Internal || e.Message != "internal error in ohfpd while handling boom (details in the ohfpd log); the call was not completed, ohfpd keeps serving" {
+	c := rpc.NewClient(path, rpc.ClientOptions{})
+	err := c.Call(context.Background(), "boom", rpc.Params{}, nil)
+	var e *rpc.Error
+	if !errors.As(err, &e) || e.Code != rpc.Internal || e.Message != "internal error in ohfpd while handling boom (details in the ohfpd log); the call was not completed, ohfpd keeps serving" {
 		t.Fatalf("got %v", err)
 	}
 	if !strings.Contains(logs.String(), "panic in handler") || !strings.Contains(logs.String(), "assignment to entry in nil map") {
 		t.Errorf("panic not logged: %s", logs.String())
 	}
 	// Still serving.
-	if err := c.Call(context.Background(), "raw", Params{}, nil); err != nil {
+	if err := c.Call(context.Background(), "raw", rpc.Params{}, nil); err != nil {
 		t.Fatalf("after panic: %v", err)
 	}
 }
@@ -348,15 +349,15 @@ func TestPermissions(t *testing.T) {
 					return "with gid " + strconv.Itoa(int(gid))
 				}
 			})
-			err := NewClient(path, ClientOptions{}).Call(context.Background(), "raw", Params{}, nil)
+			err := rpc.NewClient(path, rpc.ClientOptions{}).Call(context.Background(), "raw", rpc.Params{}, nil)
 			if c.want == "" {
 				if err != nil {
 					t.Fatalf("refused: %v", err)
 				}
 				return
 			}
-			var e *Error
-			if !errors.As(err, &e) || e.Code != PermissionDenied || e.Message != c.want {
+			var e *rpc.Error
+			if !errors.As(err, &e) || e.Code != rpc.PermissionDenied || e.Message != c.want {
 				t.Fatalf("got %v, want %q", err, c.want)
 			}
 			if h.calls.Load() != 0 {
@@ -439,7 +440,7 @@ func TestListen(t *testing.T) {
 		s := NewServer(&echo{}, ServerOptions{})
 		go s.Serve(ln)
 		defer s.Shutdown(context.Background())
-		if err := NewClient(path, ClientOptions{}).Call(context.Background(), "raw", Params{}, nil); err != nil {
+		if err := rpc.NewClient(path, rpc.ClientOptions{}).Call(context.Background(), "raw", rpc.Params{}, nil); err != nil {
 			t.Fatal(err)
 		}
 	})
@@ -474,7 +475,7 @@ func TestListen(t *testing.T) {
 			t.Fatalf("got %v", err)
 		}
 		// The live daemon still answers.
-		if err := NewClient(path, ClientOptions{}).Call(context.Background(), "raw", Params{}, nil); err != nil {
+		if err := rpc.NewClient(path, rpc.ClientOptions{}).Call(context.Background(), "raw", rpc.Params{}, nil); err != nil {
 			t.Fatal(err)
 		}
 	})
@@ -507,7 +508,7 @@ func TestClientWaitsForSocket(t *testing.T) {
 		}
 	}()
 	var raw json.RawMessage
-	if err := NewClient(path, ClientOptions{WaitTimeout: 20 * time.Second}).Call(context.Background(), "raw", Params{}, &raw); err != nil {
+	if err := rpc.NewClient(path, rpc.ClientOptions{WaitTimeout: 20 * time.Second}).Call(context.Background(), "raw", rpc.Params{}, &raw); err != nil {
 		t.Fatalf("client did not wait for the daemon: %v", err)
 	}
 }
@@ -515,7 +516,7 @@ func TestClientWaitsForSocket(t *testing.T) {
 func TestClientGivesUp(t *testing.T) {
 	t.Run("no socket", func(t *testing.T) {
 		path := sockPath(t)
-		err := NewClient(path, ClientOptions{WaitTimeout: 200 * time.Millisecond}).Call(context.Background(), "raw", Params{}, nil)
+		err := rpc.NewClient(path, rpc.ClientOptions{WaitTimeout: 200 * time.Millisecond}).Call(context.Background(), "raw", rpc.Params{}, nil)
 		if err == nil || err.Error() != "ohfpd is not running at "+path+": systemctl status ohfpd" {
 			t.Fatalf("got %v", err)
 		}
@@ -525,7 +526,7 @@ func TestClientGivesUp(t *testing.T) {
 		old, _ := net.Listen("unix", path)
 		old.(*net.UnixListener).SetUnlinkOnClose(false)
 		old.Close()
-		err := NewClient(path, ClientOptions{WaitTimeout: -1}).Call(context.Background(), "raw", Params{}, nil)
+		err := rpc.NewClient(path, rpc.ClientOptions{WaitTimeout: -1}).Call(context.Background(), "raw", rpc.Params{}, nil)
 		if err == nil || err.Error() != "ohfpd is not running at "+path+": systemctl status ohfpd" {
 			t.Fatalf("got %v", err)
 		}
@@ -534,7 +535,7 @@ func TestClientGivesUp(t *testing.T) {
 		path := sockPath(t)
 		ctx, cancel := context.WithCancel(context.Background())
 		cancel()
-		err := NewClient(path, ClientOptions{}).Call(ctx, "raw", Params{}, nil)
+		err := rpc.NewClient(path, rpc.ClientOptions{}).Call(ctx, "raw", rpc.Params{}, nil)
 		if err == nil || !strings.HasPrefix(err.Error(), "the call to raw was cancelled") {
 			t.Fatalf("got %v", err)
 		}
@@ -547,7 +548,7 @@ func TestClientPermissionDeniedOnConnect(t *testing.T) {
 	}
 	_, path := start(t, &echo{}, ServerOptions{}, nil)
 	os.Chmod(path, 0)
-	err := NewClient(path, ClientOptions{WaitTimeout: 100 * time.Millisecond}).Call(context.Background(), "raw", Params{}, nil)
+	err := rpc.NewClient(path, rpc.ClientOptions{WaitTimeout: 100 * time.Millisecond}).Call(context.Background(), "raw", rpc.Params{}, nil)
 	if err == nil || !strings.HasPrefix(err.Error(), "permission denied on "+path+": add your user to group ") {
 		t.Fatalf("got %v", err)
 	}
@@ -573,7 +574,7 @@ func TestClientDoesNotResend(t *testing.T) {
 			c.Close()
 		}
 	}()
-	err = NewClient(path, ClientOptions{WaitTimeout: 5 * time.Second}).Call(context.Background(), "requestMachines", Params{Input: json.RawMessage(`{}`)}, nil)
+	err = rpc.NewClient(path, rpc.ClientOptions{WaitTimeout: 5 * time.Second}).Call(context.Background(), "requestMachines", rpc.Params{Input: json.RawMessage(`{}`)}, nil)
 	if err == nil || !strings.HasPrefix(err.Error(), "ohfpd at "+path+" closed the connection without answering requestMachines") {
 		t.Fatalf("got %v", err)
 	}
@@ -585,7 +586,7 @@ func TestClientDoesNotResend(t *testing.T) {
 func TestShutdownFinishesInFlight(t *testing.T) {
 	started := make(chan struct{})
 	release := make(chan struct{})
-	h := HandlerFunc(func(ctx context.Context, method string, p Params) (any, error) {
+	h := HandlerFunc(func(ctx context.Context, method string, p rpc.Params) (any, error) {
 		close(started)
 		<-release
 		return "done", nil
@@ -601,7 +602,9 @@ func TestShutdownFinishesInFlight(t *testing.T) {
 
 	answer := make(chan error, 1)
 	var got string
-	go func() { answer <- NewClient(path, ClientOptions{}).Call(context.Background(), "slow", Params{}, &got) }()
+	go func() {
+		answer <- rpc.NewClient(path, rpc.ClientOptions{}).Call(context.Background(), "slow", rpc.Params{}, &got)
+	}()
 	<-started
 	shut := make(chan error, 1)
 	go func() { shut <- s.Shutdown(context.Background()) }()
