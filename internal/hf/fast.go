@@ -2,6 +2,7 @@ package hf
 
 import (
 	"bytes"
+	"encoding/binary"
 	"encoding/json"
 	"io"
 	"slices"
@@ -107,12 +108,16 @@ func fastValue(dec *jsontext.Decoder, depth int) (any, bool) {
 //	{"<list>": [{"<field>": "..." or null, ...}, ...]}
 //
 // without building maps: each item an object whose members are among
-// fields, each once, holding a string (without NUL) or null. vals holds
+// fields, each once, holding a string without control characters, or null. vals holds
 // item i's field j at i*len(fields)+j ("" for absent or null), and n is the
 // number of items. ok is false for any other shape, even a valid one (a
 // single object instead of a list, an unknown member, a number...): the
 // tree path then reads the document, so both agree on what they both read
 // (FuzzFastList).
+//
+// The values are unquoted into one buffer that becomes one string, and
+// vals are substrings of it: one allocation instead of one per value
+// (20,000 for getReturnRequests with 10,000 hosts).
 func fastList(data []byte, list string, fields []string) (vals []string, n int, ok bool) {
 	// Duplicate members are checked here, per item, by bit.
 	dec := jsontext.NewDecoder(bytes.NewBuffer(data), jsontext.AllowDuplicateNames(true))
@@ -126,14 +131,16 @@ func fastList(data []byte, list string, fields []string) (vals []string, n int, 
 		return nil, 0, false
 	}
 	// One '{' per item (and the document's own): sized once, not grown.
-	vals = make([]string, 0, bytes.Count(data, []byte{'{'})*len(fields))
+	// Value k is text[spans[2k]:spans[2k+1]] (-1: absent).
+	spans := make([]int, 0, 2*bytes.Count(data, []byte{'{'})*len(fields))
+	text := make([]byte, 0, len(data)/2)
 	for dec.PeekKind() != ']' {
 		if tok, err := dec.ReadToken(); err != nil || tok.Kind() != '{' {
 			return nil, 0, false
 		}
-		base := len(vals)
+		base := len(spans)
 		for range fields {
-			vals = append(vals, "")
+			spans = append(spans, -1, -1)
 		}
 		seen := 0
 		for dec.PeekKind() != '}' {
@@ -146,17 +153,17 @@ func fastList(data []byte, list string, fields []string) (vals []string, n int, 
 				return nil, 0, false
 			}
 			seen |= 1 << j
-			v, err := dec.ReadToken()
+			v, err := dec.ReadValue()
 			if err != nil {
 				return nil, 0, false
 			}
 			switch v.Kind() {
 			case '"':
-				s := v.String()
-				if strings.IndexByte(s, 0) >= 0 {
+				start := len(text)
+				if text, err = jsontext.AppendUnquote(text, v); err != nil {
 					return nil, 0, false
 				}
-				vals[base+j] = s
+				spans[base+2*j], spans[base+2*j+1] = start, len(text)
 			case 'n':
 			default:
 				return nil, 0, false
@@ -176,5 +183,39 @@ func fastList(data []byte, list string, fields []string) (vals []string, n int, 
 	if _, err := dec.ReadToken(); err != io.EOF {
 		return nil, 0, false
 	}
+	// No value may hold a control character (NUL included): the tree
+	// path refuses those with a message.
+	if hasControlBytes(text) {
+		return nil, 0, false
+	}
+	all := string(text)
+	vals = make([]string, len(spans)/2)
+	for k := range vals {
+		if spans[2*k] >= 0 {
+			vals[k] = all[spans[2*k]:spans[2*k+1]]
+		}
+	}
 	return vals, n, true
+}
+
+// hasControlBytes reports whether b holds a control character (below 0x20,
+// or 0x7f), eight bytes at a time.
+func hasControlBytes(b []byte) bool {
+	const lo, hi = 0x0101010101010101, 0x8080808080808080
+	for len(b) >= 8 {
+		x := binary.LittleEndian.Uint64(b)
+		y := x ^ (0x7f * lo)
+		// A byte below 0x20 or equal to 0x7f sets its high bit here (the
+		// classic "has a byte less than n" test, and its n=1 case on y).
+		if (x-0x20*lo)&^x&hi != 0 || (y-lo)&^y&hi != 0 {
+			return true
+		}
+		b = b[8:]
+	}
+	for _, c := range b {
+		if c < 0x20 || c == 0x7f {
+			return true
+		}
+	}
+	return false
 }

@@ -184,3 +184,14 @@ func TestFastList(t *testing.T) {
 		t.Error("fast path read a document over MaxInputBytes")
 	}
 }
+
+func FuzzHasControlBytes(f *testing.F) {
+	for _, s := range []string{"", "abc", "abcdefgh\x1f", "\x7f", "é\x00", "abcdefghijklmnop\x7fq", "\x80\x9f\xa0\xff abcdefgh"} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		if got, want := hasControlBytes(b), hasControl(string(b)); got != want {
+			t.Fatalf("hasControlBytes(%q) = %v, want %v", b, got, want)
+		}
+	})
+}

@@ -370,9 +370,9 @@ func idString(op string, path func() string, m map[string]any, key string, requi
 	return s, nil
 }
 
-// goodID reports whether idString takes s as it is: at most MaxIDLength
-// bytes, no control characters.
-func goodID(s string) bool { return len(s) <= MaxIDLength && !hasControl(s) }
+// goodID reports whether idString takes s as it is, given that fastList
+// has ruled out control characters: at most MaxIDLength bytes.
+func goodID(s string) bool { return len(s) <= MaxIDLength }
 
 // hasControl reports whether s holds a control character (ASCII, so bytes
 // will do).
