@@ -139,17 +139,13 @@ func fastRequestIDs(data []byte) ([]string, bool) {
 	if len(data) > MaxInputBytes {
 		return nil, false
 	}
-	ids, _, ok := fastList(data, "requests", []string{"requestId"})
+	ids := []string{}
+	_, ok := fastList(data, "requests", requestFields, func(v []string) bool {
+		ids = append(ids, v[0])
+		return v[0] != "" && goodID(v[0])
+	})
 	if !ok {
 		return nil, false
-	}
-	for _, id := range ids {
-		if id == "" || !goodID(id) {
-			return nil, false
-		}
-	}
-	if ids == nil {
-		ids = []string{}
 	}
 	return ids, true
 }
@@ -211,8 +207,11 @@ func parseMachines(op string, data []byte, required bool) ([]MachineRef, error) 
 	return machinesTree(op, data, required)
 }
 
-// machineFields are the members fastMachines reads, in its value order.
-var machineFields = []string{"machineId", "name"}
+// The members fastRequestIDs and fastMachines read, in their value order.
+var (
+	requestFields = []string{"requestId"}
+	machineFields = []string{"machineId", "name"}
+)
 
 // fastMachines reads a plain list of good machine references without
 // building a tree (getReturnRequests sends every host HF holds); ok is false
@@ -221,17 +220,14 @@ func fastMachines(data []byte, required bool) ([]MachineRef, bool) {
 	if len(data) > MaxInputBytes {
 		return nil, false
 	}
-	vals, n, ok := fastList(data, "machines", machineFields)
+	out := make([]MachineRef, 0, bytes.Count(data, []byte{'{'})) // one '{' per machine, and the document's
+	n, ok := fastList(data, "machines", machineFields, func(v []string) bool {
+		id, name := v[0], v[1]
+		out = append(out, MachineRef{Name: name, MachineID: id})
+		return (id != "" || name != "") && goodID(id) && goodID(name)
+	})
 	if !ok || required && n == 0 {
 		return nil, false
-	}
-	out := make([]MachineRef, n)
-	for i := range out {
-		id, name := vals[2*i], vals[2*i+1]
-		if id == "" && name == "" || !goodID(id) || !goodID(name) {
-			return nil, false
-		}
-		out[i] = MachineRef{Name: name, MachineID: id}
 	}
 	return out, true
 }
