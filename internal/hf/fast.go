@@ -132,10 +132,10 @@ func fastList(data []byte, list string, fields []string, item func(vals []string
 	if tok, err := dec.ReadToken(); err != nil || tok.Kind() != '[' {
 		return 0, false
 	}
-	// Without a backslash in the document no value has an escape, so none
-	// can hold a control character (raw ones are not JSON) and unquoting is
-	// dropping the quotes.
-	escapes := bytes.IndexByte(data, '\\') >= 0
+	// Without a backslash in the document no value has an escape, so
+	// unquoting is dropping the quotes, and the only control character a
+	// value can hold is a raw DEL (those below 0x20 must be escaped).
+	plain := bytes.IndexByte(data, '\\') < 0 && bytes.IndexByte(data, 0x7f) < 0
 	var text strings.Builder
 	text.Grow(len(data) / 2)
 	var scratch []byte
@@ -163,7 +163,7 @@ func fastList(data []byte, list string, fields []string, item func(vals []string
 			switch v.Kind() {
 			case '"':
 				raw := v[1 : len(v)-1]
-				if escapes {
+				if !plain {
 					if scratch, err = jsontext.AppendUnquote(scratch[:0], v); err != nil || hasControlBytes(scratch) {
 						return 0, false
 					}
