@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"os/signal"
 	"os/user"
@@ -22,6 +23,7 @@ import (
 	"github.com/ohfp/ohfp/internal/engine"
 	"github.com/ohfp/ohfp/internal/metrics"
 	awsprov "github.com/ohfp/ohfp/internal/provider/aws"
+	"github.com/ohfp/ohfp/internal/quiet"
 	"github.com/ohfp/ohfp/internal/rpcserver"
 	"github.com/ohfp/ohfp/internal/store"
 )
@@ -37,6 +39,7 @@ type daemon struct {
 	provs       map[string]*awsprov.Provider
 	simEndpoint string
 	eng         *engine.Engine
+	gate        quiet.Gate // the calls being served, for the reconciler to give way to
 }
 
 func (d *daemon) run(ctx context.Context) error {
@@ -90,6 +93,7 @@ func (d *daemon) run(ctx context.Context) error {
 		ActiveInterval: cfg.Reconcile.ActiveInterval,
 		IdleInterval:   cfg.Reconcile.IdleInterval,
 		Version:        version,
+		Gate:           &d.gate,
 	})
 	if err != nil {
 		return err
@@ -110,11 +114,20 @@ func (d *daemon) run(ctx context.Context) error {
 	mx := metrics.New(metrics.Sources{Engine: eng, AWS: d.awsHealth, Store: st.Size, Version: version})
 	extra := http.NewServeMux()
 	extra.Handle("/metrics", mx.Handler())
+	if cfg.Pprof {
+		extra.HandleFunc("/debug/pprof/", pprof.Index)
+		extra.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+		extra.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		extra.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+		extra.HandleFunc("/debug/pprof/trace", pprof.Trace)
+		d.log.Info("profiler served on the socket", "path", "/debug/pprof/")
+	}
 	srv := rpcserver.NewServer(mx.Wrap(&engine.Handler{E: eng, Reload: d.reload, Status: d.statusExtra}), rpcserver.ServerOptions{
 		Logger:      d.log.With("component", "rpc"),
 		AllowedUIDs: uids,
 		AllowedGIDs: gids,
 		Extra:       extra,
+		Gate:        &d.gate,
 	})
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()

@@ -111,6 +111,7 @@ func (e *env) writeConfig(maxNumber int, interval, idle time.Duration, rateLimit
 state_dir: %s
 cluster_id: bench
 log_format: text
+pprof: true
 reconcile:
   active_interval: %s
   idle_interval: %s

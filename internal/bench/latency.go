@@ -39,6 +39,9 @@ func (b *bench) sampleRow(name, op string, n, warm int, file func(client string,
 				continue
 			}
 			times[c] = append(times[c], d)
+			if b.trace != nil {
+				fmt.Fprintf(b.trace, "%s,%s,%d,%.3f\n", name, c, t0.UnixMicro(), float64(d.Microseconds())/1000)
+			}
 			if each != nil {
 				if err := each(c, i, t0, out); err != nil {
 					return LatencyRow{}, fmt.Errorf("%s answer: %w", c, err)

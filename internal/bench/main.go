@@ -65,6 +65,7 @@ type options struct {
 	bigRequest  int
 	keep        bool
 	only        string
+	trace       string
 }
 
 // stepGroup names the -only group of each step; the load always runs.
@@ -99,6 +100,7 @@ func main() {
 	flag.IntVar(&o.passes, "passes", 2, "reconcile passes in the AWS-calls-per-pass window")
 	flag.IntVar(&o.bigRequest, "big", 1000, "machines in the single large request timed to completion")
 	flag.BoolVar(&o.keep, "keep", false, "keep the scratch folder (logs, state) for inspection")
+	flag.StringVar(&o.trace, "trace", "", "write every timed call to this CSV `file` (row, client, start in Unix µs, ms), to line up slow calls with the daemon's log")
 	flag.StringVar(&o.only, "only", "", "run only these `steps` after the load (comma-separated: memory, aws, latency, throughput, large, init, restart); for iterating on one figure; what was not measured reads as not met")
 	flag.Parse()
 	if err := run(o); err != nil {
@@ -113,11 +115,12 @@ func logf(format string, a ...any) {
 
 // bench holds one run.
 type bench struct {
-	o    options
-	e    *env
-	res  Results
-	ids  []string            // the load's request ids
-	refs []map[string]string // the load's machines as HF names them
+	o     options
+	e     *env
+	res   Results
+	ids   []string            // the load's request ids
+	refs  []map[string]string // the load's machines as HF names them
+	trace io.Writer           // -trace: every timed call, as CSV
 }
 
 func run(o options) error {
@@ -140,6 +143,14 @@ func run(o options) error {
 		defer os.RemoveAll(dir)
 	}
 	b := &bench{o: o, e: &env{bin: bin, dir: dir}}
+	if o.trace != "" {
+		f, err := os.Create(o.trace)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		b.trace = f
+	}
 	defer b.e.close()
 	b.res.Machine = machineInfo()
 	b.res.Machine.LoadAvgStart = loadAvg()

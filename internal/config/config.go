@@ -91,6 +91,9 @@ type Config struct {
 	// MetricsListen is an optional loopback host:port for a Prometheus
 	// /metrics listener over TCP ("" = only on the socket).
 	MetricsListen string `json:"metrics_listen,omitempty"`
+	// Pprof serves Go's profiler (net/http/pprof) under /debug/pprof/ on
+	// the socket, behind the same caller check as the calls. Default off.
+	Pprof bool `json:"pprof,omitempty"`
 	// Simulate tunes the simulated region used by ohfpd --simulate.
 	Simulate Simulate `json:"simulate"`
 	// Providers lists the provider instances; at least one. The first one
@@ -410,6 +413,11 @@ func decodeConfig(v value, c *Config) {
 				return
 			}
 			c.MetricsListen = s
+		}},
+		{"pprof", func(v value) {
+			if b, ok := v.boolean(); ok {
+				c.Pprof = b
+			}
 		}},
 		{"simulate", func(v value) {
 			v.decode([]field{

@@ -219,3 +219,19 @@ func TestUnknownIBMKeyInYAML(t *testing.T) {
 		t.Errorf("err = %v", err)
 	}
 }
+
+func TestPprof(t *testing.T) {
+	for doc, want := range map[string]bool{
+		"providers:\n- name: a\n":               false,
+		"pprof: true\nproviders:\n- name: a\n":  true,
+		"pprof: false\nproviders:\n- name: a\n": false,
+	} {
+		c, err := Parse([]byte(doc), "/etc/ohfp/config.yaml")
+		if err != nil || c.Pprof != want {
+			t.Errorf("%q: pprof %v, %v; want %v", doc, c != nil && c.Pprof, err, want)
+		}
+	}
+	if _, err := Parse([]byte("pprof: yes please\nproviders:\n- name: a\n"), "/etc/ohfp/config.yaml"); err == nil || !strings.Contains(err.Error(), "pprof") {
+		t.Errorf("a non-boolean pprof was accepted or not named: %v", err)
+	}
+}

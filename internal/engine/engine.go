@@ -19,6 +19,7 @@ import (
 	"github.com/ohfp/ohfp/internal/clock"
 	"github.com/ohfp/ohfp/internal/domain"
 	"github.com/ohfp/ohfp/internal/provider"
+	"github.com/ohfp/ohfp/internal/quiet"
 	"github.com/ohfp/ohfp/internal/store"
 	"github.com/ohfp/ohfp/internal/template"
 )
@@ -59,7 +60,12 @@ type Options struct {
 	ClaimTimeout time.Duration
 	// LaunchWorkers bounds concurrent cloud calls of the provisioner.
 	LaunchWorkers int
-	Version       string
+	// Gate, when set, marks the calls being served: a full reconcile
+	// listing waits for a pause in them (quiet.Gap) before it starts,
+	// between its pages and before it takes the engine's lock, for at most
+	// two idle intervals in all (then it runs regardless).
+	Gate    *quiet.Gate
+	Version string
 }
 
 // Store key prefixes.

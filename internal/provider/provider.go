@@ -205,3 +205,19 @@ type Fleets interface {
 	// it; instances still running are terminated.
 	Delete(ctx context.Context, handle string) error
 }
+
+type pageHookKey struct{}
+
+// WithPageHook returns a context under which a provider calls hook before
+// fetching each page of a paginated listing (the reconciler uses it to let
+// HF's calls go first; see package quiet).
+func WithPageHook(ctx context.Context, hook func(context.Context)) context.Context {
+	return context.WithValue(ctx, pageHookKey{}, hook)
+}
+
+// BeforePage calls the page hook ctx carries, if any.
+func BeforePage(ctx context.Context) {
+	if hook, ok := ctx.Value(pageHookKey{}).(func(context.Context)); ok && hook != nil {
+		hook(ctx)
+	}
+}

@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/ohfp/ohfp/internal/hf"
+	"github.com/ohfp/ohfp/internal/quiet"
 	"github.com/ohfp/ohfp/internal/rpc"
 )
 
@@ -60,6 +61,9 @@ type ServerOptions struct {
 	// Extra, if set, serves every path other than rpc.Path (e.g. /metrics),
 	// behind the same peer-credential check.
 	Extra http.Handler
+	// Gate, if set, is told of every call on rpc.Path, so that background
+	// work can wait for a pause in them (package quiet).
+	Gate *quiet.Gate
 }
 
 // Peer is the identity of the process at the other end of a connection, as
@@ -175,6 +179,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeResponse(w, http.StatusNotFound, nil, nil, rpc.Errorf(rpc.MethodNotFound, "no such endpoint %s: ohfpd answers JSON-RPC on POST %s", r.URL.Path, rpc.Path))
 		return
 	}
+	s.opts.Gate.Begin()
+	defer s.opts.Gate.End()
 	if r.Method != http.MethodPost {
 		w.Header().Set("Allow", http.MethodPost)
 		writeResponse(w, http.StatusMethodNotAllowed, nil, nil, rpc.Errorf(rpc.InvalidRequest, "%s %s is not allowed: use POST", r.Method, rpc.Path))

@@ -436,6 +436,7 @@ func (p *Provider) describeAll(ctx context.Context, in *ec2.DescribeInstancesInp
 	var out []provider.Instance
 	pages := ec2.NewDescribeInstancesPaginator(p.ec2, in)
 	for pages.HasMorePages() {
+		provider.BeforePage(ctx)
 		page, err := pages.NextPage(ctx)
 		if err != nil {
 			return nil, classify("DescribeInstances", err)

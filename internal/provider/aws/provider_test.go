@@ -278,9 +278,15 @@ func TestListPaginatesByOwner(t *testing.T) {
 	lt := time.Date(2025, 3, 1, 11, 0, 0, 0, time.UTC)
 	e.instances[2].LaunchTime = &lt
 
-	got, err := p.List(context.Background(), "cluster-1")
+	// The page hook runs before each page is fetched.
+	var hooked []int
+	ctx := provider.WithPageHook(context.Background(), func(context.Context) { hooked = append(hooked, len(e.describes)) })
+	got, err := p.List(ctx, "cluster-1")
 	if err != nil {
 		t.Fatal(err)
+	}
+	if !slices.Equal(hooked, []int{0, 1, 2}) {
+		t.Errorf("page hook ran with %v describes done, want before each of the 3 pages", hooked)
 	}
 	var ids []string
 	for _, i := range got {
