@@ -1,6 +1,7 @@
 package hf
 
 import (
+	"slices"
 	"strconv"
 	"unicode/utf8"
 )
@@ -14,6 +15,13 @@ import (
 
 // AppendJSON appends r as JSON to b.
 func (r StatusReply) AppendJSON(b []byte) []byte {
+	// Grown once to about the answer's size (~350 bytes a machine), not
+	// doubled over and over for 1,000 machines.
+	n := 0
+	for _, q := range r.Requests {
+		n += 160 + 400*len(q.Machines)
+	}
+	b = slices.Grow(b, n+16)
 	b = append(b, `{"requests":[`...)
 	for i, q := range r.Requests {
 		if i > 0 {
