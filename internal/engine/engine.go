@@ -60,10 +60,12 @@ type Options struct {
 	ClaimTimeout time.Duration
 	// LaunchWorkers bounds concurrent cloud calls of the provisioner.
 	LaunchWorkers int
-	// Gate, when set, marks the calls being served: a full reconcile
-	// listing waits for a pause in them (quiet.Gap) before it starts,
-	// between its pages and before it takes the engine's lock, for at most
-	// two idle intervals in all (then it runs regardless).
+	// Gate, when set, marks the calls being served. A due full reconcile
+	// listing starts only at a pause in them (quiet.Gap), or once it has
+	// been put off for two idle intervals; until then passes describe
+	// what is in flight, every active interval. Once started it waits for
+	// a pause (at most quiet.MaxWait each time) before each page and
+	// before its diff takes the engine's lock.
 	Gate    *quiet.Gate
 	Version string
 }
@@ -110,6 +112,9 @@ type prov struct {
 	templates map[string]*template.Template
 	order     []string
 	lastFull  time.Time // last full listing (reconcile goroutine only)
+	// fullDeferred is when a due full listing was first put off for want of
+	// a pause in HF's calls (wall time; zero when none is waiting).
+	fullDeferred time.Time
 }
 
 // Health is what the engine knows of its own progress, for status and

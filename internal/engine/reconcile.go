@@ -31,13 +31,18 @@ func (e *Engine) ReconcileOnce(ctx context.Context) time.Duration {
 	e.mu.RUnlock()
 
 	var firstErr error
+	deferred := false
 	for _, p := range provs {
 		if err := e.reconcileProvider(ctx, p); err != nil && firstErr == nil {
 			firstErr = err
 		}
+		deferred = deferred || !p.fullDeferred.IsZero()
 	}
 	e.fillTypeInfo(ctx, provs)
 	next := e.finishAndPurge()
+	if deferred {
+		next = min(next, e.opts.ActiveInterval) // look for a pause again soon
+	}
 
 	e.mu.Lock()
 	e.health.Reconciles++
@@ -65,12 +70,19 @@ func (e *Engine) reconcileProvider(ctx context.Context, p *prov) error {
 	// is in flight, which keeps a pass over 10,000 quiet machines cheap.
 	full := p.lastFull.IsZero() || start.Sub(p.lastFull) >= e.opts.IdleInterval
 	yield := func(context.Context) {}
-	if full && e.opts.Gate != nil {
-		// Let HF's calls go first (see Options.Gate); wall time, as the
-		// calls are real whatever the engine's clock.
-		until := time.Now().Add(2 * e.opts.IdleInterval)
-		yield = func(ctx context.Context) { e.opts.Gate.Wait(ctx, quiet.Gap, until) }
-		yield(ctx)
+	if full && e.opts.Gate != nil && !p.lastFull.IsZero() {
+		// Let HF's calls go first (see Options.Gate). Wall time: the calls
+		// are real whatever the engine's clock.
+		now := time.Now()
+		if p.fullDeferred.IsZero() {
+			p.fullDeferred = now
+		}
+		if !e.opts.Gate.Quiet(quiet.Gap) && now.Sub(p.fullDeferred) < 2*e.opts.IdleInterval {
+			full = false // a busy pass now; the listing at a pause
+		} else {
+			p.fullDeferred = time.Time{}
+			yield = func(ctx context.Context) { e.opts.Gate.Wait(ctx, quiet.Gap, time.Now().Add(quiet.MaxWait)) }
+		}
 	}
 	e.mu.RLock()
 	seqAtList := e.seq

@@ -81,3 +81,22 @@ func TestBackToBackCallsAreNotAPause(t *testing.T) {
 		t.Fatal("calls 1 ms apart were taken for a pause")
 	}
 }
+
+func TestQuiet(t *testing.T) {
+	g := new(Gate)
+	if !g.Quiet(Gap) {
+		t.Fatal("a fresh gate is not quiet")
+	}
+	g.Begin()
+	if g.Quiet(0) {
+		t.Fatal("quiet during a call")
+	}
+	g.End()
+	if g.Quiet(time.Hour) {
+		t.Fatal("quiet for an hour just after a call")
+	}
+	time.Sleep(20 * time.Millisecond)
+	if !g.Quiet(10 * time.Millisecond) {
+		t.Fatal("not quiet 20 ms after the last call, for a 10 ms gap")
+	}
+}
