@@ -151,8 +151,11 @@ func TestRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !bytes.Equal(h.last.Input, in) {
-		t.Errorf("input = %q, want the bytes sent %q", h.last.Input, in)
+	h.mu.Lock() // the socket is no happens-before edge for the race detector
+	last := h.last
+	h.mu.Unlock()
+	if !bytes.Equal(last.Input, in) {
+		t.Errorf("input = %q, want the bytes sent %q", last.Input, in)
 	}
 	if err := c.Call(context.Background(), "echo", rpc.Params{Input: json.RawMessage(`{"a":`)}, nil); err == nil || err.Error() != "cannot call echo: its input is not valid JSON" {
 		t.Errorf("invalid input: %v", err)
