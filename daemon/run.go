@@ -106,6 +106,13 @@ func (d *daemon) run(ctx context.Context) error {
 		d.log.Info("rebuilt from the cloud", "requests", rep.Requests, "machines", rep.Machines)
 	}
 
+	// Instance types the templates need for ncpus and nram, before the
+	// first getAvailableTemplates (cached in the store after the first
+	// start; bounded, as the cloud may be unreachable).
+	tctx, tcancel := context.WithTimeout(ctx, 5*time.Second)
+	eng.FillTypeInfo(tctx)
+	tcancel()
+
 	ln, err := d.listen(cfg)
 	if err != nil {
 		return err
@@ -280,8 +287,8 @@ func (d *daemon) reload(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if cfg.Socket != d.cfg.Socket || cfg.StateDir != d.cfg.StateDir {
-		d.log.Warn("socket and state_dir changes take effect at the next restart")
+	if cfg.Socket != d.cfg.Socket || cfg.StateDir != d.cfg.StateDir || cfg.Pprof != d.cfg.Pprof || cfg.MetricsListen != d.cfg.MetricsListen {
+		d.log.Warn("socket, state_dir, pprof and metrics_listen changes take effect at the next restart")
 	}
 	pcs, provs, err := d.buildProviders(ctx, cfg)
 	if err != nil {

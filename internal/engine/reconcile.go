@@ -30,6 +30,9 @@ func (e *Engine) ReconcileOnce(ctx context.Context) time.Duration {
 	}
 	e.mu.RUnlock()
 
+	// Before the listings: templates that leave ncpus or nram out are
+	// complete as soon as possible.
+	e.fillTypeInfo(ctx, provs)
 	var firstErr error
 	deferred := false
 	for _, p := range provs {
@@ -38,7 +41,6 @@ func (e *Engine) ReconcileOnce(ctx context.Context) time.Duration {
 		}
 		deferred = deferred || !p.fullDeferred.IsZero()
 	}
-	e.fillTypeInfo(ctx, provs)
 	next := e.finishAndPurge()
 	if deferred {
 		next = min(next, e.opts.ActiveInterval) // look for a pause again soon
@@ -95,9 +97,13 @@ func (e *Engine) reconcileProvider(ctx context.Context, p *prov) error {
 	var err error
 	began := time.Now() // wall time, for the debug log's figures
 	switch {
+	case full && p.lastFull.IsZero():
+		// The first listing after start-up rebuilds what memory lacks: at
+		// once, at normal priority.
+		insts, err = p.cfg.Cloud.List(ctx, e.opts.ClusterID)
 	case full:
-		// At the lowest CPU priority: decoding the whole listing is about
-		// a second of CPU at 10,000 instances, which must not come out of
+		// At a low CPU priority: decoding the whole listing is about a
+		// second of CPU at 10,000 instances, which must not come out of
 		// the HF calls being answered meanwhile.
 		lowprio.Do(func() { insts, err = p.cfg.Cloud.List(provider.WithPageHook(ctx, yield), e.opts.ClusterID) })
 	case len(ids) > 0 || len(reqs) > 0:
@@ -408,6 +414,19 @@ func (e *Engine) unclaimedLocked(r *domain.Request, now time.Time) bool {
 		since = e.started
 	}
 	return now.Sub(since) > e.opts.ClaimTimeout
+}
+
+// FillTypeInfo fetches what fillTypeInfo does for every provider. ohfpd
+// calls it once before serving, so that the first getAvailableTemplates
+// already has ncpus and nram; passes do it again for what is missing.
+func (e *Engine) FillTypeInfo(ctx context.Context) {
+	e.mu.RLock()
+	provs := make([]*prov, 0, len(e.order))
+	for _, name := range e.order {
+		provs = append(provs, e.providers[name])
+	}
+	e.mu.RUnlock()
+	e.fillTypeInfo(ctx, provs)
 }
 
 // fillTypeInfo fetches (once, then from the store) the vCPUs and memory of

@@ -1,18 +1,21 @@
-// Package lowprio runs CPU-heavy background work at the lowest CPU
-// priority, so that it yields the processor to the HF calls being served.
+// Package lowprio runs CPU-heavy background work at a low CPU priority, so
+// that it yields the processor to the HF calls being served.
 //
 // ohfpd's full reconcile listing decodes ~10 MB of EC2 XML at 10,000
 // instances (about a second of CPU); at normal priority it competed with
 // the ohfp processes HF spawns and showed in their slowest calls. On Linux
-// Do runs the work on an OS thread of its own whose nice value is 19
+// Do runs the work on an OS thread of its own whose nice value is Nice
 // (setpriority on a thread id affects that thread only); elsewhere it runs
 // it as is.
 package lowprio
 
 import "runtime"
 
-// Nice is the nice value Do's thread runs at.
-const Nice = 19
+// Nice is the nice value Do's thread runs at: about a tenth of the CPU a
+// nice-0 task gets when they compete, so the work gives way without
+// starving on a busy host (19 would leave it ~1.5%, a minute for a
+// second's work).
+const Nice = 10
 
 // Do runs f on a thread of its own at nice Nice and returns when f does. A
 // panic in f is raised again in the caller.
