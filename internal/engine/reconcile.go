@@ -23,12 +23,7 @@ import (
 // while anything is in flight, long when idle.
 func (e *Engine) ReconcileOnce(ctx context.Context) time.Duration {
 	start := e.clk.Now()
-	e.mu.RLock()
-	provs := make([]*prov, 0, len(e.order))
-	for _, name := range e.order {
-		provs = append(provs, e.providers[name])
-	}
-	e.mu.RUnlock()
+	provs := e.provsInOrder()
 
 	// Before the listings: templates that leave ncpus or nram out are
 	// complete as soon as possible.
@@ -420,13 +415,18 @@ func (e *Engine) unclaimedLocked(r *domain.Request, now time.Time) bool {
 // calls it once before serving, so that the first getAvailableTemplates
 // already has ncpus and nram; passes do it again for what is missing.
 func (e *Engine) FillTypeInfo(ctx context.Context) {
+	e.fillTypeInfo(ctx, e.provsInOrder())
+}
+
+// provsInOrder returns the providers in configuration order.
+func (e *Engine) provsInOrder() []*prov {
 	e.mu.RLock()
+	defer e.mu.RUnlock()
 	provs := make([]*prov, 0, len(e.order))
 	for _, name := range e.order {
 		provs = append(provs, e.providers[name])
 	}
-	e.mu.RUnlock()
-	e.fillTypeInfo(ctx, provs)
+	return provs
 }
 
 // fillTypeInfo fetches (once, then from the store) the vCPUs and memory of
