@@ -211,8 +211,10 @@ func benchServe(b *testing.B, op string, input []byte) {
 	if input == nil {
 		input, _ = json.Marshal(map[string]any{"machines": l.refs})
 	}
-	body := append([]byte(`{"jsonrpc":"2.0","id":1,"method":"`+op+`","params":{"input":`), input...)
-	body = append(body, `,"env":{"HF_PROVIDER_NAME":"aws"}}}`...)
+	// The envelope ohfp writes (rpc.encodeCall): the document last.
+	body := append([]byte(`{"jsonrpc":"2.0","id":1,"method":"`+op+`","params":{"env":{"HF_PROVIDER_NAME":"aws"},"inputBytes":`+
+		strconv.Itoa(len(input))+`,"input":`), input...)
+	body = append(body, `}}`...)
 	call := append([]byte("POST /v1/rpc HTTP/1.0\r\nHost: ohfpd\r\nContent-Type: application/json\r\nContent-Length: "+strconv.Itoa(len(body))+"\r\n\r\n"), body...)
 	b.SetBytes(int64(len(call)))
 	b.ReportAllocs()

@@ -242,7 +242,11 @@ func readLine(r *bufio.Reader) (string, error) {
 
 // encodeCall writes the request envelope. Input and Args are copied byte
 // for byte (encoding/json would compact them), so the daemon sees the
-// document exactly as HF wrote it and its line numbers match.
+// document exactly as HF wrote it and its line numbers match. The input
+// comes last, after "inputBytes" (its length): the daemon then takes it
+// without a pass of its own and leaves the reading to the HF parser (see
+// readParams). It is still checked here, so that a broken document can
+// never change the meaning of the envelope around it.
 func encodeCall(id int64, method string, p Params) ([]byte, error) {
 	var b bytes.Buffer
 	b.Grow(len(p.Input) + len(p.Args) + 256)
@@ -255,19 +259,18 @@ func encodeCall(id int64, method string, p Params) ([]byte, error) {
 	}
 	b.Write(m)
 	b.WriteString(`,"params":{`)
-	sep := ""
 	for _, f := range []struct {
 		name string
 		raw  json.RawMessage
-	}{{"input", p.Input}, {"args", p.Args}} {
-		if len(f.raw) == 0 {
-			continue
-		}
-		if !jsontext.Value(f.raw).IsValid() && !json.Valid(f.raw) { // the strict check is the fast one
+	}{{"args", p.Args}, {"input", p.Input}} {
+		if len(f.raw) > 0 && !jsontext.Value(f.raw).IsValid() && !json.Valid(f.raw) { // the strict check is the fast one
 			return nil, fmt.Errorf("cannot call %s: its %s is not valid JSON", method, f.name)
 		}
-		b.WriteString(sep + `"` + f.name + `":`)
-		b.Write(f.raw)
+	}
+	sep := ""
+	if len(p.Args) > 0 {
+		b.WriteString(`"args":`)
+		b.Write(p.Args)
 		sep = ","
 	}
 	if len(p.Env) > 0 {
@@ -277,6 +280,11 @@ func encodeCall(id int64, method string, p Params) ([]byte, error) {
 		}
 		b.WriteString(sep + `"env":`)
 		b.Write(env)
+		sep = ","
+	}
+	if in := bytes.Trim(p.Input, " \t\r\n"); len(in) > 0 {
+		b.WriteString(sep + `"inputBytes":` + strconv.Itoa(len(in)) + `,"input":`)
+		b.Write(in)
 	}
 	b.WriteString("}}")
 	return b.Bytes(), nil

@@ -4,8 +4,11 @@ import (
 	"bytes"
 	"encoding/json"
 	"io"
+	"strconv"
 
 	"github.com/go-json-experiment/json/jsontext"
+
+	"github.com/ohfp/ohfp/internal/hf"
 )
 
 // The envelopes are read in one pass of jsontext's strict tokenizer (see
@@ -43,8 +46,12 @@ func fastRequest(body []byte) (req Request, p Params, ok bool) {
 				return Request{}, Params{}, false
 			}
 		case "params": // req.Params stays unset: p is read already
-			if p, ok = readParams(dec, body); !ok {
+			var last bool
+			if p, last, ok = readParams(dec, body, hf.IsOperation(req.Method)); !ok {
 				return Request{}, Params{}, false
+			}
+			if last {
+				return req, p, true // readParams checked the rest is "}}"
 			}
 		default:
 			return Request{}, Params{}, false
@@ -60,52 +67,103 @@ func fastRequest(body []byte) (req Request, p Params, ok bool) {
 }
 
 // readParams reads {"input": ..., "env": {...}, "args": ...}.
-func readParams(dec *jsontext.Decoder, body []byte) (p Params, ok bool) {
+//
+// The client writes "inputBytes": N and then the input last: when hfInput
+// (the method is an HF operation, whose parser reads the whole document
+// strictly, with messages that say where it is wrong), the input is taken
+// as the N bytes that follow, unread, provided only "}}" follows them;
+// last then reports that the call was read to its end. Otherwise the input
+// is read as any value. This spares the
+// daemon a pass over a large document that the HF parser makes anyway.
+func readParams(dec *jsontext.Decoder, body []byte, hfInput bool) (p Params, last, ok bool) {
 	if tok, err := dec.ReadToken(); err != nil || tok.Kind() != '{' {
-		return Params{}, false
+		return Params{}, false, false
 	}
+	inputBytes := -1
 	for dec.PeekKind() != '}' {
 		name, err := dec.ReadToken()
 		if err != nil {
-			return Params{}, false
+			return Params{}, false, false
 		}
 		switch name.String() {
+		case "inputBytes":
+			tok, err := dec.ReadToken()
+			if err != nil || tok.Kind() != '0' {
+				return Params{}, false, false
+			}
+			n, err := strconv.Atoi(tok.String())
+			if err != nil || n < 0 || n > len(body) {
+				return Params{}, false, false
+			}
+			inputBytes = n
 		case "input":
+			if hfInput && inputBytes >= 0 {
+				if in, ok := inputThenEnd(body, int(dec.InputOffset()), inputBytes); ok {
+					p.Input = in
+					return p, true, true
+				}
+			}
 			if p.Input, ok = readRaw(dec, body); !ok {
-				return Params{}, false
+				return Params{}, false, false
 			}
 		case "args":
 			if p.Args, ok = readRaw(dec, body); !ok {
-				return Params{}, false
+				return Params{}, false, false
 			}
 		case "env":
 			if tok, err := dec.ReadToken(); err != nil || tok.Kind() != '{' {
-				return Params{}, false
+				return Params{}, false, false
 			}
 			p.Env = map[string]string{}
 			for dec.PeekKind() != '}' {
 				k, err := dec.ReadToken()
 				if err != nil {
-					return Params{}, false
+					return Params{}, false, false
 				}
 				name := k.String() // before the next read voids k
 				v, ok := readString(dec)
 				if !ok {
-					return Params{}, false
+					return Params{}, false, false
 				}
 				p.Env[name] = v
 			}
 			if _, err := dec.ReadToken(); err != nil {
-				return Params{}, false
+				return Params{}, false, false
 			}
 		default:
-			return Params{}, false
+			return Params{}, false, false
 		}
 	}
 	if _, err := dec.ReadToken(); err != nil {
-		return Params{}, false
+		return Params{}, false, false
 	}
-	return p, true
+	return p, false, true
+}
+
+// inputThenEnd takes the n bytes of body after the ':' at or after off, if
+// nothing but "}}" (and white space) follows them.
+func inputThenEnd(body []byte, off, n int) (json.RawMessage, bool) {
+	const space = " \t\r\n"
+	rest := bytes.TrimLeft(body[off:], space)
+	if len(rest) == 0 || rest[0] != ':' {
+		return nil, false
+	}
+	rest = bytes.TrimLeft(rest[1:], space)
+	if n > len(rest) {
+		return nil, false
+	}
+	in, tail := rest[:n:n], rest[n:]
+	for range 2 {
+		tail = bytes.TrimLeft(tail, space)
+		if len(tail) == 0 || tail[0] != '}' {
+			return nil, false
+		}
+		tail = tail[1:]
+	}
+	if len(bytes.TrimLeft(tail, space)) != 0 {
+		return nil, false
+	}
+	return json.RawMessage(in), true
 }
 
 // fastResponse reads a response envelope that carries a result; ok is

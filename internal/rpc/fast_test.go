@@ -8,6 +8,8 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/ohfp/ohfp/internal/hf"
 )
 
 // checkFastRequest: whatever fastRequest reads, the reference path reads
@@ -20,6 +22,13 @@ func checkFastRequest(t *testing.T, body []byte) {
 	}
 	rreq, rp, re := referenceRequest(body)
 	freq, fp, fe := checkRequest(freq, fp)
+	if re != nil && hf.IsOperation(freq.Method) && !json.Valid(fp.Input) {
+		// The one licensed difference: an HF document taken by its length
+		// (readParams) is left to the HF parser, which refuses it with a
+		// message that says where (or the envelope is refused for its own
+		// fault first); encoding/json refused the whole call as not JSON.
+		return
+	}
 	if (fe == nil) != (re == nil) || fe != nil && (fe.Code != re.Code || fe.Message != re.Message) {
 		t.Fatalf("%q: fast verdict %v, reference %v", body, fe, re)
 	}
@@ -62,6 +71,14 @@ var fastRequestCases = []string{
 	`{"jsonrpc":"2.0","id":1,"method":"x","params":{"env":{"A":1}}}`,
 	`{"jsonrpc":"2.0","id":1,"method":"x","extra":true}`,
 	`{"jsonrpc":"2.0","id":1,"method":"x"} {}`,
+	`{"jsonrpc":"2.0","id":1,"method":"getReturnRequests","params":{"env":{"A":"b"},"inputBytes":15,"input":{"machines":[]}}}`,
+	`{"jsonrpc":"2.0","id":1,"method":"getReturnRequests","params":{"inputBytes":6,"input":{"a":}}}`,
+	`{"jsonrpc":"2.0","id":1,"method":"getReturnRequests","params":{"inputBytes":2,"input":{} } } `,
+	`{"jsonrpc":"2.0","id":1,"method":"getReturnRequests","params":{"inputBytes":3,"input":{}}}`,
+	`{"jsonrpc":"2.0","id":1,"method":"getReturnRequests","params":{"inputBytes":2,"input":{}}}x`,
+	`{"jsonrpc":"2.0","id":1,"method":"getReturnRequests","params":{"inputBytes":2,"input":{},"env":{}}}`,
+	`{"jsonrpc":"2.0","id":1,"method":"status","params":{"inputBytes":5,"input":{"a":}}}`,
+	`{"jsonrpc":"2.0","id":1,"params":{"inputBytes":5,"input":{"a":}},"method":"getReturnRequests"}`,
 }
 
 func TestFastRequest(t *testing.T) {
@@ -84,6 +101,25 @@ func TestFastRequest(t *testing.T) {
 		t.Fatalf("encodeCall's body read as %+v %+v (fast %v)", req, p, ok)
 	}
 	checkFastRequest(t, body)
+	// The HF document is taken by its length, unread, when it is last.
+	for _, tc := range []struct {
+		body, input string
+		ok          bool
+	}{
+		{fastRequestCases[15], `{"machines":[]}`, true},
+		{fastRequestCases[16], `{"a":}`, true}, // for the HF parser to refuse, with its message
+		{fastRequestCases[17], `{}`, true},
+		{fastRequestCases[18], `{}`, true}, // the length is wrong: read as a value
+		{fastRequestCases[19], ``, false},  // something after the call
+		{fastRequestCases[20], `{}`, true}, // not last: read as a value
+		{fastRequestCases[21], ``, false},  // not an HF method: read as a value, and refused
+		{fastRequestCases[22], ``, false},  // method not known yet: read as a value, and refused
+	} {
+		_, p, ok := fastRequest([]byte(tc.body))
+		if ok != tc.ok || ok && string(p.Input) != tc.input {
+			t.Errorf("%s: fast %v with input %q, want %v %q", tc.body, ok, p.Input, tc.ok, tc.input)
+		}
+	}
 	// Left to the reference path: odd but valid, or wrong.
 	for _, s := range []string{
 		`{"JSONRPC":"2.0","id":1,"method":"x"}`, `{"jsonrpc":"2.0","id":1,"method":"x","method":"y"}`,

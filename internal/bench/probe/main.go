@@ -30,10 +30,13 @@ func main() {
 	if err != nil {
 		die(err.Error())
 	}
+	// The envelope ohfp writes: the document last, after its length.
+	in = bytes.TrimSpace(in)
 	var body bytes.Buffer
-	body.WriteString(`{"jsonrpc":"2.0","id":1,"method":"` + op + `","params":{"input":`)
-	body.Write(bytes.TrimSpace(in))
-	body.WriteString(`,"env":{"HF_PROVIDER_NAME":"` + os.Getenv("HF_PROVIDER_NAME") + `"}}}`)
+	body.WriteString(`{"jsonrpc":"2.0","id":1,"method":"` + op + `","params":{"env":{"HF_PROVIDER_NAME":"` +
+		os.Getenv("HF_PROVIDER_NAME") + `"},"inputBytes":` + strconv.Itoa(len(in)) + `,"input":`)
+	body.Write(in)
+	body.WriteString(`}}`)
 
 	c, err := net.Dial("unix", os.Getenv("OHFP_SOCKET"))
 	if err != nil {
