@@ -63,9 +63,10 @@ type Options struct {
 	// Gate, when set, marks the calls being served. A due full reconcile
 	// listing starts only at a pause in them (quiet.Gap), or once it has
 	// been put off for two idle intervals; until then passes describe
-	// what is in flight, every active interval. Once started it waits for
-	// a pause (at most quiet.MaxWait each time) before each page and
-	// before its diff takes the engine's lock.
+	// what is in flight, every active interval. Started at a pause, it
+	// waits for a pause (at most quiet.MaxWait each time, quiet.MaxTotal
+	// in all) before each page and before its diff takes the engine's
+	// lock; put off that long, it runs without waiting.
 	Gate    *quiet.Gate
 	Version string
 }

@@ -74,11 +74,25 @@ func (e *Engine) reconcileProvider(ctx context.Context, p *prov) error {
 		if p.fullDeferred.IsZero() {
 			p.fullDeferred = now
 		}
-		if !e.opts.Gate.Quiet(quiet.Gap) && now.Sub(p.fullDeferred) < 2*e.opts.IdleInterval {
-			full = false // a busy pass now; the listing at a pause
-		} else {
+		switch {
+		case e.opts.Gate.Quiet(quiet.Gap):
+			// Started at a pause: it gives way to the next burst of calls
+			// too, quiet.MaxWait at a time, quiet.MaxTotal in all.
 			p.fullDeferred = time.Time{}
-			yield = func(ctx context.Context) { e.opts.Gate.Wait(ctx, quiet.Gap, time.Now().Add(quiet.MaxWait)) }
+			end := now.Add(quiet.MaxTotal)
+			yield = func(ctx context.Context) {
+				until := time.Now().Add(quiet.MaxWait)
+				if until.After(end) {
+					until = end
+				}
+				e.opts.Gate.Wait(ctx, quiet.Gap, until)
+			}
+		case now.Sub(p.fullDeferred) < 2*e.opts.IdleInterval:
+			full = false // a busy pass now; the listing at a pause
+		default:
+			// Put off long enough: it runs now, without waiting, so that
+			// the pass (and what is in flight) is not held up further.
+			p.fullDeferred = time.Time{}
 		}
 	}
 	e.mu.RLock()

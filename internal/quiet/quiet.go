@@ -25,6 +25,10 @@ const Gap = 50 * time.Millisecond
 // the work up under steady load.
 const MaxWait = 250 * time.Millisecond
 
+// MaxTotal bounds all the waits of one piece of work (a listing of ten
+// pages), so that the pass it belongs to is held up by a second at most.
+const MaxTotal = time.Second
+
 // Gate counts the calls in flight and remembers when the last one ended.
 // The zero value is ready; a nil *Gate is always quiet.
 type Gate struct {
