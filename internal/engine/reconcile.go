@@ -130,6 +130,7 @@ func (e *Engine) reconcileProvider(ctx context.Context, p *prov) error {
 	listed := time.Now()
 
 	yield(ctx) // the diff below holds the lock for ~10 ms at 10,000 instances
+	locked := time.Now()
 	e.mu.Lock()
 	var changedM []*domain.Machine
 	changedR := map[string]*domain.Request{}
@@ -209,7 +210,7 @@ func (e *Engine) reconcileProvider(ctx context.Context, p *prov) error {
 	e.reconcileFleets(ctx, p)
 	if e.log.Enabled(ctx, slog.LevelDebug) {
 		e.log.Debug("reconcile pass", "provider", name, "full", full, "instances", len(insts), "changed", len(changedM),
-			"describe", listed.Sub(began).Round(time.Microsecond), "diff", diffed.Sub(listed).Round(time.Microsecond),
+			"describe", listed.Sub(began).Round(time.Microsecond), "diff", diffed.Sub(locked).Round(time.Microsecond),
 			"persist", time.Since(diffed).Round(time.Microsecond))
 	}
 	return nil
