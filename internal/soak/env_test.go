@@ -179,6 +179,28 @@ func (c *cloud) instances() []awssim.InstanceInfo {
 	return out
 }
 
+// waitAllTerminated waits until every instance of the region is
+// terminated, failing the test with what after timeout.
+func (c *cloud) waitAllTerminated(timeout, poll time.Duration, what string) {
+	c.t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		up := 0
+		for _, in := range c.instances() {
+			if in.State != "terminated" {
+				up++
+			}
+		}
+		if up == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			c.t.Fatalf("%d instances not terminated after %s", up, what)
+		}
+		time.Sleep(poll)
+	}
+}
+
 func (c *cloud) counts() (calls, errs map[string]int) {
 	var out struct {
 		Calls  map[string]int `json:"calls"`

@@ -186,22 +186,7 @@ func TestAWSFaults(t *testing.T) {
 			t.Errorf("return %s under faults: %s %q", id, s.Status, s.Message)
 		}
 	}
-	deadline = time.Now().Add(2 * time.Minute)
-	for {
-		up := 0
-		for _, in := range c.instances() {
-			if in.State != "terminated" {
-				up++
-			}
-		}
-		if up == 0 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%d instances not terminated after every machine was returned", up)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
+	c.waitAllTerminated(2*time.Minute, 200*time.Millisecond, "every machine was returned")
 	calls, errs := c.counts()
 	c.setFaults(awssim.Faults{})
 	faults := sum(errs) - sum(errsBefore)

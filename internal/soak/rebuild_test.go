@@ -106,22 +106,7 @@ func TestStateDirDeleted(t *testing.T) {
 	if s := e.waitFinal([]string{rep.RequestID}, 30*time.Second)[rep.RequestID]; s.Status != "complete" || len(s.Machines) != len(back) {
 		t.Fatalf("returning the rebuilt machines: %+v", s)
 	}
-	deadline = time.Now().Add(30 * time.Second)
-	for {
-		up := 0
-		for _, in := range c.instances() {
-			if in.State != "terminated" {
-				up++
-			}
-		}
-		if up == 0 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%d instances not terminated after returning every rebuilt machine", up)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	c.waitAllTerminated(30*time.Second, 100*time.Millisecond, "returning every rebuilt machine")
 	report(t, map[string]any{"stateDirDeletions": 2, "requestsRebuilt": len(ids), "machinesRebuilt": len(back), "relaunched": 0})
 }
 
