@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"os/exec"
@@ -85,6 +86,12 @@ func (d *fakeDaemon) Call(ctx context.Context, method string, p rpc.Params) (any
 		return hf.RequestReply{RequestID: "req-1", Message: "Request VM from AWS successful."}, nil
 	case hf.OpGetRequestStatus:
 		return hf.StatusReply{Requests: []hf.RequestStatus{{RequestID: "req-1", Status: hf.StatusRunning}}}, nil
+	case hf.OpGetReturnRequests:
+		refs, err := hf.ParseGetReturnRequests(p.Input)
+		if err != nil {
+			return nil, err
+		}
+		return hf.ReturnRequestsReply{Message: fmt.Sprintf("%d hosts", len(refs)), Requests: []hf.ReturnRequest{}}, nil
 	}
 	return nil, rpc.Errorf(rpc.MethodNotFound, "no method %s", method)
 }
@@ -236,6 +243,65 @@ func TestHFCallThroughSymlink(t *testing.T) {
 			t.Fatalf("exit %d: %s", code, stdout)
 		}
 	})
+}
+
+// A large document (getReturnRequests with every host) goes from its file
+// to the socket unread: the daemon gets exactly the document, less the
+// white space around it, and a broken one gets the same message as when
+// the client checks it.
+func TestLargeInputFromFile(t *testing.T) {
+	d, sock := serve(t)
+	env := []string{"OHFP_SOCKET=" + sock}
+	dir := t.TempDir()
+	var doc strings.Builder
+	doc.WriteString("{\"machines\": [")
+	n := 0
+	for ; doc.Len() <= clientValidateMax+10000; n++ {
+		if n > 0 {
+			doc.WriteString(",\n  ")
+		}
+		fmt.Fprintf(&doc, `{"name": "host-%d", "machineId": "i-%08d"}`, n, n)
+	}
+	doc.WriteString("]}")
+	for _, tc := range []struct{ name, lead, trail string }{
+		{"bare", "", ""},
+		{"white space around", "\n \t\r\n", "\n\n  \n"},
+		{"white space beyond 4 KiB at the end", "", strings.Repeat(" ", 5000)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			file := filepath.Join(dir, strings.ReplaceAll(tc.name, " ", "_"))
+			os.WriteFile(file, []byte(tc.lead+doc.String()+tc.trail), 0o600)
+			stdout, stderr, code := exe(t, "getReturnRequests.sh", []string{"-f", file}, env, "")
+			if code != 0 || stdout != fmt.Sprintf(`{"message":"%d hosts","requests":[]}`+"\n", n) {
+				t.Fatalf("exit %d stdout %q stderr %q", code, stdout, stderr)
+			}
+			if c, _ := d.last(); c.input != doc.String() {
+				t.Fatalf("the daemon got %d bytes (%.40q...%q), want the %d of the document", len(c.input), c.input, c.input[max(0, len(c.input)-20):], doc.Len())
+			}
+		})
+	}
+
+	// Broken after the first 64 KiB, and broken so as to end early and
+	// carry a call of its own: refused by the daemon's HF parser, with the
+	// message the client gives a small document.
+	for _, tail := range []string{
+		`, {"name": "x",}]}`,
+		`]}},"method":"requestMachines","params":{"input":{"template":{"templateId":"t","machineCount":9}}`,
+	} {
+		broken := strings.TrimSuffix(doc.String(), "]}") + tail
+		file := filepath.Join(dir, "broken.json")
+		os.WriteFile(file, []byte(broken), 0o600)
+		_, before := d.last()
+		stdout, _, code := exe(t, "getReturnRequests.sh", []string{"-f", file}, env, "")
+		msg := failure(t, stdout, code)
+		want := hf.Validate(hf.OpGetReturnRequests, []byte(broken))
+		if want == nil || msg != want.Error() {
+			t.Errorf("message %q\nwant         %v", msg, want)
+		}
+		if c, after := d.last(); after != before+1 || c.method != hf.OpGetReturnRequests {
+			t.Errorf("the daemon saw %d calls, the last %s; want one getReturnRequests", after-before, c.method)
+		}
+	}
 }
 
 func TestFailuresPrintOneDocument(t *testing.T) {

@@ -88,9 +88,10 @@ type invocation struct {
 	flags   map[string]string
 	waitSet bool // --wait or OHFP_WAIT was given
 
-	input  []byte    // the HF document, once read
-	stdin  io.Reader // standard input
-	isTTY  bool      // standard input is a terminal
+	input  []byte     // the HF document, once read
+	fileIn *fileInput // or a large one, left in its file
+	stdin  io.Reader  // standard input
+	isTTY  bool       // standard input is a terminal
 	lookup func(string) (string, bool)
 }
 
@@ -130,16 +131,24 @@ func run(argv []string, stdin *os.File, stdout, stderr io.Writer, lookup func(st
 		// time. The limit brings the collector back should that be wrong.
 		debug.SetGCPercent(-1)
 		debug.SetMemoryLimit(128 << 20)
-		if inv.input, err = readInput(inv); err != nil {
+		// Small documents are read and checked here, so garbage fails fast
+		// without bothering the daemon; large ones (getReturnRequests with
+		// every host HF holds) are checked once, by the daemon, with the
+		// same messages: parsing them twice doubled the call's time. A
+		// large file is not even read: it goes from the file to the socket.
+		if inv.fileIn, err = openLarge(inv); err != nil {
 			return fail(stdout, err.Error())
 		}
-		// Small documents are checked here, so garbage fails fast without
-		// bothering the daemon; large ones (getReturnRequests with every
-		// host HF holds) are checked once, by the daemon, with the same
-		// messages: parsing them twice doubled the call's time.
-		if len(inv.input) <= clientValidateMax || len(inv.input) > hf.MaxInputBytes {
-			if err := hf.Validate(inv.op, inv.input); err != nil {
+		if inv.fileIn != nil {
+			defer inv.fileIn.f.Close()
+		} else {
+			if inv.input, err = readInput(inv); err != nil {
 				return fail(stdout, err.Error())
+			}
+			if len(inv.input) <= clientValidateMax || len(inv.input) > hf.MaxInputBytes {
+				if err := hf.Validate(inv.op, inv.input); err != nil {
+					return fail(stdout, err.Error())
+				}
 			}
 		}
 	}
@@ -186,7 +195,13 @@ func forwardHF(ctx context.Context, inv *invocation) (json.RawMessage, error) {
 	}
 	c := rpc.NewClient(inv.socket, rpc.ClientOptions{WaitTimeout: inv.wait})
 	var out json.RawMessage
-	if err := c.Call(ctx, inv.op, rpc.Params{Input: inv.input, Env: env}, &out); err != nil {
+	var err error
+	if in := inv.fileIn; in != nil {
+		err = c.CallWithFile(ctx, inv.op, rpc.Params{Env: env}, in.f, in.off, in.size, &out)
+	} else {
+		err = c.Call(ctx, inv.op, rpc.Params{Input: inv.input, Env: env}, &out)
+	}
+	if err != nil {
 		return nil, err
 	}
 	return out, nil
@@ -401,6 +416,50 @@ func readInput(inv *invocation) ([]byte, error) {
 		return nil, errors.New("cannot read " + name + ": " + err.Error())
 	}
 	return buf.Bytes(), nil
+}
+
+// fileInput is a large HF document left in its file: the size bytes from
+// off, the document less the white space around it.
+type fileInput struct {
+	f         *os.File
+	off, size int64
+}
+
+// openLarge opens -f FILE to be sent unread (rpc.Client.CallWithFile) when
+// it is a regular file of more than clientValidateMax bytes and at most
+// hf.MaxInputBytes. It returns nil, nil for every other input, which
+// readInput then reads as before (with its messages), and an error only
+// when the file cannot be read.
+func openLarge(inv *invocation) (*fileInput, error) {
+	if !inv.hasFile || inv.file == "" || inv.file == "-" {
+		return nil, nil
+	}
+	f, err := os.Open(inv.file)
+	if err != nil {
+		return nil, errors.New("cannot read the input file: " + err.Error())
+	}
+	fi, err := f.Stat()
+	if err != nil || !fi.Mode().IsRegular() || fi.Size() <= clientValidateMax || fi.Size() > hf.MaxInputBytes {
+		f.Close()
+		return nil, nil
+	}
+	// The white space at either end, from the first and last 4 KiB; a file
+	// that is white space that far is left to readInput.
+	size := fi.Size()
+	var buf [4 << 10]byte
+	n, err := f.ReadAt(buf[:], 0)
+	lead := int64(len(buf[:n]) - len(bytes.TrimLeft(buf[:n], " \t\r\n")))
+	if err != nil || lead == int64(n) {
+		f.Close()
+		return nil, nil
+	}
+	n, err = f.ReadAt(buf[:], size-int64(len(buf)))
+	trail := int64(len(buf[:n]) - len(bytes.TrimRight(buf[:n], " \t\r\n")))
+	if err != nil && err != io.EOF || trail == int64(n) {
+		f.Close()
+		return nil, nil
+	}
+	return &fileInput{f: f, off: lead, size: size - lead - trail}, nil
 }
 
 const shortUsage = "run as <operation>.sh -f FILE or ohfp <operation> [-f FILE] [--socket PATH] [--wait DURATION]"

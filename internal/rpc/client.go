@@ -79,6 +79,41 @@ func (c *Client) Call(ctx context.Context, method string, params Params, result 
 	if err != nil {
 		return err
 	}
+	return c.call(ctx, id, method, outgoing{body: body}, result)
+}
+
+// CallWithFile is Call with the input sent from f instead of params.Input:
+// the size bytes at offset off, which must hold one JSON value with no
+// white space around it. They go from the file to the socket by sendfile(2),
+// never through the client's memory, and unchecked: the daemon takes exactly
+// those bytes as the input (their length is in the envelope) and its HF
+// parser says what is wrong with them, if anything. This is how ohfp sends
+// large documents, getReturnRequests with every host HF holds: reading,
+// checking and copying them made up a third of the call.
+func (c *Client) CallWithFile(ctx context.Context, method string, params Params, f *os.File, off, size int64, result any) error {
+	if len(params.Input) > 0 {
+		return fmt.Errorf("cannot call %s: an input both in memory and in a file", method)
+	}
+	id := c.nextID.Add(1)
+	head, err := encodeHead(id, method, params, size)
+	if err != nil {
+		return err
+	}
+	return c.call(ctx, id, method, outgoing{body: head, file: f, off: off, size: size, tail: []byte("}}")}, result)
+}
+
+// outgoing is a call's body: body, then (when file is set) size bytes of
+// file from off, then tail.
+type outgoing struct {
+	body      []byte
+	file      *os.File
+	off, size int64
+	tail      []byte
+}
+
+func (o outgoing) len() int64 { return int64(len(o.body)) + o.size + int64(len(o.tail)) }
+
+func (c *Client) call(ctx context.Context, id int64, method string, body outgoing, result any) error {
 	conn, err := c.dial(ctx)
 	if err != nil {
 		return c.transportError(ctx, method, err)
@@ -93,6 +128,8 @@ func (c *Client) Call(ctx context.Context, method string, params Params, result 
 		return fmt.Errorf("the answer of ohfpd at %s to %s is larger than %d bytes", c.path, method, c.maxResp)
 	case errors.Is(err, errNoAnswer):
 		return c.transportError(ctx, method, err)
+	case errors.Is(err, errInputFile):
+		return fmt.Errorf("cannot send the input of %s: %v", method, err)
 	case err != nil:
 		return fmt.Errorf("ohfpd at %s stopped while answering %s (it may have been restarted; the call may or may not have taken effect): %v", c.path, method, err)
 	}
@@ -148,15 +185,16 @@ func (c *Client) dial(ctx context.Context) (net.Conn, error) {
 }
 
 var (
-	errNoAnswer = errors.New("no answer")
-	errTooLarge = errors.New("answer too large")
+	errNoAnswer  = errors.New("no answer")
+	errTooLarge  = errors.New("answer too large")
+	errInputFile = errors.New("input file")
 )
 
 // exchange posts body on conn and returns the HTTP status and the answer.
 // HTTP/1.0: the server answers with a Content-Length, never chunked, and
 // closes the connection. An error wrapping errNoAnswer means nothing of an
 // answer arrived.
-func (c *Client) exchange(ctx context.Context, conn net.Conn, body []byte) (int, []byte, error) {
+func (c *Client) exchange(ctx context.Context, conn net.Conn, body outgoing) (int, []byte, error) {
 	defer conn.Close()
 	if dl, ok := ctx.Deadline(); ok {
 		conn.SetDeadline(dl)
@@ -164,10 +202,23 @@ func (c *Client) exchange(ctx context.Context, conn net.Conn, body []byte) (int,
 	stop := context.AfterFunc(ctx, func() { conn.SetDeadline(time.Unix(1, 0)) })
 	defer stop()
 	head := "POST " + Path + " HTTP/1.0\r\nHost: " + Host + "\r\nContent-Type: application/json\r\nContent-Length: " +
-		strconv.Itoa(len(body)) + "\r\n\r\n"
-	bufs := net.Buffers{[]byte(head), body}
+		strconv.FormatInt(body.len(), 10) + "\r\n\r\n"
+	bufs := net.Buffers{[]byte(head), body.body}
 	if _, err := bufs.WriteTo(conn); err != nil {
 		return 0, nil, fmt.Errorf("%w: %w", errNoAnswer, err)
+	}
+	if body.file != nil {
+		if err := sendFile(conn, body.file, body.off, body.size); err != nil {
+			// The call is cut short: the daemon reads less than its
+			// Content-Length and drops it.
+			if !errors.Is(err, errInputFile) {
+				err = fmt.Errorf("%w: %w", errNoAnswer, err)
+			}
+			return 0, nil, err
+		}
+		if _, err := conn.Write(body.tail); err != nil {
+			return 0, nil, fmt.Errorf("%w: %w", errNoAnswer, err)
+		}
 	}
 	r := bufio.NewReaderSize(conn, 32<<10)
 	status, length, err := readHead(r)
@@ -243,34 +294,54 @@ func readLine(r *bufio.Reader) (string, error) {
 // encodeCall writes the request envelope. Input and Args are copied byte
 // for byte (encoding/json would compact them), so the daemon sees the
 // document exactly as HF wrote it and its line numbers match. The input
-// comes last, after "inputBytes" (its length): the daemon then takes it
-// without a pass of its own and leaves the reading to the HF parser (see
-// readParams). It is still checked here, so that a broken document can
-// never change the meaning of the envelope around it.
+// comes last, after "inputBytes" (its length): the daemon then takes those
+// bytes, unread, and leaves the reading to the HF parser (see readParams).
+// An input in memory is checked here all the same (CallWithFile's is not:
+// the daemon refuses an input that is not exactly as long as announced, so
+// a broken document cannot change the envelope around it either way).
 func encodeCall(id int64, method string, p Params) ([]byte, error) {
-	var b bytes.Buffer
-	b.Grow(len(p.Input) + len(p.Args) + 256)
-	b.WriteString(`{"jsonrpc":"2.0","id":`)
-	b.WriteString(strconv.FormatInt(id, 10))
-	b.WriteString(`,"method":`)
-	m, err := json.Marshal(method)
-	if err != nil {
-		return nil, fmt.Errorf("cannot encode the call to %s: %w", method, err)
-	}
-	b.Write(m)
-	b.WriteString(`,"params":{`)
+	in := bytes.Trim(p.Input, " \t\r\n")
 	for _, f := range []struct {
 		name string
 		raw  json.RawMessage
-	}{{"args", p.Args}, {"input", p.Input}} {
+	}{{"args", p.Args}, {"input", in}} {
 		if len(f.raw) > 0 && !jsontext.Value(f.raw).IsValid() && !json.Valid(f.raw) { // the strict check is the fast one
 			return nil, fmt.Errorf("cannot call %s: its %s is not valid JSON", method, f.name)
 		}
 	}
+	size := int64(-1)
+	if len(in) > 0 {
+		size = int64(len(in))
+	}
+	b, err := encodeHead(id, method, p, size)
+	if err != nil {
+		return nil, err
+	}
+	if len(in) == 0 {
+		return b, nil
+	}
+	b = append(b, in...)
+	return append(b, "}}"...), nil
+}
+
+// encodeHead writes the envelope up to the input: with an input of size
+// bytes (size >= 0), up to and including "input":, for the input and "}}"
+// to follow; without one (size < 0), whole.
+func encodeHead(id int64, method string, p Params, size int64) ([]byte, error) {
+	b := make([]byte, 0, 256+len(p.Args)+int(max(size, 0)))
+	b = append(b, `{"jsonrpc":"2.0","id":`...)
+	b = strconv.AppendInt(b, id, 10)
+	b = append(b, `,"method":`...)
+	m, err := json.Marshal(method)
+	if err != nil {
+		return nil, fmt.Errorf("cannot encode the call to %s: %w", method, err)
+	}
+	b = append(b, m...)
+	b = append(b, `,"params":{`...)
 	sep := ""
 	if len(p.Args) > 0 {
-		b.WriteString(`"args":`)
-		b.Write(p.Args)
+		b = append(b, `"args":`...)
+		b = append(b, p.Args...)
 		sep = ","
 	}
 	if len(p.Env) > 0 {
@@ -278,16 +349,16 @@ func encodeCall(id int64, method string, p Params) ([]byte, error) {
 		if err != nil {
 			return nil, fmt.Errorf("cannot encode the call to %s: %w", method, err)
 		}
-		b.WriteString(sep + `"env":`)
-		b.Write(env)
+		b = append(b, sep+`"env":`...)
+		b = append(b, env...)
 		sep = ","
 	}
-	if in := bytes.Trim(p.Input, " \t\r\n"); len(in) > 0 {
-		b.WriteString(sep + `"inputBytes":` + strconv.Itoa(len(in)) + `,"input":`)
-		b.Write(in)
+	if size < 0 {
+		return append(b, "}}"...), nil
 	}
-	b.WriteString("}}")
-	return b.Bytes(), nil
+	b = append(b, sep+`"inputBytes":`...)
+	b = strconv.AppendInt(b, size, 10)
+	return append(b, `,"input":`...), nil
 }
 
 // decodeResponse reads an answer envelope: fastResponse when it can,

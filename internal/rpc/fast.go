@@ -73,8 +73,10 @@ func fastRequest(body []byte) (req Request, p Params, ok bool) {
 // strictly, with messages that say where it is wrong), the input is taken
 // as the N bytes that follow, unread, provided only "}}" follows them;
 // last then reports that the call was read to its end. Otherwise the input
-// is read as any value. This spares the
-// daemon a pass over a large document that the HF parser makes anyway.
+// is read as any value, which must then be N bytes long. This spares the
+// daemon a pass over a large document that the HF parser makes anyway; the
+// length check means a broken document (the client sends large ones
+// unchecked) cannot end early and be followed by members of its own.
 func readParams(dec *jsontext.Decoder, body []byte, hfInput bool) (p Params, last, ok bool) {
 	if tok, err := dec.ReadToken(); err != nil || tok.Kind() != '{' {
 		return Params{}, false, false
@@ -136,6 +138,9 @@ func readParams(dec *jsontext.Decoder, body []byte, hfInput bool) (p Params, las
 	}
 	if _, err := dec.ReadToken(); err != nil {
 		return Params{}, false, false
+	}
+	if inputBytes >= 0 && len(p.Input) != inputBytes {
+		return Params{}, false, false // the reference path refuses it
 	}
 	return p, false, true
 }

@@ -109,7 +109,7 @@ func TestFastRequest(t *testing.T) {
 		{fastRequestCases[15], `{"machines":[]}`, true},
 		{fastRequestCases[16], `{"a":}`, true}, // for the HF parser to refuse, with its message
 		{fastRequestCases[17], `{}`, true},
-		{fastRequestCases[18], `{}`, true}, // the length is wrong: read as a value
+		{fastRequestCases[18], ``, false},  // the length is wrong: refused (the reference path says so)
 		{fastRequestCases[19], ``, false},  // something after the call
 		{fastRequestCases[20], `{}`, true}, // not last: read as a value
 		{fastRequestCases[21], ``, false},  // not an HF method: read as a value, and refused
@@ -170,6 +170,48 @@ func TestFastResponse(t *testing.T) {
 		checkFastResponse(t, []byte(s))
 		if _, ok := fastResponse([]byte(s)); ok != (i < 2) {
 			t.Errorf("fastResponse(%q) ok = %v", s, ok)
+		}
+	}
+}
+
+// A document the client sends unchecked (CallWithFile) may be broken so
+// that it ends early and what follows reads as members of the call: its
+// announced length must keep it from rewriting the call, on both paths.
+func TestBrokenInputCannotRewriteCall(t *testing.T) {
+	doc := `{"machines":[]}},"method":"requestMachines","params":{"input":{"template":{"templateId":"t","machineCount":99}}`
+	head, err := encodeHead(1, "getReturnRequests", Params{Env: map[string]string{"HF_PROVIDER_NAME": "aws"}}, int64(len(doc)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := string(head) + doc + "}}"
+	req, p, e := DecodeRequest([]byte(body))
+	if e != nil || req.Method != "getReturnRequests" || string(p.Input) != doc {
+		t.Fatalf("read as %s with input %q (%v); want getReturnRequests with the whole document, for its parser to refuse", req.Method, p.Input, e)
+	}
+	// The same call with the input not last, where the fast path cannot
+	// take it by its length: the reference path must refuse it.
+	moved := `{"jsonrpc":"2.0","id":1,"method":"getReturnRequests","params":{"inputBytes":` + itoa(len(doc)) + `,"input":` + doc + `,"env":{}}}`
+	if !json.Valid([]byte(moved)) {
+		t.Fatal("the test's call should be JSON")
+	}
+	req, _, e = DecodeRequest([]byte(moved))
+	if e == nil || e.Code != InvalidRequest || !strings.Contains(e.Message, `the member "method" twice`) {
+		t.Fatalf("read as %s (%v); want it refused", req.Method, e)
+	}
+	// Without a second method, the length refuses it.
+	short := `{"jsonrpc":"2.0","id":1,"method":"getReturnRequests","params":{"inputBytes":` + itoa(len(doc)) + `,"input":{"machines":[]},"env":{}}}`
+	req, _, e = DecodeRequest([]byte(short))
+	if e == nil || e.Code != InvalidInput || !strings.Contains(e.Message, "not one JSON document of the") {
+		t.Fatalf("read as %s (%v); want it refused", req.Method, e)
+	}
+	for _, tc := range []struct{ body, dup string }{
+		{`{"a":1,"b":{"a":1,"a":2},"params":{"env":{},"input":{"x":1,"x":2}}}`, ""},
+		{`{"params":{"env":{},"env":{}}}`, "params.env"},
+		{`{"id":1,"params":{},"id":2}`, "id"},
+		{`{"id":1,"params":5,"params":{}}`, "params"},
+	} {
+		if got := duplicateMember([]byte(tc.body)); got != tc.dup {
+			t.Errorf("duplicateMember(%s) = %q, want %q", tc.body, got, tc.dup)
 		}
 	}
 }

@@ -3,6 +3,8 @@ package rpc
 import (
 	"bytes"
 	"encoding/json"
+
+	"github.com/go-json-experiment/json/jsontext"
 )
 
 // DecodeRequest parses a JSON-RPC 2.0 request body. On error the returned
@@ -26,6 +28,9 @@ func referenceRequest(body []byte) (Request, Params, *Error) {
 		err := json.Unmarshal(body, &v)
 		return req, Params{}, Errorf(ParseError, "the call is not valid JSON: %v", err)
 	}
+	if name := duplicateMember(body); name != "" {
+		return req, Params{}, Errorf(InvalidRequest, "the call has the member %q twice: send each once", name)
+	}
 	if err := json.Unmarshal(body, &req); err != nil {
 		req = Request{}
 		return req, Params{}, Errorf(InvalidRequest, "the call is not a JSON-RPC 2.0 request object: %v", err)
@@ -33,13 +38,22 @@ func referenceRequest(body []byte) (Request, Params, *Error) {
 	if e := checkEnvelope(&req); e != nil {
 		return req, Params{}, e
 	}
-	var p Params
+	var p struct {
+		Params
+		InputBytes *int `json:"inputBytes"`
+	}
 	if len(req.Params) > 0 && !bytes.Equal(bytes.TrimSpace(req.Params), []byte("null")) {
 		if err := json.Unmarshal(req.Params, &p); err != nil {
 			return req, Params{}, Errorf(InvalidInput, "the params of %s must be an object {\"input\": ..., \"env\": {...}}: %v", req.Method, err)
 		}
 	}
-	return req, p, nil
+	// The client sends large documents unchecked, announcing their length:
+	// one that is not that long is not a single JSON value, and what came
+	// after its end may be part of it rather than of the call.
+	if p.InputBytes != nil && len(p.Input) != *p.InputBytes {
+		return req, Params{}, Errorf(InvalidInput, "the input of %s is not one JSON document of the %d bytes announced (%d bytes were read as one): check the file HF wrote", req.Method, *p.InputBytes, len(p.Input))
+	}
+	return req, p.Params, nil
 }
 
 // checkRequest applies checkEnvelope to a request fastRequest read.
@@ -79,4 +93,42 @@ func validID(id json.RawMessage) bool {
 		return true
 	}
 	return false
+}
+
+// duplicateMember returns the first member name the envelope or its params
+// object has twice ("params.input", say), or "". encoding/json takes the
+// last of the two, so a document that ends early could otherwise follow
+// itself with a method of its own; the fast path refuses such calls too.
+func duplicateMember(body []byte) string {
+	dec := jsontext.NewDecoder(bytes.NewReader(body), jsontext.AllowDuplicateNames(true), jsontext.AllowInvalidUTF8(true))
+	var walk func(prefix string, depth int) string
+	walk = func(prefix string, depth int) string {
+		if tok, err := dec.ReadToken(); err != nil || tok.Kind() != '{' {
+			return ""
+		}
+		seen := map[string]bool{}
+		for dec.PeekKind() != '}' {
+			tok, err := dec.ReadToken()
+			if err != nil {
+				return ""
+			}
+			name := tok.String()
+			if seen[name] {
+				return prefix + name
+			}
+			seen[name] = true
+			if depth == 0 && name == "params" && dec.PeekKind() == '{' {
+				if d := walk("params.", 1); d != "" {
+					return d
+				}
+				continue
+			}
+			if err := dec.SkipValue(); err != nil {
+				return ""
+			}
+		}
+		dec.ReadToken()
+		return ""
+	}
+	return walk("", 0)
 }
