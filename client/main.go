@@ -160,17 +160,17 @@ func run(argv []string, stdin *os.File, stdout, stderr io.Writer, lookup func(st
 	}
 	// HF gets the daemon's document as it came (one more pass over a large
 	// answer costs milliseconds); a person at a terminal gets it indented.
-	var buf bytes.Buffer
 	if f, ok := stdout.(*os.File); ok && isTerminal(f) {
+		var buf bytes.Buffer
 		if err := json.Indent(&buf, out, "", "  "); err != nil {
 			return fail(stdout, "ohfpd answered "+inv.op+" with a document that is not JSON: "+err.Error())
 		}
-	} else {
-		buf.Grow(len(out) + 1)
-		buf.Write(out)
+		out = buf.Bytes()
 	}
-	buf.WriteByte('\n')
-	if _, err := stdout.Write(buf.Bytes()); err != nil {
+	// The answer sits inside the daemon's envelope: the newline goes over
+	// the envelope's closing brace, with no copy.
+	out = append(out, '\n')
+	if _, err := stdout.Write(out); err != nil {
 		io.WriteString(stderr, "ohfp: cannot write the answer: "+err.Error()+"\n")
 		return 1
 	}

@@ -198,7 +198,7 @@ var _ provider.Provider = (*fakeCloud)(nil)
 // benchServe times whole calls on the daemon's side of the socket: the
 // HTTP exchange, the JSON-RPC envelope, the operation and its answer, as
 // the benchmark's floor client sends them (HTTP/1.0, one connection each).
-func benchServe(b *testing.B, op string, input []byte) {
+func benchServe(b *testing.B, op string, input func(l *loaded) []byte) {
 	l := loadEngine(b, 1000, 10)
 	sock := filepath.Join(b.TempDir(), "s")
 	ln, err := rpcserver.Listen(sock, 0, "")
@@ -208,12 +208,10 @@ func benchServe(b *testing.B, op string, input []byte) {
 	srv := rpcserver.NewServer(&Handler{E: l.e}, rpcserver.ServerOptions{})
 	go srv.Serve(ln)
 	b.Cleanup(func() { srv.Shutdown(context.Background()) })
-	if input == nil {
-		input, _ = json.Marshal(map[string]any{"machines": l.refs})
-	}
+	in := input(l)
 	// The envelope ohfp writes (rpc.encodeCall): the document last.
 	body := append([]byte(`{"jsonrpc":"2.0","id":1,"method":"`+op+`","params":{"env":{"HF_PROVIDER_NAME":"aws"},"inputBytes":`+
-		strconv.Itoa(len(input))+`,"input":`), input...)
+		strconv.Itoa(len(in))+`,"input":`), in...)
 	body = append(body, `}}`...)
 	call := append([]byte("POST /v1/rpc HTTP/1.0\r\nHost: ohfpd\r\nContent-Type: application/json\r\nContent-Length: "+strconv.Itoa(len(body))+"\r\n\r\n"), body...)
 	b.SetBytes(int64(len(call)))
@@ -234,4 +232,15 @@ func benchServe(b *testing.B, op string, input []byte) {
 	}
 }
 
-func BenchmarkServeGetReturnRequests10k(b *testing.B) { benchServe(b, hf.OpGetReturnRequests, nil) }
+func BenchmarkServeGetReturnRequests10k(b *testing.B) {
+	benchServe(b, hf.OpGetReturnRequests, func(l *loaded) []byte {
+		in, _ := json.Marshal(map[string]any{"machines": l.refs})
+		return in
+	})
+}
+
+// BenchmarkServeGetRequestStatus100 is getRequestStatus for 100 requests of
+// 10 machines (a 300 KB answer) on the daemon's side of the socket.
+func BenchmarkServeGetRequestStatus100(b *testing.B) {
+	benchServe(b, hf.OpGetRequestStatus, func(l *loaded) []byte { return statusInput(l.ids[100:200]...) })
+}

@@ -133,7 +133,10 @@ func (c *Client) call(ctx context.Context, id int64, method string, body outgoin
 	case err != nil:
 		return fmt.Errorf("ohfpd at %s stopped while answering %s (it may have been restarted; the call may or may not have taken effect): %v", c.path, method, err)
 	}
-	r, err := decodeResponse(data)
+	r, framed := framedResult(data, id)
+	if !framed {
+		r, err = decodeResponse(data)
+	}
 	if err != nil || r.JSONRPC != "2.0" || (r.Error == nil && r.Result == nil) {
 		return fmt.Errorf("unexpected answer from %s to %s (HTTP %d): %s", c.path, method, status, snippet(data))
 	}
@@ -359,6 +362,38 @@ func encodeHead(id int64, method string, p Params, size int64) ([]byte, error) {
 	b = append(b, sep+`"inputBytes":`...)
 	b = strconv.AppendInt(b, size, 10)
 	return append(b, `,"input":`...), nil
+}
+
+// framedResult reads a successful answer to call id as ohfpd frames it
+// (rpcserver.writeResponse): {"jsonrpc":"2.0","id":ID,"result":RESULT}
+// and a newline. RESULT is taken between the two, unread: ohfpd wrote it
+// with the encoders fuzzed against encoding/json (internal/hf), and a pass
+// over a large answer (300 KB for 100 requests of 10 machines) was a tenth
+// of the client's time. Any other answer (an error, another framing) goes
+// to decodeResponse.
+func framedResult(data []byte, id int64) (Response, bool) {
+	var pre [64]byte
+	p := append(pre[:0], `{"jsonrpc":"2.0","id":`...)
+	p = strconv.AppendInt(p, id, 10)
+	p = append(p, `,"result":`...)
+	rest, ok := bytes.CutPrefix(data, p)
+	if !ok {
+		return Response{}, false
+	}
+	rest = bytes.TrimRight(rest, " \t\r\n")
+	if len(rest) < 3 || rest[len(rest)-1] != '}' {
+		return Response{}, false
+	}
+	rest = rest[:len(rest)-1]
+	switch rest[0] {
+	case '{', '[':
+	default:
+		return Response{}, false // null, a string, a number: the reference decides
+	}
+	if c := rest[len(rest)-1]; c != '}' && c != ']' {
+		return Response{}, false
+	}
+	return Response{JSONRPC: "2.0", ID: strconv.AppendInt(nil, id, 10), Result: rest}, true
 }
 
 // decodeResponse reads an answer envelope: fastResponse when it can,

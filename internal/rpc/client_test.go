@@ -130,3 +130,34 @@ func TestClientHonoursContext(t *testing.T) {
 }
 
 func itoa(n int) string { return strconv.Itoa(n) }
+
+func TestFramedResult(t *testing.T) {
+	for _, tc := range []struct {
+		data, result string // result "" means left to decodeResponse
+	}{
+		{`{"jsonrpc":"2.0","id":7,"result":{"requests":[]}}` + "\n", `{"requests":[]}`},
+		{`{"jsonrpc":"2.0","id":7,"result":[1,2]}`, `[1,2]`},
+		{`{"jsonrpc":"2.0","id":7,"result":{"a":"}"}}` + " \r\n", `{"a":"}"}`},
+		{`{"jsonrpc":"2.0","id":70,"result":{}}`, ``},
+		{`{"jsonrpc":"2.0","id":7,"error":{"code":1,"message":"m"}}`, ``},
+		{`{"jsonrpc":"2.0","id":7,"result":null}`, ``},
+		{`{"jsonrpc":"2.0","id":7,"result":"x"}`, ``},
+		{`{"jsonrpc":"2.0","id":7,"result":{}`, ``},
+		{`{"jsonrpc":"2.0","id":7,"result":{}}}`, `{}}`}, // ohfpd's framing is trusted: HF would refuse this
+		{`{"id":7,"jsonrpc":"2.0","result":{}}`, ``},
+		{` {"jsonrpc":"2.0","id":7,"result":{}}`, ``},
+	} {
+		r, ok := framedResult([]byte(tc.data), 7)
+		if ok != (tc.result != "") || ok && (string(r.Result) != tc.result || string(r.ID) != "7" || r.JSONRPC != "2.0") {
+			t.Errorf("framedResult(%s) = %+v, %v; want result %q", tc.data, r, ok, tc.result)
+		}
+		if !ok || !json.Valid([]byte(tc.data)) {
+			continue
+		}
+		// Where both read a call, they agree.
+		d, err := decodeResponse([]byte(tc.data))
+		if err != nil || string(d.Result) != string(r.Result) || string(d.ID) != string(r.ID) {
+			t.Errorf("decodeResponse(%s) = %+v, %v; framedResult %+v", tc.data, d, err, r)
+		}
+	}
+}
