@@ -541,6 +541,16 @@ func TestReclaimedOutsideHF(t *testing.T) {
 	if len(rr.Requests) != 2 || rr.Requests[0].Machine != a.Name || rr.Requests[0].GracePeriod != 0 || rr.Requests[1].Machine != b.Name {
 		t.Fatalf("reclaims %+v", rr)
 	}
+	// The same hosts in a document the scan leaves to the parser half-way
+	// (an escape in the last), with one host by its name only and one
+	// ohfpd does not know: what the scan saw first is not counted twice.
+	esc := fmt.Sprintf(`{"machines":[{"name":%q},{"name":"elsewhere","machineId":"i-0elsewhere"},{"name":"\u%04x%s","machineId":%q}]}`,
+		b.Name, a.Name[0], a.Name[1:], a.MachineID)
+	rr2, err := h.e.GetReturnRequests(nil, []byte(esc))
+	if err != nil || len(rr2.Requests) != 2 || rr2.Requests[0] != rr.Requests[1] || rr2.Requests[1] != rr.Requests[0] ||
+		rr2.Message != "2 of 3 hosts are being taken back by the cloud; 1 hosts are not known to ohfpd" {
+		t.Fatalf("reclaims from an escaped document %+v (%v), want those of %+v", rr2, err, rr)
+	}
 }
 
 func TestSpotInterruptionGrace(t *testing.T) {

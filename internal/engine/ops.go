@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/google/uuid"
 
@@ -228,6 +229,20 @@ func hfMachine(m *domain.Machine) hf.Machine {
 }
 
 // lookupLocked finds a machine by instance id, falling back to host name.
+// lookupRawLocked is lookupLocked for an id and a name as they stand in an
+// HF document (indexing a map with string(b) does not copy b).
+func (e *Engine) lookupRawLocked(id, name []byte) *domain.Machine {
+	if len(id) > 0 {
+		if m := e.machines[string(id)]; m != nil {
+			return m
+		}
+	}
+	if len(name) > 0 {
+		return e.byName[string(name)]
+	}
+	return nil
+}
+
 func (e *Engine) lookupLocked(ref hf.MachineRef) *domain.Machine {
 	if ref.MachineID != "" {
 		if m := e.machines[ref.MachineID]; m != nil {
@@ -325,38 +340,67 @@ func refName(ref hf.MachineRef) string {
 }
 
 // GetReturnRequests answers which of the hosts HF holds the cloud is taking
-// back, from memory.
+// back, from memory. The hosts are looked up as the document is read
+// (hf.ScanGetReturnRequests), under the read lock; a document the scan
+// cannot read is parsed (or refused) by hf.ParseGetReturnRequests.
 func (e *Engine) GetReturnRequests(env Env, input []byte) (hf.ReturnRequestsReply, error) {
-	refs, err := hf.ParseGetReturnRequests(input)
-	if err != nil {
-		return hf.ReturnRequestsReply{}, err
-	}
 	now := e.clk.Now()
+	var t returnTally
 	e.mu.RLock()
-	defer e.mu.RUnlock()
-	out := hf.ReturnRequestsReply{Requests: []hf.ReturnRequest{}}
-	unknown := 0
-	for _, ref := range refs {
-		m := e.lookupLocked(ref)
-		if m == nil {
-			unknown++
-			continue
+	_, ok := hf.ScanGetReturnRequests(input, func(id, name []byte) {
+		t.add(e.lookupRawLocked(id, name), name, now)
+	})
+	e.mu.RUnlock()
+	if !ok {
+		refs, err := hf.ParseGetReturnRequests(input)
+		if err != nil {
+			return hf.ReturnRequestsReply{}, err
 		}
-		grace, ok := m.Reclaim(now)
-		if !ok {
-			continue
+		t = returnTally{}
+		e.mu.RLock()
+		for _, ref := range refs {
+			t.add(e.lookupLocked(ref), []byte(ref.Name), now)
 		}
-		name := ref.Name
-		if name == "" {
-			name = m.Name
-		}
-		out.Requests = append(out.Requests, hf.ReturnRequest{Machine: name, GracePeriod: grace})
+		e.mu.RUnlock()
 	}
-	out.Message = fmt.Sprintf("%d of %d hosts are being taken back by the cloud", len(out.Requests), len(refs))
-	if unknown > 0 {
-		out.Message += fmt.Sprintf("; %d hosts are not known to ohfpd", unknown)
+	return t.reply(), nil
+}
+
+// returnTally builds getReturnRequests' answer one host at a time.
+type returnTally struct {
+	hosts, unknown int
+	out            []hf.ReturnRequest
+}
+
+// add counts one host HF holds: m is ohfpd's machine for it (nil when
+// unknown), name the name HF gave (may be empty).
+func (t *returnTally) add(m *domain.Machine, name []byte, now time.Time) {
+	t.hosts++
+	if m == nil {
+		t.unknown++
+		return
 	}
-	return out, nil
+	grace, ok := m.Reclaim(now)
+	if !ok {
+		return
+	}
+	n := string(name)
+	if n == "" {
+		n = m.Name
+	}
+	t.out = append(t.out, hf.ReturnRequest{Machine: n, GracePeriod: grace})
+}
+
+func (t *returnTally) reply() hf.ReturnRequestsReply {
+	out := hf.ReturnRequestsReply{Requests: t.out}
+	if out.Requests == nil {
+		out.Requests = []hf.ReturnRequest{}
+	}
+	out.Message = fmt.Sprintf("%d of %d hosts are being taken back by the cloud", len(out.Requests), t.hosts)
+	if t.unknown > 0 {
+		out.Message += fmt.Sprintf("; %d hosts are not known to ohfpd", t.unknown)
+	}
+	return out
 }
 
 // sortedRequests returns requests in creation order. Called with e.mu held.

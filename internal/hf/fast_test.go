@@ -2,7 +2,10 @@ package hf
 
 import (
 	"bytes"
+	"encoding/binary"
 	"fmt"
+	"math/bits"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -127,6 +130,15 @@ func checkFastList(t *testing.T, data []byte) {
 			t.Fatalf("%q: fast ids %q, tree %q (%v)", clipBytes(data), ids, ref, err)
 		}
 	}
+	var scanned []MachineRef
+	_, okScan := ScanGetReturnRequests(data, func(id, name []byte) {
+		scanned = append(scanned, MachineRef{Name: string(name), MachineID: string(id)})
+	})
+	if refs, ok := fastMachines(data, false); ok != okScan || ok && len(refs) != len(scanned) {
+		t.Fatalf("%q: ScanGetReturnRequests %v with %d, fastMachines %v with %d", clipBytes(data), okScan, len(scanned), ok, len(refs))
+	} else if ok && len(refs) > 0 && !reflect.DeepEqual(refs, scanned) {
+		t.Fatalf("%q: ScanGetReturnRequests %q, fastMachines %q", clipBytes(data), scanned, refs)
+	}
 	for _, req := range []bool{false, true} {
 		if refs, ok := fastMachines(data, req); ok {
 			ref, err := machinesTree(OpGetReturnRequests, data, req)
@@ -186,5 +198,56 @@ func TestFastList(t *testing.T) {
 	big := `{"requests":[` + strings.Repeat(`{"requestId":"req-1"},`, MaxInputBytes/20) + `{"requestId":"req-1"}]}`
 	if _, ok := fastRequestIDs([]byte(big)); ok {
 		t.Error("fast path read a document over MaxInputBytes")
+	}
+}
+
+// stopMask must find the first of stops in a word, whatever follows it:
+// every byte value at every position, then random words rich in stops.
+func TestStopMask(t *testing.T) {
+	first := func(w [8]byte) int {
+		for i, c := range w {
+			if stops[c] {
+				return i
+			}
+		}
+		return 8
+	}
+	check := func(w [8]byte) {
+		m := stopMask(binary.LittleEndian.Uint64(w[:]))
+		got := 8
+		if m != 0 {
+			got = bits.TrailingZeros64(m) >> 3
+		}
+		if want := first(w); got != want {
+			t.Fatalf("stopMask(%q) finds byte %d, want %d", w[:], got, want)
+		}
+	}
+	for p := range 8 {
+		for c := range 256 {
+			for _, fill := range []byte{'a', 0xff, 0x80, 0x20, 0x00, '"'} {
+				var w [8]byte
+				for i := range w {
+					w[i] = 'a'
+					if i > p {
+						w[i] = fill
+					}
+				}
+				w[p] = byte(c)
+				check(w)
+			}
+		}
+	}
+	r := rand.New(rand.NewPCG(1, 2))
+	pick := []byte{'"', '\\', 0x7f, 0x00, 0x01, 0x1f, 0x20, 0x21, 0x7e, 0x80, 0xff, '!', '#', '[', ']', 'a'}
+	for range 1 << 20 {
+		var w [8]byte
+		for i := range w {
+			if r.IntN(2) == 0 {
+				w[i] = pick[r.IntN(len(pick))]
+			} else {
+				w[i] = byte(r.IntN(256))
+			}
+		}
+		check(w)
 	}
 }

@@ -5,7 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"github.com/ohfp/ohfp/internal/rpc"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/ohfp/ohfp/internal/hf"
+	"github.com/ohfp/ohfp/internal/rpc"
 )
 
 // sockPath returns a socket path short enough for sun_path (108 bytes).
@@ -65,6 +66,7 @@ func (e *echo) Call(ctx context.Context, method string, p rpc.Params) (any, erro
 	e.calls.Add(1)
 	e.mu.Lock()
 	e.last = p
+	e.last.Input = bytes.Clone(p.Input) // the server reuses large bodies
 	e.mu.Unlock()
 	switch method {
 	case "echo":
@@ -173,6 +175,46 @@ func TestRoundTrip(t *testing.T) {
 	}
 	if err := c.Call(context.Background(), "raw", rpc.Params{}, nil); err != nil {
 		t.Errorf("nil result: %v", err)
+	}
+}
+
+// Large calls are read into pooled buffers: each call sees its own input
+// whole, one after another and at once, whatever the sizes.
+func TestLargeCallsReuseBuffers(t *testing.T) {
+	_, path := start(t, &echo{}, ServerOptions{}, nil)
+	c := rpc.NewClient(path, rpc.ClientOptions{})
+	doc := func(i int) json.RawMessage {
+		n := []int{200 << 10, 100 << 10, 150 << 10, 90 << 10, 300 << 10}[i%5]
+		return json.RawMessage(`{"x":"` + strings.Repeat(string(rune('a'+i%26)), n) + `"}`)
+	}
+	call := func(i int) error {
+		var got struct {
+			Input json.RawMessage `json:"input"`
+		}
+		if err := c.Call(context.Background(), "echo", rpc.Params{Input: doc(i)}, &got); err != nil {
+			return err
+		}
+		if !bytes.Equal(got.Input, doc(i)) {
+			return fmt.Errorf("call %d: the daemon read %d bytes (%.20q...), not the %d sent", i, len(got.Input), got.Input, len(doc(i)))
+		}
+		return nil
+	}
+	for i := range 6 {
+		if err := call(i); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var wg sync.WaitGroup
+	errs := make(chan error, 20)
+	for i := range 20 {
+		wg.Go(func() { errs <- call(i) })
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Error(err)
+		}
 	}
 }
 
