@@ -168,7 +168,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	peer, known := PeerFromContext(r.Context())
 	if e := s.authorize(peer, known); e != nil {
 		s.log.Warn("refused a caller", "uid", peer.UID, "gid", peer.GID, "pid", peer.PID, "credentials_known", known, "path", r.URL.Path)
-		writeResponse(w, httpStatus(e.Code), nil, nil, e)
+		writeResponse(w, httpStatus(e.Code), nil, e)
 		return
 	}
 	if r.URL.Path != rpc.Path {
@@ -176,14 +176,14 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			s.opts.Extra.ServeHTTP(w, r)
 			return
 		}
-		writeResponse(w, http.StatusNotFound, nil, nil, rpc.Errorf(rpc.MethodNotFound, "no such endpoint %s: ohfpd answers JSON-RPC on POST %s", r.URL.Path, rpc.Path))
+		writeResponse(w, http.StatusNotFound, nil, rpc.Errorf(rpc.MethodNotFound, "no such endpoint %s: ohfpd answers JSON-RPC on POST %s", r.URL.Path, rpc.Path))
 		return
 	}
 	s.opts.Gate.Begin()
 	defer s.opts.Gate.End()
 	if r.Method != http.MethodPost {
 		w.Header().Set("Allow", http.MethodPost)
-		writeResponse(w, http.StatusMethodNotAllowed, nil, nil, rpc.Errorf(rpc.InvalidRequest, "%s %s is not allowed: use POST", r.Method, rpc.Path))
+		writeResponse(w, http.StatusMethodNotAllowed, nil, rpc.Errorf(rpc.InvalidRequest, "%s %s is not allowed: use POST", r.Method, rpc.Path))
 		return
 	}
 	body, release, err := readBody(http.MaxBytesReader(w, r.Body, s.opts.MaxBodyBytes), r.ContentLength, s.opts.MaxBodyBytes)
@@ -192,21 +192,50 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
 			s.log.Warn("refused an oversized call", "limit", tooBig.Limit, "uid", peer.UID)
-			writeResponse(w, http.StatusRequestEntityTooLarge, nil, nil, rpc.Errorf(rpc.InvalidRequest,
+			writeResponse(w, http.StatusRequestEntityTooLarge, nil, rpc.Errorf(rpc.InvalidRequest,
 				"the call is larger than the %d bytes ohfpd accepts; HF documents are limited to %d bytes", tooBig.Limit, hf.MaxInputBytes))
 			return
 		}
-		writeResponse(w, http.StatusBadRequest, nil, nil, rpc.Errorf(rpc.InvalidRequest, "cannot read the call: %v", err))
+		writeResponse(w, http.StatusBadRequest, nil, rpc.Errorf(rpc.InvalidRequest, "cannot read the call: %v", err))
 		return
 	}
 	req, params, e := rpc.DecodeRequest(body)
 	if e != nil {
-		writeResponse(w, httpStatus(e.Code), req.ID, nil, e)
+		writeResponse(w, httpStatus(e.Code), req.ID, e)
 		return
 	}
-	result, e := s.call(r.Context(), req.Method, params, peer)
-	writeResponse(w, httpStatus(codeOrZero(e)), req.ID, result, e)
+	// The result is encoded straight into the answer's envelope, in a
+	// pooled buffer: getRequestStatus for 100 requests answers 300 KB, and
+	// a fresh buffer for the result and another for the envelope were most
+	// of what the daemon allocated per call (and so of its collections).
+	p, _ := answerPool.Get().(*[]byte)
+	if p == nil {
+		b := make([]byte, 0, 4<<10)
+		p = &b
+	}
+	b := append((*p)[:0], `{"jsonrpc":"2.0","id":`...)
+	b = append(b, req.ID...) // checked by rpc.DecodeRequest: a number or a string
+	b = append(b, `,"result":`...)
+	b, e = s.call(r.Context(), req.Method, params, peer, b)
+	if e != nil {
+		writeResponse(w, httpStatus(e.Code), req.ID, e)
+	} else {
+		b = append(b, "}\n"...)
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Content-Length", strconv.Itoa(len(b)))
+		w.WriteHeader(http.StatusOK)
+		_, _ = w.Write(b) // copied out (to the socket or net/http's buffer) when it returns
+	}
+	if cap(b) <= maxPooledAnswer {
+		*p = b[:0]
+		answerPool.Put(p)
+	}
 }
+
+// maxPooledAnswer bounds the answers whose buffers are kept for the next.
+const maxPooledAnswer = 4 << 20
+
+var answerPool sync.Pool // of *[]byte
 
 // readBody reads a call, sized once from its Content-Length when that is
 // given and within limit (a large call is not grown by doubling). A call
@@ -244,16 +273,9 @@ const pooledBody = 64 << 10
 
 var bodyPool sync.Pool // of *[]byte
 
-func codeOrZero(e *rpc.Error) int {
-	if e == nil {
-		return 0
-	}
-	return e.Code
-}
-
 // call runs the handler, turning its error or panic into an *rpc.Error, and
-// marshals its result.
-func (s *Server) call(ctx context.Context, method string, params rpc.Params, peer Peer) (result json.RawMessage, rerr *rpc.Error) {
+// appends its result, as JSON, to dst.
+func (s *Server) call(ctx context.Context, method string, params rpc.Params, peer Peer, dst []byte) (result []byte, rerr *rpc.Error) {
 	start := s.now()
 	defer func() {
 		if p := recover(); p != nil {
@@ -272,14 +294,14 @@ func (s *Server) call(ctx context.Context, method string, params rpc.Params, pee
 		return nil, e
 	}
 	if a, ok := out.(Appender); ok {
-		return a.AppendJSON(make([]byte, 0, 512)), nil
+		return a.AppendJSON(dst), nil
 	}
 	b, err := json.Marshal(out)
 	if err != nil {
 		s.log.Error("cannot encode a result", "method", method, "err", err)
 		return nil, rpc.Errorf(rpc.Internal, "internal error in ohfpd: cannot encode the answer to %s: %v", method, err)
 	}
-	return b, nil
+	return append(dst, b...), nil
 }
 
 // toError maps a handler's error to the wire.
@@ -298,29 +320,11 @@ func toError(err error) *rpc.Error {
 	return &rpc.Error{Code: rpc.Internal, Message: err.Error()}
 }
 
-// writeResponse writes a JSON-RPC response. A nil id is written as null.
-func writeResponse(w http.ResponseWriter, status int, id json.RawMessage, result json.RawMessage, e *rpc.Error) {
+// writeResponse writes a JSON-RPC error answer. A nil id is written as
+// null. (Results are written by ServeHTTP, into the envelope directly.)
+func writeResponse(w http.ResponseWriter, status int, id json.RawMessage, e *rpc.Error) {
 	if len(id) == 0 {
 		id = json.RawMessage("null")
-	}
-	if e == nil {
-		if len(result) == 0 {
-			result = json.RawMessage("null")
-		}
-		// The result was encoded by json.Marshal and the id checked by
-		// decodeRequest: write the envelope around them as they are
-		// (json.Marshal would scan a large answer once more to compact it).
-		b := make([]byte, 0, len(result)+len(id)+40)
-		b = append(b, `{"jsonrpc":"2.0","id":`...)
-		b = append(b, id...)
-		b = append(b, `,"result":`...)
-		b = append(b, result...)
-		b = append(b, '}')
-		w.Header().Set("Content-Type", "application/json")
-		w.Header().Set("Content-Length", strconv.Itoa(len(b)+1))
-		w.WriteHeader(status)
-		_, _ = w.Write(append(b, '\n'))
-		return
 	}
 	resp := rpc.Response{JSONRPC: "2.0", ID: id, Error: e}
 	b, err := json.Marshal(resp)
