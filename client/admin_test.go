@@ -130,7 +130,7 @@ func cannedDocs() map[string]string {
 			"providers":["awsinst","awsspot"],
 			"requests":{"acquire running":2,"acquire complete":10,"return complete":3},
 			"machines":{"running":12,"pending":2},
-			"inFlight":2,"lastReconcile":"` + recent + `","lastReconcileMs":340,"reconciles":1234,
+			"inFlight":2,"lastReconcile":"` + recent + `","lastReconcileMs":340,"reconciles":1234,"listings":41,"lastListing":"` + recent + `","lastListingMs":1250,
 			"lastReconcileError":"DescribeInstances: RequestLimitExceeded",
 			"aws":{
 			  "awsspot":{"summary":"AWS throttling, retrying in 8 s","health":{"LastError":"RunInstances: throttled","LastErrorAt":"` + started + `","Throttled":true,"Unreachable":false,"Failures":3,"RetryAt":"` + recent + `","RetryIn":8000000000,"Calls":{"RunInstances":20,"DescribeInstances":10},"Errors":{"RunInstances":4,"DescribeInstances":1},"Throttles":{"RunInstances":3,"DescribeInstances":1}}},
@@ -268,6 +268,7 @@ func TestStatus(t *testing.T) {
 		`^requests: +2 in flight; acquire complete 10, return complete 3, acquire running 2$`,
 		`^machines: +running 12, pending 2$`,
 		`^last reconcile: +\ds ago, took 340ms, 1234 passes$`,
+		`^last full listing: +\ds ago, took 1\.2s, 41 listings$`,
 		`^reconcile error: +DescribeInstances: RequestLimitExceeded$`,
 	} {
 		if !regexp.MustCompile(`(?m)` + want).MatchString(out) {

@@ -31,6 +31,9 @@ type statusReport struct {
 	LastReconcileMs    int64                `json:"lastReconcileMs"`
 	LastReconcileError string               `json:"lastReconcileError"`
 	Reconciles         int                  `json:"reconciles"`
+	Listings           int                  `json:"listings"`
+	LastListing        time.Time            `json:"lastListing"`
+	LastListingMs      int64                `json:"lastListingMs"`
 	CloudNote          string               `json:"cloudNote"`
 	AWS                map[string]awsStatus `json:"aws"`
 }
@@ -170,6 +173,9 @@ func cmdStatus(ctx context.Context, inv *invocation, out *output) error {
 		rec = ago(now, st.LastReconcile) + ", took " + millis(st.LastReconcileMs) + ", " + strconv.Itoa(st.Reconciles) + " passes"
 	}
 	k.add("last reconcile", rec)
+	if !st.LastListing.IsZero() {
+		k.add("last full listing", ago(now, st.LastListing)+", took "+millis(st.LastListingMs)+", "+strconv.Itoa(st.Listings)+" listings")
+	}
 	k.add("reconcile error", st.LastReconcileError)
 	k.add("cloud", st.CloudNote)
 	return k.flush()

@@ -226,6 +226,8 @@ type status struct {
 	Machines        map[string]int `json:"machines"`
 	InFlight        int            `json:"inFlight"`
 	Reconciles      int            `json:"reconciles"`
+	Listings        int            `json:"listings"`
+	LastListingMs   int64          `json:"lastListingMs"`
 	LastReconcileMs int64          `json:"lastReconcileMs"`
 }
 
@@ -249,24 +251,22 @@ func (e *env) call(op string, in, out any) error {
 	return e.rpc.Call(ctx, op, rpc.Params{Input: b, Env: map[string]string{"HF_PROVIDER_NAME": "aws"}}, out)
 }
 
-// waitPasses waits until the reconciles counter has grown by n from
-// `from`, polling every 200 ms (the status method walks every machine, so
-// polling faster would load the daemon being measured), and returns the
-// counter.
-func (e *env) waitPasses(from, n int, limit time.Duration) (int, error) {
+// waitListings waits until ohfpd's full listings counter has grown by n
+// from from (within limit) and returns its value.
+func (e *env) waitListings(from, n int, limit time.Duration) (int, error) {
 	deadline := time.Now().Add(limit)
 	for {
 		st, err := e.status()
 		if err != nil {
 			return 0, err
 		}
-		if st.Reconciles >= from+n {
-			return st.Reconciles, nil
+		if st.Listings >= from+n {
+			return st.Listings, nil
 		}
 		if time.Now().After(deadline) {
-			return st.Reconciles, fmt.Errorf("only %d of %d reconcile passes within %s", st.Reconciles-from, n, limit)
+			return st.Listings, fmt.Errorf("only %d of %d full reconcile listings within %s", st.Listings-from, n, limit)
 		}
-		time.Sleep(200 * time.Millisecond)
+		time.Sleep(100 * time.Millisecond)
 	}
 }
 

@@ -15,12 +15,14 @@
 //     the same daemon and machine state. A row meets its target when its
 //     p50 is within 1.5x of the probe's p50 for the same operation and
 //     input, and its p99 is at most 12 ms.
-//   - AWS calls per pass: at a pass boundary (the "reconciles" counter of
-//     the status method just grew) reset the region's counts, wait for N
-//     more passes, read the counts, divide by N.
+//   - AWS calls per full reconcile pass: at the end of a full listing (the
+//     "listings" counter of the status method just grew) reset the
+//     region's counts, wait for N more listings, read the counts, divide
+//     by N. The busy passes between listings are counted with them (they
+//     cost nothing when nothing is in flight).
 //   - AWS calls caused by getRequestStatus: the same window around 1,000
-//     spawned calls, closed at the next pass boundary; what the window
-//     counts beyond passes x calls-per-pass is caused by the calls.
+//     spawned calls, closed at the end of the next listing; what the window
+//     counts beyond listings x calls-per-listing is caused by the calls.
 //   - Throughput: W workers spawning ohfp getRequestStatus for D; answered
 //     calls per second, and the failures.
 //   - Memory: VmRSS of ohfpd once the load is complete (and after the
@@ -61,7 +63,7 @@ type options struct {
 	idle        time.Duration
 	simNice     int
 	launchDelay time.Duration
-	passes      int
+	listings    int
 	bigRequest  int
 	keep        bool
 	only        string
@@ -97,7 +99,7 @@ func main() {
 	flag.DurationVar(&o.idle, "idle", 10*time.Second, "ohfpd's reconcile idle_interval (the default is 30s)")
 	flag.IntVar(&o.simNice, "sim-nice", 19, "nice value of the simulated region, which stands in for remote AWS and should not take the CPU of what is measured")
 	flag.DurationVar(&o.launchDelay, "launch-delay", -1, "how long simulated instances stay pending; -1ns: no delay (the next tick of the region, 100 ms)")
-	flag.IntVar(&o.passes, "passes", 2, "reconcile passes in the AWS-calls-per-pass window")
+	flag.IntVar(&o.listings, "listings", 1, "full reconcile listings in the AWS-calls-per-pass window (one per -idle)")
 	flag.IntVar(&o.bigRequest, "big", 1000, "machines in the single large request timed to completion")
 	flag.BoolVar(&o.keep, "keep", false, "keep the scratch folder (logs, state) for inspection")
 	flag.StringVar(&o.trace, "trace", "", "write every timed call to this CSV `file` (row, client, start in Unix µs, ms), to line up slow calls with the daemon's log")
@@ -416,17 +418,22 @@ func (b *bench) memory() error {
 	return nil
 }
 
-// passWindow waits for a pass boundary, resets the region's counts, runs
-// fn, waits for the pass boundary after it (or minPasses more passes), and
-// returns the counts and the passes the window held.
-func (b *bench) passWindow(minPasses int, fn func() error) (map[string]int, int, error) {
+// listingWindow waits for the end of a full reconcile listing, resets the
+// region's counts, runs fn, waits for the end of the next listing after it
+// (or of minListings in all), and returns the counts and the listings the
+// window held. Whole listing cycles, because the passes between listings
+// (busy passes, describing only what is in flight) cost nothing when all
+// is idle: a window of passes would count a listing or none by chance.
+func (b *bench) listingWindow(minListings int, fn func() error) (map[string]int, int, error) {
 	e := b.e
 	st, err := e.status()
 	if err != nil {
 		return nil, 0, err
 	}
+	// A listing is due every idle interval, and put off for at most two
+	// more while HF's calls leave no pause.
 	limit := 3*b.o.idle + 30*time.Second
-	start, err := e.waitPasses(st.Reconciles, 1, limit)
+	start, err := e.waitListings(st.Listings, 1, limit)
 	if err != nil {
 		return nil, 0, err
 	}
@@ -442,8 +449,8 @@ func (b *bench) passWindow(minPasses int, fn func() error) (map[string]int, int,
 	if err != nil {
 		return nil, 0, err
 	}
-	n := max(minPasses-(st.Reconciles-start), 1)
-	end, err := e.waitPasses(st.Reconciles, n, limit)
+	n := max(minListings-(st.Listings-start), 1)
+	end, err := e.waitListings(st.Listings, n, limit)
 	if err != nil {
 		return nil, 0, err
 	}
@@ -453,7 +460,7 @@ func (b *bench) passWindow(minPasses int, fn func() error) (map[string]int, int,
 
 func (b *bench) awsPerPass() error {
 	var d0, s0 time.Duration
-	counts, passes, err := b.passWindow(b.o.passes, func() error {
+	counts, listings, err := b.listingWindow(b.o.listings, func() error {
 		d0, s0 = cpuTime(b.e.daemon.Cmd.Process.Pid), cpuTime(b.e.sim.Process.Pid)
 		return nil
 	})
@@ -461,18 +468,18 @@ func (b *bench) awsPerPass() error {
 		return err
 	}
 	d1, s1 := cpuTime(b.e.daemon.Cmd.Process.Pid), cpuTime(b.e.sim.Process.Pid)
-	b.res.AWSPerPass.DaemonCPUms = ms((d1 - d0) / time.Duration(passes))
-	b.res.AWSPerPass.SimCPUms = ms((s1 - s0) / time.Duration(passes))
+	b.res.AWSPerPass.DaemonCPUms = ms((d1 - d0) / time.Duration(listings))
+	b.res.AWSPerPass.SimCPUms = ms((s1 - s0) / time.Duration(listings))
 	st, err := b.e.status()
 	if err != nil {
 		return err
 	}
 	a := &b.res.AWSPerPass
-	a.Passes, a.Instances, a.LastPassMs = passes, st.Machines["running"], st.LastReconcileMs
+	a.Listings, a.Instances, a.LastListingMs = listings, st.Machines["running"], st.LastListingMs
 	a.Calls = counts
 	a.PerPass = map[string]float64{}
 	for k, v := range counts {
-		a.PerPass[k] = float64(v) / float64(passes)
+		a.PerPass[k] = float64(v) / float64(listings)
 	}
 	return nil
 }
@@ -484,7 +491,7 @@ func (b *bench) awsByStatus() error {
 		return err
 	}
 	var failed atomic.Int64
-	counts, passes, err := b.passWindow(1, func() error {
+	counts, listings, err := b.listingWindow(1, func() error {
 		b.concurrently(8, calls, 0, func() bool {
 			_, _, err := b.e.spawn(b.e.ohfp, "getRequestStatus", file)
 			if err != nil {
@@ -501,10 +508,10 @@ func (b *bench) awsByStatus() error {
 		return fmt.Errorf("%d of %d getRequestStatus calls failed", failed.Load(), calls)
 	}
 	a := &b.res.AWSByStatus
-	a.StatusCalls, a.Passes, a.Calls = calls, passes, counts
+	a.StatusCalls, a.Listings, a.Calls = calls, listings, counts
 	caused := 0.0
 	for k, v := range counts {
-		caused += float64(v) - float64(passes)*b.res.AWSPerPass.PerPass[k]
+		caused += float64(v) - float64(listings)*b.res.AWSPerPass.PerPass[k]
 	}
 	a.Caused = caused
 	return nil

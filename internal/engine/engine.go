@@ -125,6 +125,9 @@ type Health struct {
 	LastReconcileTook  time.Duration
 	LastReconcileError string
 	Reconciles         int
+	Listings           int           // full listings done, over all providers
+	LastListing        time.Time     // when the last one started
+	LastListingTook    time.Duration // its listing, pauses for HF's calls included
 	LaunchCalls        int
 	TerminateCalls     int
 	CloudNote          string // e.g. "AWS throttling, retrying in 8 s"

@@ -526,13 +526,20 @@ func TestReclaimedOutsideHF(t *testing.T) {
 	h.cloud.insts[a.MachineID].State = "terminated"
 	delete(h.cloud.insts, b.MachineID)
 	h.cloud.mu.Unlock()
+	listings := h.e.StatusReport().Listings
 	h.reconcile() // a busy pass describes what is in flight only: not these
 	in0 := fmt.Sprintf(`{"machines":[{"name":%q,"machineId":%q}]}`, a.Name, a.MachineID)
 	if rr, _ := h.e.GetReturnRequests(nil, []byte(in0)); len(rr.Requests) != 0 {
 		t.Fatalf("seen before the next full listing? %+v", rr)
 	}
+	if n := h.e.StatusReport().Listings; n != listings {
+		t.Fatalf("a busy pass counted as a full listing (%d -> %d)", listings, n)
+	}
 	h.clk.Advance(30 * time.Second) // the full listing, once per idle interval
 	h.reconcile()
+	if st := h.e.StatusReport(); st.Listings != listings+1 || !st.LastListing.Equal(h.clk.Now()) {
+		t.Fatalf("after a full listing: %d listings (want %d), the last at %v (want %v)", st.Listings, listings+1, st.LastListing, h.clk.Now())
+	}
 	in := fmt.Sprintf(`{"machines":[{"name":%q,"machineId":%q},{"name":%q,"machineId":%q}]}`, a.Name, a.MachineID, b.Name, b.MachineID)
 	rr, err := h.e.GetReturnRequests(nil, []byte(in))
 	if err != nil {

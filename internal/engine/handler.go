@@ -147,6 +147,9 @@ type StatusReport struct {
 	LastReconcileMs    int64          `json:"lastReconcileMs"`
 	LastReconcileError string         `json:"lastReconcileError,omitempty"`
 	Reconciles         int            `json:"reconciles"`
+	Listings           int            `json:"listings"` // full listings (everything with ohfp's tag)
+	LastListing        time.Time      `json:"lastListing,omitzero"`
+	LastListingMs      int64          `json:"lastListingMs"`
 	ActiveIntervalMs   int64          `json:"activeIntervalMs"` // reconcile delay while busy
 	IdleIntervalMs     int64          `json:"idleIntervalMs"`   // reconcile delay when idle
 	CloudNote          string         `json:"cloudNote,omitempty"`
@@ -170,6 +173,9 @@ func (e *Engine) StatusReport() StatusReport {
 		LastReconcileMs:    e.health.LastReconcileTook.Milliseconds(),
 		LastReconcileError: e.health.LastReconcileError,
 		Reconciles:         e.health.Reconciles,
+		Listings:           e.health.Listings,
+		LastListing:        e.health.LastListing,
+		LastListingMs:      e.health.LastListingTook.Milliseconds(),
 		ActiveIntervalMs:   e.opts.ActiveInterval.Milliseconds(),
 		IdleIntervalMs:     e.opts.IdleInterval.Milliseconds(),
 		CloudNote:          e.health.CloudNote,

@@ -132,6 +132,10 @@ func (e *Engine) reconcileProvider(ctx context.Context, p *prov) error {
 	yield(ctx) // the diff below holds the lock for ~10 ms at 10,000 instances
 	locked := time.Now()
 	e.mu.Lock()
+	if full {
+		e.health.Listings++
+		e.health.LastListing, e.health.LastListingTook = start, listed.Sub(began)
+	}
 	var changedM []*domain.Machine
 	changedR := map[string]*domain.Request{}
 	var spotIDs []string

@@ -89,6 +89,8 @@ var (
 	descReconciles = prometheus.NewDesc("ohfp_reconciles_total", "Reconcile passes run.", nil, nil)
 	descRecDur     = prometheus.NewDesc("ohfp_reconcile_duration_seconds", "Duration of the last reconcile pass.", nil, nil)
 	descRecLag     = prometheus.NewDesc("ohfp_reconcile_lag_seconds", "Time since the last reconcile pass started.", nil, nil)
+	descListings   = prometheus.NewDesc("ohfp_listings_total", "Full listings of the instances with ohfp's tag, over all providers.", nil, nil)
+	descListDur    = prometheus.NewDesc("ohfp_listing_duration_seconds", "Duration of the last full listing, pauses for HF's calls included.", nil, nil)
 	descAWSCalls   = prometheus.NewDesc("ohfp_aws_calls_total", "AWS API calls (HTTP attempts), by provider and action.", []string{"provider", "action"}, nil)
 	descAWSErrors  = prometheus.NewDesc("ohfp_aws_errors_total", "AWS API calls that failed, by provider and action.", []string{"provider", "action"}, nil)
 	descAWSThrot   = prometheus.NewDesc("ohfp_aws_throttles_total", "AWS API calls answered with throttling, by provider and action.", []string{"provider", "action"}, nil)
@@ -100,7 +102,7 @@ var (
 type stateCollector struct{ src Sources }
 
 func (c *stateCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descRequests, descMachines, descInFlight, descReconciles, descRecDur, descRecLag,
+	for _, d := range []*prometheus.Desc{descRequests, descMachines, descInFlight, descReconciles, descRecDur, descRecLag, descListings, descListDur,
 		descAWSCalls, descAWSErrors, descAWSThrot, descAWSHealthy, descStore, descBuild} {
 		ch <- d
 	}
@@ -123,6 +125,8 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 		if !rep.LastReconcile.IsZero() {
 			ch <- prometheus.MustNewConstMetric(descRecLag, prometheus.GaugeValue, time.Since(rep.LastReconcile).Seconds())
 		}
+		ch <- prometheus.MustNewConstMetric(descListings, prometheus.CounterValue, float64(rep.Listings))
+		ch <- prometheus.MustNewConstMetric(descListDur, prometheus.GaugeValue, float64(rep.LastListingMs)/1000)
 	}
 	if c.src.AWS != nil {
 		for name, h := range c.src.AWS() {
