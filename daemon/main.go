@@ -27,9 +27,18 @@ import (
 )
 
 // defaultMemoryLimit is the Go runtime's soft memory limit unless
-// GOMEMLIMIT is set: the RSS target at 10,000 machines is 100 MB. It is
-// soft: a larger live heap still gets what it needs.
-const defaultMemoryLimit = 80 << 20
+// GOMEMLIMIT is set: the RSS target at 10,000 machines is 100 MB, of which
+// ~30 MB are the binary and Badger's mapped files, and the live heap at
+// 10,000 machines is ~30 MB. Above 10,000 machines the limit grows with
+// them (memoryLimit), so that it never holds a larger live heap to a
+// limit it cannot meet: the collector would then run without pause.
+const defaultMemoryLimit = 64 << 20
+
+// memoryLimit is the soft memory limit for n machines held: the default
+// up to 10,000, then 4 KiB more a machine (twice what one holds live).
+func memoryLimit(n int) int64 {
+	return defaultMemoryLimit + 4<<10*int64(max(n-10000, 0))
+}
 
 // version is stamped at build time with -ldflags "-X main.version=...".
 var version = "dev"
@@ -84,7 +93,7 @@ func realMain(args []string, stdout, stderr io.Writer) int {
 	// 10,000-instance DescribeInstances decodes ~300 MB of XML) from
 	// inflating the resident size; GOMEMLIMIT overrides it.
 	if os.Getenv("GOMEMLIMIT") == "" {
-		debug.SetMemoryLimit(defaultMemoryLimit)
+		debug.SetMemoryLimit(defaultMemoryLimit) // then memoryLimit, once the machines are known
 	}
 	// Trap signals before the slow start-up (opening the store can block).
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)

@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/signal"
 	"os/user"
+	"runtime/debug"
 	"strconv"
 	"sync"
 	"syscall"
@@ -156,6 +157,9 @@ func (d *daemon) run(ctx context.Context) error {
 		}
 	}()
 
+	if os.Getenv("GOMEMLIMIT") == "" {
+		go tuneMemoryLimit(engCtx, eng, d.log)
+	}
 	notify("READY=1")
 	d.log.Info("ohfpd serving", "version", version, "socket", cfg.Socket, "state_dir", cfg.StateDir, "providers", len(pcs), "simulate", d.simulate)
 	stopWatchdog := d.watchdog(ctx)
@@ -343,5 +347,27 @@ func (d *daemon) statusExtra(rep *engine.StatusReport) {
 			"unreachable": h.Unreachable, "failures": h.Failures, "retryInSeconds": h.RetryIn.Seconds(),
 			"calls": h.Calls, "errors": h.Errors, "throttles": h.Throttles,
 		}}
+	}
+}
+
+// tuneMemoryLimit sets the soft memory limit from the machines held
+// (memoryLimit) at start and every 30 seconds until ctx ends.
+func tuneMemoryLimit(ctx context.Context, eng *engine.Engine, log *slog.Logger) {
+	last := int64(-1)
+	t := time.NewTicker(30 * time.Second)
+	defer t.Stop()
+	for {
+		if l := memoryLimit(eng.MachineCount()); l != last {
+			debug.SetMemoryLimit(l)
+			if last >= 0 || l != defaultMemoryLimit {
+				log.Info("soft memory limit set", "limit_mib", l>>20, "machines", eng.MachineCount())
+			}
+			last = l
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
 	}
 }

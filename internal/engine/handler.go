@@ -156,6 +156,13 @@ type StatusReport struct {
 	AWS                map[string]any `json:"aws,omitempty"` // per provider, filled by the daemon
 }
 
+// MachineCount returns the number of machines held (in any state).
+func (e *Engine) MachineCount() int {
+	e.mu.RLock()
+	defer e.mu.RUnlock()
+	return len(e.machines)
+}
+
 // StatusReport summarises the engine's state.
 func (e *Engine) StatusReport() StatusReport {
 	now := e.clk.Now()

@@ -113,14 +113,14 @@ func options_(o badger.Options, logger *slog.Logger) badger.Options {
 		WithSyncWrites(true).
 		WithLogger(slogLogger{logger}).
 		WithMetricsEnabled(false).
-		WithMemTableSize(8 << 20).
+		WithMemTableSize(4 << 20).
 		WithNumMemtables(2).
 		WithBaseTableSize(2 << 20).
 		WithBaseLevelSize(8 << 20).
 		WithNumLevelZeroTables(2).
 		WithNumLevelZeroTablesStall(8).
 		WithNumCompactors(2).
-		WithBlockCacheSize(8 << 20).
+		WithBlockCacheSize(2 << 20).
 		WithIndexCacheSize(4 << 20).
 		WithValueLogFileSize(32 << 20).
 		WithValueThreshold(64 << 10).
