@@ -72,11 +72,15 @@ type Request struct {
 	HandleDeleted bool `json:"handleDeleted,omitempty"`
 	// FallbackUnits: units asked on-demand after Spot fell short
 	// (heterogeneous Spot Fleet); the fallback launch uses its own token.
-	FallbackUnits int    `json:"fallbackUnits,omitempty"`
-	LaunchError   string `json:"launchError,omitempty"`
-	Shortfall     string `json:"shortfall,omitempty"` // why fewer units came than asked
-	RetryNote     string `json:"retryNote,omitempty"` // e.g. "AWS throttling, retrying in 8 s"
-	Rebuilt       bool   `json:"rebuilt,omitempty"`   // recreated from cloud tags
+	FallbackUnits int `json:"fallbackUnits,omitempty"`
+	// Pool: which of a RunInstances template's instance type and subnet
+	// pairs the launch asks (see engine.poolSpec); moved on, durably,
+	// before each next try when EC2 has no capacity in the last.
+	Pool        int    `json:"pool,omitempty"`
+	LaunchError string `json:"launchError,omitempty"`
+	Shortfall   string `json:"shortfall,omitempty"` // why fewer units came than asked
+	RetryNote   string `json:"retryNote,omitempty"` // e.g. "AWS throttling, retrying in 8 s"
+	Rebuilt     bool   `json:"rebuilt,omitempty"`   // recreated from cloud tags
 
 	// Both: the machines, by instance id, in launch (or return) order.
 	MachineIDs []string `json:"machineIds,omitempty"`

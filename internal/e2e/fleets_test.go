@@ -81,6 +81,9 @@ func matrixTemplates() string {
 	for _, c := range matrix() {
 		parts = append(parts, fleetTemplate(c.id, c.api, c.fleetType, c.price))
 	}
+	// RunInstances over every subnet of the region, for TestRunInstancesFindsCapacity.
+	pools := strings.Replace(fleetTemplate("RI-pools", "RunInstances", "", "ondemand"), `"priceType"`, `"subnetId":"__SUBNETS__","priceType"`, 1)
+	parts = append(parts, pools)
 	return `{"templates": [` + strings.Join(parts, ",\n") + `]}`
 }
 
@@ -323,6 +326,40 @@ func TestFleetExpiry(t *testing.T) {
 	}
 	var ret hfdriver.RequestReply
 	e.call("requestReturnMachines", hfdriver.MachinesInput(r.Machines), &ret)
+	e.waitFinal(ret.RequestID)
+	e.waitNothingLeft()
+}
+
+// A RunInstances template over several subnets, with capacity only in the
+// last subnet's zone: the request completes there, through the real
+// provider and the region's InsufficientInstanceCapacity.
+func TestRunInstancesFindsCapacity(t *testing.T) {
+	e := newFleetEnv(t)
+	sn, err := e.ec2.DescribeSubnets(context.Background(), &ec2.DescribeSubnetsInput{})
+	must(t, err)
+	if len(sn.Subnets) < 2 {
+		t.Fatalf("the region has %d subnets", len(sn.Subnets))
+	}
+	last := sn.Subnets[len(sn.Subnets)-1]
+	for _, s := range sn.Subnets {
+		n := 0
+		if aws.ToString(s.AvailabilityZone) == aws.ToString(last.AvailabilityZone) {
+			n = 10
+		}
+		e.sim("capacity", map[string]any{"instanceType": "m5.large", "availabilityZone": aws.ToString(s.AvailabilityZone), "count": n})
+	}
+	id := e.request("RI-pools", 3)
+	st := e.waitFinal(id).Requests[0]
+	if st.Status != "complete" || len(st.Machines) != 3 {
+		t.Fatalf("%+v", st)
+	}
+	for _, in := range e.tagged(id, "pending", "running") {
+		if aws.ToString(in.SubnetId) != aws.ToString(last.SubnetId) {
+			t.Fatalf("instance %s in %s, want %s (the only zone with capacity)", aws.ToString(in.InstanceId), aws.ToString(in.SubnetId), aws.ToString(last.SubnetId))
+		}
+	}
+	var ret hfdriver.RequestReply
+	e.call("requestReturnMachines", hfdriver.MachinesInput(st.Machines), &ret)
 	e.waitFinal(ret.RequestID)
 	e.waitNothingLeft()
 }

@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -415,7 +416,12 @@ func (e *Engine) launch(ctx context.Context, id string) {
 	defer func() {
 		e.mu.Lock()
 		delete(e.inflight, id)
+		r := e.requests[id]
+		again := r != nil && r.Phase == domain.PhaseQueued && !r.NextAttempt.After(e.clk.Now()) && ctx.Err() == nil
 		e.mu.Unlock()
+		if again { // due at once (the next capacity pool): not at the next wake-up
+			e.kick(e.wakeLaunch)
+		}
 	}()
 	e.mu.Lock()
 	r := e.requests[id]
@@ -464,6 +470,9 @@ func (e *Engine) launch(ctx context.Context, id string) {
 		spec.Template, spec.ClientToken = fallbackSpec(r, *tpl)
 		spec.Units = r.FallbackUnits
 		tpl = &spec.Template
+	} else if pools(tpl) > 1 {
+		spec.Template, spec.ClientToken = poolSpec(r, *tpl)
+		tpl = &spec.Template
 	}
 	err := e.persist([]*domain.Request{r}, nil)
 	e.mu.Unlock()
@@ -494,6 +503,19 @@ func (e *Engine) launch(ctx context.Context, id string) {
 			return // shutting down: resumed at next start with the same token
 		}
 		kind := provider.KindOf(lerr)
+		if t := p.templates[r.TemplateID]; kind == provider.Capacity && r.FallbackUnits == 0 && t != nil && r.Pool+1 < pools(t) {
+			// Nothing was launched (RunInstances asks MinCount 1): the
+			// next pool, now, with its own token, moved on durably first.
+			r.Pool++
+			next, _ := poolSpec(r, *t)
+			r.RetryNote = fmt.Sprintf("no capacity for %s (%s); trying %s", poolName(tpl), shorten(lerr.Error(), 160), poolName(&next))
+			r.NextAttempt = now
+			e.log.Warn("launch found no capacity; trying the template's next instance type or subnet", "request", id, "err", lerr, "pool", r.Pool)
+			if err := e.persist([]*domain.Request{r}, nil); err != nil {
+				e.log.Error("persist request", "request", id, "err", err)
+			}
+			return
+		}
 		if (kind == provider.Throttled || kind == provider.Transient) && now.Sub(r.CreatedAt) < e.opts.LaunchDeadline {
 			delay := backoff(r.Attempts)
 			what := "AWS throttling"
@@ -511,6 +533,9 @@ func (e *Engine) launch(ctx context.Context, id string) {
 		}
 		r.Phase = domain.PhaseFailed
 		r.LaunchError = "AWS refused the launch: " + lerr.Error()
+		if r.Pool > 0 {
+			r.LaunchError = fmt.Sprintf("AWS had no capacity in any of the template's %d instance type and subnet pairs; the last said: %s", r.Pool+1, lerr)
+		}
 		if kind == provider.Throttled || kind == provider.Transient {
 			r.LaunchError = fmt.Sprintf("gave up after %d attempts over %s: %s", r.Attempts, e.opts.LaunchDeadline, lerr)
 		}
@@ -523,6 +548,53 @@ func (e *Engine) launch(ctx context.Context, id string) {
 	}
 	e.health.CloudNote = ""
 	e.adoptLaunched(r, tpl, res, now)
+}
+
+// pools is how many instance type and subnet pairs a RunInstances template
+// offers: on InsufficientInstanceCapacity (and kin) in one, the launch tries
+// the next, subnets first (a subnet is a zone: capacity is per type and
+// zone), then types, in the template's order. 0 or 1 for every other API,
+// whose fleets and groups spread over the pairs themselves.
+func pools(t *template.Template) int {
+	if t.API() != template.APIRunInstances {
+		return 0
+	}
+	return max(len(t.InstanceTypes()), 1) * max(len(t.SubnetIDs), 1)
+}
+
+// poolSpec narrows tpl to r.Pool's instance type and subnet, with its own
+// client token: a pair EC2 refused launched nothing, and the next pair's
+// call has other parameters, which the first pair's token would refuse.
+func poolSpec(r *domain.Request, tpl template.Template) (template.Template, string) {
+	t := tpl
+	i := r.Pool
+	if n := len(tpl.SubnetIDs); n > 0 {
+		t.SubnetIDs = []string{tpl.SubnetIDs[i%n]}
+		i /= n
+	}
+	if types := tpl.InstanceTypes(); len(types) > 0 {
+		it := types[i%len(types)]
+		t.VMType = it
+		if w, ok := tpl.VMTypes.Get(it); ok {
+			t.VMTypes = template.Weights{{Type: it, Weight: w}}
+		}
+	}
+	if r.Pool == 0 {
+		return t, r.ClientToken
+	}
+	return t, r.ClientToken + "-p" + strconv.Itoa(r.Pool)
+}
+
+// poolName names a narrowed template's pair for messages.
+func poolName(t *template.Template) string {
+	s := t.VMType
+	if s == "" {
+		s = "the launch template's type"
+	}
+	if len(t.SubnetIDs) > 0 {
+		s += " in " + t.SubnetIDs[0]
+	}
+	return s
 }
 
 // adoptLaunched records a launch's instances under r. Called with e.mu held.

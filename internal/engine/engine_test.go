@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"reflect"
 	"strings"
 	"sync"
 	"testing"
@@ -34,6 +35,9 @@ type fakeCloud struct {
 	spot      map[string]provider.SpotRequest
 	afterList func() // runs after List took its snapshot, before it returns
 	describes int
+	// noCapacity: "type subnet" pairs that answer InsufficientInstanceCapacity.
+	noCapacity map[string]bool
+	specs      []provider.LaunchSpec // every launch asked, in order
 }
 
 func newFakeCloud() *fakeCloud {
@@ -44,6 +48,11 @@ func (f *fakeCloud) Launch(_ context.Context, s provider.LaunchSpec) (provider.L
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.launches++
+	f.specs = append(f.specs, s)
+	if len(s.Template.SubnetIDs) > 0 && f.noCapacity[s.Template.VMType+" "+s.Template.SubnetIDs[0]] {
+		return provider.LaunchResult{}, &provider.Error{Op: "RunInstances", Kind: provider.Capacity,
+			Message: "InsufficientInstanceCapacity: no " + s.Template.VMType + " in " + s.Template.SubnetIDs[0]}
+	}
 	if len(f.launchErr) > 0 {
 		err := f.launchErr[0]
 		f.launchErr = f.launchErr[1:]
@@ -743,5 +752,56 @@ func TestBusyPassesDescribeOnlyWhatIsInFlight(t *testing.T) {
 	h.reconcile()
 	if h.cloud.lists != 2 {
 		t.Fatalf("a full listing once per idle interval: lists=%d", h.cloud.lists)
+	}
+}
+
+// A RunInstances template with several instance types and subnets tries
+// the next pair when EC2 has no capacity in one: subnets first, then types,
+// each pair with its own token, moved on durably before the call (a
+// restart resumes at the same pair, with the same token); when none has
+// capacity the request fails saying so.
+func TestRunInstancesTriesNextPool(t *testing.T) {
+	h := newHarness(t)
+	h.tpls = append(h.tpls, template.Template{TemplateID: "OnDemand-pools", MaxNumber: 20, ImageID: "ami-0123456789abcdef0",
+		VMTypes: template.Weights{{Type: "c5.large", Weight: 1}, {Type: "m5.large", Weight: 1}}, SubnetIDs: []string{"subnet-a", "subnet-b"}})
+	h.restart()
+	h.cloud.noCapacity = map[string]bool{"c5.large subnet-a": true, "c5.large subnet-b": true}
+
+	id := h.request("OnDemand-pools", 2)
+	h.provision()
+	if st := h.status(id); st.Status != hf.StatusRunning || !strings.Contains(st.Message, "no capacity for c5.large in subnet-a") ||
+		!strings.Contains(st.Message, "trying c5.large in subnet-b") {
+		t.Fatalf("after the first pair: %s %q", st.Status, st.Message)
+	}
+	h.restart() // as after a crash: the pair moved on durably
+	h.provision()
+	h.provision()
+	h.cloud.settle()
+	h.reconcile()
+	st := h.status(id)
+	if st.Status != hf.StatusComplete || len(st.Machines) != 2 || st.Machines[0].InstanceType != "m5.large" {
+		t.Fatalf("after the third pair: %s with %d machines (%+v): %q", st.Status, len(st.Machines), st.Machines, st.Message)
+	}
+	var got []string
+	for _, s := range h.cloud.specs {
+		got = append(got, s.Template.VMType+" "+s.Template.SubnetIDs[0]+" "+strings.TrimPrefix(s.ClientToken, id))
+	}
+	want := []string{"c5.large subnet-a ", "c5.large subnet-b -p1", "m5.large subnet-a -p2"}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("launches asked %q, want %q", got, want)
+	}
+
+	// No pair has capacity: the request fails after the four, saying so.
+	h.cloud.noCapacity["m5.large subnet-a"], h.cloud.noCapacity["m5.large subnet-b"] = true, true
+	id2 := h.request("OnDemand-pools", 1)
+	for range 4 {
+		h.provision()
+	}
+	if st := h.status(id2); st.Status != hf.StatusCompleteWithError ||
+		!strings.Contains(st.Message, "no capacity in any of the template's 4 instance type and subnet pairs") {
+		t.Fatalf("with no capacity anywhere: %s %q", st.Status, st.Message)
+	}
+	if n := len(h.cloud.specs); n != 7 {
+		t.Fatalf("%d launches asked in all, want 7", n)
 	}
 }
