@@ -136,19 +136,14 @@ func run(argv []string, stdin *os.File, stdout, stderr io.Writer, lookup func(st
 		// every host HF holds) are checked once, by the daemon, with the
 		// same messages: parsing them twice doubled the call's time. A
 		// large file is not even read: it goes from the file to the socket.
-		if inv.fileIn, err = openLarge(inv); err != nil {
+		if inv.input, inv.fileIn, err = readInput(inv); err != nil {
 			return fail(stdout, err.Error())
 		}
 		if inv.fileIn != nil {
 			defer inv.fileIn.f.Close()
-		} else {
-			if inv.input, err = readInput(inv); err != nil {
+		} else if len(inv.input) <= clientValidateMax || len(inv.input) > hf.MaxInputBytes {
+			if err := hf.Validate(inv.op, inv.input); err != nil {
 				return fail(stdout, err.Error())
-			}
-			if len(inv.input) <= clientValidateMax || len(inv.input) > hf.MaxInputBytes {
-				if err := hf.Validate(inv.op, inv.input); err != nil {
-					return fail(stdout, err.Error())
-				}
 			}
 		}
 	}
@@ -380,42 +375,55 @@ func parseWait(s string) (time.Duration, error) {
 }
 
 // readInput reads the HF document from -f FILE or stdin, up to one byte
-// over hf.MaxInputBytes (so the parser can report the size).
-func readInput(inv *invocation) ([]byte, error) {
+// over hf.MaxInputBytes (so the parser can report the size), or leaves a
+// large -f FILE in its file (largeInput), opened once either way.
+func readInput(inv *invocation) ([]byte, *fileInput, error) {
 	var r io.Reader
 	name := "standard input"
+	size := int64(-1) // a regular file's, when known
 	if inv.hasFile && inv.file != "-" {
 		if inv.file == "" {
-			return nil, errors.New("-f needs a file name")
+			return nil, nil, errors.New("-f needs a file name")
 		}
 		f, err := os.Open(inv.file)
 		if err != nil {
-			return nil, errors.New("cannot read the input file: " + err.Error())
+			return nil, nil, errors.New("cannot read the input file: " + err.Error())
+		}
+		if fi, err := f.Stat(); err == nil && fi.Mode().IsRegular() {
+			size = fi.Size()
+		}
+		if size > clientValidateMax && size <= hf.MaxInputBytes {
+			if in := largeInput(f, size); in != nil {
+				return nil, in, nil // the caller closes f
+			}
 		}
 		defer f.Close()
 		r, name = f, inv.file
 	} else {
 		if inv.isTTY {
 			if inv.op == hf.OpGetAvailableTemplates {
-				return []byte("{}"), nil
+				return []byte("{}"), nil, nil
 			}
-			return nil, errors.New(inv.op + " needs a JSON document: give -f FILE or pipe it on standard input")
+			return nil, nil, errors.New(inv.op + " needs a JSON document: give -f FILE or pipe it on standard input")
 		}
 		r = inv.stdin
+		if f, ok := r.(*os.File); ok {
+			if fi, err := f.Stat(); err == nil && fi.Mode().IsRegular() {
+				size = fi.Size()
+			}
+		}
 	}
 	// Read in one go when the size is known (a file): getReturnRequests
 	// brings every host HF holds, and growing the buffer copied it over
 	// and over.
 	var buf bytes.Buffer
-	if f, ok := r.(*os.File); ok {
-		if fi, err := f.Stat(); err == nil && fi.Mode().IsRegular() {
-			buf.Grow(int(min(fi.Size(), hf.MaxInputBytes+1)) + bytes.MinRead)
-		}
+	if size >= 0 {
+		buf.Grow(int(min(size, hf.MaxInputBytes+1)) + bytes.MinRead)
 	}
 	if _, err := buf.ReadFrom(io.LimitReader(r, hf.MaxInputBytes+1)); err != nil {
-		return nil, errors.New("cannot read " + name + ": " + err.Error())
+		return nil, nil, errors.New("cannot read " + name + ": " + err.Error())
 	}
-	return buf.Bytes(), nil
+	return buf.Bytes(), nil, nil
 }
 
 // fileInput is a large HF document left in its file: the size bytes from
@@ -425,41 +433,24 @@ type fileInput struct {
 	off, size int64
 }
 
-// openLarge opens -f FILE to be sent unread (rpc.Client.CallWithFile) when
-// it is a regular file of more than clientValidateMax bytes and at most
-// hf.MaxInputBytes. It returns nil, nil for every other input, which
-// readInput then reads as before (with its messages), and an error only
-// when the file cannot be read.
-func openLarge(inv *invocation) (*fileInput, error) {
-	if !inv.hasFile || inv.file == "" || inv.file == "-" {
-		return nil, nil
-	}
-	f, err := os.Open(inv.file)
-	if err != nil {
-		return nil, errors.New("cannot read the input file: " + err.Error())
-	}
-	fi, err := f.Stat()
-	if err != nil || !fi.Mode().IsRegular() || fi.Size() <= clientValidateMax || fi.Size() > hf.MaxInputBytes {
-		f.Close()
-		return nil, nil
-	}
-	// The white space at either end, from the first and last 4 KiB; a file
-	// that is white space that far is left to readInput.
-	size := fi.Size()
+// largeInput leaves a -f FILE of more than clientValidateMax bytes (and at
+// most hf.MaxInputBytes) in its file, to be sent unread
+// (rpc.Client.CallWithFile). The white space at either end is found in the
+// first and last 4 KiB; a file that is white space that far, or that
+// cannot be read there, gives nil and is read as any other.
+func largeInput(f *os.File, size int64) *fileInput {
 	var buf [4 << 10]byte
 	n, err := f.ReadAt(buf[:], 0)
 	lead := int64(len(buf[:n]) - len(bytes.TrimLeft(buf[:n], " \t\r\n")))
 	if err != nil || lead == int64(n) {
-		f.Close()
-		return nil, nil
+		return nil
 	}
 	n, err = f.ReadAt(buf[:], size-int64(len(buf)))
 	trail := int64(len(buf[:n]) - len(bytes.TrimRight(buf[:n], " \t\r\n")))
 	if err != nil && err != io.EOF || trail == int64(n) {
-		f.Close()
-		return nil, nil
+		return nil
 	}
-	return &fileInput{f: f, off: lead, size: size - lead - trail}, nil
+	return &fileInput{f: f, off: lead, size: size - lead - trail}
 }
 
 const shortUsage = "run as <operation>.sh -f FILE or ohfp <operation> [-f FILE] [--socket PATH] [--wait DURATION]"
