@@ -357,10 +357,11 @@ func tuneMemoryLimit(ctx context.Context, eng *engine.Engine, log *slog.Logger) 
 	t := time.NewTicker(30 * time.Second)
 	defer t.Stop()
 	for {
-		if l := memoryLimit(eng.MachineCount()); l != last {
+		n := eng.MachineCount()
+		if l := memoryLimit(n); l != last {
 			debug.SetMemoryLimit(l)
 			if last >= 0 || l != defaultMemoryLimit {
-				log.Info("soft memory limit set", "limit_mib", l>>20, "machines", eng.MachineCount())
+				log.Info("soft memory limit set", "limit_mib", l>>20, "machines", n)
 			}
 			last = l
 		}

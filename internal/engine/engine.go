@@ -470,8 +470,10 @@ func (e *Engine) launch(ctx context.Context, id string) {
 		spec.Template, spec.ClientToken = fallbackSpec(r, *tpl)
 		spec.Units = r.FallbackUnits
 		tpl = &spec.Template
-	} else if pools(tpl) > 1 {
-		spec.Template, spec.ClientToken = poolSpec(r, *tpl)
+	}
+	whole := tpl // the template before a pool narrows it
+	if r.FallbackUnits == 0 && pools(whole) > 1 {
+		spec.Template, spec.ClientToken = poolSpec(r, *whole)
 		tpl = &spec.Template
 	}
 	err := e.persist([]*domain.Request{r}, nil)
@@ -503,11 +505,11 @@ func (e *Engine) launch(ctx context.Context, id string) {
 			return // shutting down: resumed at next start with the same token
 		}
 		kind := provider.KindOf(lerr)
-		if t := p.templates[r.TemplateID]; kind == provider.Capacity && r.FallbackUnits == 0 && t != nil && r.Pool+1 < pools(t) {
+		if kind == provider.Capacity && r.FallbackUnits == 0 && r.Pool+1 < pools(whole) {
 			// Nothing was launched (RunInstances asks MinCount 1): the
 			// next pool, now, with its own token, moved on durably first.
 			r.Pool++
-			next, _ := poolSpec(r, *t)
+			next, _ := poolSpec(r, *whole)
 			r.RetryNote = fmt.Sprintf("no capacity for %s (%s); trying %s", poolName(tpl), shorten(lerr.Error(), 160), poolName(&next))
 			r.NextAttempt = now
 			e.log.Warn("launch found no capacity; trying the template's next instance type or subnet", "request", id, "err", lerr, "pool", r.Pool)
