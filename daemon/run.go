@@ -93,6 +93,7 @@ func (d *daemon) run(ctx context.Context) error {
 		Logger:         d.log.With("component", "engine"),
 		ActiveInterval: cfg.Reconcile.ActiveInterval,
 		IdleInterval:   cfg.Reconcile.IdleInterval,
+		ClaimTimeout:   cfg.Reconcile.ClaimTimeout,
 		Version:        version,
 		Gate:           &d.gate,
 	})

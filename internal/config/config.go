@@ -36,6 +36,7 @@ const (
 	DefaultLogFormat         = "auto"
 	DefaultActiveInterval    = 3 * time.Second
 	DefaultIdleInterval      = 30 * time.Second
+	DefaultClaimTimeout      = 30 * time.Minute
 	DefaultLaunchDelay       = time.Second
 	DefaultTerminateDelay    = time.Second
 	DefaultConnectionTimeout = 10 * time.Second
@@ -113,6 +114,10 @@ type Reconcile struct {
 	// IdleInterval is the delay between passes when nothing is in flight.
 	// Default 30s.
 	IdleInterval time.Duration `json:"idle_interval"`
+	// ClaimTimeout: the machines of a request HF never learned of (its
+	// answer was lost) are terminated once HF's getReturnRequests calls
+	// have left them out for this long. Default 30m.
+	ClaimTimeout time.Duration `json:"claim_timeout"`
 }
 
 // Simulate holds the simulated region's timings (ohfpd --simulate).
@@ -230,7 +235,7 @@ func Default() *Config {
 		ClusterID:   DefaultClusterID,
 		LogLevel:    DefaultLogLevel,
 		LogFormat:   DefaultLogFormat,
-		Reconcile:   Reconcile{ActiveInterval: DefaultActiveInterval, IdleInterval: DefaultIdleInterval},
+		Reconcile:   Reconcile{ActiveInterval: DefaultActiveInterval, IdleInterval: DefaultIdleInterval, ClaimTimeout: DefaultClaimTimeout},
 		Simulate:    Simulate{LaunchDelay: DefaultLaunchDelay, TerminateDelay: DefaultTerminateDelay},
 	}
 }
@@ -401,6 +406,7 @@ func decodeConfig(v value, c *Config) {
 			v.decode([]field{
 				{"active_interval", func(v value) { positiveDuration(v, &c.Reconcile.ActiveInterval, 100*time.Millisecond) }},
 				{"idle_interval", func(v value) { positiveDuration(v, &c.Reconcile.IdleInterval, 100*time.Millisecond) }},
+				{"claim_timeout", func(v value) { positiveDuration(v, &c.Reconcile.ClaimTimeout, time.Second) }},
 			}, nil)
 		}},
 		{"metrics_listen", func(v value) {

@@ -89,8 +89,15 @@ type Request struct {
 	// Return: the termination call has been made.
 	TerminateSent bool `json:"terminateSent,omitempty"`
 
-	// Unclaimed: HF never asked about this request (the answer was lost
-	// with a crash); its machines were terminated.
+	// AwaitingClaim: HF has not yet shown that it knows this acquire
+	// request (it has not asked about it, returned one of its machines or
+	// listed one in getReturnRequests). Set when the request is made,
+	// cleared durably on HF's first sign. Records written before this field
+	// existed lack it and so are never taken as unclaimed.
+	AwaitingClaim bool `json:"awaitingClaim,omitempty"`
+	// Unclaimed: HF never learned of this request (its answer was lost
+	// with a crash), proved by HF's own getReturnRequests calls; its
+	// machines were terminated.
 	Unclaimed bool `json:"unclaimed,omitempty"`
 
 	// Final state, once reached.
@@ -146,6 +153,10 @@ type Machine struct {
 	// cloud listing taken before a machine was recorded says nothing about
 	// its absence.
 	Seq uint64 `json:"-"`
+	// AwaitingClaim mirrors its request's AwaitingClaim in memory (not
+	// persisted), so getReturnRequests can tell at a glance, for each of
+	// 10,000 hosts, whether listing it is HF's first sign of the request.
+	AwaitingClaim bool `json:"-"`
 	// LastSeen: the last reconcile pass that saw it in the cloud.
 	LastSeen time.Time `json:"lastSeen,omitzero"`
 	// EndedAt: when it was seen terminated or gone.

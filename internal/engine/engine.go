@@ -15,6 +15,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ohfp/ohfp/internal/clock"
@@ -54,10 +55,14 @@ type Options struct {
 	// from DescribeInstances (EC2 is eventually consistent) before it is
 	// taken as gone (default 2 min).
 	VisibilityGrace time.Duration
-	// ClaimTimeout: an acquire request HF never asked about for this long
-	// (after its creation or the daemon's start) is taken as lost with a
-	// crash before its answer, and its machines are terminated (default 30
-	// min; HF polls every request within seconds of making it).
+	// ClaimTimeout: an acquire request HF never showed it knows (no
+	// getRequestStatus for it, none of its machines returned or listed in
+	// getReturnRequests) is taken as lost with a crash before its answer,
+	// and its machines are terminated, once HF's own getReturnRequests
+	// calls, which list every host HF holds, have left its machines out
+	// for this long (default 30 min) as seen by this process. Nothing a
+	// restart erases counts: the claim is persisted, and the evidence
+	// starts again at every start (see provenUnclaimedLocked).
 	ClaimTimeout time.Duration
 	// LaunchWorkers bounds concurrent cloud calls of the provisioner.
 	LaunchWorkers int
@@ -98,10 +103,24 @@ type Engine struct {
 	inflight  map[string]bool // request ids with a cloud call under way
 	// termInflight: instance ids with a termination or release under way.
 	termInflight map[string]bool
-	seq          uint64   // machine creation counter (see domain.Machine.Seq)
-	polled       sync.Map // request id -> true once HF asked about it
-	started      time.Time
-	health       Health
+	seq          uint64 // machine creation counter (see domain.Machine.Seq)
+	// holdings counts HF's getReturnRequests calls in this process: each
+	// lists every host HF holds, so calls that leave a request's machines
+	// out are the evidence that HF never learned of it.
+	holdings struct {
+		calls atomic.Int64
+		last  atomic.Int64 // engine-clock UnixNano of the latest call
+	}
+	// claimWatch: for requests awaiting HF's claim, the getReturnRequests
+	// call from which their absence counts (in memory: a restart starts
+	// the evidence again).
+	claimWatch map[string]claimMark
+	// undelivered: requests recorded whose requestMachines answer is still
+	// being written to the caller; nothing is launched for them until it
+	// is delivered (see RequestMachinesHeld).
+	undelivered map[string]bool
+	started     time.Time
+	health      Health
 
 	wakeLaunch    chan struct{}
 	wakeReconcile chan struct{}
@@ -176,6 +195,8 @@ func New(opts Options) (*Engine, error) {
 		typeInfo:      map[string]provider.InstanceTypeInfo{},
 		inflight:      map[string]bool{},
 		termInflight:  map[string]bool{},
+		claimWatch:    map[string]claimMark{},
+		undelivered:   map[string]bool{},
 		wakeLaunch:    make(chan struct{}, 1),
 		wakeReconcile: make(chan struct{}, 1),
 		sem:           make(chan struct{}, opts.LaunchWorkers),
@@ -259,6 +280,15 @@ func (e *Engine) load() error {
 	})
 	if err != nil {
 		return fmt.Errorf("load machines: %w", err)
+	}
+	for _, r := range e.requests {
+		if r.AwaitingClaim {
+			for _, id := range r.MachineIDs {
+				if m := e.machines[id]; m != nil {
+					m.AwaitingClaim = true
+				}
+			}
+		}
 	}
 	err = e.store.Scan(keyTypeInfo, func(_ string, v []byte) error {
 		var ti provider.InstanceTypeInfo
@@ -377,7 +407,7 @@ func (e *Engine) ProvisionOnce(ctx context.Context) time.Duration {
 	var launches []*domain.Request
 	e.mu.Lock()
 	for _, r := range e.requests {
-		if r.Kind != domain.KindAcquire || r.Phase != domain.PhaseQueued || e.inflight[r.ID] {
+		if r.Kind != domain.KindAcquire || r.Phase != domain.PhaseQueued || e.inflight[r.ID] || e.undelivered[r.ID] {
 			continue
 		}
 		if r.NextAttempt.After(now) {
@@ -640,18 +670,19 @@ func (e *Engine) newMachine(r *domain.Request, tpl *template.Template, in provid
 	}
 	e.seq++
 	m := &domain.Machine{
-		ID:           in.ID,
-		Seq:          e.seq,
-		Handle:       handle,
-		RequestID:    r.ID,
-		Provider:     r.Provider,
-		TemplateID:   r.TemplateID,
-		InstanceType: in.InstanceType,
-		Spot:         in.Spot,
-		SpotRequest:  in.SpotRequestID,
-		Weight:       1,
-		Result:       domain.ResultExecuting,
-		State:        domain.StatePending,
+		ID:            in.ID,
+		Seq:           e.seq,
+		Handle:        handle,
+		RequestID:     r.ID,
+		Provider:      r.Provider,
+		TemplateID:    r.TemplateID,
+		InstanceType:  in.InstanceType,
+		Spot:          in.Spot,
+		SpotRequest:   in.SpotRequestID,
+		Weight:        1,
+		Result:        domain.ResultExecuting,
+		State:         domain.StatePending,
+		AwaitingClaim: r.AwaitingClaim,
 	}
 	if tpl != nil {
 		m.Weight = tpl.WeightOf(in.InstanceType)

@@ -700,34 +700,6 @@ func TestFailedMachineStillUpIsTerminated(t *testing.T) {
 	}
 }
 
-func TestUnclaimedRequestIsCleanedUp(t *testing.T) {
-	h := newHarness(t)
-	lost := h.request("OnDemand-c5", 2) // its answer never reached HF
-	kept := h.request("OnDemand-c5", 1)
-	h.provision()
-	h.cloud.settle()
-	h.status(kept) // HF asks about the one it knows
-	h.reconcile()
-	h.clk.Advance(29 * time.Minute)
-	h.reconcile()
-	h.provision()
-	if len(h.cloud.terms) != 0 {
-		t.Fatalf("terminated before the claim timeout: %v", h.cloud.terms)
-	}
-	h.clk.Advance(2 * time.Minute)
-	h.reconcile()
-	h.provision()
-	if len(h.cloud.terms) != 1 || len(h.cloud.terms[0]) != 2 {
-		t.Fatalf("the unclaimed request's 2 machines must be terminated: %v", h.cloud.terms)
-	}
-	if st := h.status(lost); !strings.Contains(st.Message, "HF never asked") {
-		t.Fatalf("unclaimed: %+v", st)
-	}
-	if st := h.status(kept); st.Status != hf.StatusComplete || strings.Contains(st.Message, "never asked") {
-		t.Fatalf("claimed: %+v", st)
-	}
-}
-
 func TestBusyPassesDescribeOnlyWhatIsInFlight(t *testing.T) {
 	h := newHarness(t)
 	id := h.request("OnDemand-c5", 2)

@@ -35,7 +35,13 @@ func (h *Handler) Call(ctx context.Context, method string, p rpc.Params) (any, e
 	case hf.OpGetAvailableTemplates:
 		out, err = h.E.GetAvailableTemplates(env, inputOr(p.Input))
 	case hf.OpRequestMachines:
-		out, err = h.E.RequestMachines(env, p.Input)
+		// Nothing launches until the answer is out to HF: a request whose
+		// answer could not be delivered is cancelled (see RequestMachinesHeld).
+		var delivered func(bool)
+		out, delivered, err = h.E.RequestMachinesHeld(env, p.Input)
+		if err == nil {
+			rpc.AfterAnswer(ctx, delivered)
+		}
 	case hf.OpGetRequestStatus:
 		out, err = h.E.GetRequestStatus(env, p.Input)
 	case hf.OpRequestReturnMachines:

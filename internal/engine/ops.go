@@ -104,6 +104,55 @@ func (e *Engine) GetAvailableTemplates(env Env, input []byte) (hf.TemplatesReply
 // idempotency token of its cloud call, and answers at once; the launch
 // happens in the background.
 func (e *Engine) RequestMachines(env Env, input []byte) (hf.RequestReply, error) {
+	rep, delivered, err := e.RequestMachinesHeld(env, input)
+	if err == nil {
+		delivered(true)
+	}
+	return rep, err
+}
+
+// RequestMachinesHeld is RequestMachines for a caller that delivers the
+// answer itself: nothing is launched until it calls delivered(true) once
+// the answer is written to HF. delivered(false), for an answer that could
+// not be written (the caller went away: HF gave up on the call or was
+// killed), ends the request with nothing launched, so HF is never billed
+// for a request it does not know.
+func (e *Engine) RequestMachinesHeld(env Env, input []byte) (hf.RequestReply, func(delivered bool), error) {
+	rep, err := e.requestMachines(env, input)
+	if err != nil {
+		return rep, nil, err
+	}
+	id := rep.RequestID
+	return rep, func(ok bool) { e.delivered(id, ok) }, nil
+}
+
+// delivered releases or ends a request held by RequestMachinesHeld.
+func (e *Engine) delivered(id string, ok bool) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if !e.undelivered[id] {
+		return
+	}
+	delete(e.undelivered, id)
+	r := e.requests[id]
+	if ok || r == nil {
+		e.kick(e.wakeLaunch)
+		return
+	}
+	r.Phase = domain.PhaseFailed
+	r.AwaitingClaim = false
+	r.LaunchError = "the answer to requestMachines could not be delivered (the caller went away: HF gave up on the call or was stopped); nothing was launched"
+	e.finishLocked(r)
+	e.log.Warn("requestMachines answer not delivered; the request is cancelled and nothing was launched", "request", id)
+	if err := e.persist([]*domain.Request{r}, nil); err != nil {
+		// Memory holds the cancellation; were it lost with a restart, the
+		// request would launch and HF's getReturnRequests calls would
+		// prove it unclaimed (provenUnclaimedLocked).
+		e.log.Error("persist cancelled request", "request", id, "err", err)
+	}
+}
+
+func (e *Engine) requestMachines(env Env, input []byte) (hf.RequestReply, error) {
 	const op = hf.OpRequestMachines
 	in, err := hf.ParseRequestMachines(input)
 	if err != nil {
@@ -141,6 +190,8 @@ func (e *Engine) RequestMachines(env Env, input []byte) (hf.RequestReply, error)
 		CreatedAt:   now,
 		ClientToken: id, // 40 ASCII characters: within EC2's 64
 		Phase:       domain.PhaseQueued,
+		// Until HF shows it knows the id; see provenUnclaimedLocked.
+		AwaitingClaim: true,
 	}
 	// Write ahead: durable before the answer and before the cloud call.
 	if err := e.persist([]*domain.Request{r}, nil); err != nil {
@@ -148,8 +199,8 @@ func (e *Engine) RequestMachines(env Env, input []byte) (hf.RequestReply, error)
 	}
 	e.mu.Lock()
 	e.requests[id] = r
+	e.undelivered[id] = true
 	e.mu.Unlock()
-	e.kick(e.wakeLaunch)
 	e.kick(e.wakeReconcile)
 	e.log.Info("request accepted", "request", id, "template", t.TemplateID, "units", in.MachineCount, "provider", p.cfg.Name)
 	return hf.RequestReply{RequestID: id, Message: fmt.Sprintf("Request to provision %d units of template %s accepted.", in.MachineCount, t.TemplateID)}, nil
@@ -162,14 +213,18 @@ func (e *Engine) GetRequestStatus(env Env, input []byte) (hf.StatusReply, error)
 	if err != nil {
 		return hf.StatusReply{}, err
 	}
+	var claims []string
 	e.mu.RLock()
-	defer e.mu.RUnlock()
 	out := hf.StatusReply{Requests: make([]hf.RequestStatus, 0, len(ids))}
 	for _, id := range ids {
 		out.Requests = append(out.Requests, e.requestStatusLocked(id))
-		if _, ok := e.polled.Load(id); !ok {
-			e.polled.Store(id, true)
+		if r := e.requests[id]; r != nil && r.AwaitingClaim {
+			claims = append(claims, id)
 		}
+	}
+	e.mu.RUnlock()
+	if len(claims) > 0 {
+		e.claim(claims) // once per request: HF's first question about it
 	}
 	return out, nil
 }
@@ -276,6 +331,7 @@ func (e *Engine) RequestReturnMachines(env Env, input []byte) (hf.RequestReply, 
 	}
 	r.Provider = p.cfg.Name
 	var ms []*domain.Machine
+	var claims []string
 	seen := map[string]bool{}
 	already := 0
 	for _, ref := range refs {
@@ -288,6 +344,9 @@ func (e *Engine) RequestReturnMachines(env Env, input []byte) (hf.RequestReply, 
 			continue
 		}
 		seen[m.ID] = true
+		if m.AwaitingClaim {
+			claims = append(claims, m.RequestID)
+		}
 		r.MachineIDs = append(r.MachineIDs, m.ID)
 		if m.ReturnID != "" {
 			already++
@@ -315,6 +374,9 @@ func (e *Engine) RequestReturnMachines(env Env, input []byte) (hf.RequestReply, 
 		}
 	}
 	e.mu.Unlock()
+	if len(claims) > 0 {
+		e.claim(claims)
+	}
 	e.kick(e.wakeLaunch)
 	e.kick(e.wakeReconcile)
 
@@ -363,6 +425,13 @@ func (e *Engine) GetReturnRequests(env Env, input []byte) (hf.ReturnRequestsRepl
 		}
 		e.mu.RUnlock()
 	}
+	// HF lists every host it holds: the evidence provenUnclaimedLocked
+	// counts, and, for a host of a request awaiting its claim, the claim.
+	e.holdings.last.Store(now.UnixNano())
+	e.holdings.calls.Add(1)
+	if len(t.claims) > 0 {
+		e.claim(t.claims)
+	}
 	return t.reply(), nil
 }
 
@@ -370,6 +439,7 @@ func (e *Engine) GetReturnRequests(env Env, input []byte) (hf.ReturnRequestsRepl
 type returnTally struct {
 	hosts, unknown int
 	out            []hf.ReturnRequest
+	claims         []string // requests of hosts awaiting HF's claim
 }
 
 // add counts one host HF holds: m is ohfpd's machine for it (nil when
@@ -379,6 +449,9 @@ func (t *returnTally) add(m *domain.Machine, name []byte, now time.Time) {
 	if m == nil {
 		t.unknown++
 		return
+	}
+	if m.AwaitingClaim {
+		t.claims = append(t.claims, m.RequestID)
 	}
 	grace, ok := m.Reclaim(now)
 	if !ok {

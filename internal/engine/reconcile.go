@@ -342,8 +342,9 @@ func (e *Engine) finishAndPurge() time.Duration {
 	var deletes []string
 	var doomed []*domain.Machine
 	for _, r := range e.requests {
-		if r.Kind == domain.KindAcquire && !r.Unclaimed && e.unclaimedLocked(r, now) {
+		if r.Kind == domain.KindAcquire && r.AwaitingClaim && !r.Unclaimed && e.provenUnclaimedLocked(r, now) {
 			r.Unclaimed = true
+			delete(e.claimWatch, r.ID)
 			for _, id := range r.MachineIDs {
 				if m := e.machines[id]; m != nil && m.Live() && m.ReturnID == "" && !m.Doomed {
 					m.Doomed = true
@@ -351,15 +352,16 @@ func (e *Engine) finishAndPurge() time.Duration {
 				}
 			}
 			if !r.Final() {
-				r.Phase, r.LaunchError = domain.PhaseFailed, "HF never asked about this request (its answer was probably lost with a crash); its machines were terminated"
+				r.Phase, r.LaunchError = domain.PhaseFailed, "HF never learned of this request (its answer was lost); its machines were terminated"
 				if r.Handle != "" {
 					r.HandleCapped = true
 				}
 			} else {
-				r.Message += "; HF never asked about this request, so its machines were terminated"
+				r.Message += "; HF never learned of this request (its answer was lost), so its machines were terminated"
 			}
 			changed = append(changed, r)
-			e.log.Warn("request never claimed by HF; terminating its machines", "request", r.ID, "machines", len(doomed))
+			e.log.Warn("HF never learned of this request: its getReturnRequests calls left its machines out and it never asked about it; terminating its machines",
+				"request", r.ID, "machines", len(doomed), "evidence", e.opts.ClaimTimeout)
 		}
 		if !r.Final() {
 			e.finishLocked(r)
@@ -414,20 +416,68 @@ func (e *Engine) finishAndPurge() time.Duration {
 	return e.opts.IdleInterval
 }
 
-// unclaimedLocked reports whether HF has never asked about acquire request
-// r for ClaimTimeout since it was made (or since this daemon started).
-func (e *Engine) unclaimedLocked(r *domain.Request, now time.Time) bool {
+// claimMark is where the evidence against a request awaiting HF's claim
+// starts: the getReturnRequests call count and time.
+type claimMark struct {
+	calls int64
+	at    time.Time
+}
+
+// provenUnclaimedLocked reports whether HF has shown, by its own calls in
+// this process, that it never learned of acquire request r (awaiting its
+// claim): getReturnRequests lists every host HF holds, and the calls made
+// over ClaimTimeout since r existed (at least three) all left r's machines
+// out, while HF never asked about r nor returned any of them (any of
+// which claims r). Nothing here survives a restart, so a restart only
+// delays the proof; and a cluster whose HF never calls getReturnRequests
+// never proves it: its machines are kept (a leak is cheaper than
+// terminating a host HF uses). Called with e.mu held.
+func (e *Engine) provenUnclaimedLocked(r *domain.Request, now time.Time) bool {
 	if r.Rebuilt {
 		return false
 	}
-	if _, ok := e.polled.Load(r.ID); ok {
+	calls := e.holdings.calls.Load()
+	if calls == 0 {
 		return false
 	}
-	since := r.CreatedAt
-	if e.started.After(since) {
-		since = e.started
+	last := time.Unix(0, e.holdings.last.Load())
+	w, ok := e.claimWatch[r.ID]
+	if !ok {
+		if last.Before(r.CreatedAt) {
+			return false
+		}
+		e.claimWatch[r.ID] = claimMark{calls: calls, at: last}
+		return false
 	}
-	return now.Sub(since) > e.opts.ClaimTimeout
+	return calls-w.calls >= 2 && last.Sub(w.at) >= e.opts.ClaimTimeout
+}
+
+// claim records that HF has shown it knows the requests ids (asked about
+// them, returned or listed one of their machines): durably, so that no
+// restart can turn them back into requests HF never learned of.
+func (e *Engine) claim(ids []string) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	var recs []*domain.Request
+	for _, id := range ids {
+		r := e.requests[id]
+		if r == nil || !r.AwaitingClaim {
+			continue
+		}
+		r.AwaitingClaim = false
+		delete(e.claimWatch, id)
+		for _, mid := range r.MachineIDs {
+			if m := e.machines[mid]; m != nil {
+				m.AwaitingClaim = false
+			}
+		}
+		recs = append(recs, r)
+	}
+	if err := e.persist(recs, nil); err != nil {
+		// Memory holds the claim; were it lost with a restart, HF's
+		// getReturnRequests calls, which list its hosts, claim it again.
+		e.log.Warn("recording HF's claim of requests", "requests", len(recs), "err", err)
+	}
 }
 
 // FillTypeInfo fetches what fillTypeInfo does for every provider. ohfpd

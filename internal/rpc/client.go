@@ -205,7 +205,11 @@ func (c *Client) exchange(ctx context.Context, conn net.Conn, body outgoing) (in
 	stop := context.AfterFunc(ctx, func() { conn.SetDeadline(time.Unix(1, 0)) })
 	defer stop()
 	head := "POST " + Path + " HTTP/1.0\r\nHost: " + Host + "\r\nContent-Type: application/json\r\nContent-Length: " +
-		strconv.FormatInt(body.len(), 10) + "\r\n\r\n"
+		strconv.FormatInt(body.len(), 10) + "\r\n"
+	if dl, ok := ctx.Deadline(); ok {
+		head += DeadlineHeader + ": " + strconv.FormatInt(dl.UnixMilli(), 10) + "\r\n"
+	}
+	head += "\r\n"
 	bufs := net.Buffers{[]byte(head), body.body}
 	if _, err := bufs.WriteTo(conn); err != nil {
 		return 0, nil, fmt.Errorf("%w: %w", errNoAnswer, err)
@@ -429,7 +433,12 @@ func retryableDial(err error) bool {
 func (c *Client) transportError(ctx context.Context, method string, err error) error {
 	if ctx.Err() != nil {
 		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-			return fmt.Errorf("ohfpd at %s did not answer %s in time", c.path, method)
+			what := "ohfpd carries out no call that reaches it after its caller stopped waiting, so this call most likely took no effect"
+			if method == "requestMachines" {
+				what = "ohfpd carries out no call that reaches it after its caller stopped waiting, and cancels a request whose answer it could not deliver, so this call took no effect"
+			}
+			return fmt.Errorf("ohfpd at %s did not answer %s in time (is it stopped or overloaded? systemctl status ohfpd); %s: `ohfp requests --all` lists every request ohfpd holds",
+				c.path, method, what)
 		}
 		return fmt.Errorf("the call to %s was cancelled: %w", method, ctx.Err())
 	}
@@ -443,7 +452,7 @@ func (c *Client) transportError(ctx context.Context, method string, err error) e
 		}
 		return fmt.Errorf("cannot connect to ohfpd at %s: %v", c.path, op.Err)
 	}
-	return fmt.Errorf("ohfpd at %s closed the connection without answering %s (it may have been restarted; the call may or may not have taken effect): %v", c.path, method, err)
+	return fmt.Errorf("ohfpd at %s closed the connection without answering %s (it may have been restarted; the call may or may not have taken effect: `ohfp requests --all` lists every request ohfpd holds): %v", c.path, method, err)
 }
 
 // joinHint says which group to join to use the socket.

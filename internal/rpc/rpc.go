@@ -17,6 +17,7 @@
 package rpc
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -101,4 +102,45 @@ type Response struct {
 	ID      json.RawMessage `json:"id"`
 	Result  json.RawMessage `json:"result,omitempty"`
 	Error   *Error          `json:"error,omitempty"`
+}
+
+// DeadlineHeader carries the wall-clock time (Unix milliseconds) after
+// which the client no longer waits for the answer. ohfpd carries out no
+// call that reaches it after that: a daemon that was stopped (SIGSTOP, a
+// stalled disk) must not act on a call its caller already reported failed.
+const DeadlineHeader = "Ohfp-Deadline"
+
+type answerHooksKey struct{}
+
+// AnswerHooks are what a handler asks to run once its answer has been
+// written to the caller, or could not be.
+type AnswerHooks struct{ fns []func(delivered bool) }
+
+// WithAnswerHooks returns a context whose handlers' AfterAnswer calls
+// collect in the returned hooks; the server runs them after writing the
+// answer.
+func WithAnswerHooks(ctx context.Context) (context.Context, *AnswerHooks) {
+	h := &AnswerHooks{}
+	return context.WithValue(ctx, answerHooksKey{}, h), h
+}
+
+// AfterAnswer arranges for fn to run once the answer to the call of ctx
+// has been written (delivered true) or could not be (the caller went
+// away). Without a server that delivers answers (ctx has no hooks), fn
+// runs at once with true.
+func AfterAnswer(ctx context.Context, fn func(delivered bool)) {
+	if h, ok := ctx.Value(answerHooksKey{}).(*AnswerHooks); ok {
+		h.fns = append(h.fns, fn)
+		return
+	}
+	fn(true)
+}
+
+// Run runs the hooks, once each.
+func (h *AnswerHooks) Run(delivered bool) {
+	fns := h.fns
+	h.fns = nil
+	for _, fn := range fns {
+		fn(delivered)
+	}
 }

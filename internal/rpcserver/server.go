@@ -204,6 +204,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeResponse(w, httpStatus(e.Code), req.ID, e)
 		return
 	}
+	if e := s.late(r, req.Method, peer); e != nil {
+		writeResponse(w, httpStatus(e.Code), req.ID, e)
+		return
+	}
+	ctx, hooks := rpc.WithAnswerHooks(r.Context())
 	// The result is encoded straight into the answer's envelope, in a
 	// pooled buffer: getRequestStatus for 100 requests answers 300 KB, and
 	// a fresh buffer for the result and another for the envelope were most
@@ -216,20 +221,49 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	b := append((*p)[:0], `{"jsonrpc":"2.0","id":`...)
 	b = append(b, req.ID...) // checked by rpc.DecodeRequest: a number or a string
 	b = append(b, `,"result":`...)
-	b, e = s.call(r.Context(), req.Method, params, peer, b)
+	b, e = s.call(ctx, req.Method, params, peer, b)
 	if e != nil {
 		writeResponse(w, httpStatus(e.Code), req.ID, e)
+		hooks.Run(false)
 	} else {
 		b = append(b, "}\n"...)
 		w.Header().Set("Content-Type", "application/json")
 		w.Header().Set("Content-Length", strconv.Itoa(len(b)))
 		w.WriteHeader(http.StatusOK)
-		_, _ = w.Write(b) // copied out (to the socket or net/http's buffer) when it returns
+		_, werr := w.Write(b) // copied out (to the socket or net/http's buffer) when it returns
+		if werr == nil {
+			// Out to the socket now: an answer the caller can no longer
+			// take (it went away) fails here, not in net/http's buffer.
+			werr = http.NewResponseController(w).Flush()
+		}
+		if werr != nil {
+			s.log.Warn("the answer could not be delivered; the caller went away", "method", req.Method, "uid", peer.UID, "pid", peer.PID, "err", werr)
+		}
+		hooks.Run(werr == nil)
 	}
 	if cap(b) <= maxPooledAnswer {
 		*p = b[:0]
 		answerPool.Put(p)
 	}
+}
+
+// late refuses a call that reaches ohfpd after its caller stopped waiting
+// (rpc.DeadlineHeader), or whose caller has already gone: carrying it out
+// would act on a call HF was told failed.
+func (s *Server) late(r *http.Request, method string, peer Peer) *rpc.Error {
+	gone := r.Context().Err() != nil
+	var over time.Duration
+	if v := r.Header.Get(rpc.DeadlineHeader); v != "" {
+		if ms, err := strconv.ParseInt(v, 10, 64); err == nil {
+			over = time.Since(time.UnixMilli(ms)) // the client's wall clock, this host's
+		}
+	}
+	if !gone && over <= 0 {
+		return nil
+	}
+	s.log.Warn("refused a call that arrived after its caller stopped waiting; it was not carried out", "method", method, "late", over.Round(time.Millisecond), "caller_gone", gone, "uid", peer.UID)
+	return rpc.Errorf(rpc.Unavailable, "%s reached ohfpd %s after its caller stopped waiting (ohfpd was stopped or overloaded); it was not carried out: call again",
+		method, max(over, 0).Round(time.Millisecond))
 }
 
 // maxPooledAnswer bounds the answers whose buffers are kept for the next.
