@@ -104,7 +104,7 @@ func runAdmin(cmd command, inv *invocation, stdout, stderr io.Writer) int {
 }
 
 // callDaemon invokes a daemon method with args (nil for none) and returns the
-// raw result. Each call is bounded by callTimeout once connected.
+// raw result. Each call is bounded by inv.callBound.
 func callDaemon(ctx context.Context, inv *invocation, method string, args any, env map[string]string, input []byte) (json.RawMessage, error) {
 	var p rpc.Params
 	if args != nil {
@@ -115,7 +115,7 @@ func callDaemon(ctx context.Context, inv *invocation, method string, args any, e
 		p.Args = b
 	}
 	p.Env, p.Input = env, input
-	ctx, cancel := context.WithTimeout(ctx, max(inv.wait, 0)+callTimeout)
+	ctx, cancel := context.WithTimeout(ctx, inv.callBound())
 	defer cancel()
 	c := rpc.NewClient(inv.socket, rpc.ClientOptions{WaitTimeout: inv.wait})
 	var raw json.RawMessage

@@ -80,6 +80,7 @@ type invocation struct {
 	hasFile bool
 	socket  string
 	wait    time.Duration
+	timeout time.Duration // a call once connected: callTimeout, or OHFP_TIMEOUT
 	args    []string // positional arguments after the operation (sysadmin commands)
 	version bool
 	help    bool
@@ -147,7 +148,7 @@ func run(argv []string, stdin *os.File, stdout, stderr io.Writer, lookup func(st
 			}
 		}
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), inv.wait+callTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), inv.callBound())
 	defer cancel()
 	out, err := cmd.run(ctx, inv)
 	if err != nil {
@@ -359,7 +360,25 @@ func parseArgs(argv []string, lookup func(string) (string, bool)) (*invocation, 
 			inv.wait = -1 // try once
 		}
 	}
+	inv.timeout = callTimeout
+	if v, ok := lookup("OHFP_TIMEOUT"); ok && v != "" {
+		d, err := parseWait(v)
+		if err != nil || d == 0 {
+			return inv, errors.New("OHFP_TIMEOUT " + strconv.Quote(v) + " is not a positive duration such as 120s")
+		}
+		inv.timeout = d
+	}
 	return inv, nil
+}
+
+// callBound is how long a call may take in all: the wait for a
+// (re)starting daemon, then the call itself.
+func (inv *invocation) callBound() time.Duration {
+	t := inv.timeout
+	if t <= 0 {
+		t = callTimeout
+	}
+	return max(inv.wait, 0) + t
 }
 
 // parseWait reads a Go duration, or a whole number of seconds.

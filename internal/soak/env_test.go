@@ -250,8 +250,9 @@ func templatesJSON(max int) string {
 
 // daemonOpts tune an env's ohfpd.
 type daemonOpts struct {
-	maxNumber int  // per template; default 1000
-	rateLimit bool // aws_rate_limit (client-side EC2 buckets)
+	maxNumber    int           // per template; default 1000
+	rateLimit    bool          // aws_rate_limit (client-side EC2 buckets)
+	claimTimeout time.Duration // reconcile.claim_timeout; default 30m
 }
 
 // env is one ohfpd (restartable) pointed at a cloud, with its HF folder.
@@ -276,6 +277,9 @@ func newEnv(t *testing.T, c *cloud, o daemonOpts) *env {
 	if o.maxNumber == 0 {
 		o.maxNumber = 1000
 	}
+	if o.claimTimeout == 0 {
+		o.claimTimeout = 30 * time.Minute
+	}
 	dir := t.TempDir()
 	e := &env{t: t, cloud: c, dir: dir, cluster: "soak",
 		sock: filepath.Join(dir, "ohfp.sock"), state: filepath.Join(dir, "state"),
@@ -287,13 +291,14 @@ log_format: text
 reconcile:
   active_interval: 200ms
   idle_interval: 1s
+  claim_timeout: %s
 providers:
   - name: aws
     region: us-east-1
     endpoint_url: %s
     aws_rate_limit: %t
     templates_file: awsprov_templates.json
-`, e.sock, e.state, e.cluster, c.endpoint, o.rateLimit)
+`, e.sock, e.state, e.cluster, o.claimTimeout, c.endpoint, o.rateLimit)
 	must(t, os.WriteFile(e.cfg, []byte(cfg), 0o600))
 	must(t, os.WriteFile(filepath.Join(dir, "awsprov_templates.json"), []byte(templatesJSON(o.maxNumber)), 0o600))
 	p, err := hfdriver.Install(filepath.Join(dir, "hf"), filepath.Join(binDir, "ohfp"))
