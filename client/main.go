@@ -81,7 +81,7 @@ type invocation struct {
 	socket  string
 	wait    time.Duration
 	timeout time.Duration // a call once connected: callTimeout, or OHFP_TIMEOUT
-	args    []string // positional arguments after the operation (sysadmin commands)
+	args    []string      // positional arguments after the operation (sysadmin commands)
 	version bool
 	help    bool
 
