@@ -97,7 +97,10 @@ func (h Health) Summary() string {
 	switch {
 	case h.NotAnswering:
 		s := "AWS not answering for " + h.NotAnsweringFor.Round(time.Second).String()
-		if h.InFlight > 0 {
+		switch {
+		case h.InFlight == 1:
+			s += ", 1 call waiting"
+		case h.InFlight > 1:
 			s += fmt.Sprintf(", %d calls waiting", h.InFlight)
 		}
 		if h.LastError != "" {
