@@ -52,6 +52,8 @@ type awsStatus struct {
 		Calls       map[string]int `json:"calls"`
 		Errors      map[string]int `json:"errors"`
 		Throttles   map[string]int `json:"throttles"`
+		Timeouts    map[string]int `json:"timeouts"`
+		InFlight    int            `json:"inFlight"`
 	} `json:"health"`
 }
 
@@ -206,6 +208,12 @@ func awsLine(now time.Time, a awsStatus) string {
 	detail := fmt.Sprintf("%d calls, %d errors, %d throttles", sum(h.Calls), sum(h.Errors), sum(h.Throttles))
 	if t := counts(h.Throttles); t != "" {
 		detail += " (" + t + ")"
+	}
+	if n := sum(h.Timeouts); n > 0 {
+		detail += fmt.Sprintf(", %d timeouts (%s)", n, counts(h.Timeouts))
+	}
+	if h.InFlight > 0 {
+		detail += fmt.Sprintf(", %d under way", h.InFlight)
 	}
 	if h.LastError != "" {
 		detail += "; last error " + ago(now, h.LastErrorAt) + ": " + h.LastError

@@ -245,7 +245,8 @@ func (d *daemon) allowed(cfg *config.Config) (uids, gids []uint32) {
 	return uids, gids
 }
 
-// buildProviders makes one AWS provider per configured provider.
+// buildProviders makes one AWS provider per configured provider. A
+// provider whose name d.provs already holds keeps that one's meter.
 func (d *daemon) buildProviders(ctx context.Context, cfg *config.Config) ([]engine.ProviderConfig, map[string]*awsprov.Provider, error) {
 	var pcs []engine.ProviderConfig
 	provs := map[string]*awsprov.Provider{}
@@ -257,8 +258,16 @@ func (d *daemon) buildProviders(ctx context.Context, cfg *config.Config) ([]engi
 			EndpointURL:     p.EndpointURL,
 			Proxy:           p.Proxy,
 			ConnectTimeout:  p.ConnectionTimeout,
+			ResponseTimeout: p.ResponseTimeout,
+			CallTimeout:     p.CallTimeout,
 			RetryAttempts:   p.RetryAttempts,
 			RateLimit:       p.AWSRateLimit,
+		}
+		if old := d.provs[p.Name]; old != nil {
+			// The same provider after a reload: its calls, errors and
+			// health go on (and the old provider's calls still under way
+			// end on the same meter, at their deadline).
+			s.Meter = old.Meter()
 		}
 		if d.simulate {
 			s.EndpointURL = d.simEndpoint
@@ -343,11 +352,20 @@ func (d *daemon) statusExtra(rep *engine.StatusReport) {
 	rep.AWS = map[string]any{}
 	for name, p := range d.provs {
 		h := p.Health()
-		rep.AWS[name] = map[string]any{"summary": h.Summary(), "health": map[string]any{
+		health := map[string]any{
 			"lastError": h.LastError, "lastErrorAt": h.LastErrorAt, "throttled": h.Throttled,
 			"unreachable": h.Unreachable, "failures": h.Failures, "retryInSeconds": h.RetryIn.Seconds(),
-			"calls": h.Calls, "errors": h.Errors, "throttles": h.Throttles,
-		}}
+			"calls": h.Calls, "errors": h.Errors, "throttles": h.Throttles, "timeouts": h.Timeouts,
+			"notAnswering": h.NotAnswering, "inFlight": h.InFlight,
+		}
+		if h.NotAnswering {
+			health["notAnsweringSince"] = h.NotAnsweringSince
+			health["notAnsweringSeconds"] = h.NotAnsweringFor.Seconds()
+		}
+		if !h.OldestCall.IsZero() {
+			health["oldestCall"] = h.OldestCall
+		}
+		rep.AWS[name] = map[string]any{"summary": h.Summary(), "health": health}
 	}
 }
 

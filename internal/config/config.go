@@ -40,6 +40,8 @@ const (
 	DefaultLaunchDelay       = time.Second
 	DefaultTerminateDelay    = time.Second
 	DefaultConnectionTimeout = 10 * time.Second
+	DefaultResponseTimeout   = 30 * time.Second
+	DefaultCallTimeout       = 60 * time.Second
 	DefaultRetryAttempts     = 3
 	DefaultPendingTimeout    = 180 * time.Second
 	DefaultDescribeRetries   = 3
@@ -152,6 +154,13 @@ type Provider struct {
 	// ConnectionTimeout bounds connecting to AWS (AWS_CONNECTION_TIMEOUT_MS).
 	// Default 10s.
 	ConnectionTimeout time.Duration `json:"connection_timeout"`
+	// ResponseTimeout bounds the wait for the first byte of AWS's answer to
+	// one call. Default 30s.
+	ResponseTimeout time.Duration `json:"aws_response_timeout"`
+	// CallTimeout bounds one call to AWS as a whole, from sending it to the
+	// last byte of the answer. A call that runs out of any of the three is
+	// not retried at once; the engine tries again later. Default 60s.
+	CallTimeout time.Duration `json:"aws_call_timeout"`
 	// RetryAttempts is how many times a failed AWS call is retried, 0-10
 	// (AWS_REQUEST_RETRY_ATTEMPTS). Default 3.
 	RetryAttempts int `json:"retry_attempts"`

@@ -94,7 +94,8 @@ func TestDefaultsAndLookups(t *testing.T) {
 		t.Errorf("defaults wrong: %+v", c)
 	}
 	p := c.Providers[1]
-	if p.ConnectionTimeout != 10*time.Second || p.RetryAttempts != 3 || p.PendingTimeout != 180*time.Second {
+	if p.ConnectionTimeout != 10*time.Second || p.RetryAttempts != 3 || p.PendingTimeout != 180*time.Second ||
+		p.ResponseTimeout != 30*time.Second || p.CallTimeout != 60*time.Second {
 		t.Errorf("provider defaults wrong: %+v", p)
 	}
 	if got, ok := c.Provider("b"); !ok || got.Name != "b" {

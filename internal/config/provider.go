@@ -129,6 +129,8 @@ var settingSpecs = []settingSpec{
 	{name: "proxy", read: readProxy},
 	{name: "connection_timeout", ibm: "AWS_CONNECTION_TIMEOUT_MS",
 		read: readDurRange(time.Millisecond, time.Hour), ibmRd: readIntUnit(time.Millisecond, time.Millisecond, time.Hour)},
+	{name: "aws_response_timeout", read: readDurRange(time.Millisecond, time.Hour)},
+	{name: "aws_call_timeout", read: readDurRange(time.Millisecond, time.Hour)},
 	{name: "retry_attempts", ibm: "AWS_REQUEST_RETRY_ATTEMPTS", read: readIntRange(0, MaxRetryAttempts)},
 	{name: "pending_timeout", ibm: "AWS_INSTANCE_PENDING_TIMEOUT_SEC",
 		read: readDurRange(MinPendingTimeout, MaxPendingTimeout), ibmRd: readIntUnit(time.Second, MinPendingTimeout, MaxPendingTimeout)},
@@ -301,6 +303,8 @@ func decodeProvider(v value, c *Config) (Provider, bool) {
 	n0 := len(*d.errs)
 	p := Provider{
 		ConnectionTimeout:     DefaultConnectionTimeout,
+		ResponseTimeout:       DefaultResponseTimeout,
+		CallTimeout:           DefaultCallTimeout,
 		RetryAttempts:         DefaultRetryAttempts,
 		PendingTimeout:        DefaultPendingTimeout,
 		DescribeRetryAttempts: DefaultDescribeRetries,
@@ -377,6 +381,10 @@ func decodeProvider(v value, c *Config) (Provider, bool) {
 			p.Proxy = s.val.(string)
 		case "connection_timeout":
 			p.ConnectionTimeout = s.val.(time.Duration)
+		case "aws_response_timeout":
+			p.ResponseTimeout = s.val.(time.Duration)
+		case "aws_call_timeout":
+			p.CallTimeout = s.val.(time.Duration)
 		case "retry_attempts":
 			p.RetryAttempts = s.val.(int)
 		case "pending_timeout":

@@ -94,7 +94,10 @@ var (
 	descAWSCalls   = prometheus.NewDesc("ohfp_aws_calls_total", "AWS API calls (HTTP attempts), by provider and action.", []string{"provider", "action"}, nil)
 	descAWSErrors  = prometheus.NewDesc("ohfp_aws_errors_total", "AWS API calls that failed, by provider and action.", []string{"provider", "action"}, nil)
 	descAWSThrot   = prometheus.NewDesc("ohfp_aws_throttles_total", "AWS API calls answered with throttling, by provider and action.", []string{"provider", "action"}, nil)
-	descAWSHealthy = prometheus.NewDesc("ohfp_aws_healthy", "1 when the last AWS operation of the provider was answered, 0 while throttled or unreachable.", []string{"provider"}, nil)
+	descAWSHealthy = prometheus.NewDesc("ohfp_aws_healthy", "1 when the last AWS operation of the provider was answered, 0 while throttled, unreachable or not answering.", []string{"provider"}, nil)
+	descAWSTimeout = prometheus.NewDesc("ohfp_aws_timeouts_total", "AWS API calls that got no answer within their deadline (connect, first byte or whole call), by provider and action.", []string{"provider", "action"}, nil)
+	descAWSWaits   = prometheus.NewDesc("ohfp_aws_calls_in_flight", "AWS API calls (HTTP attempts) under way, by provider.", []string{"provider"}, nil)
+	descAWSSilent  = prometheus.NewDesc("ohfp_aws_not_answering_seconds", "How long AWS has not answered the provider's calls; 0 while it answers.", []string{"provider"}, nil)
 	descStore      = prometheus.NewDesc("ohfp_store_size_bytes", "Size of the Badger store, by part.", []string{"part"}, nil)
 	descBuild      = prometheus.NewDesc("ohfp_build_info", "ohfpd's version.", []string{"version"}, nil)
 )
@@ -103,7 +106,7 @@ type stateCollector struct{ src Sources }
 
 func (c *stateCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descRequests, descMachines, descInFlight, descReconciles, descRecDur, descRecLag, descListings, descListDur,
-		descAWSCalls, descAWSErrors, descAWSThrot, descAWSHealthy, descStore, descBuild} {
+		descAWSCalls, descAWSErrors, descAWSThrot, descAWSHealthy, descAWSTimeout, descAWSWaits, descAWSSilent, descStore, descBuild} {
 		ch <- d
 	}
 }
@@ -139,11 +142,16 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 			for a, n := range h.Throttles {
 				ch <- prometheus.MustNewConstMetric(descAWSThrot, prometheus.CounterValue, float64(n), name, a)
 			}
+			for a, n := range h.Timeouts {
+				ch <- prometheus.MustNewConstMetric(descAWSTimeout, prometheus.CounterValue, float64(n), name, a)
+			}
 			healthy := 1.0
-			if h.Throttled || h.Unreachable {
+			if h.Throttled || h.Unreachable || h.NotAnswering {
 				healthy = 0
 			}
 			ch <- prometheus.MustNewConstMetric(descAWSHealthy, prometheus.GaugeValue, healthy, name)
+			ch <- prometheus.MustNewConstMetric(descAWSWaits, prometheus.GaugeValue, float64(h.InFlight), name)
+			ch <- prometheus.MustNewConstMetric(descAWSSilent, prometheus.GaugeValue, h.NotAnsweringFor.Seconds(), name)
 		}
 	}
 	if c.src.Store != nil {

@@ -6,6 +6,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/ohfp/ohfp/internal/engine"
 	"github.com/ohfp/ohfp/internal/provider"
@@ -38,7 +39,9 @@ func TestScrape(t *testing.T) {
 	}
 	m := New(Sources{Engine: e, Version: "1.2.3", Store: st.Size,
 		AWS: func() map[string]awsprov.Health {
-			return map[string]awsprov.Health{"aws": {Calls: map[string]int{"DescribeInstances": 7}, Throttles: map[string]int{"RunInstances": 2}, Throttled: true}}
+			return map[string]awsprov.Health{"aws": {Calls: map[string]int{"DescribeInstances": 7}, Throttles: map[string]int{"RunInstances": 2}, Throttled: true},
+				"stalled": {Calls: map[string]int{"RunInstances": 3}, Timeouts: map[string]int{"RunInstances": 2}, NotAnswering: true,
+					NotAnsweringFor: 90 * time.Second, InFlight: 1}}
 		}})
 	h := m.Wrap(&engine.Handler{E: e})
 	if _, err := h.Call(context.Background(), "getRequestStatus", rpc.Params{Input: []byte(`{"requests":[{"requestId":"req-x"}]}`)}); err != nil {
@@ -59,6 +62,10 @@ func TestScrape(t *testing.T) {
 		`ohfp_aws_calls_total{action="DescribeInstances",provider="aws"} 7`,
 		`ohfp_aws_throttles_total{action="RunInstances",provider="aws"} 2`,
 		`ohfp_aws_healthy{provider="aws"} 0`,
+		`ohfp_aws_healthy{provider="stalled"} 0`,
+		`ohfp_aws_timeouts_total{action="RunInstances",provider="stalled"} 2`,
+		`ohfp_aws_calls_in_flight{provider="stalled"} 1`,
+		`ohfp_aws_not_answering_seconds{provider="stalled"} 90`,
 		`ohfp_build_info{version="1.2.3"} 1`,
 		`ohfp_store_size_bytes{part="lsm"}`,
 		`process_resident_memory_bytes`,

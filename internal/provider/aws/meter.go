@@ -6,12 +6,15 @@ import (
 	"fmt"
 	"maps"
 	"math/rand/v2"
+	"net"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	awsmiddleware "github.com/aws/aws-sdk-go-v2/aws/middleware"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	"github.com/aws/smithy-go"
 	"github.com/aws/smithy-go/middleware"
 	"golang.org/x/time/rate"
 
@@ -69,19 +72,41 @@ type Health struct {
 	// network errors. A successful operation clears both.
 	Throttled   bool
 	Unreachable bool
-	Failures    int           // consecutive operations that ended throttled or unreachable
-	RetryAt     time.Time     // suggested time for the next attempt (zero when healthy)
-	RetryIn     time.Duration // RetryAt minus now, never negative
-	Calls       map[string]int
-	Errors      map[string]int
-	Throttles   map[string]int
+	// NotAnswering is true from the first call that got no answer in time
+	// (see Settings.ConnectTimeout, ResponseTimeout and CallTimeout), or
+	// that has waited longer than the first-byte timeout, until AWS answers
+	// a call again (with anything, an error included).
+	NotAnswering      bool
+	NotAnsweringSince time.Time     // when the first unanswered call began
+	NotAnsweringFor   time.Duration // now minus NotAnsweringSince
+	InFlight          int           // HTTP attempts under way
+	OldestCall        time.Time     // when the oldest attempt under way began; zero if none
+	Failures          int           // consecutive operations that ended throttled or unreachable
+	RetryAt           time.Time     // suggested time for the next attempt (zero when healthy)
+	RetryIn           time.Duration // RetryAt minus now, never negative
+	Calls             map[string]int
+	Errors            map[string]int // timeouts and throttles included
+	Throttles         map[string]int
+	Timeouts          map[string]int // attempts that got no answer in time
 }
 
 // Summary says in one line how AWS is doing, e.g. "AWS throttling,
-// retrying in 8 s".
+// retrying in 8 s" or "AWS not answering for 2m0s".
 func (h Health) Summary() string {
 	secs := int((h.RetryIn + time.Second - 1) / time.Second)
 	switch {
+	case h.NotAnswering:
+		s := "AWS not answering for " + h.NotAnsweringFor.Round(time.Second).String()
+		switch {
+		case h.InFlight == 1:
+			s += ", 1 call waiting"
+		case h.InFlight > 1:
+			s += fmt.Sprintf(", %d calls waiting", h.InFlight)
+		}
+		if h.LastError != "" {
+			s += ": " + h.LastError
+		}
+		return s
 	case h.Throttled:
 		return fmt.Sprintf("AWS throttling, retrying in %d s", secs)
 	case h.Unreachable:
@@ -96,35 +121,108 @@ const (
 	backoffMax  = 60 * time.Second
 )
 
-// health records calls and outcomes; safe for concurrent use.
-type health struct {
+// Meter records a provider's calls and their outcomes; safe for concurrent
+// use. The daemon hands a provider's Meter to the provider that replaces it
+// on a reload (Settings.Meter), so that counts and health survive reloads.
+type Meter struct {
 	clock clock.Clock
 	mu    sync.Mutex
 	h     Health
+	// stallAfter is how long a call may wait for its first byte before the
+	// meter calls AWS not answering (the first-byte timeout).
+	stallAfter time.Duration
+	inflight   map[uint64]time.Time // attempt -> start
+	nextID     uint64
 }
 
-func newHealth(c clock.Clock) *health {
-	return &health{clock: c, h: Health{Calls: map[string]int{}, Errors: map[string]int{}, Throttles: map[string]int{}}}
+// NewMeter returns an empty meter on clock c (nil: the wall clock).
+func NewMeter(c clock.Clock) *Meter {
+	if c == nil {
+		c = clock.Real{}
+	}
+	return &Meter{clock: c, stallAfter: DefaultResponseTimeout, inflight: map[uint64]time.Time{},
+		h: Health{Calls: map[string]int{}, Errors: map[string]int{}, Throttles: map[string]int{}, Timeouts: map[string]int{}}}
 }
 
-func (hs *health) snapshot() Health {
+func (hs *Meter) setStallAfter(d time.Duration) {
 	hs.mu.Lock()
 	defer hs.mu.Unlock()
+	if d > 0 {
+		hs.stallAfter = d
+	}
+}
+
+func (hs *Meter) snapshot() Health {
+	hs.mu.Lock()
+	defer hs.mu.Unlock()
+	now := hs.clock.Now()
 	h := hs.h
-	h.Calls, h.Errors, h.Throttles = maps.Clone(h.Calls), maps.Clone(h.Errors), maps.Clone(h.Throttles)
+	h.Calls, h.Errors, h.Throttles, h.Timeouts = maps.Clone(h.Calls), maps.Clone(h.Errors), maps.Clone(h.Throttles), maps.Clone(h.Timeouts)
 	if !h.RetryAt.IsZero() {
-		h.RetryIn = max(0, h.RetryAt.Sub(hs.clock.Now()))
+		h.RetryIn = max(0, h.RetryAt.Sub(now))
+	}
+	h.InFlight = len(hs.inflight)
+	for _, start := range hs.inflight {
+		if h.OldestCall.IsZero() || start.Before(h.OldestCall) {
+			h.OldestCall = start
+		}
+	}
+	// A call still waiting past the first-byte timeout is not being
+	// answered, whether or not one has timed out yet.
+	if !h.OldestCall.IsZero() && now.Sub(h.OldestCall) >= hs.stallAfter {
+		if !h.NotAnswering || h.OldestCall.Before(h.NotAnsweringSince) {
+			h.NotAnsweringSince = h.OldestCall
+		}
+		h.NotAnswering = true
+	}
+	if h.NotAnswering {
+		h.NotAnsweringFor = max(0, now.Sub(h.NotAnsweringSince))
 	}
 	return h
 }
 
-// attempt records one HTTP attempt of action op.
-func (hs *health) attempt(op string, err error) {
+// begin records the start of one HTTP attempt; end must follow.
+func (hs *Meter) begin() (id uint64, start time.Time) {
 	hs.mu.Lock()
 	defer hs.mu.Unlock()
+	hs.nextID++
+	start = hs.clock.Now()
+	hs.inflight[hs.nextID] = start
+	return hs.nextID, start
+}
+
+// stall is how an attempt changed whether AWS is answering.
+type stall int
+
+const (
+	stallSame  stall = iota
+	stallBegan       // the first attempt not answered in time
+	stallEnded       // AWS answered again after not answering
+)
+
+// attempt records the end of HTTP attempt id of action op, begun at start.
+func (hs *Meter) attempt(id uint64, start time.Time, op string, err error) stall {
+	hs.mu.Lock()
+	defer hs.mu.Unlock()
+	delete(hs.inflight, id)
 	hs.h.Calls[op]++
+	change := stallSame
+	var te *timeoutError
+	switch {
+	case errors.As(err, &te):
+		hs.h.Timeouts[op]++
+		if !hs.h.NotAnswering {
+			hs.h.NotAnswering, hs.h.NotAnsweringSince = true, start
+			change = stallBegan
+		}
+	case answered(err):
+		if hs.h.NotAnswering {
+			change = stallEnded
+		}
+		hs.h.NotAnswering, hs.h.NotAnsweringSince = false, time.Time{}
+	}
 	if err == nil || errors.Is(err, context.Canceled) {
-		return
+		return change
 	}
 	hs.h.Errors[op]++
 	cerr := classify(op, err)
@@ -133,10 +231,21 @@ func (hs *health) attempt(op string, err error) {
 	}
 	hs.h.LastError = cerr.Error()
 	hs.h.LastErrorAt = hs.clock.Now()
+	return change
+}
+
+// answered reports whether an attempt's outcome came from AWS: a response
+// (an error response included), not a network failure or a timeout.
+func answered(err error) bool {
+	if err == nil {
+		return true
+	}
+	var ae smithy.APIError
+	return httpStatus(err) != 0 || errors.As(err, &ae)
 }
 
 // operation records how a whole operation (after retries) ended.
-func (hs *health) operation(op string, err error) {
+func (hs *Meter) operation(op string, err error) {
 	if errors.Is(err, context.Canceled) {
 		return // our own shutdown or caller, not AWS's doing
 	}
@@ -200,8 +309,30 @@ func (p *Provider) instrument(stack *middleware.Stack) error {
 					return middleware.FinalizeOutput{}, middleware.Metadata{}, limitError(ctx, err)
 				}
 			}
-			out, md, err := next.HandleFinalize(ctx, in)
-			p.health.attempt(op, err)
+			id, start := p.health.begin()
+			// The whole-call deadline: one attempt, from sending the
+			// request to the last byte of the answer. The transport bounds
+			// connecting and the first byte (see httpClient).
+			actx, cancel := context.WithTimeout(ctx, p.timeouts.call)
+			began := time.Now()
+			out, md, err := next.HandleFinalize(actx, in)
+			cancel()
+			if err != nil && ctx.Err() == nil {
+				if what, limit := p.timeouts.which(actx, err); what != "" {
+					err = &timeoutError{op: op, what: what, limit: limit, took: time.Since(began), cause: err}
+				}
+			}
+			switch p.health.attempt(id, start, op, err) {
+			case stallBegan:
+				p.log.Warn("AWS not answering; calls end at their deadline and are tried again later", "action", op, "err", err)
+			case stallEnded:
+				p.log.Info("AWS answering again", "action", op)
+			default:
+				var te *timeoutError
+				if errors.As(err, &te) {
+					p.log.Debug("AWS call timed out", "action", op, "err", err)
+				}
+			}
 			return out, md, err
 		})
 	if _, ok := stack.Finalize.Get("Signing"); ok {
@@ -212,6 +343,57 @@ func (p *Provider) instrument(stack *middleware.Stack) error {
 
 // Health returns a snapshot of the provider's AWS health and call counts.
 func (p *Provider) Health() Health { return p.health.snapshot() }
+
+// Meter returns the provider's meter, to hand to the provider that replaces
+// it (Settings.Meter).
+func (p *Provider) Meter() *Meter { return p.health }
+
+// timeouts are a provider's deadlines for one HTTP attempt.
+type timeouts struct {
+	connect, response, call time.Duration
+}
+
+// which tells which deadline an attempt's error came from ("connection",
+// "first byte" or "whole answer", and its length), or "" when err is not a
+// timeout. actx is the attempt's context (with the whole-call deadline).
+func (t timeouts) which(actx context.Context, err error) (string, time.Duration) {
+	var ne net.Error
+	switch {
+	case errors.Is(actx.Err(), context.DeadlineExceeded):
+		return "whole answer", t.call
+	case !errors.As(err, &ne) || !ne.Timeout():
+		return "", 0
+	case strings.Contains(err.Error(), "awaiting response headers"):
+		return "first byte", t.response
+	case strings.Contains(err.Error(), "dial"), strings.Contains(err.Error(), "handshake"):
+		return "connection", t.connect
+	}
+	return "answer", t.call
+}
+
+// timeoutError is an attempt that AWS did not answer in time. It is
+// Transient (the engine tries again later) but not retried by the SDK at
+// once: a stalled endpoint must not hold the caller for several deadlines.
+type timeoutError struct {
+	op, what    string
+	limit, took time.Duration
+	cause       error
+}
+
+func (e *timeoutError) Error() string {
+	return fmt.Sprintf("AWS not answering: no %s to %s within %s", e.what, e.op, e.limit)
+}
+
+func (e *timeoutError) Unwrap() error { return e.cause }
+
+// noRetryTimeout tells the SDK's retryer not to retry a timeout.
+func noRetryTimeout(err error) aws.Ternary {
+	var te *timeoutError
+	if errors.As(err, &te) {
+		return aws.FalseTernary
+	}
+	return aws.UnknownTernary
+}
 
 // limitError explains a wait for a client-side bucket that could not
 // finish: the context ended, or would end before a token comes (which

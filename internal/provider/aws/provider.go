@@ -3,9 +3,11 @@
 // TerminateInstances, cached DescribeInstanceTypes and SSM AMI parameters.
 //
 // Every client it makes carries the same middleware: client-side EC2
-// request-rate buckets (so ohfp never causes throttling itself), a count of
-// every call per action and a record of AWS's health (see Health). Errors
-// come back classified as *provider.Error.
+// request-rate buckets (so ohfp never causes throttling itself), a deadline
+// on every HTTP attempt (connect, first byte, whole call: no call to a
+// stalled endpoint can hang), a count of every call per action and a record
+// of AWS's health (see Health and Meter). Errors come back classified as
+// *provider.Error.
 //
 // The path is internal/provider/aws; the package is named awsprov so that
 // it does not clash with the SDK's aws package. Launch dispatches on the
@@ -45,6 +47,13 @@ import (
 // is reused.
 const DefaultSSMCacheTTL = 10 * time.Minute
 
+// Default deadlines of one HTTP attempt to AWS (see Settings).
+const (
+	DefaultConnectTimeout  = 10 * time.Second
+	DefaultResponseTimeout = 30 * time.Second
+	DefaultCallTimeout     = 60 * time.Second
+)
+
 // Settings configure the AWS provider. Zero values fall back to the
 // standard AWS environment and shared config (AWS_REGION, AWS_PROFILE, the
 // credential chain, AWS_ENDPOINT_URL and AWS_ENDPOINT_URL_<SERVICE>).
@@ -58,8 +67,15 @@ type Settings struct {
 	EndpointURL string
 	// Proxy is an HTTP(S) proxy URL ("http://host:port"; "host:port" is
 	// taken as http). Empty: the environment's HTTPS_PROXY / NO_PROXY.
-	Proxy          string
-	ConnectTimeout time.Duration // dial timeout; 0: the SDK's default
+	Proxy string
+	// The deadlines of one HTTP attempt (0: the Default... constants):
+	// ConnectTimeout bounds connecting (TCP and TLS), ResponseTimeout the
+	// wait for the first byte of the answer, CallTimeout the whole
+	// exchange. An attempt that runs out is not retried by the SDK; it
+	// fails Transient ("AWS not answering") and the engine tries later.
+	ConnectTimeout  time.Duration
+	ResponseTimeout time.Duration
+	CallTimeout     time.Duration
 	// RetryAttempts is how many times the SDK retries a throttled, 5xx or
 	// network-failed call (IBM's AWS_REQUEST_RETRY_ATTEMPTS, 0-10): the SDK
 	// makes RetryAttempts+1 attempts, with exponential backoff and jitter.
@@ -68,14 +84,18 @@ type Settings struct {
 	// Credentials, when set, replace the credential chain (static
 	// credentials for --simulate).
 	Credentials aws.CredentialsProvider
-	// HTTPClient, when set, is used as is (Proxy and ConnectTimeout are then
-	// ignored).
+	// HTTPClient, when set, is used as is (Proxy, ConnectTimeout and
+	// ResponseTimeout are then ignored; CallTimeout still applies).
 	HTTPClient *http.Client
 	// RateLimit turns on the client-side EC2 request-rate buckets; the
 	// daemon turns it on in production.
 	RateLimit   bool
 	SSMCacheTTL time.Duration // 0: DefaultSSMCacheTTL
 	Clock       clock.Clock   // nil: the wall clock
+	// Meter, when set, records the provider's calls and health: the meter
+	// of the provider this one replaces, so that counts survive a reload.
+	// nil: a new one.
+	Meter *Meter
 
 	// backoff replaces the SDK's retry backoff (tests).
 	backoff retry.BackoffDelayer
@@ -83,15 +103,16 @@ type Settings struct {
 
 // Provider is provider.Provider on AWS. It is safe for concurrent use.
 type Provider struct {
-	log    *slog.Logger
-	clock  clock.Clock
-	cfg    aws.Config // with ohfp's middleware; for further clients
-	ec2    ec2API
-	fleet  fleetAPI // the same EC2 client: fleets, Spot Fleet, launch templates
-	asg    asgAPI
-	ssm    ssmAPI
-	limits *limits // nil: no client-side rate limiting
-	health *health
+	log      *slog.Logger
+	clock    clock.Clock
+	cfg      aws.Config // with ohfp's middleware; for further clients
+	ec2      ec2API
+	fleet    fleetAPI // the same EC2 client: fleets, Spot Fleet, launch templates
+	asg      asgAPI
+	ssm      ssmAPI
+	limits   *limits // nil: no client-side rate limiting
+	health   *Meter
+	timeouts timeouts
 
 	ssmTTL    time.Duration
 	mu        sync.Mutex
@@ -120,6 +141,9 @@ func New(ctx context.Context, s Settings, logger *slog.Logger) (*Provider, error
 	if s.Credentials != nil {
 		opts = append(opts, config.WithCredentialsProvider(s.Credentials))
 	}
+	s.ConnectTimeout = orDefault(s.ConnectTimeout, DefaultConnectTimeout)
+	s.ResponseTimeout = orDefault(s.ResponseTimeout, DefaultResponseTimeout)
+	s.CallTimeout = orDefault(s.CallTimeout, DefaultCallTimeout)
 	hc, err := httpClient(s)
 	if err != nil {
 		return nil, err
@@ -139,7 +163,8 @@ func New(ctx context.Context, s Settings, logger *slog.Logger) (*Provider, error
 			o.RateLimiter = ratelimit.None
 			// EC2 sends capacity errors as 5xx; retrying them at once only
 			// delays the engine's reaction (another type, zone or report).
-			o.Retryables = append([]retry.IsErrorRetryable{retry.IsErrorRetryableFunc(noRetryCapacity)}, o.Retryables...)
+			o.Retryables = append([]retry.IsErrorRetryable{retry.IsErrorRetryableFunc(noRetryCapacity),
+				retry.IsErrorRetryableFunc(noRetryTimeout)}, o.Retryables...)
 			if s.backoff != nil {
 				o.Backoff = s.backoff
 			}
@@ -173,7 +198,8 @@ func New(ctx context.Context, s Settings, logger *slog.Logger) (*Provider, error
 	p.asg = autoscaling.NewFromConfig(cfg, func(o *autoscaling.Options) { endpoint(&o.BaseEndpoint) })
 	p.ssm = ssm.NewFromConfig(cfg, func(o *ssm.Options) { endpoint(&o.BaseEndpoint) })
 	logger.Debug("AWS provider ready", "region", cfg.Region, "endpoint", s.EndpointURL,
-		"retry_attempts", s.RetryAttempts, "rate_limit", s.RateLimit)
+		"retry_attempts", s.RetryAttempts, "rate_limit", s.RateLimit,
+		"connect_timeout", s.ConnectTimeout, "response_timeout", s.ResponseTimeout, "call_timeout", s.CallTimeout)
 	return p, nil
 }
 
@@ -187,10 +213,21 @@ func newProvider(s Settings, logger *slog.Logger) *Provider {
 	if ttl <= 0 {
 		ttl = DefaultSSMCacheTTL
 	}
+	m := s.Meter
+	if m == nil {
+		m = NewMeter(c)
+	}
+	t := timeouts{
+		connect:  orDefault(s.ConnectTimeout, DefaultConnectTimeout),
+		response: orDefault(s.ResponseTimeout, DefaultResponseTimeout),
+		call:     orDefault(s.CallTimeout, DefaultCallTimeout),
+	}
+	m.setStallAfter(min(t.response, t.call))
 	p := &Provider{
 		log:       logger,
 		clock:     c,
-		health:    newHealth(c),
+		health:    m,
+		timeouts:  t,
 		ssmTTL:    ttl,
 		ssmCache:  map[string]ssmEntry{},
 		rootDev:   map[string]string{},
@@ -202,8 +239,8 @@ func newProvider(s Settings, logger *slog.Logger) *Provider {
 	return p
 }
 
-// httpClient builds the HTTP client for Proxy and ConnectTimeout, or
-// returns nil to keep the SDK's default.
+// httpClient builds the HTTP client for Proxy, ConnectTimeout and
+// ResponseTimeout (or returns s.HTTPClient).
 func httpClient(s Settings) (aws.HTTPClient, error) {
 	if s.HTTPClient != nil {
 		return s.HTTPClient, nil
@@ -223,7 +260,22 @@ func httpClient(s Settings) (aws.HTTPClient, error) {
 	if s.ConnectTimeout > 0 {
 		c = c.WithDialerOptions(func(d *net.Dialer) { d.Timeout = s.ConnectTimeout })
 	}
+	c = c.WithTransportOptions(func(t *http.Transport) {
+		if s.ConnectTimeout > 0 {
+			t.TLSHandshakeTimeout = s.ConnectTimeout
+		}
+		if s.ResponseTimeout > 0 {
+			t.ResponseHeaderTimeout = s.ResponseTimeout
+		}
+	})
 	return c, nil
+}
+
+func orDefault(d, def time.Duration) time.Duration {
+	if d <= 0 {
+		return def
+	}
+	return d
 }
 
 // bufferedBody hands net/http a private in-memory copy of each request
