@@ -28,6 +28,29 @@
 // Options.LaunchDelay, shutting-down (or stopping) for TerminateDelay, and
 // terminated ones stay visible for TerminatedRetention.
 //
+// # AWS behaviour modelled, and where it comes from
+//
+// Each behaviour below follows the AWS page named with it; where awssim is
+// still more lenient than AWS, it says so.
+//
+// Filter values (params.go, filterLimit). Every EC2 call whose filters
+// together hold more than MaxFilterValues (200) values is refused, before
+// any other check, with HTTP 400 FilterLimitExceeded, "The maximum number
+// of filter values specified on a single call is 200". The error code is
+// listed in the EC2 API Reference, "Error codes for the Amazon EC2 API"
+// (https://docs.aws.amazon.com/AWSEC2/latest/APIReference/errors-overview.html);
+// the figure 200 and the message are what EC2 answers (HF-CONTRACT.md,
+// "AWS facts"): no AWS page found states the number. Ids passed as
+// parameters (InstanceId.N, SpotInstanceRequestId.N, FleetId.N) are not
+// filter values and are not counted: no AWS page says they are. Filters
+// holding no value and Auto Scaling's Filters.member.N are not limited.
+// DescribeInstances rejects InstanceId.N together with MaxResults
+// (API Reference, DescribeInstances: "You cannot specify this parameter and
+// the instance IDs parameter in the same request") and answers
+// InvalidInstanceID.NotFound for an unknown id ("If you specify an instance
+// ID that is not valid, an error is returned"), which is why callers that
+// must not fail on a purged id describe through the instance-id filter.
+//
 // # Extension points (for fleet.go, spotfleet.go, asg.go)
 //
 // Everything below is package-internal and must be used with r.mu held;
