@@ -153,7 +153,7 @@ func TestSpotInterruptionBehaviors(t *testing.T) {
 	_, err := s.ec2.RequestSpotFleet(ctx, &ec2.RequestSpotFleetInput{SpotFleetRequestConfig: &types.SpotFleetRequestConfigData{
 		IamFleetRole: aws.String("arn:aws:iam::123456789012:role/fleet"), TargetCapacity: aws.Int32(1), Type: types.FleetTypeRequest,
 		InstanceInterruptionBehavior: types.InstanceInterruptionBehaviorStop,
-		LaunchSpecifications: []types.SpotFleetLaunchSpecification{{ImageId: aws.String(s.ami), InstanceType: types.InstanceTypeT3Micro}}}})
+		LaunchSpecifications:         []types.SpotFleetLaunchSpecification{{ImageId: aws.String(s.ami), InstanceType: types.InstanceTypeT3Micro}}}})
 	wantCode(t, err, "InvalidParameterCombination")
 
 	// a persistent Spot instance can be stopped by its user: marked-for-stop
