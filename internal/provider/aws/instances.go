@@ -271,6 +271,25 @@ func toSpotRequest(r types.SpotInstanceRequest) provider.SpotRequest {
 	if s := r.Status; s != nil {
 		out.StatusCode = aws.ToString(s.Code)
 		out.StatusUpdate = aws.ToTime(s.UpdateTime)
+		out.Interrupted = spotInterruptionCodes[out.StatusCode]
 	}
 	return out
+}
+
+// spotInterruptionCodes are the Spot request status codes that mean EC2
+// is reclaiming, or has reclaimed, the instance (EC2 User Guide, "Spot
+// request status"): a terminate-on-interruption instance shows
+// instance-terminated-no-capacity at once, while it runs out its
+// two-minute notice (never marked-for-termination); stop and hibernate
+// show marked-for-stop, then instance-stopped-no-capacity. marked-for-stop
+// also shows while a user stops a persistent Spot Instance, which ohfp
+// never does: the machine is going either way.
+var spotInterruptionCodes = map[string]bool{
+	"instance-terminated-no-capacity":             true,
+	"marked-for-termination":                      true,
+	"marked-for-stop":                             true,
+	"instance-stopped-no-capacity":                true,
+	"instance-terminated-by-price":                true,
+	"instance-stopped-by-price":                   true,
+	"instance-terminated-launch-group-constraint": true,
 }
