@@ -28,6 +28,64 @@
 // Options.LaunchDelay, shutting-down (or stopping) for TerminateDelay, and
 // terminated ones stay visible for TerminatedRetention.
 //
+// # AWS behaviour modelled, and where it comes from
+//
+// Each behaviour below follows the AWS page named with it; where awssim is
+// still more lenient than AWS, it says so.
+//
+// Filter values (params.go, filterLimit). Every EC2 call whose filters
+// together hold more than MaxFilterValues (200) values is refused, before
+// its action reads any parameter, with HTTP 400 FilterLimitExceeded, "The maximum number
+// of filter values specified on a single call is 200". The error code is
+// listed in the EC2 API Reference, "Error codes for the Amazon EC2 API"
+// (https://docs.aws.amazon.com/AWSEC2/latest/APIReference/errors-overview.html);
+// the figure 200 and the message are what EC2 answers (HF-CONTRACT.md,
+// "AWS facts"): no AWS page found states the number. Ids passed as
+// parameters (InstanceId.N, SpotInstanceRequestId.N, FleetId.N) are not
+// filter values and are not counted: no AWS page says they are. Filters
+// holding no value and Auto Scaling's Filters.member.N are not limited.
+// DescribeInstances rejects InstanceId.N together with MaxResults
+// (API Reference, DescribeInstances: "You cannot specify this parameter and
+// the instance IDs parameter in the same request") and answers
+// InvalidInstanceID.NotFound for an unknown id ("If you specify an instance
+// ID that is not valid, an error is returned"), which is why callers that
+// must not fail on a purged id describe through the instance-id filter.
+//
+// Spot interruptions (spot.go, interruptSpot; the InterruptSpot lever).
+// EC2 User Guide, "Spot request status"
+// (https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/spot-request-status.html
+// and its "State changes for a Spot request" tables), "Spot Instance
+// interruption notices" (spot-instance-termination-notices.html) and
+// "Behavior of Spot Instance interruptions" (interruption-behavior.html):
+//   - terminate (the default): the request's status becomes
+//     instance-terminated-no-capacity at once, never marked-for-termination
+//     (the note on instance-terminated-no-capacity), with that update time;
+//     the request is closed (one-time); the instance stays running for the
+//     two minutes of the notice, then shutting-down and terminated with
+//     Server.SpotInstanceTermination; the status code and its time do not
+//     change when it does.
+//   - stop: marked-for-stop at once (request active, instance running);
+//     two minutes later the instance stops with Server.SpotInstanceShutdown
+//     and the request becomes disabled with instance-stopped-no-capacity.
+//   - hibernate: as stop, but hibernation "begins immediately": no
+//     two-minute warning. AWS documents no hibernation-specific status
+//     code (there is no marked-for-hibernation in its tables), so awssim
+//     uses the stop codes.
+//   - RunInstances takes SpotInstanceType persistent only with behaviour
+//     stop or hibernate (API Reference, SpotMarketOptions) and stop or
+//     hibernate only with persistent (interruption-behavior.html); EC2
+//     Fleet and Spot Fleet take stop or hibernate only for type maintain.
+//   - a user stopping a persistent Spot Instance: marked-for-stop while it
+//     stops, then instance-stopped-by-user, request disabled.
+//
+// Still lenient or missing: awssim's fleets refuse stop and hibernate
+// (Unsupported) rather than model them; an interrupted persistent request
+// is never fulfilled again (EC2 restarts the stopped instance when
+// capacity returns); persistent terminate-behaviour requests, price
+// interruptions (instance-*-by-price), launch groups and the instance
+// metadata / EventBridge notices are not modelled; the status messages
+// are paraphrased from the codes' descriptions, not EC2's exact strings.
+//
 // # Extension points (for fleet.go, spotfleet.go, asg.go)
 //
 // Everything below is package-internal and must be used with r.mu held;

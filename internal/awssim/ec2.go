@@ -183,11 +183,24 @@ func (r *Region) parseSpecParams(p params, spec *launchSpec) error {
 		case "spot":
 			spec.spot = true
 			spec.maxPrice = p.str("InstanceMarketOptions.SpotOptions.MaxPrice")
-			if t := p.str("InstanceMarketOptions.SpotOptions.SpotInstanceType"); t != "" && t != "one-time" && t != "persistent" {
+			spec.spotType = p.str("InstanceMarketOptions.SpotOptions.SpotInstanceType")
+			spec.interruptBehavior = p.str("InstanceMarketOptions.SpotOptions.InstanceInterruptionBehavior")
+			if t := spec.spotType; t != "" && t != "one-time" && t != "persistent" {
 				return errInvalidParameterValue(fmt.Sprintf("Invalid value '%s' for SpotInstanceType", t))
 			}
-			if p.str("InstanceMarketOptions.SpotOptions.SpotInstanceType") == "persistent" && p.str("InstanceMarketOptions.SpotOptions.InstanceInterruptionBehavior") != "stop" && p.str("InstanceMarketOptions.SpotOptions.InstanceInterruptionBehavior") != "hibernate" {
+			if b := spec.interruptBehavior; b != "" && b != "terminate" && b != "stop" && b != "hibernate" {
+				return errInvalidParameterValue(fmt.Sprintf("Invalid value '%s' for InstanceInterruptionBehavior", b))
+			}
+			stopping := spec.interruptBehavior == "stop" || spec.interruptBehavior == "hibernate"
+			// API Reference, SpotMarketOptions: for RunInstances, persistent
+			// requests only with interruption behaviour hibernate or stop;
+			// User Guide, "Behavior of Spot Instance interruptions": to stop
+			// or hibernate, the request type must be persistent.
+			if spec.spotType == "persistent" && !stopping {
 				return errInvalidParameterCombination("The parameter InstanceInterruptionBehavior must be stop or hibernate for a persistent Spot Instance request.")
+			}
+			if stopping && spec.spotType != "persistent" {
+				return errInvalidParameterCombination("The parameter InstanceInterruptionBehavior can be stop or hibernate only for a persistent Spot Instance request.")
 			}
 		case "capacity-block":
 			return &APIError{Code: "Unsupported", Message: "Capacity Blocks are not supported by the simulated region.", Status: 400}
@@ -654,7 +667,7 @@ func (r *Region) stopInstances(c *call) (any, error) {
 		return nil, err
 	}
 	for _, in := range ins {
-		if in.spot {
+		if sr := r.spotReqs[in.spotRequestID]; in.spot && (sr == nil || sr.reqType != "persistent") {
 			return nil, &APIError{Code: "UnsupportedOperation", Message: fmt.Sprintf("You can't stop the Spot Instance '%s' because it is associated with a one-time Spot Instance request. You can only stop Spot Instances associated with persistent Spot Instance requests.", in.id), Status: 400}
 		}
 		if in.state == stateTerminated || in.state == stateShuttingDown {

@@ -432,10 +432,10 @@ type describeSpotRequestsXML struct {
 
 func (r *Region) spotRequestXML(sr *spotRequest) spotRequestXML {
 	x := spotRequestXML{
-		ID: sr.id, SpotPrice: sr.spotPrice, Type: "one-time", State: sr.state,
+		ID: sr.id, SpotPrice: sr.spotPrice, Type: sr.reqType, State: sr.state,
 		Status:     spotStatusXML{Code: sr.statusCode, UpdateTime: ts(sr.statusTime), Message: sr.statusMsg},
 		InstanceID: sr.instanceID, CreateTime: ts(sr.created), ProductDescription: "Linux/UNIX",
-		LaunchedAvailabilityZone: sr.az, InterruptionBehavior: "terminate", Tags: tagsXML(sr.tags),
+		LaunchedAvailabilityZone: sr.az, InterruptionBehavior: sr.behavior, Tags: tagsXML(sr.tags),
 	}
 	x.LaunchSpecification.ImageID = sr.imageID
 	x.LaunchSpecification.InstanceType = sr.typ.name

@@ -161,6 +161,9 @@ func (s *fleetService) createFleet(c *call) (any, error) {
 	if f.poolsToUse < 1 {
 		return nil, errInvalidParameterValue("InstancePoolsToUseCount must be at least 1.")
 	}
+	if err := fleetInterruptionBehavior(p.str("SpotOptions.InstanceInterruptionBehavior"), f.typ); err != nil {
+		return nil, err
+	}
 	switch f.excessPolicy {
 	case "":
 		f.excessPolicy = "termination"
@@ -532,4 +535,22 @@ func (s *fleetService) deleteFleets(c *call) (any, error) {
 		out.Successful = append(out.Successful, deleteFleetSuccessXML{CurrentFleetState: f.state, PreviousFleetState: prev, FleetID: id})
 	}
 	return out, nil
+}
+
+// fleetInterruptionBehavior checks an EC2 Fleet's or Spot Fleet's
+// InstanceInterruptionBehavior. Stop and hibernate need a maintain fleet
+// (EC2 User Guide, "Behavior of Spot Instance interruptions"); awssim's
+// fleets do not model them (their instances are always terminated when
+// interrupted), so it refuses them rather than ignoring them.
+func fleetInterruptionBehavior(b, fleetType string) error {
+	switch b {
+	case "", "terminate":
+		return nil
+	case "stop", "hibernate":
+		if fleetType != "maintain" {
+			return errInvalidParameterCombination(fmt.Sprintf("InstanceInterruptionBehavior %s is only supported for fleets of type maintain.", b))
+		}
+		return &APIError{Code: "Unsupported", Message: "The simulated region does not model fleets that stop or hibernate interrupted Spot Instances.", Status: 400}
+	}
+	return errInvalidParameterValue(fmt.Sprintf("Invalid value '%s' for InstanceInterruptionBehavior. Valid values: hibernate, stop, terminate", b))
 }

@@ -28,6 +28,7 @@ var (
 	reasonUserTerminate = stateReason{"Client.UserInitiatedShutdown", "Client.UserInitiatedShutdown: User initiated shutdown"}
 	reasonUserStop      = stateReason{"Client.UserInitiatedShutdown", "Client.UserInitiatedShutdown: User initiated shutdown"}
 	reasonSpotTerminate = stateReason{"Server.SpotInstanceTermination", "Server.SpotInstanceTermination: Spot instance termination"}
+	reasonSpotStop      = stateReason{"Server.SpotInstanceShutdown", "Server.SpotInstanceShutdown: Spot instance shutdown"}
 	reasonServiceStop   = stateReason{"Server.ScheduledStop", "Server.ScheduledStop: Stopped due to scheduled retirement"}
 	reasonNone          = stateReason{}
 )
@@ -47,8 +48,12 @@ type launchSpec struct {
 	blockDevices []blockDevice
 	tags         map[string]string // the instance's tags
 
-	spot     bool   // launch as Spot: a one-time Spot request sir-... per instance
+	spot     bool   // launch as Spot: a Spot request sir-... per instance
 	maxPrice string // Spot max price, "" = on-demand price
+	// spotType is the Spot request type, one-time ("") or persistent;
+	// interruptBehavior what an interruption does: terminate (""), stop or
+	// hibernate.
+	spotType, interruptBehavior string
 
 	owner         string  // who launched: "" (RunInstances), a fleet id, sfr-id or "asg:NAME"
 	weight        float64 // weighted capacity of the instance for its owner (0 = 1)

@@ -220,10 +220,13 @@ func (r *Region) SetThrottling(on bool) {
 	r.SetFaults(f)
 }
 
-// InterruptSpot marks Spot instances for termination now (their requests
-// show marked-for-termination) and terminates them SpotInterruptionNotice
-// later with Server.SpotInstanceTermination; the requests then show
-// instance-terminated-by-service. All ids are checked before any changes.
+// InterruptSpot interrupts Spot instances as EC2 does, by each request's
+// interruption behaviour (see interruptSpot): terminate sets the request
+// to instance-terminated-no-capacity now and terminates the instance
+// SpotInterruptionNotice later with Server.SpotInstanceTermination; stop
+// sets marked-for-stop now and stops it SpotInterruptionNotice later
+// (instance-stopped-no-capacity); hibernate does the same with no notice.
+// All ids are checked before any changes.
 func (r *Region) InterruptSpot(ids ...string) error {
 	return r.onInstances(ids, func(ins []*instance) error {
 		for _, in := range ins {

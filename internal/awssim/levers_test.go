@@ -163,8 +163,12 @@ func TestSpotInterruption(t *testing.T) {
 	if err := s.r.InterruptSpot(*in.InstanceId); err != nil {
 		t.Fatal(err)
 	}
-	if c := *sirOf(*in.InstanceId).Status.Code; c != "marked-for-termination" {
-		t.Fatalf("after interruption notice: %s", c)
+	noticeAt := s.clk.Now()
+	// EC2 User Guide, "Spot request status": instance-terminated-no-capacity
+	// at once (not marked-for-termination), the instance running.
+	if sr := sirOf(*in.InstanceId); *sr.Status.Code != "instance-terminated-no-capacity" || !sr.Status.UpdateTime.Equal(noticeAt) ||
+		sr.State != types.SpotInstanceStateClosed || sr.InstanceInterruptionBehavior != types.InstanceInterruptionBehaviorTerminate {
+		t.Fatalf("after interruption notice: %s %s at %v", sr.State, *sr.Status.Code, sr.Status.UpdateTime)
 	}
 	s.clk.Advance(SpotInterruptionNotice - time.Second)
 	if st := s.describe(t, *in.InstanceId)[*in.InstanceId].State.Name; st != types.InstanceStateNameRunning {
@@ -176,8 +180,8 @@ func TestSpotInterruption(t *testing.T) {
 		t.Fatalf("after the notice: %s %v", got.State.Name, got.StateReason)
 	}
 	sr = sirOf(*in.InstanceId)
-	if sr.State != types.SpotInstanceStateClosed || *sr.Status.Code != "instance-terminated-by-service" {
-		t.Fatalf("request after interruption: %s %s", sr.State, *sr.Status.Code)
+	if sr.State != types.SpotInstanceStateClosed || *sr.Status.Code != "instance-terminated-no-capacity" || !sr.Status.UpdateTime.Equal(noticeAt) {
+		t.Fatalf("request after interruption: %s %s at %v", sr.State, *sr.Status.Code, sr.Status.UpdateTime)
 	}
 	s.clk.Advance(time.Second)
 	if st := s.describe(t, *in.InstanceId)[*in.InstanceId].State.Name; st != types.InstanceStateNameTerminated {

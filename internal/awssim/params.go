@@ -225,6 +225,38 @@ func (p params) filters() []filter {
 	return out
 }
 
+// MaxFilterValues is how many filter values EC2 takes in one call, over
+// all its filters together.
+const MaxFilterValues = 200
+
+// filterValues counts the ec2query filter values of a request
+// (Filter.N.Value.M), over all its filters.
+func (p params) filterValues() int {
+	n := 0
+	for k := range p.m {
+		if rest, ok := strings.CutPrefix(k, p.prefix+"Filter."); ok {
+			if _, v, ok := strings.Cut(rest, "."); ok && strings.HasPrefix(v, "Value.") {
+				n++
+			}
+		}
+	}
+	return n
+}
+
+// filterLimit rejects an EC2 call whose filters hold more than
+// MaxFilterValues values in total, as EC2 does for every action that takes
+// filters. Instance ids given as InstanceId.N are not filter values.
+func filterLimit(c *call) error {
+	if c.service != svcEC2 {
+		return nil
+	}
+	if c.p.filterValues() > MaxFilterValues {
+		return &APIError{Code: "FilterLimitExceeded",
+			Message: fmt.Sprintf("The maximum number of filter values specified on a single call is %d", MaxFilterValues), Status: 400}
+	}
+	return nil
+}
+
 // fingerprint returns a canonical rendering of every parameter except the
 // excluded ones, for idempotency checks.
 func (p params) fingerprint(exclude ...string) string {

@@ -191,6 +191,8 @@ func (r *Region) serveAPI(w http.ResponseWriter, req *http.Request) {
 	var out any
 	if h == nil {
 		err = unknownAction(c)
+	} else if err = filterLimit(c); err != nil {
+		// rejected before the handler looks at anything
 	} else {
 		r.mu.Lock()
 		r.advance(r.clk.Now())

@@ -111,6 +111,9 @@ func (s *spotFleetService) requestSpotFleet(c *call) (any, error) {
 	if f.target < 0 || f.odTarget < 0 {
 		return nil, errInvalidParameterValue("Target capacities must not be negative.")
 	}
+	if err := fleetInterruptionBehavior(p.str("InstanceInterruptionBehavior"), f.typ); err != nil {
+		return nil, err
+	}
 	if f.odTarget > f.target {
 		return nil, errInvalidParameterValue(fmt.Sprintf("OnDemandTargetCapacity (%d) cannot exceed TargetCapacity (%d).", f.odTarget, f.target))
 	}

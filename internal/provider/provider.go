@@ -77,8 +77,14 @@ type SpotRequest struct {
 	ID           string
 	InstanceID   string
 	State        string // open, active, closed, cancelled, failed
-	StatusCode   string // e.g. fulfilled, marked-for-termination, instance-terminated-by-price
+	StatusCode   string // as EC2 reports it: fulfilled, instance-terminated-no-capacity, marked-for-stop, ...
 	StatusUpdate time.Time
+	// Interrupted: the cloud is reclaiming (or has reclaimed) the instance;
+	// the interruption notice was given at StatusUpdate. With EC2 a
+	// terminate-on-interruption instance shows instance-terminated-no-capacity
+	// from the notice on, while still running for two minutes, never
+	// marked-for-termination: read this, not StatusCode.
+	Interrupted bool
 }
 
 // Provider is the cloud as the engine sees it. Implementations batch and

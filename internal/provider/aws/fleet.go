@@ -414,21 +414,14 @@ func (p *Provider) liveUnits(ctx context.Context, ids []string, units int, weigh
 }
 
 // describeIDs describes instances by id (through an instance-id filter,
-// so unknown ids are no error), optionally only in states, 200 ids a call.
+// so unknown ids are no error), optionally only in states, each call
+// within EC2's filter-value limit.
 func (p *Provider) describeIDs(ctx context.Context, ids []string, states []string) ([]provider.Instance, error) {
-	var out []provider.Instance
-	for batch := range slices.Chunk(slices.Compact(slices.Sorted(slices.Values(ids))), 200) {
-		filters := []types.Filter{{Name: aws.String("instance-id"), Values: batch}}
-		if len(states) > 0 {
-			filters = append(filters, types.Filter{Name: aws.String("instance-state-name"), Values: states})
-		}
-		got, err := p.describeFiltered(ctx, filters)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, got...)
+	var fixed []types.Filter
+	if len(states) > 0 {
+		fixed = append(fixed, types.Filter{Name: aws.String("instance-state-name"), Values: states})
 	}
-	return out, nil
+	return p.describeChunked(ctx, "instance-id", ids, fixed...)
 }
 
 // describeAll pages through a DescribeInstances.

@@ -36,35 +36,57 @@ func (p *Provider) List(ctx context.Context, owner string) ([]provider.Instance,
 	})
 }
 
-// filterValuesMax is how many values EC2 takes in one filter.
+// filterValuesMax is how many filter values EC2 takes in one call, over all
+// its filters together; one more and the call fails with
+// FilterLimitExceeded.
 const filterValuesMax = 200
 
 // Describe implements provider.Provider: the owner's instances among ids
 // and those tagged with one of requestIDs, by filters (an unknown id is
-// simply absent, never an error), 200 values a call, paginated.
+// simply absent, never an error), each call within EC2's filter-value
+// limit, paginated.
 func (p *Provider) Describe(ctx context.Context, owner string, ids, requestIDs []string) ([]provider.Instance, error) {
 	var out []provider.Instance
 	seen := map[string]bool{}
+	owned := types.Filter{Name: aws.String("tag:" + provider.TagManagedBy), Values: []string{owner}}
 	for _, q := range []struct {
 		filter string
 		values []string
 	}{{"instance-id", ids}, {"tag:" + provider.TagRequestID, requestIDs}} {
-		for start := 0; start < len(q.values); start += filterValuesMax {
-			batch := q.values[start:min(start+filterValuesMax, len(q.values))]
-			got, err := p.describeFiltered(ctx, []types.Filter{
-				{Name: aws.String("tag:" + provider.TagManagedBy), Values: []string{owner}},
-				{Name: aws.String(q.filter), Values: batch},
-			})
-			if err != nil {
-				return nil, err
-			}
-			for _, in := range got {
-				if !seen[in.ID] {
-					seen[in.ID] = true
-					out = append(out, in)
-				}
+		got, err := p.describeChunked(ctx, q.filter, q.values, owned)
+		if err != nil {
+			return nil, err
+		}
+		for _, in := range got {
+			if !seen[in.ID] {
+				seen[in.ID] = true
+				out = append(out, in)
 			}
 		}
+	}
+	return out, nil
+}
+
+// describeChunked describes the instances that match every filter of fixed
+// and one of values for the filter name, in as many calls as it takes for
+// each to hold at most filterValuesMax filter values in all (200 ids and a
+// one-value owner filter would be 201: refused by EC2).
+func (p *Provider) describeChunked(ctx context.Context, name string, values []string, fixed ...types.Filter) ([]provider.Instance, error) {
+	room := filterValuesMax
+	for _, f := range fixed {
+		room -= len(f.Values)
+	}
+	if room <= 0 {
+		return nil, fmt.Errorf("describing by %s: the other filters already hold %d values", name, filterValuesMax-room)
+	}
+	var out []provider.Instance
+	for batch := range slices.Chunk(slices.Compact(slices.Sorted(slices.Values(values))), room) {
+		filters := append(slices.Clone(fixed), types.Filter{Name: aws.String(name), Values: batch})
+		got, err := p.describeFiltered(ctx, filters)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, got...)
 	}
 	return out, nil
 }
@@ -249,6 +271,25 @@ func toSpotRequest(r types.SpotInstanceRequest) provider.SpotRequest {
 	if s := r.Status; s != nil {
 		out.StatusCode = aws.ToString(s.Code)
 		out.StatusUpdate = aws.ToTime(s.UpdateTime)
+		out.Interrupted = spotInterruptionCodes[out.StatusCode]
 	}
 	return out
+}
+
+// spotInterruptionCodes are the Spot request status codes that mean EC2
+// is reclaiming, or has reclaimed, the instance (EC2 User Guide, "Spot
+// request status"): a terminate-on-interruption instance shows
+// instance-terminated-no-capacity at once, while it runs out its
+// two-minute notice (never marked-for-termination); stop and hibernate
+// show marked-for-stop, then instance-stopped-no-capacity. marked-for-stop
+// also shows while a user stops a persistent Spot Instance, which ohfp
+// never does: the machine is going either way.
+var spotInterruptionCodes = map[string]bool{
+	"instance-terminated-no-capacity":             true,
+	"marked-for-termination":                      true,
+	"marked-for-stop":                             true,
+	"instance-stopped-no-capacity":                true,
+	"instance-terminated-by-price":                true,
+	"instance-stopped-by-price":                   true,
+	"instance-terminated-launch-group-constraint": true,
 }
