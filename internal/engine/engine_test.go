@@ -581,7 +581,7 @@ func TestSpotInterruptionGrace(t *testing.T) {
 	}
 	h.cloud.mu.Lock()
 	for k, sr := range h.cloud.spot {
-		sr.StatusCode = "marked-for-termination"
+		sr.StatusCode, sr.Interrupted = "instance-terminated-no-capacity", true // EC2's code for an instance set to terminate
 		sr.StatusUpdate = h.clk.Now()
 		h.cloud.spot[k] = sr
 	}

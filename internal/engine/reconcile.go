@@ -314,7 +314,7 @@ func (e *Engine) checkSpot(ctx context.Context, p *prov, ids []string, changed *
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	for _, sr := range srs {
-		if sr.StatusCode != "marked-for-termination" {
+		if !sr.Interrupted {
 			continue
 		}
 		m := e.machines[sr.InstanceID]
