@@ -106,7 +106,7 @@ func (f *fakeCloud) List(_ context.Context, owner string) ([]provider.Instance, 
 	var out []provider.Instance
 	for _, id := range f.order {
 		in, ok := f.insts[id]
-		if ok && in.Tags[provider.TagManagedBy] == owner {
+		if ok && (owner == "" || in.Tags[provider.TagManagedBy] == owner) {
 			out = append(out, *in)
 		}
 	}

@@ -181,7 +181,9 @@ func (e *Engine) reconcileProvider(ctx context.Context, p *prov) error {
 			spotIDs = append(spotIDs, m.SpotRequest)
 		}
 	}
-	// Machines the cloud no longer shows (only a full listing can say).
+	// Machines the listing by tag no longer shows (only a full listing can
+	// say): confirmed below by id before they are taken as gone.
+	var missing []string
 	for _, m := range e.machines {
 		if !full {
 			break
@@ -193,12 +195,13 @@ func (e *Engine) reconcileProvider(ctx context.Context, p *prov) error {
 		if !known {
 			continue // just launched; EC2's listing may lag
 		}
-		if m.Vanish(now) {
-			changedM = append(changedM, m)
-		}
+		missing = append(missing, m.ID)
 	}
 	e.mu.Unlock()
 
+	if len(missing) > 0 {
+		e.confirmMissing(ctx, p, missing, &changedM)
+	}
 	if len(spotIDs) > 0 {
 		e.checkSpot(ctx, p, spotIDs, &changedM)
 	}
@@ -301,6 +304,47 @@ func (e *Engine) adoptLocked(p *prov, in *provider.Instance, now time.Time, chan
 	}
 	changedR[r.ID] = r
 	return m
+}
+
+// confirmMissing looks up by id, whatever their tags, the machines a full
+// listing by ohfp's tag did not show, and takes as gone only those the
+// cloud does not know either. A machine whose tags no longer name this
+// cluster (a changed cluster_id, a tag removed by hand) is still a machine
+// HF may be using: it is observed as usual, and the log says what is
+// wrong, instead of HF being told the cloud took it back.
+func (e *Engine) confirmMissing(ctx context.Context, p *prov, ids []string, changed *[]*domain.Machine) {
+	insts, err := p.cfg.Cloud.Describe(ctx, "", ids, nil)
+	if err != nil {
+		e.log.Warn("reconcile: confirming instances missing from the listing failed; they are not taken as gone this pass", "provider", p.cfg.Name, "instances", len(ids), "err", err)
+		return
+	}
+	found := make(map[string]*provider.Instance, len(insts))
+	for i := range insts {
+		found[insts[i].ID] = &insts[i]
+	}
+	now := e.clk.Now()
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for _, id := range ids {
+		m := e.machines[id]
+		if m == nil || !m.Live() {
+			continue
+		}
+		in := found[id]
+		if in == nil {
+			if m.Vanish(now) {
+				*changed = append(*changed, m)
+			}
+			continue
+		}
+		if owner := in.Tags[provider.TagManagedBy]; owner != e.opts.ClusterID {
+			e.log.Error("instance no longer carries this cluster's tag; it is kept as HF's machine, not taken as gone: restore the tag, or check cluster_id",
+				"instance", id, "request", m.RequestID, "tag", provider.TagManagedBy, "has", owner, "want", e.opts.ClusterID)
+		}
+		if m.Observe(observation(*in), now) {
+			*changed = append(*changed, m)
+		}
+	}
 }
 
 // checkSpot asks the cloud about the Spot requests of live Spot machines

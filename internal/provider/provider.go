@@ -100,7 +100,9 @@ type Provider interface {
 	// Describe returns the instances tagged TagManagedBy=owner among ids,
 	// and those tagged with one of requestIDs (fleets still launching):
 	// what a busy reconcile pass needs, without listing everything. Ids
-	// the cloud does not know are left out, never an error.
+	// the cloud does not know are left out, never an error. An empty owner
+	// describes ids whatever their tags (to confirm that an instance
+	// missing from a listing by tag is really gone).
 	Describe(ctx context.Context, owner string, ids, requestIDs []string) ([]Instance, error)
 	// Terminate terminates the instances; ids the cloud does not know are
 	// not an error.

@@ -48,12 +48,18 @@ const filterValuesMax = 200
 func (p *Provider) Describe(ctx context.Context, owner string, ids, requestIDs []string) ([]provider.Instance, error) {
 	var out []provider.Instance
 	seen := map[string]bool{}
-	owned := types.Filter{Name: aws.String("tag:" + provider.TagManagedBy), Values: []string{owner}}
+	var owned []types.Filter
+	if owner != "" {
+		owned = append(owned, types.Filter{Name: aws.String("tag:" + provider.TagManagedBy), Values: []string{owner}})
+	}
 	for _, q := range []struct {
 		filter string
 		values []string
 	}{{"instance-id", ids}, {"tag:" + provider.TagRequestID, requestIDs}} {
-		got, err := p.describeChunked(ctx, q.filter, q.values, owned)
+		if len(q.values) == 0 {
+			continue
+		}
+		got, err := p.describeChunked(ctx, q.filter, q.values, owned...)
 		if err != nil {
 			return nil, err
 		}

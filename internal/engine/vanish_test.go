@@ -1,0 +1,51 @@
+package engine
+
+import (
+	"testing"
+	"time"
+
+	"github.com/ohfp/ohfp/internal/hf"
+	"github.com/ohfp/ohfp/internal/provider"
+)
+
+// Issue 12, case 5 (defence in depth): a machine a full listing by ohfp's
+// tag misses is looked up by id before it is taken as gone. With its tag
+// changed (another cluster_id, a tag removed by hand) it is still running:
+// HF is not told the cloud took it back, and a return of it terminates it.
+// Only a machine the cloud does not know at all is gone.
+func TestMissingFromListingIsConfirmedByID(t *testing.T) {
+	h := newHarness(t)
+	id := h.request("OnDemand-c5", 2)
+	h.provision()
+	h.cloud.settle()
+	h.reconcile()
+	st := h.status(id)
+	if st.Status != hf.StatusComplete {
+		t.Fatalf("%+v", st)
+	}
+	retagged, deleted := st.Machines[0], st.Machines[1]
+	h.cloud.mu.Lock()
+	h.cloud.insts[retagged.MachineID].Tags[provider.TagManagedBy] = "another-cluster"
+	delete(h.cloud.insts, deleted.MachineID)
+	h.cloud.mu.Unlock()
+
+	h.clk.Advance(31 * time.Second)
+	h.reconcile() // a full listing misses both
+	if n := h.holds(id); n != 1 {
+		t.Fatalf("getReturnRequests reports %d hosts taken back, want only the one the cloud no longer knows", n)
+	}
+	h.e.mu.RLock()
+	kept, gone := h.e.machines[retagged.MachineID].State, h.e.machines[deleted.MachineID].State
+	h.e.mu.RUnlock()
+	if kept != "running" || gone != "gone" {
+		t.Fatalf("retagged %s (want running), deleted %s (want gone)", kept, gone)
+	}
+	in := []byte(`{"machines":[{"name":"` + retagged.Name + `","machineId":"` + retagged.MachineID + `"}]}`)
+	if _, err := h.e.RequestReturnMachines(nil, in); err != nil {
+		t.Fatal(err)
+	}
+	h.provision()
+	if h.terminated() != 1 {
+		t.Fatalf("the returned machine was not terminated: %v", h.cloud.terms)
+	}
+}
