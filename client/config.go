@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"syscall"
 
+	"github.com/ohfp/ohfp/internal/apitype"
 	"github.com/ohfp/ohfp/internal/rpc"
 )
 
@@ -50,7 +51,7 @@ func cmdConfig(ctx context.Context, inv *invocation, out *output) error {
 
 // configReload asks ohfpd to re-read its configuration.
 func configReload(ctx context.Context, inv *invocation, out *output) error {
-	raw, err := callDaemon(ctx, inv, "reload", nil, nil, nil)
+	raw, err := callDaemon(ctx, inv, apitype.MethodReload, nil, nil, nil)
 	if err != nil {
 		var re *rpc.Error
 		if errors.As(err, &re) {
@@ -61,9 +62,7 @@ func configReload(ctx context.Context, inv *invocation, out *output) error {
 	if out.json {
 		return out.printJSON(raw)
 	}
-	var r struct {
-		Message string `json:"message"`
-	}
+	var r apitype.ReloadAnswer
 	if err := decode("reload", raw, &r); err != nil {
 		return err
 	}

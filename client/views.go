@@ -11,138 +11,27 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ohfp/ohfp/internal/apitype"
 	"github.com/ohfp/ohfp/internal/hf"
 	"github.com/ohfp/ohfp/internal/template"
 )
 
-// The daemon's answers, decoded locally (the client does not link the
-// engine). Field names follow internal/engine/handler.go.
-
-type statusReport struct {
-	Version            string               `json:"version"`
-	Started            time.Time            `json:"started"`
-	UptimeSeconds      int64                `json:"uptimeSeconds"`
-	ClusterID          string               `json:"clusterId"`
-	Providers          []string             `json:"providers"`
-	Requests           map[string]int       `json:"requests"`
-	Machines           map[string]int       `json:"machines"`
-	InFlight           int                  `json:"inFlight"`
-	LastReconcile      time.Time            `json:"lastReconcile"`
-	LastReconcileMs    int64                `json:"lastReconcileMs"`
-	LastReconcileError string               `json:"lastReconcileError"`
-	Reconciles         int                  `json:"reconciles"`
-	Listings           int                  `json:"listings"`
-	LastListing        time.Time            `json:"lastListing"`
-	LastListingMs      int64                `json:"lastListingMs"`
-	CloudNote          string               `json:"cloudNote"`
-	AWS                map[string]awsStatus `json:"aws"`
-}
-
-// awsStatus is one provider's AWS health. The daemon sends the provider's
-// Health struct; encoding/json matches its field names case-insensitively.
-type awsStatus struct {
-	Summary string `json:"summary"`
-	Health  struct {
-		LastError   string         `json:"lastError"`
-		LastErrorAt time.Time      `json:"lastErrorAt"`
-		Throttled   bool           `json:"throttled"`
-		Unreachable bool           `json:"unreachable"`
-		Failures    int            `json:"failures"`
-		RetryAt     time.Time      `json:"retryAt"`
-		Calls       map[string]int `json:"calls"`
-		Errors      map[string]int `json:"errors"`
-		Throttles   map[string]int `json:"throttles"`
-		Timeouts    map[string]int `json:"timeouts"`
-		InFlight    int            `json:"inFlight"`
-	} `json:"health"`
-}
-
-type requestRow struct {
-	ID         string    `json:"requestId"`
-	Kind       string    `json:"kind"`
-	Provider   string    `json:"provider"`
-	TemplateID string    `json:"templateId"`
-	Units      int       `json:"units"`
-	Machines   int       `json:"machines"`
-	Status     string    `json:"status"`
-	Message    string    `json:"message"`
-	Created    time.Time `json:"created"`
-}
-
-type machineRow struct {
-	hf.Machine
-	RequestID  string `json:"requestId"`
-	ReturnID   string `json:"returnId"`
-	TemplateID string `json:"templateId"`
-	Weight     int    `json:"weight"`
-}
-
-// shown is the answer to "show": a request with its HF status, or a machine.
-type shown struct {
-	Request *struct {
-		ID           string    `json:"id"`
-		Kind         string    `json:"kind"`
-		Provider     string    `json:"provider"`
-		TemplateID   string    `json:"templateId"`
-		Units        int       `json:"units"`
-		CreatedAt    time.Time `json:"createdAt"`
-		Phase        string    `json:"phase"`
-		Attempts     int       `json:"attempts"`
-		NextAttempt  time.Time `json:"nextAttempt"`
-		Handle       string    `json:"handle"`
-		LaunchError  string    `json:"launchError"`
-		Shortfall    string    `json:"shortfall"`
-		RetryNote    string    `json:"retryNote"`
-		Rebuilt      bool      `json:"rebuilt"`
-		MachineIDs   []string  `json:"machineIds"`
-		Unknown      []string  `json:"unknown"`
-		Status       string    `json:"status"`
-		Message      string    `json:"message"`
-		FinishedAt   time.Time `json:"finishedAt"`
-		ClientToken  string    `json:"clientToken"`
-		FallbackUnit int       `json:"fallbackUnits"`
-	} `json:"request"`
-	Status  *hf.RequestStatus `json:"status"`
-	Machine *struct {
-		ID           string    `json:"id"`
-		RequestID    string    `json:"requestId"`
-		ReturnID     string    `json:"returnId"`
-		Provider     string    `json:"provider"`
-		TemplateID   string    `json:"templateId"`
-		Name         string    `json:"name"`
-		PrivateIP    string    `json:"privateIp"`
-		PublicIP     string    `json:"publicIp"`
-		State        string    `json:"state"`
-		StateReason  string    `json:"stateReason"`
-		InstanceType string    `json:"instanceType"`
-		Spot         bool      `json:"spot"`
-		SpotRequest  string    `json:"spotRequest"`
-		Weight       int       `json:"weight"`
-		LaunchTime   time.Time `json:"launchTime"`
-		Tags         string    `json:"tags"`
-		Result       string    `json:"result"`
-		Message      string    `json:"message"`
-		Doomed       bool      `json:"doomed"`
-		Handle       string    `json:"handle"`
-		InterruptAt  time.Time `json:"interruptAt"`
-		LastSeen     time.Time `json:"lastSeen"`
-		EndedAt      time.Time `json:"endedAt"`
-	} `json:"machine"`
-}
+// The daemon's answers are decoded into package apitype's types, the
+// same the daemon encodes.
 
 // cmdStatus is `ohfp status`.
 func cmdStatus(ctx context.Context, inv *invocation, out *output) error {
 	if err := needArgs(inv, 0, "status [--json]"); err != nil {
 		return err
 	}
-	raw, err := callDaemon(ctx, inv, "status", nil, nil, nil)
+	raw, err := callDaemon(ctx, inv, apitype.MethodStatus, nil, nil, nil)
 	if err != nil {
 		return err
 	}
 	if out.json {
 		return out.printJSON(raw)
 	}
-	var st statusReport
+	var st apitype.Status
 	if err := decode("status", raw, &st); err != nil {
 		return err
 	}
@@ -185,7 +74,7 @@ func cmdStatus(ctx context.Context, inv *invocation, out *output) error {
 
 // providerOrder lists the providers in configuration order, then any other
 // provider the AWS health names.
-func providerOrder(order []string, aws map[string]awsStatus) []string {
+func providerOrder(order []string, aws map[string]apitype.CloudStatus) []string {
 	out := []string{}
 	for _, p := range order {
 		if _, ok := aws[p]; ok {
@@ -202,7 +91,7 @@ func providerOrder(order []string, aws map[string]awsStatus) []string {
 
 // awsLine is one provider's AWS health in a line: the summary, then the
 // counts and the last error.
-func awsLine(now time.Time, a awsStatus) string {
+func awsLine(now time.Time, a apitype.CloudStatus) string {
 	s := orText(a.Summary, "unknown")
 	h := a.Health
 	detail := fmt.Sprintf("%d calls, %d errors, %d throttles", sum(h.Calls), sum(h.Errors), sum(h.Throttles))
@@ -258,14 +147,14 @@ func cmdRequests(ctx context.Context, inv *invocation, out *output) error {
 	if err := needArgs(inv, 0, "requests [--all] [--json] | requests watch ID"); err != nil {
 		return err
 	}
-	raw, err := callDaemon(ctx, inv, "requests", map[string]bool{"all": inv.flags[optAll] != ""}, nil, nil)
+	raw, err := callDaemon(ctx, inv, apitype.MethodRequests, apitype.RequestsArgs{All: inv.flags[optAll] != ""}, nil, nil)
 	if err != nil {
 		return err
 	}
 	if out.json {
 		return out.printJSON(raw)
 	}
-	var rows []requestRow
+	var rows []apitype.RequestRow
 	if err := decode("requests", raw, &rows); err != nil {
 		return err
 	}
@@ -291,18 +180,15 @@ func cmdMachines(ctx context.Context, inv *invocation, out *output) error {
 	if err := needArgs(inv, 0, "machines [--request ID] [--all] [--json]"); err != nil {
 		return err
 	}
-	args := struct {
-		Request string `json:"request,omitempty"`
-		All     bool   `json:"all"`
-	}{inv.flags[optRequest], inv.flags[optAll] != ""}
-	raw, err := callDaemon(ctx, inv, "machines", args, nil, nil)
+	args := apitype.MachinesArgs{Request: inv.flags[optRequest], All: inv.flags[optAll] != ""}
+	raw, err := callDaemon(ctx, inv, apitype.MethodMachines, args, nil, nil)
 	if err != nil {
 		return err
 	}
 	if out.json {
 		return out.printJSON(raw)
 	}
-	var rows []machineRow
+	var rows []apitype.MachineRow
 	if err := decode("machines", raw, &rows); err != nil {
 		return err
 	}
@@ -399,11 +285,11 @@ func cmdTemplates(ctx context.Context, inv *invocation, out *output) error {
 	}
 	providers := []string{inv.flags[optProvider]}
 	if providers[0] == "" {
-		raw, err := callDaemon(ctx, inv, "status", nil, nil, nil)
+		raw, err := callDaemon(ctx, inv, apitype.MethodStatus, nil, nil, nil)
 		if err != nil {
 			return err
 		}
-		var st statusReport
+		var st apitype.Status
 		if err := decode("status", raw, &st); err != nil {
 			return err
 		}
@@ -475,14 +361,14 @@ func cmdShow(ctx context.Context, inv *invocation, out *output) error {
 	if err := needArgs(inv, 1, "show ID [--json]"); err != nil {
 		return err
 	}
-	raw, err := callDaemon(ctx, inv, "show", map[string]string{"id": inv.args[0]}, nil, nil)
+	raw, err := callDaemon(ctx, inv, apitype.MethodShow, apitype.ShowArgs{ID: inv.args[0]}, nil, nil)
 	if err != nil {
 		return err
 	}
 	if out.json {
 		return out.printJSON(raw)
 	}
-	var s shown
+	var s apitype.Shown
 	if err := decode("show", raw, &s); err != nil {
 		return err
 	}

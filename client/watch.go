@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ohfp/ohfp/internal/apitype"
 	"github.com/ohfp/ohfp/internal/hf"
 	"golang.org/x/sys/unix"
 )
@@ -42,21 +43,21 @@ func cmdWatch(ctx context.Context, inv *invocation, out *output) error {
 	drawn := false
 	start := time.Now()
 	for {
-		raw, err := callDaemon(ctx, inv, "show", map[string]string{"id": id}, nil, nil)
+		raw, err := callDaemon(ctx, inv, apitype.MethodShow, apitype.ShowArgs{ID: id}, nil, nil)
 		if err != nil {
 			if drawn {
 				fmt.Fprintln(out.w)
 			}
 			return err
 		}
-		var s shown
+		var s apitype.Shown
 		if err := decode("show", raw, &s); err != nil {
 			return err
 		}
 		if s.Request == nil || s.Status == nil {
 			return fmt.Errorf("%s is not a request (ohfp show %s)", id, id)
 		}
-		var rows []machineRow
+		var rows []apitype.MachineRow
 		if s.Request.Kind != "return" {
 			// Weights, so progress counts units as HF asked for them.
 			if raw, err := callDaemon(ctx, inv, "machines", map[string]string{"request": id}, nil, nil); err == nil {
@@ -107,7 +108,7 @@ const defaultWatchWait = 30 * time.Second
 
 // progress is the one-line state of a request, e.g.
 // "req-1 running  3/5 units  ██████░░░░  2 starting".
-func progress(id string, s shown, rows []machineRow) string {
+func progress(id string, s apitype.Shown, rows []apitype.MachineRow) string {
 	weight := map[string]int{}
 	for _, r := range rows {
 		weight[r.MachineID] = max(r.Weight, 1)

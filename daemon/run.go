@@ -19,6 +19,8 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/credentials"
 
+	"github.com/ohfp/ohfp/internal/api"
+	"github.com/ohfp/ohfp/internal/apitype"
 	"github.com/ohfp/ohfp/internal/awssim"
 	"github.com/ohfp/ohfp/internal/config"
 	"github.com/ohfp/ohfp/internal/engine"
@@ -120,7 +122,7 @@ func (d *daemon) run(ctx context.Context) error {
 		return err
 	}
 	uids, gids := d.allowed(cfg)
-	mx := metrics.New(metrics.Sources{Engine: eng, AWS: d.awsHealth, Store: st.Size, Version: version})
+	mx := metrics.New(metrics.Sources{Status: eng.StatusReport, Cloud: d.cloudStatus, Store: st.Size, Version: version})
 	extra := http.NewServeMux()
 	extra.Handle("/metrics", mx.Handler())
 	if cfg.Pprof {
@@ -131,7 +133,7 @@ func (d *daemon) run(ctx context.Context) error {
 		extra.HandleFunc("/debug/pprof/trace", pprof.Trace)
 		d.log.Info("profiler served on the socket", "path", "/debug/pprof/")
 	}
-	srv := rpcserver.NewServer(mx.Wrap(&engine.Handler{E: eng, Reload: d.reload, Status: d.statusExtra}), rpcserver.ServerOptions{
+	srv := rpcserver.NewServer(mx.Wrap(api.New(eng, api.Options{Reload: d.reload, Status: d.statusExtra})), rpcserver.ServerOptions{
 		Logger:      d.log.With("component", "rpc"),
 		AllowedUIDs: uids,
 		AllowedGIDs: gids,
@@ -334,39 +336,35 @@ func serveMetrics(addr string, h http.Handler, log *slog.Logger) (stop func(), e
 	return func() { _ = srv.Close() }, nil
 }
 
-// awsHealth returns every provider's AWS health, for metrics.
-func (d *daemon) awsHealth() map[string]awsprov.Health {
+// cloudStatus returns every provider's AWS health, for status and metrics.
+func (d *daemon) cloudStatus() map[string]apitype.CloudStatus {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	out := make(map[string]awsprov.Health, len(d.provs))
+	out := make(map[string]apitype.CloudStatus, len(d.provs))
 	for name, p := range d.provs {
-		out[name] = p.Health()
+		out[name] = cloudStatus(p.Health())
 	}
 	return out
 }
 
-// statusExtra adds AWS health per provider to `ohfp status`.
-func (d *daemon) statusExtra(rep *engine.StatusReport) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	rep.AWS = map[string]any{}
-	for name, p := range d.provs {
-		h := p.Health()
-		health := map[string]any{
-			"lastError": h.LastError, "lastErrorAt": h.LastErrorAt, "throttled": h.Throttled,
-			"unreachable": h.Unreachable, "failures": h.Failures, "retryInSeconds": h.RetryIn.Seconds(),
-			"calls": h.Calls, "errors": h.Errors, "throttles": h.Throttles, "timeouts": h.Timeouts,
-			"notAnswering": h.NotAnswering, "inFlight": h.InFlight,
-		}
-		if h.NotAnswering {
-			health["notAnsweringSince"] = h.NotAnsweringSince
-			health["notAnsweringSeconds"] = h.NotAnsweringFor.Seconds()
-		}
-		if !h.OldestCall.IsZero() {
-			health["oldestCall"] = h.OldestCall
-		}
-		rep.AWS[name] = map[string]any{"summary": h.Summary(), "health": health}
+// cloudStatus is an AWS provider's health as the admin answers carry it.
+func cloudStatus(h awsprov.Health) apitype.CloudStatus {
+	c := apitype.CloudHealth{
+		LastError: h.LastError, LastErrorAt: h.LastErrorAt, Throttled: h.Throttled,
+		Unreachable: h.Unreachable, Failures: h.Failures, RetryInSeconds: h.RetryIn.Seconds(),
+		Calls: h.Calls, Errors: h.Errors, Throttles: h.Throttles, Timeouts: h.Timeouts,
+		NotAnswering: h.NotAnswering, InFlight: h.InFlight, OldestCall: h.OldestCall,
 	}
+	if h.NotAnswering {
+		c.NotAnsweringSince = h.NotAnsweringSince
+		c.NotAnsweringSeconds = h.NotAnsweringFor.Seconds()
+	}
+	return apitype.CloudStatus{Summary: h.Summary(), Health: c}
+}
+
+// statusExtra adds AWS health per provider to `ohfp status`.
+func (d *daemon) statusExtra(rep *apitype.Status) {
+	rep.AWS = d.cloudStatus()
 }
 
 // tuneMemoryLimit sets the soft memory limit from the machines held

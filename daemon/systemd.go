@@ -10,8 +10,8 @@ import (
 	"github.com/coreos/go-systemd/v22/activation"
 	sddaemon "github.com/coreos/go-systemd/v22/daemon"
 
+	"github.com/ohfp/ohfp/internal/apitype"
 	"github.com/ohfp/ohfp/internal/config"
-	"github.com/ohfp/ohfp/internal/engine"
 )
 
 // notify sends a state line to systemd; silent when NOTIFY_SOCKET is unset.
@@ -61,9 +61,9 @@ func (d *daemon) watchdog(ctx context.Context) (stop func()) {
 			if rep.CloudNote != "" {
 				line += "; " + rep.CloudNote
 			}
-			for name, h := range d.awsHealth() {
-				if h.NotAnswering || h.Throttled || h.Unreachable {
-					line += "; " + name + ": " + h.Summary()
+			for name, c := range d.cloudStatus() {
+				if h := c.Health; h.NotAnswering || h.Throttled || h.Unreachable {
+					line += "; " + name + ": " + c.Summary
 				}
 			}
 			why := stalled(rep, time.Now(), bound)
@@ -107,7 +107,7 @@ func progressBound(cfg *config.Config) time.Duration {
 // stalled says why the engine is not making progress at now, or "": no
 // reconcile pass finished within bound (counted from the engine's start
 // before the first pass).
-func stalled(rep engine.StatusReport, now time.Time, bound time.Duration) string {
+func stalled(rep apitype.Status, now time.Time, bound time.Duration) string {
 	last := rep.Started
 	if !rep.LastReconcile.IsZero() {
 		last = rep.LastReconcile.Add(time.Duration(rep.LastReconcileMs) * time.Millisecond)

@@ -5,8 +5,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ohfp/ohfp/internal/apitype"
 	"github.com/ohfp/ohfp/internal/config"
-	"github.com/ohfp/ohfp/internal/engine"
 )
 
 // The watchdog is fed only while reconcile passes finish (issue 12, case 2:
@@ -17,16 +17,16 @@ func TestWatchdogFollowsReconcilePasses(t *testing.T) {
 	bound := 5 * time.Minute
 	cases := []struct {
 		name  string
-		rep   engine.StatusReport
+		rep   apitype.Status
 		now   time.Time
 		stuck string // "" or a word the reason must hold
 	}{
-		{"fresh start, no pass yet", engine.StatusReport{Started: t0}, t0.Add(time.Minute), ""},
-		{"no pass since the start", engine.StatusReport{Started: t0}, t0.Add(6 * time.Minute), "none since the start"},
-		{"recent pass", engine.StatusReport{Started: t0, LastReconcile: t0.Add(10 * time.Minute), LastReconcileMs: 500}, t0.Add(14 * time.Minute), ""},
-		{"recent pass that failed is progress too", engine.StatusReport{Started: t0, LastReconcile: t0.Add(10 * time.Minute),
+		{"fresh start, no pass yet", apitype.Status{Started: t0}, t0.Add(time.Minute), ""},
+		{"no pass since the start", apitype.Status{Started: t0}, t0.Add(6 * time.Minute), "none since the start"},
+		{"recent pass", apitype.Status{Started: t0, LastReconcile: t0.Add(10 * time.Minute), LastReconcileMs: 500}, t0.Add(14 * time.Minute), ""},
+		{"recent pass that failed is progress too", apitype.Status{Started: t0, LastReconcile: t0.Add(10 * time.Minute),
 			LastReconcileMs: 60000, LastReconcileError: "DescribeInstances: AWS not answering"}, t0.Add(15 * time.Minute), ""},
-		{"no pass for too long", engine.StatusReport{Started: t0, LastReconcile: t0.Add(10 * time.Minute), LastReconcileMs: 500}, t0.Add(16 * time.Minute), "finished 6m0s ago"},
+		{"no pass for too long", apitype.Status{Started: t0, LastReconcile: t0.Add(10 * time.Minute), LastReconcileMs: 500}, t0.Add(16 * time.Minute), "finished 6m0s ago"},
 	}
 	for _, c := range cases {
 		got := stalled(c.rep, c.now, bound)

@@ -34,7 +34,7 @@ func (h *harness) holds(ids ...string) int {
 		}
 	}
 	b, _ := json.Marshal(in)
-	rep, err := h.e.GetReturnRequests(nil, b)
+	rep, err := hfraw(h.e).GetReturnRequests(nil, b)
 	if err != nil {
 		h.t.Fatal(err)
 	}
@@ -189,7 +189,7 @@ func TestUnclaimedEvidenceStartsAgainAfterARestart(t *testing.T) {
 func TestUndeliveredRequestLaunchesNothing(t *testing.T) {
 	h := newHarness(t)
 	in := []byte(`{"template":{"templateId":"OnDemand-c5","machineCount":2}}`)
-	rep, delivered, err := h.e.RequestMachinesHeld(nil, in)
+	rep, delivered, err := hfraw(h.e).RequestMachinesHeld(nil, in)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -216,7 +216,7 @@ func TestUndeliveredRequestLaunchesNothing(t *testing.T) {
 		t.Fatalf("after a restart: %d launches, %+v", h.cloud.launches, h.peek(rep.RequestID))
 	}
 
-	rep2, delivered2, err := h.e.RequestMachinesHeld(nil, in)
+	rep2, delivered2, err := hfraw(h.e).RequestMachinesHeld(nil, in)
 	if err != nil {
 		t.Fatal(err)
 	}

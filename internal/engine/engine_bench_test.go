@@ -15,6 +15,7 @@ import (
 	"github.com/ohfp/ohfp/internal/clock"
 	"github.com/ohfp/ohfp/internal/hf"
 	"github.com/ohfp/ohfp/internal/provider"
+	"github.com/ohfp/ohfp/internal/rpc"
 	"github.com/ohfp/ohfp/internal/rpcserver"
 	"github.com/ohfp/ohfp/internal/store"
 	"github.com/ohfp/ohfp/internal/template"
@@ -53,7 +54,7 @@ func loadEngine(b *testing.B, requests, per int) *loaded {
 	l := &loaded{e: e, cloud: cloud, st: st}
 	in := []byte(fmt.Sprintf(`{"template":{"templateId":"Bench-c5","machineCount":%d}}`, per))
 	for range requests {
-		rep, err := e.RequestMachines(nil, in)
+		rep, err := hfraw(e).RequestMachines(nil, in)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -63,7 +64,7 @@ func loadEngine(b *testing.B, requests, per int) *loaded {
 	e.Wait()
 	cloud.settle()
 	e.ReconcileOnce(context.Background())
-	rep, err := e.GetRequestStatus(nil, statusInput(l.ids...))
+	rep, err := hfraw(e).GetRequestStatus(nil, statusInput(l.ids...))
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -94,7 +95,7 @@ func benchStatus(b *testing.B, n int) {
 	in := statusInput(l.ids[:n]...)
 	b.ReportAllocs()
 	for b.Loop() {
-		rep, err := l.e.GetRequestStatus(nil, in)
+		rep, err := hfraw(l.e).GetRequestStatus(nil, in)
 		if err != nil || len(rep.Requests) != n {
 			b.Fatal(err)
 		}
@@ -115,7 +116,7 @@ func BenchmarkGetReturnRequests10k(b *testing.B) {
 	b.SetBytes(int64(len(in)))
 	b.ReportAllocs()
 	for b.Loop() {
-		rep, err := l.e.GetReturnRequests(nil, in)
+		rep, err := hfraw(l.e).GetReturnRequests(nil, in)
 		if err != nil || len(rep.Requests) != 0 {
 			b.Fatal(err, len(rep.Requests))
 		}
@@ -131,7 +132,7 @@ func BenchmarkGetAvailableTemplates10k(b *testing.B) {
 	l := loadEngine(b, 1000, 10)
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, err := l.e.GetAvailableTemplates(nil, []byte(`{}`)); err != nil {
+		if _, err := hfraw(l.e).GetAvailableTemplates(nil, []byte(`{}`)); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -144,7 +145,7 @@ func BenchmarkRequestMachines10k(b *testing.B) {
 	in := []byte(`{"template":{"templateId":"Bench-c5","machineCount":1}}`)
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, err := l.e.RequestMachines(nil, in); err != nil {
+		if _, err := hfraw(l.e).RequestMachines(nil, in); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -205,7 +206,16 @@ func benchServe(b *testing.B, op string, input func(l *loaded) []byte) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	srv := rpcserver.NewServer(&Handler{E: l.e}, rpcserver.ServerOptions{})
+	// The five operations as package api serves them (api imports engine).
+	srv := rpcserver.NewServer(rpcserver.HandlerFunc(func(_ context.Context, method string, p rpc.Params) (any, error) {
+		switch method {
+		case hf.OpGetReturnRequests:
+			return hfraw(l.e).GetReturnRequests(Env(p.Env), p.Input)
+		case hf.OpGetRequestStatus:
+			return hfraw(l.e).GetRequestStatus(Env(p.Env), p.Input)
+		}
+		return nil, rpc.Errorf(rpc.MethodNotFound, "%s", method)
+	}), rpcserver.ServerOptions{})
 	go srv.Serve(ln)
 	b.Cleanup(func() { srv.Shutdown(context.Background()) })
 	in := input(l)

@@ -247,7 +247,7 @@ func (h *harness) reconcile() time.Duration {
 
 func (h *harness) request(tpl string, n int) string {
 	h.t.Helper()
-	rep, err := h.e.RequestMachines(nil, []byte(fmt.Sprintf(`{"template":{"templateId":%q,"machineCount":%d}}`, tpl, n)))
+	rep, err := hfraw(h.e).RequestMachines(nil, []byte(fmt.Sprintf(`{"template":{"templateId":%q,"machineCount":%d}}`, tpl, n)))
 	if err != nil {
 		h.t.Fatal(err)
 	}
@@ -259,7 +259,7 @@ func (h *harness) request(tpl string, n int) string {
 
 func (h *harness) status(id string) hf.RequestStatus {
 	h.t.Helper()
-	rep, err := h.e.GetRequestStatus(nil, []byte(fmt.Sprintf(`{"requests":[{"requestId":%q}]}`, id)))
+	rep, err := hfraw(h.e).GetRequestStatus(nil, []byte(fmt.Sprintf(`{"requests":[{"requestId":%q}]}`, id)))
 	if err != nil {
 		h.t.Fatal(err)
 	}
@@ -313,7 +313,7 @@ func TestAcquireCycle(t *testing.T) {
 	// Return two of them.
 	refs := fmt.Sprintf(`{"machines":[{"name":%q,"machineId":%q},{"name":"","machineId":%q},{"name":"ghost.example","machineId":"i-0000000000000dead"}]}`,
 		st.Machines[0].Name, st.Machines[0].MachineID, st.Machines[1].MachineID)
-	ret, err := h.e.RequestReturnMachines(nil, []byte(refs))
+	ret, err := hfraw(h.e).RequestReturnMachines(nil, []byte(refs))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -335,12 +335,12 @@ func TestAcquireCycle(t *testing.T) {
 	}
 	// Returned machines are never reported as reclaimed.
 	all := `{"machines":[` + fmt.Sprintf(`{"name":%q,"machineId":%q}`, st.Machines[0].Name, st.Machines[0].MachineID) + `]}`
-	rr, err := h.e.GetReturnRequests(nil, []byte(all))
+	rr, err := hfraw(h.e).GetReturnRequests(nil, []byte(all))
 	if err != nil || len(rr.Requests) != 0 {
 		t.Fatalf("getReturnRequests %+v %v", rr, err)
 	}
 	// The template has 2 units held again out of 10 after the return.
-	tr, err := h.e.GetAvailableTemplates(nil, []byte(`{}`))
+	tr, err := hfraw(h.e).GetAvailableTemplates(nil, []byte(`{}`))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -352,7 +352,7 @@ func TestAcquireCycle(t *testing.T) {
 func TestTemplatesFillAttributes(t *testing.T) {
 	h := newHarness(t)
 	h.reconcile()
-	tr, err := h.e.GetAvailableTemplates(nil, []byte(`{}`))
+	tr, err := hfraw(h.e).GetAvailableTemplates(nil, []byte(`{}`))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -370,18 +370,18 @@ func TestTemplatesFillAttributes(t *testing.T) {
 func TestMaxNumberEnforced(t *testing.T) {
 	h := newHarness(t)
 	h.request("OnDemand-c5", 8)
-	_, err := h.e.RequestMachines(nil, []byte(`{"template":{"templateId":"OnDemand-c5","machineCount":3}}`))
+	_, err := hfraw(h.e).RequestMachines(nil, []byte(`{"template":{"templateId":"OnDemand-c5","machineCount":3}}`))
 	var ie *hf.InputError
 	if !errors.As(err, &ie) || !strings.Contains(err.Error(), "2 units available") {
 		t.Fatalf("over maxNumber: %v", err)
 	}
-	_, err = h.e.RequestMachines(nil, []byte(`{"template":{"templateId":"nope","machineCount":1}}`))
+	_, err = hfraw(h.e).RequestMachines(nil, []byte(`{"template":{"templateId":"nope","machineCount":1}}`))
 	if !errors.As(err, &ie) || !strings.Contains(err.Error(), `"nope" is not a template`) {
 		t.Fatalf("unknown template: %v", err)
 	}
 	// With two providers, a name that matches neither is refused.
 	h.restartWith2(h.cloud)
-	_, err = h.e.RequestMachines(Env{"HF_PROVIDER_NAME": "azure"}, []byte(`{"template":{"templateId":"OnDemand-c5","machineCount":1}}`))
+	_, err = hfraw(h.e).RequestMachines(Env{"HF_PROVIDER_NAME": "azure"}, []byte(`{"template":{"templateId":"OnDemand-c5","machineCount":1}}`))
 	if !errors.As(err, &ie) || !strings.Contains(err.Error(), "azure") || !strings.Contains(err.Error(), "aws, aws-eu") {
 		t.Fatalf("unknown provider: %v", err)
 	}
@@ -402,7 +402,7 @@ func (h *harness) restartWith2(c provider.Provider) {
 
 func TestSingleProviderServesAnyName(t *testing.T) {
 	h := newHarness(t)
-	if _, err := h.e.RequestMachines(Env{"HF_PROVIDER_NAME": "awsinst"}, []byte(`{"template":{"templateId":"OnDemand-c5","machineCount":1}}`)); err != nil {
+	if _, err := hfraw(h.e).RequestMachines(Env{"HF_PROVIDER_NAME": "awsinst"}, []byte(`{"template":{"templateId":"OnDemand-c5","machineCount":1}}`)); err != nil {
 		t.Fatalf("the only provider serves HF's instance name: %v", err)
 	}
 }
@@ -446,7 +446,7 @@ func TestCrashAfterLaunchAdoptsInstead(t *testing.T) {
 func TestStoreFailureLaunchesNothing(t *testing.T) {
 	h := newHarness(t)
 	h.st.FailWrites(errors.New("no space left on device"))
-	_, err := h.e.RequestMachines(nil, []byte(`{"template":{"templateId":"OnDemand-c5","machineCount":1}}`))
+	_, err := hfraw(h.e).RequestMachines(nil, []byte(`{"template":{"templateId":"OnDemand-c5","machineCount":1}}`))
 	var se *StoreError
 	if !errors.As(err, &se) || !strings.Contains(err.Error(), "nothing was launched") {
 		t.Fatalf("err = %v", err)
@@ -487,7 +487,7 @@ func TestFatalLaunchError(t *testing.T) {
 	if st.Status != hf.StatusCompleteWithError || !strings.Contains(st.Message, "InvalidAMIID.NotFound") {
 		t.Fatalf("fatal: %+v", st)
 	}
-	tr, _ := h.e.GetAvailableTemplates(nil, []byte(`{}`))
+	tr, _ := hfraw(h.e).GetAvailableTemplates(nil, []byte(`{}`))
 	if tr.Templates[0].AvailableNumber != 10 {
 		t.Fatalf("a failed request holds nothing: available %d", tr.Templates[0].AvailableNumber)
 	}
@@ -538,7 +538,7 @@ func TestReclaimedOutsideHF(t *testing.T) {
 	listings := h.e.StatusReport().Listings
 	h.reconcile() // a busy pass describes what is in flight only: not these
 	in0 := fmt.Sprintf(`{"machines":[{"name":%q,"machineId":%q}]}`, a.Name, a.MachineID)
-	if rr, _ := h.e.GetReturnRequests(nil, []byte(in0)); len(rr.Requests) != 0 {
+	if rr, _ := hfraw(h.e).GetReturnRequests(nil, []byte(in0)); len(rr.Requests) != 0 {
 		t.Fatalf("seen before the next full listing? %+v", rr)
 	}
 	if n := h.e.StatusReport().Listings; n != listings {
@@ -550,7 +550,7 @@ func TestReclaimedOutsideHF(t *testing.T) {
 		t.Fatalf("after a full listing: %d listings (want %d), the last at %v (want %v)", st.Listings, listings+1, st.LastListing, h.clk.Now())
 	}
 	in := fmt.Sprintf(`{"machines":[{"name":%q,"machineId":%q},{"name":%q,"machineId":%q}]}`, a.Name, a.MachineID, b.Name, b.MachineID)
-	rr, err := h.e.GetReturnRequests(nil, []byte(in))
+	rr, err := hfraw(h.e).GetReturnRequests(nil, []byte(in))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -562,7 +562,7 @@ func TestReclaimedOutsideHF(t *testing.T) {
 	// ohfpd does not know: what the scan saw first is not counted twice.
 	esc := fmt.Sprintf(`{"machines":[{"name":%q},{"name":"elsewhere","machineId":"i-0elsewhere"},{"name":"\u%04x%s","machineId":%q}]}`,
 		b.Name, a.Name[0], a.Name[1:], a.MachineID)
-	rr2, err := h.e.GetReturnRequests(nil, []byte(esc))
+	rr2, err := hfraw(h.e).GetReturnRequests(nil, []byte(esc))
 	if err != nil || len(rr2.Requests) != 2 || rr2.Requests[0] != rr.Requests[1] || rr2.Requests[1] != rr.Requests[0] ||
 		rr2.Message != "2 of 3 hosts are being taken back by the cloud; 1 hosts are not known to ohfpd" {
 		t.Fatalf("reclaims from an escaped document %+v (%v), want those of %+v", rr2, err, rr)
@@ -589,7 +589,7 @@ func TestSpotInterruptionGrace(t *testing.T) {
 	h.reconcile()
 	h.clk.Advance(25 * time.Second)
 	in := fmt.Sprintf(`{"machines":[{"name":%q,"machineId":%q}]}`, m.Name, m.MachineID)
-	rr, _ := h.e.GetReturnRequests(nil, []byte(in))
+	rr, _ := hfraw(h.e).GetReturnRequests(nil, []byte(in))
 	if len(rr.Requests) != 1 || rr.Requests[0].GracePeriod != 95 {
 		t.Fatalf("interruption: %+v", rr)
 	}
@@ -613,7 +613,7 @@ func TestRebuildFromCloud(t *testing.T) {
 	if s.Status != hf.StatusComplete || len(s.Machines) != 2 {
 		t.Fatalf("rebuilt: %+v", s)
 	}
-	tr, _ := h.e.GetAvailableTemplates(nil, []byte(`{}`))
+	tr, _ := hfraw(h.e).GetAvailableTemplates(nil, []byte(`{}`))
 	if tr.Templates[0].AvailableNumber != 8 {
 		t.Fatalf("rebuilt machines hold capacity: available %d", tr.Templates[0].AvailableNumber)
 	}
@@ -633,7 +633,7 @@ func TestStatusKeepsOrderAndSurvivesRestart(t *testing.T) {
 	b := h.request("Spot-m5", 1)
 	h.provision()
 	h.restart()
-	rep, err := h.e.GetRequestStatus(nil, []byte(fmt.Sprintf(`{"requests":[{"requestId":%q},{"requestId":%q}]}`, b, a)))
+	rep, err := hfraw(h.e).GetRequestStatus(nil, []byte(fmt.Sprintf(`{"requests":[{"requestId":%q},{"requestId":%q}]}`, b, a)))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -186,7 +186,7 @@ func TestFleetWeightedFillReturnDelete(t *testing.T) {
 	if st := h.status(id); st.Status != hf.StatusRunning || !strings.Contains(st.Message, "4 of 8 units") {
 		t.Fatalf("half filled: %+v", st)
 	}
-	tr, _ := h.e.GetAvailableTemplates(nil, []byte(`{}`))
+	tr, _ := hfraw(h.e).GetAvailableTemplates(nil, []byte(`{}`))
 	if got := tr.Templates[2].AvailableNumber; got != 32 {
 		t.Fatalf("unfinished fleet request holds its 8 units: available %d", got)
 	}
@@ -199,7 +199,7 @@ func TestFleetWeightedFillReturnDelete(t *testing.T) {
 	}
 	// Return all four: capacity is lowered with the termination, never a
 	// plain terminate behind the fleet's back.
-	ret, err := h.e.RequestReturnMachines(nil, []byte(fmt.Sprintf(`{"machines":[{"machineId":%q},{"machineId":%q},{"machineId":%q},{"machineId":%q}]}`,
+	ret, err := hfraw(h.e).RequestReturnMachines(nil, []byte(fmt.Sprintf(`{"machines":[{"machineId":%q},{"machineId":%q},{"machineId":%q},{"machineId":%q}]}`,
 		st.Machines[0].MachineID, st.Machines[1].MachineID, st.Machines[2].MachineID, st.Machines[3].MachineID)))
 	if err != nil {
 		t.Fatal(err)
@@ -277,7 +277,7 @@ func TestFleetReclaimReleasesCapacity(t *testing.T) {
 		t.Fatalf("a reclaimed fleet machine must lower the fleet's capacity: %v", fc.calls)
 	}
 	in := fmt.Sprintf(`{"machines":[{"name":%q,"machineId":%q}]}`, st.Machines[0].Name, st.Machines[0].MachineID)
-	rr, _ := h.e.GetReturnRequests(nil, []byte(in))
+	rr, _ := hfraw(h.e).GetReturnRequests(nil, []byte(in))
 	if len(rr.Requests) != 1 || rr.Requests[0].GracePeriod != 0 {
 		t.Fatalf("reclaim reported: %+v", rr)
 	}

@@ -13,9 +13,6 @@ import (
 	"github.com/ohfp/ohfp/internal/template"
 )
 
-// Env is the HF environment a call was made with.
-type Env map[string]string
-
 // StoreError is a durable write that failed; nothing was launched or
 // changed.
 type StoreError struct{ Err error }
@@ -26,10 +23,9 @@ func (e *StoreError) Error() string {
 
 func (e *StoreError) Unwrap() error { return e.Err }
 
-// providerFor picks the provider named by HF_PROVIDER_NAME, else the first.
-// Called with e.mu held.
-func (e *Engine) providerFor(op string, env Env) (*prov, error) {
-	name := env["HF_PROVIDER_NAME"]
+// providerFor picks the provider named name (HF_PROVIDER_NAME), else the
+// first. Called with e.mu held.
+func (e *Engine) providerFor(op string, name string) (*prov, error) {
 	if name == "" || len(e.order) == 1 && e.providers[name] == nil {
 		// One provider serves every provider instance name; with several,
 		// an unknown name is refused rather than sent to the wrong account.
@@ -78,13 +74,10 @@ func available(t *template.Template, held int) int {
 const unlimitedAvailable = 1_000_000
 
 // GetAvailableTemplates answers getAvailableTemplates from memory.
-func (e *Engine) GetAvailableTemplates(env Env, input []byte) (hf.TemplatesReply, error) {
-	if err := hf.ParseGetAvailableTemplates(input); err != nil {
-		return hf.TemplatesReply{}, err
-	}
+func (e *Engine) GetAvailableTemplates(provider string) (hf.TemplatesReply, error) {
 	e.mu.RLock()
 	defer e.mu.RUnlock()
-	p, err := e.providerFor(hf.OpGetAvailableTemplates, env)
+	p, err := e.providerFor(hf.OpGetAvailableTemplates, provider)
 	if err != nil {
 		return hf.TemplatesReply{}, err
 	}
@@ -103,8 +96,8 @@ func (e *Engine) GetAvailableTemplates(env Env, input []byte) (hf.TemplatesReply
 // RequestMachines validates the request, records it durably with the
 // idempotency token of its cloud call, and answers at once; the launch
 // happens in the background.
-func (e *Engine) RequestMachines(env Env, input []byte) (hf.RequestReply, error) {
-	rep, delivered, err := e.RequestMachinesHeld(env, input)
+func (e *Engine) RequestMachines(provider string, in hf.RequestMachines) (hf.RequestReply, error) {
+	rep, delivered, err := e.RequestMachinesHeld(provider, in)
 	if err == nil {
 		delivered(true)
 	}
@@ -117,8 +110,8 @@ func (e *Engine) RequestMachines(env Env, input []byte) (hf.RequestReply, error)
 // not be written (the caller went away: HF gave up on the call or was
 // killed), ends the request with nothing launched, so HF is never billed
 // for a request it does not know.
-func (e *Engine) RequestMachinesHeld(env Env, input []byte) (hf.RequestReply, func(delivered bool), error) {
-	rep, err := e.requestMachines(env, input)
+func (e *Engine) RequestMachinesHeld(provider string, in hf.RequestMachines) (hf.RequestReply, func(delivered bool), error) {
+	rep, err := e.requestMachines(provider, in)
 	if err != nil {
 		return rep, nil, err
 	}
@@ -152,17 +145,13 @@ func (e *Engine) delivered(id string, ok bool) {
 	}
 }
 
-func (e *Engine) requestMachines(env Env, input []byte) (hf.RequestReply, error) {
+func (e *Engine) requestMachines(provider string, in hf.RequestMachines) (hf.RequestReply, error) {
 	const op = hf.OpRequestMachines
-	in, err := hf.ParseRequestMachines(input)
-	if err != nil {
-		return hf.RequestReply{}, err
-	}
 	e.admit.Lock()
 	defer e.admit.Unlock()
 
 	e.mu.RLock()
-	p, err := e.providerFor(op, env)
+	p, err := e.providerFor(op, provider)
 	if err != nil {
 		e.mu.RUnlock()
 		return hf.RequestReply{}, err
@@ -208,11 +197,7 @@ func (e *Engine) requestMachines(env Env, input []byte) (hf.RequestReply, error)
 
 // GetRequestStatus answers getRequestStatus from memory, one entry per
 // asked id in the asked order.
-func (e *Engine) GetRequestStatus(env Env, input []byte) (hf.StatusReply, error) {
-	ids, err := hf.ParseRequestStatus(input)
-	if err != nil {
-		return hf.StatusReply{}, err
-	}
+func (e *Engine) GetRequestStatus(ids []string) hf.StatusReply {
 	var claims []string
 	e.mu.RLock()
 	out := hf.StatusReply{Requests: make([]hf.RequestStatus, 0, len(ids))}
@@ -226,7 +211,7 @@ func (e *Engine) GetRequestStatus(env Env, input []byte) (hf.StatusReply, error)
 	if len(claims) > 0 {
 		e.claim(claims) // once per request: HF's first question about it
 	}
-	return out, nil
+	return out
 }
 
 func (e *Engine) requestStatusLocked(id string) hf.RequestStatus {
@@ -312,11 +297,7 @@ func (e *Engine) lookupLocked(ref hf.MachineRef) *domain.Machine {
 
 // RequestReturnMachines records a return request durably and terminates its
 // machines in the background.
-func (e *Engine) RequestReturnMachines(env Env, input []byte) (hf.RequestReply, error) {
-	refs, err := hf.ParseReturnMachines(input)
-	if err != nil {
-		return hf.RequestReply{}, err
-	}
+func (e *Engine) RequestReturnMachines(provider string, refs []hf.MachineRef) (hf.RequestReply, error) {
 	e.admit.Lock()
 	defer e.admit.Unlock()
 
@@ -324,7 +305,7 @@ func (e *Engine) RequestReturnMachines(env Env, input []byte) (hf.RequestReply, 
 	id := "ret-" + uuid.NewString()
 	r := &domain.Request{ID: id, Kind: domain.KindReturn, CreatedAt: now}
 	e.mu.RLock()
-	p, err := e.providerFor(hf.OpRequestReturnMachines, env)
+	p, err := e.providerFor(hf.OpRequestReturnMachines, provider)
 	if err != nil {
 		e.mu.RUnlock()
 		return hf.RequestReply{}, err
@@ -401,29 +382,36 @@ func refName(ref hf.MachineRef) string {
 	return ref.MachineID
 }
 
+// Hosts is the list of hosts HF holds, as getReturnRequests sends it:
+// calling it visits each host's machine id and name (either may be
+// empty; neither may be kept past the visit) and reports whether the
+// whole list was read. The API adapter scans HF's document in place.
+type Hosts func(visit func(machineID, name []byte)) (ok bool)
+
+// HostRefs is Hosts over parsed references.
+func HostRefs(refs []hf.MachineRef) Hosts {
+	return func(visit func(machineID, name []byte)) bool {
+		for _, r := range refs {
+			visit([]byte(r.MachineID), []byte(r.Name))
+		}
+		return true
+	}
+}
+
 // GetReturnRequests answers which of the hosts HF holds the cloud is taking
-// back, from memory. The hosts are looked up as the document is read
-// (hf.ScanGetReturnRequests), under the read lock; a document the scan
-// cannot read is parsed (or refused) by hf.ParseGetReturnRequests.
-func (e *Engine) GetReturnRequests(env Env, input []byte) (hf.ReturnRequestsReply, error) {
+// back, from memory. The hosts are looked up as they are visited, under
+// the read lock. ok false: hosts could not read the whole list, and nothing
+// was counted (the caller parses the list and calls again, or refuses it).
+func (e *Engine) GetReturnRequests(hosts Hosts) (reply hf.ReturnRequestsReply, ok bool) {
 	now := e.clk.Now()
 	var t returnTally
 	e.mu.RLock()
-	_, ok := hf.ScanGetReturnRequests(input, func(id, name []byte) {
+	ok = hosts(func(id, name []byte) {
 		t.add(e.lookupRawLocked(id, name), name, now)
 	})
 	e.mu.RUnlock()
 	if !ok {
-		refs, err := hf.ParseGetReturnRequests(input)
-		if err != nil {
-			return hf.ReturnRequestsReply{}, err
-		}
-		t = returnTally{}
-		e.mu.RLock()
-		for _, ref := range refs {
-			t.add(e.lookupLocked(ref), []byte(ref.Name), now)
-		}
-		e.mu.RUnlock()
+		return hf.ReturnRequestsReply{}, false
 	}
 	// HF lists every host it holds: the evidence provenUnclaimedLocked
 	// counts, and, for a host of a request awaiting its claim, the claim.
@@ -432,7 +420,7 @@ func (e *Engine) GetReturnRequests(env Env, input []byte) (hf.ReturnRequestsRepl
 	if len(t.claims) > 0 {
 		e.claim(t.claims)
 	}
-	return t.reply(), nil
+	return t.reply(), true
 }
 
 // returnTally builds getReturnRequests' answer one host at a time.

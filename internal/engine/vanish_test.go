@@ -41,7 +41,7 @@ func TestMissingFromListingIsConfirmedByID(t *testing.T) {
 		t.Fatalf("retagged %s (want running), deleted %s (want gone)", kept, gone)
 	}
 	in := []byte(`{"machines":[{"name":"` + retagged.Name + `","machineId":"` + retagged.MachineID + `"}]}`)
-	if _, err := h.e.RequestReturnMachines(nil, in); err != nil {
+	if _, err := hfraw(h.e).RequestReturnMachines(nil, in); err != nil {
 		t.Fatal(err)
 	}
 	h.provision()

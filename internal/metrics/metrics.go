@@ -15,16 +15,15 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
-	"github.com/ohfp/ohfp/internal/engine"
-	awsprov "github.com/ohfp/ohfp/internal/provider/aws"
+	"github.com/ohfp/ohfp/internal/apitype"
 	"github.com/ohfp/ohfp/internal/rpc"
 	"github.com/ohfp/ohfp/internal/rpcserver"
 )
 
 // Sources are what the collector reads at scrape time.
 type Sources struct {
-	Engine  *engine.Engine
-	AWS     func() map[string]awsprov.Health // per provider name
+	Status  func() apitype.Status                 // the core's status (without the cloud's)
+	Cloud   func() map[string]apitype.CloudStatus // per provider name
 	Store   func() (lsm, vlog int64)
 	Version string
 }
@@ -113,8 +112,8 @@ func (c *stateCollector) Describe(ch chan<- *prometheus.Desc) {
 
 func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(descBuild, prometheus.GaugeValue, 1, c.src.Version)
-	if e := c.src.Engine; e != nil {
-		rep := e.StatusReport()
+	if c.src.Status != nil {
+		rep := c.src.Status()
 		for k, n := range rep.Requests {
 			kind, status := splitKey(k)
 			ch <- prometheus.MustNewConstMetric(descRequests, prometheus.GaugeValue, float64(n), kind, status)
@@ -131,8 +130,9 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(descListings, prometheus.CounterValue, float64(rep.Listings))
 		ch <- prometheus.MustNewConstMetric(descListDur, prometheus.GaugeValue, float64(rep.LastListingMs)/1000)
 	}
-	if c.src.AWS != nil {
-		for name, h := range c.src.AWS() {
+	if c.src.Cloud != nil {
+		for name, cs := range c.src.Cloud() {
+			h := cs.Health
 			for a, n := range h.Calls {
 				ch <- prometheus.MustNewConstMetric(descAWSCalls, prometheus.CounterValue, float64(n), name, a)
 			}
@@ -151,7 +151,7 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 			}
 			ch <- prometheus.MustNewConstMetric(descAWSHealthy, prometheus.GaugeValue, healthy, name)
 			ch <- prometheus.MustNewConstMetric(descAWSWaits, prometheus.GaugeValue, float64(h.InFlight), name)
-			ch <- prometheus.MustNewConstMetric(descAWSSilent, prometheus.GaugeValue, h.NotAnsweringFor.Seconds(), name)
+			ch <- prometheus.MustNewConstMetric(descAWSSilent, prometheus.GaugeValue, h.NotAnsweringSeconds, name)
 		}
 	}
 	if c.src.Store != nil {
@@ -161,7 +161,7 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 }
 
-// splitKey splits StatusReport's "kind status" keys.
+// splitKey splits apitype.Status.Requests' "kind status" keys.
 func splitKey(k string) (string, string) {
 	for i := 0; i < len(k); i++ {
 		if k[i] == ' ' {

@@ -6,11 +6,12 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
-	"time"
 
+	"github.com/ohfp/ohfp/internal/api"
+	"github.com/ohfp/ohfp/internal/apitype"
 	"github.com/ohfp/ohfp/internal/engine"
+	"github.com/ohfp/ohfp/internal/hf"
 	"github.com/ohfp/ohfp/internal/provider"
-	awsprov "github.com/ohfp/ohfp/internal/provider/aws"
 	"github.com/ohfp/ohfp/internal/rpc"
 	"github.com/ohfp/ohfp/internal/store"
 	"github.com/ohfp/ohfp/internal/template"
@@ -34,16 +35,16 @@ func TestScrape(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := e.RequestMachines(nil, []byte(`{"template":{"templateId":"t1","machineCount":2}}`)); err != nil {
+	if _, err := e.RequestMachines("", hf.RequestMachines{TemplateID: "t1", MachineCount: 2}); err != nil {
 		t.Fatal(err)
 	}
-	m := New(Sources{Engine: e, Version: "1.2.3", Store: st.Size,
-		AWS: func() map[string]awsprov.Health {
-			return map[string]awsprov.Health{"aws": {Calls: map[string]int{"DescribeInstances": 7}, Throttles: map[string]int{"RunInstances": 2}, Throttled: true},
-				"stalled": {Calls: map[string]int{"RunInstances": 3}, Timeouts: map[string]int{"RunInstances": 2}, NotAnswering: true,
-					NotAnsweringFor: 90 * time.Second, InFlight: 1}}
+	m := New(Sources{Status: e.StatusReport, Version: "1.2.3", Store: st.Size,
+		Cloud: func() map[string]apitype.CloudStatus {
+			return map[string]apitype.CloudStatus{"aws": {Health: apitype.CloudHealth{Calls: map[string]int{"DescribeInstances": 7}, Throttles: map[string]int{"RunInstances": 2}, Throttled: true}},
+				"stalled": {Health: apitype.CloudHealth{Calls: map[string]int{"RunInstances": 3}, Timeouts: map[string]int{"RunInstances": 2}, NotAnswering: true,
+					NotAnsweringSeconds: 90, InFlight: 1}}}
 		}})
-	h := m.Wrap(&engine.Handler{E: e})
+	h := m.Wrap(api.New(e, api.Options{}))
 	if _, err := h.Call(context.Background(), "getRequestStatus", rpc.Params{Input: []byte(`{"requests":[{"requestId":"req-x"}]}`)}); err != nil {
 		t.Fatal(err)
 	}

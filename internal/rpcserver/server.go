@@ -25,13 +25,13 @@ import (
 	"github.com/ohfp/ohfp/internal/rpc"
 )
 
-// Handler answers calls. ohfpd's engine implements it.
+// Handler answers calls. ohfpd's is package api's.
 //
 // Call returns the result to send (marshalled with encoding/json; a
-// json.RawMessage passes through) or an error. An *rpc.Error is sent as is; an
-// *hf.InputError becomes rpc.InvalidInput; a cancelled context rpc.Unavailable; any
-// other error rpc.Internal, with its message. The context carries the caller's
-// peer credentials (PeerFromContext).
+// json.RawMessage passes through) or an error. An *rpc.Error is sent as is
+// (package api maps the core's errors to codes); any other error is
+// rpc.Internal, with its message. The context carries the caller's peer
+// credentials (PeerFromContext).
 type Handler interface {
 	Call(ctx context.Context, method string, params rpc.Params) (any, error)
 }
@@ -338,18 +338,12 @@ func (s *Server) call(ctx context.Context, method string, params rpc.Params, pee
 	return append(dst, b...), nil
 }
 
-// toError maps a handler's error to the wire.
+// toError puts a handler's error on the wire: an *rpc.Error as it is (the
+// codes are chosen by package api), anything else as rpc.Internal.
 func toError(err error) *rpc.Error {
 	var e *rpc.Error
 	if errors.As(err, &e) {
 		return e
-	}
-	var ie *hf.InputError
-	if errors.As(err, &ie) {
-		return &rpc.Error{Code: rpc.InvalidInput, Message: err.Error()}
-	}
-	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
-		return &rpc.Error{Code: rpc.Unavailable, Message: "ohfpd stopped the call before it finished: " + err.Error()}
 	}
 	return &rpc.Error{Code: rpc.Internal, Message: err.Error()}
 }

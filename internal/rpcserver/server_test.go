@@ -78,7 +78,7 @@ func (e *echo) Call(ctx context.Context, method string, p rpc.Params) (any, erro
 		return nil, nil
 	case "bad":
 		_, err := hf.ParseRequestMachines(p.Input)
-		return nil, err
+		return nil, rpc.Errorf(rpc.InvalidInput, "%v", err) // as package api maps it
 	case "notfound":
 		return nil, rpc.Errorf(rpc.NotFound, "no request req-x")
 	case "fail":

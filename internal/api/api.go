@@ -1,0 +1,225 @@
+// Package api is the one adapter between the socket (package rpcserver)
+// and the core: a table of methods, the parsing of HF's documents into
+// typed inputs, and the single map from errors to JSON-RPC codes. The core
+// knows no bytes and no codes.
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+
+	"github.com/ohfp/ohfp/internal/apitype"
+	"github.com/ohfp/ohfp/internal/engine"
+	"github.com/ohfp/ohfp/internal/hf"
+	"github.com/ohfp/ohfp/internal/rpc"
+)
+
+// Service is what the API serves: HF's five operations and the operator's
+// reads, on typed inputs.
+type Service interface {
+	GetAvailableTemplates(provider string) (hf.TemplatesReply, error)
+	RequestMachinesHeld(provider string, in hf.RequestMachines) (hf.RequestReply, func(delivered bool), error)
+	GetRequestStatus(ids []string) hf.StatusReply
+	RequestReturnMachines(provider string, refs []hf.MachineRef) (hf.RequestReply, error)
+	GetReturnRequests(hosts engine.Hosts) (hf.ReturnRequestsReply, bool)
+	StatusReport() apitype.Status
+	ListRequests(all bool) []apitype.RequestRow
+	ListMachines(requestID string, all bool) ([]apitype.MachineRow, error)
+	Show(id string) (apitype.Shown, error)
+}
+
+// Options complete a Handler with what the daemon adds.
+type Options struct {
+	// Reload, when set, re-reads the configuration (ohfp config reload).
+	Reload func(ctx context.Context) error
+	// Status, when set, adds daemon-level facts (cloud health) to the
+	// status answer.
+	Status func(*apitype.Status)
+}
+
+// method serves one method: its result, or an error for Code.
+type method func(ctx context.Context, p rpc.Params) (any, error)
+
+// Handler implements rpcserver.Handler over a Service.
+type Handler struct {
+	svc     Service
+	opts    Options
+	methods map[string]method
+}
+
+// New returns the handler of svc.
+func New(svc Service, opts Options) *Handler {
+	h := &Handler{svc: svc, opts: opts}
+	h.methods = map[string]method{
+		hf.OpGetAvailableTemplates: h.getAvailableTemplates,
+		hf.OpRequestMachines:       h.requestMachines,
+		hf.OpGetRequestStatus:      h.getRequestStatus,
+		hf.OpRequestReturnMachines: h.requestReturnMachines,
+		hf.OpGetReturnRequests:     h.getReturnRequests,
+		apitype.MethodStatus:       h.status,
+		apitype.MethodRequests:     h.requests,
+		apitype.MethodMachines:     h.machines,
+		apitype.MethodShow:         h.show,
+		apitype.MethodReload:       h.reload,
+	}
+	return h
+}
+
+// Call implements rpcserver.Handler: every error it returns is an
+// *rpc.Error (see Code).
+func (h *Handler) Call(ctx context.Context, name string, p rpc.Params) (any, error) {
+	m := h.methods[name]
+	if m == nil {
+		return nil, rpc.Errorf(rpc.MethodNotFound, "unknown operation %q: HF operations are %v", name, hf.Operations)
+	}
+	out, err := m(ctx, p)
+	if err != nil {
+		return nil, Code(err)
+	}
+	return out, nil
+}
+
+// providerName is the HF provider instance a call names (HF_PROVIDER_NAME).
+func providerName(p rpc.Params) string { return p.Env["HF_PROVIDER_NAME"] }
+
+func (h *Handler) getAvailableTemplates(_ context.Context, p rpc.Params) (any, error) {
+	in := p.Input
+	if len(in) == 0 {
+		in = []byte(`{}`)
+	}
+	if err := hf.ParseGetAvailableTemplates(in); err != nil {
+		return nil, err
+	}
+	return h.svc.GetAvailableTemplates(providerName(p))
+}
+
+func (h *Handler) requestMachines(ctx context.Context, p rpc.Params) (any, error) {
+	in, err := hf.ParseRequestMachines(p.Input)
+	if err != nil {
+		return nil, err
+	}
+	// Nothing launches until the answer is out to HF: a request whose
+	// answer could not be delivered is cancelled (see RequestMachinesHeld).
+	out, delivered, err := h.svc.RequestMachinesHeld(providerName(p), in)
+	if err != nil {
+		return nil, err
+	}
+	rpc.AfterAnswer(ctx, delivered)
+	return out, nil
+}
+
+func (h *Handler) getRequestStatus(_ context.Context, p rpc.Params) (any, error) {
+	ids, err := hf.ParseRequestStatus(p.Input)
+	if err != nil {
+		return nil, err
+	}
+	return h.svc.GetRequestStatus(ids), nil
+}
+
+func (h *Handler) requestReturnMachines(_ context.Context, p rpc.Params) (any, error) {
+	refs, err := hf.ParseReturnMachines(p.Input)
+	if err != nil {
+		return nil, err
+	}
+	return h.svc.RequestReturnMachines(providerName(p), refs)
+}
+
+// getReturnRequests lets the service look the hosts up as the document is
+// scanned (hf.ScanGetReturnRequests: 10,000 hosts without a copy); a
+// document the scan cannot read is parsed (or refused) by
+// hf.ParseGetReturnRequests.
+func (h *Handler) getReturnRequests(_ context.Context, p rpc.Params) (any, error) {
+	input := p.Input
+	out, ok := h.svc.GetReturnRequests(func(visit func(id, name []byte)) bool {
+		_, ok := hf.ScanGetReturnRequests(input, visit)
+		return ok
+	})
+	if ok {
+		return out, nil
+	}
+	refs, err := hf.ParseGetReturnRequests(input)
+	if err != nil {
+		return nil, err
+	}
+	out, _ = h.svc.GetReturnRequests(engine.HostRefs(refs))
+	return out, nil
+}
+
+func (h *Handler) status(context.Context, rpc.Params) (any, error) {
+	rep := h.svc.StatusReport()
+	if h.opts.Status != nil {
+		h.opts.Status(&rep)
+	}
+	return rep, nil
+}
+
+func (h *Handler) requests(_ context.Context, p rpc.Params) (any, error) {
+	var a apitype.RequestsArgs
+	if err := decodeArgs(p.Args, &a); err != nil {
+		return nil, err
+	}
+	return h.svc.ListRequests(a.All), nil
+}
+
+func (h *Handler) machines(_ context.Context, p rpc.Params) (any, error) {
+	var a apitype.MachinesArgs
+	if err := decodeArgs(p.Args, &a); err != nil {
+		return nil, err
+	}
+	return h.svc.ListMachines(a.Request, a.All)
+}
+
+func (h *Handler) show(_ context.Context, p rpc.Params) (any, error) {
+	var a apitype.ShowArgs
+	if err := decodeArgs(p.Args, &a); err != nil {
+		return nil, err
+	}
+	return h.svc.Show(a.ID)
+}
+
+func (h *Handler) reload(ctx context.Context, _ rpc.Params) (any, error) {
+	if h.opts.Reload == nil {
+		return nil, rpc.Errorf(rpc.Unavailable, "reload is not available in this mode")
+	}
+	if err := h.opts.Reload(ctx); err != nil {
+		return nil, rpc.Errorf(rpc.InvalidInput, "the new configuration was refused and the old one stays in force: %v", err)
+	}
+	return apitype.ReloadAnswer{Message: "configuration reloaded"}, nil
+}
+
+func decodeArgs(b json.RawMessage, v any) error {
+	if len(b) == 0 {
+		return nil
+	}
+	if err := json.Unmarshal(b, v); err != nil {
+		return rpc.Errorf(rpc.InvalidInput, "bad arguments: %v", err)
+	}
+	return nil
+}
+
+// Code is the one map from the core's errors to JSON-RPC codes: a refused
+// HF document or argument is InvalidInput, an unknown id NotFound, a store
+// that cannot record (or a call stopped before it finished) Unavailable,
+// anything else Internal. An *rpc.Error passes as it is.
+func Code(err error) *rpc.Error {
+	var (
+		re *rpc.Error
+		ie *hf.InputError
+		se *engine.StoreError
+		nf *engine.NotFoundError
+	)
+	switch {
+	case errors.As(err, &re):
+		return re
+	case errors.As(err, &ie):
+		return rpc.Errorf(rpc.InvalidInput, "%s", ie.Error())
+	case errors.As(err, &se):
+		return rpc.Errorf(rpc.Unavailable, "%s", se.Error())
+	case errors.As(err, &nf):
+		return rpc.Errorf(rpc.NotFound, "%s", nf.Error())
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		return rpc.Errorf(rpc.Unavailable, "ohfpd stopped the call before it finished: %v", err)
+	}
+	return rpc.Errorf(rpc.Internal, "internal error: %v", err)
+}
