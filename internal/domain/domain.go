@@ -74,7 +74,7 @@ type Request struct {
 	// (heterogeneous Spot Fleet); the fallback launch uses its own token.
 	FallbackUnits int `json:"fallbackUnits,omitempty"`
 	// Pool: which of a RunInstances template's instance type and subnet
-	// pairs the launch asks (see engine.poolSpec); moved on, durably,
+	// pairs the launch asks (the provider's alternatives, provider.Planner); moved on, durably,
 	// before each next try when EC2 has no capacity in the last.
 	Pool        int    `json:"pool,omitempty"`
 	LaunchError string `json:"launchError,omitempty"`

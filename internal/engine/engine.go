@@ -12,7 +12,6 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"sort"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -484,8 +483,10 @@ func (e *Engine) launch(ctx context.Context, id string) {
 		Units:       r.Units,
 		Tags:        e.tagsFor(r, tpl),
 	}
+	plan := provider.PlannerOf(p.cfg.Cloud)
 	if r.FallbackUnits > 0 {
-		// Ask on-demand only what Spot has still not filled.
+		// Ask the rest, the provider's other way, only what the fleet has
+		// still not filled.
 		have, _ := e.unitsLocked(r)
 		if r.Units-have <= 0 {
 			r.Phase = domain.PhaseLaunched
@@ -497,13 +498,15 @@ func (e *Engine) launch(ctx context.Context, id string) {
 			return
 		}
 		r.FallbackUnits = r.Units - have
-		spec.Template, spec.ClientToken = fallbackSpec(r, *tpl)
+		spec, _ = plan.Fallback(spec)
 		spec.Units = r.FallbackUnits
 		tpl = &spec.Template
 	}
-	whole := tpl // the template before a pool narrows it
-	if r.FallbackUnits == 0 && pools(whole) > 1 {
-		spec.Template, spec.ClientToken = poolSpec(r, *whole)
+	whole := spec // the launch before an alternative narrows it
+	alternatives := plan.Alternatives(&whole.Template)
+	where := ""
+	if r.FallbackUnits == 0 && alternatives > 1 {
+		spec, where = plan.Alternative(whole, r.Pool)
 		tpl = &spec.Template
 	}
 	err := e.persist([]*domain.Request{r}, nil)
@@ -535,12 +538,12 @@ func (e *Engine) launch(ctx context.Context, id string) {
 			return // shutting down: resumed at next start with the same token
 		}
 		kind := provider.KindOf(lerr)
-		if kind == provider.Capacity && r.FallbackUnits == 0 && r.Pool+1 < pools(whole) {
-			// Nothing was launched (RunInstances asks MinCount 1): the
-			// next pool, now, with its own token, moved on durably first.
+		if kind == provider.Capacity && r.FallbackUnits == 0 && r.Pool+1 < alternatives {
+			// Nothing was launched: the provider's next alternative, now,
+			// with its own token, moved on durably first.
 			r.Pool++
-			next, _ := poolSpec(r, *whole)
-			r.RetryNote = fmt.Sprintf("no capacity for %s (%s); trying %s", poolName(tpl), shorten(lerr.Error(), 160), poolName(&next))
+			_, next := plan.Alternative(whole, r.Pool)
+			r.RetryNote = fmt.Sprintf("no capacity for %s (%s); trying %s", where, shorten(lerr.Error(), 160), next)
 			r.NextAttempt = now
 			e.log.Warn("launch found no capacity; trying the template's next instance type or subnet", "request", id, "err", lerr, "pool", r.Pool)
 			if err := e.persist([]*domain.Request{r}, nil); err != nil {
@@ -582,53 +585,6 @@ func (e *Engine) launch(ctx context.Context, id string) {
 	e.adoptLaunched(r, tpl, res, now)
 }
 
-// pools is how many instance type and subnet pairs a RunInstances template
-// offers: on InsufficientInstanceCapacity (and kin) in one, the launch tries
-// the next, subnets first (a subnet is a zone: capacity is per type and
-// zone), then types, in the template's order. 0 or 1 for every other API,
-// whose fleets and groups spread over the pairs themselves.
-func pools(t *template.Template) int {
-	if t.API() != template.APIRunInstances {
-		return 0
-	}
-	return max(len(t.InstanceTypes()), 1) * max(len(t.SubnetIDs), 1)
-}
-
-// poolSpec narrows tpl to r.Pool's instance type and subnet, with its own
-// client token: a pair EC2 refused launched nothing, and the next pair's
-// call has other parameters, which the first pair's token would refuse.
-func poolSpec(r *domain.Request, tpl template.Template) (template.Template, string) {
-	t := tpl
-	i := r.Pool
-	if n := len(tpl.SubnetIDs); n > 0 {
-		t.SubnetIDs = []string{tpl.SubnetIDs[i%n]}
-		i /= n
-	}
-	if types := tpl.InstanceTypes(); len(types) > 0 {
-		it := types[i%len(types)]
-		t.VMType = it
-		if w, ok := tpl.VMTypes.Get(it); ok {
-			t.VMTypes = template.Weights{{Type: it, Weight: w}}
-		}
-	}
-	if r.Pool == 0 {
-		return t, r.ClientToken
-	}
-	return t, r.ClientToken + "-p" + strconv.Itoa(r.Pool)
-}
-
-// poolName names a narrowed template's pair for messages.
-func poolName(t *template.Template) string {
-	s := t.VMType
-	if s == "" {
-		s = "the launch template's type"
-	}
-	if len(t.SubnetIDs) > 0 {
-		s += " in " + t.SubnetIDs[0]
-	}
-	return s
-}
-
 // adoptLaunched records a launch's instances under r. Called with e.mu held.
 func (e *Engine) adoptLaunched(r *domain.Request, tpl *template.Template, res provider.LaunchResult, now time.Time) {
 	if res.Handle != "" {
@@ -666,7 +622,7 @@ func (e *Engine) adoptLaunched(r *domain.Request, tpl *template.Template, res pr
 
 func (e *Engine) newMachine(r *domain.Request, tpl *template.Template, in provider.Instance, handle string, now time.Time) *domain.Machine {
 	if handle == "" {
-		handle = handleFromTags(in.Tags)
+		handle = in.Handle
 	}
 	e.seq++
 	m := &domain.Machine{
@@ -695,21 +651,6 @@ func (e *Engine) newMachine(r *domain.Request, tpl *template.Template, in provid
 	}
 	r.MachineIDs = append(r.MachineIDs, m.ID)
 	return m
-}
-
-// handleFromTags names the fleet or group that launched an instance, from
-// the tags AWS puts on it.
-func handleFromTags(tags map[string]string) string {
-	if v := tags["aws:ec2:fleet-id"]; v != "" {
-		return v
-	}
-	if v := tags["aws:ec2spot:fleet-request-id"]; v != "" {
-		return v
-	}
-	if v := tags["aws:autoscaling:groupName"]; v != "" {
-		return "asg:" + v
-	}
-	return ""
 }
 
 func observation(in provider.Instance) domain.Observation {

@@ -15,6 +15,7 @@ import (
 	"github.com/ohfp/ohfp/internal/domain"
 	"github.com/ohfp/ohfp/internal/hf"
 	"github.com/ohfp/ohfp/internal/provider"
+	awsprov "github.com/ohfp/ohfp/internal/provider/aws"
 	"github.com/ohfp/ohfp/internal/store"
 	"github.com/ohfp/ohfp/internal/template"
 )
@@ -22,6 +23,8 @@ import (
 // fakeCloud is a minimal cloud with RunInstances semantics: idempotent
 // launches by client token, instances that a test moves along by hand.
 type fakeCloud struct {
+	awsprov.Planner // AWS's launch policy: pools, fallback
+
 	mu        sync.Mutex
 	n         int
 	insts     map[string]*provider.Instance

@@ -251,7 +251,7 @@ func (e *Engine) judgeFleets(ctx context.Context, p *prov, fl provider.Fleets, s
 			why = fmt.Sprintf("%s did not reach its target within %s", r.Handle, expiryOf(tpl))
 		case st.Closed && executing == 0:
 			why = fmt.Sprintf("%s closed before reaching its target", r.Handle)
-		case hasCapacityError(st.Errors) && executing == 0 && st.Fulfilled >= units:
+		case st.OutOfCapacity && executing == 0 && st.Fulfilled >= units:
 			why = fmt.Sprintf("%s is out of capacity", r.Handle)
 		default:
 			continue
@@ -272,8 +272,13 @@ func (e *Engine) judgeFleets(ctx context.Context, p *prov, fl provider.Fleets, s
 		r := c.r
 		r.HandleCapped = true
 		tpl := p.templates[r.TemplateID]
-		if tpl != nil && tpl.Price() == template.PriceHeterogeneous && tpl.API() == template.APISpotFleet && r.FallbackUnits == 0 {
-			// IBM's heterogeneous: what Spot did not fill is asked on-demand.
+		fallback := false
+		if tpl != nil {
+			_, fallback = provider.PlannerOf(p.cfg.Cloud).Fallback(provider.LaunchSpec{Template: *tpl})
+		}
+		if fallback && r.FallbackUnits == 0 {
+			// The provider asks the rest another way (AWS: IBM's
+			// heterogeneous, what Spot did not fill on-demand).
 			r.FallbackUnits = r.Units - c.keep
 			r.Phase = domain.PhaseQueued
 			r.NextAttempt = time.Time{}
@@ -306,29 +311,4 @@ func (e *Engine) unitsLocked(r *domain.Request) (units, executing int) {
 		}
 	}
 	return units, executing
-}
-
-func hasCapacityError(errs []string) bool {
-	for _, e := range errs {
-		if strings.Contains(e, "InsufficientInstanceCapacity") || strings.Contains(e, "InsufficientCapacity") {
-			return true
-		}
-	}
-	return false
-}
-
-// fallbackSpec is the on-demand launch for what a heterogeneous Spot Fleet
-// did not fill: RunInstances of vmTypesOnDemand (else vmTypes), with its
-// own idempotency token.
-func fallbackSpec(r *domain.Request, tpl template.Template) (template.Template, string) {
-	t := tpl
-	t.PriceType = template.PriceOnDemand
-	t.ProviderAPI = template.APIRunInstances
-	if len(tpl.VMTypesOnDemand) > 0 {
-		t.VMTypes = tpl.VMTypesOnDemand
-	}
-	if t.VMType == "" && len(t.VMTypes) > 0 {
-		t.VMType = t.VMTypes[0].Type
-	}
-	return t, r.ClientToken + "-od"
 }

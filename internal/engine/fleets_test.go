@@ -65,7 +65,7 @@ func (f *fleetCloud) fill(id string, n int) {
 		}
 		in := &provider.Instance{ID: iid, State: "pending", InstanceType: t, PrivateIP: fmt.Sprintf("10.0.1.%d", f.n),
 			PrivateDNS: fmt.Sprintf("ip-10-0-1-%d.ec2.internal", f.n), LaunchTime: time.Unix(1_800_000_000, 0), Tags: tags,
-			Spot: true, SpotRequestID: "sir-" + iid[2:]}
+			Handle: id, Spot: true, SpotRequestID: "sir-" + iid[2:]}
 		f.spot[in.SpotRequestID] = provider.SpotRequest{ID: in.SpotRequestID, InstanceID: iid, State: "active", StatusCode: "fulfilled"}
 		f.insts[iid] = in
 		f.order = append(f.order, iid)
@@ -94,7 +94,8 @@ func (f *fleetCloud) Poll(_ context.Context, handles []string) (map[string]provi
 			out[h] = provider.FleetStatus{Handle: h, Gone: true}
 			continue
 		}
-		out[h] = provider.FleetStatus{Handle: h, Target: fl.target, Fulfilled: f.fulfilled(h), Errors: fl.errors, Closed: fl.closed}
+		out[h] = provider.FleetStatus{Handle: h, Target: fl.target, Fulfilled: f.fulfilled(h), Errors: fl.errors, Closed: fl.closed,
+			OutOfCapacity: len(fl.errors) > 0 && strings.HasPrefix(fl.errors[0], "InsufficientInstanceCapacity")}
 	}
 	return out, nil
 }

@@ -269,7 +269,7 @@ func (e *Engine) adoptLocked(p *prov, in *provider.Instance, now time.Time, chan
 			TemplateID: in.Tags[provider.TagTemplateID],
 			CreatedAt:  in.LaunchTime,
 			Phase:      domain.PhaseLaunched,
-			Handle:     handleFromTags(in.Tags),
+			Handle:     in.Handle,
 			Rebuilt:    true,
 		}
 		e.requests[rid] = r

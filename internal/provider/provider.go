@@ -54,6 +54,9 @@ type Instance struct {
 	Spot          bool
 	SpotRequestID string
 	Tags          map[string]string
+	// Handle names the fleet or group that launched it ("" for none), as
+	// the cloud says (LaunchResult.Handle's form).
+	Handle string
 }
 
 // LaunchResult is what a Launch call produced.
@@ -189,6 +192,8 @@ type FleetStatus struct {
 	Closed bool
 	// Gone: the cloud no longer knows the handle (deleted).
 	Gone bool
+	// OutOfCapacity: among Errors, the cloud said it had no capacity.
+	OutOfCapacity bool
 }
 
 // Fleets is implemented by providers whose launches create a fleet, Spot

@@ -54,11 +54,27 @@ const asgHandlePrefix = "asg:"
 // group that Cap stopped: Poll reports it Closed.
 const TagCapped = "ohfp:capped"
 
-// Tags EC2 puts on the instances of a fleet, Spot Fleet or group.
+// Tags AWS puts on the instances of a fleet, Spot Fleet or group.
 const (
 	awsFleetTag     = "aws:ec2:fleet-id"
 	awsSpotFleetTag = "aws:ec2spot:fleet-request-id"
+	awsGroupTag     = "aws:autoscaling:groupName"
 )
+
+// handleFromTags names the fleet or group that launched an instance, from
+// the tags AWS puts on it ("" for RunInstances).
+func handleFromTags(tags map[string]string) string {
+	if v := tags[awsFleetTag]; v != "" {
+		return v
+	}
+	if v := tags[awsSpotFleetTag]; v != "" {
+		return v
+	}
+	if v := tags[awsGroupTag]; v != "" {
+		return asgHandlePrefix + v
+	}
+	return ""
+}
 
 // fleetBatchSize bounds the ids of one describe call.
 const fleetBatchSize = 100
@@ -148,7 +164,24 @@ func (p *Provider) Poll(ctx context.Context, handles []string) (map[string]provi
 		}
 		maps.Copy(out, m)
 	}
+	for h, st := range out {
+		if hasCapacityError(st.Errors) {
+			st.OutOfCapacity = true
+			out[h] = st
+		}
+	}
 	return out, nil
+}
+
+// hasCapacityError reports whether the cloud's reasons say it had no
+// capacity for what it was asked.
+func hasCapacityError(errs []string) bool {
+	for _, e := range errs {
+		if strings.Contains(e, "InsufficientInstanceCapacity") || strings.Contains(e, "InsufficientCapacity") {
+			return true
+		}
+	}
+	return false
 }
 
 // Release returns instances of a handle. For a maintain EC2 Fleet or Spot

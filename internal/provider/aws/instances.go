@@ -125,6 +125,7 @@ func toInstance(i types.Instance) provider.Instance {
 	for _, t := range i.Tags {
 		out.Tags[aws.ToString(t.Key)] = aws.ToString(t.Value)
 	}
+	out.Handle = handleFromTags(out.Tags)
 	return out
 }
 

@@ -101,8 +101,11 @@ type Settings struct {
 	backoff retry.BackoffDelayer
 }
 
-// Provider is provider.Provider on AWS. It is safe for concurrent use.
+// Provider is provider.Provider on AWS, and its launch policy
+// (provider.Planner, by the embedded Planner). It is safe for concurrent use.
 type Provider struct {
+	Planner
+
 	log      *slog.Logger
 	clock    clock.Clock
 	cfg      aws.Config // with ohfp's middleware; for further clients
