@@ -23,6 +23,10 @@ func TestClientDependencies(t *testing.T) {
 		"github.com/prometheus/",
 		"github.com/goccy/go-yaml",
 		"github.com/ohfp/ohfp/internal/engine",
+		"github.com/ohfp/ohfp/internal/service",
+		"github.com/ohfp/ohfp/internal/state",
+		"github.com/ohfp/ohfp/internal/provision",
+		"github.com/ohfp/ohfp/internal/reconcile",
 		"github.com/ohfp/ohfp/internal/config", // YAML: config validate runs ohfpd instead
 		"github.com/ohfp/ohfp/internal/store",
 		"github.com/ohfp/ohfp/internal/provider",

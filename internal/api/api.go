@@ -10,9 +10,9 @@ import (
 	"errors"
 
 	"github.com/ohfp/ohfp/internal/apitype"
-	"github.com/ohfp/ohfp/internal/engine"
 	"github.com/ohfp/ohfp/internal/hf"
 	"github.com/ohfp/ohfp/internal/rpc"
+	"github.com/ohfp/ohfp/internal/service"
 )
 
 // Service is what the API serves: HF's five operations and the operator's
@@ -22,7 +22,7 @@ type Service interface {
 	RequestMachinesHeld(provider string, in hf.RequestMachines) (hf.RequestReply, func(delivered bool), error)
 	GetRequestStatus(ids []string) hf.StatusReply
 	RequestReturnMachines(provider string, refs []hf.MachineRef) (hf.RequestReply, error)
-	GetReturnRequests(hosts engine.Hosts) (hf.ReturnRequestsReply, bool)
+	GetReturnRequests(hosts service.Hosts) (hf.ReturnRequestsReply, bool)
 	StatusReport() apitype.Status
 	ListRequests(all bool) []apitype.RequestRow
 	ListMachines(requestID string, all bool) ([]apitype.MachineRow, error)
@@ -142,7 +142,7 @@ func (h *Handler) getReturnRequests(_ context.Context, p rpc.Params) (any, error
 	if err != nil {
 		return nil, err
 	}
-	out, _ = h.svc.GetReturnRequests(engine.HostRefs(refs))
+	out, _ = h.svc.GetReturnRequests(service.HostRefs(refs))
 	return out, nil
 }
 
@@ -206,8 +206,8 @@ func Code(err error) *rpc.Error {
 	var (
 		re *rpc.Error
 		ie *hf.InputError
-		se *engine.StoreError
-		nf *engine.NotFoundError
+		se *service.StoreError
+		nf *service.NotFoundError
 	)
 	switch {
 	case errors.As(err, &re):

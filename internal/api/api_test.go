@@ -7,9 +7,9 @@ import (
 	"fmt"
 	"testing"
 
-	"github.com/ohfp/ohfp/internal/engine"
 	"github.com/ohfp/ohfp/internal/hf"
 	"github.com/ohfp/ohfp/internal/rpc"
+	"github.com/ohfp/ohfp/internal/service"
 )
 
 // TestCode is the one map from the core's errors to JSON-RPC codes.
@@ -19,8 +19,8 @@ func TestCode(t *testing.T) {
 		code int
 	}{
 		{&hf.InputError{Op: "requestMachines", Problem: "no"}, rpc.InvalidInput},
-		{fmt.Errorf("wrapped: %w", &engine.StoreError{Err: errors.New("disk full")}), rpc.Unavailable},
-		{&engine.NotFoundError{What: "request", ID: "req-x"}, rpc.NotFound},
+		{fmt.Errorf("wrapped: %w", &service.StoreError{Err: errors.New("disk full")}), rpc.Unavailable},
+		{&service.NotFoundError{What: "request", ID: "req-x"}, rpc.NotFound},
 		{context.Canceled, rpc.Unavailable},
 		{rpc.Errorf(rpc.PermissionDenied, "no"), rpc.PermissionDenied},
 		{errors.New("boom"), rpc.Internal},

@@ -11,9 +11,12 @@ import (
 
 // peek reads a request's HF status without being HF: it claims nothing.
 func (h *harness) peek(id string) hf.RequestStatus {
-	h.e.mu.RLock()
-	defer h.e.mu.RUnlock()
-	return h.e.requestStatusLocked(id)
+	h.t.Helper()
+	shown, err := h.e.Show(id) // the operator's read: no claim
+	if err != nil || shown.Status == nil {
+		h.t.Fatalf("peek %s: %v", id, err)
+	}
+	return *shown.Status
 }
 
 // holds makes HF's getReturnRequests call listing the hosts of the given
@@ -138,9 +141,9 @@ func TestGetReturnRequestsClaimsTheHostsHFHolds(t *testing.T) {
 	if n := h.terminated(); n != 0 {
 		t.Fatalf("terminated %d machines HF lists as held", n)
 	}
-	h.e.mu.RLock()
-	awaiting := h.e.requests[id].AwaitingClaim
-	h.e.mu.RUnlock()
+	h.e.st.Mu.RLock()
+	awaiting := h.e.st.Requests[id].AwaitingClaim
+	h.e.st.Mu.RUnlock()
 	if awaiting {
 		t.Fatal("listing its hosts did not claim the request")
 	}

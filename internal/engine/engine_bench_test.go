@@ -187,8 +187,8 @@ func BenchmarkLoad10k(b *testing.B) {
 	l := loadEngine(b, 1000, 10)
 	b.ReportAllocs()
 	for b.Loop() {
-		e, err := New(Options{ClusterID: "bench", Providers: l.e.opts.Providers, Store: l.st, Clock: l.e.clk})
-		if err != nil || len(e.machines) != 10000 {
+		e, err := New(Options{ClusterID: "bench", Providers: l.e.st.Opts.Providers, Store: l.st, Clock: l.e.st.Clock})
+		if err != nil || len(e.st.Machines) != 10000 {
 			b.Fatal(err)
 		}
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/ohfp/ohfp/internal/hf"
 	"github.com/ohfp/ohfp/internal/provider"
 	awsprov "github.com/ohfp/ohfp/internal/provider/aws"
+	"github.com/ohfp/ohfp/internal/service"
 	"github.com/ohfp/ohfp/internal/store"
 	"github.com/ohfp/ohfp/internal/template"
 )
@@ -365,7 +366,7 @@ func TestTemplatesFillAttributes(t *testing.T) {
 			t.Errorf("%s lacks %s", b, want)
 		}
 	}
-	if tr.Templates[1].AvailableNumber != unlimitedAvailable {
+	if tr.Templates[1].AvailableNumber != service.UnlimitedAvailable {
 		t.Errorf("unlimited template: available %d", tr.Templates[1].AvailableNumber)
 	}
 }
@@ -388,8 +389,8 @@ func TestMaxNumberEnforced(t *testing.T) {
 	if !errors.As(err, &ie) || !strings.Contains(err.Error(), "azure") || !strings.Contains(err.Error(), "aws, aws-eu") {
 		t.Fatalf("unknown provider: %v", err)
 	}
-	if len(h.e.requests) != 1 {
-		t.Fatalf("refused requests must change nothing: %d requests", len(h.e.requests))
+	if len(h.e.st.Requests) != 1 {
+		t.Fatalf("refused requests must change nothing: %d requests", len(h.e.st.Requests))
 	}
 }
 
@@ -450,14 +451,14 @@ func TestStoreFailureLaunchesNothing(t *testing.T) {
 	h := newHarness(t)
 	h.st.FailWrites(errors.New("no space left on device"))
 	_, err := hfraw(h.e).RequestMachines(nil, []byte(`{"template":{"templateId":"OnDemand-c5","machineCount":1}}`))
-	var se *StoreError
+	var se *service.StoreError
 	if !errors.As(err, &se) || !strings.Contains(err.Error(), "nothing was launched") {
 		t.Fatalf("err = %v", err)
 	}
 	h.st.FailWrites(nil)
 	h.provision()
-	if h.cloud.launches != 0 || len(h.e.requests) != 0 {
-		t.Fatalf("launches=%d requests=%d", h.cloud.launches, len(h.e.requests))
+	if h.cloud.launches != 0 || len(h.e.st.Requests) != 0 {
+		t.Fatalf("launches=%d requests=%d", h.cloud.launches, len(h.e.st.Requests))
 	}
 }
 
@@ -643,7 +644,7 @@ func TestStatusKeepsOrderAndSurvivesRestart(t *testing.T) {
 	if rep.Requests[0].RequestID != b || rep.Requests[1].RequestID != a || len(rep.Requests[1].Machines) != 1 {
 		t.Fatalf("order/restart: %+v", rep)
 	}
-	if got := h.e.requests[a].Phase; got != domain.PhaseLaunched {
+	if got := h.e.st.Requests[a].Phase; got != domain.PhaseLaunched {
 		t.Fatalf("phase after restart %q", got)
 	}
 }

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"github.com/ohfp/ohfp/internal/hf"
+	"github.com/ohfp/ohfp/internal/service"
 )
 
 // Env is the HF environment of a call, as the tests give it.
@@ -62,7 +63,7 @@ func (r raw) GetReturnRequests(_ Env, input []byte) (hf.ReturnRequestsReply, err
 	if err != nil {
 		return hf.ReturnRequestsReply{}, err
 	}
-	out, _ = r.e.GetReturnRequests(HostRefs(refs))
+	out, _ = r.e.GetReturnRequests(service.HostRefs(refs))
 	return out, nil
 }
 

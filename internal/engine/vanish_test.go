@@ -34,9 +34,9 @@ func TestMissingFromListingIsConfirmedByID(t *testing.T) {
 	if n := h.holds(id); n != 1 {
 		t.Fatalf("getReturnRequests reports %d hosts taken back, want only the one the cloud no longer knows", n)
 	}
-	h.e.mu.RLock()
-	kept, gone := h.e.machines[retagged.MachineID].State, h.e.machines[deleted.MachineID].State
-	h.e.mu.RUnlock()
+	h.e.st.Mu.RLock()
+	kept, gone := h.e.st.Machines[retagged.MachineID].State, h.e.st.Machines[deleted.MachineID].State
+	h.e.st.Mu.RUnlock()
 	if kept != "running" || gone != "gone" {
 		t.Fatalf("retagged %s (want running), deleted %s (want gone)", kept, gone)
 	}

@@ -1,0 +1,442 @@
+// Package provision makes the cloud calls the state asks for, in the
+// background: launches of queued requests (the idempotency token and the
+// attempt durable before each call), terminations of returned or doomed
+// machines, and releases of fleet capacity for machines the cloud took
+// back.
+package provision
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/ohfp/ohfp/internal/domain"
+	"github.com/ohfp/ohfp/internal/provider"
+	"github.com/ohfp/ohfp/internal/state"
+	"github.com/ohfp/ohfp/internal/template"
+)
+
+// Provisioner runs the state's cloud calls. It is safe for concurrent use.
+type Provisioner struct {
+	st  *state.State
+	sem chan struct{} // bounds concurrent launches (Options.LaunchWorkers)
+	wg  sync.WaitGroup
+}
+
+// New returns the provisioner of st.
+func New(st *state.State) *Provisioner {
+	return &Provisioner{st: st, sem: make(chan struct{}, st.Opts.LaunchWorkers)}
+}
+
+// Run starts launches and terminations as they become due, until ctx
+// ends; Wait then waits for the calls under way.
+func (pv *Provisioner) Run(ctx context.Context) {
+	pv.provisionLoop(ctx)
+}
+
+// Wait blocks until every cloud call the provisioner started has returned.
+// Tests use it after ProvisionOnce.
+func (pv *Provisioner) Wait() { pv.wg.Wait() }
+
+func (pv *Provisioner) provisionLoop(ctx context.Context) {
+	for {
+		wait := pv.ProvisionOnce(ctx)
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-pv.st.WakeLaunch:
+			t.Stop()
+		case <-t.C:
+		}
+	}
+}
+
+// ProvisionOnce starts the cloud calls that are due (launches of queued
+// requests, terminations of returned or abandoned machines) and returns
+// how long until the next one is due. The calls run in the background;
+// Wait waits for them.
+func (pv *Provisioner) ProvisionOnce(ctx context.Context) time.Duration {
+	now := pv.st.Clock.Now()
+	next := pv.st.Opts.IdleInterval
+	var launches []*domain.Request
+	pv.st.Mu.Lock()
+	for _, r := range pv.st.Requests {
+		if r.Kind != domain.KindAcquire || r.Phase != domain.PhaseQueued || pv.st.Inflight[r.ID] || pv.st.Undelivered[r.ID] {
+			continue
+		}
+		if r.NextAttempt.After(now) {
+			if d := r.NextAttempt.Sub(now); d < next {
+				next = d
+			}
+			continue
+		}
+		pv.st.Inflight[r.ID] = true
+		launches = append(launches, r)
+	}
+	jobs := pv.dueJobsLocked()
+	pv.st.Mu.Unlock()
+
+	sort.Slice(launches, func(i, j int) bool { return launches[i].CreatedAt.Before(launches[j].CreatedAt) })
+	for _, r := range launches {
+		pv.wg.Add(1)
+		pv.sem <- struct{}{}
+		go func(id string) {
+			defer pv.wg.Done()
+			defer func() { <-pv.sem }()
+			pv.launch(ctx, id)
+		}(r.ID)
+	}
+	for _, j := range jobs {
+		pv.wg.Add(1)
+		go func(j job) {
+			defer pv.wg.Done()
+			pv.runJob(ctx, j)
+		}(j)
+	}
+	return next
+}
+
+func (pv *Provisioner) launch(ctx context.Context, id string) {
+	defer func() {
+		pv.st.Mu.Lock()
+		delete(pv.st.Inflight, id)
+		r := pv.st.Requests[id]
+		again := r != nil && r.Phase == domain.PhaseQueued && !r.NextAttempt.After(pv.st.Clock.Now()) && ctx.Err() == nil
+		pv.st.Mu.Unlock()
+		if again { // due at once (the next capacity pool): not at the next wake-up
+			pv.st.KickLaunch()
+		}
+	}()
+	pv.st.Mu.Lock()
+	r := pv.st.Requests[id]
+	if r == nil || r.Phase != domain.PhaseQueued {
+		pv.st.Mu.Unlock()
+		return
+	}
+	p := pv.st.Providers[r.Provider]
+	var tpl *template.Template
+	if p != nil {
+		tpl = p.Templates[r.TemplateID]
+	}
+	if p == nil || tpl == nil {
+		r.Phase = domain.PhaseFailed
+		r.LaunchError = fmt.Sprintf("template %q of provider %q is no longer configured; nothing was launched", r.TemplateID, r.Provider)
+		pv.st.FinishLocked(r)
+		err := pv.st.Persist([]*domain.Request{r}, nil)
+		pv.st.Mu.Unlock()
+		if err != nil {
+			pv.st.Log.Error("persist request", "request", id, "err", err)
+		}
+		return
+	}
+	// Write ahead: the attempt (and its token) is durable before the call.
+	r.Attempts++
+	spec := provider.LaunchSpec{
+		RequestID:   r.ID,
+		ClientToken: r.ClientToken,
+		Template:    *tpl,
+		Units:       r.Units,
+		Tags:        pv.tagsFor(r, tpl),
+	}
+	plan := provider.PlannerOf(p.Cfg.Cloud)
+	if r.FallbackUnits > 0 {
+		// Ask the rest, the provider's other way, only what the fleet has
+		// still not filled.
+		have, _ := pv.st.UnitsLocked(r)
+		if r.Units-have <= 0 {
+			r.Phase = domain.PhaseLaunched
+			err := pv.st.Persist([]*domain.Request{r}, nil)
+			pv.st.Mu.Unlock()
+			if err != nil {
+				pv.st.Log.Error("persist request", "request", id, "err", err)
+			}
+			return
+		}
+		r.FallbackUnits = r.Units - have
+		spec, _ = plan.Fallback(spec)
+		spec.Units = r.FallbackUnits
+		tpl = &spec.Template
+	}
+	whole := spec // the launch before an alternative narrows it
+	alternatives := plan.Alternatives(&whole.Template)
+	where := ""
+	if r.FallbackUnits == 0 && alternatives > 1 {
+		spec, where = plan.Alternative(whole, r.Pool)
+		tpl = &spec.Template
+	}
+	err := pv.st.Persist([]*domain.Request{r}, nil)
+	pv.st.Mu.Unlock()
+	if err != nil {
+		pv.st.Log.Error("persist launch attempt; will retry", "request", id, "err", err)
+		pv.st.Mu.Lock()
+		r.Attempts--
+		r.NextAttempt = pv.st.Clock.Now().Add(5 * time.Second)
+		pv.st.Mu.Unlock()
+		return
+	}
+
+	pv.st.Log.Info("launching", "request", id, "template", r.TemplateID, "units", r.Units, "api", tpl.API(), "attempt", r.Attempts)
+	res, lerr := p.Cfg.Cloud.Launch(ctx, spec)
+	now := pv.st.Clock.Now()
+
+	pv.st.Mu.Lock()
+	defer pv.st.Mu.Unlock()
+	pv.st.Health.LaunchCalls++
+	if r.Phase != domain.PhaseQueued { // adopted by a reconcile pass meanwhile
+		if lerr == nil {
+			pv.adoptLaunched(r, tpl, res, now)
+		}
+		return
+	}
+	if lerr != nil {
+		if ctx.Err() != nil {
+			return // shutting down: resumed at next start with the same token
+		}
+		kind := provider.KindOf(lerr)
+		if kind == provider.Capacity && r.FallbackUnits == 0 && r.Pool+1 < alternatives {
+			// Nothing was launched: the provider's next alternative, now,
+			// with its own token, moved on durably first.
+			r.Pool++
+			_, next := plan.Alternative(whole, r.Pool)
+			r.RetryNote = fmt.Sprintf("no capacity for %s (%s); trying %s", where, shorten(lerr.Error(), 160), next)
+			r.NextAttempt = now
+			pv.st.Log.Warn("launch found no capacity; trying the template's next instance type or subnet", "request", id, "err", lerr, "pool", r.Pool)
+			if err := pv.st.Persist([]*domain.Request{r}, nil); err != nil {
+				pv.st.Log.Error("persist request", "request", id, "err", err)
+			}
+			return
+		}
+		if (kind == provider.Throttled || kind == provider.Transient) && now.Sub(r.CreatedAt) < pv.st.Opts.LaunchDeadline {
+			delay := backoff(r.Attempts)
+			what := "AWS throttling"
+			if kind == provider.Transient {
+				what = "AWS unreachable or failing (" + shorten(lerr.Error(), 120) + ")"
+			}
+			r.RetryNote = fmt.Sprintf("%s, retrying in %d s", what, int(delay.Round(time.Second)/time.Second))
+			r.NextAttempt = now.Add(delay)
+			pv.st.Health.CloudNote = r.RetryNote
+			pv.st.Log.Warn("launch failed; will retry", "request", id, "err", lerr, "retry_in", delay)
+			if err := pv.st.Persist([]*domain.Request{r}, nil); err != nil {
+				pv.st.Log.Error("persist request", "request", id, "err", err)
+			}
+			return
+		}
+		r.Phase = domain.PhaseFailed
+		r.LaunchError = "AWS refused the launch: " + lerr.Error()
+		if r.Pool > 0 {
+			r.LaunchError = fmt.Sprintf("AWS had no capacity in any of the template's %d instance type and subnet pairs; the last said: %s", r.Pool+1, lerr)
+		}
+		if kind == provider.Throttled || kind == provider.Transient {
+			r.LaunchError = fmt.Sprintf("gave up after %d attempts over %s: %s", r.Attempts, pv.st.Opts.LaunchDeadline, lerr)
+		}
+		pv.st.Log.Warn("launch failed", "request", id, "err", lerr)
+		pv.st.FinishLocked(r)
+		if err := pv.st.Persist([]*domain.Request{r}, nil); err != nil {
+			pv.st.Log.Error("persist request", "request", id, "err", err)
+		}
+		return
+	}
+	pv.st.Health.CloudNote = ""
+	pv.adoptLaunched(r, tpl, res, now)
+}
+
+// adoptLaunched records a launch's instances under r. Called with the state's Mu held.
+func (pv *Provisioner) adoptLaunched(r *domain.Request, tpl *template.Template, res provider.LaunchResult, now time.Time) {
+	if res.Handle != "" {
+		r.Handle = res.Handle
+	}
+	var changed []*domain.Machine
+	for _, in := range res.Instances {
+		if m := pv.st.Machines[in.ID]; m != nil {
+			continue
+		}
+		changed = append(changed, pv.st.NewMachineLocked(r, tpl, in, res.Handle, now))
+	}
+	if r.Phase == domain.PhaseQueued {
+		r.Phase = domain.PhaseLaunched
+		r.RetryNote = ""
+		units := 0
+		for _, id := range r.MachineIDs {
+			if m := pv.st.Machines[id]; m != nil {
+				units += max(m.Weight, 1)
+			}
+		}
+		if units < r.Units && (r.Handle == "" || r.FallbackUnits > 0) {
+			r.Shortfall = fmt.Sprintf("AWS launched %d of %d units", units, r.Units)
+			if len(res.Errors) > 0 {
+				r.Shortfall += ": " + strings.Join(res.Errors, "; ")
+			}
+		}
+	}
+	if err := pv.st.Persist([]*domain.Request{r}, changed); err != nil {
+		pv.st.Log.Error("persist launched machines", "request", r.ID, "err", err)
+	}
+	pv.st.Log.Info("launched", "request", r.ID, "instances", len(res.Instances))
+	pv.st.KickReconcile()
+}
+
+func (pv *Provisioner) tagsFor(r *domain.Request, tpl *template.Template) map[string]string {
+	tags := template.ParseTags(tpl.InstanceTags)
+	tags[provider.TagManagedBy] = pv.st.Opts.ClusterID
+	tags[provider.TagProvider] = r.Provider
+	tags[provider.TagRequestID] = r.ID
+	tags[provider.TagTemplateID] = r.TemplateID
+	return tags
+}
+
+func backoff(attempt int) time.Duration {
+	d := time.Second << min(attempt, 6) // 2 s .. 64 s
+	d = min(d, 60*time.Second)
+	jitter := time.Duration(rand.Int64N(int64(d / 4)))
+	return d - d/8 + jitter
+}
+
+func shorten(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "..."
+}
+
+// job is one cloud call the provisioner makes for machines: terminate them
+// (plain instances), release them from their fleet or group (capacity
+// first, then terminate), or only lower a fleet's capacity for machines the
+// cloud took back.
+type job struct {
+	provider string
+	handle   string   // "" for plain instances
+	ids      []string // machines to terminate
+	release  []string // machines whose capacity is released without terminating
+	units    int      // capacity to lower (handles only)
+}
+
+// dueJobsLocked lists the cloud work machines need. Called with the state's Mu held.
+func (pv *Provisioner) dueJobsLocked() []job {
+	jobs := map[string]*job{}
+	add := func(m *domain.Machine) *job {
+		handle := ""
+		if m.Handle != "" {
+			if _, ok := pv.fleetsOf(m.Provider); ok {
+				handle = m.Handle
+			}
+		}
+		k := m.Provider + "/" + handle
+		j := jobs[k]
+		if j == nil {
+			j = &job{provider: m.Provider, handle: handle}
+			jobs[k] = j
+		}
+		pv.st.TermInflight[m.ID] = true
+		return j
+	}
+	for _, m := range pv.st.Machines {
+		if pv.st.TermInflight[m.ID] {
+			continue
+		}
+		switch {
+		case m.WantsTermination():
+			j := add(m)
+			j.ids = append(j.ids, m.ID)
+			if !m.CapacityReleased {
+				j.units += max(m.Weight, 1)
+			}
+		case m.WantsCapacityRelease():
+			if _, ok := pv.fleetsOf(m.Provider); !ok {
+				continue
+			}
+			j := add(m)
+			j.release = append(j.release, m.ID)
+			j.units += max(m.Weight, 1)
+		}
+	}
+	out := make([]job, 0, len(jobs))
+	for _, j := range jobs {
+		out = append(out, *j)
+	}
+	return out
+}
+
+// fleetsOf returns the provider's Fleets side, if it has one. Called with
+// e.mu held.
+func (pv *Provisioner) fleetsOf(name string) (provider.Fleets, bool) {
+	p := pv.st.Providers[name]
+	if p == nil {
+		return nil, false
+	}
+	f, ok := p.Cfg.Cloud.(provider.Fleets)
+	return f, ok
+}
+
+// runJob makes a job's cloud call and records its outcome.
+func (pv *Provisioner) runJob(ctx context.Context, j job) {
+	all := append(append([]string(nil), j.ids...), j.release...)
+	defer func() {
+		pv.st.Mu.Lock()
+		for _, id := range all {
+			delete(pv.st.TermInflight, id)
+		}
+		pv.st.Mu.Unlock()
+	}()
+	pv.st.Mu.RLock()
+	p := pv.st.Providers[j.provider]
+	fl, hasFleets := pv.fleetsOf(j.provider)
+	pv.st.Mu.RUnlock()
+	if p == nil {
+		pv.st.Log.Error("cannot terminate: provider no longer configured", "provider", j.provider, "instances", len(all))
+		return
+	}
+	var err error
+	switch {
+	case j.handle != "" && hasFleets:
+		err = fl.Release(ctx, j.handle, j.ids, j.units)
+	case len(j.ids) > 0:
+		err = p.Cfg.Cloud.Terminate(ctx, j.ids)
+	}
+	pv.st.Mu.Lock()
+	defer pv.st.Mu.Unlock()
+	pv.st.Health.TerminateCalls++
+	if err != nil {
+		pv.st.Log.Warn("terminate failed; will retry", "provider", j.provider, "handle", j.handle, "instances", len(all), "err", err)
+		if provider.Retryable(err) {
+			pv.st.Health.CloudNote = "AWS throttling or failing on termination; retrying"
+		}
+		return
+	}
+	var changed []*domain.Machine
+	reqs := map[string]*domain.Request{}
+	for _, id := range all {
+		m := pv.st.Machines[id]
+		if m == nil {
+			continue
+		}
+		if j.handle != "" {
+			m.CapacityReleased = true
+		}
+		changed = append(changed, m)
+	}
+	for _, id := range j.ids {
+		m := pv.st.Machines[id]
+		if m == nil {
+			continue
+		}
+		m.TerminateSent = true
+		if m.State == domain.StateRunning || m.State == domain.StatePending || m.State == domain.StateStopped || m.State == domain.StateStopping {
+			m.State = domain.StateShuttingDown
+		}
+		if r := pv.st.Requests[m.ReturnID]; r != nil && !r.TerminateSent {
+			r.TerminateSent = true
+			reqs[r.ID] = r
+		}
+	}
+	if err := pv.st.Persist(state.Values(reqs), changed); err != nil {
+		pv.st.Log.Error("persist terminations", "err", err)
+	}
+	pv.st.Log.Info("terminated", "provider", j.provider, "handle", j.handle, "instances", len(j.ids), "capacity_released", j.units)
+	pv.st.KickReconcile()
+}

@@ -1,0 +1,712 @@
+// Package reconcile folds what the cloud says into the state: one pass
+// lists (or, while busy, describes) what carries ohfp's tags, adopts what
+// memory lacks, gives up on instances pending too long, notices instances
+// gone outside HF and Spot interruption notices, judges fleets, finishes
+// and purges requests, and returns when the next pass is due.
+package reconcile
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/ohfp/ohfp/internal/domain"
+	"github.com/ohfp/ohfp/internal/lowprio"
+	"github.com/ohfp/ohfp/internal/provider"
+	"github.com/ohfp/ohfp/internal/quiet"
+	"github.com/ohfp/ohfp/internal/state"
+	"github.com/ohfp/ohfp/internal/template"
+)
+
+// Reconciler runs reconcile passes over a state. One pass at a time.
+type Reconciler struct {
+	st *state.State
+}
+
+// New returns the reconciler of st.
+func New(st *state.State) *Reconciler { return &Reconciler{st: st} }
+
+// ReconcileOnce runs one reconcile pass: for each provider it lists what the
+// cloud has for ohfp's tags (one filtered, paginated listing), folds it
+// into memory, gives up on instances pending too long, notices instances
+// ended outside HF and Spot interruption notices, finishes requests,
+// persists what changed, and returns the delay until the next pass: short
+// while anything is in flight, long when idle.
+func (rc *Reconciler) ReconcileOnce(ctx context.Context) time.Duration {
+	start := rc.st.Clock.Now()
+	provs := rc.st.ProvidersInOrder()
+
+	// Before the listings: templates that leave ncpus or nram out are
+	// complete as soon as possible.
+	rc.fillTypeInfo(ctx, provs)
+	var firstErr error
+	deferred := false
+	for _, p := range provs {
+		if err := rc.reconcileProvider(ctx, p); err != nil && firstErr == nil {
+			firstErr = err
+		}
+		deferred = deferred || !p.FullDeferred.IsZero()
+	}
+	next := rc.finishAndPurge()
+	if deferred {
+		next = min(next, rc.st.Opts.ActiveInterval) // look for a pause again soon
+	}
+
+	rc.st.Mu.Lock()
+	rc.st.Health.Reconciles++
+	rc.st.Health.LastReconcile = start
+	rc.st.Health.LastReconcileTook = rc.st.Clock.Now().Sub(start)
+	rc.st.Health.LastReconcileError = ""
+	if firstErr != nil {
+		rc.st.Health.LastReconcileError = firstErr.Error()
+		if provider.Retryable(firstErr) {
+			next = min(next, rc.st.Opts.ActiveInterval*2)
+		}
+	}
+	rc.st.Mu.Unlock()
+	// Launches and terminations decided by the pass start now.
+	rc.st.KickLaunch()
+	return next
+}
+
+func (rc *Reconciler) reconcileProvider(ctx context.Context, p *state.Provider) error {
+	name := p.Cfg.Name
+	start := rc.st.Clock.Now()
+	// A full listing (everything with ohfp's tag) at least once per idle
+	// interval: it adopts instances memory does not hold and notices
+	// instances gone outside HF. Between, a busy pass describes only what
+	// is in flight, which keeps a pass over 10,000 quiet machines cheap.
+	full := p.LastFull.IsZero() || start.Sub(p.LastFull) >= rc.st.Opts.IdleInterval
+	yield := func(context.Context) {}
+	if full && rc.st.Opts.Gate != nil && !p.LastFull.IsZero() {
+		// Let HF's calls go first (see Options.Gate). Wall time: the calls
+		// are real whatever the state's clock.
+		now := time.Now()
+		if p.FullDeferred.IsZero() {
+			p.FullDeferred = now
+		}
+		switch {
+		case rc.st.Opts.Gate.Quiet(quiet.Gap):
+			// Started at a pause: it gives way to the next burst of calls
+			// too, quiet.MaxWait at a time, quiet.MaxTotal in all.
+			p.FullDeferred = time.Time{}
+			end := now.Add(quiet.MaxTotal)
+			yield = func(ctx context.Context) {
+				until := time.Now().Add(quiet.MaxWait)
+				if until.After(end) {
+					until = end
+				}
+				rc.st.Opts.Gate.Wait(ctx, quiet.Gap, until)
+			}
+		case now.Sub(p.FullDeferred) < 2*rc.st.Opts.IdleInterval:
+			full = false // a busy pass now; the listing at a pause
+		default:
+			// Put off long enough: it runs now, without waiting, so that
+			// the pass (and what is in flight) is not held up further.
+			p.FullDeferred = time.Time{}
+		}
+	}
+	rc.st.Mu.RLock()
+	seqAtList := rc.st.Seq
+	var ids, reqs []string
+	if !full {
+		ids, reqs = rc.inFlightLocked(name)
+	}
+	rc.st.Mu.RUnlock()
+	var insts []provider.Instance
+	var err error
+	began := time.Now() // wall time, for the debug log's figures
+	switch {
+	case full && p.LastFull.IsZero():
+		// The first listing after start-up rebuilds what memory lacks: at
+		// once, at normal priority.
+		insts, err = p.Cfg.Cloud.List(ctx, rc.st.Opts.ClusterID)
+	case full:
+		// At a low CPU priority: decoding the whole listing is about a
+		// second of CPU at 10,000 instances, which must not come out of
+		// the HF calls being answered meanwhile.
+		lowprio.Do(func() { insts, err = p.Cfg.Cloud.List(provider.WithPageHook(ctx, yield), rc.st.Opts.ClusterID) })
+	case len(ids) > 0 || len(reqs) > 0:
+		insts, err = p.Cfg.Cloud.Describe(ctx, rc.st.Opts.ClusterID, ids, reqs)
+	}
+	if err != nil {
+		rc.st.Log.Warn("reconcile: describing instances failed", "provider", name, "full", full, "err", err)
+		return err
+	}
+	if full {
+		p.LastFull = start
+	}
+	now := rc.st.Clock.Now()
+	seen := make(map[string]bool, len(insts))
+	listed := time.Now()
+
+	yield(ctx) // the diff below holds the lock for ~10 ms at 10,000 instances
+	locked := time.Now()
+	rc.st.Mu.Lock()
+	if full {
+		rc.st.Health.Listings++
+		rc.st.Health.LastListing, rc.st.Health.LastListingTook = start, listed.Sub(began)
+	}
+	var changedM []*domain.Machine
+	changedR := map[string]*domain.Request{}
+	var spotIDs []string
+	for i := range insts {
+		in := &insts[i]
+		if pn := in.Tags[provider.TagProvider]; pn != "" && pn != name {
+			continue // another provider of this daemon owns it
+		}
+		seen[in.ID] = true
+		m := rc.st.Machines[in.ID]
+		if m == nil {
+			m = rc.adoptLocked(p, in, now, changedR)
+			if m == nil {
+				continue
+			}
+			changedM = append(changedM, m)
+		} else {
+			oldName := m.Name
+			if m.Observe(state.Observation(*in), now) {
+				changedM = append(changedM, m)
+			}
+			if m.Name != oldName && m.Name != "" {
+				rc.st.ByName[m.Name] = m
+			}
+		}
+		if m.Result == domain.ResultFail && m.Live() && !m.Doomed && m.ReturnID == "" {
+			// HF was told this machine failed and will never return it: it
+			// must not live on (e.g. it reappeared after being taken as gone).
+			m.Doomed = true
+			rc.st.Log.Warn("failed machine still up; terminating", "instance", m.ID, "request", m.RequestID)
+			changedM = append(changedM, m)
+		}
+		if m.PendingExpired(now, p.Cfg.PendingTimeout) {
+			m.GiveUp(p.Cfg.PendingTimeout)
+			rc.st.Log.Warn("instance pending too long; terminating", "instance", m.ID, "request", m.RequestID)
+			changedM = append(changedM, m)
+		}
+	}
+	// Spot interruption notices, every pass, for every live Spot machine
+	// (not only those the pass described).
+	for _, m := range rc.st.Machines {
+		if m.Provider == name && m.Spot && m.SpotRequest != "" && m.Live() && m.InterruptAt.IsZero() && m.ReturnID == "" {
+			spotIDs = append(spotIDs, m.SpotRequest)
+		}
+	}
+	// Machines the listing by tag no longer shows (only a full listing can
+	// say): confirmed below by id before they are taken as gone.
+	var missing []string
+	for _, m := range rc.st.Machines {
+		if !full {
+			break
+		}
+		if m.Provider != name || seen[m.ID] || !m.Live() || m.Seq > seqAtList {
+			continue // recorded after the listing began: its absence means nothing
+		}
+		known := !m.LastSeen.IsZero() || (!m.LaunchTime.IsZero() && now.Sub(m.LaunchTime) > rc.st.Opts.VisibilityGrace)
+		if !known {
+			continue // just launched; EC2's listing may lag
+		}
+		missing = append(missing, m.ID)
+	}
+	rc.st.Mu.Unlock()
+
+	if len(missing) > 0 {
+		rc.confirmMissing(ctx, p, missing, &changedM)
+	}
+	if len(spotIDs) > 0 {
+		rc.checkSpot(ctx, p, spotIDs, &changedM)
+	}
+
+	diffed := time.Now()
+	rc.st.Mu.Lock()
+	err = rc.st.Persist(state.Values(changedR), changedM)
+	rc.st.Mu.Unlock()
+	if err != nil {
+		rc.st.Log.Error("reconcile: persist", "err", err)
+		return err
+	}
+	rc.reconcileFleets(ctx, p)
+	if rc.st.Log.Enabled(ctx, slog.LevelDebug) {
+		rc.st.Log.Debug("reconcile pass", "provider", name, "full", full, "instances", len(insts), "changed", len(changedM),
+			"describe", listed.Sub(began).Round(time.Microsecond), "diff", diffed.Sub(locked).Round(time.Microsecond),
+			"persist", time.Since(diffed).Round(time.Microsecond))
+	}
+	return nil
+}
+
+// inFlightLocked lists what a busy pass must look at for provider name:
+// machines starting, stopping or being terminated, and the request ids of
+// fleets still filling or of launches whose answer a crash may have lost.
+// Called with the state's Mu held (read).
+func (rc *Reconciler) inFlightLocked(name string) (ids, reqs []string) {
+	for _, m := range rc.st.Machines {
+		if m.Provider != name || !m.Live() {
+			continue
+		}
+		switch {
+		case m.State == domain.StatePending, m.State == domain.StateShuttingDown, m.State == domain.StateStopping,
+			m.Result == domain.ResultExecuting, m.TerminateSent, m.Doomed, m.ReturnID != "":
+			ids = append(ids, m.ID)
+		}
+	}
+	for _, r := range rc.st.Requests {
+		if r.Provider != name || r.Kind != domain.KindAcquire || r.Final() {
+			continue
+		}
+		if r.Handle != "" && !r.HandleCapped || r.Phase == domain.PhaseQueued && r.Attempts > 0 {
+			reqs = append(reqs, r.ID)
+		}
+	}
+	return ids, reqs
+}
+
+// adoptLocked takes in an instance the cloud shows with ohfp's tags but
+// memory does not hold. Called with the state's Mu held.
+func (rc *Reconciler) adoptLocked(p *state.Provider, in *provider.Instance, now time.Time, changedR map[string]*domain.Request) *domain.Machine {
+	rid := in.Tags[provider.TagRequestID]
+	r := rc.st.Requests[rid]
+	if in.State == domain.StateTerminated && (r == nil || r.Final()) {
+		return nil // nothing to adopt
+	}
+	tpl := p.Templates[in.Tags[provider.TagTemplateID]]
+	switch {
+	case r == nil && rid != "":
+		// The store lost it (deleted state directory): rebuild the request
+		// from the tags so HF's request id keeps answering.
+		r = &domain.Request{
+			ID:         rid,
+			Kind:       domain.KindAcquire,
+			Provider:   p.Cfg.Name,
+			TemplateID: in.Tags[provider.TagTemplateID],
+			CreatedAt:  in.LaunchTime,
+			Phase:      domain.PhaseLaunched,
+			Handle:     in.Handle,
+			Rebuilt:    true,
+		}
+		rc.st.Requests[rid] = r
+		rc.st.Log.Warn("rebuilt a request from cloud tags", "request", rid, "instance", in.ID)
+	case r == nil:
+		rc.st.Log.Warn("instance tagged for this cluster without a request id; ignoring", "instance", in.ID)
+		return nil
+	case r.Final():
+		// A late arrival for a finished request: HF will never hear of it,
+		// so it must not live on unaccounted.
+		m := rc.st.NewMachineLocked(r, tpl, *in, "", now)
+		m.Result = domain.ResultFail
+		m.Doomed = true
+		m.Message = "arrived after its request had finished; ohfp terminated it"
+		changedR[r.ID] = r
+		rc.st.Log.Warn("orphan instance of a finished request; terminating", "instance", in.ID, "request", rid)
+		return m
+	}
+	m := rc.st.NewMachineLocked(r, tpl, *in, "", now)
+	if r.Rebuilt {
+		r.Units += max(m.Weight, 1)
+		if m.Result == domain.ResultExecuting && m.State == domain.StateRunning {
+			m.Result = domain.ResultSucceed
+		}
+	}
+	if r.Phase == domain.PhaseQueued && (r.FallbackUnits == 0 || m.Handle == "") {
+		// Launched before a crash, answer never recorded: adopt instead of
+		// launching again. (A late instance of a capped fleet does not stand
+		// for the on-demand fallback still to be launched.)
+		r.Phase = domain.PhaseLaunched
+		r.RetryNote = ""
+	}
+	changedR[r.ID] = r
+	return m
+}
+
+// confirmMissing looks up by id, whatever their tags, the machines a full
+// listing by ohfp's tag did not show, and takes as gone only those the
+// cloud does not know either. A machine whose tags no longer name this
+// cluster (a changed cluster_id, a tag removed by hand) is still a machine
+// HF may be using: it is observed as usual, and the log says what is
+// wrong, instead of HF being told the cloud took it back.
+func (rc *Reconciler) confirmMissing(ctx context.Context, p *state.Provider, ids []string, changed *[]*domain.Machine) {
+	insts, err := p.Cfg.Cloud.Describe(ctx, "", ids, nil)
+	if err != nil {
+		rc.st.Log.Warn("reconcile: confirming instances missing from the listing failed; they are not taken as gone this pass", "provider", p.Cfg.Name, "instances", len(ids), "err", err)
+		return
+	}
+	found := make(map[string]*provider.Instance, len(insts))
+	for i := range insts {
+		found[insts[i].ID] = &insts[i]
+	}
+	now := rc.st.Clock.Now()
+	rc.st.Mu.Lock()
+	defer rc.st.Mu.Unlock()
+	for _, id := range ids {
+		m := rc.st.Machines[id]
+		if m == nil || !m.Live() {
+			continue
+		}
+		in := found[id]
+		if in == nil {
+			if m.Vanish(now) {
+				*changed = append(*changed, m)
+			}
+			continue
+		}
+		if owner := in.Tags[provider.TagManagedBy]; owner != rc.st.Opts.ClusterID {
+			rc.st.Log.Error("instance no longer carries this cluster's tag; it is kept as HF's machine, not taken as gone: restore the tag, or check cluster_id",
+				"instance", id, "request", m.RequestID, "tag", provider.TagManagedBy, "has", owner, "want", rc.st.Opts.ClusterID)
+		}
+		if m.Observe(state.Observation(*in), now) {
+			*changed = append(*changed, m)
+		}
+	}
+}
+
+// checkSpot asks the cloud about the Spot requests of live Spot machines
+// and records interruption notices.
+func (rc *Reconciler) checkSpot(ctx context.Context, p *state.Provider, ids []string, changed *[]*domain.Machine) {
+	srs, err := p.Cfg.Cloud.SpotRequests(ctx, ids)
+	if err != nil {
+		rc.st.Log.Warn("reconcile: describing Spot requests failed", "provider", p.Cfg.Name, "err", err)
+		return
+	}
+	rc.st.Mu.Lock()
+	defer rc.st.Mu.Unlock()
+	for _, sr := range srs {
+		if !sr.Interrupted {
+			continue
+		}
+		m := rc.st.Machines[sr.InstanceID]
+		if m == nil || !m.InterruptAt.IsZero() {
+			continue
+		}
+		at := sr.StatusUpdate
+		if at.IsZero() {
+			at = rc.st.Clock.Now()
+		}
+		m.InterruptAt = at
+		*changed = append(*changed, m)
+		rc.st.Log.Warn("Spot interruption notice", "instance", m.ID, "request", m.RequestID)
+	}
+}
+
+// finishAndPurge records final statuses, drops what is past retention, and
+// says when the next pass is due.
+func (rc *Reconciler) finishAndPurge() time.Duration {
+	now := rc.st.Clock.Now()
+	rc.st.Mu.Lock()
+	defer rc.st.Mu.Unlock()
+	busy := false
+	var changed []*domain.Request
+	var deletes []string
+	var doomed []*domain.Machine
+	for _, r := range rc.st.Requests {
+		if r.Kind == domain.KindAcquire && r.AwaitingClaim && !r.Unclaimed && rc.provenUnclaimedLocked(r, now) {
+			r.Unclaimed = true
+			delete(rc.st.ClaimWatch, r.ID)
+			for _, id := range r.MachineIDs {
+				if m := rc.st.Machines[id]; m != nil && m.Live() && m.ReturnID == "" && !m.Doomed {
+					m.Doomed = true
+					doomed = append(doomed, m)
+				}
+			}
+			if !r.Final() {
+				r.Phase, r.LaunchError = domain.PhaseFailed, "HF never learned of this request (its answer was lost); its machines were terminated"
+				if r.Handle != "" {
+					r.HandleCapped = true
+				}
+			} else {
+				r.Message += "; HF never learned of this request (its answer was lost), so its machines were terminated"
+			}
+			changed = append(changed, r)
+			rc.st.Log.Warn("HF never learned of this request: its getReturnRequests calls left its machines out and it never asked about it; terminating its machines",
+				"request", r.ID, "machines", len(doomed), "evidence", rc.st.Opts.ClaimTimeout)
+		}
+		if !r.Final() {
+			rc.st.FinishLocked(r)
+			if r.Final() {
+				changed = append(changed, r)
+				rc.st.Log.Info("request finished", "request", r.ID, "status", r.Status, "message", r.Message)
+			} else {
+				busy = true
+			}
+			continue
+		}
+		if now.Sub(r.FinishedAt) < rc.st.Opts.Retention {
+			continue
+		}
+		// Purge only when none of its machines is still live.
+		live := false
+		for _, id := range r.MachineIDs {
+			if m := rc.st.Machines[id]; m != nil && (m.Live() || m.ReturnID != "" && rc.st.Requests[m.ReturnID] != nil && !rc.st.Requests[m.ReturnID].Final()) {
+				live = true
+				break
+			}
+		}
+		if live {
+			continue
+		}
+		deletes = append(deletes, state.KeyRequest+r.ID)
+		if r.Kind == domain.KindAcquire {
+			for _, id := range r.MachineIDs {
+				if m := rc.st.Machines[id]; m != nil {
+					delete(rc.st.Machines, id)
+					if rc.st.ByName[m.Name] == m {
+						delete(rc.st.ByName, m.Name)
+					}
+					deletes = append(deletes, state.KeyMachine+id)
+				}
+			}
+		}
+		delete(rc.st.Requests, r.ID)
+	}
+	for _, m := range rc.st.Machines {
+		if m.State == domain.StatePending || m.State == domain.StateShuttingDown || m.State == domain.StateStopping || m.WantsTermination() {
+			busy = true
+			break
+		}
+	}
+	if err := rc.st.Persist(changed, doomed, deletes...); err != nil {
+		rc.st.Log.Error("persist finished requests", "err", err)
+	}
+	if busy {
+		return rc.st.Opts.ActiveInterval
+	}
+	return rc.st.Opts.IdleInterval
+}
+
+// provenUnclaimedLocked reports whether HF has shown, by its own calls in
+// this process, that it never learned of acquire request r (awaiting its
+// claim): getReturnRequests lists every host HF holds, and the calls made
+// over ClaimTimeout since r existed (at least three) all left r's machines
+// out, while HF never asked about r nor returned any of them (any of
+// which claims r). Nothing here survives a restart, so a restart only
+// delays the proof; and a cluster whose HF never calls getReturnRequests
+// never proves it: its machines are kept (a leak is cheaper than
+// terminating a host HF uses). Called with the state's Mu held.
+func (rc *Reconciler) provenUnclaimedLocked(r *domain.Request, now time.Time) bool {
+	if r.Rebuilt {
+		return false
+	}
+	calls := rc.st.Holdings.Calls.Load()
+	if calls == 0 {
+		return false
+	}
+	last := time.Unix(0, rc.st.Holdings.Last.Load())
+	w, ok := rc.st.ClaimWatch[r.ID]
+	if !ok {
+		if last.Before(r.CreatedAt) {
+			return false
+		}
+		rc.st.ClaimWatch[r.ID] = state.ClaimMark{Calls: calls, At: last}
+		return false
+	}
+	return calls-w.Calls >= 2 && last.Sub(w.At) >= rc.st.Opts.ClaimTimeout
+}
+
+// FillTypeInfo fetches what fillTypeInfo does for every provider. ohfpd
+// calls it once before serving, so that the first getAvailableTemplates
+// already has ncpus and nram; passes do it again for what is missing.
+func (rc *Reconciler) FillTypeInfo(ctx context.Context) {
+	rc.fillTypeInfo(ctx, rc.st.ProvidersInOrder())
+}
+
+// fillTypeInfo fetches (once, then from the store) the vCPUs and memory of
+// instance types whose templates leave ncpus or nram out.
+func (rc *Reconciler) fillTypeInfo(ctx context.Context, provs []*state.Provider) {
+	for _, p := range provs {
+		for _, id := range p.Order {
+			t := p.Templates[id]
+			_, hasCPU := t.Attributes.Get("ncpus")
+			_, hasRAM := t.Attributes.Get("nram")
+			_, hasType := t.Attributes.Get("type")
+			if hasCPU && hasRAM && hasType {
+				continue
+			}
+			types := t.InstanceTypes()
+			if len(types) == 0 {
+				continue
+			}
+			rc.st.Mu.RLock()
+			_, ok := rc.st.TypeInfo[types[0]]
+			rc.st.Mu.RUnlock()
+			if ok {
+				continue
+			}
+			ti, err := p.Cfg.Cloud.InstanceType(ctx, types[0])
+			if err != nil {
+				rc.st.Log.Warn("describing instance type failed", "type", types[0], "err", err)
+				continue
+			}
+			if err := rc.st.CacheTypeInfo(ti); err != nil {
+				rc.st.Log.Warn("caching instance type", "err", err)
+			}
+			rc.st.Mu.Lock()
+			rc.st.TypeInfo[ti.Name] = ti
+			rc.st.Mu.Unlock()
+		}
+	}
+}
+
+// expiryOf is how long a fleet may take to reach its target: the
+// template's spotFleetRequestExpiry (minutes), default 30 minutes.
+func expiryOf(t *template.Template) time.Duration {
+	if t != nil && t.SpotFleetExpiry > 0 {
+		return time.Duration(t.SpotFleetExpiry) * time.Minute
+	}
+	return 30 * time.Minute
+}
+
+// reconcileFleets polls the open fleets and groups of a provider in one
+// batch, ends requests whose fleet cannot fill (expired, closed, or out of
+// capacity) after capping it, starts the on-demand fallback of
+// heterogeneous Spot Fleets, and deletes fleets and groups whose machines
+// are all gone.
+func (rc *Reconciler) reconcileFleets(ctx context.Context, p *state.Provider) {
+	fl, ok := p.Cfg.Cloud.(provider.Fleets)
+	if !ok {
+		return
+	}
+	now := rc.st.Clock.Now()
+	var poll []string
+	var del []string
+	rc.st.Mu.RLock()
+	for _, r := range rc.st.Requests {
+		if r.Kind != domain.KindAcquire || r.Provider != p.Cfg.Name || r.Handle == "" || r.HandleDeleted {
+			continue
+		}
+		if !r.Final() && !r.HandleCapped {
+			poll = append(poll, r.Handle)
+			continue
+		}
+		if r.Final() && rc.allEndedLocked(r) {
+			del = append(del, r.Handle)
+		}
+	}
+	rc.st.Mu.RUnlock()
+
+	if len(poll) > 0 {
+		sts, err := fl.Poll(ctx, poll)
+		if err != nil {
+			rc.st.Log.Warn("reconcile: polling fleets failed", "provider", p.Cfg.Name, "fleets", len(poll), "err", err)
+		} else {
+			rc.judgeFleets(ctx, p, fl, sts, now)
+		}
+	}
+	for _, h := range del {
+		if err := fl.Delete(ctx, h); err != nil {
+			rc.st.Log.Warn("deleting fleet failed; will retry", "handle", h, "err", err)
+			continue
+		}
+		rc.st.Mu.Lock()
+		var changed []*domain.Request
+		for _, r := range rc.st.Requests {
+			if r.Handle == h && !r.HandleDeleted {
+				r.HandleDeleted = true
+				changed = append(changed, r)
+			}
+		}
+		if err := rc.st.Persist(changed, nil); err != nil {
+			rc.st.Log.Error("persist fleet deletion", "err", err)
+		}
+		rc.st.Mu.Unlock()
+		rc.st.Log.Info("fleet deleted: all its machines are gone", "handle", h)
+	}
+}
+
+// allEndedLocked reports whether none of r's machines is still live.
+func (rc *Reconciler) allEndedLocked(r *domain.Request) bool {
+	for _, id := range r.MachineIDs {
+		if m := rc.st.Machines[id]; m != nil && m.Live() {
+			return false
+		}
+	}
+	return true
+}
+
+func (rc *Reconciler) judgeFleets(ctx context.Context, p *state.Provider, fl provider.Fleets, sts map[string]provider.FleetStatus, now time.Time) {
+	type capJob struct {
+		r    *domain.Request
+		keep int
+		why  string
+	}
+	var caps []capJob
+	rc.st.Mu.Lock()
+	for _, r := range rc.st.Requests {
+		st, ok := sts[r.Handle]
+		if !ok || r.Final() || r.HandleCapped || r.Provider != p.Cfg.Name {
+			continue
+		}
+		units, executing := rc.st.UnitsLocked(r)
+		if units >= r.Units {
+			continue
+		}
+		tpl := p.Templates[r.TemplateID]
+		errs := strings.Join(st.Errors, "; ")
+		var why string
+		switch {
+		case st.Gone:
+			why = fmt.Sprintf("%s no longer exists in the cloud", r.Handle)
+		case now.Sub(r.CreatedAt) > expiryOf(tpl):
+			why = fmt.Sprintf("%s did not reach its target within %s", r.Handle, expiryOf(tpl))
+		case st.Closed && executing == 0:
+			why = fmt.Sprintf("%s closed before reaching its target", r.Handle)
+		case st.OutOfCapacity && executing == 0 && st.Fulfilled >= units:
+			why = fmt.Sprintf("%s is out of capacity", r.Handle)
+		default:
+			continue
+		}
+		if errs != "" {
+			why += ": " + errs
+		}
+		caps = append(caps, capJob{r: r, keep: units, why: why})
+	}
+	rc.st.Mu.Unlock()
+
+	for _, c := range caps {
+		if err := fl.Cap(ctx, c.r.Handle, c.keep); err != nil && provider.Retryable(err) {
+			rc.st.Log.Warn("capping fleet failed; will retry", "handle", c.r.Handle, "err", err)
+			continue
+		}
+		rc.st.Mu.Lock()
+		r := c.r
+		r.HandleCapped = true
+		tpl := p.Templates[r.TemplateID]
+		fallback := false
+		if tpl != nil {
+			_, fallback = provider.PlannerOf(p.Cfg.Cloud).Fallback(provider.LaunchSpec{Template: *tpl})
+		}
+		if fallback && r.FallbackUnits == 0 {
+			// The provider asks the rest another way (AWS: IBM's
+			// heterogeneous, what Spot did not fill on-demand).
+			r.FallbackUnits = r.Units - c.keep
+			r.Phase = domain.PhaseQueued
+			r.NextAttempt = time.Time{}
+			rc.st.Log.Info("Spot fell short; asking the rest on-demand", "request", r.ID, "units", r.FallbackUnits, "why", c.why)
+		} else {
+			r.Shortfall = c.why
+			rc.st.Log.Warn("fleet fell short; request ends with what arrived", "request", r.ID, "units", c.keep, "asked", r.Units, "why", c.why)
+		}
+		if err := rc.st.Persist([]*domain.Request{r}, nil); err != nil {
+			rc.st.Log.Error("persist fleet cap", "err", err)
+		}
+		rc.st.Mu.Unlock()
+		rc.st.KickLaunch()
+	}
+}
+
+// unitsLocked counts r's units that arrived (live, not failed) and its
+// machines still starting.
+func (rc *Reconciler) unitsLocked(r *domain.Request) (units, executing int) {
+	for _, id := range r.MachineIDs {
+		m := rc.st.Machines[id]
+		if m == nil {
+			continue
+		}
+		if m.Result == domain.ResultExecuting {
+			executing++
+		}
+		if m.Held() {
+			units += max(m.Weight, 1)
+		}
+	}
+	return units, executing
+}

@@ -1,0 +1,636 @@
+// Package service is HF's five operations and the operator's reads, on
+// typed inputs, answered from the state (package state): it knows no
+// bytes (package api parses HF's documents), no RPC codes and no cloud.
+package service
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/ohfp/ohfp/internal/apitype"
+	"github.com/ohfp/ohfp/internal/domain"
+	"github.com/ohfp/ohfp/internal/hf"
+	"github.com/ohfp/ohfp/internal/state"
+	"github.com/ohfp/ohfp/internal/template"
+)
+
+// Service serves HF and the operator from st. It is safe for concurrent
+// use.
+type Service struct {
+	st *state.State
+}
+
+// New returns the service of st.
+func New(st *state.State) *Service { return &Service{st: st} }
+
+// StoreError is a durable write that failed; nothing was launched or
+// changed.
+type StoreError struct{ Err error }
+
+func (e *StoreError) Error() string {
+	return "ohfpd could not record the request durably (" + e.Err.Error() + "); nothing was launched or changed: check the state directory's disk space and permissions, then retry"
+}
+
+func (e *StoreError) Unwrap() error { return e.Err }
+
+// providerFor picks the provider named name (HF_PROVIDER_NAME), else the
+// first. Called with the state's Mu held.
+func (sv *Service) providerFor(op string, name string) (*state.Provider, error) {
+	if name == "" || len(sv.st.Order) == 1 && sv.st.Providers[name] == nil {
+		// One provider serves every provider instance name; with several,
+		// an unknown name is refused rather than sent to the wrong account.
+		return sv.st.Providers[sv.st.Order[0]], nil
+	}
+	p := sv.st.Providers[name]
+	if p == nil {
+		return nil, &hf.InputError{Op: op, Problem: fmt.Sprintf("HF_PROVIDER_NAME %q is not a provider of this ohfpd (configured: %s); add it under providers: in the ohfpd config or fix hostProviders.json", name, strings.Join(sv.st.Order, ", "))}
+	}
+	return p, nil
+}
+
+// heldUnitsLocked returns, per template of provider p, the units that count
+// against maxNumber: live machines not failed, plus what unfinished
+// requests still wait for. Called with the state's Mu held.
+func (sv *Service) heldUnitsLocked(p string) map[string]int {
+	held := map[string]int{}
+	for _, r := range sv.st.Requests {
+		if r.Kind != domain.KindAcquire || r.Provider != p {
+			continue
+		}
+		units := 0
+		for _, id := range r.MachineIDs {
+			if m := sv.st.Machines[id]; m != nil && m.Held() && m.ReturnID == "" {
+				units += max(m.Weight, 1)
+			}
+		}
+		if !r.Final() && r.Phase != domain.PhaseFailed && units < r.Units {
+			units = r.Units
+		}
+		held[r.TemplateID] += units
+	}
+	return held
+}
+
+func available(t *template.Template, held int) int {
+	if t.MaxNumber < 0 {
+		return UnlimitedAvailable
+	}
+	return max(t.MaxNumber-held, 0)
+}
+
+// UnlimitedAvailable is what availableNumber says for a template whose
+// maxNumber is -1 (unlimited): HF needs a number, and a count this large is
+// never the limit.
+const UnlimitedAvailable = 1_000_000
+
+// GetAvailableTemplates answers getAvailableTemplates from memory.
+func (sv *Service) GetAvailableTemplates(provider string) (hf.TemplatesReply, error) {
+	sv.st.Mu.RLock()
+	defer sv.st.Mu.RUnlock()
+	p, err := sv.providerFor(hf.OpGetAvailableTemplates, provider)
+	if err != nil {
+		return hf.TemplatesReply{}, err
+	}
+	held := sv.heldUnitsLocked(p.Cfg.Name)
+	out := hf.TemplatesReply{Templates: make([]hf.TemplateOut, 0, len(p.Order))}
+	for _, id := range p.Order {
+		t := p.Templates[id]
+		to := hf.TemplateOut{Template: *t, AvailableNumber: available(t, held[id])}
+		to.Attributes = sv.attributesLocked(t)
+		out.Templates = append(out.Templates, to)
+	}
+	out.Message = fmt.Sprintf("%d templates from provider %s", len(out.Templates), p.Cfg.Name)
+	return out, nil
+}
+
+// RequestMachines validates the request, records it durably with the
+// idempotency token of its cloud call, and answers at once; the launch
+// happens in the background.
+func (sv *Service) RequestMachines(provider string, in hf.RequestMachines) (hf.RequestReply, error) {
+	rep, delivered, err := sv.RequestMachinesHeld(provider, in)
+	if err == nil {
+		delivered(true)
+	}
+	return rep, err
+}
+
+// RequestMachinesHeld is RequestMachines for a caller that delivers the
+// answer itself: nothing is launched until it calls delivered(true) once
+// the answer is written to HF. delivered(false), for an answer that could
+// not be written (the caller went away: HF gave up on the call or was
+// killed), ends the request with nothing launched, so HF is never billed
+// for a request it does not know.
+func (sv *Service) RequestMachinesHeld(provider string, in hf.RequestMachines) (hf.RequestReply, func(delivered bool), error) {
+	rep, err := sv.requestMachines(provider, in)
+	if err != nil {
+		return rep, nil, err
+	}
+	id := rep.RequestID
+	return rep, func(ok bool) { sv.delivered(id, ok) }, nil
+}
+
+// delivered releases or ends a request held by RequestMachinesHeld.
+func (sv *Service) delivered(id string, ok bool) {
+	sv.st.Mu.Lock()
+	defer sv.st.Mu.Unlock()
+	if !sv.st.Undelivered[id] {
+		return
+	}
+	delete(sv.st.Undelivered, id)
+	r := sv.st.Requests[id]
+	if ok || r == nil {
+		sv.st.KickLaunch()
+		return
+	}
+	r.Phase = domain.PhaseFailed
+	r.AwaitingClaim = false
+	r.LaunchError = "the answer to requestMachines could not be delivered (the caller went away: HF gave up on the call or was stopped); nothing was launched"
+	sv.st.FinishLocked(r)
+	sv.st.Log.Warn("requestMachines answer not delivered; the request is cancelled and nothing was launched", "request", id)
+	if err := sv.st.Persist([]*domain.Request{r}, nil); err != nil {
+		// Memory holds the cancellation; were it lost with a restart, the
+		// request would launch and HF's getReturnRequests calls would
+		// prove it unclaimed (provenUnclaimedLocked).
+		sv.st.Log.Error("persist cancelled request", "request", id, "err", err)
+	}
+}
+
+func (sv *Service) requestMachines(provider string, in hf.RequestMachines) (hf.RequestReply, error) {
+	const op = hf.OpRequestMachines
+	sv.st.Admit.Lock()
+	defer sv.st.Admit.Unlock()
+
+	sv.st.Mu.RLock()
+	p, err := sv.providerFor(op, provider)
+	if err != nil {
+		sv.st.Mu.RUnlock()
+		return hf.RequestReply{}, err
+	}
+	t := p.Templates[in.TemplateID]
+	if t == nil {
+		known := append([]string(nil), p.Order...)
+		sv.st.Mu.RUnlock()
+		return hf.RequestReply{}, &hf.InputError{Op: op, Field: "template.templateId", Problem: fmt.Sprintf("%q is not a template of provider %s (known: %s); run getAvailableTemplates", in.TemplateID, p.Cfg.Name, strings.Join(known, ", "))}
+	}
+	avail := available(t, sv.heldUnitsLocked(p.Cfg.Name)[t.TemplateID])
+	sv.st.Mu.RUnlock()
+	if in.MachineCount > avail {
+		return hf.RequestReply{}, &hf.InputError{Op: op, Field: "template.machineCount", Problem: fmt.Sprintf("%d is more than template %s allows now: %d units available (maxNumber %d); ask for at most %d", in.MachineCount, t.TemplateID, avail, t.MaxNumber, avail)}
+	}
+
+	now := sv.st.Clock.Now()
+	id := "req-" + uuid.NewString()
+	r := &domain.Request{
+		ID:          id,
+		Kind:        domain.KindAcquire,
+		Provider:    p.Cfg.Name,
+		TemplateID:  t.TemplateID,
+		Units:       in.MachineCount,
+		CreatedAt:   now,
+		ClientToken: id, // 40 ASCII characters: within EC2's 64
+		Phase:       domain.PhaseQueued,
+		// Until HF shows it knows the id; see provenUnclaimedLocked.
+		AwaitingClaim: true,
+	}
+	// Write ahead: durable before the answer and before the cloud call.
+	if err := sv.st.Persist([]*domain.Request{r}, nil); err != nil {
+		return hf.RequestReply{}, &StoreError{Err: err}
+	}
+	sv.st.Mu.Lock()
+	sv.st.Requests[id] = r
+	sv.st.Undelivered[id] = true
+	sv.st.Mu.Unlock()
+	sv.st.KickReconcile()
+	sv.st.Log.Info("request accepted", "request", id, "template", t.TemplateID, "units", in.MachineCount, "provider", p.Cfg.Name)
+	return hf.RequestReply{RequestID: id, Message: fmt.Sprintf("Request to provision %d units of template %s accepted.", in.MachineCount, t.TemplateID)}, nil
+}
+
+// GetRequestStatus answers getRequestStatus from memory, one entry per
+// asked id in the asked order.
+func (sv *Service) GetRequestStatus(ids []string) hf.StatusReply {
+	var claims []string
+	sv.st.Mu.RLock()
+	out := hf.StatusReply{Requests: make([]hf.RequestStatus, 0, len(ids))}
+	for _, id := range ids {
+		out.Requests = append(out.Requests, sv.requestStatusLocked(id))
+		if r := sv.st.Requests[id]; r != nil && r.AwaitingClaim {
+			claims = append(claims, id)
+		}
+	}
+	sv.st.Mu.RUnlock()
+	if len(claims) > 0 {
+		sv.st.Claim(claims) // once per request: HF's first question about it
+	}
+	return out
+}
+
+func (sv *Service) requestStatusLocked(id string) hf.RequestStatus {
+	r := sv.st.Requests[id]
+	if r == nil {
+		return hf.RequestStatus{RequestID: id, Status: hf.StatusCompleteWithError, Machines: []hf.Machine{},
+			Message: fmt.Sprintf("request %s is not known to ohfpd: it was never made here, or it finished more than %s ago and was purged", id, sv.st.Opts.Retention)}
+	}
+	st, msg := sv.st.StatusLocked(r)
+	rs := hf.RequestStatus{RequestID: id, Status: st, Message: msg, Machines: make([]hf.Machine, 0, len(r.MachineIDs))}
+	for _, mid := range r.MachineIDs {
+		m := sv.st.Machines[mid]
+		if m == nil {
+			continue
+		}
+		hm := hfMachine(m)
+		if r.Kind == domain.KindReturn {
+			hm.Result = domain.ReturnResult(m)
+			hm.Message = ""
+		}
+		rs.Machines = append(rs.Machines, hm)
+	}
+	return rs
+}
+
+func hfMachine(m *domain.Machine) hf.Machine {
+	price := "ondemand"
+	if m.Spot {
+		price = "spot"
+	}
+	status := m.State
+	if status == domain.StateGone {
+		status = domain.StateTerminated
+	}
+	hm := hf.Machine{
+		MachineID:    m.ID,
+		Name:         m.Name,
+		Result:       m.Result,
+		Status:       status,
+		Message:      m.Message,
+		InstanceType: m.InstanceType,
+		PriceType:    price,
+		InstanceTags: m.Tags,
+	}
+	if m.PrivateIP != "" {
+		hm.PrivateIPAddress = hf.StringPtr(m.PrivateIP)
+	}
+	if m.PublicIP != "" {
+		hm.PublicIPAddress = hf.StringPtr(m.PublicIP)
+	}
+	if !m.LaunchTime.IsZero() {
+		hm.LaunchTime = m.LaunchTime.Unix()
+	}
+	return hm
+}
+
+// RequestReturnMachines records a return request durably and terminates its
+// machines in the background.
+func (sv *Service) RequestReturnMachines(provider string, refs []hf.MachineRef) (hf.RequestReply, error) {
+	sv.st.Admit.Lock()
+	defer sv.st.Admit.Unlock()
+
+	now := sv.st.Clock.Now()
+	id := "ret-" + uuid.NewString()
+	r := &domain.Request{ID: id, Kind: domain.KindReturn, CreatedAt: now}
+	sv.st.Mu.RLock()
+	p, err := sv.providerFor(hf.OpRequestReturnMachines, provider)
+	if err != nil {
+		sv.st.Mu.RUnlock()
+		return hf.RequestReply{}, err
+	}
+	r.Provider = p.Cfg.Name
+	var ms []*domain.Machine
+	var claims []string
+	seen := map[string]bool{}
+	already := 0
+	for _, ref := range refs {
+		m := sv.st.LookupLocked(ref)
+		if m == nil {
+			r.Unknown = append(r.Unknown, refName(ref))
+			continue
+		}
+		if seen[m.ID] {
+			continue
+		}
+		seen[m.ID] = true
+		if m.AwaitingClaim {
+			claims = append(claims, m.RequestID)
+		}
+		r.MachineIDs = append(r.MachineIDs, m.ID)
+		if m.ReturnID != "" {
+			already++
+			continue // returned before: this request reports on it, the first one terminates it
+		}
+		cp := *m
+		cp.ReturnID = id
+		ms = append(ms, &cp)
+	}
+	sv.st.Mu.RUnlock()
+
+	if len(r.MachineIDs) == 0 {
+		r.Status = domain.StatusComplete
+		r.FinishedAt = now
+		_, r.Message = domain.ReturnStatus(r, nil)
+	}
+	if err := sv.st.Persist([]*domain.Request{r}, ms); err != nil {
+		return hf.RequestReply{}, &StoreError{Err: err}
+	}
+	sv.st.Mu.Lock()
+	sv.st.Requests[id] = r
+	for _, cp := range ms {
+		if m := sv.st.Machines[cp.ID]; m != nil && m.ReturnID == "" {
+			m.ReturnID = id
+		}
+	}
+	sv.st.Mu.Unlock()
+	if len(claims) > 0 {
+		sv.st.Claim(claims)
+	}
+	sv.st.KickLaunch()
+	sv.st.KickReconcile()
+
+	msg := fmt.Sprintf("Returning %d machines.", len(ms))
+	if already > 0 {
+		msg += fmt.Sprintf(" %d were already being returned.", already)
+	}
+	if len(r.Unknown) > 0 {
+		msg += fmt.Sprintf(" %d were not provisioned by ohfpd and are ignored: %s.", len(r.Unknown), strings.Join(r.Unknown, ", "))
+	}
+	sv.st.Log.Info("return accepted", "request", id, "machines", len(ms), "unknown", len(r.Unknown))
+	return hf.RequestReply{RequestID: id, Message: msg}, nil
+}
+
+func refName(ref hf.MachineRef) string {
+	if ref.Name != "" && ref.MachineID != "" {
+		return ref.Name + " (" + ref.MachineID + ")"
+	}
+	if ref.Name != "" {
+		return ref.Name
+	}
+	return ref.MachineID
+}
+
+// Hosts is the list of hosts HF holds, as getReturnRequests sends it:
+// calling it visits each host's machine id and name (either may be
+// empty; neither may be kept past the visit) and reports whether the
+// whole list was read. The API adapter scans HF's document in place.
+type Hosts func(visit func(machineID, name []byte)) (ok bool)
+
+// HostRefs is Hosts over parsed references.
+func HostRefs(refs []hf.MachineRef) Hosts {
+	return func(visit func(machineID, name []byte)) bool {
+		for _, r := range refs {
+			visit([]byte(r.MachineID), []byte(r.Name))
+		}
+		return true
+	}
+}
+
+// GetReturnRequests answers which of the hosts HF holds the cloud is taking
+// back, from memory. The hosts are looked up as they are visited, under
+// the read lock. ok false: hosts could not read the whole list, and nothing
+// was counted (the caller parses the list and calls again, or refuses it).
+func (sv *Service) GetReturnRequests(hosts Hosts) (reply hf.ReturnRequestsReply, ok bool) {
+	now := sv.st.Clock.Now()
+	var t returnTally
+	sv.st.Mu.RLock()
+	ok = hosts(func(id, name []byte) {
+		t.add(sv.st.LookupRawLocked(id, name), name, now)
+	})
+	sv.st.Mu.RUnlock()
+	if !ok {
+		return hf.ReturnRequestsReply{}, false
+	}
+	// HF lists every host it holds: the evidence provenUnclaimedLocked
+	// counts, and, for a host of a request awaiting its claim, the claim.
+	sv.st.Holdings.Last.Store(now.UnixNano())
+	sv.st.Holdings.Calls.Add(1)
+	if len(t.claims) > 0 {
+		sv.st.Claim(t.claims)
+	}
+	return t.reply(), true
+}
+
+// returnTally builds getReturnRequests' answer one host at a time.
+type returnTally struct {
+	hosts, unknown int
+	out            []hf.ReturnRequest
+	claims         []string // requests of hosts awaiting HF's claim
+}
+
+// add counts one host HF holds: m is ohfpd's machine for it (nil when
+// unknown), name the name HF gave (may be empty).
+func (t *returnTally) add(m *domain.Machine, name []byte, now time.Time) {
+	t.hosts++
+	if m == nil {
+		t.unknown++
+		return
+	}
+	if m.AwaitingClaim {
+		t.claims = append(t.claims, m.RequestID)
+	}
+	grace, ok := m.Reclaim(now)
+	if !ok {
+		return
+	}
+	n := string(name)
+	if n == "" {
+		n = m.Name
+	}
+	t.out = append(t.out, hf.ReturnRequest{Machine: n, GracePeriod: grace})
+}
+
+func (t *returnTally) reply() hf.ReturnRequestsReply {
+	out := hf.ReturnRequestsReply{Requests: t.out}
+	if out.Requests == nil {
+		out.Requests = []hf.ReturnRequest{}
+	}
+	out.Message = fmt.Sprintf("%d of %d hosts are being taken back by the cloud", len(out.Requests), t.hosts)
+	if t.unknown > 0 {
+		out.Message += fmt.Sprintf("; %d hosts are not known to ohfpd", t.unknown)
+	}
+	return out
+}
+
+// sortedRequests returns requests in creation order. Called with the state's Mu held.
+func (sv *Service) sortedRequests(all bool) []*domain.Request {
+	out := make([]*domain.Request, 0, len(sv.st.Requests))
+	for _, r := range sv.st.Requests {
+		if all || !r.Final() {
+			out = append(out, r)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].CreatedAt.Equal(out[j].CreatedAt) {
+			return out[i].ID < out[j].ID
+		}
+		return out[i].CreatedAt.Before(out[j].CreatedAt)
+	})
+	return out
+}
+
+// NotFoundError is an id the daemon does not hold.
+type NotFoundError struct{ What, ID string }
+
+func (e *NotFoundError) Error() string {
+	return fmt.Sprintf("%s %s is not known to ohfpd", e.What, e.ID)
+}
+
+// MachineCount returns the number of machines held (in any state).
+func (sv *Service) MachineCount() int {
+	sv.st.Mu.RLock()
+	defer sv.st.Mu.RUnlock()
+	return len(sv.st.Machines)
+}
+
+// StatusReport summarises the state.
+func (sv *Service) StatusReport() apitype.Status {
+	now := sv.st.Clock.Now()
+	sv.st.Mu.RLock()
+	defer sv.st.Mu.RUnlock()
+	rep := apitype.Status{
+		Version:            sv.st.Opts.Version,
+		Started:            sv.st.Started,
+		UptimeSeconds:      int64(now.Sub(sv.st.Started) / time.Second),
+		ClusterID:          sv.st.Opts.ClusterID,
+		Providers:          append([]string(nil), sv.st.Order...),
+		Requests:           map[string]int{},
+		Machines:           map[string]int{},
+		LastReconcile:      sv.st.Health.LastReconcile,
+		LastReconcileMs:    sv.st.Health.LastReconcileTook.Milliseconds(),
+		LastReconcileError: sv.st.Health.LastReconcileError,
+		Reconciles:         sv.st.Health.Reconciles,
+		Listings:           sv.st.Health.Listings,
+		LastListing:        sv.st.Health.LastListing,
+		LastListingMs:      sv.st.Health.LastListingTook.Milliseconds(),
+		ActiveIntervalMs:   sv.st.Opts.ActiveInterval.Milliseconds(),
+		IdleIntervalMs:     sv.st.Opts.IdleInterval.Milliseconds(),
+		CloudNote:          sv.st.Health.CloudNote,
+	}
+	for _, r := range sv.st.Requests {
+		st, _ := sv.st.StatusLocked(r)
+		rep.Requests[r.Kind+" "+st]++
+		if !r.Final() {
+			rep.InFlight++
+		}
+	}
+	for _, m := range sv.st.Machines {
+		rep.Machines[m.State]++
+	}
+	return rep
+}
+
+// ListRequests lists requests in creation order: unfinished ones, or all.
+func (sv *Service) ListRequests(all bool) []apitype.RequestRow {
+	sv.st.Mu.RLock()
+	defer sv.st.Mu.RUnlock()
+	rs := sv.sortedRequests(all)
+	out := make([]apitype.RequestRow, 0, len(rs))
+	for _, r := range rs {
+		st, msg := sv.st.StatusLocked(r)
+		out = append(out, apitype.RequestRow{ID: r.ID, Kind: r.Kind, Provider: r.Provider, TemplateID: r.TemplateID,
+			Units: r.Units, Machines: len(r.MachineIDs), Status: st, Message: msg, Created: r.CreatedAt})
+	}
+	return out
+}
+
+// ListMachines lists the machines of one request, or every live machine
+// (all: ended ones too).
+func (sv *Service) ListMachines(requestID string, all bool) ([]apitype.MachineRow, error) {
+	sv.st.Mu.RLock()
+	defer sv.st.Mu.RUnlock()
+	var ms []*domain.Machine
+	if requestID != "" {
+		r := sv.st.Requests[requestID]
+		if r == nil {
+			return nil, &NotFoundError{What: "request", ID: requestID}
+		}
+		ms = sv.st.MachinesOfLocked(r)
+	} else {
+		for _, m := range sv.st.Machines {
+			if all || m.Live() {
+				ms = append(ms, m)
+			}
+		}
+		sort.Slice(ms, func(i, j int) bool {
+			if !ms[i].LaunchTime.Equal(ms[j].LaunchTime) {
+				return ms[i].LaunchTime.Before(ms[j].LaunchTime)
+			}
+			return ms[i].ID < ms[j].ID
+		})
+	}
+	out := make([]apitype.MachineRow, 0, len(ms))
+	for _, m := range ms {
+		if m == nil {
+			continue
+		}
+		out = append(out, apitype.MachineRow{Machine: hfMachine(m), RequestID: m.RequestID, ReturnID: m.ReturnID, TemplateID: m.TemplateID, Weight: max(m.Weight, 1)})
+	}
+	return out, nil
+}
+
+// Show returns everything ohfpd holds about a request or machine id (or a
+// host name).
+func (sv *Service) Show(id string) (apitype.Shown, error) {
+	sv.st.Mu.RLock()
+	defer sv.st.Mu.RUnlock()
+	if r := sv.st.Requests[id]; r != nil {
+		st := sv.requestStatusLocked(id)
+		return apitype.Shown{Request: shownRequest(r), Status: &st}, nil
+	}
+	if m := sv.st.LookupLocked(hf.MachineRef{MachineID: id, Name: id}); m != nil {
+		return apitype.Shown{Machine: shownMachine(m)}, nil
+	}
+	return apitype.Shown{}, &NotFoundError{What: "request or machine", ID: id}
+}
+
+func shownRequest(r *domain.Request) *apitype.Request {
+	return &apitype.Request{
+		ID: r.ID, Kind: r.Kind, Provider: r.Provider, TemplateID: r.TemplateID, Units: r.Units, CreatedAt: r.CreatedAt,
+		ClientToken: r.ClientToken, Phase: r.Phase, Attempts: r.Attempts, NextAttempt: r.NextAttempt,
+		Handle: r.Handle, HandleCapped: r.HandleCapped, HandleDeleted: r.HandleDeleted, FallbackUnits: r.FallbackUnits,
+		Pool: r.Pool, LaunchError: r.LaunchError, Shortfall: r.Shortfall, RetryNote: r.RetryNote, Rebuilt: r.Rebuilt,
+		MachineIDs: append([]string(nil), r.MachineIDs...), Unknown: append([]string(nil), r.Unknown...),
+		TerminateSent: r.TerminateSent, AwaitingClaim: r.AwaitingClaim, Unclaimed: r.Unclaimed,
+		Status: r.Status, Message: r.Message, FinishedAt: r.FinishedAt,
+	}
+}
+
+func shownMachine(m *domain.Machine) *apitype.Machine {
+	return &apitype.Machine{
+		ID: m.ID, RequestID: m.RequestID, ReturnID: m.ReturnID, Provider: m.Provider, TemplateID: m.TemplateID,
+		Name: m.Name, PrivateIP: m.PrivateIP, PublicIP: m.PublicIP, State: m.State, StateReason: m.StateReason,
+		InstanceType: m.InstanceType, Spot: m.Spot, SpotRequest: m.SpotRequest, Weight: m.Weight, LaunchTime: m.LaunchTime,
+		Tags: m.Tags, Result: m.Result, Message: m.Message, Doomed: m.Doomed, TerminateSent: m.TerminateSent,
+		Handle: m.Handle, CapacityReleased: m.CapacityReleased, ReclaimedAt: m.ReclaimedAt, InterruptAt: m.InterruptAt,
+		LastSeen: m.LastSeen, EndedAt: m.EndedAt,
+	}
+}
+
+// attributesLocked returns the template's HF attributes, with type, ncpus
+// and nram filled from the instance type when the template leaves them
+// out. Called with the state's Mu held (read).
+func (sv *Service) attributesLocked(t *template.Template) template.Attributes {
+	attrs := append(template.Attributes(nil), t.Attributes...)
+	types := t.InstanceTypes()
+	if len(types) == 0 {
+		return attrs
+	}
+	ti, ok := sv.st.TypeInfo[types[0]]
+	if !ok {
+		return attrs
+	}
+	if _, has := attrs.Get("type"); !has {
+		typ := "X86_64"
+		if ti.Arch == "arm64" {
+			typ = "ARM64"
+		}
+		attrs.Set(template.Attribute{Name: "type", Type: "String", Value: typ})
+	}
+	if _, has := attrs.Get("ncpus"); !has {
+		attrs.Set(template.Attribute{Name: "ncpus", Type: "Numeric", Value: fmt.Sprint(ti.VCPUs)})
+	}
+	if _, has := attrs.Get("nram"); !has {
+		attrs.Set(template.Attribute{Name: "nram", Type: "Numeric", Value: fmt.Sprint(ti.MemoryMiB)})
+	}
+	return attrs
+}

@@ -1,0 +1,189 @@
+package state
+
+import (
+	"time"
+
+	"github.com/ohfp/ohfp/internal/domain"
+	"github.com/ohfp/ohfp/internal/hf"
+	"github.com/ohfp/ohfp/internal/provider"
+	"github.com/ohfp/ohfp/internal/template"
+)
+
+// FinishLocked records a request's final status. Called with Mu held.
+func (s *State) FinishLocked(r *domain.Request) {
+	st, msg := s.StatusLocked(r)
+	if st == domain.StatusRunning {
+		return
+	}
+	r.Status, r.Message = st, msg
+	r.FinishedAt = s.Clock.Now()
+}
+
+// StatusLocked derives the HF status of r. Called with Mu held.
+func (s *State) StatusLocked(r *domain.Request) (string, string) {
+	if r.Final() {
+		return r.Status, r.Message
+	}
+	ms := s.MachinesOfLocked(r)
+	if r.Kind == domain.KindReturn {
+		return domain.ReturnStatus(r, ms)
+	}
+	return domain.AcquireStatus(r, ms)
+}
+
+// MachinesOfLocked returns r's machines in order; for a return request, a
+// machine no longer held is nil. Called with Mu held.
+func (s *State) MachinesOfLocked(r *domain.Request) []*domain.Machine {
+	ms := make([]*domain.Machine, 0, len(r.MachineIDs))
+	for _, id := range r.MachineIDs {
+		if m := s.Machines[id]; m != nil {
+			ms = append(ms, m)
+		} else if r.Kind == domain.KindReturn {
+			ms = append(ms, nil)
+		}
+	}
+	return ms
+}
+
+// UnitsLocked counts r's units that arrived (live, not failed) and its
+// machines still starting. Called with Mu held.
+func (s *State) UnitsLocked(r *domain.Request) (units, executing int) {
+	for _, id := range r.MachineIDs {
+		m := s.Machines[id]
+		if m == nil {
+			continue
+		}
+		if m.Result == domain.ResultExecuting {
+			executing++
+		}
+		if m.Held() {
+			units += max(m.Weight, 1)
+		}
+	}
+	return units, executing
+}
+
+// NewMachineLocked records instance in as a machine of r, launched from
+// tpl (nil when no longer configured) by handle ("": the instance's own).
+// Called with Mu held.
+func (s *State) NewMachineLocked(r *domain.Request, tpl *template.Template, in provider.Instance, handle string, now time.Time) *domain.Machine {
+	if handle == "" {
+		handle = in.Handle
+	}
+	s.Seq++
+	m := &domain.Machine{
+		ID:            in.ID,
+		Seq:           s.Seq,
+		Handle:        handle,
+		RequestID:     r.ID,
+		Provider:      r.Provider,
+		TemplateID:    r.TemplateID,
+		InstanceType:  in.InstanceType,
+		Spot:          in.Spot,
+		SpotRequest:   in.SpotRequestID,
+		Weight:        1,
+		Result:        domain.ResultExecuting,
+		State:         domain.StatePending,
+		AwaitingClaim: r.AwaitingClaim,
+	}
+	if tpl != nil {
+		m.Weight = tpl.WeightOf(in.InstanceType)
+		m.Tags = tpl.InstanceTags
+	}
+	m.Observe(Observation(in), now)
+	s.Machines[m.ID] = m
+	if m.Name != "" {
+		s.ByName[m.Name] = m
+	}
+	r.MachineIDs = append(r.MachineIDs, m.ID)
+	return m
+}
+
+// Observation is what the cloud says of an instance, for domain's rules.
+func Observation(in provider.Instance) domain.Observation {
+	return domain.Observation{
+		State:       in.State,
+		StateReason: in.StateReason,
+		PrivateIP:   in.PrivateIP,
+		PublicIP:    in.PublicIP,
+		PrivateDNS:  in.PrivateDNS,
+		LaunchTime:  in.LaunchTime,
+	}
+}
+
+// LookupRawLocked finds a machine by instance id, falling back to host
+// name, as they stand in an HF document (indexing a map with string(b)
+// does not copy b). Called with Mu held.
+func (s *State) LookupRawLocked(id, name []byte) *domain.Machine {
+	if len(id) > 0 {
+		if m := s.Machines[string(id)]; m != nil {
+			return m
+		}
+	}
+	if len(name) > 0 {
+		return s.ByName[string(name)]
+	}
+	return nil
+}
+
+// LookupLocked finds a machine by instance id, falling back to host name.
+// Called with Mu held.
+func (s *State) LookupLocked(ref hf.MachineRef) *domain.Machine {
+	if ref.MachineID != "" {
+		if m := s.Machines[ref.MachineID]; m != nil {
+			return m
+		}
+	}
+	if ref.Name != "" {
+		return s.ByName[ref.Name]
+	}
+	return nil
+}
+
+// Claim records that HF has shown it knows the requests ids (asked about
+// them, returned or listed one of their machines): durably, so that no
+// restart can turn them back into requests HF never learned of.
+func (s *State) Claim(ids []string) {
+	s.Mu.Lock()
+	defer s.Mu.Unlock()
+	var recs []*domain.Request
+	for _, id := range ids {
+		r := s.Requests[id]
+		if r == nil || !r.AwaitingClaim {
+			continue
+		}
+		r.AwaitingClaim = false
+		delete(s.ClaimWatch, id)
+		for _, mid := range r.MachineIDs {
+			if m := s.Machines[mid]; m != nil {
+				m.AwaitingClaim = false
+			}
+		}
+		recs = append(recs, r)
+	}
+	if err := s.Persist(recs, nil); err != nil {
+		// Memory holds the claim; were it lost with a restart, HF's
+		// getReturnRequests calls, which list its hosts, claim it again.
+		s.Log.Warn("recording HF's claim of requests", "requests", len(recs), "err", err)
+	}
+}
+
+// ProvidersInOrder returns the providers in configuration order.
+func (s *State) ProvidersInOrder() []*Provider {
+	s.Mu.RLock()
+	defer s.Mu.RUnlock()
+	provs := make([]*Provider, 0, len(s.Order))
+	for _, name := range s.Order {
+		provs = append(provs, s.Providers[name])
+	}
+	return provs
+}
+
+// Values lists a map's requests.
+func Values(m map[string]*domain.Request) []*domain.Request {
+	out := make([]*domain.Request, 0, len(m))
+	for _, r := range m {
+		out = append(out, r)
+	}
+	return out
+}

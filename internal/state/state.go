@@ -1,0 +1,362 @@
+// Package state holds ohfpd's aggregates (requests, machines, templates
+// and the instance types they need) in memory, their lock, and their
+// write-through to the store. Package service answers HF from it,
+// provision launches and terminates what it says, and reconcile folds the
+// cloud into it; each takes State's lock as documented on its fields.
+package state
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/ohfp/ohfp/internal/clock"
+	"github.com/ohfp/ohfp/internal/domain"
+	"github.com/ohfp/ohfp/internal/provider"
+	"github.com/ohfp/ohfp/internal/quiet"
+	"github.com/ohfp/ohfp/internal/store"
+	"github.com/ohfp/ohfp/internal/template"
+)
+
+// KV is the part of the store the state uses.
+type KV interface {
+	Write(ops ...store.Op) error
+	Scan(prefix string, fn func(key string, value []byte) error) error
+}
+
+// ProviderConfig is one HF provider instance: its templates and its cloud.
+type ProviderConfig struct {
+	Name           string
+	Templates      []template.Template
+	Cloud          provider.Provider
+	PendingTimeout time.Duration // default 180 s
+}
+
+// Options configure the core (state, service, provision, reconcile).
+type Options struct {
+	ClusterID      string // value of the ohfp:managed-by tag
+	Providers      []ProviderConfig
+	Store          KV
+	Clock          clock.Clock
+	Logger         *slog.Logger
+	ActiveInterval time.Duration // reconcile delay while work is in flight (default 3 s)
+	IdleInterval   time.Duration // reconcile delay when idle (default 30 s)
+	Retention      time.Duration // how long final requests and ended machines are kept (default 7 days)
+	LaunchDeadline time.Duration // how long transient launch errors are retried (default 10 min)
+	// VisibilityGrace is how long a just-launched instance may be missing
+	// from DescribeInstances (EC2 is eventually consistent) before it is
+	// taken as gone (default 2 min).
+	VisibilityGrace time.Duration
+	// ClaimTimeout: an acquire request HF never showed it knows (no
+	// getRequestStatus for it, none of its machines returned or listed in
+	// getReturnRequests) is taken as lost with a crash before its answer,
+	// and its machines are terminated, once HF's own getReturnRequests
+	// calls, which list every host HF holds, have left its machines out
+	// for this long (default 30 min) as seen by this process. Nothing a
+	// restart erases counts: the claim is persisted, and the evidence
+	// starts again at every start (see provenUnclaimedLocked).
+	ClaimTimeout time.Duration
+	// LaunchWorkers bounds concurrent cloud calls of the provisioner.
+	LaunchWorkers int
+	// Gate, when set, marks the calls being served. A due full reconcile
+	// listing starts only at a pause in them (quiet.Gap), or once it has
+	// been put off for two idle intervals; until then passes describe
+	// what is in flight, every active interval. Started at a pause, it
+	// waits for a pause (at most quiet.MaxWait each time, quiet.MaxTotal
+	// in all) before each page and before its diff takes the state's
+	// lock; put off that long, it runs without waiting.
+	Gate    *quiet.Gate
+	Version string
+}
+
+// Store key prefixes.
+const (
+	KeyRequest  = "r/"
+	KeyMachine  = "m/"
+	KeyTypeInfo = "t/"
+)
+
+// State is the daemon's aggregates and their lock. It is safe for
+// concurrent use under the rules of its fields.
+type State struct {
+	Opts  Options
+	Log   *slog.Logger
+	Clock clock.Clock
+	store KV
+
+	// Admit serialises requestMachines and requestReturnMachines (and
+	// reloads), which decide on what is held before they record.
+	Admit sync.Mutex
+
+	// Mu guards every field below it (Holdings are atomics).
+	Mu        sync.RWMutex
+	Providers map[string]*Provider
+	Order     []string // provider names; the first is the default
+	Requests  map[string]*domain.Request
+	Machines  map[string]*domain.Machine
+	ByName    map[string]*domain.Machine
+	TypeInfo  map[string]provider.InstanceTypeInfo
+	Inflight  map[string]bool // request ids with a cloud call under way
+	// TermInflight: instance ids with a termination or release under way.
+	TermInflight map[string]bool
+	Seq          uint64 // machine creation counter (see domain.Machine.Seq)
+	// Holdings counts HF's getReturnRequests calls in this process: each
+	// lists every host HF holds, so calls that leave a request's machines
+	// out are the evidence that HF never learned of it.
+	Holdings struct {
+		Calls atomic.Int64
+		Last  atomic.Int64 // clock UnixNano of the latest call
+	}
+	// ClaimWatch: for requests awaiting HF's claim, the getReturnRequests
+	// call from which their absence counts (in memory: a restart starts
+	// the evidence again).
+	ClaimWatch map[string]ClaimMark
+	// Undelivered: requests recorded whose requestMachines answer is still
+	// being written to the caller; nothing is launched for them until it
+	// is delivered (see service.RequestMachinesHeld).
+	Undelivered map[string]bool
+	Started     time.Time
+	Health      Health
+
+	// WakeLaunch and WakeReconcile bring the provisioner's and the
+	// reconciler's next round forward (KickLaunch, KickReconcile).
+	WakeLaunch    chan struct{}
+	WakeReconcile chan struct{}
+}
+
+// ClaimMark is where the evidence against a request awaiting HF's claim
+// starts: the getReturnRequests call count and time.
+type ClaimMark struct {
+	Calls int64
+	At    time.Time
+}
+
+// Provider is one configured provider with its templates.
+type Provider struct {
+	Cfg       ProviderConfig
+	Templates map[string]*template.Template
+	Order     []string
+	LastFull  time.Time // last full listing (reconcile goroutine only)
+	// FullDeferred is when a due full listing was first put off for want
+	// of a pause in HF's calls (wall time; zero when none is waiting;
+	// reconcile goroutine only).
+	FullDeferred time.Time
+}
+
+// Health is what the core knows of its own progress, for status and
+// metrics.
+type Health struct {
+	LastReconcile      time.Time
+	LastReconcileTook  time.Duration
+	LastReconcileError string
+	Reconciles         int
+	Listings           int           // full listings done, over all providers
+	LastListing        time.Time     // when the last one started
+	LastListingTook    time.Duration // its listing, pauses for HF's calls included
+	LaunchCalls        int
+	TerminateCalls     int
+	CloudNote          string // e.g. "AWS throttling, retrying in 8 s"
+}
+
+// New builds the state and loads it from the store.
+func New(opts Options) (*State, error) {
+	if opts.Store == nil {
+		return nil, errors.New("engine: no store")
+	}
+	if len(opts.Providers) == 0 {
+		return nil, errors.New("engine: no provider configured")
+	}
+	if opts.Clock == nil {
+		opts.Clock = clock.Real{}
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.ClusterID == "" {
+		opts.ClusterID = "ohfp"
+	}
+	def := func(d *time.Duration, v time.Duration) {
+		if *d <= 0 {
+			*d = v
+		}
+	}
+	def(&opts.ActiveInterval, 3*time.Second)
+	def(&opts.IdleInterval, 30*time.Second)
+	def(&opts.Retention, 7*24*time.Hour)
+	def(&opts.LaunchDeadline, 10*time.Minute)
+	def(&opts.VisibilityGrace, 2*time.Minute)
+	def(&opts.ClaimTimeout, 30*time.Minute)
+	if opts.LaunchWorkers <= 0 {
+		opts.LaunchWorkers = 8
+	}
+	s := &State{
+		Opts:          opts,
+		Log:           opts.Logger,
+		Clock:         opts.Clock,
+		store:         opts.Store,
+		Requests:      map[string]*domain.Request{},
+		Machines:      map[string]*domain.Machine{},
+		ByName:        map[string]*domain.Machine{},
+		TypeInfo:      map[string]provider.InstanceTypeInfo{},
+		Inflight:      map[string]bool{},
+		TermInflight:  map[string]bool{},
+		ClaimWatch:    map[string]ClaimMark{},
+		Undelivered:   map[string]bool{},
+		WakeLaunch:    make(chan struct{}, 1),
+		WakeReconcile: make(chan struct{}, 1),
+	}
+	s.Started = s.Clock.Now()
+	if err := s.setProviders(opts.Providers); err != nil {
+		return nil, err
+	}
+	if err := s.load(); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+func (s *State) setProviders(cfgs []ProviderConfig) error {
+	ps := map[string]*Provider{}
+	var order []string
+	for _, c := range cfgs {
+		if c.Cloud == nil {
+			return fmt.Errorf("engine: provider %q has no cloud", c.Name)
+		}
+		if _, dup := ps[c.Name]; dup {
+			return fmt.Errorf("engine: provider %q configured twice", c.Name)
+		}
+		if c.PendingTimeout <= 0 {
+			c.PendingTimeout = 180 * time.Second
+		}
+		p := &Provider{Cfg: c, Templates: map[string]*template.Template{}}
+		for i := range c.Templates {
+			t := c.Templates[i]
+			p.Templates[t.TemplateID] = &t
+			p.Order = append(p.Order, t.TemplateID)
+		}
+		ps[c.Name] = p
+		order = append(order, c.Name)
+	}
+	s.Providers = ps
+	s.Order = order
+	return nil
+}
+
+// Reload swaps in new providers and templates. Requests and machines are
+// kept; requests of templates that disappeared keep being served.
+func (s *State) Reload(cfgs []ProviderConfig) error {
+	s.Admit.Lock()
+	defer s.Admit.Unlock()
+	s.Mu.Lock()
+	defer s.Mu.Unlock()
+	old, oldOrder := s.Providers, s.Order
+	if err := s.setProviders(cfgs); err != nil {
+		s.Providers, s.Order = old, oldOrder
+		return err
+	}
+	s.KickReconcile()
+	return nil
+}
+
+// load rebuilds the aggregates from the store.
+func (s *State) load() error {
+	err := s.store.Scan(KeyRequest, func(_ string, v []byte) error {
+		var r domain.Request
+		if err := json.Unmarshal(v, &r); err != nil {
+			return fmt.Errorf("decode request: %w", err)
+		}
+		s.Requests[r.ID] = &r
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("load requests: %w", err)
+	}
+	err = s.store.Scan(KeyMachine, func(_ string, v []byte) error {
+		var m domain.Machine
+		if err := json.Unmarshal(v, &m); err != nil {
+			return fmt.Errorf("decode machine: %w", err)
+		}
+		s.Machines[m.ID] = &m
+		if m.Name != "" {
+			s.ByName[m.Name] = &m
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("load machines: %w", err)
+	}
+	for _, r := range s.Requests {
+		if r.AwaitingClaim {
+			for _, id := range r.MachineIDs {
+				if m := s.Machines[id]; m != nil {
+					m.AwaitingClaim = true
+				}
+			}
+		}
+	}
+	err = s.store.Scan(KeyTypeInfo, func(_ string, v []byte) error {
+		var ti provider.InstanceTypeInfo
+		if err := json.Unmarshal(v, &ti); err != nil {
+			return nil // a cache entry; refetched when needed
+		}
+		s.TypeInfo[ti.Name] = ti
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("load instance types: %w", err)
+	}
+	return nil
+}
+
+// Persist writes requests and machines in one synchronous batch.
+func (s *State) Persist(reqs []*domain.Request, ms []*domain.Machine, deletes ...string) error {
+	if len(reqs) == 0 && len(ms) == 0 && len(deletes) == 0 {
+		return nil
+	}
+	ops := make([]store.Op, 0, len(reqs)+len(ms)+len(deletes))
+	for _, r := range reqs {
+		b, err := json.Marshal(r)
+		if err != nil {
+			return err
+		}
+		ops = append(ops, store.Op{Key: KeyRequest + r.ID, Value: b})
+	}
+	for _, m := range ms {
+		b, err := json.Marshal(m)
+		if err != nil {
+			return err
+		}
+		ops = append(ops, store.Op{Key: KeyMachine + m.ID, Value: b})
+	}
+	for _, k := range deletes {
+		ops = append(ops, store.Op{Key: k, Delete: true})
+	}
+	return s.store.Write(ops...)
+}
+
+func kick(ch chan struct{}) {
+	select {
+	case ch <- struct{}{}:
+	default:
+	}
+}
+
+// KickLaunch brings the provisioner's next round forward.
+func (s *State) KickLaunch() { kick(s.WakeLaunch) }
+
+// KickReconcile brings the reconciler's next pass forward.
+func (s *State) KickReconcile() { kick(s.WakeReconcile) }
+
+// CacheTypeInfo writes an instance type's description to the store (a
+// cache: refetched when lost).
+func (s *State) CacheTypeInfo(ti provider.InstanceTypeInfo) error {
+	b, err := json.Marshal(ti)
+	if err != nil {
+		return err
+	}
+	return s.store.Write(store.Op{Key: KeyTypeInfo + ti.Name, Value: b})
+}
