@@ -78,36 +78,7 @@ func (rc *Reconciler) reconcileProvider(ctx context.Context, p *state.Provider) 
 	// interval: it adopts instances memory does not hold and notices
 	// instances gone outside HF. Between, a busy pass describes only what
 	// is in flight, which keeps a pass over 10,000 quiet machines cheap.
-	full := p.LastFull.IsZero() || start.Sub(p.LastFull) >= rc.st.Opts.IdleInterval
-	yield := func(context.Context) {}
-	if full && rc.st.Opts.Gate != nil && !p.LastFull.IsZero() {
-		// Let HF's calls go first (see Options.Gate). Wall time: the calls
-		// are real whatever the state's clock.
-		now := time.Now()
-		if p.FullDeferred.IsZero() {
-			p.FullDeferred = now
-		}
-		switch {
-		case rc.st.Opts.Gate.Quiet(quiet.Gap):
-			// Started at a pause: it gives way to the next burst of calls
-			// too, quiet.MaxWait at a time, quiet.MaxTotal in all.
-			p.FullDeferred = time.Time{}
-			end := now.Add(quiet.MaxTotal)
-			yield = func(ctx context.Context) {
-				until := time.Now().Add(quiet.MaxWait)
-				if until.After(end) {
-					until = end
-				}
-				rc.st.Opts.Gate.Wait(ctx, quiet.Gap, until)
-			}
-		case now.Sub(p.FullDeferred) < 2*rc.st.Opts.IdleInterval:
-			full = false // a busy pass now; the listing at a pause
-		default:
-			// Put off long enough: it runs now, without waiting, so that
-			// the pass (and what is in flight) is not held up further.
-			p.FullDeferred = time.Time{}
-		}
-	}
+	full, yield := rc.listingPlan(p, start)
 	rc.st.Mu.RLock()
 	seqAtList := rc.st.Seq
 	var ids, reqs []string
@@ -149,9 +120,84 @@ func (rc *Reconciler) reconcileProvider(ctx context.Context, p *state.Provider) 
 		rc.st.Health.Listings++
 		rc.st.Health.LastListing, rc.st.Health.LastListingTook = start, listed.Sub(began)
 	}
-	var changedM []*domain.Machine
 	changedR := map[string]*domain.Request{}
-	var spotIDs []string
+	changedM := rc.foldLocked(p, insts, now, seen, changedR)
+	spotIDs := rc.spotToCheckLocked(name)
+	var missing []string
+	if full {
+		missing = rc.missingLocked(name, seen, seqAtList, now)
+	}
+	rc.st.Mu.Unlock()
+
+	if len(missing) > 0 {
+		rc.confirmMissing(ctx, p, missing, &changedM)
+	}
+	if len(spotIDs) > 0 {
+		rc.checkSpot(ctx, p, spotIDs, &changedM)
+	}
+
+	diffed := time.Now()
+	rc.st.Mu.Lock()
+	err = rc.st.Persist(state.Values(changedR), changedM)
+	rc.st.Mu.Unlock()
+	if err != nil {
+		rc.st.Log.Error("reconcile: persist", "err", err)
+		return err
+	}
+	rc.reconcileFleets(ctx, p)
+	if rc.st.Log.Enabled(ctx, slog.LevelDebug) {
+		rc.st.Log.Debug("reconcile pass", "provider", name, "full", full, "instances", len(insts), "changed", len(changedM),
+			"describe", listed.Sub(began).Round(time.Microsecond), "diff", diffed.Sub(locked).Round(time.Microsecond),
+			"persist", time.Since(diffed).Round(time.Microsecond))
+	}
+	return nil
+}
+
+// listingPlan decides whether provider p's pass at start is a full
+// listing, and how it gives way to HF's calls (yield, called before each
+// page and before the diff takes the lock).
+func (rc *Reconciler) listingPlan(p *state.Provider, start time.Time) (full bool, yield func(context.Context)) {
+	full = p.LastFull.IsZero() || start.Sub(p.LastFull) >= rc.st.Opts.IdleInterval
+	yield = func(context.Context) {}
+	if full && rc.st.Opts.Gate != nil && !p.LastFull.IsZero() {
+		// Let HF's calls go first (see Options.Gate). Wall time: the calls
+		// are real whatever the state's clock.
+		now := time.Now()
+		if p.FullDeferred.IsZero() {
+			p.FullDeferred = now
+		}
+		switch {
+		case rc.st.Opts.Gate.Quiet(quiet.Gap):
+			// Started at a pause: it gives way to the next burst of calls
+			// too, quiet.MaxWait at a time, quiet.MaxTotal in all.
+			p.FullDeferred = time.Time{}
+			end := now.Add(quiet.MaxTotal)
+			yield = func(ctx context.Context) {
+				until := time.Now().Add(quiet.MaxWait)
+				if until.After(end) {
+					until = end
+				}
+				rc.st.Opts.Gate.Wait(ctx, quiet.Gap, until)
+			}
+		case now.Sub(p.FullDeferred) < 2*rc.st.Opts.IdleInterval:
+			full = false // a busy pass now; the listing at a pause
+		default:
+			// Put off long enough: it runs now, without waiting, so that
+			// the pass (and what is in flight) is not held up further.
+			p.FullDeferred = time.Time{}
+		}
+	}
+	return full, yield
+}
+
+// foldLocked folds a listing (or description) into memory: it adopts what
+// memory lacks, observes the rest, and dooms machines HF was told failed
+// that are still up and machines pending past the timeout. It marks what
+// it saw in seen and returns the machines it changed (and the requests,
+// in changedR). Called with the state's Mu held.
+func (rc *Reconciler) foldLocked(p *state.Provider, insts []provider.Instance, now time.Time, seen map[string]bool, changedR map[string]*domain.Request) []*domain.Machine {
+	name := p.Cfg.Name
+	var changedM []*domain.Machine
 	for i := range insts {
 		in := &insts[i]
 		if pn := in.Tags[provider.TagProvider]; pn != "" && pn != name {
@@ -187,20 +233,29 @@ func (rc *Reconciler) reconcileProvider(ctx context.Context, p *state.Provider) 
 			changedM = append(changedM, m)
 		}
 	}
-	// Spot interruption notices, every pass, for every live Spot machine
-	// (not only those the pass described).
+	return changedM
+}
+
+// spotToCheckLocked lists the Spot requests of provider name's live Spot
+// machines without an interruption notice yet: asked every pass (not
+// only for what the pass described). Called with the state's Mu held.
+func (rc *Reconciler) spotToCheckLocked(name string) []string {
+	var spotIDs []string
 	for _, m := range rc.st.Machines {
 		if m.Provider == name && m.Spot && m.SpotRequest != "" && m.Live() && m.InterruptAt.IsZero() && m.ReturnID == "" {
 			spotIDs = append(spotIDs, m.SpotRequest)
 		}
 	}
-	// Machines the listing by tag no longer shows (only a full listing can
-	// say): confirmed below by id before they are taken as gone.
+	return spotIDs
+}
+
+// missingLocked lists provider name's machines a full listing by tag no
+// longer shows, to be confirmed by id before they are taken as gone:
+// neither those recorded after the listing began (seq) nor those just
+// launched, which EC2's listing may lag. Called with the state's Mu held.
+func (rc *Reconciler) missingLocked(name string, seen map[string]bool, seqAtList uint64, now time.Time) []string {
 	var missing []string
 	for _, m := range rc.st.Machines {
-		if !full {
-			break
-		}
 		if m.Provider != name || seen[m.ID] || !m.Live() || m.Seq > seqAtList {
 			continue // recorded after the listing began: its absence means nothing
 		}
@@ -210,30 +265,7 @@ func (rc *Reconciler) reconcileProvider(ctx context.Context, p *state.Provider) 
 		}
 		missing = append(missing, m.ID)
 	}
-	rc.st.Mu.Unlock()
-
-	if len(missing) > 0 {
-		rc.confirmMissing(ctx, p, missing, &changedM)
-	}
-	if len(spotIDs) > 0 {
-		rc.checkSpot(ctx, p, spotIDs, &changedM)
-	}
-
-	diffed := time.Now()
-	rc.st.Mu.Lock()
-	err = rc.st.Persist(state.Values(changedR), changedM)
-	rc.st.Mu.Unlock()
-	if err != nil {
-		rc.st.Log.Error("reconcile: persist", "err", err)
-		return err
-	}
-	rc.reconcileFleets(ctx, p)
-	if rc.st.Log.Enabled(ctx, slog.LevelDebug) {
-		rc.st.Log.Debug("reconcile pass", "provider", name, "full", full, "instances", len(insts), "changed", len(changedM),
-			"describe", listed.Sub(began).Round(time.Microsecond), "diff", diffed.Sub(locked).Round(time.Microsecond),
-			"persist", time.Since(diffed).Round(time.Microsecond))
-	}
-	return nil
+	return missing
 }
 
 // inFlightLocked lists what a busy pass must look at for provider name:
