@@ -411,13 +411,6 @@ func decodeResponse(data []byte) (Response, error) {
 	return r, err
 }
 
-func max0(d time.Duration) time.Duration {
-	if d < 0 {
-		return 0
-	}
-	return d
-}
-
 // retryableDial reports whether err is a failure to connect that a daemon
 // (re)starting explains: no socket yet, or nobody accepting on it.
 func retryableDial(err error) bool {

@@ -11,7 +11,7 @@
 //
 // This package is the wire (envelopes, codes, their decoding) and the
 // client. It must stay light: the static client binary links it, so it
-// imports neither the AWS SDK, Badger, prometheus, the engine nor net/http
+// imports neither the AWS SDK, Badger, prometheus, the daemon's core nor net/http
 // (the client speaks HTTP/1.0 itself; see Client). The daemon's side, with
 // net/http, peer credentials and the socket, is package rpcserver.
 package rpc

@@ -27,8 +27,8 @@ import (
 // and the rest as Spot; vmTypesOnDemand are not in the request's overrides
 // but kept for the on-demand fallback. When
 // Poll reports it Closed (expired, cancelled, failed) with Fulfilled below
-// Target, the engine Caps it (keepUnits = Fulfilled) and launches the
-// shortfall (Target - Fulfilled units) again with OnDemandSpec.
+// Target, the core Caps it (keepUnits = Fulfilled) and launches the
+// shortfall (Target - Fulfilled units) again with Planner.Fallback.
 
 // DefaultSpotFleetExpiry is how long a Spot Fleet request stays valid when
 // the template does not say (spotFleetRequestExpiry, minutes).
@@ -36,7 +36,7 @@ const DefaultSpotFleetExpiry = 30
 
 var spotFleetIDPattern = regexp.MustCompile(`\bsfr-[0-9a-zA-Z-]+\b`)
 
-// OnDemandSpec is the launch the engine makes for what a heterogeneous
+// OnDemandSpec is a launch for what a heterogeneous
 // Spot Fleet request did not fill before it closed: a copy of spec for
 // units units, through RunInstances (single type) or an instant EC2 Fleet
 // (several types), on-demand only, with vmTypesOnDemand as the types when
