@@ -119,8 +119,11 @@ type Engine struct {
 	// being written to the caller; nothing is launched for them until it
 	// is delivered (see RequestMachinesHeld).
 	undelivered map[string]bool
-	started     time.Time
-	health      Health
+	// unsaved: keys of records whose write failed (see persist).
+	unsavedMu sync.Mutex
+	unsaved   map[string]bool
+	started   time.Time
+	health    Health
 
 	wakeLaunch    chan struct{}
 	wakeReconcile chan struct{}
@@ -197,6 +200,7 @@ func New(opts Options) (*Engine, error) {
 		termInflight:  map[string]bool{},
 		claimWatch:    map[string]claimMark{},
 		undelivered:   map[string]bool{},
+		unsaved:       map[string]bool{},
 		wakeLaunch:    make(chan struct{}, 1),
 		wakeReconcile: make(chan struct{}, 1),
 		sem:           make(chan struct{}, opts.LaunchWorkers),
@@ -304,11 +308,75 @@ func (e *Engine) load() error {
 	return nil
 }
 
-// persist writes requests and machines in one synchronous batch.
+// persist writes requests and machines in one synchronous batch. When the
+// write fails (a full or read-only disk), their keys are remembered and
+// written again, as they then stand in memory, by every later reconcile
+// pass until a write succeeds (saveUnsaved): memory never stays ahead of
+// the disk for longer than the disk is unwritable.
 func (e *Engine) persist(reqs []*domain.Request, ms []*domain.Machine, deletes ...string) error {
 	if len(reqs) == 0 && len(ms) == 0 && len(deletes) == 0 {
 		return nil
 	}
+	err := e.write(reqs, ms, deletes...)
+	if err != nil {
+		e.unsavedMu.Lock()
+		for _, r := range reqs {
+			e.unsaved[keyRequest+r.ID] = true
+		}
+		for _, m := range ms {
+			e.unsaved[keyMachine+m.ID] = true
+		}
+		for _, k := range deletes {
+			e.unsaved[k] = true
+		}
+		e.unsavedMu.Unlock()
+	}
+	return err
+}
+
+// saveUnsaved writes again what persist could not write, as it now stands
+// in memory (a record gone from memory is deleted). Called with e.mu held.
+func (e *Engine) saveUnsaved() {
+	e.unsavedMu.Lock()
+	defer e.unsavedMu.Unlock()
+	if len(e.unsaved) == 0 {
+		return
+	}
+	var reqs []*domain.Request
+	var ms []*domain.Machine
+	var deletes []string
+	for k := range e.unsaved {
+		switch {
+		case strings.HasPrefix(k, keyRequest):
+			if r := e.requests[k[len(keyRequest):]]; r != nil {
+				reqs = append(reqs, r)
+				continue
+			}
+		case strings.HasPrefix(k, keyMachine):
+			if m := e.machines[k[len(keyMachine):]]; m != nil {
+				ms = append(ms, m)
+				continue
+			}
+		}
+		deletes = append(deletes, k)
+	}
+	if err := e.write(reqs, ms, deletes...); err != nil {
+		e.log.Warn("state still not written to disk; retrying at the next pass", "records", len(e.unsaved), "err", err)
+		return
+	}
+	e.log.Info("state written to disk again after earlier failures", "records", len(e.unsaved))
+	clear(e.unsaved)
+}
+
+// Unsaved is how many records memory holds that the disk does not yet.
+func (e *Engine) Unsaved() int {
+	e.unsavedMu.Lock()
+	defer e.unsavedMu.Unlock()
+	return len(e.unsaved)
+}
+
+// write encodes and writes records in one synchronous batch.
+func (e *Engine) write(reqs []*domain.Request, ms []*domain.Machine, deletes ...string) error {
 	ops := make([]store.Op, 0, len(reqs)+len(ms)+len(deletes))
 	for _, r := range reqs {
 		b, err := json.Marshal(r)

@@ -23,6 +23,9 @@ import (
 // while anything is in flight, long when idle.
 func (e *Engine) ReconcileOnce(ctx context.Context) time.Duration {
 	start := e.clk.Now()
+	e.mu.Lock()
+	e.saveUnsaved() // what a full disk kept from being written
+	e.mu.Unlock()
 	provs := e.provsInOrder()
 
 	// Before the listings: templates that leave ncpus or nram out are
