@@ -3,7 +3,7 @@
 // provisions on AWS and reconciles with AWS in the background. The ohfp
 // client forwards HF's calls to it over a Unix socket.
 //
-//	ohfpd [--config FILE] [--simulate] [--rebuild-from-cloud]
+//	ohfpd [--config FILE] [--simulate] [--rebuild-from-cloud] [--adopt-cluster-id OLD]
 //	ohfpd --check-config [--config FILE]
 //	ohfpd simulate --listen 127.0.0.1:4566
 //	ohfpd import-hf [-o FILE] DIR
@@ -60,6 +60,7 @@ func realMain(args []string, stdout, stderr io.Writer) int {
 	check := fs.Bool("check-config", false, "validate the configuration and its templates, then exit")
 	simulate := fs.Bool("simulate", false, "run against a simulated AWS region started in-process (no AWS account needed)")
 	rebuild := fs.Bool("rebuild-from-cloud", false, "rebuild requests and machines from the cloud's tags before serving (after losing the state directory)")
+	adopt := fs.String("adopt-cluster-id", "", "re-tag the hosts of the `old` cluster_id with the configured one and record it in the state directory (after changing cluster_id)")
 	showVersion := fs.Bool("version", false, "print the version and exit")
 	if err := fs.Parse(args); err != nil {
 		return 2
@@ -103,7 +104,7 @@ func realMain(args []string, stdout, stderr io.Writer) int {
 		level = levelFromEnv() // IBM's ACCEPT_PROPAGATED_LOG_SETTING
 	}
 	log := newLogger(level, cfg.LogFormat, stderr)
-	d := &daemon{cfgPath: *cfgPath, cfg: cfg, log: log, simulate: *simulate, rebuild: *rebuild}
+	d := &daemon{cfgPath: *cfgPath, cfg: cfg, log: log, simulate: *simulate, rebuild: *rebuild, adopt: *adopt}
 	if err := d.run(ctx); err != nil && !errors.Is(err, context.Canceled) {
 		log.Error("ohfpd stopped", "err", err)
 		return 1

@@ -35,6 +35,7 @@ type daemon struct {
 	cfgPath  string
 	simulate bool
 	rebuild  bool
+	adopt    string // --adopt-cluster-id: the old cluster_id whose hosts to take over
 	log      *slog.Logger
 
 	mu          sync.Mutex // guards cfg and provs across reloads
@@ -88,6 +89,9 @@ func (d *daemon) run(ctx context.Context) error {
 		return err
 	}
 	d.provs = provs
+	if err := d.claimStore(ctx, st, cfg, provs); err != nil {
+		return err
+	}
 	eng, err := engine.New(engine.Options{
 		ClusterID:      cfg.ClusterID,
 		Providers:      pcs,
@@ -302,6 +306,10 @@ func (d *daemon) reload(ctx context.Context) error {
 	cfg, err := config.Load(d.cfgPath)
 	if err != nil {
 		return err
+	}
+	if cfg.ClusterID != d.cfg.ClusterID {
+		return fmt.Errorf("cluster_id changed from %q to %q: ohfpd would take every host tagged ohfp:managed-by=%s as taken back. Put back `cluster_id: %s`, or restart with ohfpd --adopt-cluster-id %s to re-tag its hosts and keep them",
+			d.cfg.ClusterID, cfg.ClusterID, d.cfg.ClusterID, d.cfg.ClusterID, d.cfg.ClusterID)
 	}
 	if cfg.Socket != d.cfg.Socket || cfg.StateDir != d.cfg.StateDir || cfg.Pprof != d.cfg.Pprof || cfg.MetricsListen != d.cfg.MetricsListen {
 		d.log.Warn("socket, state_dir, pprof and metrics_listen changes take effect at the next restart")

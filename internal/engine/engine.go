@@ -42,6 +42,9 @@ func New(opts Options) (*Engine, error) {
 // kept; requests of templates that disappeared keep being served.
 func (e *Engine) Reload(cfgs []ProviderConfig) error { return e.st.Reload(cfgs) }
 
+// Unsaved is how many records memory holds that the disk does not yet.
+func (e *Engine) Unsaved() int { return e.st.Unsaved() }
+
 // Run runs the provisioner and the reconciler until ctx ends, then waits
 // for cloud calls under way to finish.
 func (e *Engine) Run(ctx context.Context) error {

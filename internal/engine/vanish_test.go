@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"errors"
 	"testing"
 	"time"
 
@@ -47,5 +48,41 @@ func TestMissingFromListingIsConfirmedByID(t *testing.T) {
 	h.provision()
 	if h.terminated() != 1 {
 		t.Fatalf("the returned machine was not terminated: %v", h.cloud.terms)
+	}
+}
+
+// A change a reconcile pass could not write (full disk) is written by a
+// later pass once the disk takes writes again, even if nothing changes it
+// meanwhile: after a restart it is still there.
+func TestUnwrittenChangesAreWrittenLater(t *testing.T) {
+	h := newHarness(t)
+	id := h.request("OnDemand-c5", 1)
+	h.provision()
+	h.cloud.settle()
+	h.reconcile()
+	h.status(id)
+	h.st.FailWrites(errors.New("state directory full"))
+	h.cloud.mu.Lock()
+	for _, in := range h.cloud.insts {
+		in.State = "terminated" // from the console
+	}
+	h.cloud.mu.Unlock()
+	h.clk.Advance(31 * time.Second)
+	h.reconcile()
+	if h.e.Unsaved() == 0 {
+		t.Fatal("a failed write left nothing to write again")
+	}
+	h.st.FailWrites(nil)
+	h.reconcile()
+	if n := h.e.Unsaved(); n != 0 {
+		t.Fatalf("%d records still unwritten", n)
+	}
+	h.restart()
+	h.e.st.Mu.RLock()
+	defer h.e.st.Mu.RUnlock()
+	for _, m := range h.e.st.Machines {
+		if m.State != "terminated" {
+			t.Fatalf("after a restart the machine is %s: the change was lost", m.State)
+		}
 	}
 }

@@ -36,6 +36,9 @@ func New(st *state.State) *Reconciler { return &Reconciler{st: st} }
 // while anything is in flight, long when idle.
 func (rc *Reconciler) ReconcileOnce(ctx context.Context) time.Duration {
 	start := rc.st.Clock.Now()
+	rc.st.Mu.Lock()
+	rc.st.SaveUnsavedLocked() // what a full disk kept from being written
+	rc.st.Mu.Unlock()
 	provs := rc.st.ProvidersInOrder()
 
 	// Before the listings: templates that leave ncpus or nram out are

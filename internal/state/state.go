@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -122,6 +123,11 @@ type State struct {
 	Started     time.Time
 	Health      Health
 
+	// unsaved: keys of records whose write failed (see Persist), under
+	// unsavedMu.
+	unsavedMu sync.Mutex
+	unsaved   map[string]bool
+
 	// WakeLaunch and WakeReconcile bring the provisioner's and the
 	// reconciler's next round forward (KickLaunch, KickReconcile).
 	WakeLaunch    chan struct{}
@@ -206,6 +212,7 @@ func New(opts Options) (*State, error) {
 		TermInflight:  map[string]bool{},
 		ClaimWatch:    map[string]ClaimMark{},
 		Undelivered:   map[string]bool{},
+		unsaved:       map[string]bool{},
 		WakeLaunch:    make(chan struct{}, 1),
 		WakeReconcile: make(chan struct{}, 1),
 	}
@@ -312,11 +319,76 @@ func (s *State) load() error {
 	return nil
 }
 
-// Persist writes requests and machines in one synchronous batch.
+// Persist writes requests and machines in one synchronous batch. When the
+// write fails (a full or read-only disk), their keys are remembered and
+// written again, as they then stand in memory, by every later reconcile
+// pass until a write succeeds (SaveUnsavedLocked): memory never stays
+// ahead of the disk for longer than the disk is unwritable.
 func (s *State) Persist(reqs []*domain.Request, ms []*domain.Machine, deletes ...string) error {
 	if len(reqs) == 0 && len(ms) == 0 && len(deletes) == 0 {
 		return nil
 	}
+	err := s.write(reqs, ms, deletes...)
+	if err != nil {
+		s.unsavedMu.Lock()
+		for _, r := range reqs {
+			s.unsaved[KeyRequest+r.ID] = true
+		}
+		for _, m := range ms {
+			s.unsaved[KeyMachine+m.ID] = true
+		}
+		for _, k := range deletes {
+			s.unsaved[k] = true
+		}
+		s.unsavedMu.Unlock()
+	}
+	return err
+}
+
+// SaveUnsavedLocked writes again what Persist could not write, as it now
+// stands in memory (a record gone from memory is deleted). Called with Mu
+// held.
+func (s *State) SaveUnsavedLocked() {
+	s.unsavedMu.Lock()
+	defer s.unsavedMu.Unlock()
+	if len(s.unsaved) == 0 {
+		return
+	}
+	var reqs []*domain.Request
+	var ms []*domain.Machine
+	var deletes []string
+	for k := range s.unsaved {
+		switch {
+		case strings.HasPrefix(k, KeyRequest):
+			if r := s.Requests[k[len(KeyRequest):]]; r != nil {
+				reqs = append(reqs, r)
+				continue
+			}
+		case strings.HasPrefix(k, KeyMachine):
+			if m := s.Machines[k[len(KeyMachine):]]; m != nil {
+				ms = append(ms, m)
+				continue
+			}
+		}
+		deletes = append(deletes, k)
+	}
+	if err := s.write(reqs, ms, deletes...); err != nil {
+		s.Log.Warn("state still not written to disk; retrying at the next pass", "records", len(s.unsaved), "err", err)
+		return
+	}
+	s.Log.Info("state written to disk again after earlier failures", "records", len(s.unsaved))
+	clear(s.unsaved)
+}
+
+// Unsaved is how many records memory holds that the disk does not yet.
+func (s *State) Unsaved() int {
+	s.unsavedMu.Lock()
+	defer s.unsavedMu.Unlock()
+	return len(s.unsaved)
+}
+
+// write encodes and writes records in one synchronous batch.
+func (s *State) write(reqs []*domain.Request, ms []*domain.Machine, deletes ...string) error {
 	ops := make([]store.Op, 0, len(reqs)+len(ms)+len(deletes))
 	for _, r := range reqs {
 		b, err := json.Marshal(r)

@@ -7,16 +7,29 @@
 // prefix; a store written by a newer ohfpd is refused instead of misread.
 // Keys under "_meta/" are reserved: Write and Get refuse them and Scan skips
 // them.
+//
+// The store knows what it is: beside Badger's files, IdentityFile records
+// the cluster_id and provider names it belongs to, its schema, whether it
+// was closed cleanly, and a write-sequence watermark. Every Write also
+// stores its sequence number under "_meta/seq"; Open refuses a store whose
+// sequence is behind the watermark, whose MANIFEST is missing, or whose
+// tables are truncated or fail their checksums (*DamagedError), instead of
+// letting Badger open it with data silently missing or panic. Writes are
+// refused with *SpaceError while the filesystem is full or read-only, since
+// Badger writes through sparse memory maps and a full disk would kill the
+// process with SIGBUS.
 package store
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"log/slog"
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -30,7 +43,12 @@ const SchemaVersion = 1
 // MetaPrefix is the reserved key prefix for the store's own records.
 const MetaPrefix = "_meta/"
 
-const schemaKey = MetaPrefix + "schema"
+const (
+	schemaKey = MetaPrefix + "schema"
+	// seqKey holds the sequence number of the last Write, stored by that
+	// Write in the same transaction (8 bytes, big-endian).
+	seqKey = MetaPrefix + "seq"
+)
 
 // ErrReservedKey is returned for keys under MetaPrefix, or empty keys.
 var ErrReservedKey = errors.New("store: empty key or key under the reserved prefix " + MetaPrefix)
@@ -49,12 +67,33 @@ type Store struct {
 	dir    string // "" in memory
 	logger *slog.Logger
 	fail   atomic.Pointer[error]
+
+	headroom uint64 // free bytes a write wants beyond its own (checkSpace)
+
+	// Write sequence: seqMu orders the commits so that _meta/seq grows in
+	// Badger's commit order; committed is the highest sequence known
+	// durable; the watermark loop copies it into the identity file.
+	seqMu     sync.Mutex
+	seq       uint64
+	committed atomic.Uint64
+
+	idMu      sync.Mutex // guards ident, flushed and the identity file
+	ident     identity
+	flushed   uint64
+	stop      chan struct{}
+	done      chan struct{}
+	closeOnce sync.Once
 }
 
 // Open opens (or creates) the store in dir. It fails with a message naming
 // dir when the directory cannot be created or written, when another process
-// (or another Store in this process) holds it, or when its schema version is
-// newer than this build understands.
+// (or another Store in this process) holds it, when its files belong to
+// another user in a way that would break the service (*OwnerError), when
+// its schema version is newer than this build understands, and when it is
+// damaged (*DamagedError): a table truncated or failing its checksums, its
+// MANIFEST missing or unreadable, or writes missing that the identity
+// file's watermark says were made. It never opens a damaged store with
+// data silently missing.
 func Open(dir string, logger *slog.Logger) (*Store, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
@@ -62,14 +101,27 @@ func Open(dir string, logger *slog.Logger) (*Store, error) {
 	if dir == "" {
 		return nil, errors.New("store: no state directory given")
 	}
+	if err := checkOwner(dir, os.Geteuid()); err != nil {
+		return nil, err
+	}
 	if err := os.MkdirAll(dir, 0o750); err != nil {
 		return nil, fmt.Errorf("state directory %s cannot be created: %w", dir, err)
 	}
 	if err := checkWritable(dir); err != nil {
 		return nil, err
 	}
+	id, err := readIdentity(dir)
+	if err != nil {
+		if errors.Is(err, os.ErrPermission) {
+			return nil, fmt.Errorf("state directory %s is not readable by this user: %w", dir, err)
+		}
+		return nil, damaged(dir, "its identity file cannot be read (%v)", err)
+	}
 	opts := options_(badger.DefaultOptions(dir), logger)
-	db, err := badger.Open(opts)
+	if err := verifyBeforeOpen(dir, id != nil, opts); err != nil {
+		return nil, err
+	}
+	db, err := openBadger(opts)
 	if err != nil {
 		if strings.Contains(err.Error(), "Cannot acquire directory lock") {
 			return nil, fmt.Errorf("state directory %s is in use by another ohfpd (or another program holds its lock): %w", dir, err)
@@ -77,14 +129,74 @@ func Open(dir string, logger *slog.Logger) (*Store, error) {
 		if errors.Is(err, os.ErrPermission) {
 			return nil, fmt.Errorf("state directory %s is not writable by this user: %w", dir, err)
 		}
-		return nil, fmt.Errorf("state directory %s cannot be opened: %w", dir, err)
+		return nil, damaged(dir, "Badger cannot open it (%v)", err)
 	}
-	s := &Store{db: db, dir: dir, logger: logger}
+	s := &Store{db: db, dir: dir, logger: logger, headroom: headroom(opts.MemTableSize, opts.BaseTableSize), stop: make(chan struct{}), done: make(chan struct{})}
 	if err := s.checkSchema(); err != nil {
 		db.Close()
 		return nil, err
 	}
+	if err := s.checkSeq(id); err != nil {
+		db.Close()
+		return nil, err
+	}
+	if id == nil {
+		id = &identity{}
+	} else if !id.Clean {
+		logger.Warn("the last shutdown of the store was not clean; its tables and its writes up to the watermark were verified", "dir", dir, "write_seq", id.Seq)
+	}
+	s.ident = *id
+	s.ident.Schema = SchemaVersion
+	s.ident.Clean = false
+	s.ident.Seq = s.seq
+	if err := writeIdentity(dir, s.ident); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("state directory %s: writing %s: %w", dir, IdentityFile, err)
+	}
+	s.flushed = s.seq
+	s.committed.Store(s.seq)
+	go s.runWatermark(time.Second)
 	return s, nil
+}
+
+// openBadger opens Badger, turning a panic of its opening goroutine into
+// an error where it can (the table checks before catch the known ones).
+func openBadger(opts badger.Options) (db *badger.DB, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("panic: %s", firstLine(fmt.Sprint(r)))
+		}
+	}()
+	return badger.Open(opts)
+}
+
+// checkSeq compares Badger's write sequence with the identity file's
+// watermark: lower (or missing) means writes were lost.
+func (s *Store) checkSeq(id *identity) error {
+	v, ok, err := s.get(seqKey)
+	if err != nil {
+		return damaged(s.dir, "its write-sequence record cannot be read (%v)", err)
+	}
+	if ok {
+		if len(v) != 8 {
+			return damaged(s.dir, "its write-sequence record is %d bytes, not 8", len(v))
+		}
+		s.seq = binary.BigEndian.Uint64(v)
+	}
+	if id == nil || id.Seq == 0 {
+		return nil
+	}
+	how := "after a crash"
+	if id.Clean {
+		how = "after a clean shutdown"
+	}
+	if !ok {
+		return damaged(s.dir, "its write-sequence record is missing though %s says %d writes were made: Badger opened it without its data (%s)", IdentityFile, id.Seq, how)
+	}
+	if s.seq < id.Seq {
+		return damaged(s.dir, "it holds writes up to #%d, but %s says writes up to #%d were durable: the last %d writes are lost (%s; a damaged memtable or table)", s.seq, IdentityFile, id.Seq, id.Seq-s.seq, how)
+	}
+	return nil
 }
 
 // OpenInMemory opens a store that lives in memory only, for tests.
@@ -122,7 +234,7 @@ func options_(o badger.Options, logger *slog.Logger) badger.Options {
 		WithNumCompactors(2).
 		WithBlockCacheSize(2 << 20).
 		WithIndexCacheSize(4 << 20).
-		WithValueLogFileSize(32 << 20).
+		WithValueLogFileSize(16 << 20).
 		WithValueThreshold(64 << 10).
 		WithNumGoroutines(2).
 		WithCompression(options.None).
@@ -192,38 +304,80 @@ func (s *Store) Write(ops ...Op) error {
 	if p := s.fail.Load(); p != nil {
 		return fmt.Errorf("%s: write refused: %w", s.where(), *p)
 	}
+	size := 0
 	for _, op := range ops {
 		if !validKey(op.Key) {
 			return fmt.Errorf("%w: %q", ErrReservedKey, op.Key)
 		}
+		size += len(op.Key) + len(op.Value)
 	}
 	if len(ops) == 0 {
 		return nil
 	}
+	if err := s.checkSpace(size); err != nil {
+		return err
+	}
 	txn := s.db.NewTransaction(true)
 	defer func() { txn.Discard() }()
 	split := false
+	next := func() error {
+		if !split {
+			s.logger.Warn("store write too big for one transaction; splitting it (not atomic)", "ops", len(ops))
+			split = true
+		}
+		if err := txn.Commit(); err != nil {
+			return fmt.Errorf("%s: write: %w", s.where(), err)
+		}
+		txn = s.db.NewTransaction(true)
+		return nil
+	}
 	for _, op := range ops {
 		err := apply(txn, op)
 		if errors.Is(err, badger.ErrTxnTooBig) {
-			if !split {
-				s.logger.Warn("store write too big for one transaction; splitting it (not atomic)", "ops", len(ops))
-				split = true
+			if err := next(); err != nil {
+				return err
 			}
-			if err := txn.Commit(); err != nil {
-				return fmt.Errorf("%s: write: %w", s.where(), err)
-			}
-			txn = s.db.NewTransaction(true)
 			err = apply(txn, op)
 		}
 		if err != nil {
 			return fmt.Errorf("%s: write %q: %w", s.where(), op.Key, err)
 		}
 	}
-	if err := txn.Commit(); err != nil {
+	return s.commitSeq(txn, next)
+}
+
+// commitSeq stores the next write sequence in txn and commits it. The
+// sequence is taken and the commit handed to Badger under seqMu, so that
+// the sequences reach Badger in order; the wait for the disk is outside
+// it, so that concurrent writes still share one sync.
+func (s *Store) commitSeq(txn *badger.Txn, next func() error) error {
+	var seqVal [8]byte
+	s.seqMu.Lock()
+	seq := s.seq + 1
+	binary.BigEndian.PutUint64(seqVal[:], seq)
+	err := txn.Set([]byte(seqKey), seqVal[:])
+	if errors.Is(err, badger.ErrTxnTooBig) {
+		if err = next(); err == nil {
+			err = txn.Set([]byte(seqKey), seqVal[:])
+		}
+	}
+	if err != nil {
+		s.seqMu.Unlock()
 		return fmt.Errorf("%s: write: %w", s.where(), err)
 	}
-	return nil
+	s.seq = seq
+	done := make(chan error, 1)
+	txn.CommitWith(func(err error) { done <- err })
+	s.seqMu.Unlock()
+	if err := <-done; err != nil {
+		return fmt.Errorf("%s: write: %w", s.where(), err)
+	}
+	for {
+		c := s.committed.Load()
+		if c >= seq || s.committed.CompareAndSwap(c, seq) {
+			return nil
+		}
+	}
 }
 
 func apply(txn *badger.Txn, op Op) error {
@@ -336,18 +490,64 @@ func (s *Store) Size() (lsm, vlog int64) { return s.db.Size() }
 // Dir returns the state directory, or "" for an in-memory store.
 func (s *Store) Dir() string { return s.dir }
 
-// Close syncs and closes the database. The Store must not be used after.
-func (s *Store) Close() error {
-	if s.dir != "" {
-		if err := s.db.Sync(); err != nil {
-			s.db.Close()
-			return fmt.Errorf("%s: sync on close: %w", s.where(), err)
+// runWatermark copies the highest durable write sequence into the
+// identity file every interval while it changes, until Close.
+func (s *Store) runWatermark(interval time.Duration) {
+	defer close(s.done)
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.stop:
+			return
+		case <-t.C:
 		}
+		if err := s.flushWatermark(false); err != nil {
+			s.logger.Warn("store: writing the write-sequence watermark failed", "err", err)
+		}
+	}
+}
+
+// flushWatermark writes the identity file with the highest durable write
+// sequence when it moved on (or always with clean set, at Close).
+func (s *Store) flushWatermark(clean bool) error {
+	s.idMu.Lock()
+	defer s.idMu.Unlock()
+	c := s.committed.Load()
+	if c == s.flushed && !clean {
+		return nil
+	}
+	if err := s.checkSpace(0); err != nil && !clean {
+		return nil // no room; the next round tries again
+	}
+	id := s.ident
+	id.Seq, id.Clean = c, clean
+	if err := writeIdentity(s.dir, id); err != nil {
+		return fmt.Errorf("%s: %s: %w", s.where(), IdentityFile, err)
+	}
+	s.ident, s.flushed = id, c
+	return nil
+}
+
+// Close syncs and closes the database, then marks the store as closed
+// cleanly. The Store must not be used after.
+func (s *Store) Close() error {
+	if s.dir == "" {
+		if err := s.db.Close(); err != nil {
+			return fmt.Errorf("%s: close: %w", s.where(), err)
+		}
+		return nil
+	}
+	s.closeOnce.Do(func() { close(s.stop) })
+	<-s.done
+	if err := s.db.Sync(); err != nil {
+		s.db.Close()
+		return fmt.Errorf("%s: sync on close: %w", s.where(), err)
 	}
 	if err := s.db.Close(); err != nil {
 		return fmt.Errorf("%s: close: %w", s.where(), err)
 	}
-	return nil
+	return s.flushWatermark(true)
 }
 
 // slogLogger routes Badger's log lines to slog, keeping only warnings and

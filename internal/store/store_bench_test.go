@@ -59,3 +59,27 @@ func BenchmarkOpenScan10k(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkOpen12k opens (with its table checks) a store holding 11,600
+// machine records and their requests, as ohfpd does at start.
+func BenchmarkOpen12k(b *testing.B) {
+	dir := b.TempDir()
+	s := openT(b, dir)
+	val := bytes.Repeat([]byte("m"), 400)
+	var ops []Op
+	for i := range 11600 {
+		ops = append(ops, Op{Key: fmt.Sprintf("m/i-%017d", i), Value: val}, Op{Key: fmt.Sprintf("r/req-%08d", i/4), Value: val})
+		if len(ops) >= 1000 {
+			if err := s.Write(ops...); err != nil {
+				b.Fatal(err)
+			}
+			ops = ops[:0]
+		}
+	}
+	s.Write(ops...)
+	s.Close()
+	for b.Loop() {
+		s := openT(b, dir)
+		s.Close()
+	}
+}

@@ -323,3 +323,310 @@ func BenchmarkScan10k(b *testing.B) {
 		}
 	}
 }
+
+// fill writes n small records in batches of 10.
+func fill(t testing.TB, s *Store, prefix string, n int) {
+	t.Helper()
+	var ops []Op
+	for i := range n {
+		ops = append(ops, Op{Key: fmt.Sprintf("%s%06d", prefix, i), Value: bytes.Repeat([]byte("v"), 100)})
+		if len(ops) == 10 || i == n-1 {
+			if err := s.Write(ops...); err != nil {
+				t.Fatal(err)
+			}
+			ops = ops[:0]
+		}
+	}
+}
+
+// crashCopy copies dir's files while the store is open, as a SIGKILL
+// would leave them (the page cache holds every synced write), without
+// Badger's lock file.
+func crashCopy(t *testing.T, dir string) string {
+	t.Helper()
+	out := filepath.Join(t.TempDir(), "crashed")
+	if err := os.Mkdir(out, 0o750); err != nil {
+		t.Fatal(err)
+	}
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		if e.Name() == "LOCK" {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join(dir, e.Name()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(out, e.Name()), b, 0o640); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return out
+}
+
+// wantDamaged checks that err is a *DamagedError naming dir, what, and
+// the way out.
+func wantDamaged(t *testing.T, err error, dir, what string) {
+	t.Helper()
+	var de *DamagedError
+	if !errors.As(err, &de) {
+		t.Fatalf("Open = %v, want a *DamagedError", err)
+	}
+	for _, want := range []string{"state directory " + dir + " is damaged", what,
+		"mv " + dir + " " + dir + ".damaged", "ohfpd --rebuild-from-cloud"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not mention %q", err, want)
+		}
+	}
+}
+
+func TestTruncatedTableRefused(t *testing.T) {
+	dir := t.TempDir()
+	s := openT(t, dir)
+	fill(t, s, "m/", 2000)
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	ssts, _ := filepath.Glob(filepath.Join(dir, "*.sst"))
+	if len(ssts) == 0 {
+		t.Fatal("no table after Close")
+	}
+	fi, _ := os.Stat(ssts[0])
+	if err := os.Truncate(ssts[0], fi.Size()/2); err != nil {
+		t.Fatal(err)
+	}
+	_, err := Open(dir, nil)
+	wantDamaged(t, err, dir, "table "+filepath.Base(ssts[0])+" is truncated or corrupt")
+}
+
+func TestCorruptTableRefused(t *testing.T) {
+	dir := t.TempDir()
+	s := openT(t, dir)
+	fill(t, s, "m/", 2000)
+	s.Close()
+	ssts, _ := filepath.Glob(filepath.Join(dir, "*.sst"))
+	f, err := os.OpenFile(ssts[0], os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.WriteAt(bytes.Repeat([]byte{0xff}, 64), 1000) // inside the first blocks
+	f.Close()
+	_, err = Open(dir, nil)
+	wantDamaged(t, err, dir, "is truncated or corrupt")
+}
+
+func TestManifestDeletedRefused(t *testing.T) {
+	dir := t.TempDir()
+	s := openT(t, dir)
+	fill(t, s, "m/", 500)
+	s.Close()
+	if err := os.Remove(filepath.Join(dir, "MANIFEST")); err != nil {
+		t.Fatal(err)
+	}
+	_, err := Open(dir, nil)
+	wantDamaged(t, err, dir, "its MANIFEST file is missing")
+	// Nothing was deleted: the operator can still save the tables.
+	if ssts, _ := filepath.Glob(filepath.Join(dir, "*.sst")); len(ssts) == 0 {
+		t.Fatal("the refused open deleted the tables")
+	}
+}
+
+func TestManifestDeletedWithoutIdentityRefused(t *testing.T) {
+	dir := t.TempDir()
+	s := openT(t, dir)
+	fill(t, s, "m/", 500)
+	s.Close()
+	os.Remove(filepath.Join(dir, "MANIFEST"))
+	os.Remove(filepath.Join(dir, IdentityFile)) // a store of an older ohfpd
+	_, err := Open(dir, nil)
+	wantDamaged(t, err, dir, "its MANIFEST file is missing but it holds Badger files")
+}
+
+func TestDamagedMemtableRefused(t *testing.T) {
+	dir := t.TempDir()
+	s := openT(t, dir)
+	defer s.Close()
+	fill(t, s, "m/", 2000)
+	if err := s.flushWatermark(false); err != nil {
+		t.Fatal(err)
+	}
+	crashed := crashCopy(t, dir)
+	mems, _ := filepath.Glob(filepath.Join(crashed, "*.mem"))
+	if len(mems) != 1 {
+		t.Fatalf("memtable files: %v", mems)
+	}
+	f, err := os.OpenFile(mems[0], os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.WriteAt(bytes.Repeat([]byte{0x5a}, 32), 100<<10) // in the middle of the writes
+	f.Close()
+	_, err = Open(crashed, nil)
+	wantDamaged(t, err, crashed, "writes are lost")
+}
+
+func TestCrashWithoutDamageOpens(t *testing.T) {
+	dir := t.TempDir()
+	s := openT(t, dir)
+	defer s.Close()
+	fill(t, s, "m/", 300)
+	if err := s.flushWatermark(false); err != nil {
+		t.Fatal(err)
+	}
+	fill(t, s, "n/", 300) // after the watermark: the crash keeps them too
+	crashed := crashCopy(t, dir)
+	id, err := readIdentity(crashed)
+	if err != nil || id.Clean || id.Seq < 30 || id.Seq > 60 {
+		t.Fatalf("identity after a crash = %+v, %v; want not clean, write_seq 30 to 60", id, err)
+	}
+	s2 := openT(t, crashed)
+	defer s2.Close()
+	n := 0
+	s2.Scan("", func(string, []byte) error { n++; return nil })
+	if n != 600 {
+		t.Fatalf("after the crash %d records, want 600", n)
+	}
+	if s2.seq != 60 {
+		t.Fatalf("write sequence after the crash = %d, want 60", s2.seq)
+	}
+}
+
+func TestWatermarkAndCleanFlag(t *testing.T) {
+	dir := t.TempDir()
+	s := openT(t, dir)
+	id, _ := readIdentity(dir)
+	if id == nil || id.Clean || id.Schema != SchemaVersion {
+		t.Fatalf("identity of an open store = %+v", id)
+	}
+	fill(t, s, "m/", 50)
+	s.Close()
+	id, _ = readIdentity(dir)
+	if !id.Clean || id.Seq != 5 {
+		t.Fatalf("identity after Close = %+v, want clean, write_seq 5", id)
+	}
+	// A watermark ahead of Badger (writes lost) is refused.
+	id.Seq = 9
+	if err := writeIdentity(dir, *id); err != nil {
+		t.Fatal(err)
+	}
+	_, err := Open(dir, nil)
+	wantDamaged(t, err, dir, "it holds writes up to #5, but "+IdentityFile+" says writes up to #9 were durable")
+}
+
+func TestConcurrentWritesKeepSequenceOrder(t *testing.T) {
+	dir := t.TempDir()
+	s := openT(t, dir)
+	done := make(chan struct{})
+	for g := range 8 {
+		go func() {
+			defer func() { done <- struct{}{} }()
+			fill(t, s, fmt.Sprintf("g%d/", g), 200)
+		}()
+	}
+	for range 8 {
+		<-done
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s = openT(t, dir) // would refuse if Badger's sequence were behind the watermark
+	defer s.Close()
+	if s.seq != 160 {
+		t.Fatalf("write sequence = %d, want 160", s.seq)
+	}
+}
+
+func TestClusterIDClaimAndAdopt(t *testing.T) {
+	dir := t.TempDir()
+	s := openT(t, dir)
+	if err := s.Claim("blue", []string{"aws"}); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	s = openT(t, dir)
+	if got := s.ClusterID(); got != "blue" {
+		t.Fatalf("ClusterID after reopen = %q", got)
+	}
+	err := s.Claim("green", []string{"aws"})
+	var ce *ClusterIDError
+	if !errors.As(err, &ce) || ce.Stored != "blue" || ce.Configured != "green" {
+		t.Fatalf("Claim(green) = %v", err)
+	}
+	for _, want := range []string{`belongs to cluster_id "blue"`, `says cluster_id "green"`, "`cluster_id: blue`", "ohfpd --adopt-cluster-id blue"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not mention %q", err, want)
+		}
+	}
+	if err := s.Adopt("red", "green", nil); err == nil {
+		t.Fatal("Adopt from a cluster_id the store does not belong to succeeded")
+	}
+	if err := s.Adopt("blue", "green", []string{"aws"}); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	s = openT(t, dir)
+	defer s.Close()
+	if err := s.Claim("green", []string{"aws"}); err != nil {
+		t.Fatalf("Claim after Adopt = %v", err)
+	}
+}
+
+func TestFullDiskRefusesWrites(t *testing.T) {
+	dir := t.TempDir()
+	s := openT(t, dir)
+	defer s.Close()
+	fill(t, s, "m/", 10)
+	s.headroom = 1 << 62 // as if the disk were full
+	err := s.Write(Op{Key: "m/x", Value: []byte("x")})
+	var se *SpaceError
+	if !errors.As(err, &se) {
+		t.Fatalf("Write on a full disk = %v", err)
+	}
+	for _, want := range []string{"state directory full: ", " MB free on " + dir + ", ohfpd needs ", "free space; ohfpd resumes by itself"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not mention %q", err, want)
+		}
+	}
+	if _, ok, _ := s.Get("m/x"); ok {
+		t.Fatal("a refused write was stored")
+	}
+	if _, ok, err := s.Get("m/000001"); !ok || err != nil {
+		t.Fatalf("reads on a full disk: %v %v", ok, err)
+	}
+	s.headroom = headroom(4<<20, 2<<20) // space came back
+	if err := s.Write(Op{Key: "m/x", Value: []byte("x")}); err != nil {
+		t.Fatalf("Write after space came back = %v", err)
+	}
+}
+
+func TestRootOnServiceUserDirRefused(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root")
+	}
+	dir := t.TempDir()
+	s := openT(t, dir)
+	fill(t, s, "m/", 10)
+	s.Close()
+	if err := os.Chown(dir, 65534, 65534); err != nil {
+		t.Fatal(err)
+	}
+	_, err := Open(dir, nil)
+	var oe *OwnerError
+	if !errors.As(err, &oe) {
+		t.Fatalf("Open as root of a directory owned by uid 65534 = %v", err)
+	}
+	name := userName(65534)
+	for _, want := range []string{"ohfpd runs as root, but state directory " + dir + " belongs to " + name + " (uid 65534)", "Run ohfpd as " + name} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not mention %q", err, want)
+		}
+	}
+	// The service user finds root's files and is told how to give them back.
+	err = checkOwner(dir, 65534)
+	if err == nil || !strings.Contains(err.Error(), "chown -R "+name+":") || !strings.Contains(err.Error(), " "+dir) || !strings.Contains(err.Error(), "owned by root (uid 0)") {
+		t.Fatalf("checkOwner as uid 65534 among root's files = %v", err)
+	}
+}

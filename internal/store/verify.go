@@ -1,0 +1,205 @@
+package store
+
+import (
+	"fmt"
+	"os"
+	"os/user"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+
+	badger "github.com/dgraph-io/badger/v4"
+	"github.com/dgraph-io/badger/v4/options"
+	"github.com/dgraph-io/badger/v4/table"
+	"github.com/dgraph-io/ristretto/v2/z"
+)
+
+// DamagedError is a state directory ohfpd refuses to open because opening
+// it would lose data, or could not be done at all.
+type DamagedError struct {
+	Dir     string
+	Problem string
+}
+
+func (e *DamagedError) Error() string {
+	return fmt.Sprintf("state directory %s is damaged: %s. ohfpd refuses to open it rather than run with requests or machines missing. "+
+		"Move it aside (mv %s %s.damaged) and start ohfpd --rebuild-from-cloud: it rebuilds requests, machines and return requests from the cloud's tags",
+		e.Dir, e.Problem, e.Dir, e.Dir)
+}
+
+func damaged(dir, format string, a ...any) error {
+	return &DamagedError{Dir: dir, Problem: fmt.Sprintf(format, a...)}
+}
+
+// OwnerError is a state directory, or a file in it, owned by another user
+// than the one ohfpd runs as, in a way that breaks the service.
+type OwnerError struct{ msg string }
+
+func (e *OwnerError) Error() string { return e.msg }
+
+// checkOwner refuses, for a process running as euid:
+//   - root on a directory owned by another user (the service user): the
+//     files root would create there would keep the service from opening
+//     the store at its next start;
+//   - another user on a directory holding files it does not own (left by a
+//     run as root): Badger would fail on them with "permission denied".
+func checkOwner(dir string, euid int) error {
+	fi, err := os.Stat(dir)
+	if err != nil {
+		return nil // MkdirAll and checkWritable say what is wrong
+	}
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !ok {
+		return nil
+	}
+	if euid == 0 {
+		if st.Uid != 0 {
+			name := userName(st.Uid)
+			return &OwnerError{fmt.Sprintf("ohfpd runs as root, but state directory %s belongs to %s (uid %d): files root creates there would keep the service from opening it at its next start. "+
+				"Run ohfpd as %s (systemctl start ohfpd, or runuser -u %s -- ohfpd ...)", dir, name, st.Uid, name, name)}
+		}
+		return nil
+	}
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil
+	}
+	var foreign []string
+	var owner uint32
+	for _, e := range entries {
+		info, err := e.Info()
+		if err != nil {
+			continue
+		}
+		if fst, ok := info.Sys().(*syscall.Stat_t); ok && int(fst.Uid) != euid {
+			if len(foreign) == 0 {
+				owner = fst.Uid
+			}
+			foreign = append(foreign, e.Name())
+		}
+	}
+	if len(foreign) == 0 && int(st.Uid) == euid {
+		return nil
+	}
+	me := userName(uint32(euid))
+	group := strconv.Itoa(os.Getegid())
+	if g, err := user.LookupGroupId(group); err == nil {
+		group = g.Name
+	}
+	what := fmt.Sprintf("state directory %s belongs to %s (uid %d)", dir, userName(st.Uid), st.Uid)
+	if len(foreign) > 0 {
+		shown := foreign[:min(len(foreign), 3)]
+		what = fmt.Sprintf("state directory %s holds %d files owned by %s (uid %d), such as %s, probably left by a run as root", dir, len(foreign), userName(owner), owner, strings.Join(shown, ", "))
+	}
+	return &OwnerError{fmt.Sprintf("ohfpd runs as %s (uid %d), but %s: give them back to the service user, as root: chown -R %s:%s %s", me, euid, what, me, group, dir)}
+}
+
+func userName(uid uint32) string {
+	if u, err := user.LookupId(strconv.FormatUint(uint64(uid), 10)); err == nil {
+		return u.Username
+	}
+	return strconv.FormatUint(uint64(uid), 10)
+}
+
+// dirFiles is what a state directory holds of Badger's files.
+type dirFiles struct {
+	manifest bool
+	data     []string // .sst, .vlog and .mem files
+}
+
+func listFiles(dir string) (dirFiles, error) {
+	var out dirFiles
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return out, err
+	}
+	for _, e := range entries {
+		n := e.Name()
+		switch {
+		case n == "MANIFEST":
+			out.manifest = true
+		case strings.HasSuffix(n, ".sst"), strings.HasSuffix(n, ".vlog"), strings.HasSuffix(n, ".mem"):
+			out.data = append(out.data, n)
+		}
+	}
+	return out, nil
+}
+
+// verifyBeforeOpen checks what Badger would otherwise get wrong silently
+// or with a panic, before it touches the directory: a missing MANIFEST
+// (Badger would start empty and delete every table), an unreadable
+// MANIFEST, a table the MANIFEST names that is missing, truncated or fails
+// its checksums (Badger panics in a goroutine on a truncated table, and
+// skips a table whose checksum fails).
+func verifyBeforeOpen(dir string, known bool, opts badger.Options) error {
+	files, err := listFiles(dir)
+	if err != nil {
+		return fmt.Errorf("state directory %s cannot be read: %w", dir, err)
+	}
+	if !files.manifest {
+		if known {
+			return damaged(dir, "its MANIFEST file is missing (%s says a store was here), so Badger would start it empty", IdentityFile)
+		}
+		if len(files.data) > 0 {
+			return damaged(dir, "its MANIFEST file is missing but it holds Badger files (%s), so Badger would start it empty", strings.Join(files.data[:min(3, len(files.data))], ", "))
+		}
+		return nil
+	}
+	f, err := os.Open(filepath.Join(dir, "MANIFEST"))
+	if err != nil {
+		return fmt.Errorf("state directory %s: MANIFEST cannot be read: %w", dir, err)
+	}
+	mf, _, err := badger.ReplayManifestFile(f, opts.ExternalMagicVersion, opts)
+	f.Close()
+	if err != nil {
+		return damaged(dir, "its MANIFEST file cannot be read (%v)", err)
+	}
+	for id, tm := range mf.Tables {
+		if tm.KeyID != 0 {
+			continue // encrypted tables: ohfpd does not write them
+		}
+		name := table.NewFilename(id, dir)
+		if err := verifyTable(name, tm.Compression); err != nil {
+			return damaged(dir, "table %s %v", filepath.Base(name), err)
+		}
+	}
+	return nil
+}
+
+// verifyTable opens one table read-only and checks every block's checksum,
+// turning a panic (Badger's answer to a truncated table) into an error.
+func verifyTable(name string, c options.CompressionType) (err error) {
+	mf, err := z.OpenMmapFile(name, os.O_RDONLY, 0)
+	if err != nil {
+		if os.IsNotExist(err) {
+			return fmt.Errorf("is missing")
+		}
+		return fmt.Errorf("cannot be opened (%v)", err)
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("is truncated or corrupt (%d bytes; its index cannot be read)", len(mf.Data))
+		}
+		_ = mf.Close(-1)
+	}()
+	t, err := table.OpenTable(mf, table.Options{
+		ReadOnly:    true,
+		ChkMode:     options.OnTableRead,
+		Compression: c,
+		BlockSize:   4 << 10,
+	})
+	if err != nil {
+		return fmt.Errorf("is truncated or corrupt (%v)", err)
+	}
+	_ = t // closed with mf: DecrRef would delete the file
+	return nil
+}
+
+func firstLine(s string) string {
+	s = strings.TrimSpace(s)
+	if i := strings.IndexByte(s, '\n'); i >= 0 {
+		s = s[:i]
+	}
+	return s
+}
