@@ -37,6 +37,7 @@ type ltData struct {
 	maxPrice                       string
 	tags                           map[string]string // TagSpecification for instances
 	blockDevices                   []blockDevice
+	shutdownBehavior               string
 }
 
 // spec returns the launchSpec the version describes; callers override
@@ -53,6 +54,8 @@ func (d ltData) spec() launchSpec {
 		maxPrice:     d.maxPrice,
 		tags:         maps.Clone(d.tags),
 		blockDevices: append([]blockDevice(nil), d.blockDevices...),
+
+		shutdownBehavior: d.shutdownBehavior,
 	}
 	s.iamProfile = d.iamProfileArn
 	if s.iamProfile == "" {
@@ -67,7 +70,8 @@ func (d ltData) spec() launchSpec {
 // ltDataOf is the inverse of spec.
 func ltDataOf(s launchSpec) ltData {
 	d := ltData{imageID: s.imageID, instanceType: s.instanceType, keyName: s.keyName, userData: s.userData,
-		sgIDs: s.sgIDs, subnetID: s.subnetID, spot: s.spot, maxPrice: s.maxPrice, tags: s.tags, blockDevices: s.blockDevices}
+		sgIDs: s.sgIDs, subnetID: s.subnetID, spot: s.spot, maxPrice: s.maxPrice, tags: s.tags, blockDevices: s.blockDevices,
+		shutdownBehavior: s.shutdownBehavior}
 	if strings.HasPrefix(s.iamProfile, "arn:") {
 		d.iamProfileArn = s.iamProfile
 	} else {
