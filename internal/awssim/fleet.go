@@ -221,6 +221,11 @@ func (s *fleetService) createFleet(c *call) (any, error) {
 		f.ltConfigs = append(f.ltConfigs, cfg)
 	}
 
+	if f.typ != "instant" {
+		if err := checkNoAlias(f.pools, "an EC2 Fleet of type "+f.typ); err != nil {
+			return nil, err
+		}
+	}
 	s.fleets[f.id] = f
 	s.order = append(s.order, f)
 	out := &createFleetResult{FleetID: f.id}

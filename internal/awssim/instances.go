@@ -138,9 +138,13 @@ func (r *Region) launch(spec launchSpec, minCount, maxCount int) ([]*instance, e
 	if typ == nil {
 		return nil, errInvalidParameterValue(fmt.Sprintf("Invalid value '%s' for InstanceType.", spec.instanceType))
 	}
-	img := r.images[spec.imageID]
+	imageID, err := r.resolveAlias(spec.imageID)
+	if err != nil {
+		return nil, err
+	}
+	img := r.images[imageID]
 	if img == nil {
-		return nil, amiError(spec.imageID)
+		return nil, amiError(imageID)
 	}
 	if img.arch != typ.arch {
 		return nil, errInvalidParameterValue(fmt.Sprintf("The architecture '%s' of the specified instance type does not match the architecture '%s' of the specified AMI. Specify an instance type and an AMI that have matching architectures, and try again. You can use 'describe-instance-types' or 'describe-images' to discover the architecture of the instance type or AMI.", typ.arch, img.arch))
@@ -377,4 +381,43 @@ func (r *Region) retention() time.Duration {
 	}
 	const lo, hi = 5 * time.Minute, time.Hour
 	return lo + time.Duration(r.rng.Int64N(int64(hi-lo)+1))
+}
+
+// AMIAliasPrefix starts an ImageId that names a Systems Manager parameter
+// instead of an AMI (EC2 User Guide, "Use a Systems Manager parameter
+// instead of an AMI ID"; API Reference, FleetLaunchTemplateOverridesRequest
+// ImageId: "The Systems Manager parameter will resolve to an AMI ID on
+// launch").
+const AMIAliasPrefix = "resolve:ssm:"
+
+// resolveAlias turns resolve:ssm:NAME (or NAME:VERSION) into the AMI id
+// the parameter holds; any other id is returned as is. Call with the lock
+// held.
+func (r *Region) resolveAlias(imageID string) (string, error) {
+	name, ok := strings.CutPrefix(imageID, AMIAliasPrefix)
+	if !ok {
+		return imageID, nil
+	}
+	p := r.params[name]
+	if i := strings.LastIndexByte(name, ':'); p == nil && i > 0 {
+		p = r.params[name[:i]]
+	}
+	if p == nil {
+		return "", errInvalidParameterValue(fmt.Sprintf("The parameter %s of the ImageId %s does not exist or is not an AMI parameter.", name, imageID))
+	}
+	return p.value, nil
+}
+
+// checkNoAlias refuses an AMI alias in a fleet of type request or
+// maintain, or a Spot Fleet (API Reference, FleetLaunchTemplateOverrides
+// ImageId: "This parameter is only available for fleets of type instant.
+// For fleets of type maintain and request, you must specify the AMI ID in
+// the launch template.").
+func checkNoAlias(pools []*fleetPool, what string) error {
+	for _, fp := range pools {
+		if strings.HasPrefix(fp.base.imageID, AMIAliasPrefix) {
+			return errInvalidParameterValue(fmt.Sprintf("The ImageId %s of launch template %s is a Systems Manager parameter; %s needs an AMI ID in the launch template (aliases are only available for EC2 Fleets of type instant).", fp.base.imageID, fp.ltID, what))
+		}
+	}
+	return nil
 }

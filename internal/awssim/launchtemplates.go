@@ -402,6 +402,7 @@ type describeLTVersionsXML struct {
 func (r *Region) describeLaunchTemplateVersions(c *call) (any, error) {
 	p := c.p
 	versions := p.list("LaunchTemplateVersion")
+	resolve := p.boolOr("ResolveAlias", false)
 	minV, maxV := int64(p.intOr("MinVersion", 0)), int64(p.intOr("MaxVersion", 0))
 	if err := c.err(); err != nil {
 		return nil, err
@@ -452,7 +453,18 @@ func (r *Region) describeLaunchTemplateVersions(c *call) (any, error) {
 			}
 		}
 	}
-	return paginate(p, "ltv", list, limit, func(x pair) ltVersionXML { return x.lt.versionXML(x.v) },
+	return paginate(p, "ltv", list, limit, func(x pair) ltVersionXML {
+		v := x.lt.versionXML(x.v)
+		if resolve {
+			// ResolveAlias: "If true, and if a Systems Manager parameter
+			// is specified for ImageId, the AMI ID is displayed in the
+			// response for imageId" (API Reference).
+			if id, err := r.resolveAlias(v.Data.ImageID); err == nil {
+				v.Data.ImageID = id
+			}
+		}
+		return v
+	},
 		func(items []ltVersionXML, next string) any {
 			return &describeLTVersionsXML{Versions: items, NextToken: next}
 		})

@@ -192,6 +192,9 @@ func (s *spotFleetService) requestSpotFleet(c *call) (any, error) {
 		f.ltConfigs = append(f.ltConfigs, cfg)
 	}
 
+	if err := checkNoAlias(f.pools, "a Spot Fleet"); err != nil {
+		return nil, err
+	}
 	s.fleets[f.id] = f
 	s.order = append(s.order, f)
 	f.setState(r, sfrSubmitted)
