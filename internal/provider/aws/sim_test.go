@@ -36,7 +36,13 @@ func newSimWith(t *testing.T, s Settings, o awssim.Options) (*Provider, *awssim.
 	t.Helper()
 	isolateAWSEnv(t)
 	clk := clock.NewFake(time.Date(2025, 6, 1, 12, 0, 0, 0, time.UTC))
-	o.Clock, o.LaunchDelay, o.TerminateDelay = clk, awssim.NoDelay, awssim.NoDelay
+	o.Clock = clk
+	if o.LaunchDelay == 0 {
+		o.LaunchDelay = awssim.NoDelay
+	}
+	if o.TerminateDelay == 0 {
+		o.TerminateDelay = awssim.NoDelay
+	}
 	r := awssim.New(o)
 	endpoint, stop := r.Start()
 	t.Cleanup(stop)
