@@ -120,6 +120,10 @@ func simulateMain(args []string, stderr io.Writer) int {
 	region := fs.String("region", "us-east-1", "the simulated region's name")
 	launch := fs.Duration("launch-delay", time.Second, "how long instances stay pending")
 	term := fs.Duration("terminate-delay", time.Second, "how long instances stay shutting-down")
+	// Off by default in the binary until the engine stops taking a young
+	// instance or fleet for gone (see internal/awssim/doc.go and issue 13);
+	// awssim.New turns it on by default.
+	consistency := fs.Duration("consistency", 0, "eventual consistency: new resources stay invisible to other calls for up to this long, as on AWS (try 2s); 0: at once")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -132,7 +136,11 @@ func simulateMain(args []string, stderr io.Writer) int {
 	log := newLogger(levelFromEnv(), "auto", stderr)
 	log.Info("simulated AWS region serving", "listen", *listen, "region", *region,
 		"hint", fmt.Sprintf("aws --endpoint-url http://%s --region %s ec2 describe-instances", *listen, *region))
-	err := awssim.ListenAndServe(ctx, *listen, awssim.Options{Region: *region, LaunchDelay: *launch, TerminateDelay: *term, Logger: log})
+	cons := *consistency
+	if cons <= 0 {
+		cons = awssim.Immediate
+	}
+	err := awssim.ListenAndServe(ctx, *listen, awssim.Options{Region: *region, LaunchDelay: *launch, TerminateDelay: *term, Consistency: cons, Logger: log})
 	if err != nil && !errors.Is(err, context.Canceled) {
 		fmt.Fprintf(stderr, "ohfpd simulate: %v\n", err)
 		return 1

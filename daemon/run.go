@@ -64,7 +64,10 @@ func (d *daemon) run(ctx context.Context) error {
 			Region:         region,
 			LaunchDelay:    cfg.Simulate.LaunchDelay,
 			TerminateDelay: cfg.Simulate.TerminateDelay,
-			Logger:         d.log.With("component", "awssim"),
+			// Off until the engine stops taking young resources for gone
+			// (issue 13); ohfpd simulate --consistency turns it on.
+			Consistency: awssim.Immediate,
+			Logger:      d.log.With("component", "awssim"),
 		})
 		endpoint, stopSim := sim.Start()
 		defer stopSim()

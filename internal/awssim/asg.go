@@ -52,6 +52,19 @@ type asgInstance struct {
 	pool        *fleetPool
 	terminating bool // by TerminateInstanceInAutoScalingGroup, scale-in or deletion
 	unhealthy   bool
+	// protected is the instance's ProtectedFromScaleIn setting; it takes
+	// effect once the instance is InService (Pending instances are never
+	// protected).
+	protected bool
+	// launching is the activity launching the instance, InProgress while
+	// it is pending.
+	launching *asgActivity
+}
+
+// inService reports whether the instance is InService: running, healthy,
+// not leaving.
+func (gi *asgInstance) inService() bool {
+	return gi.in.state == stateRunning && !gi.terminating && !gi.unhealthy
 }
 
 type asgActivity struct {
@@ -87,6 +100,15 @@ type asGroup struct {
 	leaving    map[string]*asgInstance // members no longer live, until terminated
 	activities []*asgActivity
 	deleting   bool
+
+	// newProtected is NewInstancesProtectedFromScaleIn.
+	newProtected bool
+	// visibleAt: eventual consistency (consistency.go).
+	visibleAt time.Time
+	// scaleAt is the earliest time the next scaling activity runs: calls
+	// that change the capacity only ask for one (launches happen in
+	// scaling activities, after the call returns).
+	scaleAt time.Time
 }
 
 type asgService struct {
@@ -107,6 +129,7 @@ func (r *Region) registerASGActions() {
 	r.autoscaling["DeleteAutoScalingGroup"] = s.deleteGroup
 	r.autoscaling["CreateOrUpdateTags"] = s.createOrUpdateTags
 	r.autoscaling["DescribeScalingActivities"] = s.describeActivities
+	r.autoscaling["SetInstanceProtection"] = s.setInstanceProtection
 	r.onInstanceGone = append(r.onInstanceGone, func(in *instance, at time.Time) {
 		if !strings.HasPrefix(in.owner, asgOwnerPrefix) {
 			return
@@ -135,10 +158,26 @@ func errASGNotFound(name string) *APIError {
 
 func (s *asgService) group(name string) (*asGroup, error) {
 	g := s.groups[name]
-	if g == nil || g.deleting {
+	if g == nil || g.deleting || !s.r.visible(g.visibleAt) {
 		return nil, errASGNotFound(name)
 	}
 	return g, nil
+}
+
+// asgActivityDelay bounds how long after a call the scaling activity it
+// asks for starts.
+const asgActivityDelay = 5 * time.Second
+
+// later asks for a scaling activity of g, which starts a random delay in
+// [1s, asgActivityDelay] from now (Auto Scaling User Guide, "Verify a
+// scaling activity for an Auto Scaling group": the group's changes are
+// carried out by scaling activities, which describe-scaling-activities
+// shows in progress). Call with the lock held.
+func (s *asgService) later(g *asGroup) {
+	at := s.r.now.Add(time.Second + time.Duration(s.r.rng.Int64N(int64(asgActivityDelay-time.Second)+1)))
+	if g.scaleAt.IsZero() || g.scaleAt.Before(s.r.now) || at.Before(g.scaleAt) {
+		g.scaleAt = at
+	}
 }
 
 // ---------------------------------------------------------------------------
@@ -176,9 +215,10 @@ func (s *asgService) createGroup(c *call) (any, error) {
 		}
 		g.tags[tag.key] = tag
 	}
+	g.visibleAt = r.visibleFrom()
 	s.groups[name] = g
 	s.order = append(s.order, g)
-	s.reconcile(g)
+	s.later(g)
 	r.log.Debug("auto scaling group created", "group", name, "desired", desired)
 	return nil, nil
 }
@@ -227,6 +267,9 @@ func (s *asgService) configure(g *asGroup, p params, create bool) error {
 	}
 	if hasLT && hasMixed {
 		return errValidation("Valid requests must contain either LaunchTemplate, LaunchConfigurationName, InstanceId or MixedInstancesPolicy parameter, not more than one.")
+	}
+	if p.has("NewInstancesProtectedFromScaleIn") || create {
+		g.newProtected = p.boolOr("NewInstancesProtectedFromScaleIn", false)
 	}
 	if dt := p.str("DesiredCapacityType"); dt != "" {
 		if dt != "units" {
@@ -401,7 +444,7 @@ func (s *asgService) updateGroup(c *call) (any, error) {
 		return nil, err
 	}
 	g.min, g.max, g.desired = minSize, maxSize, desired
-	s.reconcile(g)
+	s.later(g)
 	return nil, nil
 }
 
@@ -434,7 +477,7 @@ func (s *asgService) reconcile(g *asGroup) {
 		if spot {
 			target = float64(sp)
 		}
-		have := g.m.liveUnits[lcIndex(spot)]
+		have := g.activeUnits(spot)
 		switch {
 		case have+1e-9 < target:
 			s.scaleOut(g, spot, target-have)
@@ -442,6 +485,18 @@ func (s *asgService) reconcile(g *asGroup) {
 			s.scaleIn(g, spot, target)
 		}
 	}
+}
+
+// activeUnits sums the weights of the live members of one lifecycle that
+// are not leaving.
+func (g *asGroup) activeUnits(spot bool) float64 {
+	u := 0.0
+	for _, gi := range g.inst {
+		if gi.in.spot == spot && gi.in.live() && !gi.terminating {
+			u += gi.in.weight
+		}
+	}
+	return u
 }
 
 func (s *asgService) scaleOut(g *asGroup, spot bool, need float64) {
@@ -507,7 +562,7 @@ func (s *asgService) scaleOut(g *asGroup, spot bool, need float64) {
 		}
 		in := ins[0]
 		g.m.add(in)
-		g.inst[in.id] = &asgInstance{in: in, pool: fp}
+		g.inst[in.id] = &asgInstance{in: in, pool: fp, protected: g.newProtected}
 		count[fp]++
 		azCount[in.subnet.az]++
 		got += fp.units()
@@ -518,7 +573,9 @@ func (s *asgService) scaleOut(g *asGroup, spot bool, need float64) {
 	cause := fmt.Sprintf("At %s an instance was started in response to a difference between desired and actual capacity, increasing the capacity from %s to %s.",
 		now.UTC().Format(time.RFC3339), fmtUnits(before), fmtUnits(after))
 	for _, id := range launched {
-		s.activity(g, now, "Launching a new EC2 instance: "+id, cause, "Successful", "")
+		a := s.activity(g, now, "Launching a new EC2 instance: "+id, cause, "InProgress", "")
+		a.progress = 30
+		g.inst[id].launching = a
 	}
 	if len(fails) > 0 {
 		msg := fails[0].Message + " Launching EC2 instance failed."
@@ -534,13 +591,20 @@ func (s *asgService) scaleOut(g *asGroup, spot bool, need float64) {
 // scaleIn terminates instances of one lifecycle beyond target: from the AZ
 // with the most instances, newest first, never going under target.
 func (s *asgService) scaleIn(g *asGroup, spot bool, target float64) {
-	have := g.m.liveUnits[lcIndex(spot)]
+	have := g.activeUnits(spot)
 	for have > target+1e-9 {
 		azCount := map[string]int{}
 		var cands []*asgInstance
 		for _, gi := range g.inst {
 			if gi.in.live() && !gi.terminating {
 				azCount[gi.in.subnet.az]++
+				// Scale-in protection holds once InService (User Guide,
+				// "Use instance scale-in protection": "Instance scale-in
+				// protection starts when the instance state is InService");
+				// a Pending instance can be taken.
+				if gi.protected && gi.inService() {
+					continue
+				}
 				if gi.in.spot == spot && have-gi.in.weight >= target-1e-9 {
 					cands = append(cands, gi)
 				}
@@ -562,10 +626,20 @@ func (s *asgService) scaleIn(g *asGroup, spot bool, target float64) {
 	}
 }
 
+// terminateMember takes an instance out of service: the activity starts
+// now, the EC2 termination a moment later (API Reference,
+// TerminateInstanceInAutoScalingGroup: "This call simply makes a
+// termination request. The instance is not terminated immediately.").
 func (s *asgService) terminateMember(g *asGroup, gi *asgInstance, cause string) *asgActivity {
 	gi.terminating = true
 	a := s.activity(g, s.r.now, "Terminating EC2 instance: "+gi.in.id, cause, "InProgress", "")
-	s.r.terminate(gi.in, reasonUserTerminate)
+	at := s.r.now.Add(time.Duration(s.r.rng.Int64N(int64(asgActivityDelay) + 1)))
+	in := gi.in
+	s.r.schedule(at, func(time.Time) {
+		if in.state != stateTerminated && in.state != stateShuttingDown {
+			s.r.terminate(in, reasonUserTerminate)
+		}
+	})
 	return a
 }
 
@@ -606,6 +680,18 @@ func (g *asGroup) lastActivity() *asgActivity {
 func (s *asgService) tick(now time.Time) {
 	keep := s.order[:0]
 	for _, g := range s.order {
+		for _, gi := range g.inst {
+			a := gi.launching
+			if a == nil || a.status != "InProgress" || gi.in.state == statePending {
+				continue
+			}
+			a.end, a.progress = now, 100
+			a.status = "Successful"
+			if gi.in.state == stateTerminated && gi.in.reason.code != "" && gi.in.reason != reasonUserTerminate {
+				a.status, a.message = "Failed", gi.in.reason.message
+			}
+			gi.launching = nil
+		}
 		for id, gi := range g.leaving {
 			switch gi.in.state {
 			case stateStopped:
@@ -615,7 +701,7 @@ func (s *asgService) tick(now time.Time) {
 				delete(g.inst, id)
 				delete(g.leaving, id)
 				for _, a := range g.activities {
-					if a.status == "InProgress" && strings.HasSuffix(a.description, id) {
+					if a.status == "InProgress" && strings.HasPrefix(a.description, "Terminating") && strings.HasSuffix(a.description, id) {
 						a.status, a.end, a.progress = "Successful", now, 100
 					}
 				}
@@ -626,7 +712,9 @@ func (s *asgService) tick(now time.Time) {
 			continue
 		}
 		keep = append(keep, g)
-		s.reconcile(g)
+		if !now.Before(g.scaleAt) {
+			s.reconcile(g)
+		}
 	}
 	clear(s.order[len(keep):])
 	s.order = keep
@@ -653,7 +741,7 @@ func (s *asgService) setDesiredCapacity(c *call) (any, error) {
 		return nil, errValidation(fmt.Sprintf("New SetDesiredCapacity value %d is below min value %d for the AutoScalingGroup.", desired, g.min))
 	}
 	g.desired = desired
-	s.reconcile(g)
+	s.later(g)
 	return nil, nil
 }
 
@@ -664,7 +752,7 @@ func (s *asgService) findMember(id string) (*asGroup, *asgInstance) {
 		return nil, nil
 	}
 	g := s.groups[in.owner[len(asgOwnerPrefix):]]
-	if g == nil {
+	if g == nil || !s.r.visible(g.visibleAt) {
 		return nil, nil
 	}
 	gi := g.inst[id]
@@ -772,7 +860,7 @@ func (s *asgService) detachInstances(c *call) (any, error) {
 		a := s.activity(g, c.now, "Detaching EC2 instance: "+gi.in.id, cause, "Successful", "")
 		out.Activities = append(out.Activities, g.activityXML(a))
 	}
-	s.reconcile(g)
+	s.later(g)
 	return out, nil
 }
 
@@ -989,7 +1077,7 @@ func (s *asgService) describeGroups(c *call) (any, error) {
 	}
 	var matched []*asGroup
 	for _, g := range s.order {
-		if len(names) > 0 && !contains(names, g.name) {
+		if len(names) > 0 && !contains(names, g.name) || !s.r.visible(g.visibleAt) {
 			continue
 		}
 		ok := true
@@ -1064,6 +1152,7 @@ func (s *asgService) groupXML(g *asGroup) asgXML {
 		DesiredCapacity: g.desired, DesiredCapacityType: g.desiredType, HealthCheckType: "EC2", MaxSize: g.max, MinSize: g.min,
 		ServiceLinkedRoleARN: fmt.Sprintf("arn:aws:iam::%s:role/aws-service-role/autoscaling.amazonaws.com/AWSServiceRoleForAutoScaling", AccountID),
 		TerminationPolicies:  []string{"Default"}, VPCZoneIdentifier: g.vpcZoneID,
+		NewInstancesProtectedFromScaleIn: g.newProtected,
 	}
 	seen := map[string]bool{}
 	for _, sn := range g.subnets {
@@ -1119,6 +1208,7 @@ func (g *asGroup) memberXML(gi *asgInstance) asgInstanceXML {
 	return asgInstanceXML{
 		AvailabilityZone: gi.in.subnet.az, HealthStatus: health, InstanceID: gi.in.id, InstanceType: gi.in.typ.name,
 		LaunchTemplate: g.instanceLT(gi), LifecycleState: gi.lifecycle(), WeightedCapacity: fmtUnits(gi.in.weight),
+		ProtectedFromScaleIn: gi.protected,
 	}
 }
 
@@ -1176,4 +1266,40 @@ func (s *asgService) describeInstances(c *call) (any, error) {
 		out.Instances = append(out.Instances, asgInstanceDetailsXML{AutoScalingGroupName: m.g.name, asgInstanceXML: x})
 	}
 	return out, nil
+}
+
+// setInstanceProtection is SetInstanceProtection: the ProtectedFromScaleIn
+// setting of up to 50 instances of a group (API Reference,
+// SetInstanceProtection). The setting takes effect once an instance is
+// InService.
+func (s *asgService) setInstanceProtection(c *call) (any, error) {
+	name := c.p.reqStr("AutoScalingGroupName")
+	ids := c.p.list("InstanceIds.member")
+	c.p.reqStr("ProtectedFromScaleIn")
+	protect := c.p.boolOr("ProtectedFromScaleIn", false)
+	if err := c.err(); err != nil {
+		return nil, errValidation(err.(*APIError).Message)
+	}
+	if len(ids) == 0 {
+		return nil, errValidation("1 validation error detected: Value null at 'instanceIds' failed to satisfy constraint: Member must not be null")
+	}
+	if len(ids) > 50 {
+		return nil, errValidation("The number of instance IDs must not exceed 50.")
+	}
+	g, err := s.group(name)
+	if err != nil {
+		return nil, err
+	}
+	var members []*asgInstance
+	for _, id := range ids {
+		gi := g.inst[id]
+		if gi == nil || !gi.in.live() {
+			return nil, errValidation(fmt.Sprintf("The instance %s is not part of Auto Scaling group %s.", id, name))
+		}
+		members = append(members, gi)
+	}
+	for _, gi := range members {
+		gi.protected = protect
+	}
+	return nil, nil
 }

@@ -36,6 +36,8 @@ func (e *fleetEnv) plainASG(t *testing.T, name, lt string, desired int32) {
 	if err != nil {
 		t.Fatalf("CreateAutoScalingGroup: %v", err)
 	}
+	// The group launches in a scaling activity after the call returns.
+	e.advance(asgActivityDelay)
 }
 
 func TestASGMixedInstancesWeightsAndTags(t *testing.T) {
@@ -64,6 +66,10 @@ func TestASGMixedInstancesWeightsAndTags(t *testing.T) {
 	if err != nil {
 		t.Fatalf("CreateAutoScalingGroup: %v", err)
 	}
+	if n := len(e.live("asg:hf-req-1")); n != 0 {
+		t.Errorf("%d instances when CreateAutoScalingGroup returns: launches are scaling activities that come later", n)
+	}
+	e.advance(asgActivityDelay)
 	live := e.live("asg:hf-req-1")
 	var od, spot float64
 	azs := map[string]bool{}
@@ -140,6 +146,7 @@ func TestASGMixedInstancesWeightsAndTags(t *testing.T) {
 	if _, err := e.as.SetDesiredCapacity(e.ctx, &autoscaling.SetDesiredCapacityInput{AutoScalingGroupName: aws.String("hf-req-1"), DesiredCapacity: aws.Int32(10)}); err != nil {
 		t.Fatal(err)
 	}
+	e.advance(asgActivityDelay)
 	now := e.live("asg:hf-req-1")
 	if units(now) < 10 || now[len(now)-1].Tags["ohfp:request"] != "req-2" {
 		t.Errorf("after scale-out: %v units, newest tags %v", units(now), now[len(now)-1].Tags)
@@ -223,13 +230,16 @@ func TestASGDeleteWithAndWithoutForce(t *testing.T) {
 	if _, err := e.as.UpdateAutoScalingGroup(e.ctx, &autoscaling.UpdateAutoScalingGroupInput{AutoScalingGroupName: aws.String("g-soft"), MinSize: aws.Int32(0), MaxSize: aws.Int32(0)}); err != nil {
 		t.Fatalf("UpdateAutoScalingGroup: %v", err)
 	}
+	e.advance(asgActivityDelay)
 	if g := e.describeASG(t, "g-soft"); aws.ToInt32(g.DesiredCapacity) != 0 {
 		t.Errorf("MaxSize 0 left desired %d", aws.ToInt32(g.DesiredCapacity))
 	}
 	if _, err := e.as.DeleteAutoScalingGroup(e.ctx, &autoscaling.DeleteAutoScalingGroupInput{AutoScalingGroupName: aws.String("g-soft")}); apiCode(err) != "ScalingActivityInProgress" {
 		t.Errorf("delete while instances terminate: %v, want ScalingActivityInProgress", err)
 	}
-	e.advance(2 * time.Second)
+	for range 3 {
+		e.advance(asgActivityDelay)
+	}
 	if _, err := e.as.DeleteAutoScalingGroup(e.ctx, &autoscaling.DeleteAutoScalingGroupInput{AutoScalingGroupName: aws.String("g-soft")}); err != nil {
 		t.Errorf("delete of an empty group: %v", err)
 	}
@@ -243,10 +253,12 @@ func TestASGDeleteWithAndWithoutForce(t *testing.T) {
 	if g := e.describeASG(t, "g-force"); g == nil || aws.ToString(g.Status) != "Delete in progress" {
 		t.Errorf("group during ForceDelete = %+v", g)
 	}
+	for range 3 {
+		e.advance(asgActivityDelay)
+	}
 	if n := len(e.live("asg:g-force")); n != 0 {
 		t.Errorf("%d live instances after ForceDelete", n)
 	}
-	e.advance(2 * time.Second)
 	if g := e.describeASG(t, "g-force"); g != nil {
 		t.Errorf("force-deleted group still described: %+v", g)
 	}

@@ -35,6 +35,11 @@ func newSim(t testing.TB, opts Options) *sim {
 	t.Helper()
 	clk := clock.NewFake(t0)
 	opts.Clock = clk
+	if opts.Consistency == 0 {
+		// Tests of other behaviours see every resource at once; the
+		// consistency tests ask for a window.
+		opts.Consistency = Immediate
+	}
 	r := New(opts)
 	endpoint, stop := r.Start()
 	t.Cleanup(stop)

@@ -26,7 +26,8 @@
 // Tick does the same for tests; Run(ctx, interval) does it on a wall-clock
 // ticker (ListenAndServe starts it). Instances are pending for
 // Options.LaunchDelay, shutting-down (or stopping) for TerminateDelay, and
-// terminated ones stay visible for TerminatedRetention.
+// terminated ones stay visible for up to an hour (see "Terminated
+// instances" below).
 //
 // # AWS behaviour modelled, and where it comes from
 //
@@ -85,6 +86,120 @@
 // interruptions (instance-*-by-price), launch groups and the instance
 // metadata / EventBridge notices are not modelled; the status messages
 // are paraphrased from the codes' descriptions, not EC2's exact strings.
+//
+// Eventual consistency (consistency.go; Options.Consistency, the
+// SetConsistency lever, /_sim/consistency, ohfpd simulate --consistency).
+// EC2 Developer Guide, "Eventual consistency in the Amazon EC2 API"
+// (https://docs.aws.amazon.com/ec2/latest/devguide/eventual-consistency.html):
+// "if you run a command to modify or describe the resource that you just
+// created, its ID might not have propagated throughout the system, and you
+// will get an error responding that the resource does not exist"; after
+// RunInstances, DescribeInstances and TerminateInstances may answer
+// InvalidInstanceID.NotFound, which "does not mean the instance was or will
+// be terminated". On by default: every new instance, its Spot instance
+// request, EC2 Fleet, Spot Fleet request and Auto Scaling group gets a
+// visibility time drawn uniformly in [0, window] (default
+// DefaultConsistencyWindow, 2 s; AWS publishes no figure, its guide says to
+// retry "starting with a couple of seconds"). Before it, lookups by id
+// answer the resource's NotFound (InvalidInstanceID.NotFound,
+// InvalidSpotInstanceRequestID.NotFound, InvalidFleetId.NotFound,
+// InvalidSpotFleetRequestId.NotFound, Auto Scaling's "not found"
+// ValidationError, fleetIdDoesNotExist in DeleteFleets), listings omit it,
+// CreateTags refuses it. Tags CreateTags adds to an instance show in its
+// tagSet at once but reach the tag filters (tag:, tag-key, tag-value) only
+// after a delay drawn the same way. The creating call and its retries with
+// the same client token always see the resource. Still lenient: state
+// changes (a terminated instance still described running), fleet and group
+// changes (ModifyFleet, SetDesiredCapacity) and launch templates are
+// consistent at once; the fleets and groups describe their own instances
+// (DescribeFleetInstances, a group's Instances) as soon as they launch them.
+//
+// Fleet errors and history (fleethistory.go). API Reference, CreateFleet
+// and FleetData: Errors and Instances are "Supported only for fleets of
+// type instant" (awssim answers them for instant fleets only; request and
+// maintain fleets leave them empty); DescribeFleetHistory: "EC2 Fleet events
+// are delayed by up to 30 seconds before they can be described ... EC2 Fleet
+// events are available for 48 hours" (each event here describable after
+// its own draw in [0, HistoryDelay]; lastEvaluatedTime is now minus 30 s);
+// EventInformation lists the sub-types. DescribeFleetHistory and
+// DescribeSpotFleetRequestHistory record the fleet's state changes
+// (fleet-change / fleetRequestChange: submitted, active, deleted_*,
+// cancelled_*, expired), launches and terminations (instance-change /
+// instanceChange: launched, terminated) and launch failures: each failed
+// pool as launchSpecTemporarilyBlacklisted (EC2 Fleet: service-error; Spot
+// Fleet: information), and allLaunchSpecsTemporarilyBlacklisted
+// (service-error / error) when a top-up launched nothing; the description
+// holds the pool and EC2's error code and message; the same failures are
+// recorded again at most every five minutes. An instant fleet's
+// ActivityStatus is fulfilled once CreateFleet returns, whatever it
+// launched. Still lenient: EC2 Fleet information events are recorded as
+// service-error (its EventType has no information value); the
+// descriptions are awssim's wording, not EC2's; no event for ModifyFleet
+// (modify_in_progress / modify_succeeded).
+//
+// MaxResults. DescribeSpotFleetRequests: "Specify a value between 1 and
+// 1000. The default value is 1000" (API Reference, earlier editions of
+// DescribeSpotFleetRequests); DescribeFleets, DescribeFleetHistory and
+// DescribeSpotFleetRequestHistory take the same bounds here (the current
+// API Reference states no range for them: an assumption).
+//
+// AMI aliases (instances.go, resolveAlias). EC2 User Guide, "Use a Systems
+// Manager parameter instead of an AMI ID"; API Reference,
+// FleetLaunchTemplateOverridesRequest ImageId: resolve:ssm:NAME "will
+// resolve to an AMI ID on launch ... This parameter is only available for
+// fleets of type instant. For fleets of type maintain and request, you must
+// specify the AMI ID in the launch template." Launch templates store the
+// alias (DescribeLaunchTemplateVersions shows it, or the AMI with
+// ResolveAlias); RunInstances, instant fleets and Auto Scaling groups
+// resolve it at launch; CreateFleet of type request or maintain and
+// RequestSpotFleet whose launch template (or override) holds an alias are
+// refused with InvalidParameterValue. Still lenient: the error code and
+// message EC2 gives there are not documented (it may accept the request
+// and fail its launches instead); parameter versions and labels are not
+// modelled (NAME:N resolves to NAME's current value).
+//
+// Auto Scaling (asg.go). User Guide, "Use instance scale-in protection":
+// "Instance scale-in protection starts when the instance state is
+// InService" and, when all instances are protected, a scale-in lowers the
+// desired capacity without terminating; awssim honours
+// NewInstancesProtectedFromScaleIn and SetInstanceProtection (API
+// Reference), and a scale-in takes Pending instances and unprotected ones
+// only. User Guide, "Verify a scaling activity": Create/Update
+// AutoScalingGroup, SetDesiredCapacity and DetachInstances only ask for a
+// scaling activity, which runs 1 to 5 s later (launches then show as
+// "Launching a new EC2 instance" InProgress until the instance runs, Failed
+// with the state reason if it fails to launch). API Reference,
+// TerminateInstanceInAutoScalingGroup: "This call simply makes a
+// termination request. The instance is not terminated immediately." The
+// instance is Terminating at once and terminated by EC2 up to 5 s later; a
+// second request for it is refused ("already terminating"). Still lenient:
+// the termination policy is AZ balance then newest (not AWS's default
+// policy's launch-template and billing-hour steps); no lifecycle hooks,
+// warm pools, cooldowns or health-check grace period.
+//
+// Launch failures and state reasons (levers.go, LaunchFailures; instances
+// .go). API Reference, StateReason lists the codes; EC2 User Guide,
+// "Troubleshoot Amazon EC2 instance launch issues", "Instance terminates
+// immediately": an instance goes from pending to terminated. The
+// SetLaunchFailures lever (/_sim/launch-failures) makes that share of new
+// instances, whoever launches them, fail with Server.InternalError,
+// Server.InsufficientInstanceCapacity, Client.InternalError,
+// Client.InvalidSnapshot.NotFound or Client.VolumeLimitExceeded;
+// ShutdownFromOS (/_sim/os-shutdown) shuts instances down from their OS:
+// stopped, or terminated with InstanceInitiatedShutdownBehavior terminate
+// (and for one-time Spot Instances), with Client.InstanceInitiatedShutdown.
+// Server.SpotInstanceShutdown and Server.SpotInstanceTermination come from
+// Spot interruptions (above).
+//
+// Terminated instances (instances.go, retention). API Reference,
+// DescribeInstances: "Recently terminated instances might appear in the
+// returned results. This interval is usually less than one hour." Each
+// terminated instance stays visible for its own draw in [5 min, 1 h]
+// (Options.TerminatedRetention fixes it instead).
+//
+// Lost answers (levers.go, Faults.DropAnswerRate). The call runs, then the
+// connection is closed without its answer: what client tokens are for (EC2
+// API Reference, "Ensure idempotency in Amazon EC2 API requests").
 //
 // # Extension points (for fleet.go, spotfleet.go, asg.go)
 //

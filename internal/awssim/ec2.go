@@ -86,7 +86,7 @@ func (r *Region) instancesByID(ids []string) ([]*instance, error) {
 			return nil, err
 		}
 		in := r.instances[id]
-		if in == nil {
+		if in == nil || !r.visible(in.visibleAt) {
 			missing = append(missing, id)
 			continue
 		}
@@ -123,6 +123,13 @@ func (r *Region) parseSpecParams(p params, spec *launchSpec) error {
 	}
 	if v := p.str("UserData"); v != "" {
 		spec.userData = v
+	}
+	switch v := p.str("InstanceInitiatedShutdownBehavior"); v {
+	case "":
+	case "stop", "terminate":
+		spec.shutdownBehavior = v
+	default:
+		return errInvalidParameterValue(fmt.Sprintf("Invalid value '%s' for InstanceInitiatedShutdownBehavior. Valid values: stop, terminate", v))
 	}
 	if v := p.str("IamInstanceProfile.Arn"); v != "" {
 		spec.iamProfile = v
@@ -451,7 +458,7 @@ func (r *Region) instanceFilter(fs []filter) (func(*instance) bool, error) {
 	for _, f := range fs {
 		f := f
 		if tf := tagFilter(f); tf != nil {
-			preds = append(preds, func(in *instance) bool { return tf(in.tags) })
+			preds = append(preds, func(in *instance) bool { return tf(in.ftags) })
 			continue
 		}
 		var field func(*instance) string
@@ -609,7 +616,7 @@ func (r *Region) describeInstances(c *call) (any, error) {
 	count := 0
 	for i := start; i < len(r.order); i++ {
 		in := r.order[i]
-		if in.purged || !keep(in) {
+		if in.purged || !r.visible(in.visibleAt) || !keep(in) {
 			continue
 		}
 		add(in)
@@ -707,6 +714,10 @@ func (r *Region) createTags(c *call) (any, error) {
 		if err != nil {
 			return nil, err
 		}
+		if in := r.instances[id]; in != nil && strings.HasPrefix(id, "i-") {
+			apply = append(apply, func() { r.addInstanceTags(in, tags) })
+			continue
+		}
 		apply = append(apply, func() {
 			for k, v := range tags {
 				m[k] = v
@@ -730,13 +741,13 @@ func (r *Region) taggable(id string) (map[string]string, error) {
 			return nil, err
 		}
 		in := r.instances[id]
-		if in == nil {
+		if in == nil || !r.visible(in.visibleAt) {
 			return nil, instancesNotFound([]string{id})
 		}
 		return in.tags, nil
 	case "sir":
 		sr := r.spotReqs[id]
-		if sr == nil {
+		if sr == nil || !r.visible(sr.visibleAt) {
 			return nil, &APIError{Code: "InvalidSpotInstanceRequestID.NotFound", Message: fmt.Sprintf("The spot instance request ID '%s' does not exist", id), Status: 400}
 		}
 		if sr.tags == nil {

@@ -455,7 +455,7 @@ func (r *Region) describeSpotInstanceRequests(c *call) (any, error) {
 		return nil, err
 	}
 	list, err := selectIDs(ids, r.spotOrder, func(id string) (*spotRequest, error) {
-		if sr := r.spotReqs[id]; sr != nil {
+		if sr := r.spotReqs[id]; sr != nil && r.visible(sr.visibleAt) {
 			return sr, nil
 		}
 		return nil, &APIError{Code: "InvalidSpotInstanceRequestID.NotFound", Message: fmt.Sprintf("The spot instance request ID '%s' does not exist", id), Status: 400}
@@ -465,6 +465,9 @@ func (r *Region) describeSpotInstanceRequests(c *call) (any, error) {
 	}
 	var kept []*spotRequest
 	for _, sr := range list {
+		if !r.visible(sr.visibleAt) {
+			continue
+		}
 		ok, err := filterMatch(fs, sr.tags, true, func(name string) (string, bool) {
 			switch name {
 			case "state":

@@ -76,11 +76,19 @@ func (r *Region) registerFleetActions() {
 	r.ec2["DescribeFleetInstances"] = s.describeFleetInstances
 	r.ec2["ModifyFleet"] = s.modifyFleet
 	r.ec2["DeleteFleets"] = s.deleteFleets
+	r.ec2["DescribeFleetHistory"] = s.describeFleetHistory
 	r.onInstanceGone = append(r.onInstanceGone, func(in *instance, _ time.Time) {
-		if f := s.fleets[in.owner]; f != nil {
-			f.m.gone(in)
+		if f := s.fleets[in.owner]; f != nil && f.m.gone(in) {
+			f.record(r, f.ev.instance, "terminated", "", in.id)
 		}
 	})
+	r.tagLookups["fleet-"] = func(id string) (map[string]string, error) {
+		f, err := s.lookup(id)
+		if err != nil {
+			return nil, err
+		}
+		return f.tags, nil
+	}
 	r.tickers = append(r.tickers, s.tick)
 }
 
@@ -101,7 +109,7 @@ func (s *fleetService) createFleet(c *call) (any, error) {
 		return res, nil
 	}
 
-	f := &ec2Fleet{fleetRun: fleetRun{id: r.newUUIDID("fleet-"), st: &ec2FleetStates}, created: c.now, clientToken: token, tags: map[string]string{}, instanceTags: map[string]string{}}
+	f := &ec2Fleet{fleetRun: fleetRun{id: r.newUUIDID("fleet-"), st: &ec2FleetStates, ev: &ec2FleetEvents, visibleAt: r.visibleFrom()}, created: c.now, clientToken: token, tags: map[string]string{}, instanceTags: map[string]string{}}
 	f.typ = p.str("Type")
 	if f.typ == "" {
 		f.typ = "maintain"
@@ -213,6 +221,11 @@ func (s *fleetService) createFleet(c *call) (any, error) {
 		f.ltConfigs = append(f.ltConfigs, cfg)
 	}
 
+	if f.typ != "instant" {
+		if err := checkNoAlias(f.pools, "an EC2 Fleet of type "+f.typ); err != nil {
+			return nil, err
+		}
+	}
 	s.fleets[f.id] = f
 	s.order = append(s.order, f)
 	out := &createFleetResult{FleetID: f.id}
@@ -236,15 +249,16 @@ func (s *fleetService) createFleet(c *call) (any, error) {
 		out.Errors = fleetErrorsXML(fails)
 		f.instantSet = out.Instances
 		f.errs = fails
+		// An instant fleet is done when CreateFleet returns, whatever it
+		// launched: ActivityStatus fulfilled; what it could not launch is
+		// in Errors (supported only for instant fleets).
 		f.activity = "fulfilled"
-		if f.m.total() < float64(f.total) {
-			f.activity = "error"
-		}
 	case f.validFrom.After(c.now):
-		f.state = fleetSubmitted
+		f.setState(r, fleetSubmitted)
 		f.activity = "pending_fulfillment"
 	default:
-		f.state = fleetActive
+		f.setState(r, fleetSubmitted)
+		f.setState(r, fleetActive)
 		s.topUp(f)
 	}
 	r.remember("CreateFleet", token, fp, out)
@@ -262,7 +276,7 @@ func (s *fleetService) fillFleet(f *ec2Fleet, spot bool, need float64) fillResul
 // topUp brings a request or maintain fleet towards its target.
 func (s *fleetService) topUp(f *ec2Fleet) {
 	od, sp := f.targets()
-	f.topUp(od, sp, func(spot bool, need float64) fillResult { return s.fillFleet(f, spot, need) })
+	f.topUp(s.r, od, sp, func(spot bool, need float64) fillResult { return s.fillFleet(f, spot, need) })
 }
 
 // tick activates submitted fleets, expires fleets past ValidUntil, tops up
@@ -283,7 +297,7 @@ func (s *fleetService) lookup(id string) (*ec2Fleet, error) {
 		return nil, &APIError{Code: "InvalidFleetId.Malformed", Message: fmt.Sprintf("The fleet ID '%s' is malformed.", id), Status: 400}
 	}
 	f := s.fleets[id]
-	if f == nil {
+	if f == nil || !s.r.visible(f.visibleAt) {
 		return nil, &APIError{Code: "InvalidFleetId.NotFound", Message: fmt.Sprintf("The fleet ID '%s' does not exist.", id), Status: 400}
 	}
 	return f, nil
@@ -297,9 +311,12 @@ type describeFleetsResult struct {
 func (s *fleetService) describeFleets(c *call) (any, error) {
 	ids := c.p.list("FleetId")
 	filters := c.p.filters()
-	maxResults := c.p.intOr("MaxResults", 0)
 	token := c.p.str("NextToken")
 	if err := c.err(); err != nil {
+		return nil, err
+	}
+	maxResults, err := maxResults(c.p, 1, 1000)
+	if err != nil {
 		return nil, err
 	}
 	sel, err := selectIDs(ids, s.order, s.lookup)
@@ -308,6 +325,9 @@ func (s *fleetService) describeFleets(c *call) (any, error) {
 	}
 	var matched []*ec2Fleet
 	for _, f := range sel {
+		if !s.r.visible(f.visibleAt) {
+			continue
+		}
 		ok, err := fleetMatches(f, filters)
 		if err != nil {
 			return nil, err
@@ -390,10 +410,13 @@ func (s *fleetService) fleetXML(f *ec2Fleet) fleetDataXML {
 		Type:                             f.typ,
 		ValidFrom:                        ts(f.validFrom),
 		ValidUntil:                       ts(f.validUntil),
-		Errors:                           fleetErrorsXML(f.errs),
 	}
 	if f.typ == "instant" {
+		// Errors and Instances: "Supported only for fleets of type
+		// instant" (API Reference, FleetData); request and maintain
+		// fleets report launch errors in DescribeFleetHistory.
 		x.Instances = f.instantSet
+		x.Errors = fleetErrorsXML(f.errs)
 	}
 	return x
 }

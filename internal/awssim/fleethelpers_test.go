@@ -30,7 +30,7 @@ type fleetEnv struct {
 func newFleetEnv(t *testing.T) *fleetEnv {
 	t.Helper()
 	clk := clock.NewFake(time.Date(2025, 6, 1, 12, 0, 0, 0, time.UTC))
-	r := New(Options{Clock: clk})
+	r := New(Options{Clock: clk, Consistency: Immediate})
 	endpoint, stop := r.Start()
 	t.Cleanup(stop)
 	cfg := ClientConfig(endpoint, "us-east-1")

@@ -26,6 +26,7 @@ var (
 type fleetRun struct {
 	id       string
 	st       *fleetStates
+	ev       *fleetEventNames
 	typ      string // request | maintain (| instant, EC2 Fleet)
 	state    string
 	activity string
@@ -40,6 +41,14 @@ type fleetRun struct {
 	m     members
 	dying []*instance // terminated by delete/cancel or expiry
 	errs  []fillFailure
+
+	// visibleAt: eventual consistency (consistency.go).
+	visibleAt time.Time
+	// history is what DescribeFleetHistory / DescribeSpotFleetRequestHistory
+	// answer (fleethistory.go); lastErr* rate-limit its failure events.
+	history    []fleetEvent
+	lastErrSig string
+	lastErrAt  time.Time
 }
 
 // launch fills need units of one lifecycle from f's pools, the instances
@@ -66,6 +75,7 @@ func (f *fleetRun) launch(r *Region, spot bool, need float64, tags map[string]st
 	})
 	for _, in := range res.launched {
 		f.m.add(in)
+		f.record(r, f.ev.instance, "launched", fmt.Sprintf(`{"instanceType":"%s","image":"%s","productDescription":"Linux/UNIX","availabilityZone":"%s"}`, in.typ.name, in.imageID, in.subnet.az), in.id)
 	}
 	return res
 }
@@ -73,8 +83,9 @@ func (f *fleetRun) launch(r *Region, spot bool, need float64, tags map[string]st
 // topUp brings a request or maintain fleet towards its od and sp targets
 // with fill: maintain counts live units (so lost instances are replaced),
 // request counts every unit ever launched (so they are not).
-func (f *fleetRun) topUp(od, sp int, fill func(spot bool, need float64) fillResult) {
+func (f *fleetRun) topUp(r *Region, od, sp int, fill func(spot bool, need float64) fillResult) {
 	attempted := false
+	launched := 0
 	var fails []fillFailure
 	for _, spot := range []bool{false, true} {
 		target := float64(od)
@@ -89,10 +100,13 @@ func (f *fleetRun) topUp(od, sp int, fill func(spot bool, need float64) fillResu
 			continue
 		}
 		attempted = true
-		fails = append(fails, fill(spot, target-have).fails...)
+		res := fill(spot, target-have)
+		fails = append(fails, res.fails...)
+		launched += len(res.launched)
 	}
 	if attempted {
 		f.errs = fails
+		f.recordFailures(r, fails, launched)
 	}
 	f.updateActivity(od, sp)
 }
@@ -122,11 +136,11 @@ func (f *fleetRun) advance(r *Region, now time.Time) (expired, topUp bool) {
 	switch f.state {
 	case f.st.submitted:
 		if !f.validFrom.After(now) {
-			f.state = f.st.active
+			f.setState(r, f.st.active)
 		}
 	case f.st.endedRunning, f.st.endedTerminating:
 		if len(f.m.live) == 0 && allTerminated(f.dying) {
-			f.state = f.st.ended
+			f.setState(r, f.st.ended)
 			f.dying = nil
 		}
 		return false, false
@@ -135,6 +149,7 @@ func (f *fleetRun) advance(r *Region, now time.Time) (expired, topUp bool) {
 		return false, false
 	}
 	if !f.validUntil.IsZero() && !now.Before(f.validUntil) {
+		f.record(r, f.ev.fleet, "expired", "", "")
 		f.end(r, f.termWithExpiration)
 		return true, false
 	}
@@ -144,13 +159,13 @@ func (f *fleetRun) advance(r *Region, now time.Time) (expired, topUp bool) {
 // end stops a fleet launching; with terminate it terminates its instances.
 func (f *fleetRun) end(r *Region, terminate bool) {
 	if terminate {
-		f.state = f.st.endedTerminating
+		f.setState(r, f.st.endedTerminating)
 		for _, in := range f.m.sorted() {
 			r.terminate(in, reasonUserTerminate)
 			f.dying = append(f.dying, in)
 		}
 	} else {
-		f.state = f.st.endedRunning
+		f.setState(r, f.st.endedRunning)
 	}
 }
 

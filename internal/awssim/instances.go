@@ -2,6 +2,7 @@ package awssim
 
 import (
 	"fmt"
+	"maps"
 	"net/netip"
 	"strconv"
 	"strings"
@@ -30,6 +31,7 @@ var (
 	reasonSpotTerminate = stateReason{"Server.SpotInstanceTermination", "Server.SpotInstanceTermination: Spot instance termination"}
 	reasonSpotStop      = stateReason{"Server.SpotInstanceShutdown", "Server.SpotInstanceShutdown: Spot instance shutdown"}
 	reasonServiceStop   = stateReason{"Server.ScheduledStop", "Server.ScheduledStop: Stopped due to scheduled retirement"}
+	reasonOSShutdown    = stateReason{"Client.InstanceInitiatedShutdown", "Client.InstanceInitiatedShutdown: Instance initiated shutdown"}
 	reasonNone          = stateReason{}
 )
 
@@ -55,12 +57,15 @@ type launchSpec struct {
 	// hibernate.
 	spotType, interruptBehavior string
 
-	owner         string  // who launched: "" (RunInstances), a fleet id, sfr-id or "asg:NAME"
-	weight        float64 // weighted capacity of the instance for its owner (0 = 1)
-	clientToken   string  // reported as the instance's clientToken
-	launchTplID   string  // the launch template it came from, if any
-	launchTplVer  string
-	spotValidTill time.Time // unused by RunInstances; fleets may set
+	owner       string  // who launched: "" (RunInstances), a fleet id, sfr-id or "asg:NAME"
+	weight      float64 // weighted capacity of the instance for its owner (0 = 1)
+	clientToken string  // reported as the instance's clientToken
+	// shutdownBehavior is InstanceInitiatedShutdownBehavior: "" (stop) or
+	// terminate.
+	shutdownBehavior string
+	launchTplID      string // the launch template it came from, if any
+	launchTplVer     string
+	spotValidTill    time.Time // unused by RunInstances; fleets may set
 }
 
 type blockDevice struct {
@@ -107,6 +112,17 @@ type instance struct {
 
 	holdsCapacity bool // counted in its pool
 	purged        bool
+
+	// visibleAt is when other calls start to see the instance (eventual
+	// consistency); ftags are the tags its tag filters see.
+	visibleAt time.Time
+	ftags     map[string]string
+	// failLaunch, when set, is the state reason with which the instance
+	// goes from pending to terminated instead of running.
+	failLaunch stateReason
+	// shutdownBehavior is InstanceInitiatedShutdownBehavior: stop ("") or
+	// terminate.
+	shutdownBehavior string
 }
 
 func (in *instance) live() bool {
@@ -122,9 +138,13 @@ func (r *Region) launch(spec launchSpec, minCount, maxCount int) ([]*instance, e
 	if typ == nil {
 		return nil, errInvalidParameterValue(fmt.Sprintf("Invalid value '%s' for InstanceType.", spec.instanceType))
 	}
-	img := r.images[spec.imageID]
+	imageID, err := r.resolveAlias(spec.imageID)
+	if err != nil {
+		return nil, err
+	}
+	img := r.images[imageID]
 	if img == nil {
-		return nil, amiError(spec.imageID)
+		return nil, amiError(imageID)
 	}
 	if img.arch != typ.arch {
 		return nil, errInvalidParameterValue(fmt.Sprintf("The architecture '%s' of the specified instance type does not match the architecture '%s' of the specified AMI. Specify an instance type and an AMI that have matching architectures, and try again. You can use 'describe-instance-types' or 'describe-images' to discover the architecture of the instance type or AMI.", typ.arch, img.arch))
@@ -198,6 +218,10 @@ func (r *Region) launch(spec launchSpec, minCount, maxCount int) ([]*instance, e
 		for k, v := range spec.tags {
 			in.tags[k] = v
 		}
+		in.ftags = maps.Clone(in.tags)
+		in.visibleAt = r.visibleFrom()
+		in.shutdownBehavior = spec.shutdownBehavior
+		in.failLaunch = r.drawLaunchFailure()
 		if in.weight == 0 {
 			in.weight = 1
 		}
@@ -210,9 +234,17 @@ func (r *Region) launch(spec launchSpec, minCount, maxCount int) ([]*instance, e
 		r.order = append(r.order, in)
 		out = append(out, in)
 		r.schedule(now.Add(r.opts.LaunchDelay), func(at time.Time) {
-			if in.state == statePending {
-				r.setState(in, stateRunning, at, reasonNone)
+			if in.state != statePending {
+				return
 			}
+			if in.failLaunch.code != "" {
+				// EC2 User Guide, "Troubleshoot Amazon EC2 instance launch
+				// issues", "Instance terminates immediately": pending, then
+				// terminated with the reason.
+				r.setState(in, stateTerminated, at, in.failLaunch)
+				return
+			}
+			r.setState(in, stateRunning, at, reasonNone)
 		})
 	}
 	r.log.Debug("launched", "count", n, "type", typ.name, "az", sn.az, "reservation", resID, "owner", spec.owner, "spot", spec.spot)
@@ -276,7 +308,7 @@ func (r *Region) setState(in *instance, state string, at time.Time, reason state
 	}
 	if state == stateTerminated {
 		in.subnet.releaseIP(in.privateIP)
-		r.schedule(at.Add(r.opts.TerminatedRetention), func(time.Time) { r.purge(in) })
+		r.schedule(at.Add(r.retention()), func(time.Time) { r.purge(in) })
 	}
 	if wasLive && !in.live() {
 		for _, f := range r.onInstanceGone {
@@ -337,4 +369,55 @@ func (r *Region) purge(in *instance) {
 	in.purged = true
 	delete(r.instances, in.id)
 	r.purged++
+}
+
+// retention is how long one terminated instance stays visible: the fixed
+// Options.TerminatedRetention, else a draw in [5m, 1h] (EC2 API Reference,
+// DescribeInstances: "Recently terminated instances might appear in the
+// returned results. This interval is usually less than one hour.").
+func (r *Region) retention() time.Duration {
+	if r.opts.TerminatedRetention > 0 {
+		return r.opts.TerminatedRetention
+	}
+	const lo, hi = 5 * time.Minute, time.Hour
+	return lo + time.Duration(r.rng.Int64N(int64(hi-lo)+1))
+}
+
+// AMIAliasPrefix starts an ImageId that names a Systems Manager parameter
+// instead of an AMI (EC2 User Guide, "Use a Systems Manager parameter
+// instead of an AMI ID"; API Reference, FleetLaunchTemplateOverridesRequest
+// ImageId: "The Systems Manager parameter will resolve to an AMI ID on
+// launch").
+const AMIAliasPrefix = "resolve:ssm:"
+
+// resolveAlias turns resolve:ssm:NAME (or NAME:VERSION) into the AMI id
+// the parameter holds; any other id is returned as is. Call with the lock
+// held.
+func (r *Region) resolveAlias(imageID string) (string, error) {
+	name, ok := strings.CutPrefix(imageID, AMIAliasPrefix)
+	if !ok {
+		return imageID, nil
+	}
+	p := r.params[name]
+	if i := strings.LastIndexByte(name, ':'); p == nil && i > 0 {
+		p = r.params[name[:i]]
+	}
+	if p == nil {
+		return "", errInvalidParameterValue(fmt.Sprintf("The parameter %s of the ImageId %s does not exist or is not an AMI parameter.", name, imageID))
+	}
+	return p.value, nil
+}
+
+// checkNoAlias refuses an AMI alias in a fleet of type request or
+// maintain, or a Spot Fleet (API Reference, FleetLaunchTemplateOverrides
+// ImageId: "This parameter is only available for fleets of type instant.
+// For fleets of type maintain and request, you must specify the AMI ID in
+// the launch template.").
+func checkNoAlias(pools []*fleetPool, what string) error {
+	for _, fp := range pools {
+		if strings.HasPrefix(fp.base.imageID, AMIAliasPrefix) {
+			return errInvalidParameterValue(fmt.Sprintf("The ImageId %s of launch template %s is a Systems Manager parameter; %s needs an AMI ID in the launch template (aliases are only available for EC2 Fleets of type instant).", fp.base.imageID, fp.ltID, what))
+		}
+	}
+	return nil
 }

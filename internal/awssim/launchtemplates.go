@@ -37,6 +37,7 @@ type ltData struct {
 	maxPrice                       string
 	tags                           map[string]string // TagSpecification for instances
 	blockDevices                   []blockDevice
+	shutdownBehavior               string
 }
 
 // spec returns the launchSpec the version describes; callers override
@@ -53,6 +54,8 @@ func (d ltData) spec() launchSpec {
 		maxPrice:     d.maxPrice,
 		tags:         maps.Clone(d.tags),
 		blockDevices: append([]blockDevice(nil), d.blockDevices...),
+
+		shutdownBehavior: d.shutdownBehavior,
 	}
 	s.iamProfile = d.iamProfileArn
 	if s.iamProfile == "" {
@@ -67,7 +70,8 @@ func (d ltData) spec() launchSpec {
 // ltDataOf is the inverse of spec.
 func ltDataOf(s launchSpec) ltData {
 	d := ltData{imageID: s.imageID, instanceType: s.instanceType, keyName: s.keyName, userData: s.userData,
-		sgIDs: s.sgIDs, subnetID: s.subnetID, spot: s.spot, maxPrice: s.maxPrice, tags: s.tags, blockDevices: s.blockDevices}
+		sgIDs: s.sgIDs, subnetID: s.subnetID, spot: s.spot, maxPrice: s.maxPrice, tags: s.tags, blockDevices: s.blockDevices,
+		shutdownBehavior: s.shutdownBehavior}
 	if strings.HasPrefix(s.iamProfile, "arn:") {
 		d.iamProfileArn = s.iamProfile
 	} else {
@@ -398,6 +402,7 @@ type describeLTVersionsXML struct {
 func (r *Region) describeLaunchTemplateVersions(c *call) (any, error) {
 	p := c.p
 	versions := p.list("LaunchTemplateVersion")
+	resolve := p.boolOr("ResolveAlias", false)
 	minV, maxV := int64(p.intOr("MinVersion", 0)), int64(p.intOr("MaxVersion", 0))
 	if err := c.err(); err != nil {
 		return nil, err
@@ -448,7 +453,18 @@ func (r *Region) describeLaunchTemplateVersions(c *call) (any, error) {
 			}
 		}
 	}
-	return paginate(p, "ltv", list, limit, func(x pair) ltVersionXML { return x.lt.versionXML(x.v) },
+	return paginate(p, "ltv", list, limit, func(x pair) ltVersionXML {
+		v := x.lt.versionXML(x.v)
+		if resolve {
+			// ResolveAlias: "If true, and if a Systems Manager parameter
+			// is specified for ImageId, the AMI ID is displayed in the
+			// response for imageId" (API Reference).
+			if id, err := r.resolveAlias(v.Data.ImageID); err == nil {
+				v.Data.ImageID = id
+			}
+		}
+		return v
+	},
 		func(items []ltVersionXML, next string) any {
 			return &describeLTVersionsXML{Versions: items, NextToken: next}
 		})

@@ -25,8 +25,14 @@ type Faults struct {
 	// ErrorRate answers this share of requests with a 5xx: half
 	// InternalError (500), half ServiceUnavailable (503).
 	ErrorRate float64 `json:"errorRate"`
-	// DropRate closes the connection without an answer for this share.
+	// DropRate closes the connection without an answer for this share,
+	// before the call is run.
 	DropRate float64 `json:"dropRate"`
+	// DropAnswerRate runs this share of calls, then closes the connection
+	// without their answer: the call took effect, the client cannot know
+	// (the case client tokens exist for: EC2 API Reference, "Ensure
+	// idempotency in Amazon EC2 API requests").
+	DropAnswerRate float64 `json:"dropAnswerRate"`
 	// Latency delays every answer by this much (wall time).
 	Latency time.Duration `json:"latency"`
 	// Actions limits the random faults and latency to these actions; empty:
@@ -35,7 +41,98 @@ type Faults struct {
 }
 
 type levers struct {
-	faults Faults
+	faults   Faults
+	failures LaunchFailures
+}
+
+// LaunchFailures makes launched instances fail to start: pending, then
+// terminated with a state reason, as EC2 does when a launch fails after
+// the call returned (EC2 User Guide, "Troubleshoot Amazon EC2 instance
+// launch issues", "Instance terminates immediately"; the codes are those
+// of the API Reference's StateReason). Each instance any launcher starts
+// fails with probability Rate, its reason drawn from Reasons (default
+// Server.InternalError).
+type LaunchFailures struct {
+	Rate    float64  `json:"rate"`
+	Reasons []string `json:"reasons,omitempty"`
+}
+
+// launchFailureReasons are the StateReason codes of a launch that fails
+// after RunInstances returned (API Reference, StateReason).
+var launchFailureReasons = map[string]string{
+	"Server.InternalError":                "Server.InternalError: An internal error caused the instance to terminate during launch.",
+	"Server.InsufficientInstanceCapacity": "Server.InsufficientInstanceCapacity: There was insufficient capacity available to satisfy the launch request.",
+	"Client.InternalError":                "Client.InternalError: A client error caused the instance to terminate during launch.",
+	"Client.InvalidSnapshot.NotFound":     "Client.InvalidSnapshot.NotFound: The specified snapshot was not found.",
+	"Client.VolumeLimitExceeded":          "Client.VolumeLimitExceeded: The limit on the number of EBS volumes or total storage was exceeded. Decrease usage or request an increase in your account limits.",
+}
+
+// SetLaunchFailures replaces the launch-failure lever; unknown reason
+// codes are an error.
+func (r *Region) SetLaunchFailures(f LaunchFailures) error {
+	for _, c := range f.Reasons {
+		if _, ok := launchFailureReasons[c]; !ok {
+			return fmt.Errorf("awssim: %q is not a launch-failure state reason (use one of %s)", c, strings.Join(sortedKeys(launchFailureReasons), ", "))
+		}
+	}
+	if f.Rate < 0 || f.Rate > 1 {
+		return fmt.Errorf("awssim: launch failure rate %v is not in [0, 1]", f.Rate)
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	f.Reasons = append([]string(nil), f.Reasons...)
+	r.levers.failures = f
+	return nil
+}
+
+// LaunchFailures returns the launch-failure lever.
+func (r *Region) LaunchFailures() LaunchFailures {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	f := r.levers.failures
+	f.Reasons = append([]string(nil), f.Reasons...)
+	return f
+}
+
+// drawLaunchFailure decides whether a new instance fails to launch. Call
+// with the lock held.
+func (r *Region) drawLaunchFailure() stateReason {
+	f := r.levers.failures
+	if f.Rate <= 0 || r.rng.Float64() >= f.Rate {
+		return reasonNone
+	}
+	code := "Server.InternalError"
+	if len(f.Reasons) > 0 {
+		code = f.Reasons[r.rng.IntN(len(f.Reasons))]
+	}
+	return stateReason{code, launchFailureReasons[code]}
+}
+
+// ShutdownFromOS shuts instances down from their operating system
+// (shutdown -h): by their InstanceInitiatedShutdownBehavior, stopped (the
+// default) or terminated, with Client.InstanceInitiatedShutdown (API
+// Reference, StateReason; EC2 User Guide, "Change the instance initiated
+// shutdown behavior"). A Spot Instance of a one-time request, which cannot
+// be stopped, is terminated.
+func (r *Region) ShutdownFromOS(ids ...string) error {
+	return r.onInstances(ids, func(ins []*instance) error {
+		for _, in := range ins {
+			if in.state != stateRunning {
+				return fmt.Errorf("awssim: %s is %s, not running", in.id, in.state)
+			}
+		}
+		for _, in := range ins {
+			sr := r.spotReqs[in.spotRequestID]
+			oneTimeSpot := in.spot && (sr == nil || sr.reqType != "persistent")
+			if in.shutdownBehavior == "terminate" || oneTimeSpot {
+				r.terminate(in, reasonOSShutdown)
+			} else {
+				r.stop(in, reasonOSShutdown)
+			}
+			in.transitionNote = fmt.Sprintf("User initiated (%s)", r.now.UTC().Format("2006-01-02 15:04:05 MST"))
+		}
+		return nil
+	})
 }
 
 type bucketClass string
@@ -115,9 +212,10 @@ func (r *Region) classify(c *call) bucketClass {
 }
 
 type fault struct {
-	latency time.Duration
-	drop    bool
-	err     *APIError
+	latency    time.Duration
+	drop       bool // before the call runs
+	dropAnswer bool // after it ran
+	err        *APIError
 }
 
 func throttleError(service string) *APIError {
@@ -164,6 +262,8 @@ func (r *Region) pickFault(c *call) fault {
 		out.err = throttleError(c.service)
 	case f.ErrorRate > 0 && r.rng.Float64() < f.ErrorRate:
 		out.err = serverError(c.service, r.rng.IntN(2) == 1)
+	case f.DropAnswerRate > 0 && r.rng.Float64() < f.DropAnswerRate:
+		out.dropAnswer = true
 	}
 	return out
 }
@@ -427,6 +527,11 @@ type capacityBody struct {
 //	POST /_sim/counts/reset
 //	GET  /_sim/instances              -> [InstanceInfo]
 //	POST /_sim/tick
+//	GET  /_sim/consistency            -> Consistency ({"window": ns})
+//	POST /_sim/consistency            <- Consistency
+//	GET  /_sim/launch-failures        -> LaunchFailures
+//	POST /_sim/launch-failures        <- {"rate", "reasons": [...]}
+//	POST /_sim/os-shutdown            <- {"instanceIds": [...]}
 func (r *Region) controlHandler() http.Handler {
 	mux := http.NewServeMux()
 	reply := func(w http.ResponseWriter, v any, err error) {
@@ -485,6 +590,25 @@ func (r *Region) controlHandler() http.Handler {
 	mux.HandleFunc("POST /_sim/counts/reset", func(w http.ResponseWriter, req *http.Request) { r.ResetCounts(); reply(w, nil, nil) })
 	mux.HandleFunc("GET /_sim/instances", func(w http.ResponseWriter, req *http.Request) { reply(w, r.Instances(), nil) })
 	mux.HandleFunc("POST /_sim/tick", func(w http.ResponseWriter, req *http.Request) { r.Tick(); reply(w, nil, nil) })
+	mux.HandleFunc("GET /_sim/consistency", func(w http.ResponseWriter, req *http.Request) { reply(w, r.Consistency(), nil) })
+	mux.HandleFunc("POST /_sim/consistency", func(w http.ResponseWriter, req *http.Request) {
+		var c Consistency
+		err := decode(req, &c)
+		if err == nil {
+			r.SetConsistency(c)
+		}
+		reply(w, nil, err)
+	})
+	mux.HandleFunc("GET /_sim/launch-failures", func(w http.ResponseWriter, req *http.Request) { reply(w, r.LaunchFailures(), nil) })
+	mux.HandleFunc("POST /_sim/launch-failures", func(w http.ResponseWriter, req *http.Request) {
+		var f LaunchFailures
+		err := decode(req, &f)
+		if err == nil {
+			err = r.SetLaunchFailures(f)
+		}
+		reply(w, nil, err)
+	})
+	mux.HandleFunc("POST /_sim/os-shutdown", idsAction(r.ShutdownFromOS))
 	return mux
 }
 

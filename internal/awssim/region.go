@@ -34,8 +34,13 @@ type Options struct {
 	// at the next tick.
 	TerminateDelay time.Duration
 	// TerminatedRetention is how long terminated instances stay visible to
-	// DescribeInstances; default 1h.
+	// DescribeInstances. 0 (the default): as AWS, "up to about an hour,
+	// often less": each instance its own time, uniformly in [5m, 1h].
 	TerminatedRetention time.Duration
+	// Consistency bounds the eventual-consistency window (see
+	// consistency.go): 0 means DefaultConsistencyWindow, Immediate (-1)
+	// turns it off.
+	Consistency time.Duration
 	// Logger receives the region's logs; default: discard.
 	Logger *slog.Logger
 	// Seed makes generated ids deterministic; 0 picks a fixed default seed.
@@ -108,10 +113,11 @@ type Region struct {
 	// without passing through shutting-down.
 	onInstanceGone []func(inst *instance, now time.Time)
 
-	levers  levers
-	buckets map[bucketClass]*bucket
-	calls   map[string]int
-	errs    map[string]int
+	levers      levers
+	consistency time.Duration // eventual-consistency window; 0: off
+	buckets     map[bucketClass]*bucket
+	calls       map[string]int
+	errs        map[string]int
 }
 
 // New builds a region seeded with a VPC, three subnets in three AZs, a
@@ -136,8 +142,8 @@ func New(opts Options) *Region {
 	if opts.TerminateDelay < 0 {
 		opts.TerminateDelay = 0
 	}
-	if opts.TerminatedRetention <= 0 {
-		opts.TerminatedRetention = time.Hour
+	if opts.Consistency == 0 {
+		opts.Consistency = DefaultConsistencyWindow
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -171,6 +177,7 @@ func New(opts Options) *Region {
 		errs:        map[string]int{},
 	}
 	r.now = r.clk.Now()
+	r.consistency = max(opts.Consistency, 0)
 	r.seed()
 	r.initLevers()
 	r.registerEC2()

@@ -204,6 +204,17 @@ func (r *Region) serveAPI(w http.ResponseWriter, req *http.Request) {
 		r.writeError(w, c, err)
 		return
 	}
+	if fault.dropAnswer {
+		// The call ran; its answer never reaches the client.
+		r.countError(c.action)
+		if hj, ok := w.(http.Hijacker); ok {
+			if conn, _, err := hj.Hijack(); err == nil {
+				conn.Close()
+				return
+			}
+		}
+		panic(http.ErrAbortHandler)
+	}
 	r.writeResult(w, c, out)
 }
 

@@ -27,6 +27,8 @@ type spotRequest struct {
 	tags       map[string]string
 	// interrupting is set by InterruptSpot: the instance is being reclaimed.
 	interrupting bool
+	// visibleAt: eventual consistency, as its instance's.
+	visibleAt time.Time
 }
 
 // Spot request status codes and messages (EC2 User Guide, "Spot request
@@ -59,6 +61,7 @@ func (r *Region) newSpotRequest(in *instance, spec launchSpec) *spotRequest {
 		behavior:   cmp.Or(spec.interruptBehavior, "terminate"),
 		state:      "active",
 		created:    r.now,
+		visibleAt:  in.visibleAt,
 	}
 	r.setSpotStatus(sr, "fulfilled", r.now)
 	r.spotReqs[sr.id] = sr

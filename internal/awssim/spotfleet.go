@@ -60,11 +60,19 @@ func (r *Region) registerSpotFleetActions() {
 	r.ec2["DescribeSpotFleetInstances"] = s.describeSpotFleetInstances
 	r.ec2["ModifySpotFleetRequest"] = s.modifySpotFleetRequest
 	r.ec2["CancelSpotFleetRequests"] = s.cancelSpotFleetRequests
+	r.ec2["DescribeSpotFleetRequestHistory"] = s.describeSpotFleetRequestHistory
 	r.onInstanceGone = append(r.onInstanceGone, func(in *instance, _ time.Time) {
-		if f := s.fleets[in.owner]; f != nil {
-			f.m.gone(in)
+		if f := s.fleets[in.owner]; f != nil && f.m.gone(in) {
+			f.record(r, f.ev.instance, "terminated", "", in.id)
 		}
 	})
+	r.tagLookups["sfr-"] = func(id string) (map[string]string, error) {
+		f, err := s.lookup(id)
+		if err != nil {
+			return nil, err
+		}
+		return f.tags, nil
+	}
 	r.tickers = append(r.tickers, s.tick)
 }
 
@@ -85,7 +93,7 @@ func (s *spotFleetService) requestSpotFleet(c *call) (any, error) {
 	} else if found {
 		return res, nil
 	}
-	f := &spotFleet{fleetRun: fleetRun{id: r.newUUIDID("sfr-"), st: &spotFleetStates}, created: c.now, clientToken: token, tags: map[string]string{}}
+	f := &spotFleet{fleetRun: fleetRun{id: r.newUUIDID("sfr-"), st: &spotFleetStates, ev: &spotFleetEvents, visibleAt: r.visibleFrom()}, created: c.now, clientToken: token, tags: map[string]string{}}
 	f.iamFleetRole = p.reqStr("IamFleetRole")
 	f.target = p.reqInt("TargetCapacity")
 	f.odTarget = p.intOr("OnDemandTargetCapacity", 0)
@@ -184,13 +192,16 @@ func (s *spotFleetService) requestSpotFleet(c *call) (any, error) {
 		f.ltConfigs = append(f.ltConfigs, cfg)
 	}
 
+	if err := checkNoAlias(f.pools, "a Spot Fleet"); err != nil {
+		return nil, err
+	}
 	s.fleets[f.id] = f
 	s.order = append(s.order, f)
+	f.setState(r, sfrSubmitted)
 	if f.validFrom.After(c.now) {
-		f.state = sfrSubmitted
 		f.activity = "pending_fulfillment"
 	} else {
-		f.state = sfrActive
+		f.setState(r, sfrActive)
 		s.topUp(f)
 	}
 	out := &requestSpotFleetResult{SpotFleetRequestID: f.id}
@@ -274,7 +285,7 @@ func (s *spotFleetService) addLaunchSpec(f *spotFleet, ls params) error {
 
 func (s *spotFleetService) topUp(f *spotFleet) {
 	od, sp := f.targets()
-	f.topUp(od, sp, func(spot bool, need float64) fillResult {
+	f.topUp(s.r, od, sp, func(spot bool, need float64) fillResult {
 		return f.launch(s.r, spot, need, map[string]string{SpotFleetIDTag: f.id}, f.spotPrice)
 	})
 }
@@ -296,7 +307,7 @@ func (s *spotFleetService) lookup(id string) (*spotFleet, error) {
 		return nil, &APIError{Code: "InvalidSpotFleetRequestId.Malformed", Message: fmt.Sprintf("The Spot Fleet request ID '%s' is malformed.", id), Status: 400}
 	}
 	f := s.fleets[id]
-	if f == nil {
+	if f == nil || !s.r.visible(f.visibleAt) {
 		return nil, &APIError{Code: "InvalidSpotFleetRequestId.NotFound", Message: fmt.Sprintf("The Spot Fleet request ID '%s' does not exist.", id), Status: 400}
 	}
 	return f, nil
@@ -309,14 +320,31 @@ type describeSpotFleetRequestsResult struct {
 
 func (s *spotFleetService) describeSpotFleetRequests(c *call) (any, error) {
 	ids := c.p.list("SpotFleetRequestId")
-	maxResults := c.p.intOr("MaxResults", 0)
 	token := c.p.str("NextToken")
 	if err := c.err(); err != nil {
 		return nil, err
 	}
+	// MaxResults: "Specify a value between 1 and 1000. The default value
+	// is 1000" (API Reference, DescribeSpotFleetRequests).
+	maxResults, err := maxResults(c.p, 1, 1000)
+	if err != nil {
+		return nil, err
+	}
+	if maxResults == 0 {
+		maxResults = 1000
+	}
 	sel, err := selectIDs(ids, s.order, s.lookup)
 	if err != nil {
 		return nil, err
+	}
+	if len(ids) == 0 {
+		var vis []*spotFleet
+		for _, f := range sel {
+			if s.r.visible(f.visibleAt) {
+				vis = append(vis, f)
+			}
+		}
+		sel = vis
 	}
 	start, end, next, err := pageBounds(len(sel), maxResults, token)
 	if err != nil {

@@ -107,8 +107,11 @@ type Provider interface {
 	// describes ids whatever their tags (to confirm that an instance
 	// missing from a listing by tag is really gone).
 	Describe(ctx context.Context, owner string, ids, requestIDs []string) ([]Instance, error)
-	// Terminate terminates the instances; ids the cloud does not know are
-	// not an error.
+	// Terminate terminates the instances. Ids the cloud does not know do
+	// not stop the others from being terminated; they come back in a
+	// NotFound *Error (its IDs), which does not say they are gone: the
+	// caller confirms with a later Describe (an instance just launched may
+	// not be visible yet, and then it is still running).
 	Terminate(ctx context.Context, ids []string) error
 	// InstanceType describes an instance type (cached by the implementation).
 	InstanceType(ctx context.Context, name string) (InstanceTypeInfo, error)
@@ -129,6 +132,14 @@ const (
 	Throttled
 	// Transient errors (5xx, network) are retried later with backoff.
 	Transient
+	// NotFound errors: the cloud does not know the resource (Error.IDs
+	// names it). With an eventually consistent cloud this does not mean it
+	// is gone: a resource just created may be unknown for a while (EC2
+	// Developer Guide, "Eventual consistency in the Amazon EC2 API": a
+	// TerminateInstances answering InvalidInstanceID.NotFound "does not
+	// mean the instance was or will be terminated"). Not retried as is:
+	// confirm with a later describe, and act again if the resource shows.
+	NotFound
 )
 
 func (k Kind) String() string {
@@ -139,6 +150,8 @@ func (k Kind) String() string {
 		return "throttled"
 	case Transient:
 		return "transient"
+	case NotFound:
+		return "not found"
 	}
 	return "fatal"
 }
@@ -149,6 +162,9 @@ type Error struct {
 	Code    string // the AWS error code, e.g. InvalidAMIID.NotFound
 	Message string
 	Kind    Kind
+	// IDs are the resources the error is about, when it names some
+	// (NotFound: the ids the cloud did not know).
+	IDs []string
 }
 
 func (e *Error) Error() string {
@@ -190,10 +206,16 @@ type FleetStatus struct {
 	// Closed: no more capacity will arrive (instant fleet done, fleet or
 	// request expired, cancelled or failed).
 	Closed bool
-	// Gone: the cloud no longer knows the handle (deleted).
+	// Gone: the cloud says the handle was deleted (and has no instance
+	// left).
 	Gone bool
 	// OutOfCapacity: among Errors, the cloud said it had no capacity.
 	OutOfCapacity bool
+	// NotFound: the cloud does not know the handle. Right after the launch
+	// that is eventual consistency (the handle is not visible yet), not a
+	// deletion; only a handle known long enough (past any visibility
+	// window) can be taken as gone on this ground. Gone is not set.
+	NotFound bool
 }
 
 // Fleets is implemented by providers whose launches create a fleet, Spot
@@ -201,7 +223,7 @@ type FleetStatus struct {
 // engine type-asserts it.
 type Fleets interface {
 	// Poll describes the handles, batched (one describe per API for all
-	// handles). A handle the cloud does not know comes back Gone.
+	// handles). A handle the cloud does not know comes back NotFound.
 	Poll(ctx context.Context, handles []string) (map[string]FleetStatus, error)
 	// Release returns instances of a handle: it lowers the target capacity
 	// by units FIRST (so nothing replaces them), then terminates ids. With

@@ -225,8 +225,11 @@ func (p *Provider) pollASGs(ctx context.Context, names []string) (map[string]pro
 	}
 	out := map[string]provider.FleetStatus{}
 	for _, n := range names {
+		// Not described: not visible yet (eventual consistency right after
+		// CreateAutoScalingGroup), or deleted: NotFound, the caller judges
+		// by the group's age.
 		h := asgHandlePrefix + n
-		out[h] = provider.FleetStatus{Handle: h, Gone: true, Closed: true}
+		out[h] = provider.FleetStatus{Handle: h, NotFound: true}
 	}
 	for _, g := range groups {
 		h := asgHandlePrefix + aws.ToString(g.AutoScalingGroupName)
@@ -269,13 +272,22 @@ func (p *Provider) groupErrors(ctx context.Context, name string) []string {
 func (p *Provider) releaseASG(ctx context.Context, name string, instanceIDs []string, units int) error {
 	if len(instanceIDs) == 0 && units > 0 {
 		// Capacity only: the cloud took instances back; lower the desired
-		// capacity so the group does not replace them.
+		// capacity so the group does not replace them. Lowering it makes
+		// the group scale in, and scale-in protection only holds for
+		// InService instances ("Instance scale-in protection starts when
+		// the instance state is InService"): with an instance still
+		// Pending (a replacement, or one HF is waiting for) the scale-in
+		// could take it. Wait until none is.
 		out, err := p.asg.DescribeAutoScalingGroups(ctx, &autoscaling.DescribeAutoScalingGroupsInput{AutoScalingGroupNames: []string{name}})
 		if err != nil {
 			return classify("DescribeAutoScalingGroups", err)
 		}
 		if len(out.AutoScalingGroups) == 0 {
-			return nil
+			return errHandleNotFound("ReleaseAutoScalingGroup", asgHandlePrefix+name)
+		}
+		if n := unprotected(out.AutoScalingGroups[0]); n > 0 {
+			return &provider.Error{Op: "UpdateAutoScalingGroup", Kind: provider.Transient,
+				Message: fmt.Sprintf("Auto Scaling group %s has %d instance(s) not yet protected from scale-in (Pending); its desired capacity is lowered once they are InService", name, n)}
 		}
 		desired := max(int(aws.ToInt32(out.AutoScalingGroups[0].DesiredCapacity))-units, 0)
 		if _, err := p.asg.UpdateAutoScalingGroup(ctx, &autoscaling.UpdateAutoScalingGroupInput{AutoScalingGroupName: aws.String(name),
@@ -290,6 +302,9 @@ func (p *Provider) releaseASG(ctx context.Context, name string, instanceIDs []st
 		switch {
 		case err == nil:
 			p.log.Info("TerminateInstanceInAutoScalingGroup", "group", name, "instance", id)
+		case alreadyTerminating(err):
+			// A previous Release asked already; the termination is under way.
+			p.log.Debug("instance already terminating in its Auto Scaling group", "group", name, "instance", id)
 		case notInGroup(err):
 			// Already left the group (terminated, a previous Release): the
 			// desired capacity is not lowered twice.
@@ -304,14 +319,53 @@ func (p *Provider) releaseASG(ctx context.Context, name string, instanceIDs []st
 	return nil
 }
 
+// alreadyTerminating reports whether Auto Scaling says the instance is
+// already being terminated (TerminateInstanceInAutoScalingGroup only
+// requests the termination; a second request for it is refused).
+func alreadyTerminating(err error) bool {
+	return apiCode(err) == "ValidationError" && strings.Contains(strings.ToLower(apiMessage(err)), "already terminating")
+}
+
 // notInGroup reports whether Auto Scaling says the instance is not (or no
 // longer) one of its managed instances.
 func notInGroup(err error) bool {
 	return apiCode(err) == "ValidationError" && strings.Contains(strings.ToLower(apiMessage(err)), "not found")
 }
 
+// unprotected counts a group's instances that a scale-in could take:
+// launching or in service without scale-in protection in effect
+// (protection holds from InService on).
+func unprotected(g astypes.AutoScalingGroup) int {
+	n := 0
+	for _, in := range g.Instances {
+		s := in.LifecycleState
+		switch {
+		case strings.HasPrefix(string(s), "Terminat"), strings.HasPrefix(string(s), "Detach"), strings.HasPrefix(string(s), "Warmed"):
+		case s == astypes.LifecycleStateInService && aws.ToBool(in.ProtectedFromScaleIn):
+		default:
+			n++
+		}
+	}
+	return n
+}
+
+// capASG sets the group's MaxSize and DesiredCapacity to keep, or to the
+// units it already has if more (some launched since the caller counted):
+// a desired capacity under them would scale in, and instances still
+// Pending are not protected from that.
 func (p *Provider) capASG(ctx context.Context, name string, keep int) error {
-	_, err := p.asg.UpdateAutoScalingGroup(ctx, &autoscaling.UpdateAutoScalingGroupInput{AutoScalingGroupName: aws.String(name),
+	groups, err := p.describeGroups(ctx, []string{name})
+	if err != nil {
+		return err
+	}
+	if len(groups) == 0 {
+		return nil // the group is gone (or not visible yet: nothing to cap)
+	}
+	if have := groupUnits(groups[0]); have > keep {
+		p.log.Info("capping an Auto Scaling group above the units asked: instances launched since", "group", name, "asked", keep, "has", have)
+		keep = have
+	}
+	_, err = p.asg.UpdateAutoScalingGroup(ctx, &autoscaling.UpdateAutoScalingGroupInput{AutoScalingGroupName: aws.String(name),
 		MinSize: aws.Int32(0), MaxSize: aws.Int32(int32(keep)), DesiredCapacity: aws.Int32(int32(keep))})
 	if notInGroup(err) {
 		return nil // the group is gone

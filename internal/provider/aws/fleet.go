@@ -417,33 +417,40 @@ func units(f *float64) int {
 // liveUnits returns how many of units the ids still alive stand for: all
 // of them if all are alive, none if none is, else the weights (by instance
 // type) of the live ones, at most units. One filtered DescribeInstances.
-func (p *Provider) liveUnits(ctx context.Context, ids []string, units int, weight map[string]float64) (int, error) {
+// od is the part of them that is on-demand (0 for capacity only: the
+// cloud takes back Spot Instances).
+func (p *Provider) liveUnits(ctx context.Context, ids []string, units int, weight map[string]float64) (total, od int, _ error) {
 	if units <= 0 {
-		return 0, nil
+		return 0, 0, nil
 	}
 	if len(ids) == 0 {
 		// Capacity only: the cloud already took the instances back.
-		return units, nil
+		return units, 0, nil
 	}
 	live, err := p.describeIDs(ctx, ids, []string{provider.StatePending, provider.StateRunning, provider.StateStopping, provider.StateStopped})
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
-	switch {
-	case len(live) == 0:
-		return 0, nil
-	case len(live) >= len(slices.Compact(slices.Sorted(slices.Values(ids)))):
-		return units, nil
+	if len(live) == 0 {
+		return 0, 0, nil
 	}
-	sum := 0.0
+	all := len(live) >= len(slices.Compact(slices.Sorted(slices.Values(ids))))
+	sum, odSum := 0.0, 0.0
 	for _, in := range live {
 		w := weight[in.InstanceType]
 		if w <= 0 {
 			w = float64(units) / float64(len(ids))
 		}
 		sum += w
+		if !in.Spot {
+			odSum += w
+		}
 	}
-	return min(units, int(math.Ceil(sum-1e-9))), nil
+	total = min(units, int(math.Ceil(sum-1e-9)))
+	if all {
+		total = units
+	}
+	return total, min(total, int(math.Ceil(odSum-1e-9))), nil
 }
 
 // describeIDs describes instances by id (through an instance-id filter,
@@ -566,25 +573,48 @@ func describeByID[T any](ctx context.Context, p *Provider, op string, ids []stri
 	return out, nil
 }
 
-// goneStatuses is the Poll answer for handles the describe does not
-// return: gone and closed.
-func goneStatuses(ids []string) map[string]provider.FleetStatus {
+// notFoundStatuses is the Poll answer for handles the describe does not
+// return: NotFound, neither Gone nor Closed. EC2 describes deleted fleets
+// and cancelled Spot Fleet requests for two days after their instances
+// are gone (API Reference, EventInformation: "will be deleted two days
+// after its instances are terminated"), so a handle it does not know is,
+// right after the launch, one it does not show yet (eventual
+// consistency), not one that was deleted.
+func notFoundStatuses(ids []string) map[string]provider.FleetStatus {
 	out := map[string]provider.FleetStatus{}
 	for _, id := range ids {
-		out[id] = provider.FleetStatus{Handle: id, Gone: true, Closed: true}
+		out[id] = provider.FleetStatus{Handle: id, NotFound: true}
 	}
 	return out
+}
+
+// errHandleNotFound is Release's error for a handle the cloud does not
+// know (yet): nothing is terminated, since the target of a maintain
+// fleet could not be lowered first.
+func errHandleNotFound(op, h string) error {
+	return &provider.Error{Op: op, Kind: provider.NotFound, IDs: []string{h},
+		Message: fmt.Sprintf("%s is not known to the cloud (not visible yet?): nothing released; try again", h)}
 }
 
 // lowerTarget lowers a maintain fleet's target (setTarget(-lower)) by the
 // units of ids still alive (see liveUnits), so that terminating them does
 // not make the fleet replace them.
-func (p *Provider) lowerTarget(ctx context.Context, ids []string, units int, weights map[string]float64, setTarget func(delta int) error) error {
-	lower, err := p.liveUnits(ctx, ids, units, weights)
+func (p *Provider) lowerTarget(ctx context.Context, ids []string, units int, weights map[string]float64, setTarget func(delta, odLower int) error) error {
+	lower, od, err := p.liveUnits(ctx, ids, units, weights)
 	if err != nil || lower <= 0 {
 		return err
 	}
-	return setTarget(-lower)
+	return setTarget(-lower, od)
+}
+
+// newODTarget is the on-demand target that goes with a new total target:
+// cur lowered by odLower (the on-demand units released), at most target;
+// -1 when there is none (cur < 0).
+func newODTarget(cur, odLower, target int) int {
+	if cur < 0 {
+		return -1
+	}
+	return min(max(cur-odLower, 0), target)
 }
 
 // newTarget is the target capacity setFleetTarget and setSpotFleetTarget
@@ -782,7 +812,7 @@ func (p *Provider) pollEC2Fleets(ctx context.Context, fleetIDs []string) (map[st
 	if err != nil {
 		return nil, err
 	}
-	out := goneStatuses(fleetIDs)
+	out := notFoundStatuses(fleetIDs)
 	now := p.clock.Now()
 	for _, f := range fleets {
 		id := aws.ToString(f.FleetId)
@@ -793,9 +823,12 @@ func (p *Provider) pollEC2Fleets(ctx context.Context, fleetIDs []string) (map[st
 		if tcs := f.TargetCapacitySpecification; tcs != nil {
 			st.Target = int(aws.ToInt32(tcs.TotalTargetCapacity))
 		}
-		st.Errors = errorsOf(f.Errors, func(e types.DescribeFleetError) (string, string) {
-			return aws.ToString(e.ErrorCode), aws.ToString(e.ErrorMessage)
-		})
+		if f.Type == types.FleetTypeInstant {
+			// FleetData.Errors: "Supported only for fleets of type instant".
+			st.Errors = errorsOf(f.Errors, func(e types.DescribeFleetError) (string, string) {
+				return aws.ToString(e.ErrorCode), aws.ToString(e.ErrorMessage)
+			})
+		}
 		_, capped := tagValueOf(f.Tags, TagCapped)
 		switch {
 		case f.FleetState == types.FleetStateCodeDeleted:
@@ -808,36 +841,51 @@ func (p *Provider) pollEC2Fleets(ctx context.Context, fleetIDs []string) (map[st
 			f.ValidUntil != nil && !now.Before(*f.ValidUntil):
 			st.Closed = true
 		}
-		if f.ActivityStatus == types.FleetActivityStatusError && f.Type != types.FleetTypeInstant && len(st.Errors) == 0 {
-			st.Errors = p.fleetHistoryErrors(ctx, id, f.CreateTime)
+		// Request and maintain fleets report launch errors only in their
+		// history, up to 30 s late: read it while the fleet is short.
+		if f.Type != types.FleetTypeInstant && !st.Gone && (f.ActivityStatus == types.FleetActivityStatusError || st.Fulfilled < st.Target && !st.Closed) {
+			st.Errors = p.fleetHistoryErrors(ctx, id, f.CreateTime, f.ActivityStatus == types.FleetActivityStatusError)
 		}
 		out[id] = st
 	}
 	return out, nil
 }
 
-// fleetHistoryErrors reads the error events of an EC2 Fleet in error.
-func (p *Provider) fleetHistoryErrors(ctx context.Context, id string, since *time.Time) []string {
+// historyPages bounds the pages one history read fetches.
+const historyPages = 5
+
+// fleetHistoryErrors reads the service-error events of a request or
+// maintain EC2 Fleet (DescribeFleetHistory, EventType service-error, since
+// its creation), oldest first. With none yet (they come up to 30 s late),
+// a fleet in activity status error says so; one merely short says nothing.
+func (p *Provider) fleetHistoryErrors(ctx context.Context, id string, since *time.Time, inError bool) []string {
 	start := aws.ToTime(since)
 	if start.IsZero() {
 		start = p.clock.Now().Add(-48 * time.Hour)
 	}
-	h, err := p.fleet.DescribeFleetHistory(ctx, &ec2.DescribeFleetHistoryInput{FleetId: aws.String(id),
-		EventType: types.FleetEventTypeServiceError, StartTime: aws.Time(start)})
-	if err == nil {
-		var errs []string
-		for _, r := range h.HistoryRecords {
-			if ei := r.EventInformation; ei != nil {
-				errs = append(errs, aws.ToString(ei.EventSubType)+": "+aws.ToString(ei.EventDescription))
+	var errs []string
+	in := &ec2.DescribeFleetHistoryInput{FleetId: aws.String(id), EventType: types.FleetEventTypeServiceError, StartTime: aws.Time(start)}
+	for range historyPages {
+		h, err := p.fleet.DescribeFleetHistory(ctx, in)
+		if err != nil {
+			p.log.Debug("DescribeFleetHistory failed", "fleet", id, "err", classify("DescribeFleetHistory", err))
+			break
+		}
+		errs = append(errs, errorsOf(h.HistoryRecords, func(r types.HistoryRecordEntry) (string, string) {
+			if r.EventInformation == nil {
+				return "", ""
 			}
+			return aws.ToString(r.EventInformation.EventSubType), aws.ToString(r.EventInformation.EventDescription)
+		})...)
+		if aws.ToString(h.NextToken) == "" {
+			break
 		}
-		if len(errs) > 0 {
-			return errs
-		}
-	} else {
-		p.log.Debug("DescribeFleetHistory failed", "fleet", id, "err", classify("DescribeFleetHistory", err))
+		in.NextToken = h.NextToken
 	}
-	return []string{"FleetError: EC2 Fleet " + id + " reports activity status error"}
+	if len(errs) == 0 && inError {
+		return []string{"FleetError: EC2 Fleet " + id + " reports activity status error"}
+	}
+	return slices.Compact(errs)
 }
 
 // oneFleet describes one EC2 Fleet; ok is false when EC2 does not know it.
@@ -871,9 +919,12 @@ func (p *Provider) releaseEC2Fleet(ctx context.Context, id string, instanceIDs [
 	if err != nil {
 		return err
 	}
+	if !ok {
+		return errHandleNotFound("ReleaseFleet", id)
+	}
 	if ok && f.Type == types.FleetTypeMaintain && f.FleetState != types.FleetStateCodeDeleted &&
 		f.FleetState != types.FleetStateCodeDeletedRunning && f.FleetState != types.FleetStateCodeDeletedTerminatingInstances {
-		if err := p.lowerTarget(ctx, instanceIDs, units, fleetWeights(f), func(delta int) error { return p.setFleetTarget(ctx, f, delta) }); err != nil {
+		if err := p.lowerTarget(ctx, instanceIDs, units, fleetWeights(f), func(delta, od int) error { return p.setFleetTarget(ctx, f, delta, od) }); err != nil {
 			return err
 		}
 	}
@@ -882,8 +933,10 @@ func (p *Provider) releaseEC2Fleet(ctx context.Context, id string, instanceIDs [
 
 // setFleetTarget sets a maintain fleet's total target capacity: to -delta
 // below the current one when delta < 0, else to delta; never below 0, with
-// no-termination.
-func (p *Provider) setFleetTarget(ctx context.Context, f types.FleetData, delta int) error {
+// no-termination. Its on-demand target, if set, goes down by odLower (the
+// on-demand units released: else the fleet would replace them with
+// on-demand and leave Spot over target) and never above the total.
+func (p *Provider) setFleetTarget(ctx context.Context, f types.FleetData, delta, odLower int) error {
 	cur, curOD := 0, -1
 	if tcs := f.TargetCapacitySpecification; tcs != nil {
 		cur = int(aws.ToInt32(tcs.TotalTargetCapacity))
@@ -896,8 +949,8 @@ func (p *Provider) setFleetTarget(ctx context.Context, f types.FleetData, delta 
 		return nil
 	}
 	tcs := &types.TargetCapacitySpecificationRequest{TotalTargetCapacity: aws.Int32(int32(target))}
-	if curOD > target {
-		tcs.OnDemandTargetCapacity = aws.Int32(int32(target))
+	if od := newODTarget(curOD, odLower, target); od >= 0 && od != curOD {
+		tcs.OnDemandTargetCapacity = aws.Int32(int32(od))
 	}
 	_, err := p.fleet.ModifyFleet(ctx, &ec2.ModifyFleetInput{FleetId: f.FleetId, TargetCapacitySpecification: tcs,
 		ExcessCapacityTerminationPolicy: types.FleetExcessCapacityTerminationPolicyNoTermination})
@@ -919,7 +972,7 @@ func (p *Provider) capEC2Fleet(ctx context.Context, id string, keep int) error {
 		f.Type == types.FleetTypeInstant:
 		return nil
 	case f.Type == types.FleetTypeMaintain:
-		if err := p.setFleetTarget(ctx, f, keep); err != nil {
+		if err := p.setFleetTarget(ctx, f, keep, 0); err != nil {
 			return err
 		}
 		p.tagCapped(ctx, id)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"regexp"
 	"slices"
+	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
@@ -132,16 +133,22 @@ func toInstance(i types.Instance) provider.Instance {
 // Terminate terminates ids in batches of up to 1000. Ids EC2 does not know
 // (InvalidInstanceID.NotFound or .Malformed) are dropped and the rest of
 // their batch terminated; a failing batch does not stop the others. The
-// first error is returned.
+// first error is returned; when every batch went through but EC2 did not
+// know some ids, a NotFound *provider.Error names them: EC2 is eventually
+// consistent, and a just-launched instance answering NotFound may well be
+// running (EC2 Developer Guide, "Eventual consistency in the Amazon EC2
+// API"), so it is not reported as terminated.
 func (p *Provider) Terminate(ctx context.Context, ids []string) error {
 	var first error
+	var missing []string
 	for batch := range slices.Chunk(slices.Compact(slices.Sorted(slices.Values(ids))), terminateBatchSize) {
-		err := p.withoutMissing(ctx, batch, instanceIDPattern,
+		dropped, err := p.withoutMissingIDs(ctx, batch, instanceIDPattern,
 			[]string{"InvalidInstanceID.NotFound", "InvalidInstanceID.Malformed"},
 			func(ids []string) error {
 				_, err := p.ec2.TerminateInstances(ctx, &ec2.TerminateInstancesInput{InstanceIds: ids})
 				return err
 			})
+		missing = append(missing, dropped...)
 		if err != nil {
 			err = classify("TerminateInstances", err)
 			p.log.Warn("TerminateInstances failed", "instances", len(batch), "err", err)
@@ -150,7 +157,12 @@ func (p *Provider) Terminate(ctx context.Context, ids []string) error {
 			}
 			continue
 		}
-		p.log.Info("TerminateInstances", "instances", len(batch))
+		p.log.Info("TerminateInstances", "instances", len(batch)-len(dropped))
+	}
+	if first == nil && len(missing) > 0 {
+		p.log.Info("TerminateInstances: EC2 does not know these instances (yet?); not taken as terminated", "instances", missing)
+		return &provider.Error{Op: "TerminateInstances", Code: "InvalidInstanceID.NotFound", Kind: provider.NotFound, IDs: missing,
+			Message: fmt.Sprintf("EC2 does not know %d instance(s) (%s): not visible yet, or long gone; confirm with a later describe", len(missing), strings.Join(missing, ", "))}
 	}
 	return first
 }
@@ -167,29 +179,44 @@ var (
 // ones.
 func (p *Provider) withoutMissing(ctx context.Context, ids []string, pattern *regexp.Regexp,
 	notFound []string, fn func([]string) error) error {
+	_, err := p.withoutMissingIDs(ctx, ids, pattern, notFound, fn)
+	return err
+}
+
+// withoutMissingIDs is withoutMissing that also returns the ids it dropped.
+func (p *Provider) withoutMissingIDs(ctx context.Context, ids []string, pattern *regexp.Regexp,
+	notFound []string, fn func([]string) error) (dropped []string, _ error) {
 	for len(ids) > 0 {
 		err := fn(ids)
 		if err == nil || !slices.Contains(notFound, apiCode(err)) {
-			return err
+			return dropped, err
 		}
 		missing := pattern.FindAllString(apiMessage(err), -1)
 		rest := slices.DeleteFunc(slices.Clone(ids), func(id string) bool { return slices.Contains(missing, id) })
 		if len(rest) == len(ids) {
 			p.log.Debug("unknown ids not named by EC2; going one by one", "ids", len(ids), "err", err)
 			for _, id := range ids {
-				if err := fn([]string{id}); err != nil && !slices.Contains(notFound, apiCode(err)) {
-					return err
+				if err := fn([]string{id}); err != nil {
+					if !slices.Contains(notFound, apiCode(err)) {
+						return dropped, err
+					}
+					dropped = append(dropped, id)
 				}
 			}
-			return nil
+			return dropped, nil
 		}
 		p.log.Debug("dropping ids EC2 does not know", "ids", missing)
+		for _, id := range ids {
+			if !slices.Contains(rest, id) {
+				dropped = append(dropped, id)
+			}
+		}
 		ids = rest
 		if err := ctx.Err(); err != nil {
-			return err
+			return dropped, err
 		}
 	}
-	return nil
+	return dropped, nil
 }
 
 // InstanceType describes an instance type through DescribeInstanceTypes,

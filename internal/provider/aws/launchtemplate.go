@@ -148,6 +148,18 @@ func (p *Provider) launchTemplateData(ctx context.Context, spec provider.LaunchS
 	if aws.ToString(data.ImageId) == "" {
 		return nil, fatal(t, "no imageId, and no AMI in a launchTemplateId: nothing says which AMI to launch")
 	}
+	if id := aws.ToString(data.ImageId); strings.HasPrefix(id, "resolve:ssm:") {
+		// The user's launch template names its AMI by a Systems Manager
+		// parameter: EC2 Fleets of type request and maintain and Spot
+		// Fleets refuse that ("For fleets of type maintain and request,
+		// you must specify the AMI ID in the launch template"); resolve it
+		// now, for every API alike.
+		ami, err := p.resolveImage(ctx, id)
+		if err != nil {
+			return nil, err
+		}
+		data.ImageId = aws.String(ami)
+	}
 	if its := fleetTypes(t, t.API() != template.APISpotFleet); len(its) > 0 {
 		// Overrides choose the type; this one makes the template usable alone.
 		data.InstanceType = types.InstanceType(its[0])

@@ -325,8 +325,10 @@ func TestTerminateBatchesAndSkipsUnknown(t *testing.T) {
 			unknown := []string{"i-0fffffffffffffff1", "i-0fffffffffffffff2"}
 			// Both unknown ids land in the last batch once sorted.
 			ids = append(ids, unknown...)
-			if err := p.Terminate(context.Background(), append(ids, ids[0])); err != nil {
-				t.Fatal(err)
+			err := p.Terminate(context.Background(), append(ids, ids[0]))
+			var pe *provider.Error
+			if !errors.As(err, &pe) || pe.Kind != provider.NotFound || !slices.Equal(pe.IDs, unknown) {
+				t.Fatalf("Terminate with unknown ids = %v, want a NotFound error naming %v", err, unknown)
 			}
 			for _, id := range ids[:2100] {
 				if !e.terminatedSet[id] {
@@ -352,9 +354,9 @@ func TestTerminateBatchesAndSkipsUnknown(t *testing.T) {
 func TestTerminateOtherErrorsReported(t *testing.T) {
 	p, e, _, _ := newFakeProvider()
 	id := e.addInstance("c")
-	e.instances = nil // now unknown: only NotFound; must not error
-	if err := p.Terminate(context.Background(), []string{id}); err != nil {
-		t.Fatalf("terminating an unknown id: %v", err)
+	e.instances = nil // now unknown: NotFound, reported as such (not "already gone")
+	if err := p.Terminate(context.Background(), []string{id}); provider.KindOf(err) != provider.NotFound || provider.Retryable(err) {
+		t.Fatalf("terminating an unknown id: %v, want a NotFound error", err)
 	}
 	if err := p.Terminate(context.Background(), nil); err != nil || len(e.terminates) != 1 {
 		t.Fatalf("empty terminate: %v, %d calls", err, len(e.terminates))

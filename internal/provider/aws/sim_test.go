@@ -26,9 +26,24 @@ const al2023 = "/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x
 
 func newSim(t *testing.T, s Settings) (*Provider, *awssim.Region, *clock.Fake) {
 	t.Helper()
+	return newSimWith(t, s, awssim.Options{Consistency: awssim.Immediate})
+}
+
+// newSimWith is newSim with the region's options (Clock and the delays
+// are set here): with Consistency 0 the region is eventually consistent,
+// as AWS.
+func newSimWith(t *testing.T, s Settings, o awssim.Options) (*Provider, *awssim.Region, *clock.Fake) {
+	t.Helper()
 	isolateAWSEnv(t)
 	clk := clock.NewFake(time.Date(2025, 6, 1, 12, 0, 0, 0, time.UTC))
-	r := awssim.New(awssim.Options{Clock: clk, LaunchDelay: awssim.NoDelay, TerminateDelay: awssim.NoDelay})
+	o.Clock = clk
+	if o.LaunchDelay == 0 {
+		o.LaunchDelay = awssim.NoDelay
+	}
+	if o.TerminateDelay == 0 {
+		o.TerminateDelay = awssim.NoDelay
+	}
+	r := awssim.New(o)
 	endpoint, stop := r.Start()
 	t.Cleanup(stop)
 	s.Region, s.EndpointURL, s.Clock, s.backoff = "us-east-1", endpoint, clk, noBackoff{}
@@ -106,9 +121,9 @@ func TestSimLaunchListTerminate(t *testing.T) {
 		}
 	}
 
-	// Terminating with an unknown id terminates the others.
-	if err := p.Terminate(ctx, append(ids(res.Instances), "i-0123456789abcdef0")); err != nil {
-		t.Fatal(err)
+	// Terminating with an unknown id terminates the others, and says so.
+	if err := p.Terminate(ctx, append(ids(res.Instances), "i-0123456789abcdef0")); provider.KindOf(err) != provider.NotFound {
+		t.Fatalf("Terminate with an unknown id: %v, want NotFound", err)
 	}
 	clk.Advance(2 * time.Second)
 	got, err = p.List(ctx, "cluster-1")

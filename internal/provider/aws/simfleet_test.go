@@ -141,6 +141,18 @@ func TestSimFleets(t *testing.T) {
 
 			// Release one instance: it goes, nothing replaces it.
 			victim := got[0]
+			if c.api == template.APIASG && c.price == template.PriceHeterogeneous {
+				// A mixed group keeps its on-demand share of the desired
+				// capacity: releasing an on-demand instance makes it launch
+				// another on-demand one (and scale in a Spot one, which
+				// protection forbids). See the report on issue 13.
+				for _, in := range got {
+					if in.Spot {
+						victim = in
+						break
+					}
+				}
+			}
 			w := tpl.WeightOf(victim.InstanceType)
 			if err := p.Release(ctx, res.Handle, []string{victim.ID}, w); err != nil {
 				t.Fatal(err)
@@ -182,15 +194,15 @@ func TestSimFleets(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if s := st[res.Handle]; !s.Closed {
-				t.Errorf("Poll after Delete = %+v, want closed", s)
+			if s := st[res.Handle]; !s.Closed && !(c.api == template.APIASG && s.NotFound) {
+				t.Errorf("Poll after Delete = %+v, want closed (or, for a group, which Auto Scaling forgets, not found)", s)
 			}
 			if c.api == template.APIASG {
 				g, err := p.asg.DescribeAutoScalingGroups(ctx, &autoscaling.DescribeAutoScalingGroupsInput{})
 				if err != nil {
 					t.Fatal(err)
 				}
-				if len(g.AutoScalingGroups) != 0 || !st[res.Handle].Gone {
+				if len(g.AutoScalingGroups) != 0 || !st[res.Handle].NotFound {
 					t.Errorf("groups left: %d (poll %+v)", len(g.AutoScalingGroups), st[res.Handle])
 				}
 			}
@@ -386,6 +398,16 @@ func TestSimReclaimReleasesCapacityOnly(t *testing.T) {
 			}
 			if err := r.TerminateFromConsole(got[0].ID); err != nil {
 				t.Fatal(err)
+			}
+			if api == template.APIASG {
+				// The group replaces it at once; lowering the desired
+				// capacity while the replacement is Pending (not yet
+				// protected from scale-in) could scale in an instance HF
+				// waits for: Release waits until it is InService.
+				if err := p.Release(ctx, res.Handle, nil, 1); provider.KindOf(err) != provider.Transient {
+					t.Fatalf("Release with a replacement Pending: %v, want Transient", err)
+				}
+				settle(r, clk, 2)
 			}
 			if err := p.Release(ctx, res.Handle, nil, 1); err != nil {
 				t.Fatal(err)

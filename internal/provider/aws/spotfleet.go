@@ -3,6 +3,7 @@ package awsprov
 import (
 	"context"
 	"regexp"
+	"slices"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -188,7 +189,7 @@ func (p *Provider) pollSpotFleets(ctx context.Context, reqIDs []string) (map[str
 	if err != nil {
 		return nil, err
 	}
-	out := goneStatuses(reqIDs)
+	out := notFoundStatuses(reqIDs)
 	now := p.clock.Now()
 	for _, r := range reqs {
 		id := aws.ToString(r.SpotFleetRequestId)
@@ -212,37 +213,54 @@ func (p *Provider) pollSpotFleets(ctx context.Context, reqIDs []string) (map[str
 			cfg.ValidUntil != nil && !now.Before(*cfg.ValidUntil):
 			st.Closed = true
 		}
-		if r.ActivityStatus == types.ActivityStatusError {
-			st.Errors = p.spotFleetHistoryErrors(ctx, id, r.CreateTime)
+		// Launch errors are only in the history, up to 30 s late: read it
+		// while the request is in error or short.
+		if !st.Gone && (r.ActivityStatus == types.ActivityStatusError || st.Fulfilled < st.Target && !st.Closed) {
+			st.Errors = p.spotFleetHistoryErrors(ctx, id, r.CreateTime, r.ActivityStatus == types.ActivityStatusError)
 		}
 		out[id] = st
 	}
 	return out, nil
 }
 
-// spotFleetHistoryErrors reads the error events of a Spot Fleet request in
-// error (one call; DescribeSpotFleetRequestHistory takes one request).
-func (p *Provider) spotFleetHistoryErrors(ctx context.Context, id string, since *time.Time) []string {
+// spotFleetLaunchSubTypes are the information events of a Spot Fleet
+// history that say a launch specification failed (API Reference,
+// EventInformation); error events are all taken.
+var spotFleetLaunchSubTypes = map[string]bool{"launchSpecTemporarilyBlacklisted": true, "launchSpecUnusable": true}
+
+// spotFleetHistoryErrors reads the error events, and the information
+// events of failed launch specifications, of a Spot Fleet request
+// (DescribeSpotFleetRequestHistory takes one request; events come up to
+// 30 s late), oldest first.
+func (p *Provider) spotFleetHistoryErrors(ctx context.Context, id string, since *time.Time, inError bool) []string {
 	start := aws.ToTime(since)
 	if start.IsZero() {
 		start = p.clock.Now().Add(-48 * time.Hour)
 	}
-	h, err := p.fleet.DescribeSpotFleetRequestHistory(ctx, &ec2.DescribeSpotFleetRequestHistoryInput{
-		SpotFleetRequestId: aws.String(id), EventType: types.EventTypeError, StartTime: aws.Time(start)})
-	if err == nil {
-		errs := errorsOf(h.HistoryRecords, func(r types.HistoryRecord) (string, string) {
-			if r.EventInformation == nil {
+	var errs []string
+	in := &ec2.DescribeSpotFleetRequestHistoryInput{SpotFleetRequestId: aws.String(id), StartTime: aws.Time(start)}
+	for range historyPages {
+		h, err := p.fleet.DescribeSpotFleetRequestHistory(ctx, in)
+		if err != nil {
+			p.log.Debug("DescribeSpotFleetRequestHistory failed", "spot_fleet_request", id, "err", classify("DescribeSpotFleetRequestHistory", err))
+			break
+		}
+		errs = append(errs, errorsOf(h.HistoryRecords, func(r types.HistoryRecord) (string, string) {
+			ei := r.EventInformation
+			if ei == nil || r.EventType != types.EventTypeError && !(r.EventType == types.EventTypeInformation && spotFleetLaunchSubTypes[aws.ToString(ei.EventSubType)]) {
 				return "", ""
 			}
-			return aws.ToString(r.EventInformation.EventSubType), aws.ToString(r.EventInformation.EventDescription)
-		})
-		if len(errs) > 0 {
-			return errs
+			return aws.ToString(ei.EventSubType), aws.ToString(ei.EventDescription)
+		})...)
+		if aws.ToString(h.NextToken) == "" {
+			break
 		}
-	} else {
-		p.log.Debug("DescribeSpotFleetRequestHistory failed", "spot_fleet_request", id, "err", classify("DescribeSpotFleetRequestHistory", err))
+		in.NextToken = h.NextToken
 	}
-	return []string{"SpotFleetError: Spot Fleet request " + id + " reports activity status error"}
+	if len(errs) == 0 && inError {
+		return []string{"SpotFleetError: Spot Fleet request " + id + " reports activity status error"}
+	}
+	return slices.Compact(errs)
 }
 
 func (p *Provider) oneSpotFleet(ctx context.Context, id string) (types.SpotFleetRequestConfig, bool, error) {
@@ -275,9 +293,12 @@ func (p *Provider) releaseSpotFleet(ctx context.Context, id string, instanceIDs 
 	if err != nil {
 		return err
 	}
+	if !ok {
+		return errHandleNotFound("ReleaseSpotFleet", id)
+	}
 	if ok && r.SpotFleetRequestConfig.Type == types.FleetTypeMaintain && !sfrClosed(r.SpotFleetRequestState) {
 		if err := p.lowerTarget(ctx, instanceIDs, units, spotFleetWeights(r.SpotFleetRequestConfig),
-			func(delta int) error { return p.setSpotFleetTarget(ctx, r, delta) }); err != nil {
+			func(delta, od int) error { return p.setSpotFleetTarget(ctx, r, delta, od) }); err != nil {
 			return err
 		}
 	}
@@ -285,7 +306,7 @@ func (p *Provider) releaseSpotFleet(ctx context.Context, id string, instanceIDs 
 }
 
 // setSpotFleetTarget is setFleetTarget for a maintain Spot Fleet request.
-func (p *Provider) setSpotFleetTarget(ctx context.Context, r types.SpotFleetRequestConfig, delta int) error {
+func (p *Provider) setSpotFleetTarget(ctx context.Context, r types.SpotFleetRequestConfig, delta, odLower int) error {
 	c := r.SpotFleetRequestConfig
 	cur := int(aws.ToInt32(c.TargetCapacity))
 	target := newTarget(cur, delta)
@@ -294,8 +315,10 @@ func (p *Provider) setSpotFleetTarget(ctx context.Context, r types.SpotFleetRequ
 	}
 	in := &ec2.ModifySpotFleetRequestInput{SpotFleetRequestId: r.SpotFleetRequestId, TargetCapacity: aws.Int32(int32(target)),
 		ExcessCapacityTerminationPolicy: types.ExcessCapacityTerminationPolicyNoTermination}
-	if od := c.OnDemandTargetCapacity; od != nil && int(*od) > target {
-		in.OnDemandTargetCapacity = aws.Int32(int32(target))
+	if cur := c.OnDemandTargetCapacity; cur != nil {
+		if od := newODTarget(int(*cur), odLower, target); od != int(*cur) {
+			in.OnDemandTargetCapacity = aws.Int32(int32(od))
+		}
 	}
 	if _, err := p.fleet.ModifySpotFleetRequest(ctx, in); err != nil {
 		return classify("ModifySpotFleetRequest", err)
@@ -310,7 +333,7 @@ func (p *Provider) capSpotFleet(ctx context.Context, id string, keep int) error 
 		return err
 	}
 	if r.SpotFleetRequestConfig.Type == types.FleetTypeMaintain {
-		if err := p.setSpotFleetTarget(ctx, r, keep); err != nil {
+		if err := p.setSpotFleetTarget(ctx, r, keep, 0); err != nil {
 			return err
 		}
 		p.tagCapped(ctx, id)
