@@ -32,6 +32,16 @@ for f in "$bin/ohfpd" "$bin/ohfp"; do
     fi
 done
 
+# Both binaries must be static (CGO_ENABLED=0): the packages declare no
+# libc dependency, and RHEL 8 has glibc 2.28, older than a cgo build here
+# would need.
+for f in "$bin/ohfpd" "$bin/ohfp"; do
+    if ! $GO version -m "$f" | grep -q 'CGO_ENABLED=0'; then
+        echo "$0: $f is not a static, cgo-free Go build: it would need this machine's glibc; build it with CGO_ENABLED=0 (\`make build\` does)" >&2
+        exit 1
+    fi
+done
+
 # Package version: semver as nfpm expects, ordered as dpkg and rpm compare.
 pkgver=$(sh packaging/version.sh "$1")
 

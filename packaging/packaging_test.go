@@ -59,21 +59,12 @@ func testMain(m *testing.M) int {
 	defer os.RemoveAll(dir)
 	tmpRoot = dir
 	binDir = filepath.Join(dir, "bin")
-	ldflags := "-X main.version=" + testVersion
-	for _, b := range []struct{ out, pkg, cgo string }{
-		{"ohfpd", "./daemon", ""},
-		{"ohfp", "./client", "CGO_ENABLED=0"},
-	} {
-		cmd := exec.Command("go", "build", "-trimpath", "-ldflags", ldflags, "-o", filepath.Join(binDir, b.out), b.pkg)
-		cmd.Dir = repoRoot
-		cmd.Env = os.Environ()
-		if b.cgo != "" {
-			cmd.Env = append(cmd.Env, b.cgo)
-		}
-		if out, err := cmd.CombinedOutput(); err != nil {
-			fmt.Fprintf(os.Stderr, "building %s: %v\n%s", b.pkg, err, out)
-			return 1
-		}
+	// The binaries as `make build` makes them.
+	cmd := exec.Command("make", "-s", "build", "BIN="+binDir, "VERSION="+testVersion)
+	cmd.Dir = repoRoot
+	if out, err := cmd.CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "make build: %v\n%s", err, out)
+		return 1
 	}
 	return m.Run()
 }
