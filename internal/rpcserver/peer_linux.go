@@ -54,7 +54,7 @@ func peerGroups(fd int) []uint32 {
 			uintptr(unsafe.Pointer(&buf[0])), uintptr(unsafe.Pointer(&n)), 0)
 		switch {
 		case errno == 0:
-			return buf[:n/4 : n/4]
+			return buf[: n/4 : n/4]
 		case errno == unix.ERANGE && int(n/4) > len(buf) && n/4 <= 65536:
 			buf = make([]uint32, n/4) // the kernel said how many
 		default:
