@@ -85,7 +85,7 @@ func realMain(args []string, stdout, stderr io.Writer) int {
 		for _, p := range cfg.Providers {
 			n += len(p.Templates)
 		}
-		fmt.Fprintf(stdout, "%s: OK (%d providers, %d templates)\n", *cfgPath, len(cfg.Providers), n)
+		fmt.Fprintf(stdout, "%s: OK (%s, %s)\n", *cfgPath, plural(len(cfg.Providers), "provider"), plural(n, "template"))
 		return 0
 	}
 
@@ -174,4 +174,12 @@ func importHFMain(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	return 0
+}
+
+// plural is "1 provider", "2 providers".
+func plural(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
 }

@@ -257,9 +257,65 @@ func TestDebPackage(t *testing.T) {
 	if out := run(t, "", nil, filepath.Join(root, "usr/bin/ohfp"), "--version"); !strings.Contains(out, testVersion) {
 		t.Errorf("ohfp --version from the .deb = %q, want it to name %s", out, testVersion)
 	}
-	cfg := filepath.Join(root, "etc/ohfp/config.yaml")
-	if out := run(t, "", nil, filepath.Join(root, "usr/bin/ohfpd"), "--check-config", "--config", cfg); !strings.Contains(out, "OK (1 providers, 2 templates)") {
-		t.Errorf("ohfpd --check-config on the packaged config: %q", out)
+	checkSampleRefused(t, filepath.Join(root, "usr/bin/ohfpd"), filepath.Join(root, "etc/ohfp/config.yaml"))
+	if out := run(t, "", nil, filepath.Join(root, "usr/bin/ohfpd"), "--check-config", "--config", filledSample(t, filepath.Join(root, "etc/ohfp"))); !strings.Contains(out, "OK (1 provider, 2 templates)") {
+		t.Errorf("ohfpd --check-config on the packaged config, placeholders filled in: %q", out)
+	}
+}
+
+// placeholders are the sample's, and what TestFilesAgree and
+// TestSocketActivation put in their place.
+var placeholders = map[string]string{
+	"<your-region>":            "us-east-1",
+	"<your-subnet-id>":         "subnet-0123456789abcdef0",
+	"<your-second-subnet-id>":  "subnet-0fedcba9876543210",
+	"<your-security-group-id>": "sg-0123456789abcdef0",
+}
+
+// filledSample copies config.yaml and awsprov_templates.json from dir into
+// a temporary folder with every placeholder replaced, and returns the
+// config's path there.
+func filledSample(t *testing.T, dir string) string {
+	t.Helper()
+	out := t.TempDir()
+	for _, f := range []string{"config.yaml", "awsprov_templates.json"} {
+		b, err := os.ReadFile(filepath.Join(dir, f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		s := string(b)
+		for k, v := range placeholders {
+			s = strings.ReplaceAll(s, k, v)
+		}
+		if m := regexp.MustCompile(`<your-[a-z-]+>`).FindString(s); m != "" {
+			t.Fatalf("%s holds placeholder %s, which this test does not know", f, m)
+		}
+		if err := os.WriteFile(filepath.Join(out, f), []byte(s), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return filepath.Join(out, "config.yaml")
+}
+
+// checkSampleRefused: the sample configuration, as shipped, is refused,
+// with a message naming every placeholder where it is.
+func checkSampleRefused(t *testing.T, ohfpd, cfg string) {
+	t.Helper()
+	cmd := exec.Command(ohfpd, "--check-config", "--config", cfg)
+	out, err := cmd.CombinedOutput()
+	if err == nil {
+		t.Fatalf("ohfpd --check-config accepted the sample with its placeholders:\n%s", out)
+	}
+	for _, want := range []string{
+		"config.yaml:", "providers[aws].region: <your-region> is a placeholder",
+		"awsprov_templates.json:", "templates[OnDemand-c5-large].subnetId: <your-subnet-id> is a placeholder",
+		"templates[OnDemand-c5-large].securityGroupIds[0]: <your-security-group-id> is a placeholder",
+		"templates[Spot-m5-xlarge].subnetId: <your-second-subnet-id> is a placeholder",
+		"replace it with your own value",
+	} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("ohfpd --check-config on the sample does not say %q:\n%s", want, out)
+		}
 	}
 }
 
@@ -355,7 +411,7 @@ func one(t *testing.T, unit map[string][]string, key string) string {
 // TestFilesAgree checks that the units, the shipped configuration and the HF
 // registration samples name the same socket, group, folders and provider.
 func TestFilesAgree(t *testing.T) {
-	cfg, err := config.Load(filepath.Join(repoRoot, "packaging", "config.yaml"))
+	cfg, err := config.Load(filledSample(t, filepath.Join(repoRoot, "packaging")))
 	if err != nil {
 		t.Fatalf("the shipped config.yaml does not load: %v", err)
 	}
@@ -427,9 +483,13 @@ func TestFilesAgree(t *testing.T) {
 	}
 }
 
+// TestShippedConfigChecks: the sample refuses to start until its
+// placeholders are replaced, and then checks clean.
 func TestShippedConfigChecks(t *testing.T) {
-	out := run(t, "", nil, filepath.Join(binDir, "ohfpd"), "--check-config", "--config", filepath.Join(repoRoot, "packaging", "config.yaml"))
-	if !strings.Contains(out, "OK (1 providers, 2 templates)") {
+	ohfpd := filepath.Join(binDir, "ohfpd")
+	checkSampleRefused(t, ohfpd, filepath.Join(repoRoot, "packaging", "config.yaml"))
+	out := run(t, "", nil, ohfpd, "--check-config", "--config", filledSample(t, filepath.Join(repoRoot, "packaging")))
+	if !strings.Contains(out, "OK (1 provider, 2 templates)") {
 		t.Errorf("ohfpd --check-config: %q", out)
 	}
 }
@@ -726,7 +786,7 @@ providers:
   - name: aws
     region: us-east-1
     templates_file: %s
-`, filepath.Join(dir, "not-this.sock"), filepath.Join(dir, "state"), filepath.Join(repoRoot, "packaging", "awsprov_templates.json"))
+`, filepath.Join(dir, "not-this.sock"), filepath.Join(dir, "state"), filepath.Join(filepath.Dir(filledSample(t, filepath.Join(repoRoot, "packaging"))), "awsprov_templates.json"))
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
