@@ -163,17 +163,46 @@ func wantFiles() []entry {
 		{path: "/usr/lib/tmpfiles.d/ohfp.conf", mode: "-rw-r--r--", owner: "root/root"},
 	}
 	for _, s := range hfScripts {
-		w = append(w, entry{path: "/usr/libexec/ohfp/hf/" + s + ".sh", link: "/usr/bin/ohfp"})
+		w = append(w, entry{path: "/usr/libexec/ohfp/hf/" + s + ".sh", link: "../../../bin/ohfp"})
 	}
-	for _, d := range []string{"README.md", "hostProviders.json", "hostProviderPlugins.json", "awsprov_templates.json", "config.yaml.example"} {
+	for _, d := range []string{"README.md", "reference.md", "hostProviders.json", "hostProviderPlugins.json", "awsprov_templates.json", "config.yaml.example"} {
 		w = append(w, entry{path: "/usr/share/doc/ohfp/" + d, mode: "-rw-r--r--", owner: "root/root"})
 	}
+	for _, m := range manPages {
+		w = append(w, entry{path: m, mode: "-rw-r--r--", owner: "root/root"})
+	}
+	w = append(w,
+		entry{path: "/usr/share/bash-completion/completions/ohfp", mode: "-rw-r--r--", owner: "root/root"},
+		entry{path: "/usr/share/bash-completion/completions/ohfpd", link: "ohfp"})
 	return w
 }
 
+// manPages are the manual pages both packages install.
+var manPages = []string{"/usr/share/man/man1/ohfp.1.gz", "/usr/share/man/man8/ohfpd.8.gz", "/usr/share/man/man5/ohfp.yaml.5.gz"}
+
+// debOnly and rpmOnly are what one packager installs and not the other.
+var (
+	debOnly = []entry{
+		{path: "/usr/share/doc/ohfp/copyright", mode: "-rw-r--r--", owner: "root/root"},
+		{path: "/usr/share/doc/ohfp/changelog.Debian.gz", mode: "-rw-r--r--", owner: "root/root"},
+		{path: "/usr/share/lintian/overrides/ohfp", mode: "-rw-r--r--", owner: "root/root"},
+		{path: "/usr/share/zsh/vendor-completions/_ohfp", mode: "-rw-r--r--", owner: "root/root"},
+	}
+	rpmOnly = []entry{
+		{path: "/usr/share/licenses/ohfp/LICENSE", mode: "-rw-r--r--", owner: "root/root"},
+		{path: "/usr/share/zsh/site-functions/_ohfp", mode: "-rw-r--r--", owner: "root/root"},
+	}
+)
+
 func checkEntries(t *testing.T, kind string, got map[string]entry) {
 	t.Helper()
-	for _, w := range wantFiles() {
+	want := wantFiles()
+	if kind == "deb" {
+		want = append(want, debOnly...)
+	} else {
+		want = append(want, rpmOnly...)
+	}
+	for _, w := range want {
 		g, ok := got[w.path]
 		if !ok {
 			t.Errorf("%s: %s is missing", kind, w.path)
@@ -184,6 +213,9 @@ func checkEntries(t *testing.T, kind string, got map[string]entry) {
 				t.Errorf("%s: %s links to %q, want %q", kind, w.path, g.link, w.link)
 			}
 			continue
+		}
+		if g.owner == "0/0" { // nfpm's generated files carry ids, not names
+			g.owner = "root/root"
 		}
 		if g.mode != w.mode || g.owner != w.owner {
 			t.Errorf("%s: %s is %s %s, want %s %s", kind, w.path, g.mode, g.owner, w.mode, w.owner)
@@ -214,13 +246,18 @@ func TestDebPackage(t *testing.T) {
 	debArch := map[string]string{"amd64": "amd64", "arm64": "arm64", "386": "i386"}[runtime.GOARCH]
 	for field, want := range map[string]string{
 		"Package":      "ohfp",
-		"Version":      "1.2.3~rc.1",
+		"Version":      "1.2.3~rc.1-1",
 		"Architecture": debArch,
 		"License":      "Apache-2.0",
 	} {
 		if got := strings.TrimSpace(run(t, "", nil, "dpkg-deb", "-f", deb, field)); got != want {
 			t.Errorf("deb field %s = %q, want %q", field, got, want)
 		}
+	}
+
+	// No dependency on a libc: the binaries are static (TestBinariesAreStatic).
+	if got := strings.TrimSpace(run(t, "", nil, "dpkg-deb", "-f", deb, "Depends", "Pre-Depends")); got != "" {
+		t.Errorf("the .deb depends on %q; its static binaries need nothing", got)
 	}
 
 	// Control archive: conffiles and the maintainer scripts.
@@ -342,7 +379,7 @@ func TestRpmPackage(t *testing.T) {
 		}
 		got[e.path] = e
 	}
-	for _, w := range wantFiles() {
+	for _, w := range append(wantFiles(), rpmOnly...) {
 		if !slices.Contains(list, strings.TrimSuffix(w.path, "/")) {
 			t.Errorf("rpm -qlp does not list %s", w.path)
 		}
@@ -365,6 +402,12 @@ func TestRpmPackage(t *testing.T) {
 		}
 		if !strings.Contains(fl, "c") || !strings.Contains(fl, "n") {
 			t.Errorf("%s has rpm file flags %q, want config and noreplace (c, n)", c, fl)
+		}
+	}
+
+	for _, req := range strings.Split(run(t, "", nil, "rpm", "-qp", "--requires", rpm), "\n") {
+		if strings.Contains(req, "libc") || strings.Contains(req, "GLIBC") {
+			t.Errorf("the .rpm requires %q; its static binaries need no libc", req)
 		}
 	}
 
