@@ -28,8 +28,9 @@ $(BIN)/ohfp: FORCE
 
 FORCE:
 
+# Its configuration, state and ohfpd's log stay in .demo/ afterwards.
 demo: build
-	$(GO) run ./internal/demo -bin bin
+	$(GO) run ./internal/demo -bin $(BIN) -dir .demo
 
 vet:
 	$(GO) vet ./...
