@@ -8,6 +8,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -266,3 +268,63 @@ func TestCompletions(t *testing.T) {
 }
 
 var hfOperations = []string{"getAvailableTemplates", "requestMachines", "getRequestStatus", "requestReturnMachines", "getReturnRequests"}
+
+// TestDocsAgree: the README and the operator's guide agree with each other,
+// with IBM's layout, with the packages make package builds and with the
+// programs' help.
+func TestDocsAgree(t *testing.T) {
+	read := func(p string) string {
+		b, err := os.ReadFile(filepath.Join(repoRoot, p))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(b)
+	}
+	docs := map[string]string{"README.md": read("README.md"), "packaging/README-ops.md": read("packaging/README-ops.md")}
+
+	ohfpdHelp := run(t, "", nil, filepath.Join(binDir, "ohfpd"), "help")
+	ohfpHelp := run(t, "", nil, filepath.Join(binDir, "ohfp"), "help")
+	dist := buildPackages(t)
+	native := strings.Replace(testVersion, "-", "~", 1)
+	for name, doc := range docs {
+		// Where HF keeps its two registration files (IBM: plugins in
+		// conf/providerplugins/, instances in conf/providers/).
+		if !strings.Contains(doc, "$HF_TOP/conf/providerplugins/hostProviderPlugins.json") {
+			t.Errorf("%s does not place hostProviderPlugins.json in $HF_TOP/conf/providerplugins/", name)
+		}
+		if regexp.MustCompile(`conf/providers/\S*hostProviderPlugins`).MatchString(doc) || strings.Contains(doc, "both in\n`$HF_TOP/conf/providers/`") {
+			t.Errorf("%s places hostProviderPlugins.json in conf/providers/", name)
+		}
+		// The package files it names are those make package builds.
+		for _, m := range regexp.MustCompile("`(?:dist/)?(ohfp[_-]<version>[^`]*)`").FindAllStringSubmatch(doc, -1) {
+			file := strings.Replace(m[1], "<version>", native, 1)
+			if runtime.GOARCH != "amd64" {
+				continue
+			}
+			if _, err := os.Stat(filepath.Join(dist, file)); err != nil {
+				got, _ := filepath.Glob(filepath.Join(dist, "ohfp*"))
+				t.Errorf("%s names the package %s; make package builds %v", name, m[1], got)
+			}
+		}
+		// Links resolve in a clone.
+		for _, m := range regexp.MustCompile(`\]\(([^)#:]+)\)`).FindAllStringSubmatch(doc, -1) {
+			if _, err := os.Stat(filepath.Join(repoRoot, filepath.Dir(name), m[1])); err != nil {
+				t.Errorf("%s links %s, which a clone does not have", name, m[1])
+			}
+		}
+		// ohfpd's subcommands and options it names exist.
+		for _, m := range regexp.MustCompile("ohfpd ((?:--?)?[a-z][a-z-]+)").FindAllStringSubmatch(doc, -1) {
+			w := m[1]
+			if strings.HasPrefix(w, "-") || slices.Contains([]string{"simulate", "import-hf", "version", "help"}, w) {
+				if !strings.Contains(ohfpdHelp, w) {
+					t.Errorf("%s names ohfpd %s, which ohfpd's help does not have", name, w)
+				}
+			}
+		}
+		for _, m := range regexp.MustCompile("`ohfp ([a-z][a-z-]+)").FindAllStringSubmatch(doc, -1) {
+			if !strings.Contains(ohfpHelp, "\n  "+m[1]) && m[1] != "help" {
+				t.Errorf("%s names ohfp %s, which ohfp's help does not have", name, m[1])
+			}
+		}
+	}
+}
