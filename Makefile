@@ -1,5 +1,5 @@
 # ohfp — Open Host Factory Plugin.
-#   make build   bin/ohfpd and bin/ohfp (static client)
+#   make build   bin/ohfpd and bin/ohfp, both static (BIN=DIR to build elsewhere)
 #   make demo    build, run ohfpd on the simulated AWS region, drive one HF cycle
 #   make test    vet, gofmt check, and every test under -race
 #   make bench   the benchmark table (see README)
@@ -7,25 +7,30 @@
 GO      ?= go
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo 0.0.0-dev)
 LDFLAGS := -s -w -X main.version=$(VERSION)
+BIN     ?= bin
 export GOFLAGS ?= -buildvcs=false
 
 .PHONY: all build demo test vet fmt-check bench package clean soak
 
 all: build
 
-build: bin/ohfpd bin/ohfp
+build: $(BIN)/ohfpd $(BIN)/ohfp
 
-bin/ohfpd: FORCE
-	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $@ ./daemon
+# Both binaries are static and cgo-free: ohfpd runs on any glibc (RHEL 8's
+# 2.28 included) or none. The trade-off: os/user reads /etc/passwd and
+# /etc/group only, not NSS (LDAP, SSSD); see packaging/README-ops.md.
+$(BIN)/ohfpd: FORCE
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $@ ./daemon
 
 # The client HF runs once per call: static, no cgo, lean.
-bin/ohfp: FORCE
+$(BIN)/ohfp: FORCE
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $@ ./client
 
 FORCE:
 
+# Its configuration, state and ohfpd's log stay in .demo/ afterwards.
 demo: build
-	$(GO) run ./internal/demo -bin bin
+	$(GO) run ./internal/demo -bin $(BIN) -dir .demo
 
 vet:
 	$(GO) vet ./...
@@ -48,7 +53,7 @@ soak:
 
 # Packages (.deb and .rpm) with nfpm, a Go tool dependency in go.mod.
 package: build
-	./packaging/build.sh $(VERSION)
+	OHFP_BIN=$(BIN) ./packaging/build.sh $(VERSION)
 
 clean:
 	rm -rf bin dist

@@ -3,11 +3,13 @@
 // provisions on AWS and reconciles with AWS in the background. The ohfp
 // client forwards HF's calls to it over a Unix socket.
 //
+// Its help (usage.go) is also the source of the ohfpd(8) man page.
+//
 //	ohfpd [--config FILE] [--simulate] [--rebuild-from-cloud] [--adopt-cluster-id OLD]
 //	ohfpd --check-config [--config FILE]
-//	ohfpd simulate --listen 127.0.0.1:4566
-//	ohfpd import-hf [-o FILE] DIR
-//	ohfpd --version
+//	ohfpd simulate [--listen ADDR] [--region NAME]
+//	ohfpd import-hf [-o FILE] [--name NAME] DIR
+//	ohfpd version | help
 package main
 
 import (
@@ -19,6 +21,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
+	"strings"
 	"syscall"
 	"time"
 
@@ -48,26 +51,35 @@ func main() {
 }
 
 func realMain(args []string, stdout, stderr io.Writer) int {
-	if len(args) > 0 && args[0] == "simulate" {
-		return simulateMain(args[1:], stderr)
-	}
-	if len(args) > 0 && args[0] == "import-hf" {
-		return importHFMain(args[1:], stdout, stderr)
+	if len(args) > 0 {
+		switch args[0] {
+		case "simulate":
+			return simulateMain(args[1:], stdout, stderr)
+		case "import-hf":
+			return importHFMain(args[1:], stdout, stderr)
+		case "version":
+			if len(args) > 1 {
+				return usageError(stderr, "version takes no argument")
+			}
+			fmt.Fprintf(stdout, "ohfpd %s\n", version)
+			return 0
+		case "help":
+			usage(stdout)
+			return 0
+		}
 	}
 	fs := flag.NewFlagSet("ohfpd", flag.ContinueOnError)
-	fs.SetOutput(stderr)
 	cfgPath := fs.String("config", "/etc/ohfp/config.yaml", "the ohfpd configuration `file`")
 	check := fs.Bool("check-config", false, "validate the configuration and its templates, then exit")
 	simulate := fs.Bool("simulate", false, "run against a simulated AWS region started in-process (no AWS account needed)")
 	rebuild := fs.Bool("rebuild-from-cloud", false, "rebuild requests and machines from the cloud's tags before serving (after losing the state directory)")
 	adopt := fs.String("adopt-cluster-id", "", "re-tag the hosts of the `old` cluster_id with the configured one and record it in the state directory (after changing cluster_id)")
 	showVersion := fs.Bool("version", false, "print the version and exit")
-	if err := fs.Parse(args); err != nil {
-		return 2
+	if code, done := parseFlags(fs, args, stdout, stderr); done {
+		return code
 	}
 	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "ohfpd: unexpected argument %q (see ohfpd --help)\n", fs.Arg(0))
-		return 2
+		return usageError(stderr, "unexpected argument %q; subcommands: %s", fs.Arg(0), strings.Join(subcommands, ", "))
 	}
 	if *showVersion {
 		fmt.Fprintf(stdout, "ohfpd %s\n", version)
@@ -86,7 +98,7 @@ func realMain(args []string, stdout, stderr io.Writer) int {
 		for _, p := range cfg.Providers {
 			n += len(p.Templates)
 		}
-		fmt.Fprintf(stdout, "%s: OK (%d providers, %d templates)\n", *cfgPath, len(cfg.Providers), n)
+		fmt.Fprintf(stdout, "%s: OK (%s, %s)\n", *cfgPath, plural(len(cfg.Providers), "provider"), plural(n, "template"))
 		return 0
 	}
 
@@ -113,9 +125,8 @@ func realMain(args []string, stdout, stderr io.Writer) int {
 }
 
 // simulateMain runs the simulated AWS region alone, for any AWS client.
-func simulateMain(args []string, stderr io.Writer) int {
+func simulateMain(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("ohfpd simulate", flag.ContinueOnError)
-	fs.SetOutput(stderr)
 	listen := fs.String("listen", "127.0.0.1:4566", "`address` to serve the simulated region on")
 	region := fs.String("region", "us-east-1", "the simulated region's name")
 	launch := fs.Duration("launch-delay", time.Second, "how long instances stay pending")
@@ -124,12 +135,11 @@ func simulateMain(args []string, stderr io.Writer) int {
 	// instance or fleet for gone (see internal/awssim/doc.go and issue 13);
 	// awssim.New turns it on by default.
 	consistency := fs.Duration("consistency", 0, "eventual consistency: new resources stay invisible to other calls for up to this long, as on AWS (try 2s); 0: at once")
-	if err := fs.Parse(args); err != nil {
-		return 2
+	if code, done := parseFlags(fs, args, stdout, stderr); done {
+		return code
 	}
 	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "ohfpd simulate: unexpected argument %q\n", fs.Arg(0))
-		return 2
+		return usageError(stderr, "simulate: unexpected argument %q", fs.Arg(0))
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
@@ -149,24 +159,31 @@ func simulateMain(args []string, stderr io.Writer) int {
 }
 
 // importHFMain turns IBM's awsprov_config.json and awsprov_templates.json
-// in DIR into an ohfpd YAML configuration, with a note for every field it
-// could not carry.
+// in DIR into an ohfpd YAML configuration. The notes (what is not carried
+// and would have made a difference) are in the YAML; on standard error too
+// when the YAML goes to a file. Exit 0 when the result loads, 1 when not
+// (the YAML is written all the same, to be fixed), 2 on a usage error.
 func importHFMain(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("ohfpd import-hf", flag.ContinueOnError)
-	fs.SetOutput(stderr)
 	out := fs.String("o", "", "write the YAML to `file` instead of standard output")
-	if err := fs.Parse(args); err != nil {
-		return 2
+	name := fs.String("name", "", "the provider's `name`")
+	// DIR may come before the options, as ohfp config import-hf DIR -o FILE has it.
+	var dirs []string
+	for rest := args; ; {
+		if code, done := parseFlags(fs, rest, stdout, stderr); done {
+			return code
+		}
+		if fs.NArg() == 0 {
+			break
+		}
+		dirs = append(dirs, fs.Arg(0))
+		rest = fs.Args()[1:]
 	}
-	if fs.NArg() != 1 {
-		fmt.Fprintln(stderr, "usage: ohfpd import-hf [-o FILE] DIR   (DIR holds awsprov_config.json and awsprov_templates.json)")
-		return 2
+	if len(dirs) != 1 {
+		return usageError(stderr, "usage: ohfpd import-hf [-o FILE] [--name NAME] DIR, DIR holding awsprov_templates.json (and awsprov_config.json)")
 	}
-	yml, notes, err := config.ImportHF(fs.Arg(0))
-	for _, n := range notes {
-		fmt.Fprintf(stderr, "note: %s\n", n)
-	}
-	if err != nil && len(yml) == 0 {
+	yml, notes, err := config.ImportHF(dirs[0], config.ImportOptions{Name: *name, Output: *out})
+	if len(yml) == 0 {
 		fmt.Fprintf(stderr, "ohfpd import-hf: %v\n", err)
 		return 1
 	}
@@ -175,12 +192,27 @@ func importHFMain(args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintf(stderr, "ohfpd import-hf: %v\n", werr)
 			return 1
 		}
-	} else {
-		stdout.Write(yml)
-	}
-	if err != nil {
-		fmt.Fprintf(stderr, "ohfpd import-hf: the result does not validate yet, fix it by hand: %v\n", err)
+		for _, n := range notes {
+			fmt.Fprintf(stderr, "note: %s\n", n)
+		}
+	} else if _, werr := stdout.Write(yml); werr != nil {
+		fmt.Fprintf(stderr, "ohfpd import-hf: %v\n", werr)
 		return 1
 	}
+	if err != nil {
+		fmt.Fprintf(stderr, "ohfpd import-hf: %v\n", err)
+		return 1
+	}
+	if *out != "" {
+		fmt.Fprintf(stderr, "wrote %s\n", *out)
+	}
 	return 0
+}
+
+// plural is "1 provider", "2 providers".
+func plural(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
 }

@@ -234,7 +234,7 @@ func (d *daemon) allowed(cfg *config.Config) (uids, gids []uint32) {
 			id, _ := strconv.ParseUint(uu.Uid, 10, 32)
 			uids = append(uids, uint32(id))
 		} else {
-			d.log.Warn("allowed_users: no such user", "user", u)
+			d.log.Warn("allowed_users: no such user in /etc/passwd; ohfpd is static and does not ask LDAP or SSSD: give the uid (id -u NAME)", "user", u)
 		}
 	}
 	groups := append([]string{cfg.SocketGroup}, cfg.AllowedGroups...)
@@ -248,7 +248,7 @@ func (d *daemon) allowed(cfg *config.Config) (uids, gids []uint32) {
 			id, _ := strconv.ParseUint(gg.Gid, 10, 32)
 			gids = append(gids, uint32(id))
 		} else if i > 0 {
-			d.log.Warn("allowed_groups: no such group", "group", g)
+			d.log.Warn("allowed_groups: no such group in /etc/group; ohfpd is static and does not ask LDAP or SSSD: give the gid (getent group NAME)", "group", g)
 		}
 	}
 	return uids, gids

@@ -59,21 +59,12 @@ func testMain(m *testing.M) int {
 	defer os.RemoveAll(dir)
 	tmpRoot = dir
 	binDir = filepath.Join(dir, "bin")
-	ldflags := "-X main.version=" + testVersion
-	for _, b := range []struct{ out, pkg, cgo string }{
-		{"ohfpd", "./daemon", ""},
-		{"ohfp", "./client", "CGO_ENABLED=0"},
-	} {
-		cmd := exec.Command("go", "build", "-trimpath", "-ldflags", ldflags, "-o", filepath.Join(binDir, b.out), b.pkg)
-		cmd.Dir = repoRoot
-		cmd.Env = os.Environ()
-		if b.cgo != "" {
-			cmd.Env = append(cmd.Env, b.cgo)
-		}
-		if out, err := cmd.CombinedOutput(); err != nil {
-			fmt.Fprintf(os.Stderr, "building %s: %v\n%s", b.pkg, err, out)
-			return 1
-		}
+	// The binaries as `make build` makes them.
+	cmd := exec.Command("make", "-s", "build", "BIN="+binDir, "VERSION="+testVersion)
+	cmd.Dir = repoRoot
+	if out, err := cmd.CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "make build: %v\n%s", err, out)
+		return 1
 	}
 	return m.Run()
 }
@@ -172,17 +163,46 @@ func wantFiles() []entry {
 		{path: "/usr/lib/tmpfiles.d/ohfp.conf", mode: "-rw-r--r--", owner: "root/root"},
 	}
 	for _, s := range hfScripts {
-		w = append(w, entry{path: "/usr/libexec/ohfp/hf/" + s + ".sh", link: "/usr/bin/ohfp"})
+		w = append(w, entry{path: "/usr/libexec/ohfp/hf/" + s + ".sh", link: "../../../bin/ohfp"})
 	}
-	for _, d := range []string{"README.md", "hostProviders.json", "hostProviderPlugins.json", "awsprov_templates.json", "config.yaml.example"} {
+	for _, d := range []string{"README.md", "reference.md", "hostProviders.json", "hostProviderPlugins.json", "awsprov_templates.json", "config.yaml.example"} {
 		w = append(w, entry{path: "/usr/share/doc/ohfp/" + d, mode: "-rw-r--r--", owner: "root/root"})
 	}
+	for _, m := range manPages {
+		w = append(w, entry{path: m, mode: "-rw-r--r--", owner: "root/root"})
+	}
+	w = append(w,
+		entry{path: "/usr/share/bash-completion/completions/ohfp", mode: "-rw-r--r--", owner: "root/root"},
+		entry{path: "/usr/share/bash-completion/completions/ohfpd", link: "ohfp"})
 	return w
 }
 
+// manPages are the manual pages both packages install.
+var manPages = []string{"/usr/share/man/man1/ohfp.1.gz", "/usr/share/man/man8/ohfpd.8.gz", "/usr/share/man/man5/ohfp.yaml.5.gz"}
+
+// debOnly and rpmOnly are what one packager installs and not the other.
+var (
+	debOnly = []entry{
+		{path: "/usr/share/doc/ohfp/copyright", mode: "-rw-r--r--", owner: "root/root"},
+		{path: "/usr/share/doc/ohfp/changelog.Debian.gz", mode: "-rw-r--r--", owner: "root/root"},
+		{path: "/usr/share/lintian/overrides/ohfp", mode: "-rw-r--r--", owner: "root/root"},
+		{path: "/usr/share/zsh/vendor-completions/_ohfp", mode: "-rw-r--r--", owner: "root/root"},
+	}
+	rpmOnly = []entry{
+		{path: "/usr/share/licenses/ohfp/LICENSE", mode: "-rw-r--r--", owner: "root/root"},
+		{path: "/usr/share/zsh/site-functions/_ohfp", mode: "-rw-r--r--", owner: "root/root"},
+	}
+)
+
 func checkEntries(t *testing.T, kind string, got map[string]entry) {
 	t.Helper()
-	for _, w := range wantFiles() {
+	want := wantFiles()
+	if kind == "deb" {
+		want = append(want, debOnly...)
+	} else {
+		want = append(want, rpmOnly...)
+	}
+	for _, w := range want {
 		g, ok := got[w.path]
 		if !ok {
 			t.Errorf("%s: %s is missing", kind, w.path)
@@ -193,6 +213,9 @@ func checkEntries(t *testing.T, kind string, got map[string]entry) {
 				t.Errorf("%s: %s links to %q, want %q", kind, w.path, g.link, w.link)
 			}
 			continue
+		}
+		if g.owner == "0/0" { // nfpm's generated files carry ids, not names
+			g.owner = "root/root"
 		}
 		if g.mode != w.mode || g.owner != w.owner {
 			t.Errorf("%s: %s is %s %s, want %s %s", kind, w.path, g.mode, g.owner, w.mode, w.owner)
@@ -223,13 +246,18 @@ func TestDebPackage(t *testing.T) {
 	debArch := map[string]string{"amd64": "amd64", "arm64": "arm64", "386": "i386"}[runtime.GOARCH]
 	for field, want := range map[string]string{
 		"Package":      "ohfp",
-		"Version":      "1.2.3~rc.1",
+		"Version":      "1.2.3~rc.1-1",
 		"Architecture": debArch,
 		"License":      "Apache-2.0",
 	} {
 		if got := strings.TrimSpace(run(t, "", nil, "dpkg-deb", "-f", deb, field)); got != want {
 			t.Errorf("deb field %s = %q, want %q", field, got, want)
 		}
+	}
+
+	// No dependency on a libc: the binaries are static (TestBinariesAreStatic).
+	if got := strings.TrimSpace(run(t, "", nil, "dpkg-deb", "-f", deb, "Depends", "Pre-Depends")); got != "" {
+		t.Errorf("the .deb depends on %q; its static binaries need nothing", got)
 	}
 
 	// Control archive: conffiles and the maintainer scripts.
@@ -266,9 +294,65 @@ func TestDebPackage(t *testing.T) {
 	if out := run(t, "", nil, filepath.Join(root, "usr/bin/ohfp"), "--version"); !strings.Contains(out, testVersion) {
 		t.Errorf("ohfp --version from the .deb = %q, want it to name %s", out, testVersion)
 	}
-	cfg := filepath.Join(root, "etc/ohfp/config.yaml")
-	if out := run(t, "", nil, filepath.Join(root, "usr/bin/ohfpd"), "--check-config", "--config", cfg); !strings.Contains(out, "OK (1 providers, 2 templates)") {
-		t.Errorf("ohfpd --check-config on the packaged config: %q", out)
+	checkSampleRefused(t, filepath.Join(root, "usr/bin/ohfpd"), filepath.Join(root, "etc/ohfp/config.yaml"))
+	if out := run(t, "", nil, filepath.Join(root, "usr/bin/ohfpd"), "--check-config", "--config", filledSample(t, filepath.Join(root, "etc/ohfp"))); !strings.Contains(out, "OK (1 provider, 2 templates)") {
+		t.Errorf("ohfpd --check-config on the packaged config, placeholders filled in: %q", out)
+	}
+}
+
+// placeholders are the sample's, and what TestFilesAgree and
+// TestSocketActivation put in their place.
+var placeholders = map[string]string{
+	"<your-region>":            "us-east-1",
+	"<your-subnet-id>":         "subnet-0123456789abcdef0",
+	"<your-second-subnet-id>":  "subnet-0fedcba9876543210",
+	"<your-security-group-id>": "sg-0123456789abcdef0",
+}
+
+// filledSample copies config.yaml and awsprov_templates.json from dir into
+// a temporary folder with every placeholder replaced, and returns the
+// config's path there.
+func filledSample(t *testing.T, dir string) string {
+	t.Helper()
+	out := t.TempDir()
+	for _, f := range []string{"config.yaml", "awsprov_templates.json"} {
+		b, err := os.ReadFile(filepath.Join(dir, f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		s := string(b)
+		for k, v := range placeholders {
+			s = strings.ReplaceAll(s, k, v)
+		}
+		if m := regexp.MustCompile(`<your-[a-z-]+>`).FindString(s); m != "" {
+			t.Fatalf("%s holds placeholder %s, which this test does not know", f, m)
+		}
+		if err := os.WriteFile(filepath.Join(out, f), []byte(s), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return filepath.Join(out, "config.yaml")
+}
+
+// checkSampleRefused: the sample configuration, as shipped, is refused,
+// with a message naming every placeholder where it is.
+func checkSampleRefused(t *testing.T, ohfpd, cfg string) {
+	t.Helper()
+	cmd := exec.Command(ohfpd, "--check-config", "--config", cfg)
+	out, err := cmd.CombinedOutput()
+	if err == nil {
+		t.Fatalf("ohfpd --check-config accepted the sample with its placeholders:\n%s", out)
+	}
+	for _, want := range []string{
+		"config.yaml:", "providers[aws].region: <your-region> is a placeholder",
+		"awsprov_templates.json:", "templates[OnDemand-c5-large].subnetId: <your-subnet-id> is a placeholder",
+		"templates[OnDemand-c5-large].securityGroupIds[0]: <your-security-group-id> is a placeholder",
+		"templates[Spot-m5-xlarge].subnetId: <your-second-subnet-id> is a placeholder",
+		"replace it with your own value",
+	} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("ohfpd --check-config on the sample does not say %q:\n%s", want, out)
+		}
 	}
 }
 
@@ -295,7 +379,7 @@ func TestRpmPackage(t *testing.T) {
 		}
 		got[e.path] = e
 	}
-	for _, w := range wantFiles() {
+	for _, w := range append(wantFiles(), rpmOnly...) {
 		if !slices.Contains(list, strings.TrimSuffix(w.path, "/")) {
 			t.Errorf("rpm -qlp does not list %s", w.path)
 		}
@@ -318,6 +402,12 @@ func TestRpmPackage(t *testing.T) {
 		}
 		if !strings.Contains(fl, "c") || !strings.Contains(fl, "n") {
 			t.Errorf("%s has rpm file flags %q, want config and noreplace (c, n)", c, fl)
+		}
+	}
+
+	for _, req := range strings.Split(run(t, "", nil, "rpm", "-qp", "--requires", rpm), "\n") {
+		if strings.Contains(req, "libc") || strings.Contains(req, "GLIBC") {
+			t.Errorf("the .rpm requires %q; its static binaries need no libc", req)
 		}
 	}
 
@@ -364,7 +454,7 @@ func one(t *testing.T, unit map[string][]string, key string) string {
 // TestFilesAgree checks that the units, the shipped configuration and the HF
 // registration samples name the same socket, group, folders and provider.
 func TestFilesAgree(t *testing.T) {
-	cfg, err := config.Load(filepath.Join(repoRoot, "packaging", "config.yaml"))
+	cfg, err := config.Load(filledSample(t, filepath.Join(repoRoot, "packaging")))
 	if err != nil {
 		t.Fatalf("the shipped config.yaml does not load: %v", err)
 	}
@@ -436,9 +526,13 @@ func TestFilesAgree(t *testing.T) {
 	}
 }
 
+// TestShippedConfigChecks: the sample refuses to start until its
+// placeholders are replaced, and then checks clean.
 func TestShippedConfigChecks(t *testing.T) {
-	out := run(t, "", nil, filepath.Join(binDir, "ohfpd"), "--check-config", "--config", filepath.Join(repoRoot, "packaging", "config.yaml"))
-	if !strings.Contains(out, "OK (1 providers, 2 templates)") {
+	ohfpd := filepath.Join(binDir, "ohfpd")
+	checkSampleRefused(t, ohfpd, filepath.Join(repoRoot, "packaging", "config.yaml"))
+	out := run(t, "", nil, ohfpd, "--check-config", "--config", filledSample(t, filepath.Join(repoRoot, "packaging")))
+	if !strings.Contains(out, "OK (1 provider, 2 templates)") {
 		t.Errorf("ohfpd --check-config: %q", out)
 	}
 }
@@ -735,7 +829,7 @@ providers:
   - name: aws
     region: us-east-1
     templates_file: %s
-`, filepath.Join(dir, "not-this.sock"), filepath.Join(dir, "state"), filepath.Join(repoRoot, "packaging", "awsprov_templates.json"))
+`, filepath.Join(dir, "not-this.sock"), filepath.Join(dir, "state"), filepath.Join(filepath.Dir(filledSample(t, filepath.Join(repoRoot, "packaging"))), "awsprov_templates.json"))
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}

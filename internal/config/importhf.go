@@ -14,23 +14,41 @@ import (
 	"github.com/goccy/go-yaml"
 )
 
+// ImportOptions adjust ImportHF.
+type ImportOptions struct {
+	// Name is the provider's name. Empty: the name HF's hostProviders.json
+	// (beside the folder, as in $HF_TOP/conf/providers/) gives the
+	// provider instance whose confPath is the folder, else "aws".
+	Name string
+	// Output is where the YAML will be saved, for the header and the
+	// messages; empty for standard output.
+	Output string
+}
+
 // ImportHF reads IBM's awsprov_config.json and awsprov_templates.json from
 // dir (an HF provider's configuration folder) and writes an equivalent,
-// self-contained ohfpd YAML configuration: the settings under one provider
-// named after the folder, the templates inline. notes lists every field it
-// could not carry, and every choice it made. The YAML is validated as if
-// saved in dir; err reports files it could not read or a result that does
-// not validate (the YAML is still returned then, for the person to fix).
-func ImportHF(dir string) (yamlText []byte, notes []string, err error) {
+// self-contained ohfpd YAML configuration: the settings under one provider,
+// the templates inline. notes lists, once, what the configuration does
+// differently from IBM's files: settings and fields ohfp does not carry
+// that would have changed something. Settings that change nothing (empty
+// values, which IBM's plugin treats as unset; features turned off; IBM's
+// defaults) are dropped without a note.
+//
+// The YAML is validated; err reports files it could not read, or a result
+// that does not load (the YAML is still returned then, for the person to
+// fix), with the problems located in the output.
+func ImportHF(dir string, opts ImportOptions) (yamlText []byte, notes []string, err error) {
 	abs, err := filepath.Abs(dir)
 	if err != nil {
 		return nil, nil, err
 	}
-	name := filepath.Base(abs)
-	if !providerNameRe.MatchString(name) {
-		name = "aws"
+	name, from := opts.Name, ""
+	if name == "" {
+		name, from = hfProviderName(abs)
 	}
-	notes = append(notes, fmt.Sprintf("the provider is named %q after the folder; it must match the provider name in HF's hostProviders.json (HF_PROVIDER_NAME)", name))
+	if !providerNameRe.MatchString(name) {
+		return nil, nil, fmt.Errorf("provider name %q: use 1-64 of letters, digits, '.', '_' and '-'", name)
+	}
 
 	prov := yaml.MapSlice{{Key: "name", Value: name}}
 	top := yaml.MapSlice{
@@ -50,6 +68,9 @@ func ImportHF(dir string) (yamlText []byte, notes []string, err error) {
 			k := fmt.Sprint(kv.Key)
 			val := kv.Value
 			sval := strings.TrimSpace(fmt.Sprint(val))
+			if val == nil || sval == "" {
+				continue // IBM's plugin takes an empty value as unset
+			}
 			switch k {
 			case "AWS_REGION":
 				prov = append(prov, yaml.MapItem{Key: "region", Value: sval})
@@ -92,10 +113,13 @@ func ImportHF(dir string) (yamlText []byte, notes []string, err error) {
 					notes = append(notes, fmt.Sprintf("%s: %q is not a known level; not carried", k, sval))
 					continue
 				}
-				top = append(top, yaml.MapItem{Key: "log_level", Value: lvl})
-				notes = append(notes, fmt.Sprintf("%s %s became the daemon-wide log_level %s", k, sval, lvl))
+				if lvl != "info" { // info is ohfpd's default
+					top = append(top, yaml.MapItem{Key: "log_level", Value: lvl})
+				}
 			default:
-				notes = append(notes, fmt.Sprintf("awsprov_config.json: %s (%s) is not supported by ohfp; not carried", k, sval))
+				if !asksForNothing(val) {
+					notes = append(notes, fmt.Sprintf("awsprov_config.json: %s (%s) is not supported by ohfp; not carried", k, sval))
+				}
 			}
 		}
 		switch {
@@ -104,9 +128,7 @@ func ImportHF(dir string) (yamlText []byte, notes []string, err error) {
 		case host != "" || port != "":
 			notes = append(notes, "AWS_PROXY_HOST and AWS_PROXY_PORT must both be set; the proxy was not carried")
 		}
-	} else if errors.Is(rerr, os.ErrNotExist) {
-		notes = append(notes, "no awsprov_config.json: the provider uses the AWS SDK's defaults (AWS_REGION, profile, instance role)")
-	} else {
+	} else if !errors.Is(rerr, os.ErrNotExist) {
 		return nil, notes, rerr
 	}
 
@@ -145,16 +167,22 @@ func ImportHF(dir string) (yamlText []byte, notes []string, err error) {
 			}
 			for _, f := range tm {
 				k := fmt.Sprint(f.Key)
+				if s, isStr := f.Value.(string); f.Value == nil || isStr && strings.TrimSpace(s) == "" {
+					continue // IBM's plugin takes an empty value as unset
+				}
 				known := false
 				for _, n := range templateFieldNames {
 					known = known || n == k
 				}
 				if !known {
-					hint := templateHint(k)
-					if hint == "" {
-						hint = "not an ohfp template field"
+					if asksForNothing(f.Value) {
+						continue // e.g. ebsOptimized: false, what EC2 does anyway
 					}
-					notes = append(notes, fmt.Sprintf("template %s: %s (%v) not carried: %s", id, k, jsonish(f.Value), strings.TrimPrefix(hint, "the IBM field "+k+" is ")))
+					hint := "not an ohfp template field"
+					if h, ok := unsupportedIBM[k]; ok {
+						hint = "not supported by ohfp; " + h
+					}
+					notes = append(notes, fmt.Sprintf("template %s: %s (%v) is %s", id, k, jsonish(f.Value), hint))
 					continue
 				}
 				if k == "userDataScript" {
@@ -177,18 +205,92 @@ func ImportHF(dir string) (yamlText []byte, notes []string, err error) {
 		return nil, notes, err
 	}
 	var b bytes.Buffer
-	fmt.Fprintf(&b, "# ohfpd configuration imported from %s\n", abs)
-	fmt.Fprintf(&b, "# by `ohfp config import-hf`. Check it, then: ohfp config validate FILE\n")
-	for _, n := range notes {
-		fmt.Fprintf(&b, "# note: %s\n", strings.ReplaceAll(n, "\n", " "))
+	fmt.Fprintf(&b, "# ohfpd configuration, imported from IBM's files in %s\n", abs)
+	if from != "" {
+		fmt.Fprintf(&b, "# by ohfpd import-hf; the provider's name is %s's in %s.\n", name, from)
+	} else {
+		fmt.Fprintf(&b, "# by ohfpd import-hf.\n")
+	}
+	if opts.Output != "" {
+		fmt.Fprintf(&b, "# Check it with: ohfpd --check-config --config %s\n", opts.Output)
+	} else {
+		fmt.Fprintf(&b, "# Check it where you save it: ohfpd --check-config --config FILE\n")
+	}
+	if len(notes) > 0 {
+		fmt.Fprintf(&b, "#\n# Not carried over, and would have made a difference:\n")
+		for _, n := range notes {
+			fmt.Fprintf(&b, "#   - %s\n", strings.ReplaceAll(n, "\n", " "))
+		}
 	}
 	b.Write(body)
 	yamlText = b.Bytes()
 
-	if _, verr := Parse(yamlText, filepath.Join(abs, "config.yaml")); verr != nil {
-		return yamlText, notes, fmt.Errorf("the imported configuration does not validate; fix these in the output:\n%w", verr)
+	// Validate the YAML as saved: its paths are absolute, so only the name
+	// in the messages depends on where.
+	at := opts.Output
+	if at == "" {
+		at = "(standard output)"
+	}
+	if _, verr := parse(yamlText, at, abs); verr != nil {
+		return yamlText, notes, fmt.Errorf("the imported configuration does not load; fix these:\n%w", verr)
 	}
 	return yamlText, notes, nil
+}
+
+// hfProviderName finds the name HF gives the provider instance whose
+// configuration folder is dir, in the hostProviders.json beside it (IBM's
+// layout: $HF_TOP/conf/providers/hostProviders.json and
+// $HF_TOP/conf/providers/<instance>/). It returns "aws", the name the
+// package's samples register, when there is none to go by; with a single
+// provider ohfpd serves every HF_PROVIDER_NAME anyway.
+func hfProviderName(dir string) (name, from string) {
+	file := filepath.Join(filepath.Dir(dir), "hostProviders.json")
+	data, err := os.ReadFile(file)
+	if err != nil {
+		return "aws", ""
+	}
+	var doc struct {
+		Providers []struct {
+			Name     string `json:"name"`
+			ConfPath string `json:"confPath"`
+		} `json:"providers"`
+	}
+	if json.Unmarshal(data, &doc) != nil {
+		return "aws", ""
+	}
+	for _, p := range doc.Providers {
+		// confPath is usually ${HF_CONFDIR}/providers/<instance>/: compare
+		// its last element, as HF's variables are not known here.
+		if p.Name != "" && filepath.Base(filepath.Clean(p.ConfPath)) == filepath.Base(dir) && providerNameRe.MatchString(p.Name) {
+			return p.Name, file
+		}
+	}
+	return "aws", ""
+}
+
+// asksForNothing tells whether an IBM setting's value turns nothing on:
+// false, 0 or empty, which ohfp's behaviour already matches.
+func asksForNothing(v any) bool {
+	switch x := v.(type) {
+	case nil:
+		return true
+	case bool:
+		return !x
+	case string:
+		s := strings.TrimSpace(strings.ToLower(x))
+		return s == "" || s == "false" || s == "0"
+	case uint64:
+		return x == 0
+	case int64:
+		return x == 0
+	case int:
+		return x == 0
+	case float64:
+		return x == 0
+	case []any:
+		return len(x) == 0
+	}
+	return false
 }
 
 func absIn(dir, p string) string {

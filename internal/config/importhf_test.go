@@ -10,21 +10,25 @@ import (
 
 func TestImportHF(t *testing.T) {
 	src := "testdata/hf/awsinst"
-	text, notes, err := ImportHF(src)
+	text, notes, err := ImportHF(src, ImportOptions{Name: "awsinst"})
 	if err != nil {
 		t.Fatalf("ImportHF: %v\n%s", err, text)
 	}
 	golden(t, "testdata/hf/awsinst.yaml", normalise(t, string(text)))
 
-	// Every field that could not be carried has a note.
-	for _, want := range []string{"ebsOptimized", "placementGroupName", "AWS_SPOT_TERMINATE_ON_RECLAIM", "LogLevel"} {
-		found := false
-		for _, n := range notes {
-			found = found || strings.Contains(n, want)
+	// A note for what is not carried and would have made a difference;
+	// none for what changes nothing (false, IBM's defaults).
+	if len(notes) != 1 || !strings.Contains(notes[0], `placementGroupName ("pg-hpc") is not supported by ohfp; set the placement group in a launch template`) {
+		t.Errorf("notes = %q, want one, on placementGroupName", notes)
+	}
+	for _, quiet := range []string{"ebsOptimized", "AWS_SPOT_TERMINATE_ON_RECLAIM", "LogLevel", "named"} {
+		if strings.Contains(string(text), quiet) {
+			t.Errorf("the YAML mentions %s, which changes nothing:\n%s", quiet, text)
 		}
-		if !found {
-			t.Errorf("no note mentions %s: %q", want, notes)
-		}
+	}
+	// Written to standard output, the header names no file that is not there.
+	if !strings.Contains(string(text), "# Check it where you save it: ohfpd --check-config --config FILE\n") {
+		t.Errorf("header:\n%s", text)
 	}
 
 	// The output loads with Load, from another folder, and means the same.
@@ -62,14 +66,72 @@ func TestImportHF(t *testing.T) {
 }
 
 func TestImportHFErrors(t *testing.T) {
-	if _, _, err := ImportHF(t.TempDir()); err == nil || !strings.Contains(err.Error(), "awsprov_templates.json") {
+	if _, _, err := ImportHF(t.TempDir(), ImportOptions{}); err == nil || !strings.Contains(err.Error(), "awsprov_templates.json") {
 		t.Errorf("empty folder: %v", err)
 	}
 	dir := t.TempDir()
 	os.WriteFile(filepath.Join(dir, "awsprov_templates.json"), []byte(`{"templates": [{"templateId": "x", "maxNumber": 1, "vmType": "c5.large"}]}`), 0o600)
-	text, _, err := ImportHF(dir)
-	if err == nil || !strings.Contains(err.Error(), "imageId: missing") || len(text) == 0 {
+	text, _, err := ImportHF(dir, ImportOptions{})
+	if err == nil || !strings.Contains(err.Error(), "(standard output):") || !strings.Contains(err.Error(), "imageId: missing") || len(text) == 0 {
 		t.Errorf("invalid template: err %v, text %q", err, text)
+	}
+	out := filepath.Join(t.TempDir(), "ohfp.yaml")
+	if _, _, err := ImportHF(dir, ImportOptions{Output: out}); err == nil || !strings.Contains(err.Error(), out+":") {
+		t.Errorf("invalid template, written to %s: the errors should name it: %v", out, err)
+	}
+	if _, _, err := ImportHF(dir, ImportOptions{Name: "no spaces"}); err == nil {
+		t.Error("a bad provider name was taken")
+	}
+}
+
+// TestImportHFFromAnHFTree imports a provider folder laid out as HF has it,
+// with IBM's habits: empty values for unset settings, settings that are
+// off. The result loads as it is, and the provider is named as
+// hostProviders.json names it.
+func TestImportHFFromAnHFTree(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "ohfp.yaml")
+	text, notes, err := ImportHF("testdata/hf/providers/awsinst", ImportOptions{Output: out})
+	if err != nil {
+		t.Fatalf("ImportHF: %v\n%s", err, text)
+	}
+	if len(notes) != 0 {
+		t.Errorf("notes for settings that change nothing: %q", notes)
+	}
+	if !strings.Contains(string(text), "# Check it with: ohfpd --check-config --config "+out+"\n") {
+		t.Errorf("the header does not say how to check %s:\n%s", out, text)
+	}
+	os.WriteFile(out, text, 0o600)
+	c, err := Load(out)
+	if err != nil {
+		t.Fatalf("does not load: %v\n%s", err, text)
+	}
+	p := c.Providers[0]
+	if p.Name != "awsinst" || p.CredentialsFile != "" || p.EndpointURL != "" || p.RetryAttempts != 0 || c.LogLevel != "info" {
+		t.Errorf("provider %+v, log level %s", p, c.LogLevel)
+	}
+	if tpl, _ := p.Template("Template-VM-1"); tpl == nil || tpl.KeyName != "" {
+		t.Errorf("template %+v", tpl)
+	}
+
+	// Without hostProviders.json beside it, or a name given: aws.
+	text, _, err = ImportHF("testdata/hf/awsinst", ImportOptions{})
+	if err != nil || !strings.Contains(string(text), "\n  - name: aws\n") {
+		t.Errorf("default name: %v\n%s", err, text)
+	}
+
+	// A setting that turns on what ohfp does not do is noted.
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "awsprov_config.json"), []byte(`{"AWS_SPOT_TERMINATE_ON_RECLAIM": true, "LogLevel": "DEBUG"}`), 0o600)
+	os.WriteFile(filepath.Join(dir, "awsprov_templates.json"), []byte(`{"templates": [{"templateId": "x", "maxNumber": 1, "vmType": "c5.large", "imageId": "ami-0123456789abcdef0", "ebsOptimized": true}]}`), 0o600)
+	text, notes, err = ImportHF(dir, ImportOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(notes) != 2 || !strings.Contains(notes[0], "AWS_SPOT_TERMINATE_ON_RECLAIM (true) is not supported") || !strings.Contains(notes[1], "ebsOptimized (true) is not supported by ohfp") {
+		t.Errorf("notes = %q", notes)
+	}
+	if !strings.Contains(string(text), "log_level: debug") {
+		t.Errorf("LogLevel DEBUG not carried:\n%s", text)
 	}
 }
 

@@ -1,9 +1,13 @@
 package config
 
 import (
+	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"math"
+	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -141,6 +145,48 @@ func parseFile(data []byte, file string, errs *[]error) (body ast.Node, ok bool)
 	return bodies[0], true
 }
 
+// jsonSyntaxError checks that data is one JSON value and locates the first
+// syntax error, if any, by line and column.
+func jsonSyntaxError(data []byte, file string) *Error {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	var v any
+	err := dec.Decode(&v)
+	if err == nil {
+		if _, terr := dec.Token(); terr != io.EOF {
+			off := dec.InputOffset()
+			line, col := lineCol(data, off)
+			return &Error{File: file, Line: line, Column: col, Msg: "invalid JSON: more after the end of the top-level object (a stray character or a second object)"}
+		}
+		return nil
+	}
+	var se *json.SyntaxError
+	off := int64(len(data))
+	msg := err.Error()
+	switch {
+	case errors.As(err, &se):
+		off = se.Offset
+		if off > 0 {
+			off-- // Offset is just past the offending byte
+		}
+	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+		msg = "the file ends before the JSON is complete (a missing } or ])"
+	}
+	if strings.TrimSpace(string(data)) == "" {
+		return &Error{File: file, Msg: "the file is empty"}
+	}
+	line, col := lineCol(data, off)
+	return &Error{File: file, Line: line, Column: col, Msg: "invalid JSON: " + msg}
+}
+
+// lineCol turns a byte offset into a 1-based line and column.
+func lineCol(data []byte, off int64) (line, col int) {
+	off = min(max(off, 0), int64(len(data)))
+	before := data[:off]
+	line = 1 + bytes.Count(before, []byte("\n"))
+	col = int(off) - bytes.LastIndexByte(before, '\n')
+	return line, col
+}
+
 // unwrap strips anchors, tags and comments around a value node.
 func unwrap(n ast.Node) ast.Node {
 	for {
@@ -205,16 +251,38 @@ func scalarText(n ast.Node) (string, bool) {
 	return "", false
 }
 
+// placeholderRe matches the placeholders of the shipped sample files,
+// such as <your-subnet-id>: a word in angle brackets, nothing else (an
+// inline <powershell>...</powershell> user data script is not one).
+var placeholderRe = regexp.MustCompile(`^<[A-Za-z][A-Za-z0-9 _.,-]*>$`)
+
+// placeholder reports s, if it is a placeholder, as an error: the sample
+// configuration must not run until its placeholders are replaced.
+func (v value) placeholder(s string) bool {
+	if !placeholderRe.MatchString(strings.TrimSpace(s)) {
+		return false
+	}
+	v.errorf("%s is a placeholder of the sample configuration: replace it with your own value", strings.TrimSpace(s))
+	return true
+}
+
 // str reads a string. Numbers are refused (quote them) unless loose.
+// A placeholder is refused.
 func (v value) str() (string, bool) {
+	var s string
 	switch n := v.node.(type) {
 	case *ast.StringNode:
-		return n.Value, true
+		s = n.Value
 	case *ast.LiteralNode:
-		return n.Value.Value, true
+		s = n.Value.Value
+	default:
+		v.errorf("expected a string, got %s", kind(v.node))
+		return "", false
 	}
-	v.errorf("expected a string, got %s", kind(v.node))
-	return "", false
+	if v.placeholder(s) {
+		return "", false
+	}
+	return s, true
 }
 
 // text reads any scalar as text: strings, and numbers as written.
@@ -311,6 +379,10 @@ func (v value) list() ([]string, bool) {
 				ok = false
 				continue
 			}
+			if iv.placeholder(s) {
+				ok = false
+				continue
+			}
 			out = append(out, s)
 		}
 		return out, ok
@@ -320,15 +392,20 @@ func (v value) list() ([]string, bool) {
 			v.errorf("expected a list or a comma-separated string, got %s", kind(v.node))
 			return nil, false
 		}
+		ok := true
 		for _, item := range strings.Split(s, ",") {
 			item = strings.TrimSpace(item)
 			if item == "" {
 				v.errorf("empty item in the comma-separated list %q", s)
 				return nil, false
 			}
+			if v.placeholder(item) {
+				ok = false
+				continue
+			}
 			out = append(out, item)
 		}
-		return out, true
+		return out, ok
 	}
 }
 

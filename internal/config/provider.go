@@ -463,6 +463,14 @@ func readSub(d *doc, path string, at value) *sub {
 		name = filepath.Join(filepath.Dir(d.file), rel)
 	}
 	nd := &doc{file: name, dir: filepath.Dir(path), errs: d.errs}
+	if strings.EqualFold(filepath.Ext(path), ".json") {
+		// IBM's files are JSON: say what is wrong in JSON's words, not
+		// the YAML parser's (which would also let a trailing comma by).
+		if e := jsonSyntaxError(data, name); e != nil {
+			nd.add(e)
+			return nil
+		}
+	}
 	body, ok := parseFile(data, name, d.errs)
 	if !ok {
 		return nil

@@ -67,11 +67,14 @@ type ServerOptions struct {
 }
 
 // Peer is the identity of the process at the other end of a connection, as
-// the kernel reports it (SO_PEERCRED).
+// the kernel reports it (SO_PEERCRED, SO_PEERGROUPS).
 type Peer struct {
 	UID uint32
 	GID uint32
 	PID int32
+	// Groups are the caller's supplementary groups, from the kernel; nil
+	// when it did not tell (then the user's groups are looked up).
+	Groups []uint32
 }
 
 type peerKey struct{}
@@ -376,9 +379,12 @@ func (s *Server) authorize(p Peer, known bool) *rpc.Error {
 	if p.UID == 0 || p.UID == s.selfUID || contains(s.opts.AllowedUIDs, p.UID) || contains(s.opts.AllowedGIDs, p.GID) {
 		return nil
 	}
-	gids, err := s.groups(p.UID)
-	if err != nil {
-		s.log.Warn("cannot look up the groups of a caller", "uid", p.UID, "err", err)
+	gids := p.Groups
+	if gids == nil {
+		var err error
+		if gids, err = s.groups(p.UID); err != nil {
+			s.log.Warn("cannot look up the groups of a caller", "uid", p.UID, "err", err)
+		}
 	}
 	for _, g := range gids {
 		if contains(s.opts.AllowedGIDs, g) {

@@ -370,6 +370,11 @@ func TestPermissions(t *testing.T) {
 			"permission denied: uid 1001 is not allowed to use ohfpd (allow it in the ohfpd configuration)"},
 		{"no credentials", ServerOptions{AllowedUIDs: []uint32{1002}}, Peer{}, true, nil,
 			"permission denied: ohfpd cannot tell who is calling (no peer credentials on this connection)"},
+		// The kernel's list of the caller's groups (SO_PEERGROUPS) decides;
+		// the user's groups are looked up only when the kernel did not tell.
+		{"supplementary group from the kernel", ServerOptions{AllowedGIDs: []uint32{990}}, Peer{UID: 1001, GID: 1001, Groups: []uint32{27, 990}}, false, nil, ""},
+		{"the kernel's groups lack it", ServerOptions{AllowedGIDs: []uint32{990}}, Peer{UID: 1001, GID: 1001, Groups: []uint32{}}, false, []uint32{990},
+			"permission denied: uid 1001 is not allowed to use ohfpd (add it to group ohfp)"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			h := &echo{}
@@ -384,6 +389,9 @@ func TestPermissions(t *testing.T) {
 				s.groupsOf = func(uid uint32) ([]uint32, error) {
 					if uid != c.peer.UID {
 						t.Errorf("groups asked for uid %d", uid)
+					}
+					if c.peer.Groups != nil {
+						t.Errorf("groups looked up although the kernel gave them")
 					}
 					return c.groups, nil
 				}

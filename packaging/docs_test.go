@@ -1,0 +1,330 @@
+package packaging
+
+import (
+	"compress/gzip"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+)
+
+// ensureTool makes sure tool is installed: if it is not, it installs pkgs
+// from the distribution's packages (apt-get, as root). The test is skipped,
+// saying so loudly, only when the tool is missing and cannot be installed;
+// with requireVar set in the environment it fails instead.
+func ensureTool(t *testing.T, tool, requireVar string, pkgs ...string) {
+	t.Helper()
+	if _, err := exec.LookPath(tool); err == nil {
+		return
+	}
+	if _, err := exec.LookPath("apt-get"); err == nil && os.Geteuid() == 0 {
+		aptMu.Lock()
+		cmd := exec.Command("apt-get", append([]string{"install", "-y", "-qq", "--no-install-recommends"}, pkgs...)...)
+		cmd.Env = append(os.Environ(), "DEBIAN_FRONTEND=noninteractive")
+		out, err := cmd.CombinedOutput()
+		aptMu.Unlock()
+		if err != nil {
+			t.Logf("apt-get install %s: %v\n%s", strings.Join(pkgs, " "), err, out)
+		}
+		if _, err := exec.LookPath(tool); err == nil {
+			return
+		}
+	}
+	needTool(t, tool, requireVar, strings.Join(pkgs, " "))
+}
+
+var aptMu sync.Mutex
+
+// TestLintian: the .deb is lintian-clean at every level, pedantic
+// included; what is on purpose is overridden in packaging/lintian-overrides,
+// each with its reason.
+func TestLintian(t *testing.T) {
+	ensureTool(t, "lintian", "OHFP_REQUIRE_LINT", "lintian")
+	deb := onePackage(t, buildPackages(t), "*.deb")
+	cmd := exec.Command("lintian", "--pedantic", "--fail-on", "error,warning,info,pedantic", deb)
+	out, err := cmd.CombinedOutput()
+	var findings []string
+	for _, l := range strings.Split(string(out), "\n") {
+		if regexp.MustCompile(`^[EWIP]: `).MatchString(l) {
+			findings = append(findings, l)
+		}
+	}
+	if err != nil || len(findings) > 0 {
+		t.Errorf("lintian: %v\n%s", err, out)
+	}
+}
+
+// TestRpmlint: the .rpm is rpmlint-clean under packaging/rpmlint.toml
+// (RHEL's settings, and the findings that are on purpose, each with its
+// reason).
+func TestRpmlint(t *testing.T) {
+	ensureTool(t, "rpmlint", "OHFP_REQUIRE_LINT", "rpmlint", "python3-magic")
+	rpm := onePackage(t, buildPackages(t), "*.rpm")
+	cmd := exec.Command("rpmlint", "-c", filepath.Join(repoRoot, "packaging", "rpmlint.toml"), rpm)
+	out, err := cmd.CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "0 errors, 0 warnings") {
+		t.Errorf("rpmlint: %v\n%s", err, out)
+	}
+}
+
+// extractDeb unpacks the .deb once and returns the folder.
+func extractDeb(t *testing.T) string {
+	t.Helper()
+	needTool(t, "dpkg-deb", "", "dpkg")
+	deb := onePackage(t, buildPackages(t), "*.deb")
+	debOnce.Do(func() {
+		debRoot = filepath.Join(tmpRoot, "deb-root")
+		if out, err := exec.Command("dpkg-deb", "-x", deb, debRoot).CombinedOutput(); err != nil {
+			debErr = fmt.Errorf("dpkg-deb -x: %v\n%s", err, out)
+		}
+	})
+	if debErr != nil {
+		t.Fatal(debErr)
+	}
+	return debRoot
+}
+
+var (
+	debOnce sync.Once
+	debRoot string
+	debErr  error
+)
+
+func gunzip(t *testing.T, path string) string {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	z, err := gzip.NewReader(f)
+	if err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
+	b, err := io.ReadAll(z)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// render formats a man page as man(1) would show it, failing on any
+// warning of groff's.
+func render(t *testing.T, page string) string {
+	t.Helper()
+	cmd := exec.Command("groff", "-man", "-Tutf8", "-ww", "-rLL=200n")
+	cmd.Stdin = strings.NewReader(page)
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil || stderr.Len() > 0 {
+		t.Errorf("groff: %v\n%s", err, stderr.String())
+	}
+	// Undo overstriking and the hyphens' Unicode forms.
+	s := regexp.MustCompile(".\b").ReplaceAllString(string(out), "")
+	return strings.NewReplacer("\u2010", "-", "\u2212", "-", "\u2019", "'", "\u2018", "'").Replace(s)
+}
+
+// TestManPages: the pages are made from the programs' help and the
+// configuration reference, so each says all they say: every ohfpd
+// subcommand and option, every ohfp command, every configuration key.
+func TestManPages(t *testing.T) {
+	ensureTool(t, "groff", "", "groff-base")
+	root := extractDeb(t)
+	pages := map[string]string{}
+	for _, m := range manPages {
+		pages[filepath.Base(m)] = render(t, gunzip(t, filepath.Join(root, m)))
+	}
+
+	helpOf := func(prog string) string { return run(t, "", nil, filepath.Join(binDir, prog), "help") }
+	for prog, page := range map[string]string{"ohfpd": pages["ohfpd.8.gz"], "ohfp": pages["ohfp.1.gz"]} {
+		help := helpOf(prog)
+		// Every option and every command word of the help is on the page.
+		for _, m := range regexp.MustCompile(`(?m)^  ((?:--?|ohfpd |)[a-z][a-z-]*)`).FindAllStringSubmatch(help, -1) {
+			if !strings.Contains(page, m[1]) {
+				t.Errorf("%s's man page lacks %q, which its help has", prog, m[1])
+			}
+		}
+	}
+	for _, sub := range []string{"ohfpd simulate", "ohfpd import-hf", "ohfpd version", "ohfpd help", "--check-config", "--rebuild-from-cloud"} {
+		if !strings.Contains(pages["ohfpd.8.gz"], sub) {
+			t.Errorf("ohfpd(8) lacks %s", sub)
+		}
+	}
+
+	// ohfp.yaml(5): every key of the reference (which a test of
+	// internal/config holds to the keys the configuration accepts).
+	ref, err := os.ReadFile(filepath.Join(repoRoot, "internal", "config", "reference.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, line := range strings.Split(string(ref), "\n") {
+		if !strings.HasPrefix(line, "| `") {
+			continue
+		}
+		key := strings.Trim(strings.TrimSpace(strings.Split(line, "|")[1]), "`")
+		key, _, _ = strings.Cut(key, "`")
+		n++
+		if !strings.Contains(pages["ohfp.yaml.5.gz"], key) {
+			t.Errorf("ohfp.yaml(5) lacks the key %s", key)
+		}
+	}
+	if n < 60 {
+		t.Errorf("only %d keys found in reference.md", n)
+	}
+	// The installed reference is the source's.
+	if b, _ := os.ReadFile(filepath.Join(root, "usr/share/doc/ohfp/reference.md")); string(b) != string(ref) {
+		t.Error("/usr/share/doc/ohfp/reference.md is not internal/config/reference.md")
+	}
+	// The sample config points at the reference where it is installed.
+	if b, _ := os.ReadFile(filepath.Join(root, "etc/ohfp/config.yaml")); !strings.Contains(string(b), "/usr/share/doc/ohfp/reference.md") || !strings.Contains(string(b), "ohfp.yaml(5)") {
+		t.Error("/etc/ohfp/config.yaml does not point at ohfp.yaml(5) and /usr/share/doc/ohfp/reference.md")
+	}
+}
+
+// complete runs the installed bash completion for a command line whose
+// last word is being completed, and returns the candidates.
+func complete(t *testing.T, script string, words ...string) []string {
+	t.Helper()
+	fn := map[string]string{"ohfp": "_ohfp", "ohfpd": "_ohfpd"}[words[0]]
+	var q []string
+	for _, w := range words {
+		q = append(q, "'"+w+"'")
+	}
+	sh := ". '" + script + "'\nCOMP_WORDS=(" + strings.Join(q, " ") + ")\nCOMP_CWORD=" +
+		itoa(len(words)-1) + "\n" + fn + "\nprintf '%s\\n' \"${COMPREPLY[@]}\"\n"
+	cmd := exec.Command("bash", "--norc", "--noprofile", "-c", sh)
+	cmd.Dir = t.TempDir()
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("bash completion of %q: %v\n%s", words, err, out)
+	}
+	return strings.Fields(string(out))
+}
+
+func itoa(i int) string { return strconv.Itoa(i) }
+
+// TestCompletions: the installed bash completion offers what the programs'
+// help lists; the zsh one parses and lists the same commands.
+func TestCompletions(t *testing.T) {
+	ensureTool(t, "bash", "", "bash")
+	root := extractDeb(t)
+	script := filepath.Join(root, "usr/share/bash-completion/completions/ohfp")
+	if l, err := os.Readlink(filepath.Join(root, "usr/share/bash-completion/completions/ohfpd")); err != nil || l != "ohfp" {
+		t.Errorf("bash-completion/completions/ohfpd: %q %v, want a link to ohfp (bash-completion loads by name)", l, err)
+	}
+	has := func(got []string, want ...string) {
+		t.Helper()
+		for _, w := range want {
+			found := false
+			for _, g := range got {
+				found = found || g == w
+			}
+			if !found {
+				t.Errorf("completion offers %q, lacking %q", got, w)
+			}
+		}
+	}
+	top := append(append([]string{}, hfOperations...), "status", "requests", "machines", "templates", "show", "config", "help")
+	has(complete(t, script, "ohfp", ""), top...)
+	has(complete(t, script, "ohfp", "config", ""), "reload", "validate", "import-hf")
+	has(complete(t, script, "ohfp", "requests", ""), "watch")
+	has(complete(t, script, "ohfp", "--socket", "/x", "con"), "config")
+	has(complete(t, script, "ohfp", "machines", "--"), "--request", "--all", "--json")
+	has(complete(t, script, "ohfpd", ""), "simulate", "import-hf", "version", "help")
+	has(complete(t, script, "ohfpd", "--"), "--config", "--check-config", "--simulate", "--rebuild-from-cloud", "--version", "--help")
+	has(complete(t, script, "ohfpd", "simulate", "--"), "--listen", "--region", "--launch-delay", "--terminate-delay")
+	has(complete(t, script, "ohfpd", "import-hf", "-"), "-o", "--name")
+
+	zsh := filepath.Join(root, "usr/share/zsh/vendor-completions/_ohfp")
+	b, err := os.ReadFile(zsh)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(string(b), "#compdef ohfp ohfpd\n") {
+		t.Error("_ohfp does not start with #compdef ohfp ohfpd")
+	}
+	for _, w := range append(top, "simulate", "import-hf", "reload", "validate", "watch", "--check-config") {
+		if !strings.Contains(string(b), w) {
+			t.Errorf("the zsh completion lacks %s", w)
+		}
+	}
+	if _, err := exec.LookPath("zsh"); err == nil {
+		if out, err := exec.Command("zsh", "-n", zsh).CombinedOutput(); err != nil {
+			t.Errorf("zsh -n _ohfp: %v\n%s", err, out)
+		}
+	} else {
+		t.Log("zsh is not installed: the zsh completion's syntax was NOT checked")
+	}
+}
+
+var hfOperations = []string{"getAvailableTemplates", "requestMachines", "getRequestStatus", "requestReturnMachines", "getReturnRequests"}
+
+// TestDocsAgree: the README and the operator's guide agree with each other,
+// with IBM's layout, with the packages make package builds and with the
+// programs' help.
+func TestDocsAgree(t *testing.T) {
+	read := func(p string) string {
+		b, err := os.ReadFile(filepath.Join(repoRoot, p))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(b)
+	}
+	docs := map[string]string{"README.md": read("README.md"), "packaging/README-ops.md": read("packaging/README-ops.md")}
+
+	ohfpdHelp := run(t, "", nil, filepath.Join(binDir, "ohfpd"), "help")
+	ohfpHelp := run(t, "", nil, filepath.Join(binDir, "ohfp"), "help")
+	dist := buildPackages(t)
+	native := strings.Replace(testVersion, "-", "~", 1)
+	for name, doc := range docs {
+		// Where HF keeps its two registration files (IBM: plugins in
+		// conf/providerplugins/, instances in conf/providers/).
+		if !strings.Contains(doc, "$HF_TOP/conf/providerplugins/hostProviderPlugins.json") {
+			t.Errorf("%s does not place hostProviderPlugins.json in $HF_TOP/conf/providerplugins/", name)
+		}
+		if regexp.MustCompile(`conf/providers/\S*hostProviderPlugins`).MatchString(doc) || strings.Contains(doc, "both in\n`$HF_TOP/conf/providers/`") {
+			t.Errorf("%s places hostProviderPlugins.json in conf/providers/", name)
+		}
+		// The package files it names are those make package builds.
+		for _, m := range regexp.MustCompile("`(?:dist/)?(ohfp[_-]<version>[^`]*)`").FindAllStringSubmatch(doc, -1) {
+			file := strings.Replace(m[1], "<version>", native, 1)
+			if runtime.GOARCH != "amd64" {
+				continue
+			}
+			if _, err := os.Stat(filepath.Join(dist, file)); err != nil {
+				got, _ := filepath.Glob(filepath.Join(dist, "ohfp*"))
+				t.Errorf("%s names the package %s; make package builds %v", name, m[1], got)
+			}
+		}
+		// Links resolve in a clone.
+		for _, m := range regexp.MustCompile(`\]\(([^)#:]+)\)`).FindAllStringSubmatch(doc, -1) {
+			if _, err := os.Stat(filepath.Join(repoRoot, filepath.Dir(name), m[1])); err != nil {
+				t.Errorf("%s links %s, which a clone does not have", name, m[1])
+			}
+		}
+		// ohfpd's subcommands and options it names exist.
+		for _, m := range regexp.MustCompile("ohfpd ((?:--?)?[a-z][a-z-]+)").FindAllStringSubmatch(doc, -1) {
+			w := m[1]
+			if strings.HasPrefix(w, "-") || slices.Contains([]string{"simulate", "import-hf", "version", "help"}, w) {
+				if !strings.Contains(ohfpdHelp, w) {
+					t.Errorf("%s names ohfpd %s, which ohfpd's help does not have", name, w)
+				}
+			}
+		}
+		for _, m := range regexp.MustCompile("`ohfp ([a-z][a-z-]+)").FindAllStringSubmatch(doc, -1) {
+			if !strings.Contains(ohfpHelp, "\n  "+m[1]) && m[1] != "help" {
+				t.Errorf("%s names ohfp %s, which ohfp's help does not have", name, m[1])
+			}
+		}
+	}
+}
