@@ -131,10 +131,8 @@ func simulateMain(args []string, stdout, stderr io.Writer) int {
 	region := fs.String("region", "us-east-1", "the simulated region's name")
 	launch := fs.Duration("launch-delay", time.Second, "how long instances stay pending")
 	term := fs.Duration("terminate-delay", time.Second, "how long instances stay shutting-down")
-	// Off by default in the binary until the engine stops taking a young
-	// instance or fleet for gone (see internal/awssim/doc.go and issue 13);
-	// awssim.New turns it on by default.
-	consistency := fs.Duration("consistency", 0, "eventual consistency: new resources stay invisible to other calls for up to this long, as on AWS (try 2s); 0: at once")
+	// On by default, as on AWS (see internal/awssim/doc.go).
+	consistency := fs.Duration("consistency", awssim.DefaultConsistencyWindow, "eventual consistency: new resources stay invisible to other calls for up to this long, as on AWS; 0: at once")
 	if code, done := parseFlags(fs, args, stdout, stderr); done {
 		return code
 	}

@@ -64,10 +64,8 @@ func (d *daemon) run(ctx context.Context) error {
 			Region:         region,
 			LaunchDelay:    cfg.Simulate.LaunchDelay,
 			TerminateDelay: cfg.Simulate.TerminateDelay,
-			// Off until the engine stops taking young resources for gone
-			// (issue 13); ohfpd simulate --consistency turns it on.
-			Consistency: awssim.Immediate,
-			Logger:      d.log.With("component", "awssim"),
+			// Eventual consistency as on AWS: awssim's default window.
+			Logger: d.log.With("component", "awssim"),
 		})
 		endpoint, stopSim := sim.Start()
 		defer stopSim()

@@ -50,7 +50,7 @@ simulate options:
   --region NAME           the simulated region's name (default us-east-1)
   --launch-delay D        how long instances stay pending (default 1s)
   --terminate-delay D     how long instances stay shutting-down (default 1s)
-  --consistency D         eventual consistency: new resources stay invisible to other calls for up to D, as on AWS (e.g. 2s; default 0: visible at once)
+  --consistency D         eventual consistency: new resources stay invisible to other calls for up to D, as on AWS (default 2s; 0: visible at once)
 
 import-hf options:
   -o FILE                 write the configuration to FILE (mode 0640) instead of standard output

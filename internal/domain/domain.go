@@ -197,6 +197,9 @@ type Observation struct {
 	PublicIP    string
 	PrivateDNS  string
 	LaunchTime  time.Time
+	// SpotRequestID: the instance's Spot request, when the cloud says (a
+	// fleet's launch answer may not yet).
+	SpotRequestID string
 }
 
 // Observe applies a cloud observation to the machine and advances its
@@ -221,6 +224,9 @@ func (m *Machine) Observe(o Observation, now time.Time) bool {
 	}
 	if !o.LaunchTime.IsZero() {
 		m.LaunchTime = o.LaunchTime
+	}
+	if o.SpotRequestID != "" && m.SpotRequest == "" {
+		m.SpotRequest, m.Spot = o.SpotRequestID, true
 	}
 	m.advance(now)
 	return !sameVisible(&before, m)

@@ -7,6 +7,7 @@ package provision
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"sort"
@@ -256,7 +257,12 @@ func (pv *Provisioner) adoptLaunched(r *domain.Request, tpl *template.Template, 
 		if m := pv.st.Machines[in.ID]; m != nil {
 			continue
 		}
-		changed = append(changed, pv.st.NewMachineLocked(r, tpl, in, res.Handle, now))
+		m := pv.st.NewMachineLocked(r, tpl, in, res.Handle, now)
+		// The launch's answer is not a sighting: until a describe shows
+		// it, or EC2's consistency window has passed, its absence from a
+		// listing means nothing (see reconcile's missingLocked).
+		m.LastSeen = time.Time{}
+		changed = append(changed, m)
 	}
 	if r.Phase == domain.PhaseQueued {
 		r.Phase = domain.PhaseLaunched
@@ -401,10 +407,24 @@ func (pv *Provisioner) runJob(ctx context.Context, j job) {
 	pv.st.Mu.Lock()
 	defer pv.st.Mu.Unlock()
 	pv.st.Health.TerminateCalls++
+	// Ids EC2 did not know (a NotFound naming them, the rest terminated):
+	// not visible yet, or long gone. They are not taken as terminated: the
+	// next round asks again, until a describe shows them terminated or
+	// confirms them gone (reconcile takes them out of the live machines).
+	var unknown map[string]bool
+	var pe *provider.Error
+	if err != nil && j.handle == "" && errors.As(err, &pe) && pe.Kind == provider.NotFound && len(pe.IDs) > 0 {
+		unknown = map[string]bool{}
+		for _, id := range pe.IDs {
+			unknown[id] = true
+		}
+		pv.st.Log.Info("EC2 does not know some instances yet; their termination is asked again later", "instances", pe.IDs)
+		err = nil
+	}
 	if err != nil {
 		pv.st.Log.Warn("terminate failed; will retry", "provider", j.provider, "handle", j.handle, "instances", len(all), "err", err)
 		if provider.Retryable(err) {
-			pv.st.Health.CloudNote = "AWS throttling or failing on termination; retrying"
+			pv.st.Health.CloudNote = "AWS failing or asking to wait on termination (" + shorten(err.Error(), 120) + "); retrying"
 		}
 		return
 	}
@@ -422,7 +442,7 @@ func (pv *Provisioner) runJob(ctx context.Context, j job) {
 	}
 	for _, id := range j.ids {
 		m := pv.st.Machines[id]
-		if m == nil {
+		if m == nil || unknown[id] {
 			continue
 		}
 		m.TerminateSent = true

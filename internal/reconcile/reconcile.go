@@ -262,7 +262,15 @@ func (rc *Reconciler) missingLocked(name string, seen map[string]bool, seqAtList
 		if m.Provider != name || seen[m.ID] || !m.Live() || m.Seq > seqAtList {
 			continue // recorded after the listing began: its absence means nothing
 		}
-		known := !m.LastSeen.IsZero() || (!m.LaunchTime.IsZero() && now.Sub(m.LaunchTime) > rc.st.Opts.VisibilityGrace)
+		// Seen by a listing before, or older than EC2's eventual
+		// consistency allows for: a launch's own answer is not a sighting
+		// (provision leaves LastSeen unset), and an instance that answer
+		// named may be missing from describes for a while.
+		born := m.LaunchTime
+		if r := rc.st.Requests[m.RequestID]; born.IsZero() && r != nil {
+			born = r.CreatedAt
+		}
+		known := !m.LastSeen.IsZero() || (!born.IsZero() && now.Sub(born) > rc.st.Opts.VisibilityGrace)
 		if !known {
 			continue // just launched; EC2's listing may lag
 		}
@@ -680,9 +688,17 @@ func (rc *Reconciler) judgeFleets(ctx context.Context, p *state.Provider, fl pro
 		switch {
 		case st.Gone:
 			why = fmt.Sprintf("%s no longer exists in the cloud", r.Handle)
+		case st.NotFound && now.Sub(r.CreatedAt) > rc.st.Opts.VisibilityGrace:
+			// Right after the launch, a handle the cloud does not show is
+			// eventual consistency; this long after, it is gone.
+			why = fmt.Sprintf("%s is not known to the cloud", r.Handle)
+		case st.NotFound:
+			continue
 		case now.Sub(r.CreatedAt) > expiryOf(tpl):
 			why = fmt.Sprintf("%s did not reach its target within %s", r.Handle, expiryOf(tpl))
-		case st.Closed && executing == 0:
+		case st.Closed && executing == 0 && (st.Fulfilled <= units || now.Sub(r.CreatedAt) > rc.st.Opts.VisibilityGrace):
+			// (The cloud counting more than ohfp sees: its instances are
+			// not visible yet, for a while.)
 			why = fmt.Sprintf("%s closed before reaching its target", r.Handle)
 		case st.OutOfCapacity && executing == 0 && st.Fulfilled >= units:
 			why = fmt.Sprintf("%s is out of capacity", r.Handle)

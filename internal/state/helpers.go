@@ -102,12 +102,13 @@ func (s *State) NewMachineLocked(r *domain.Request, tpl *template.Template, in p
 // Observation is what the cloud says of an instance, for domain's rules.
 func Observation(in provider.Instance) domain.Observation {
 	return domain.Observation{
-		State:       in.State,
-		StateReason: in.StateReason,
-		PrivateIP:   in.PrivateIP,
-		PublicIP:    in.PublicIP,
-		PrivateDNS:  in.PrivateDNS,
-		LaunchTime:  in.LaunchTime,
+		State:         in.State,
+		StateReason:   in.StateReason,
+		PrivateIP:     in.PrivateIP,
+		PublicIP:      in.PublicIP,
+		PrivateDNS:    in.PrivateDNS,
+		LaunchTime:    in.LaunchTime,
+		SpotRequestID: in.SpotRequestID,
 	}
 }
 
