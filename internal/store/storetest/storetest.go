@@ -51,7 +51,9 @@ func WriteV1(dir, clusterID string, recs []Record) error {
 		WithSyncWrites(true).
 		WithLogger(nil).
 		WithMemTableSize(4 << 20).
+		WithBaseTableSize(2 << 20).
 		WithValueLogFileSize(16 << 20).
+		WithValueThreshold(64 << 10).
 		WithNumCompactors(2).
 		WithCompactL0OnClose(true)
 	db, err := badger.Open(opts)
