@@ -1,6 +1,8 @@
 package store
 
 import (
+	"bytes"
+	"encoding/json"
 	"fmt"
 	"strconv"
 	"time"
@@ -30,8 +32,11 @@ type migration struct {
 // otherwise in consecutive transactions with the version in the last: a
 // crash in between leaves the store at the previous version, with some of
 // its records already converted, and the next Open runs the step again.
-// So every step must accept its own output as input.
-var migrations = []migration{}
+// So every step must accept its own output as input (recordsV2 leaves a
+// converted record alone).
+var migrations = []migration{
+	{version: 2, name: "records-v2", migrate: recordsV2},
+}
 
 // migrationTx is a migration's view of the store: Scan reads one snapshot
 // of it as the previous version left it (reserved keys included); Set and
@@ -85,4 +90,89 @@ func (s *Store) migrate(from int) error {
 		return fmt.Errorf("%s: schema version %d has no migration to %d", s.where(), from, SchemaVersion)
 	}
 	return nil
+}
+
+// recordsV2 (schema 1 to 2) gives every record its own, versioned disk
+// format. At schema 1, requests ("r/<id>") and machines ("m/<id>") were
+// the JSON of ohfpd's domain structs; schema 2 keeps their field names and
+// adds "v":2 in front, so that the records no longer depend on those
+// structs. Instance types ("t/<type>", a cache) had Go's field names
+// (no JSON tags); schema 2 names them: name, vcpus, cores, memoryMiB,
+// arch. A request or machine that is not a JSON object fails the
+// migration; an unreadable instance type is deleted (a cache, refetched
+// when needed, as schema 1 treated it).
+func recordsV2(tx *migrationTx) error {
+	const (
+		request  = "r/" // schema 1's prefixes
+		machine  = "m/"
+		typeInfo = "t/"
+	)
+	version := func(key string, v []byte) ([]byte, error) {
+		var probe struct {
+			V json.RawMessage `json:"v"`
+		}
+		v = bytes.TrimSpace(v)
+		if len(v) == 0 || v[0] != '{' {
+			return nil, fmt.Errorf("record %q is not a JSON object", key)
+		}
+		if err := json.Unmarshal(v, &probe); err != nil {
+			return nil, fmt.Errorf("record %q: %w", key, err)
+		}
+		if probe.V != nil {
+			if string(probe.V) != "2" {
+				return nil, fmt.Errorf("record %q already has version %s", key, probe.V)
+			}
+			return nil, nil // converted by an interrupted run
+		}
+		rest := bytes.TrimSpace(v[1:])
+		out := make([]byte, 0, len(v)+6)
+		out = append(out, `{"v":2`...)
+		if rest[0] != '}' {
+			out = append(out, ',')
+		}
+		return append(out, rest...), nil
+	}
+	for _, prefix := range []string{request, machine} {
+		err := tx.Scan(prefix, func(k string, v []byte) error {
+			out, err := version(k, v)
+			if out != nil {
+				tx.Set(k, out)
+			}
+			return err
+		})
+		if err != nil {
+			return err
+		}
+	}
+	return tx.Scan(typeInfo, func(k string, v []byte) error {
+		var v1 struct {
+			V         *int `json:"v"`
+			Name      string
+			VCPUs     int
+			Cores     int
+			MemoryMiB int
+			Arch      string
+		}
+		err := json.Unmarshal(v, &v1) // field names match in any case
+		if err == nil && v1.V != nil {
+			return nil // converted by an interrupted run
+		}
+		if err != nil || v1.Name == "" {
+			tx.Delete(k)
+			return nil
+		}
+		out, err := json.Marshal(struct {
+			V         int    `json:"v"`
+			Name      string `json:"name"`
+			VCPUs     int    `json:"vcpus"`
+			Cores     int    `json:"cores"`
+			MemoryMiB int    `json:"memoryMiB"`
+			Arch      string `json:"arch"`
+		}{2, v1.Name, v1.VCPUs, v1.Cores, v1.MemoryMiB, v1.Arch})
+		if err != nil {
+			return err
+		}
+		tx.Set(k, out)
+		return nil
+	})
 }

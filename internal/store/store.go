@@ -1,12 +1,14 @@
 // Package store keeps ohfpd's durable state in Badger behind a small
-// key/value interface. Keys are strings, values are bytes: the engine encodes
-// its own records (JSON) and chooses its own key prefixes.
+// key/value interface. Keys are strings, values are bytes: package state
+// encodes its own records (JSON) and chooses its own key prefixes.
 //
 // Every write is synchronous (SyncWrites): when Write returns nil the data is
 // on disk. The store carries a schema version under the reserved "_meta/"
-// prefix; a store written by a newer ohfpd is refused instead of misread.
-// Keys under "_meta/" are reserved: Write and Get refuse them and Scan skips
-// them.
+// prefix; a store written by a newer ohfpd is refused instead of misread,
+// an older one is brought up to date at Open by the migration list
+// (migrations.go), which knows the key prefixes and record formats of each
+// schema (those of package state's records.go today). Keys under "_meta/"
+// are reserved: Write and Get refuse them and Scan skips them.
 //
 // The store knows what it is: beside Badger's files, IdentityFile records
 // the cluster_id and provider names it belongs to, its schema, whether it
@@ -39,7 +41,7 @@ import (
 
 // SchemaVersion is the layout version this build writes and reads: the
 // version the last of migrations produces.
-const SchemaVersion = 1
+const SchemaVersion = 2
 
 // MetaPrefix is the reserved key prefix for the store's own records.
 const MetaPrefix = "_meta/"

@@ -17,8 +17,12 @@ import (
 	badger "github.com/dgraph-io/badger/v4"
 )
 
-//go:embed testdata/schema-v1.records
-var v1Records []byte
+var (
+	//go:embed testdata/schema-v1.records
+	v1Records []byte
+	//go:embed testdata/schema-v2.records
+	v2Records []byte
+)
 
 // Record is one key and its value.
 type Record struct {
@@ -28,9 +32,15 @@ type Record struct {
 
 // V1Records returns the records of the schema-1 fixture, in file order
 // (see testdata/README.md).
-func V1Records() []Record {
+func V1Records() []Record { return parse(v1Records) }
+
+// V2Records returns the same records as schema 2 holds them: what
+// records-v2 makes of V1Records, and what ohfpd writes at schema 2.
+func V2Records() []Record { return parse(v2Records) }
+
+func parse(b []byte) []Record {
 	var out []Record
-	for _, line := range bytes.Split(bytes.TrimSpace(v1Records), []byte("\n")) {
+	for _, line := range bytes.Split(bytes.TrimSpace(b), []byte("\n")) {
 		k, v, ok := bytes.Cut(line, []byte(" "))
 		if !ok {
 			panic(fmt.Sprintf("storetest: fixture line without a value: %q", line))
