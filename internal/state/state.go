@@ -6,7 +6,6 @@
 package state
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -269,27 +268,27 @@ func (s *State) Reload(cfgs []ProviderConfig) error {
 	return nil
 }
 
-// load rebuilds the aggregates from the store.
+// load rebuilds the aggregates from the store (records.go).
 func (s *State) load() error {
-	err := s.store.Scan(KeyRequest, func(_ string, v []byte) error {
-		var r domain.Request
-		if err := json.Unmarshal(v, &r); err != nil {
-			return fmt.Errorf("decode request: %w", err)
+	err := s.store.Scan(KeyRequest, func(k string, v []byte) error {
+		r, err := decodeRequest(k, v)
+		if err != nil {
+			return err
 		}
-		s.Requests[r.ID] = &r
+		s.Requests[r.ID] = r
 		return nil
 	})
 	if err != nil {
 		return fmt.Errorf("load requests: %w", err)
 	}
-	err = s.store.Scan(KeyMachine, func(_ string, v []byte) error {
-		var m domain.Machine
-		if err := json.Unmarshal(v, &m); err != nil {
-			return fmt.Errorf("decode machine: %w", err)
+	err = s.store.Scan(KeyMachine, func(k string, v []byte) error {
+		m, err := decodeMachine(k, v)
+		if err != nil {
+			return err
 		}
-		s.Machines[m.ID] = &m
+		s.Machines[m.ID] = m
 		if m.Name != "" {
-			s.ByName[m.Name] = &m
+			s.ByName[m.Name] = m
 		}
 		return nil
 	})
@@ -305,9 +304,10 @@ func (s *State) load() error {
 			}
 		}
 	}
-	err = s.store.Scan(KeyTypeInfo, func(_ string, v []byte) error {
-		var ti provider.InstanceTypeInfo
-		if err := json.Unmarshal(v, &ti); err != nil {
+	err = s.store.Scan(KeyTypeInfo, func(k string, v []byte) error {
+		ti, err := decodeType(k, v)
+		if err != nil {
+			s.Log.Warn("dropping an unreadable instance type from the cache", "err", err)
 			return nil // a cache entry; refetched when needed
 		}
 		s.TypeInfo[ti.Name] = ti
@@ -387,18 +387,19 @@ func (s *State) Unsaved() int {
 	return len(s.unsaved)
 }
 
-// write encodes and writes records in one synchronous batch.
+// write encodes records (records.go) and writes them in one synchronous
+// batch.
 func (s *State) write(reqs []*domain.Request, ms []*domain.Machine, deletes ...string) error {
 	ops := make([]store.Op, 0, len(reqs)+len(ms)+len(deletes))
 	for _, r := range reqs {
-		b, err := json.Marshal(r)
+		b, err := encodeRequest(r)
 		if err != nil {
 			return err
 		}
 		ops = append(ops, store.Op{Key: KeyRequest + r.ID, Value: b})
 	}
 	for _, m := range ms {
-		b, err := json.Marshal(m)
+		b, err := encodeMachine(m)
 		if err != nil {
 			return err
 		}
@@ -426,7 +427,7 @@ func (s *State) KickReconcile() { kick(s.WakeReconcile) }
 // CacheTypeInfo writes an instance type's description to the store (a
 // cache: refetched when lost).
 func (s *State) CacheTypeInfo(ti provider.InstanceTypeInfo) error {
-	b, err := json.Marshal(ti)
+	b, err := encodeType(ti)
 	if err != nil {
 		return err
 	}

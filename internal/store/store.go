@@ -1,12 +1,14 @@
 // Package store keeps ohfpd's durable state in Badger behind a small
-// key/value interface. Keys are strings, values are bytes: the engine encodes
-// its own records (JSON) and chooses its own key prefixes.
+// key/value interface. Keys are strings, values are bytes: package state
+// encodes its own records (JSON) and chooses its own key prefixes.
 //
 // Every write is synchronous (SyncWrites): when Write returns nil the data is
 // on disk. The store carries a schema version under the reserved "_meta/"
-// prefix; a store written by a newer ohfpd is refused instead of misread.
-// Keys under "_meta/" are reserved: Write and Get refuse them and Scan skips
-// them.
+// prefix; a store written by a newer ohfpd is refused instead of misread,
+// an older one is brought up to date at Open by the migration list
+// (migrations.go), which knows the key prefixes and record formats of each
+// schema (those of package state's records.go today). Keys under "_meta/"
+// are reserved: Write and Get refuse them and Scan skips them.
 //
 // The store knows what it is: beside Badger's files, IdentityFile records
 // the cluster_id and provider names it belongs to, its schema, whether it
@@ -37,8 +39,9 @@ import (
 	"github.com/dgraph-io/badger/v4/options"
 )
 
-// SchemaVersion is the layout version this build writes and reads.
-const SchemaVersion = 1
+// SchemaVersion is the layout version this build writes and reads: the
+// version the last of migrations produces.
+const SchemaVersion = 2
 
 // MetaPrefix is the reserved key prefix for the store's own records.
 const MetaPrefix = "_meta/"
@@ -117,6 +120,10 @@ func Open(dir string, logger *slog.Logger) (*Store, error) {
 		}
 		return nil, damaged(dir, "its identity file cannot be read (%v)", err)
 	}
+	if id != nil && id.Schema > SchemaVersion {
+		// Refused before Badger touches the files of a newer ohfpd.
+		return nil, newerSchema("state directory "+dir, id.Schema)
+	}
 	opts := options_(badger.DefaultOptions(dir), logger)
 	if err := verifyBeforeOpen(dir, id != nil, opts); err != nil {
 		return nil, err
@@ -132,11 +139,16 @@ func Open(dir string, logger *slog.Logger) (*Store, error) {
 		return nil, damaged(dir, "Badger cannot open it (%v)", err)
 	}
 	s := &Store{db: db, dir: dir, logger: logger, headroom: headroom(opts.MemTableSize, opts.BaseTableSize), stop: make(chan struct{}), done: make(chan struct{})}
-	if err := s.checkSchema(); err != nil {
+	schema, err := s.readSchema()
+	if err != nil {
 		db.Close()
 		return nil, err
 	}
 	if err := s.checkSeq(id); err != nil {
+		db.Close()
+		return nil, err
+	}
+	if err := s.upgrade(schema); err != nil {
 		db.Close()
 		return nil, err
 	}
@@ -146,7 +158,7 @@ func Open(dir string, logger *slog.Logger) (*Store, error) {
 		logger.Warn("the last shutdown of the store was not clean; its tables and its writes up to the watermark were verified", "dir", dir, "write_seq", id.Seq)
 	}
 	s.ident = *id
-	s.ident.Schema = SchemaVersion
+	s.ident.Schema = SchemaVersion // what upgrade left in Badger
 	s.ident.Clean = false
 	s.ident.Seq = s.seq
 	if err := writeIdentity(dir, s.ident); err != nil {
@@ -210,7 +222,7 @@ func OpenInMemory(logger *slog.Logger) (*Store, error) {
 		return nil, fmt.Errorf("in-memory store: %w", err)
 	}
 	s := &Store{db: db, logger: logger}
-	if err := s.checkSchema(); err != nil {
+	if err := s.upgrade(0); err != nil {
 		db.Close()
 		return nil, err
 	}
@@ -262,25 +274,43 @@ func (s *Store) where() string {
 	return "state directory " + s.dir
 }
 
-func (s *Store) checkSchema() error {
+// readSchema returns the schema version recorded in Badger, 0 for a new
+// store.
+func (s *Store) readSchema() (int, error) {
 	v, ok, err := s.get(schemaKey)
 	if err != nil {
-		return fmt.Errorf("%s: reading schema version: %w", s.where(), err)
+		return 0, fmt.Errorf("%s: reading schema version: %w", s.where(), err)
 	}
 	if !ok {
-		return s.db.Update(func(txn *badger.Txn) error {
-			return txn.Set([]byte(schemaKey), []byte(strconv.Itoa(SchemaVersion)))
-		})
+		return 0, nil
 	}
 	n, err := strconv.Atoi(string(v))
-	if err != nil {
-		return fmt.Errorf("%s: schema version %q is not a number; the directory does not hold ohfpd state", s.where(), v)
+	if err != nil || n < 1 {
+		return 0, fmt.Errorf("%s: schema version %q is not a version number; the directory does not hold ohfpd state", s.where(), v)
 	}
 	if n > SchemaVersion {
-		return fmt.Errorf("%s has schema version %d, newer than this ohfpd understands (%d): run the newer ohfpd, or move the directory aside to start empty", s.where(), n, SchemaVersion)
+		return 0, newerSchema(s.where(), n)
 	}
-	// Older versions would be migrated here, in one transaction.
-	return nil
+	return n, nil
+}
+
+func newerSchema(where string, n int) error {
+	return fmt.Errorf("%s has schema version %d, newer than this ohfpd understands (%d): run the newer ohfpd, or move the directory aside to start empty", where, n, SchemaVersion)
+}
+
+// upgrade brings a store at schema version from (0: new) to SchemaVersion:
+// a new store is given it, an older one is migrated (see migrations).
+func (s *Store) upgrade(from int) error {
+	if from == 0 {
+		err := s.db.Update(func(txn *badger.Txn) error {
+			return txn.Set([]byte(schemaKey), []byte(strconv.Itoa(SchemaVersion)))
+		})
+		if err != nil {
+			return fmt.Errorf("%s: recording schema version: %w", s.where(), err)
+		}
+		return nil
+	}
+	return s.migrate(from)
 }
 
 // Schema returns the schema version recorded in the store.
@@ -304,15 +334,26 @@ func (s *Store) Write(ops ...Op) error {
 	if p := s.fail.Load(); p != nil {
 		return fmt.Errorf("%s: write refused: %w", s.where(), *p)
 	}
-	size := 0
 	for _, op := range ops {
 		if !validKey(op.Key) {
 			return fmt.Errorf("%w: %q", ErrReservedKey, op.Key)
 		}
-		size += len(op.Key) + len(op.Value)
 	}
+	return s.write(ops, func() {
+		s.logger.Warn("store write too big for one transaction; splitting it (not atomic)", "ops", len(ops))
+	})
+}
+
+// write applies ops, reserved keys included, in as few consecutive
+// transactions as they fit in, in order, calling onSplit before the first
+// split; the last transaction also stores the write sequence.
+func (s *Store) write(ops []Op, onSplit func()) error {
 	if len(ops) == 0 {
 		return nil
+	}
+	size := 0
+	for _, op := range ops {
+		size += len(op.Key) + len(op.Value)
 	}
 	if err := s.checkSpace(size); err != nil {
 		return err
@@ -322,7 +363,7 @@ func (s *Store) Write(ops ...Op) error {
 	split := false
 	next := func() error {
 		if !split {
-			s.logger.Warn("store write too big for one transaction; splitting it (not atomic)", "ops", len(ops))
+			onSplit()
 			split = true
 		}
 		if err := txn.Commit(); err != nil {
@@ -423,27 +464,31 @@ func (s *Store) get(key string) ([]byte, bool, error) {
 // stops the scan and is returned as is. Reserved keys are skipped.
 func (s *Store) Scan(prefix string, fn func(key string, value []byte) error) error {
 	return s.db.View(func(txn *badger.Txn) error {
-		opts := badger.DefaultIteratorOptions
-		opts.Prefix = []byte(prefix)
-		opts.PrefetchSize = 64
-		it := txn.NewIterator(opts)
-		defer it.Close()
-		for it.Rewind(); it.Valid(); it.Next() {
-			item := it.Item()
-			k := string(item.Key())
-			if strings.HasPrefix(k, MetaPrefix) {
-				continue
-			}
-			v, err := item.ValueCopy(nil)
-			if err != nil {
-				return fmt.Errorf("%s: scan %q: %w", s.where(), k, err)
-			}
-			if err := fn(k, v); err != nil {
-				return err
-			}
-		}
-		return nil
+		return s.scan(txn, prefix, true, fn)
 	})
+}
+
+func (s *Store) scan(txn *badger.Txn, prefix string, skipMeta bool, fn func(key string, value []byte) error) error {
+	opts := badger.DefaultIteratorOptions
+	opts.Prefix = []byte(prefix)
+	opts.PrefetchSize = 64
+	it := txn.NewIterator(opts)
+	defer it.Close()
+	for it.Rewind(); it.Valid(); it.Next() {
+		item := it.Item()
+		k := string(item.Key())
+		if skipMeta && strings.HasPrefix(k, MetaPrefix) {
+			continue
+		}
+		v, err := item.ValueCopy(nil)
+		if err != nil {
+			return fmt.Errorf("%s: scan %q: %w", s.where(), k, err)
+		}
+		if err := fn(k, v); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // FailWrites makes every following Write fail with err (wrapped), without

@@ -167,7 +167,7 @@ func TestNewerSchemaRefused(t *testing.T) {
 	if err == nil {
 		t.Fatal("Open accepted a newer schema")
 	}
-	for _, want := range []string{dir, "schema version 2", "newer than this ohfpd understands (1)"} {
+	for _, want := range []string{dir, fmt.Sprintf("schema version %d, newer than this ohfpd understands (%d)", SchemaVersion+1, SchemaVersion), "run the newer ohfpd"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error %q does not mention %q", err, want)
 		}
