@@ -2,6 +2,7 @@ package engine
 
 import (
 	"encoding/json"
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -233,5 +234,36 @@ func TestUndeliveredRequestLaunchesNothing(t *testing.T) {
 	h.reconcile()
 	if st := h.status(rep2.RequestID); st.Status != hf.StatusComplete {
 		t.Fatalf("delivered request: %+v", st)
+	}
+}
+
+// Found by an operator's test of issue 12: HF's claim of a request could
+// not be written (full disk), HF was shown the machines anyway, ohfpd
+// crashed before space returned, and after the restart the request looked
+// unclaimed. Now HF is not shown the machines until the claim is on disk.
+func TestClaimNotWrittenWithholdsMachines(t *testing.T) {
+	h := newHarness(t)
+	id := h.request("OnDemand-c5", 2)
+	h.provision()
+	h.cloud.settle()
+	h.reconcile()
+	h.st.FailWrites(errors.New("state directory full"))
+	st := h.status(id)
+	if st.Status != hf.StatusRunning || len(st.Machines) != 0 || !strings.Contains(st.Message, "cannot yet record") {
+		t.Fatalf("with the claim unwritten HF saw %s with %d machines: %q", st.Status, len(st.Machines), st.Message)
+	}
+	h.housekeeping(2 * time.Hour) // HF does not hold them yet: no evidence counts against an asked request
+	if n := h.terminated(); n != 0 {
+		t.Fatalf("terminated %d machines of a request HF asked about", n)
+	}
+	h.st.FailWrites(nil)
+	if st := h.status(id); st.Status != hf.StatusComplete || len(st.Machines) != 2 {
+		t.Fatalf("once the claim is written: %+v", st)
+	}
+	h.restart()
+	h.reconcile()
+	h.housekeeping(2*time.Hour, id)
+	if n := h.terminated(); n != 0 {
+		t.Fatalf("after a restart %d machines HF holds were terminated", n)
 	}
 }

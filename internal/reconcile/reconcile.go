@@ -445,23 +445,28 @@ func (rc *Reconciler) finishAndPurge() time.Duration {
 		if r.Kind == domain.KindAcquire && r.AwaitingClaim && !r.Unclaimed && rc.provenUnclaimedLocked(r, now) {
 			r.Unclaimed = true
 			delete(rc.st.ClaimWatch, r.ID)
+			n := 0
 			for _, id := range r.MachineIDs {
 				if m := rc.st.Machines[id]; m != nil && m.Live() && m.ReturnID == "" && !m.Doomed {
 					m.Doomed = true
 					doomed = append(doomed, m)
+					n++
 				}
 			}
-			if !r.Final() {
+			switch {
+			case !r.Final():
 				r.Phase, r.LaunchError = domain.PhaseFailed, "HF never learned of this request (its answer was lost); its machines were terminated"
 				if r.Handle != "" {
 					r.HandleCapped = true
 				}
-			} else {
+			case n > 0:
 				r.Message += "; HF never learned of this request (its answer was lost), so its machines were terminated"
 			}
 			changed = append(changed, r)
-			rc.st.Log.Warn("HF never learned of this request: its getReturnRequests calls left its machines out and it never asked about it; terminating its machines",
-				"request", r.ID, "machines", len(doomed), "evidence", rc.st.Opts.ClaimTimeout)
+			if n > 0 || !r.Final() {
+				rc.st.Log.Warn("HF never learned of this request: its getReturnRequests calls left its machines out and it never asked about it; terminating its machines",
+					"request", r.ID, "machines", n, "evidence", rc.st.Opts.ClaimTimeout)
+			}
 		}
 		if !r.Final() {
 			rc.st.FinishLocked(r)

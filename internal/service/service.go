@@ -212,18 +212,32 @@ func (sv *Service) requestMachines(provider string, in hf.RequestMachines) (hf.R
 // GetRequestStatus answers getRequestStatus from memory, one entry per
 // asked id in the asked order.
 func (sv *Service) GetRequestStatus(ids []string) hf.StatusReply {
+	// HF's first question about a request claims it, durably, before HF
+	// is shown its machines (once per request; again while the disk
+	// refuses the claim).
 	var claims []string
 	sv.st.Mu.RLock()
-	out := hf.StatusReply{Requests: make([]hf.RequestStatus, 0, len(ids))}
 	for _, id := range ids {
-		out.Requests = append(out.Requests, sv.requestStatusLocked(id))
-		if r := sv.st.Requests[id]; r != nil && r.AwaitingClaim {
-			claims = append(claims, id)
+		if r := sv.st.Requests[id]; r != nil {
+			if _, retry := sv.st.ClaimUnsaved[id]; r.AwaitingClaim || retry {
+				claims = append(claims, id)
+			}
 		}
 	}
 	sv.st.Mu.RUnlock()
 	if len(claims) > 0 {
-		sv.st.Claim(claims) // once per request: HF's first question about it
+		sv.st.Claim(claims)
+	}
+	sv.st.Mu.RLock()
+	defer sv.st.Mu.RUnlock()
+	out := hf.StatusReply{Requests: make([]hf.RequestStatus, 0, len(ids))}
+	for _, id := range ids {
+		rs := sv.requestStatusLocked(id)
+		if err, unsaved := sv.st.ClaimUnsaved[id]; unsaved && len(rs.Machines) > 0 {
+			rs = hf.RequestStatus{RequestID: id, Status: hf.StatusRunning, Machines: []hf.Machine{},
+				Message: "ohfpd cannot yet record that HF has seen this request (" + err.Error() + "); its machines are shown once it can: free space in ohfpd's state directory"}
+		}
+		out.Requests = append(out.Requests, rs)
 	}
 	return out
 }

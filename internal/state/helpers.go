@@ -150,7 +150,10 @@ func (s *State) Claim(ids []string) {
 	var recs []*domain.Request
 	for _, id := range ids {
 		r := s.Requests[id]
-		if r == nil || !r.AwaitingClaim {
+		if r == nil {
+			continue
+		}
+		if _, retry := s.ClaimUnsaved[id]; !r.AwaitingClaim && !retry {
 			continue
 		}
 		r.AwaitingClaim = false
@@ -163,9 +166,17 @@ func (s *State) Claim(ids []string) {
 		recs = append(recs, r)
 	}
 	if err := s.Persist(recs, nil); err != nil {
-		// Memory holds the claim; were it lost with a restart, HF's
-		// getReturnRequests calls, which list its hosts, claim it again.
-		s.Log.Warn("recording HF's claim of requests", "requests", len(recs), "err", err)
+		// Memory holds the claim (nothing in this process takes these
+		// requests as unclaimed); until it is on disk, HF is not shown
+		// their machines (see ClaimUnsaved).
+		s.Log.Warn("recording HF's claim of requests; their machines are withheld from HF until it is written", "requests", len(recs), "err", err)
+		for _, r := range recs {
+			s.ClaimUnsaved[r.ID] = err
+		}
+		return
+	}
+	for _, r := range recs {
+		delete(s.ClaimUnsaved, r.ID)
 	}
 }
 

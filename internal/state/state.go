@@ -115,6 +115,11 @@ type State struct {
 	// call from which their absence counts (in memory: a restart starts
 	// the evidence again).
 	ClaimWatch map[string]ClaimMark
+	// ClaimUnsaved: requests HF has asked about whose claim could not be
+	// written yet (a full disk). HF is not shown their machines until it
+	// is: a crash would forget the claim, and HF must never hold a machine
+	// that a restart could make look unclaimed.
+	ClaimUnsaved map[string]error
 	// Undelivered: requests recorded whose requestMachines answer is still
 	// being written to the caller; nothing is launched for them until it
 	// is delivered (see service.RequestMachinesHeld).
@@ -210,6 +215,7 @@ func New(opts Options) (*State, error) {
 		Inflight:      map[string]bool{},
 		TermInflight:  map[string]bool{},
 		ClaimWatch:    map[string]ClaimMark{},
+		ClaimUnsaved:  map[string]error{},
 		Undelivered:   map[string]bool{},
 		unsaved:       map[string]bool{},
 		WakeLaunch:    make(chan struct{}, 1),
