@@ -2,6 +2,7 @@ package engine
 
 import (
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -84,5 +85,34 @@ func TestUnwrittenChangesAreWrittenLater(t *testing.T) {
 		if m.State != "terminated" {
 			t.Fatalf("after a restart the machine is %s: the change was lost", m.State)
 		}
+	}
+}
+
+// Found by an operator's test of issue 12: removing (or renaming) a
+// provider that still holds machines was accepted; its machines were never
+// reconciled again and HF's returns of them waited for ever. Now the
+// reload is refused, and so is a start without it; with the provider back,
+// or once its machines are gone, all is as before.
+func TestRemovingAProviderInUseIsRefused(t *testing.T) {
+	h := newHarness(t)
+	h.restartWith2(h.cloud)
+	if _, err := hfraw(h.e).RequestMachines(Env{"HF_PROVIDER_NAME": "aws-eu"}, []byte(`{"template":{"templateId":"OnDemand-c5","machineCount":2}}`)); err != nil {
+		t.Fatal(err)
+	}
+	h.provision()
+	h.cloud.settle()
+	h.reconcile()
+	only := []ProviderConfig{{Name: "aws", Templates: h.tpls, Cloud: h.cloud}}
+	err := h.e.Reload(only)
+	if err == nil || !strings.Contains(err.Error(), "aws-eu (2 live machines") {
+		t.Fatalf("reload without the provider in use: %v", err)
+	}
+	// The refused reload changed nothing: the provider still serves.
+	if _, err := hfraw(h.e).GetAvailableTemplates(Env{"HF_PROVIDER_NAME": "aws-eu"}, []byte(`{}`)); err != nil {
+		t.Fatalf("after the refused reload: %v", err)
+	}
+	_, err = New(Options{ClusterID: "test", Store: h.st, Clock: h.clk, Providers: only})
+	if err == nil || !strings.Contains(err.Error(), "no longer has provider aws-eu") {
+		t.Fatalf("start without the provider in use: %v", err)
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sort"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -228,7 +229,43 @@ func New(opts Options) (*State, error) {
 	if err := s.load(); err != nil {
 		return nil, err
 	}
+	if err := s.orphanedProvidersLocked(); err != nil {
+		return nil, err
+	}
 	return s, nil
+}
+
+// orphanedProvidersLocked refuses a configuration without a provider that
+// still holds machines or unfinished requests: nothing could reconcile,
+// return or terminate them (HF's returns would wait for ever, machines
+// ended in the console would never be reported). Called with Mu held (or
+// before the state is shared).
+func (s *State) orphanedProvidersLocked() error {
+	machines, requests := map[string]int{}, map[string]int{}
+	for _, m := range s.Machines {
+		if m.Live() && s.Providers[m.Provider] == nil {
+			machines[m.Provider]++
+		}
+	}
+	for _, r := range s.Requests {
+		if !r.Final() && s.Providers[r.Provider] == nil {
+			requests[r.Provider]++
+		}
+	}
+	var problems []string
+	for name := range machines {
+		problems = append(problems, fmt.Sprintf("%s (%d live machines, %d unfinished requests)", name, machines[name], requests[name]))
+		delete(requests, name)
+	}
+	for name, n := range requests {
+		problems = append(problems, fmt.Sprintf("%s (%d unfinished requests)", name, n))
+	}
+	if len(problems) == 0 {
+		return nil
+	}
+	sort.Strings(problems)
+	return fmt.Errorf("the configuration no longer has provider %s, which still holds cloud machines or requests: keep it under providers: (a renamed provider is a new one) until HF has returned its machines, or return them first (ohfp machines shows them)",
+		strings.Join(problems, ", provider "))
 }
 
 func (s *State) setProviders(cfgs []ProviderConfig) error {
@@ -267,6 +304,10 @@ func (s *State) Reload(cfgs []ProviderConfig) error {
 	defer s.Mu.Unlock()
 	old, oldOrder := s.Providers, s.Order
 	if err := s.setProviders(cfgs); err != nil {
+		s.Providers, s.Order = old, oldOrder
+		return err
+	}
+	if err := s.orphanedProvidersLocked(); err != nil {
 		s.Providers, s.Order = old, oldOrder
 		return err
 	}
