@@ -320,7 +320,15 @@ func (d *daemon) reload(ctx context.Context) error {
 		return err
 	}
 	if err := d.eng.Reload(pcs); err != nil {
+		for _, p := range provs {
+			p.Close()
+		}
 		return err
+	}
+	// Calls still waiting on the old providers (a stalled endpoint) end
+	// now and are made again through the new ones.
+	for _, p := range d.provs {
+		p.Close()
 	}
 	d.cfg, d.provs = cfg, provs
 	d.log.Info("configuration reloaded", "file", d.cfgPath, "providers", len(pcs))

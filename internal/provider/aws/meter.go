@@ -294,7 +294,15 @@ func (p *Provider) instrument(stack *middleware.Stack) error {
 					}
 				}
 			}
-			out, md, err := next.HandleInitialize(ctx, in)
+			cctx, cancel := context.WithCancel(ctx)
+			stop := context.AfterFunc(p.life, cancel)
+			out, md, err := next.HandleInitialize(cctx, in)
+			stop()
+			cancel()
+			if err != nil && ctx.Err() == nil && p.life.Err() != nil {
+				err = &provider.Error{Op: op, Kind: provider.Transient,
+					Message: "the call was ended: a configuration reload replaced this AWS provider; it is made again through the new one"}
+			}
 			p.health.operation(op, err)
 			return out, md, err
 		}), middleware.After)

@@ -116,6 +116,10 @@ type Provider struct {
 	limits   *limits // nil: no client-side rate limiting
 	health   *Meter
 	timeouts timeouts
+	// life ends with Close: every call in flight then ends at once
+	// (a reload replaced this provider; see Close).
+	life context.Context
+	end  context.CancelFunc
 
 	ssmTTL    time.Duration
 	mu        sync.Mutex
@@ -236,11 +240,18 @@ func newProvider(s Settings, logger *slog.Logger) *Provider {
 		rootDev:   map[string]string{},
 		typeCache: map[string]provider.InstanceTypeInfo{},
 	}
+	p.life, p.end = context.WithCancel(context.Background())
 	if s.RateLimit {
 		p.limits = newLimits()
 	}
 	return p
 }
+
+// Close ends the calls this provider has in flight (a reload replaced it:
+// a call stalled on the old endpoint must not hold a request for its whole
+// deadline). They fail Transient, so the engine tries again, through the
+// new provider. The provider must not be used afterwards.
+func (p *Provider) Close() { p.end() }
 
 // httpClient builds the HTTP client for Proxy, ConnectTimeout and
 // ResponseTimeout (or returns s.HTTPClient).

@@ -190,3 +190,32 @@ func TestMeterSurvivesANewProvider(t *testing.T) {
 		t.Errorf("after an answer from the new endpoint: %+v", h)
 	}
 }
+
+// Found by an operator's test of issue 12: after a reload to a working
+// endpoint, a call stalled on the old one still held its request for the
+// whole deadline. Close ends it at once, as a Transient error (tried again
+// through the new provider).
+func TestCloseEndsStalledCalls(t *testing.T) {
+	sl := newSilentListener(t)
+	p, _ := newWireProvider(t, Settings{EndpointURL: sl.url(), RetryAttempts: 0,
+		ResponseTimeout: time.Minute, CallTimeout: time.Minute, Clock: clock.Real{}}, nil)
+	errc := make(chan error, 1)
+	go func() {
+		_, err := p.List(context.Background(), "c")
+		errc <- err
+	}()
+	time.Sleep(200 * time.Millisecond) // the call is waiting on the silent endpoint
+	start := time.Now()
+	p.Close()
+	select {
+	case err := <-errc:
+		if took := time.Since(start); took > 2*time.Second {
+			t.Errorf("the stalled call ended %s after Close", took)
+		}
+		if provider.KindOf(err) != provider.Transient || !strings.Contains(err.Error(), "configuration reload replaced") {
+			t.Errorf("err = %v (kind %v); want Transient, naming the reload", err, provider.KindOf(err))
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Close did not end the stalled call")
+	}
+}
