@@ -84,11 +84,13 @@ func NewClient(socketPath string, opts ClientOptions) *Client {
 			}
 			return conn, nil
 		},
-		Protocols:          &protocols,
-		DisableKeepAlives:  true, // one call a process: the daemon closes when done
+		Protocols: &protocols,
+		// One call a process, one connection a call: net/http then never
+		// resends a call itself (it does only on a reused connection).
+		DisableKeepAlives:  true,
 		DisableCompression: true,
-		// A call up to clientValidateMax (64 KiB) leaves in one write with
-		// its header.
+		// A call of up to 64 KiB (ohfp checks and sends from memory the
+		// documents up to that size) leaves in one write with its header.
 		WriteBufferSize:        64 << 10,
 		MaxResponseHeaderBytes: 64 << 10,
 	}
