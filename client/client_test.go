@@ -357,8 +357,11 @@ func TestFailuresPrintOneDocument(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, before := d.last()
-			stdout, _, code := exe(t, tc.as, tc.args, tc.env, tc.stdin)
+			stdout, stderr, code := exe(t, tc.as, tc.args, tc.env, tc.stdin)
 			msg := failure(t, stdout, code)
+			if stderr != "" { // nothing logs, not even go-retryablehttp retrying a missing socket
+				t.Errorf("stderr: %q", stderr)
+			}
 			if p, ok := strings.CutSuffix(tc.want, "..."); ok {
 				if !strings.HasPrefix(msg, p) {
 					t.Errorf("message %q\nwant prefix  %q", msg, p)

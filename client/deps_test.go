@@ -7,7 +7,10 @@ import (
 )
 
 // TestClientDependencies keeps heavy packages out of the ohfp binary: HF
-// runs it for every call, and it must stay small and static.
+// runs it for every call, and it must stay small and static (the Makefile
+// builds it with CGO_ENABLED=0). It speaks to the socket with net/http and
+// go-retryablehttp, as ARCHITECTURE.md says; the AWS SDK, Badger,
+// prometheus, the YAML parser and the daemon's core stay out.
 func TestClientDependencies(t *testing.T) {
 	out, err := exec.Command("go", "list", "-deps", ".").Output()
 	if err != nil {
@@ -32,10 +35,11 @@ func TestClientDependencies(t *testing.T) {
 		"github.com/ohfp/ohfp/internal/provider",
 		"github.com/ohfp/ohfp/internal/awssim",
 		"github.com/ohfp/ohfp/internal/rpcserver",
-		// net/http brings crypto/tls, x509 and http2: their initialisation
-		// was half the client's start-up. internal/rpc speaks HTTP/1.0.
-		"net/http",
-		"crypto/tls",
+	}
+	for _, want := range []string{"net/http", "github.com/hashicorp/go-retryablehttp"} {
+		if !contains(deps, want) {
+			t.Errorf("the client does not use %s (ARCHITECTURE.md: net/http with go-retryablehttp on the socket)", want)
+		}
 	}
 	for _, d := range deps {
 		for _, f := range forbidden {

@@ -10,8 +10,9 @@
 //
 //   - Latency: wall time of one `<op>.sh -f FILE` process, from exec to
 //     exit, for the real client and for the floor probe (internal/bench/
-//     probe: a static binary that sends the same JSON-RPC POST and prints
-//     the answer, nothing else). Calls alternate client/probe so both see
+//     probe: a static binary, a minimal net/http client that sends the
+//     same JSON-RPC POST on the socket and prints the answer, nothing
+//     else). Calls alternate client/probe so both see
 //     the same daemon and machine state. A row meets its target when its
 //     p50 is within 1.5x of the probe's p50 for the same operation and
 //     input, and its p99 is at most 12 ms.
@@ -244,8 +245,8 @@ func fileSize(p string) int64 {
 	return fi.Size()
 }
 
-// buildProbe builds the floor probe as the client is built: static, no
-// cgo, stripped.
+// buildProbe builds the floor probe, a minimal net/http client, as the
+// client is built: static, no cgo, stripped.
 func buildProbe(dir string) (string, error) {
 	out := filepath.Join(dir, "probe")
 	cmd := exec.Command("go", "build", "-trimpath", "-ldflags", "-s -w", "-o", out, "github.com/ohfp/ohfp/internal/bench/probe")

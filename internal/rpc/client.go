@@ -1,28 +1,36 @@
 package rpc
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net"
+	"net/http"
+	"net/url"
 	"os"
 	"os/user"
 	"strconv"
-	"strings"
 	"sync/atomic"
 	"syscall"
 	"time"
 
 	"github.com/go-json-experiment/json/jsontext"
+	"github.com/hashicorp/go-retryablehttp"
 )
 
 // DefaultWaitTimeout is how long a client retries a missing or refusing
 // socket before it reports that ohfpd is not running.
 const DefaultWaitTimeout = 10 * time.Second
+
+// The backoff between two attempts to connect: 50 ms, doubling to 1 s.
+const (
+	retryWaitMin = 50 * time.Millisecond
+	retryWaitMax = time.Second
+)
 
 // ClientOptions configure a Client.
 type ClientOptions struct {
@@ -36,14 +44,15 @@ type ClientOptions struct {
 
 // Client calls ohfpd over its Unix socket. It is safe for concurrent use.
 //
-// It speaks the little HTTP it needs itself, one HTTP/1.0 POST per
-// connection, instead of using net/http: HF starts a client process for
-// every call, and net/http (with crypto/tls, x509 and http2 behind it)
-// made up half of the client's start-up; see README "Performance".
+// It speaks HTTP/1.1 with net/http, one connection per call (ohfp makes
+// one call a process), through go-retryablehttp, whose policy here
+// retries only a connection that could not be made (retryableDial): a
+// call that was sent, even in part, is never sent again.
 type Client struct {
 	path    string
 	wait    time.Duration
 	maxResp int64
+	httpc   *http.Client
 	nextID  atomic.Int64
 }
 
@@ -60,7 +69,41 @@ func NewClient(socketPath string, opts ClientOptions) *Client {
 	if maxResp <= 0 {
 		maxResp = 256 << 20
 	}
-	return &Client{path: socketPath, wait: wait, maxResp: maxResp}
+	dialer := &net.Dialer{Timeout: 5 * time.Second}
+	var protocols http.Protocols
+	protocols.SetHTTP1(true)
+	tr := &http.Transport{
+		Proxy: nil, // never route the socket through a proxy named in the environment
+		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			conn, err := dialer.DialContext(ctx, "unix", socketPath)
+			if err != nil {
+				return nil, err
+			}
+			if uc, ok := conn.(*net.UnixConn); ok {
+				return fileConn{uc}, nil
+			}
+			return conn, nil
+		},
+		Protocols: &protocols,
+		// One call a process, one connection a call: net/http then never
+		// resends a call itself (it does only on a reused connection).
+		DisableKeepAlives:  true,
+		DisableCompression: true,
+		// A call of up to 64 KiB (ohfp checks and sends from memory the
+		// documents up to that size) leaves in one write with its header.
+		WriteBufferSize:        64 << 10,
+		MaxResponseHeaderBytes: 64 << 10,
+	}
+	return &Client{
+		path:    socketPath,
+		wait:    wait,
+		maxResp: maxResp,
+		httpc: &http.Client{
+			Transport: tr,
+			// A redirect would send the call again: never follow one.
+			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+		},
+	}
 }
 
 // SocketPath returns the socket the client calls.
@@ -79,7 +122,7 @@ func (c *Client) Call(ctx context.Context, method string, params Params, result 
 	if err != nil {
 		return err
 	}
-	return c.call(ctx, id, method, outgoing{body: body}, result)
+	return c.call(ctx, id, method, body, result)
 }
 
 // CallWithFile is Call with the input sent from f instead of params.Input:
@@ -99,37 +142,44 @@ func (c *Client) CallWithFile(ctx context.Context, method string, params Params,
 	if err != nil {
 		return err
 	}
-	return c.call(ctx, id, method, outgoing{body: head, file: f, off: off, size: size, tail: []byte("}}")}, result)
+	body := retryablehttp.ReaderFunc(func() (io.Reader, error) {
+		return &fileBody{head: head, f: f, off: off, size: size, tail: []byte("}}")}, nil
+	})
+	return c.call(ctx, id, method, body, result)
 }
 
-// outgoing is a call's body: body, then (when file is set) size bytes of
-// file from off, then tail.
-type outgoing struct {
-	body      []byte
-	file      *os.File
-	off, size int64
-	tail      []byte
-}
+var (
+	errTooLarge  = errors.New("answer too large")
+	errInputFile = errors.New("input file")
+)
 
-func (o outgoing) len() int64 { return int64(len(o.body)) + o.size + int64(len(o.tail)) }
-
-func (c *Client) call(ctx context.Context, id int64, method string, body outgoing, result any) error {
-	conn, err := c.dial(ctx)
+// call posts body (a []byte, or a ReaderFunc giving a fresh *fileBody for
+// each attempt) and reads the answer to call id.
+func (c *Client) call(ctx context.Context, id int64, method string, body any, result any) error {
+	req, err := retryablehttp.NewRequestWithContext(ctx, http.MethodPost, "http://"+Host+Path, body)
 	if err != nil {
+		return fmt.Errorf("cannot build the call to %s: %w", method, err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	if dl, ok := ctx.Deadline(); ok {
+		req.Header.Set(DeadlineHeader, strconv.FormatInt(dl.UnixMilli(), 10))
+	}
+	resp, err := c.retrying().Do(req)
+	switch {
+	case err != nil && errors.Is(err, errInputFile) && ctx.Err() == nil:
+		// The call is cut short: the daemon reads less than its
+		// Content-Length and drops it.
+		return fmt.Errorf("cannot send the input of %s: %v", method, unwrapURL(err))
+	case err != nil:
 		return c.transportError(ctx, method, err)
 	}
-	status, data, err := c.exchange(ctx, conn, body)
+	defer resp.Body.Close()
+	data, err := c.readAnswer(resp)
 	switch {
-	case errors.Is(err, os.ErrDeadlineExceeded):
-		// The connection's deadline is the context's: it ends at once.
-		<-ctx.Done()
-		return c.transportError(ctx, method, err)
 	case errors.Is(err, errTooLarge):
 		return fmt.Errorf("the answer of ohfpd at %s to %s is larger than %d bytes", c.path, method, c.maxResp)
-	case errors.Is(err, errNoAnswer):
+	case err != nil && ctx.Err() != nil:
 		return c.transportError(ctx, method, err)
-	case errors.Is(err, errInputFile):
-		return fmt.Errorf("cannot send the input of %s: %v", method, err)
 	case err != nil:
 		return fmt.Errorf("ohfpd at %s stopped while answering %s (it may have been restarted; the call may or may not have taken effect): %v", c.path, method, err)
 	}
@@ -138,7 +188,7 @@ func (c *Client) call(ctx context.Context, id int64, method string, body outgoin
 		r, err = decodeResponse(data)
 	}
 	if err != nil || r.JSONRPC != "2.0" || (r.Error == nil && r.Result == nil) {
-		return fmt.Errorf("unexpected answer from %s to %s (HTTP %d): %s", c.path, method, status, snippet(data))
+		return fmt.Errorf("unexpected answer from %s to %s (HTTP %d): %s", c.path, method, resp.StatusCode, snippet(data))
 	}
 	if r.Error != nil {
 		return r.Error
@@ -159,143 +209,56 @@ func (c *Client) call(ctx context.Context, id int64, method string, body outgoin
 	return nil
 }
 
-// dial connects to the socket. The failures a (re)starting daemon explains
-// (no socket yet, nobody accepting) are retried with backoff from 50 ms to
-// 1 s for up to the wait timeout; nothing has been sent before a
-// connection exists, so a retry never repeats a call.
-func (c *Client) dial(ctx context.Context) (net.Conn, error) {
+// retrying returns the go-retryablehttp client of one call. It retries the
+// failures to connect that a (re)starting daemon explains (no socket yet,
+// nobody accepting), with backoff from 50 ms doubling to 1 s, for up to
+// the wait timeout from now; nothing has been sent before a connection
+// exists, so a retry never repeats a call. Any answer, and any other
+// failure, ends the call. It logs nothing: ohfp's stdout is HF's.
+func (c *Client) retrying() *retryablehttp.Client {
 	deadline := time.Now().Add(c.wait)
-	d := net.Dialer{Timeout: 5 * time.Second}
-	backoff := 50 * time.Millisecond
-	for {
-		conn, err := d.DialContext(ctx, "unix", c.path)
-		if err == nil || !retryableDial(err) || ctx.Err() != nil {
-			return conn, err
-		}
-		rem := time.Until(deadline)
-		if rem <= 0 {
-			return nil, err
-		}
-		t := time.NewTimer(min(backoff, rem))
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return nil, err
-		case <-t.C:
-		}
-		backoff = min(2*backoff, time.Second)
+	return &retryablehttp.Client{
+		HTTPClient:   c.httpc,
+		Logger:       nil,
+		RetryWaitMin: retryWaitMin,
+		RetryWaitMax: retryWaitMax,
+		RetryMax:     math.MaxInt32, // bounded by the deadline instead
+		CheckRetry: func(ctx context.Context, resp *http.Response, err error) (bool, error) {
+			return resp == nil && err != nil && ctx.Err() == nil && retryableDial(err) && time.Now().Before(deadline), nil
+		},
+		Backoff: func(lo, hi time.Duration, attempt int, _ *http.Response) time.Duration {
+			return backoff(lo, hi, attempt, time.Until(deadline))
+		},
+		ErrorHandler: retryablehttp.PassthroughErrorHandler,
 	}
 }
 
-var (
-	errNoAnswer  = errors.New("no answer")
-	errTooLarge  = errors.New("answer too large")
-	errInputFile = errors.New("input file")
-)
+// backoff is the wait before attempt+1 (attempt counts from 0): lo
+// doubled attempt times, at most hi, and no longer than rem.
+func backoff(lo, hi time.Duration, attempt int, rem time.Duration) time.Duration {
+	d := hi
+	if attempt < 30 {
+		d = min(lo<<attempt, hi)
+	}
+	return max(min(d, rem), 0)
+}
 
-// exchange posts body on conn and returns the HTTP status and the answer.
-// HTTP/1.0: the server answers with a Content-Length, never chunked, and
-// closes the connection. An error wrapping errNoAnswer means nothing of an
-// answer arrived.
-func (c *Client) exchange(ctx context.Context, conn net.Conn, body outgoing) (int, []byte, error) {
-	defer conn.Close()
-	if dl, ok := ctx.Deadline(); ok {
-		conn.SetDeadline(dl)
+// readAnswer reads the body of resp, at most c.maxResp bytes, sized once
+// from its Content-Length when there is one.
+func (c *Client) readAnswer(resp *http.Response) ([]byte, error) {
+	if resp.ContentLength > c.maxResp {
+		return nil, errTooLarge
 	}
-	stop := context.AfterFunc(ctx, func() { conn.SetDeadline(time.Unix(1, 0)) })
-	defer stop()
-	head := "POST " + Path + " HTTP/1.0\r\nHost: " + Host + "\r\nContent-Type: application/json\r\nContent-Length: " +
-		strconv.FormatInt(body.len(), 10) + "\r\n"
-	if dl, ok := ctx.Deadline(); ok {
-		head += DeadlineHeader + ": " + strconv.FormatInt(dl.UnixMilli(), 10) + "\r\n"
+	if resp.ContentLength >= 0 {
+		data := make([]byte, resp.ContentLength)
+		_, err := io.ReadFull(resp.Body, data)
+		return data, err
 	}
-	head += "\r\n"
-	bufs := net.Buffers{[]byte(head), body.body}
-	if _, err := bufs.WriteTo(conn); err != nil {
-		return 0, nil, fmt.Errorf("%w: %w", errNoAnswer, err)
-	}
-	if body.file != nil {
-		if err := sendFile(conn, body.file, body.off, body.size); err != nil {
-			// The call is cut short: the daemon reads less than its
-			// Content-Length and drops it.
-			if !errors.Is(err, errInputFile) {
-				err = fmt.Errorf("%w: %w", errNoAnswer, err)
-			}
-			return 0, nil, err
-		}
-		if _, err := conn.Write(body.tail); err != nil {
-			return 0, nil, fmt.Errorf("%w: %w", errNoAnswer, err)
-		}
-	}
-	r := bufio.NewReaderSize(conn, 32<<10)
-	status, length, err := readHead(r)
-	if err != nil {
-		return 0, nil, fmt.Errorf("%w: %w", errNoAnswer, err)
-	}
-	if length > c.maxResp {
-		return status, nil, errTooLarge
-	}
-	if length >= 0 {
-		data := make([]byte, length)
-		_, err := io.ReadFull(r, data)
-		return status, data, err
-	}
-	data, err := io.ReadAll(io.LimitReader(r, c.maxResp+1))
+	data, err := io.ReadAll(io.LimitReader(resp.Body, c.maxResp+1))
 	if err == nil && int64(len(data)) > c.maxResp {
 		err = errTooLarge
 	}
-	return status, data, err
-}
-
-// readHead reads an HTTP/1.x status line and header, returning the status
-// and the Content-Length (-1 when absent).
-func readHead(r *bufio.Reader) (status int, length int64, err error) {
-	line, err := readLine(r)
-	if err != nil {
-		return 0, 0, err
-	}
-	proto, rest, _ := strings.Cut(line, " ")
-	code, _, _ := strings.Cut(rest, " ")
-	status, err = strconv.Atoi(code)
-	if !strings.HasPrefix(proto, "HTTP/1.") || err != nil || len(code) != 3 {
-		return 0, 0, fmt.Errorf("not an HTTP answer: %q", snippet([]byte(line)))
-	}
-	length = -1
-	for {
-		line, err := readLine(r)
-		if err != nil {
-			return 0, 0, err
-		}
-		if line == "" {
-			return status, length, nil
-		}
-		name, value, _ := strings.Cut(line, ":")
-		value = strings.TrimSpace(value)
-		switch {
-		case strings.EqualFold(name, "Content-Length"):
-			if length, err = strconv.ParseInt(value, 10, 64); err != nil || length < 0 {
-				return 0, 0, fmt.Errorf("bad Content-Length %q", value)
-			}
-		case strings.EqualFold(name, "Transfer-Encoding") && !strings.EqualFold(value, "identity"):
-			return 0, 0, fmt.Errorf("unexpected Transfer-Encoding %q", value)
-		}
-	}
-}
-
-// readLine reads one CRLF- (or LF-) terminated header line of at most
-// 32 KiB (the reader's buffer).
-func readLine(r *bufio.Reader) (string, error) {
-	line, err := r.ReadSlice('\n')
-	if err == bufio.ErrBufferFull {
-		return "", errors.New("header line too long")
-	}
-	if err != nil {
-		if err == io.EOF {
-			err = io.ErrUnexpectedEOF
-		}
-		return "", err
-	}
-	return strings.TrimRight(string(line), "\r\n"), nil
+	return data, err
 }
 
 // encodeCall writes the request envelope. Input and Args are copied byte
@@ -445,7 +408,17 @@ func (c *Client) transportError(ctx context.Context, method string, err error) e
 		}
 		return fmt.Errorf("cannot connect to ohfpd at %s: %v", c.path, op.Err)
 	}
-	return fmt.Errorf("ohfpd at %s closed the connection without answering %s (it may have been restarted; the call may or may not have taken effect: `ohfp requests --all` lists every request ohfpd holds): %v", c.path, method, err)
+	return fmt.Errorf("ohfpd at %s closed the connection without answering %s (it may have been restarted; the call may or may not have taken effect: `ohfp requests --all` lists every request ohfpd holds): %v", c.path, method, unwrapURL(err))
+}
+
+// unwrapURL drops the `Post "http://ohfpd/v1/rpc": ` net/http puts before
+// an error: the socket path, not that URL, says where the call went.
+func unwrapURL(err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return ue.Err
+	}
+	return err
 }
 
 // joinHint says which group to join to use the socket.

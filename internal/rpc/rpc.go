@@ -11,9 +11,11 @@
 //
 // This package is the wire (envelopes, codes, their decoding) and the
 // client. It must stay light: the static client binary links it, so it
-// imports neither the AWS SDK, Badger, prometheus, the daemon's core nor net/http
-// (the client speaks HTTP/1.0 itself; see Client). The daemon's side, with
-// net/http, peer credentials and the socket, is package rpcserver.
+// imports neither the AWS SDK, Badger, prometheus nor the daemon's core.
+// The client speaks HTTP/1.1 with net/http through go-retryablehttp, which
+// retries only a connection that could not be made, within the wait, and
+// never a call once sent (see Client). The daemon's side, with peer
+// credentials and the socket, is package rpcserver.
 package rpc
 
 import (

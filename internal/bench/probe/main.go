@@ -1,18 +1,20 @@
 // Command probe is the floor of ohfp's design, used by internal/bench: a
-// minimal static client that makes the same round trip as ohfp and
-// nothing else. It takes the operation from its name (as HF runs it,
+// minimal static net/http client that makes the same round trip as ohfp
+// and nothing else. It takes the operation from its name (as HF runs it,
 // through <operation>.sh), reads the -f FILE document, sends one JSON-RPC
-// POST over the Unix socket named by OHFP_SOCKET with HF_PROVIDER_NAME (the
-// document sent from its file by sendfile), and copies the daemon's answer
-// to stdout. No validation, no retries, no re-indenting: what remains is
-// process start, one connection and the daemon's own work.
+// POST with net/http over the Unix socket named by OHFP_SOCKET with
+// HF_PROVIDER_NAME (the document read from its file as the body goes out,
+// net/http's own way), and copies the daemon's answer to stdout. No
+// validation, no retries, no re-indenting: what remains is process start,
+// net/http's initialisation, one connection and the daemon's own work.
 package main
 
 import (
 	"bytes"
-	"fmt"
+	"context"
 	"io"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -27,10 +29,6 @@ func main() {
 			file = os.Args[i+1]
 		}
 	}
-	// The document goes from its file to the socket by sendfile(2), as
-	// ohfp sends large ones: the envelope ohfp writes, the document last,
-	// after its length (white space around it included: the daemon's HF
-	// parser takes it).
 	f, err := os.Open(file)
 	if err != nil {
 		die(err.Error())
@@ -39,36 +37,38 @@ func main() {
 	if err != nil {
 		die(err.Error())
 	}
+	// The envelope ohfp writes, the document last, after its length
+	// (white space around it included: the daemon's HF parser takes it).
 	prefix := `{"jsonrpc":"2.0","id":1,"method":"` + op + `","params":{"env":{"HF_PROVIDER_NAME":"` +
 		os.Getenv("HF_PROVIDER_NAME") + `"},"inputBytes":` + strconv.FormatInt(fi.Size(), 10) + `,"input":`
 	const suffix = `}}`
 
-	c, err := net.Dial("unix", os.Getenv("OHFP_SOCKET"))
+	sock := os.Getenv("OHFP_SOCKET")
+	c := &http.Client{Transport: &http.Transport{
+		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			var d net.Dialer
+			return d.DialContext(ctx, "unix", sock)
+		},
+		DisableKeepAlives: true,
+	}}
+	req, err := http.NewRequest(http.MethodPost, "http://ohfpd/v1/rpc",
+		io.MultiReader(strings.NewReader(prefix), f, strings.NewReader(suffix)))
 	if err != nil {
 		die(err.Error())
 	}
-	defer c.Close()
-	// HTTP/1.0: the server answers without chunking and closes when done.
-	head := "POST /v1/rpc HTTP/1.0\r\nHost: ohfpd\r\nContent-Type: application/json\r\nContent-Length: " +
-		strconv.FormatInt(int64(len(prefix))+fi.Size()+int64(len(suffix)), 10) + "\r\n\r\n"
-	if _, err := io.WriteString(c, head+prefix); err != nil {
-		die(err.Error())
-	}
-	if n, err := io.Copy(c, f); err != nil || n != fi.Size() { // *os.File to a Unix socket: sendfile
-		die(fmt.Sprintf("sent %d of %d bytes: %v", n, fi.Size(), err))
-	}
-	if _, err := io.WriteString(c, suffix); err != nil {
-		die(err.Error())
-	}
-	resp, err := io.ReadAll(c)
+	req.ContentLength = int64(len(prefix)) + fi.Size() + int64(len(suffix))
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := c.Do(req)
 	if err != nil {
 		die(err.Error())
 	}
-	i := bytes.Index(resp, []byte("\r\n\r\n"))
-	if i < 0 || !bytes.HasPrefix(resp, []byte("HTTP/1.0 200")) && !bytes.HasPrefix(resp, []byte("HTTP/1.1 200")) {
-		die("bad answer: " + string(resp[:min(len(resp), 200)]))
+	ans, err := io.ReadAll(resp.Body)
+	if err != nil {
+		die(err.Error())
 	}
-	ans := resp[i+4:]
+	if resp.StatusCode != http.StatusOK {
+		die("bad answer: " + resp.Status + ": " + string(ans[:min(len(ans), 200)]))
+	}
 	os.Stdout.Write(ans)
 	if !bytes.Contains(ans, []byte(`"result"`)) {
 		os.Exit(1)
