@@ -513,6 +513,8 @@ Options:
   --socket PATH       ohfpd's socket (default $OHFP_SOCKET, else ` + rpc.DefaultSocket + `)
   --wait DURATION     how long to wait for ohfpd to come up (default $OHFP_WAIT, else 10s;
                       3s for sysadmin commands)
+                      then $OHFP_TIMEOUT (default 120s) bounds the call itself: a call
+                      that reaches ohfpd after that is not carried out
   --json              sysadmin commands: print ohfpd's answer as JSON, for scripts
   --version           print the version
 Environment forwarded to ohfpd: ` + strings.Join(rpc.Env, ", ") + `

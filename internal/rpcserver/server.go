@@ -1,7 +1,8 @@
 // Package rpcserver is ohfpd's side of the socket: it serves the JSON-RPC
 // calls of package rpc over HTTP on a Unix socket, checks each caller's
 // credentials (SO_PEERCRED), and creates the socket (Listen). It is kept
-// apart from package rpc so that the ohfp client does not link net/http.
+// apart from package rpc so that the ohfp client links none of the
+// daemon's side (peer credentials, the answer hooks' delivery, pooling).
 package rpcserver
 
 import (
