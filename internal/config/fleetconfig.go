@@ -176,6 +176,9 @@ func applyFleetConfig(t *template.Template, st *tmplState, fail func(key, format
 	}
 	if so := ciMap(m, "SpotOptions"); so != nil {
 		ignored = append(ignored, leftKeys(so, "SpotOptions.", "AllocationStrategy", "InstancePoolsToUseCount", "InstanceInterruptionBehavior")...)
+		if b := ciString(so, "InstanceInterruptionBehavior"); b != "" && !strings.EqualFold(b, "terminate") {
+			ignored = append(ignored, "SpotOptions.InstanceInterruptionBehavior "+b+" (ohfp's Spot instances terminate)")
+		}
 		if s := ciString(so, "AllocationStrategy"); s != "" && t.AllocationStrat == "" {
 			t.AllocationStrat = foldOneOf(v, s, allocationStrategies...)
 		}
