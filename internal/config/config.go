@@ -199,6 +199,12 @@ type Provider struct {
 	// Default: user_data.sh beside the templates file when there is one,
 	// else DefaultUserDataTemplate.
 	UserDataTemplate string `json:"user_data_template,omitempty"`
+	// HFConfDir is HF's folder of this provider instance
+	// (HF_PROVIDER_CONFDIR, e.g. $HF_TOP/conf/providers/awsinst): its
+	// <name>prov_templates.json and <name>prov_config.json are read from it
+	// (awsprov_... when those are absent), where templates_file and
+	// hf_config_file are not given. ohfpd picks up HF's edits by itself.
+	HFConfDir string `json:"hf_conf_dir,omitempty"`
 	// TemplatesFile is IBM's awsprov_templates.json for this provider.
 	TemplatesFile string `json:"templates_file,omitempty"`
 	// HFConfigFile is IBM's awsprov_config.json for this provider; its

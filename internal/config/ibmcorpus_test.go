@@ -2,6 +2,7 @@ package config
 
 import (
 	"encoding/json"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -39,5 +40,26 @@ func TestIBMCorpus(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestHFConfDir: a provider pointed at HF's folder reads the instance's
+// renamed files (awsinstprov_*), region and credentials included.
+func TestHFConfDir(t *testing.T) {
+	dir := t.TempDir()
+	conf := filepath.Join(dir, "providers", "awsinst")
+	os.MkdirAll(conf, 0o755)
+	os.WriteFile(filepath.Join(conf, "awsinstprov_config.json"), []byte(`{"AWS_REGION": "ap-south-1", "AWS_CREDENTIAL_FILE": "credentials"}`), 0o600)
+	os.WriteFile(filepath.Join(conf, "credentials"), []byte("[default]\n"), 0o600)
+	os.WriteFile(filepath.Join(conf, "awsinstprov_templates.json"), []byte(`{"templates": [{"templateId": "t", "maxNumber": 1, "vmType": "c5.large", "imageId": "ami-0123456789abcdef0"}]}`), 0o600)
+	cfg := filepath.Join(dir, "config.yaml")
+	os.WriteFile(cfg, []byte("providers:\n  - name: awsinst\n    hf_conf_dir: providers/awsinst\n"), 0o600)
+	c, err := Load(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := c.Providers[0]
+	if p.Region != "ap-south-1" || p.CredentialsFile != filepath.Join(conf, "credentials") || len(p.Templates) != 1 || p.TemplatesFile != filepath.Join(conf, "awsinstprov_templates.json") {
+		t.Errorf("provider = %+v", p)
 	}
 }

@@ -355,7 +355,7 @@ func decodeProvider(v value, c *Config) (Provider, bool) {
 		AWSRateLimit:          true,
 	}
 	got := map[string]*setting{}
-	var templatesNode, templatesFileNode, hfConfigNode *value
+	var templatesNode, templatesFileNode, hfConfigNode, hfDirNode *value
 	fields := settingFields(got, true)
 	fields = append(fields,
 		field{"name", func(v value) {
@@ -380,6 +380,12 @@ func decodeProvider(v value, c *Config) (Provider, bool) {
 			}
 		}},
 		field{"templates", func(v value) { templatesNode = &v }},
+		field{"hf_conf_dir", func(v value) {
+			if dir, ok := d.path(v); ok {
+				hfDirNode = &v
+				p.HFConfDir = dir
+			}
+		}},
 	)
 	present := v.decode(fields, func(name string) string {
 		if strings.HasPrefix(name, "AWS_") {
@@ -394,6 +400,24 @@ func decodeProvider(v value, c *Config) (Provider, bool) {
 		d.errorf(v.node, v.key+".name", "missing (required): the name HF_PROVIDER_NAME will carry, e.g. awsinst")
 	}
 	combineProxy(d, got)
+
+	// HF's provider folder (HF_PROVIDER_CONFDIR): its <name>prov_templates.json
+	// and <name>prov_config.json, where the YAML names no file of its own.
+	if p.HFConfDir != "" && p.Name != "" {
+		tpl := filepath.Join(p.HFConfDir, p.Name+"prov_templates.json")
+		if _, err := os.Stat(tpl); err != nil && p.Name != "aws" {
+			if alt := filepath.Join(p.HFConfDir, "awsprov_templates.json"); fileExists(alt) {
+				tpl = alt // HF's default instance name
+			}
+		}
+		if p.TemplatesFile == "" {
+			p.TemplatesFile, templatesFileNode = tpl, hfDirNode
+		}
+		cfg := strings.TrimSuffix(tpl, "prov_templates.json") + "prov_config.json"
+		if p.HFConfigFile == "" && fileExists(cfg) {
+			p.HFConfigFile, hfConfigNode = cfg, hfDirNode
+		}
+	}
 
 	// Settings from IBM's awsprov_config.json apply where the YAML is silent.
 	if p.HFConfigFile != "" {
@@ -616,3 +640,5 @@ func setUserData(v value, p *Provider) {
 		t.UserDataTemplate = path
 	}
 }
+
+func fileExists(p string) bool { _, err := os.Stat(p); return err == nil }
