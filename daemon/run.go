@@ -176,11 +176,23 @@ func (d *daemon) run(ctx context.Context) error {
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
+	filesChanged := make(chan struct{}, 1)
+	go watchTemplates(ctx, func() []string {
+		d.mu.Lock()
+		defer d.mu.Unlock()
+		return watchedFiles(d.cfg)
+	}, templatesPollInterval, filesChanged)
 	for {
 		select {
 		case <-hup:
 			if err := d.reload(ctx); err != nil {
 				d.log.Error("reload refused; the old configuration stays in force", "err", err)
+			}
+			continue
+		case <-filesChanged:
+			d.log.Info("templates or IBM settings file changed; reloading")
+			if err := d.reload(ctx); err != nil {
+				d.log.Error("changed templates refused; the old ones stay in force", "err", err)
 			}
 			continue
 		case err := <-serveErr:

@@ -157,6 +157,7 @@ func wantFiles() []entry {
 		{path: "/etc/ohfp/", mode: "drwxr-x---", owner: "root/ohfp"},
 		{path: "/etc/ohfp/config.yaml", mode: "-rw-r-----", owner: "root/ohfp"},
 		{path: "/etc/ohfp/awsprov_templates.json", mode: "-rw-r-----", owner: "root/ohfp"},
+		{path: "/etc/ohfp/user_data.sh", mode: "-rw-r-----", owner: "root/ohfp"},
 		{path: "/usr/lib/systemd/system/ohfpd.service", mode: "-rw-r--r--", owner: "root/root"},
 		{path: "/usr/lib/systemd/system/ohfpd.socket", mode: "-rw-r--r--", owner: "root/root"},
 		{path: "/usr/lib/sysusers.d/ohfp.conf", mode: "-rw-r--r--", owner: "root/root"},
@@ -269,7 +270,7 @@ func TestDebPackage(t *testing.T) {
 	}
 	confs := strings.Fields(string(conf))
 	slices.Sort(confs)
-	if want := []string{"/etc/ohfp/awsprov_templates.json", "/etc/ohfp/config.yaml"}; !slices.Equal(confs, want) {
+	if want := []string{"/etc/ohfp/awsprov_templates.json", "/etc/ohfp/config.yaml", "/etc/ohfp/user_data.sh"}; !slices.Equal(confs, want) {
 		t.Errorf("conffiles = %v, want %v", confs, want)
 	}
 	for script, src := range map[string]string{"preinst": "preinstall.sh", "postinst": "postinstall.sh", "prerm": "preremove.sh", "postrm": "postremove.sh"} {
@@ -388,7 +389,7 @@ func TestRpmPackage(t *testing.T) {
 
 	confs := strings.Fields(run(t, "", nil, "rpm", "-qp", "--configfiles", rpm))
 	slices.Sort(confs)
-	if want := []string{"/etc/ohfp/awsprov_templates.json", "/etc/ohfp/config.yaml"}; !slices.Equal(confs, want) {
+	if want := []string{"/etc/ohfp/awsprov_templates.json", "/etc/ohfp/config.yaml", "/etc/ohfp/user_data.sh"}; !slices.Equal(confs, want) {
 		t.Errorf("rpm --configfiles = %v, want %v", confs, want)
 	}
 	// %config(noreplace): an edited configuration survives upgrades.

@@ -186,6 +186,25 @@ type Provider struct {
 	// (default true). Turn it off only for an account whose limits AWS has
 	// raised, or against the simulated region.
 	AWSRateLimit bool `json:"aws_rate_limit"`
+	// SpotTerminateOnReclaim is IBM's AWS_SPOT_TERMINATE_ON_RECLAIM: when
+	// HF returns a Spot host AWS is already reclaiming, terminate it at
+	// once (true) or leave it to AWS (false, the default: the partial hour
+	// is not billed).
+	SpotTerminateOnReclaim bool `json:"spot_terminate_on_reclaim"`
+	// TagInstanceID is IBM's AWS_TAG_InstanceID: tag every instance and
+	// its EBS volumes InstanceID=<instance id>.
+	TagInstanceID bool `json:"tag_instance_id"`
+	// UserDataTemplate is the bootstrap script (IBM's user_data.sh) whose
+	// %EXPORT_USER_DATA% marker receives a template's userData variables.
+	// Default: user_data.sh beside the templates file when there is one,
+	// else DefaultUserDataTemplate.
+	UserDataTemplate string `json:"user_data_template,omitempty"`
+	// HFConfDir is HF's folder of this provider instance
+	// (HF_PROVIDER_CONFDIR, e.g. $HF_TOP/conf/providers/awsinst): its
+	// <name>prov_templates.json and <name>prov_config.json are read from it
+	// (awsprov_... when those are absent), where templates_file and
+	// hf_config_file are not given. ohfpd picks up HF's edits by itself.
+	HFConfDir string `json:"hf_conf_dir,omitempty"`
 	// TemplatesFile is IBM's awsprov_templates.json for this provider.
 	TemplatesFile string `json:"templates_file,omitempty"`
 	// HFConfigFile is IBM's awsprov_config.json for this provider; its
@@ -284,7 +303,7 @@ func parse(data []byte, filename, dir string) (*Config, error) {
 	c := Default()
 	body, ok := parseFile(data, filename, &errs)
 	if ok {
-		d := &doc{file: filename, dir: dir, errs: &errs}
+		d := &doc{file: filename, dir: dir, errs: &errs, warns: &c.Warnings}
 		if body == nil {
 			errs = append(errs, &Error{File: filename, Msg: "the file is empty: at least providers: is needed"})
 		} else {

@@ -215,8 +215,8 @@ func TestHFConfigLogLevelWarns(t *testing.T) {
 }
 
 func TestUnknownIBMKeyInYAML(t *testing.T) {
-	_, err := Parse([]byte("providers:\n  - name: aws\n    AWS_SPOT_TERMINATE_ON_RECLAIM: true\n"), "c.yaml")
-	if err == nil || !strings.Contains(err.Error(), "c.yaml:3:5: providers[aws].AWS_SPOT_TERMINATE_ON_RECLAIM: unknown key; this IBM awsprov_config.json key is not supported") {
+	_, err := Parse([]byte("providers:\n  - name: aws\n    AWS_NO_SUCH_KEY: true\n"), "c.yaml")
+	if err == nil || !strings.Contains(err.Error(), "c.yaml:3:5: providers[aws].AWS_NO_SUCH_KEY: unknown key; this IBM awsprov_config.json key is not supported") {
 		t.Errorf("err = %v", err)
 	}
 }

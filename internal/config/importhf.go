@@ -42,9 +42,18 @@ func ImportHF(dir string, opts ImportOptions) (yamlText []byte, notes []string, 
 	if err != nil {
 		return nil, nil, err
 	}
+	cfgPath, tplPath, err := hfFiles(abs, opts.Name)
+	if err != nil {
+		return nil, nil, err
+	}
+	cfgBase, tplBase := filepath.Base(cfgPath), filepath.Base(tplPath)
 	name, from := opts.Name, ""
 	if name == "" {
 		name, from = hfProviderName(abs)
+		if from == "" {
+			// No hostProviders.json: the instance the files are named for.
+			name = strings.TrimSuffix(tplBase, "prov_templates.json")
+		}
 	}
 	if !providerNameRe.MatchString(name) {
 		return nil, nil, fmt.Errorf("provider name %q: use 1-64 of letters, digits, '.', '_' and '-'", name)
@@ -56,14 +65,13 @@ func ImportHF(dir string, opts ImportOptions) (yamlText []byte, notes []string, 
 		{Key: "state_dir", Value: DefaultStateDir},
 	}
 
-	// awsprov_config.json: optional.
-	cfgPath := filepath.Join(abs, "awsprov_config.json")
+	// <instance>prov_config.json: optional.
 	if data, rerr := os.ReadFile(cfgPath); rerr == nil {
 		var m yaml.MapSlice
 		if err := yaml.UnmarshalWithOptions(data, &m, yaml.UseOrderedMap()); err != nil {
 			return nil, notes, fmt.Errorf("%s: %s", cfgPath, yaml.FormatError(err, false, true))
 		}
-		var host, port string
+		var host, port, creation string
 		for _, kv := range m {
 			k := fmt.Sprint(kv.Key)
 			val := kv.Value
@@ -100,13 +108,25 @@ func ImportHF(dir string, opts ImportOptions) (yamlText []byte, notes []string, 
 				} else {
 					notes = append(notes, fmt.Sprintf("%s: %q is not an integer; not carried", k, sval))
 				}
-			case "ACCEPT_PROPAGATED_LOG_SETTING":
+			case "ACCEPT_PROPAGATED_LOG_SETTING", "AWS_SPOT_TERMINATE_ON_RECLAIM", "AWS_TAG_InstanceID":
 				b, err := strconv.ParseBool(sval)
 				if err != nil {
 					notes = append(notes, fmt.Sprintf("%s: %q is not true or false; not carried", k, sval))
 					continue
 				}
-				prov = append(prov, yaml.MapItem{Key: "accept_propagated_log_setting", Value: b})
+				if b || k == "ACCEPT_PROPAGATED_LOG_SETTING" {
+					prov = append(prov, yaml.MapItem{Key: map[string]string{
+						"ACCEPT_PROPAGATED_LOG_SETTING": "accept_propagated_log_setting",
+						"AWS_SPOT_TERMINATE_ON_RECLAIM": "spot_terminate_on_reclaim",
+						"AWS_TAG_InstanceID":            "tag_instance_id",
+					}[k], Value: b})
+				}
+			case "INSTANCE_CREATION_TIMEOUT":
+				creation = sval
+			case "AWS_CREDENTIAL_SCRIPT":
+				notes = append(notes, fmt.Sprintf("%s: %s: ohfp does not run it; give ohfp a profile (profile:) whose credential_process runs it", cfgBase, k))
+			case "AWS_CREDENTIAL_RENEW_MARGIN":
+				// The SDK renews temporary credentials itself.
 			case "LogLevel", "LOG_LEVEL":
 				lvl := map[string]string{"TRACE": "debug", "DEBUG": "debug", "INFO": "info", "WARN": "warn", "WARNING": "warn", "ERROR": "error", "FATAL": "error"}[strings.ToUpper(sval)]
 				if lvl == "" {
@@ -118,8 +138,15 @@ func ImportHF(dir string, opts ImportOptions) (yamlText []byte, notes []string, 
 				}
 			default:
 				if !asksForNothing(val) {
-					notes = append(notes, fmt.Sprintf("awsprov_config.json: %s (%s) is not supported by ohfp; not carried", k, sval))
+					notes = append(notes, fmt.Sprintf("%s: %s (%s) is not supported by ohfp; not carried", cfgBase, k, sval))
 				}
+			}
+		}
+		if creation != "" && !hasKey(prov, "pending_timeout") {
+			if m, err := strconv.Atoi(creation); err == nil && m > 0 {
+				dur := min(max(time.Duration(m)*time.Minute, MinPendingTimeout), MaxPendingTimeout)
+				prov = append(prov, yaml.MapItem{Key: "pending_timeout", Value: dur.String()})
+				notes = append(notes, fmt.Sprintf("%s: INSTANCE_CREATION_TIMEOUT %s minutes is carried as pending_timeout %s: an instance not running by then is failed and terminated", cfgBase, creation, dur))
 			}
 		}
 		switch {
@@ -132,8 +159,7 @@ func ImportHF(dir string, opts ImportOptions) (yamlText []byte, notes []string, 
 		return nil, notes, rerr
 	}
 
-	// awsprov_templates.json: required.
-	tplPath := filepath.Join(abs, "awsprov_templates.json")
+	// <instance>prov_templates.json: required.
 	data, err := os.ReadFile(tplPath)
 	if err != nil {
 		return nil, notes, err
@@ -143,9 +169,10 @@ func ImportHF(dir string, opts ImportOptions) (yamlText []byte, notes []string, 
 		return nil, notes, fmt.Errorf("%s: %s", tplPath, yaml.FormatError(err, false, true))
 	}
 	var templates []any
+	usesUserData := false
 	for _, kv := range doc {
 		if fmt.Sprint(kv.Key) != "templates" {
-			notes = append(notes, fmt.Sprintf("awsprov_templates.json: top-level %s is not a template list; not carried", kv.Key))
+			notes = append(notes, fmt.Sprintf("%s: top-level %s is not a template list; not carried", tplBase, kv.Key))
 			continue
 		}
 		list, ok := kv.Value.([]any)
@@ -155,7 +182,7 @@ func ImportHF(dir string, opts ImportOptions) (yamlText []byte, notes []string, 
 		for i, item := range list {
 			tm, ok := item.(yaml.MapSlice)
 			if !ok {
-				notes = append(notes, fmt.Sprintf("awsprov_templates.json: templates[%d] is not an object; not carried", i))
+				notes = append(notes, fmt.Sprintf("%s: templates[%d] is not an object; not carried", tplBase, i))
 				continue
 			}
 			id := fmt.Sprint(i)
@@ -185,8 +212,14 @@ func ImportHF(dir string, opts ImportOptions) (yamlText []byte, notes []string, 
 					notes = append(notes, fmt.Sprintf("template %s: %s (%v) is %s", id, k, jsonish(f.Value), hint))
 					continue
 				}
-				if k == "userDataScript" {
+				if b, isBool := f.Value.(bool); isBool && !b {
+					continue // false is every switch's default (ebsOptimized)
+				}
+				switch k {
+				case "userDataScript", "ec2FleetConfig":
 					f.Value = absIn(abs, fmt.Sprint(f.Value))
+				case "userData":
+					usesUserData = true
 				}
 				out = append(out, yaml.MapItem{Key: k, Value: f.Value})
 			}
@@ -195,7 +228,16 @@ func ImportHF(dir string, opts ImportOptions) (yamlText []byte, notes []string, 
 	}
 	if templates == nil {
 		templates = []any{}
-		notes = append(notes, "awsprov_templates.json holds no templates")
+		notes = append(notes, tplBase+" holds no templates")
+	}
+	if usesUserData {
+		// userData is variables for IBM's user_data.sh, which IBM's
+		// plugin keeps in its scripts folder; ohfp needs it named.
+		if _, err := os.Stat(filepath.Join(abs, DefaultUserDataTemplateName)); err == nil {
+			prov = append(prov, yaml.MapItem{Key: "user_data_template", Value: filepath.Join(abs, DefaultUserDataTemplateName)})
+		} else {
+			notes = append(notes, "templates set userData, variables for IBM's user_data.sh: copy the one your hosts boot with (IBM's plugin folder, scripts/user_data.sh) and name it in user_data_template, or use /etc/ohfp/user_data.sh")
+		}
 	}
 	prov = append(prov, yaml.MapItem{Key: "templates", Value: templates})
 	top = append(top, yaml.MapItem{Key: "providers", Value: []any{prov}})
@@ -318,4 +360,45 @@ func jsonish(v any) string {
 		return fmt.Sprint(v)
 	}
 	return string(b)
+}
+
+func hasKey(m yaml.MapSlice, key string) bool {
+	for _, kv := range m {
+		if kv.Key == key {
+			return true
+		}
+	}
+	return false
+}
+
+// hfFiles finds an HF provider folder's files: <instance>prov_templates.json
+// and <instance>prov_config.json (awsprov_... for IBM's default instance,
+// awsinstprov_... when HF's instance is named awsinst). With several
+// instances' files in the folder, the one named for name (or aws) is
+// taken, else it is an error naming them.
+func hfFiles(dir, name string) (cfg, tpl string, err error) {
+	found, _ := filepath.Glob(filepath.Join(dir, "*prov_templates.json"))
+	switch {
+	case len(found) == 0:
+		return "", "", fmt.Errorf("%s holds no <instance>prov_templates.json (such as awsprov_templates.json): not an HF provider folder", dir)
+	case len(found) > 1:
+		var pick string
+		for _, f := range found {
+			inst := strings.TrimSuffix(filepath.Base(f), "prov_templates.json")
+			if inst == name || (name == "" && inst == "aws") {
+				pick = f
+			}
+		}
+		if pick == "" {
+			var names []string
+			for _, f := range found {
+				names = append(names, filepath.Base(f))
+			}
+			return "", "", fmt.Errorf("%s holds the templates of several instances (%s): give the provider's name to pick one", dir, strings.Join(names, ", "))
+		}
+		found = []string{pick}
+	}
+	tpl = found[0]
+	cfg = strings.TrimSuffix(tpl, "prov_templates.json") + "prov_config.json"
+	return cfg, tpl, nil
 }

@@ -16,10 +16,10 @@ func TestImportHF(t *testing.T) {
 	}
 	golden(t, "testdata/hf/awsinst.yaml", normalise(t, string(text)))
 
-	// A note for what is not carried and would have made a difference;
-	// none for what changes nothing (false, IBM's defaults).
-	if len(notes) != 1 || !strings.Contains(notes[0], `placementGroupName ("pg-hpc") is not supported by ohfp; set the placement group in a launch template`) {
-		t.Errorf("notes = %q, want one, on placementGroupName", notes)
+	// Every field of these files is carried (placementGroupName too); no
+	// note, and nothing for what changes nothing (false, IBM's defaults).
+	if len(notes) != 0 || !strings.Contains(string(text), "placementGroupName: pg-hpc") {
+		t.Errorf("notes = %q, want none; placementGroupName carried:\n%s", notes, text)
 	}
 	for _, quiet := range []string{"ebsOptimized", "AWS_SPOT_TERMINATE_ON_RECLAIM", "LogLevel", "named"} {
 		if strings.Contains(string(text), quiet) {
@@ -119,19 +119,33 @@ func TestImportHFFromAnHFTree(t *testing.T) {
 		t.Errorf("default name: %v\n%s", err, text)
 	}
 
-	// A setting that turns on what ohfp does not do is noted.
+	// Settings that turn something on are carried; what ohfp does
+	// differently is noted. The files are an instance's of another name
+	// (awsinstprov_*), as HF names them for the instance awsinst.
 	dir := t.TempDir()
-	os.WriteFile(filepath.Join(dir, "awsprov_config.json"), []byte(`{"AWS_SPOT_TERMINATE_ON_RECLAIM": true, "LogLevel": "DEBUG"}`), 0o600)
-	os.WriteFile(filepath.Join(dir, "awsprov_templates.json"), []byte(`{"templates": [{"templateId": "x", "maxNumber": 1, "vmType": "c5.large", "imageId": "ami-0123456789abcdef0", "ebsOptimized": true}]}`), 0o600)
+	os.WriteFile(filepath.Join(dir, "awsinstprov_config.json"), []byte(`{"AWS_REGION": "eu-west-1", "AWS_SPOT_TERMINATE_ON_RECLAIM": true, "AWS_TAG_InstanceID": true,
+		"INSTANCE_CREATION_TIMEOUT": 15, "AWS_CREDENTIAL_SCRIPT": "/opt/fed.sh", "AWS_CREDENTIAL_RENEW_MARGIN": "300", "LogLevel": "DEBUG"}`), 0o600)
+	os.WriteFile(filepath.Join(dir, "awsinstprov_templates.json"), []byte(`{"templates": [{"templateId": "x", "maxNumber": 1, "vmType": "c5.large", "imageId": "ami-0123456789abcdef0", "ebsOptimized": true}]}`), 0o600)
 	text, notes, err = ImportHF(dir, ImportOptions{})
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("%v\n%s", err, text)
 	}
-	if len(notes) != 2 || !strings.Contains(notes[0], "AWS_SPOT_TERMINATE_ON_RECLAIM (true) is not supported") || !strings.Contains(notes[1], "ebsOptimized (true) is not supported by ohfp") {
+	if len(notes) != 2 || !strings.Contains(notes[0], "AWS_CREDENTIAL_SCRIPT: ohfp does not run it") || !strings.Contains(notes[1], "INSTANCE_CREATION_TIMEOUT 15 minutes is carried as pending_timeout 15m0s") {
 		t.Errorf("notes = %q", notes)
 	}
-	if !strings.Contains(string(text), "log_level: debug") {
-		t.Errorf("LogLevel DEBUG not carried:\n%s", text)
+	for _, want := range []string{"log_level: debug", "- name: awsinst\n", "region: eu-west-1", "spot_terminate_on_reclaim: true", "tag_instance_id: true", "pending_timeout: 15m0s", "ebsOptimized: true"} {
+		if !strings.Contains(string(text), want) {
+			t.Errorf("%q not carried:\n%s", want, text)
+		}
+	}
+
+	// Two instances' files in one folder: the name picks one.
+	os.WriteFile(filepath.Join(dir, "awsprov_templates.json"), []byte(`{"templates": []}`), 0o600)
+	if _, _, err := ImportHF(dir, ImportOptions{Name: "other"}); err == nil || !strings.Contains(err.Error(), "several instances") {
+		t.Errorf("ambiguous folder: err = %v", err)
+	}
+	if text, _, err := ImportHF(dir, ImportOptions{Name: "awsinst"}); err != nil || !strings.Contains(string(text), "region: eu-west-1") {
+		t.Errorf("awsinst picked: %v\n%s", err, text)
 	}
 }
 

@@ -82,10 +82,28 @@ const maxErrors = 25
 
 // doc is one parsed file being decoded: it collects located errors.
 type doc struct {
-	file string
-	dir  string // directory relative paths in this file are resolved against
-	errs *[]error
+	file  string
+	dir   string // directory relative paths in this file are resolved against
+	errs  *[]error
+	warns *[]string // nil: warnings are dropped
 }
+
+// warnf records a warning located like an error: something IBM documents
+// as valid that ohfp accepts but handles differently, said in the message.
+func (d *doc) warnf(n ast.Node, key, format string, a ...any) {
+	if d.warns == nil {
+		return
+	}
+	e := &Error{File: d.file, Key: key, Msg: fmt.Sprintf(format, a...)}
+	if n != nil {
+		if tk := n.GetToken(); tk != nil && tk.Position != nil {
+			e.Line, e.Column = tk.Position.Line, tk.Position.Column
+		}
+	}
+	*d.warns = append(*d.warns, e.Error())
+}
+
+func (v value) warnf(format string, a ...any) { v.d.warnf(v.node, v.key, format, a...) }
 
 func (d *doc) add(e *Error) {
 	if len(*d.errs) < maxErrors {

@@ -47,6 +47,24 @@ func readURL(d *doc, v value) (any, bool) {
 	if !ok {
 		return nil, false
 	}
+	return checkURL(v, s)
+}
+
+// readIBMURL reads AWS_ENDPOINT_URL, which IBM's plugin takes with or
+// without the protocol (ec2.us-west-1.amazonaws.com): https:// is added.
+func readIBMURL(d *doc, v value) (any, bool) {
+	s, ok := v.str()
+	if !ok {
+		return nil, false
+	}
+	s = strings.TrimSpace(s)
+	if !strings.Contains(s, "://") {
+		s = "https://" + s
+	}
+	return checkURL(v, s)
+}
+
+func checkURL(v value, s string) (any, bool) {
 	u, err := url.Parse(strings.TrimSpace(s))
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		v.errorf("%q is not an http(s) URL such as https://ec2.us-east-1.amazonaws.com", s)
@@ -111,7 +129,13 @@ func readIntUnit(unit time.Duration, lo, hi time.Duration) func(d *doc, v value)
 			return nil, false
 		}
 		dur := time.Duration(i) * unit
-		if dur < lo || dur > hi {
+		if dur > hi && i > 0 {
+			// IBM's plugins take longer values; ohfp's bound is a
+			// safety limit, so the value is capped rather than refused.
+			v.warnf("%d is above ohfp's maximum; %s is used", i, hi)
+			return hi, true
+		}
+		if dur < lo {
 			v.errorf("%d is out of range %d-%d", i, lo/unit, hi/unit)
 			return nil, false
 		}
@@ -125,7 +149,7 @@ var settingSpecs = []settingSpec{
 	{name: "region", ibm: "AWS_REGION", read: readString},
 	{name: "profile", read: readString},
 	{name: "credentials_file", ibm: "AWS_CREDENTIAL_FILE", read: readPath},
-	{name: "endpoint_url", ibm: "AWS_ENDPOINT_URL", read: readURL},
+	{name: "endpoint_url", ibm: "AWS_ENDPOINT_URL", read: readURL, ibmRd: readIBMURL},
 	{name: "proxy", read: readProxy},
 	{name: "connection_timeout", ibm: "AWS_CONNECTION_TIMEOUT_MS",
 		read: readDurRange(time.Millisecond, time.Hour), ibmRd: readIntUnit(time.Millisecond, time.Millisecond, time.Hour)},
@@ -140,6 +164,15 @@ var settingSpecs = []settingSpec{
 	{name: "key_file", ibm: "AWS_KEY_FILE", read: readPath},
 	{name: "accept_propagated_log_setting", ibm: "ACCEPT_PROPAGATED_LOG_SETTING", read: readBool},
 	{name: "aws_rate_limit", read: readBool},
+	{name: "spot_terminate_on_reclaim", ibm: "AWS_SPOT_TERMINATE_ON_RECLAIM", read: readBool},
+	{name: "tag_instance_id", ibm: "AWS_TAG_InstanceID", read: readBool},
+	{name: "user_data_template", read: readPath},
+	// INSTANCE_CREATION_TIMEOUT (LSF, minutes): ohfp's nearest is
+	// pending_timeout; see decodeProvider.
+	{ibm: "INSTANCE_CREATION_TIMEOUT", read: readIntRange(1, 1<<20)},
+	// Accepted, with a warning saying what ohfp does instead.
+	{ibm: "AWS_CREDENTIAL_SCRIPT", read: readString},
+	{ibm: "AWS_CREDENTIAL_RENEW_MARGIN", read: func(d *doc, v value) (any, bool) { return v.text() }},
 	// AWS_PROXY_HOST and AWS_PROXY_PORT are combined into proxy.
 	{ibm: "AWS_PROXY_HOST", name: "", read: readString},
 	{ibm: "AWS_PROXY_PORT", name: "", read: func(d *doc, v value) (any, bool) {
@@ -177,6 +210,12 @@ func settingFields(got map[string]*setting, withSnake bool) []field {
 			canon = "proxy_host"
 		case "AWS_PROXY_PORT":
 			canon = "proxy_port"
+		case "INSTANCE_CREATION_TIMEOUT":
+			canon = "instance_creation_timeout"
+		case "AWS_CREDENTIAL_SCRIPT":
+			canon = "credential_script"
+		case "AWS_CREDENTIAL_RENEW_MARGIN":
+			canon = "credential_renew_margin"
 		}
 		record := func(v value, val any) {
 			src := fmt.Sprintf("%s:%d (%s)", v.d.file, line(v.node), v.name)
@@ -201,6 +240,11 @@ func settingFields(got map[string]*setting, withSnake bool) []field {
 				rd = sp.read
 			}
 			out = append(out, field{sp.ibm, func(v value) {
+				if s, ok := v.node.(*ast.StringNode); ok && strings.TrimSpace(s.Value) == "" {
+					// IBM's plugins take an empty value as unset
+					// (their samples write "AWS_PROXY_HOST": "").
+					return
+				}
 				if val, ok := rd(v.d, v); ok {
 					record(v, val)
 				}
@@ -311,7 +355,7 @@ func decodeProvider(v value, c *Config) (Provider, bool) {
 		AWSRateLimit:          true,
 	}
 	got := map[string]*setting{}
-	var templatesNode, templatesFileNode, hfConfigNode *value
+	var templatesNode, templatesFileNode, hfConfigNode, hfDirNode *value
 	fields := settingFields(got, true)
 	fields = append(fields,
 		field{"name", func(v value) {
@@ -336,6 +380,12 @@ func decodeProvider(v value, c *Config) (Provider, bool) {
 			}
 		}},
 		field{"templates", func(v value) { templatesNode = &v }},
+		field{"hf_conf_dir", func(v value) {
+			if dir, ok := d.path(v); ok {
+				hfDirNode = &v
+				p.HFConfDir = dir
+			}
+		}},
 	)
 	present := v.decode(fields, func(name string) string {
 		if strings.HasPrefix(name, "AWS_") {
@@ -350,6 +400,24 @@ func decodeProvider(v value, c *Config) (Provider, bool) {
 		d.errorf(v.node, v.key+".name", "missing (required): the name HF_PROVIDER_NAME will carry, e.g. awsinst")
 	}
 	combineProxy(d, got)
+
+	// HF's provider folder (HF_PROVIDER_CONFDIR): its <name>prov_templates.json
+	// and <name>prov_config.json, where the YAML names no file of its own.
+	if p.HFConfDir != "" && p.Name != "" {
+		tpl := filepath.Join(p.HFConfDir, p.Name+"prov_templates.json")
+		if _, err := os.Stat(tpl); err != nil && p.Name != "aws" {
+			if alt := filepath.Join(p.HFConfDir, "awsprov_templates.json"); fileExists(alt) {
+				tpl = alt // HF's default instance name
+			}
+		}
+		if p.TemplatesFile == "" {
+			p.TemplatesFile, templatesFileNode = tpl, hfDirNode
+		}
+		cfg := strings.TrimSuffix(tpl, "prov_templates.json") + "prov_config.json"
+		if p.HFConfigFile == "" && fileExists(cfg) {
+			p.HFConfigFile, hfConfigNode = cfg, hfDirNode
+		}
+	}
 
 	// Settings from IBM's awsprov_config.json apply where the YAML is silent.
 	if p.HFConfigFile != "" {
@@ -367,7 +435,8 @@ func decodeProvider(v value, c *Config) (Provider, bool) {
 			}
 		}
 	}
-	for k, s := range got {
+	for _, k := range sortedKeys(got) {
+		s := got[k]
 		switch k {
 		case "region":
 			p.Region = s.val.(string)
@@ -399,6 +468,29 @@ func decodeProvider(v value, c *Config) (Provider, bool) {
 			p.AcceptPropagatedLogSetting = s.val.(bool)
 		case "aws_rate_limit":
 			p.AWSRateLimit = s.val.(bool)
+		case "spot_terminate_on_reclaim":
+			p.SpotTerminateOnReclaim = s.val.(bool)
+		case "tag_instance_id":
+			p.TagInstanceID = s.val.(bool)
+			if p.TagInstanceID {
+				// Carried in the configuration; the engine does not tag yet.
+				s.v.warnf("not applied yet: ohfp tags instances and volumes with ohfp:request-id and the template's instanceTags, but does not add InstanceID=<instance id>; tag from the host's user data if a tool needs it")
+			}
+		case "user_data_template":
+			p.UserDataTemplate = s.val.(string)
+		case "instance_creation_timeout":
+			mins := s.val.(int)
+			if _, set := got["pending_timeout"]; set {
+				s.v.warnf("ignored beside AWS_INSTANCE_PENDING_TIMEOUT_SEC / pending_timeout, which ohfp uses")
+				continue
+			}
+			dur := min(max(time.Duration(mins)*time.Minute, MinPendingTimeout), MaxPendingTimeout)
+			p.PendingTimeout = dur
+			s.v.warnf("%d minutes: ohfp fails (and terminates) an instance not running within pending_timeout, set to %s from this (ohfp's bounds %s-%s)", mins, dur, MinPendingTimeout, MaxPendingTimeout)
+		case "credential_script":
+			s.v.warnf("not run by ohfp: give ohfp a profile (profile:) whose credential_process runs %s (the AWS SDK then renews the credentials itself), or credentials_file", s.val)
+		case "credential_renew_margin":
+			s.v.warnf("ignored: the AWS SDK renews temporary credentials before they expire")
 		default:
 			panic("config: unmapped setting " + k)
 		}
@@ -432,6 +524,7 @@ func decodeProvider(v value, c *Config) (Provider, bool) {
 			}
 		}
 	}
+	setUserData(v, &p)
 	if len(*d.errs) > n0 {
 		return p, false
 	}
@@ -462,7 +555,7 @@ func readSub(d *doc, path string, at value) *sub {
 	if rel, err := filepath.Rel(d.dir, path); err == nil && !filepath.IsAbs(d.file) {
 		name = filepath.Join(filepath.Dir(d.file), rel)
 	}
-	nd := &doc{file: name, dir: filepath.Dir(path), errs: d.errs}
+	nd := &doc{file: name, dir: filepath.Dir(path), errs: d.errs, warns: d.warns}
 	if strings.EqualFold(filepath.Ext(path), ".json") {
 		// IBM's files are JSON: say what is wrong in JSON's words, not
 		// the YAML parser's (which would also let a trailing comma by).
@@ -481,3 +574,71 @@ func readSub(d *doc, path string, at value) *sub {
 	}
 	return &sub{doc: nd, root: value{d: nd, node: unwrap(body)}}
 }
+
+// DefaultUserDataTemplateName is the user-data script a provider uses when
+// user_data_template is not set: this file in the configuration's folder
+// (the package installs /etc/ohfp/user_data.sh).
+const DefaultUserDataTemplateName = "user_data.sh"
+
+// setUserData gives each template the user-data script it launches with,
+// and checks it now (readable, the marker where variables must go, within
+// EC2's 16 KiB once filled in) rather than at the first launch:
+//   - userDataScript: that script (userData's variables at its marker);
+//   - else, with userData (IBM's variables) or an explicit
+//     user_data_template: the provider's user data template, IBM's
+//     user_data.sh, with the variables, template_id and providerName
+//     exported at its %EXPORT_USER_DATA% marker;
+//   - else none.
+func setUserData(v value, p *Provider) {
+	explicit := p.UserDataTemplate != ""
+	path := p.UserDataTemplate
+	if !explicit {
+		path = filepath.Join(v.d.dir, DefaultUserDataTemplateName)
+	}
+	var script []byte
+	var readErr error
+	read := false
+	for i := range p.Templates {
+		t := &p.Templates[i]
+		t.ProviderName = p.Name
+		key := fmt.Sprintf("%s.templates[%s]", v.key, t.TemplateID)
+		if t.UserDataScript != "" {
+			if b, err := os.ReadFile(t.UserDataScript); err == nil {
+				if out, err := t.RenderUserData(b); err == nil && len(out) > template.MaxUserData {
+					v.d.errorf(v.node, key+".userDataScript", "%s with its variables is %d bytes; EC2 user data is limited to 16 KiB", t.UserDataScript, len(out))
+				}
+			}
+			continue
+		}
+		if t.UserData == "" && !explicit {
+			continue
+		}
+		if !read {
+			script, readErr = os.ReadFile(path)
+			read = true
+		}
+		switch {
+		case readErr != nil && explicit:
+			v.d.errorf(v.node, v.key+".user_data_template", "%v", readErr)
+			return
+		case readErr != nil:
+			v.d.errorf(v.node, key+".userData", "userData is variables for the user-data script (IBM's user_data.sh), and there is none: %v (set user_data_template, or put a script in userDataScript)", readErr)
+			continue
+		case t.UserData != "" && !strings.Contains(string(script), template.ExportMarker):
+			v.d.errorf(v.node, key+".userData", "the user data template %s has no %s line to receive these variables", path, template.ExportMarker)
+			continue
+		}
+		out, err := t.RenderUserData(script)
+		if err != nil {
+			v.d.errorf(v.node, key+".userData", "%v", err)
+			continue
+		}
+		if len(out) > template.MaxUserData {
+			v.d.errorf(v.node, key+".userData", "%s with the template's variables is %d bytes; EC2 user data is limited to 16 KiB", path, len(out))
+			continue
+		}
+		t.UserDataTemplate = path
+	}
+}
+
+func fileExists(p string) bool { _, err := os.Stat(p); return err == nil }

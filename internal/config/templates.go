@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"math"
 	"os"
 	"regexp"
 	"strconv"
@@ -28,11 +29,80 @@ var (
 // unsupportedIBM are IBM template fields ohfp does not implement; the
 // error says so instead of a plain "unknown key".
 var unsupportedIBM = map[string]string{
-	"placementGroupName": "set the placement group in a launch template (launchTemplateId)",
-	"tenancy":            "set the tenancy in a launch template (launchTemplateId)",
-	"ebsOptimized":       "set EBS optimisation in a launch template (launchTemplateId)",
-	"interfaceType":      "set the network interface in a launch template (launchTemplateId)",
-	"fleetTemplate":      "use providerApi and the template fields, or a launch template",
+	"fleetTemplate": "use providerApi and the template fields, ec2FleetConfig, or a launch template",
+}
+
+// looseList reads a list of ids as IBM's files write them: a list, one id
+// or a comma-separated string, where empty items (IBM's sample
+// "securityGroupIds": [""]) are dropped with a warning, as IBM's plugin
+// drops them. ok is false only on a real error.
+func looseList(v value) ([]string, bool) {
+	var raw []string
+	var at []value // where each raw item is written
+	switch n := v.node.(type) {
+	case *ast.SequenceNode:
+		for i, item := range n.Values {
+			iv := value{d: v.d, node: unwrap(item), key: fmt.Sprintf("%s[%d]", v.key, i)}
+			s, ok := scalarText(iv.node)
+			if !ok {
+				iv.errorf("expected a string, got %s", kind(iv.node))
+				return nil, false
+			}
+			raw = append(raw, s)
+			at = append(at, iv)
+		}
+	default:
+		s, ok := scalarText(v.node)
+		if !ok {
+			v.errorf("expected a list or a comma-separated string, got %s", kind(v.node))
+			return nil, false
+		}
+		raw = strings.Split(s, ",")
+		for range raw {
+			at = append(at, v)
+		}
+	}
+	var out []string
+	empty, good := 0, true
+	for i, s := range raw {
+		s = strings.TrimSpace(s)
+		if s == "" {
+			empty++
+			continue
+		}
+		if at[i].placeholder(s) {
+			good = false
+			continue
+		}
+		out = append(out, s)
+	}
+	if !good {
+		return nil, false
+	}
+	if empty > 0 {
+		what := "EC2's default (the VPC's default security group, the default subnet)"
+		if len(out) > 0 {
+			what = "the other items"
+		}
+		v.warnf("%d empty item(s) ignored, as IBM's plugin does: %s apply", empty, what)
+	}
+	return out, true
+}
+
+// foldOneOf matches s against allowed ignoring letter case, '-' and '_'
+// (IBM's LSF plugin takes allocationStrategy in any case), returning the
+// allowed spelling, or "" after an error.
+func foldOneOf(v value, s string, allowed ...string) string {
+	fold := func(x string) string {
+		return strings.ToLower(strings.NewReplacer("-", "", "_", "").Replace(x))
+	}
+	for _, a := range allowed {
+		if fold(a) == fold(s) {
+			return a
+		}
+	}
+	v.errorf("%q is not one of %s", s, strings.Join(allowed, ", "))
+	return ""
 }
 
 func templateHint(name string) string {
@@ -55,7 +125,13 @@ func init() {
 // tmplState records, while decoding one template, which node set what,
 // so cross-field checks can point at the right line.
 type tmplState struct {
-	nodes map[string]value
+	nodes         map[string]value
+	vmTypeList    template.Weights // vmType written as a comma list
+	spotPrice     float64          // spotPrice (LSF's name of maxSpotPrice)
+	spotPriceZero bool
+	odRatio       *float64 // onDemandTargetCapacityRatio
+	fleetConfig   string   // ec2FleetConfig, resolved
+	validity      int      // requestValidity in minutes
 }
 
 func (st *tmplState) seen(v value) {
@@ -75,7 +151,9 @@ func templateFields(t *template.Template, d *doc, st *tmplState) []field {
 			}
 			s = strings.TrimSpace(s)
 			if s == "" {
-				v.errorf("empty value (leave the key out instead)")
+				// IBM's plugins take an empty value as unset (their samples
+				// write "" for fields a site leaves blank).
+				v.warnf("empty: taken as unset, as IBM's plugin does")
 				return
 			}
 			if check != nil && !check(v, s) {
@@ -123,11 +201,39 @@ func templateFields(t *template.Template, d *doc, st *tmplState) []field {
 		})},
 		{"subnetId", func(v value) {
 			st.seen(v)
-			if l, ok := v.list(); ok && checkIDs(v, l, "subnet-") {
+			if l, ok := looseList(v); ok && checkIDs(v, l, "subnet-") {
 				t.SubnetIDs = l
 			}
 		}},
-		{"vmType", str(&t.VMType, checkInstanceType)},
+		{"vmType", str(&t.VMType, func(v value, s string) bool {
+			// IBM's LSF plugin (awsv2) takes a comma-separated list of
+			// types: EC2 is asked for them in order. That is vmTypes with
+			// weight 1 each.
+			if !strings.Contains(s, ",") {
+				return checkInstanceType(v, s)
+			}
+			var w template.Weights
+			for _, it := range strings.Split(s, ",") {
+				it = strings.TrimSpace(it)
+				if it == "" {
+					continue
+				}
+				if !checkInstanceType(v, it) {
+					return false
+				}
+				if _, dup := w.Get(it); dup {
+					v.errorf("%s is listed twice", it)
+					return false
+				}
+				w = append(w, template.Weight{Type: it, Weight: 1})
+			}
+			if len(w) == 1 {
+				t.VMType = w[0].Type
+				return false
+			}
+			st.vmTypeList = w
+			return false
+		})},
 		{"vmTypes", func(v value) {
 			st.seen(v)
 			if w, ok := decodeWeights(v, 1); ok {
@@ -159,16 +265,36 @@ func templateFields(t *template.Template, d *doc, st *tmplState) []field {
 				t.MaxSpotPrice = f
 			}
 		}},
+		{"spotPrice", func(v value) {
+			// LSF's AWS plugin: the Spot bid, which also makes the
+			// template a Spot one. ohfp: maxSpotPrice, and priceType spot
+			// when the template does not say.
+			st.seen(v)
+			if f, ok := v.number(); ok {
+				if f <= 0 {
+					v.warnf("%v: no price cap; taken as unset (Spot instances at the market price)", f)
+					st.spotPriceZero = true
+					return
+				}
+				st.spotPrice = f
+			}
+		}},
 		{"percentOnDemand", intIn(&t.PercentOnDemand, 0, 100, "a percentage 0-100")},
-		{"allocationStrategy", str(&t.AllocationStrat, func(v value, s string) bool { return oneOf(v, s, allocationStrategies...) })},
-		{"allocationStrategyOnDemand", str(&t.AllocationOnDem, func(v value, s string) bool { return oneOf(v, s, onDemandStrategies...) })},
+		{"allocationStrategy", str(&t.AllocationStrat, func(v value, s string) bool {
+			t.AllocationStrat = foldOneOf(v, s, allocationStrategies...)
+			return false
+		})},
+		{"allocationStrategyOnDemand", str(&t.AllocationOnDem, func(v value, s string) bool {
+			t.AllocationOnDem = foldOneOf(v, s, onDemandStrategies...)
+			return false
+		})},
 		{"poolsCount", intIn(&t.PoolsCount, 1, 1000, "at least 1")},
 		{"spotFleetRequestExpiry", intIn(&t.SpotFleetExpiry, 1, maxInt, "minutes, at least 1")},
 		{"fleetRole", str(&t.FleetRole, nil)},
 		{"keyName", str(&t.KeyName, nil)},
 		{"securityGroupIds", func(v value) {
 			st.seen(v)
-			if l, ok := v.list(); ok && checkIDs(v, l, "sg-") {
+			if l, ok := looseList(v); ok && checkIDs(v, l, "sg-") {
 				t.SecurityGroupIDs = l
 			}
 		}},
@@ -209,7 +335,14 @@ func templateFields(t *template.Template, d *doc, st *tmplState) []field {
 			}
 			t.UserDataScript = p
 		}},
-		{"userData", str(&t.UserData, nil)},
+		{"userData", str(&t.UserData, func(v value, s string) bool {
+			// IBM's meaning: variables for the user-data script.
+			if _, err := template.UserDataVars(s); err != nil {
+				v.errorf("%v", err)
+				return false
+			}
+			return true
+		})},
 		{"rootDeviceVolumeSize", intIn(&t.RootVolumeSize, 0, 65536, "GiB, 0-65536")},
 		{"volumeType", str(&t.VolumeType, func(v value, s string) bool { return oneOf(v, s, volumeTypes...) })},
 		{"iops", intIn(&t.Iops, 0, 256000, "0-256000")},
@@ -232,6 +365,66 @@ func templateFields(t *template.Template, d *doc, st *tmplState) []field {
 				return
 			}
 			t.LaunchTemplateV = s
+		}},
+		{"placementGroupName", str(&t.PlacementGroupName, nil)},
+		{"tenancy", str(&t.Tenancy, func(v value, s string) bool { return oneOf(v, s, "default", "dedicated", "host") })},
+		{"ebsOptimized", func(v value) {
+			st.seen(v)
+			if b, ok := v.boolean(); ok {
+				t.EbsOptimized = b
+			}
+		}},
+		{"interfaceType", str(&t.InterfaceType, func(v value, s string) bool {
+			t.InterfaceType = foldOneOf(v, s, "interface", "efa")
+			return false
+		})},
+		{"efaCount", intIn(&t.EfaCount, 1, 32, "network cards with an EFA, 1-32")},
+		{"priority", intIn(&t.Priority, -maxInt, maxInt, "an integer")},
+		{"gpuextend", str(&t.GPUExtend, nil)},
+		{"onDemandTargetCapacityRatio", func(v value) {
+			st.seen(v)
+			if f, ok := v.number(); ok {
+				if f < 0 || f > 1 {
+					v.errorf("%v must be between 0.0 and 1.0", f)
+					return
+				}
+				st.odRatio = &f
+			}
+		}},
+		{"ec2FleetConfig", func(v value) {
+			st.seen(v)
+			if p, ok := d.path(v); ok {
+				st.fleetConfig = p
+			}
+		}},
+		{"requestValidity", func(v value) {
+			// LSF's AWS plugin: how long a Spot request stays valid,
+			// HH:MM. ohfp: spotFleetRequestExpiry in minutes.
+			st.seen(v)
+			s, ok := v.text()
+			if !ok {
+				return
+			}
+			h, m, found := strings.Cut(strings.TrimSpace(s), ":")
+			hi, err1 := strconv.Atoi(h)
+			mi, err2 := strconv.Atoi(m)
+			if !found || err1 != nil || err2 != nil || hi < 0 || mi < 0 || mi > 59 || hi*60+mi < 1 {
+				v.errorf("%q is not a duration HH:MM of at least 00:01", s)
+				return
+			}
+			st.validity = hi*60 + mi
+		}},
+		{"durationInHours", func(v value) {
+			st.seen(v)
+			v.warnf("ignored: AWS no longer offers Spot blocks (a fixed duration); the instances are ordinary Spot instances")
+		}},
+		{"ttl", func(v value) {
+			st.seen(v)
+			v.warnf("ignored: ohfp does not end hosts by age; HF returns them")
+		}},
+		{"computeUnit", func(v value) {
+			st.seen(v)
+			v.warnf("ignored: ohfp counts units by the weights of vmTypes ({\"c5.large\": 1, \"c5.xlarge\": 2}); without them one instance is one unit")
 		}},
 		{"providerApi", str(&t.ProviderAPI, func(v value, s string) bool {
 			return oneOf(v, s, template.APIRunInstances, template.APIEC2Fleet, template.APISpotFleet, template.APIASG)
@@ -391,8 +584,10 @@ func decodeAttribute(v value) (template.Attribute, bool) {
 			at.Type = "String"
 		case "numeric":
 			at.Type = "Numeric"
+		case "boolean":
+			at.Type = "Boolean"
 		default:
-			v.errorf("attribute type %q is not String or Numeric", typ)
+			v.errorf("attribute type %q is not String, Numeric or Boolean", typ)
 			return at, false
 		}
 		at.Value = strings.TrimSpace(val)
@@ -403,6 +598,12 @@ func decodeAttribute(v value) (template.Attribute, bool) {
 	case *ast.IntegerNode, *ast.FloatNode:
 		at.Type = "Numeric"
 		at.Value = n.GetToken().Value
+	case *ast.BoolNode:
+		at.Type = "Boolean"
+		at.Value = "0"
+		if n.Value {
+			at.Value = "1"
+		}
 	case *ast.StringNode, *ast.LiteralNode:
 		s, _ := scalarText(n)
 		at.Value = strings.TrimSpace(s)
@@ -418,13 +619,44 @@ func decodeAttribute(v value) (template.Attribute, bool) {
 		v.errorf("empty value")
 		return at, false
 	}
-	if at.Type == "Numeric" {
-		f, err := strconv.ParseFloat(at.Value, 64)
-		if err != nil {
-			v.errorf("%q is not a number", at.Value)
+	if at.Type == "Boolean" && numericAttrs[at.Name] {
+		v.errorf("%s is a number: write [\"Numeric\", ...]", at.Name)
+		return at, false
+	}
+	switch at.Type {
+	case "Boolean":
+		// IBM: a Boolean attribute is 1 (the host has it) or 0.
+		switch strings.ToLower(at.Value) {
+		case "1", "true":
+			at.Value = "1"
+		case "0", "false":
+			at.Value = "0"
+		default:
+			v.errorf("%q: a Boolean attribute is 1 or 0", at.Value)
 			return at, false
 		}
-		if (at.Name == "ncpus" || at.Name == "nram") && f <= 0 {
+	case "Numeric":
+		// IBM: a number, or a range "[min:max]" (LSF's resource ranges).
+		lo, hi := at.Value, at.Value
+		if strings.HasPrefix(at.Value, "[") && strings.HasSuffix(at.Value, "]") {
+			var ok bool
+			lo, hi, ok = strings.Cut(at.Value[1:len(at.Value)-1], ":")
+			if !ok {
+				v.errorf("%q: a Numeric range is written [min:max]", at.Value)
+				return at, false
+			}
+		}
+		flo, err1 := strconv.ParseFloat(strings.TrimSpace(lo), 64)
+		fhi, err2 := strconv.ParseFloat(strings.TrimSpace(hi), 64)
+		if err1 != nil || err2 != nil {
+			v.errorf("%q is not a number or a range [min:max]", at.Value)
+			return at, false
+		}
+		if flo > fhi {
+			v.errorf("%q: the range's minimum is above its maximum", at.Value)
+			return at, false
+		}
+		if (at.Name == "ncpus" || at.Name == "nram") && flo <= 0 {
 			v.errorf("%s must be positive, got %s", at.Name, at.Value)
 			return at, false
 		}
@@ -462,6 +694,8 @@ func decodeTemplate(v value) (template.Template, bool) {
 		return t, false // field errors: skip cross checks that would repeat them
 	}
 
+	ibmTemplateFields(&t, st, fail, v)
+
 	// Instance types.
 	hasTypes := t.VMType != "" || len(t.VMTypes) > 0
 	switch {
@@ -488,7 +722,11 @@ func decodeTemplate(v value) (template.Template, bool) {
 		missing("imageId")
 	}
 	if t.UserData != "" && t.UserDataScript != "" {
-		fail("userData", "give either userData or userDataScript, not both")
+		// The script is the user data; userData's variables go to its
+		// marker, as they go to user_data.sh's.
+		if b, err := os.ReadFile(t.UserDataScript); err == nil && !strings.Contains(string(b), template.ExportMarker) {
+			fail("userData", "userDataScript %s has no %s line to receive these variables", t.UserDataScript, template.ExportMarker)
+		}
 	}
 	if t.LaunchTemplateV != "" && t.LaunchTemplateID == "" {
 		fail("launchTemplateVersion", "needs launchTemplateId")
@@ -511,10 +749,13 @@ func decodeTemplate(v value) (template.Template, bool) {
 		fail("priceType", "heterogeneous needs providerApi EC2Fleet, SpotFleet or ASG")
 	}
 	if t.PercentOnDemand != 0 && t.PriceType != template.PriceHeterogeneous {
-		fail("percentOnDemand", "only applies to priceType heterogeneous")
+		// IBM's files carry it beside priceType spot; it means nothing there.
+		warnAt(v, st, "percentOnDemand", "ignored: it applies to priceType heterogeneous; with %s no instance is on-demand by it", t.PriceType)
+		t.PercentOnDemand = 0
 	}
 	if t.MaxSpotPrice != 0 && t.PriceType == template.PriceOnDemand {
-		fail("maxSpotPrice", "only applies to priceType spot or heterogeneous")
+		warnAt(v, st, "maxSpotPrice", "ignored: priceType ondemand launches no Spot instance")
+		t.MaxSpotPrice = 0
 	}
 	switch {
 	case t.FleetType != "" && api != template.APIEC2Fleet && api != template.APISpotFleet:
@@ -535,6 +776,9 @@ func decodeTemplate(v value) (template.Template, bool) {
 		if t.SpotFleetExpiry == 0 {
 			t.SpotFleetExpiry = DefaultSpotFleetExpiry
 		}
+	} else if t.SpotFleetExpiry != 0 && api == template.APIRunInstances && st.validity != 0 && st.nodes["spotFleetRequestExpiry"].node == nil {
+		warnAt(v, st, "requestValidity", "ignored: this template launches with RunInstances, which has no request to expire")
+		t.SpotFleetExpiry = 0
 	} else if t.SpotFleetExpiry != 0 && api == template.APIRunInstances {
 		fail("spotFleetRequestExpiry", "only applies to fleets and groups (EC2Fleet, SpotFleet, ASG: how long they may take to reach their target); this template uses RunInstances")
 	}
@@ -602,4 +846,85 @@ func decodeTemplates(v value, prefix string, seen map[string]string) ([]template
 		out = append(out, t)
 	}
 	return out, good
+}
+
+// warnAt warns at the node that set key in the template (else the
+// template).
+func warnAt(v value, st *tmplState, key, format string, a ...any) {
+	node := v.node
+	if nv, ok := st.nodes[key]; ok {
+		node = nv.node
+	}
+	v.d.warnf(node, v.key+"."+key, format, a...)
+}
+
+// ibmTemplateFields folds the fields of IBM's LSF AWS plugin that are
+// other names (or other shapes) of ohfp's into the template: the vmType
+// comma list, spotPrice, onDemandTargetCapacityRatio, requestValidity,
+// ec2FleetConfig and efaCount.
+func ibmTemplateFields(t *template.Template, st *tmplState, fail func(key, format string, a ...any), v value) {
+	if len(st.vmTypeList) > 0 {
+		if len(t.VMTypes) > 0 {
+			fail("vmTypes", "give either vmType or vmTypes, not both")
+		} else {
+			t.VMTypes = st.vmTypeList
+		}
+	}
+	if st.fleetConfig != "" {
+		applyFleetConfig(t, st, fail, v)
+	}
+	if st.spotPrice > 0 {
+		if t.MaxSpotPrice != 0 && t.MaxSpotPrice != st.spotPrice {
+			fail("spotPrice", "%v differs from maxSpotPrice %v: give one of them", st.spotPrice, t.MaxSpotPrice)
+		}
+		t.MaxSpotPrice = st.spotPrice
+	}
+	if (st.spotPrice > 0 || st.spotPriceZero) && t.PriceType == "" {
+		// In LSF's plugin a template with spotPrice asks for Spot
+		// instances: through a Spot Fleet when it has fleetRole, an EC2
+		// Fleet with ec2FleetConfig, else directly.
+		t.PriceType = template.PriceSpot
+		if t.ProviderAPI == "" && t.FleetRole == "" {
+			t.ProviderAPI = template.APIRunInstances
+		}
+	}
+	if st.odRatio != nil {
+		r := *st.odRatio
+		pct := int(math.Round(r * 100))
+		if float64(pct) != r*100 {
+			warnAt(v, st, "onDemandTargetCapacityRatio", "%v is taken as %d%% on-demand (ohfp counts whole percents)", r, pct)
+		}
+		price := template.PriceHeterogeneous
+		switch pct {
+		case 0:
+			price = template.PriceSpot
+		case 100:
+			price = template.PriceOnDemand
+		}
+		switch {
+		case t.PriceType == "" || t.PriceType == price:
+			t.PriceType = price
+			if price == template.PriceHeterogeneous {
+				if t.PercentOnDemand != 0 && t.PercentOnDemand != pct {
+					fail("onDemandTargetCapacityRatio", "%v differs from percentOnDemand %d: give one of them", r, t.PercentOnDemand)
+				}
+				t.PercentOnDemand = pct
+			}
+		default:
+			warnAt(v, st, "onDemandTargetCapacityRatio", "ignored: priceType %s says how the template is priced", t.PriceType)
+		}
+		if t.Price() == template.PriceHeterogeneous && t.ProviderAPI == "" && t.FleetRole == "" {
+			t.ProviderAPI = template.APIEC2Fleet // IBM's ratio is an EC2 Fleet's
+		}
+	}
+	if st.validity > 0 && t.SpotFleetExpiry == 0 {
+		t.SpotFleetExpiry = st.validity
+	}
+	switch {
+	case t.EfaCount > 0 && t.InterfaceType != "efa":
+		warnAt(v, st, "efaCount", "ignored: it counts EFA interfaces, and interfaceType is not efa")
+		t.EfaCount = 0
+	case t.InterfaceType == "efa" && t.EfaCount == 0:
+		t.EfaCount = 1
+	}
 }

@@ -491,6 +491,7 @@ func TestFatalLaunchError(t *testing.T) {
 	if st.Status != hf.StatusCompleteWithError || !strings.Contains(st.Message, "InvalidAMIID.NotFound") {
 		t.Fatalf("fatal: %+v", st)
 	}
+	h.reconcile() // the instance types are known: no template is withheld
 	tr, _ := hfraw(h.e).GetAvailableTemplates(nil, []byte(`{}`))
 	if tr.Templates[0].AvailableNumber != 10 {
 		t.Fatalf("a failed request holds nothing: available %d", tr.Templates[0].AvailableNumber)

@@ -97,13 +97,21 @@ func (sv *Service) GetAvailableTemplates(provider string) (hf.TemplatesReply, er
 	}
 	held := sv.heldUnitsLocked(p.Cfg.Name)
 	out := hf.TemplatesReply{Templates: make([]hf.TemplateOut, 0, len(p.Order))}
+	var withheld []string
 	for _, id := range p.Order {
 		t := p.Templates[id]
 		to := hf.TemplateOut{Template: *t, AvailableNumber: available(t, held[id])}
-		to.Attributes = sv.attributesLocked(t)
+		var why string
+		if to.Attributes, why = sv.attributesLocked(t); why != "" {
+			withheld = append(withheld, why)
+			continue
+		}
 		out.Templates = append(out.Templates, to)
 	}
 	out.Message = fmt.Sprintf("%d templates from provider %s", len(out.Templates), p.Cfg.Name)
+	if len(withheld) > 0 {
+		out.Message += "; withheld: " + strings.Join(withheld, "; ")
+	}
 	return out, nil
 }
 
@@ -622,16 +630,37 @@ func shownMachine(m *domain.Machine) *apitype.Machine {
 
 // attributesLocked returns the template's HF attributes, with type, ncpus
 // and nram filled from the instance type when the template leaves them
-// out. Called with the state's Mu held (read).
-func (sv *Service) attributesLocked(t *template.Template) template.Attributes {
-	attrs := append(template.Attributes(nil), t.Attributes...)
+// out. ncpus follows IBM's definition, half the vCPUs on types with two
+// threads per core: the type's physical cores (DescribeInstanceTypes'
+// DefaultCores), its vCPUs when it gives no core count. HF requires type,
+// ncpus and nram: when one is missing and the type is not known (yet: the
+// engine retries DescribeInstanceTypes), why says so and the template is
+// withheld from HF rather than shown without them. Called with the
+// state's Mu held (read).
+func (sv *Service) attributesLocked(t *template.Template) (attrs template.Attributes, why string) {
+	attrs = append(template.Attributes(nil), t.Attributes...)
+	missing := func() string {
+		var m []string
+		for _, n := range []string{"type", "ncpus", "nram"} {
+			if _, ok := attrs.Get(n); !ok {
+				m = append(m, n)
+			}
+		}
+		return strings.Join(m, ", ")
+	}
 	types := t.InstanceTypes()
 	if len(types) == 0 {
-		return attrs
+		if m := missing(); m != "" {
+			return attrs, fmt.Sprintf("template %s lacks %s and names no instance type to take them from", t.TemplateID, m)
+		}
+		return attrs, ""
 	}
 	ti, ok := sv.st.TypeInfo[types[0]]
 	if !ok {
-		return attrs
+		if m := missing(); m != "" {
+			return attrs, fmt.Sprintf("template %s: %s of %s not known yet (DescribeInstanceTypes has not answered; retried)", t.TemplateID, m, types[0])
+		}
+		return attrs, ""
 	}
 	if _, has := attrs.Get("type"); !has {
 		typ := "X86_64"
@@ -641,10 +670,14 @@ func (sv *Service) attributesLocked(t *template.Template) template.Attributes {
 		attrs.Set(template.Attribute{Name: "type", Type: "String", Value: typ})
 	}
 	if _, has := attrs.Get("ncpus"); !has {
-		attrs.Set(template.Attribute{Name: "ncpus", Type: "Numeric", Value: fmt.Sprint(ti.VCPUs)})
+		n := ti.VCPUs
+		if ti.Cores > 0 && ti.Cores < ti.VCPUs {
+			n = ti.Cores
+		}
+		attrs.Set(template.Attribute{Name: "ncpus", Type: "Numeric", Value: fmt.Sprint(n)})
 	}
 	if _, has := attrs.Get("nram"); !has {
 		attrs.Set(template.Attribute{Name: "nram", Type: "Numeric", Value: fmt.Sprint(ti.MemoryMiB)})
 	}
-	return attrs
+	return attrs, ""
 }

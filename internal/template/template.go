@@ -65,6 +65,31 @@ type Template struct {
 	LaunchTemplateV  string   `json:"launchTemplateVersion,omitempty"`
 	ProviderAPI      string   `json:"providerApi,omitempty"`
 	FleetType        string   `json:"fleetType,omitempty"`
+
+	// IBM's placement and network fields (LSF's AWS plugin): the placement
+	// group, the tenancy (default, dedicated, host), EBS optimisation, and
+	// the primary network interface's type (interface or efa) with, for
+	// efa, one EFA per network card on efaCount cards.
+	PlacementGroupName string `json:"placementGroupName,omitempty"`
+	Tenancy            string `json:"tenancy,omitempty"`
+	EbsOptimized       bool   `json:"ebsOptimized,omitempty"`
+	InterfaceType      string `json:"interfaceType,omitempty"`
+	EfaCount           int    `json:"efaCount,omitempty"`
+
+	// Priority and GPUExtend are LSF's (template priority, GPU
+	// description): ohfp does nothing with them but hand them to HF in
+	// getAvailableTemplates, where the scheduler reads them.
+	Priority  int    `json:"priority,omitempty"`
+	GPUExtend string `json:"gpuextend,omitempty"`
+
+	// UserDataTemplate is the bootstrap script (IBM's user_data.sh) whose
+	// %EXPORT_USER_DATA% marker receives userData's variables; set by the
+	// configuration, never shown to HF. "" when the template's user data
+	// is not made from it.
+	UserDataTemplate string `json:"-"`
+	// ProviderName is the provider instance the template belongs to,
+	// exported to the host as providerName (as IBM's plugins do).
+	ProviderName string `json:"-"`
 }
 
 // Attribute is one HF attribute: a type tag ("String" or "Numeric") and the

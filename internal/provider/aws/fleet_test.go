@@ -34,7 +34,7 @@ func hetTemplate(api string) template.Template {
 		VMTypesPriority: template.Weights{{Type: "c5.xlarge", Weight: 1}, {Type: "c5.large", Weight: 2}},
 		PriceType:       template.PriceHeterogeneous, PercentOnDemand: 25, MaxSpotPrice: 0.05,
 		AllocationStrat: "capacityOptimized", SpotFleetExpiry: 45, FleetRole: "arn:aws:iam::1:role/fleet",
-		KeyName: "key1", SecurityGroupIDs: []string{"sg-1"}, InstanceProfile: "hf-role", UserData: "echo hi",
+		KeyName: "key1", SecurityGroupIDs: []string{"sg-1"}, InstanceProfile: "hf-role", UserDataScript: "testdata/userdata/echo_hi.sh",
 		RootVolumeSize: 40, ProviderAPI: api, FleetType: template.FleetRequest,
 	}
 }

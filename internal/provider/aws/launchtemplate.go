@@ -169,7 +169,33 @@ func (p *Provider) launchTemplateData(ctx context.Context, spec provider.LaunchS
 	if t.KeyName != "" {
 		data.KeyName = aws.String(t.KeyName)
 	}
-	if len(t.SecurityGroupIDs) > 0 {
+	if nics := networkInterfaces(t); len(nics) > 0 {
+		// The template's interfaces replace the user's launch template's;
+		// the fleet's overrides or the group's subnets place them.
+		data.NetworkInterfaces = nil
+		for _, n := range nics {
+			data.NetworkInterfaces = append(data.NetworkInterfaces, types.LaunchTemplateInstanceNetworkInterfaceSpecificationRequest{
+				DeviceIndex: n.DeviceIndex, NetworkCardIndex: n.NetworkCardIndex, InterfaceType: n.InterfaceType,
+				Groups: n.Groups, DeleteOnTermination: n.DeleteOnTermination,
+			})
+		}
+		data.SecurityGroupIds, data.SecurityGroups = nil, nil
+	}
+	if t.PlacementGroupName != "" || t.Tenancy != "" {
+		if data.Placement == nil {
+			data.Placement = &types.LaunchTemplatePlacementRequest{}
+		}
+		if t.PlacementGroupName != "" {
+			data.Placement.GroupName, data.Placement.GroupId = aws.String(t.PlacementGroupName), nil
+		}
+		if t.Tenancy != "" {
+			data.Placement.Tenancy = types.Tenancy(t.Tenancy)
+		}
+	}
+	if t.EbsOptimized {
+		data.EbsOptimized = aws.Bool(true)
+	}
+	if len(t.SecurityGroupIDs) > 0 && len(networkInterfaces(t)) == 0 {
 		if len(data.NetworkInterfaces) > 0 {
 			// EC2 refuses instance-level groups beside network interfaces.
 			for i := range data.NetworkInterfaces {

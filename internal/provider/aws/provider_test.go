@@ -128,7 +128,7 @@ func TestLaunchVariants(t *testing.T) {
 	tpl := template.Template{
 		TemplateID: "spot", ImageID: "ami-1", PriceType: "spot", MaxSpotPrice: 0.125,
 		ProviderAPI: template.APIRunInstances, InstanceProfile: "arn:aws:iam::123456789012:instance-profile/hf",
-		UserData: "a=b;c=d", VMTypes: template.Weights{{Type: "m5.xlarge", Weight: 4}, {Type: "m5.large", Weight: 2}},
+		UserData: "a=b;c=d", UserDataTemplate: "testdata/userdata/exports_only.sh", VMTypes: template.Weights{{Type: "m5.xlarge", Weight: 4}, {Type: "m5.large", Weight: 2}},
 	}
 	if err := launch(tpl, 10); err != nil {
 		t.Fatal(err)
@@ -145,7 +145,7 @@ func TestLaunchVariants(t *testing.T) {
 	if aws.ToString(in.IamInstanceProfile.Arn) != tpl.InstanceProfile || in.IamInstanceProfile.Name != nil {
 		t.Errorf("IamInstanceProfile = %+v, want the ARN", in.IamInstanceProfile)
 	}
-	if got, _ := base64.StdEncoding.DecodeString(aws.ToString(in.UserData)); string(got) != "a=b;c=d" {
+	if got, _ := base64.StdEncoding.DecodeString(aws.ToString(in.UserData)); string(got) != "export a=b\nexport c=d\nexport template_id=spot" {
 		t.Errorf("UserData decodes to %q", got)
 	}
 	if in.LaunchTemplate != nil || in.BlockDeviceMappings != nil || in.SubnetId != nil || in.KeyName != nil {

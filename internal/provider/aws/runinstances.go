@@ -1,6 +1,7 @@
 package awsprov
 
 import (
+	"bytes"
 	"context"
 	"encoding/base64"
 	"fmt"
@@ -96,6 +97,29 @@ func (p *Provider) runInstancesInput(ctx context.Context, spec provider.LaunchSp
 	if len(t.SecurityGroupIDs) > 0 {
 		in.SecurityGroupIds = append([]string(nil), t.SecurityGroupIDs...)
 	}
+	if nics := networkInterfaces(t); len(nics) > 0 {
+		// EC2 takes the subnet and groups on the interfaces, not beside them.
+		for _, n := range nics {
+			n.SubnetId = in.SubnetId
+			in.NetworkInterfaces = append(in.NetworkInterfaces, types.InstanceNetworkInterfaceSpecification{
+				DeviceIndex: n.DeviceIndex, NetworkCardIndex: n.NetworkCardIndex, InterfaceType: n.InterfaceType,
+				SubnetId: n.SubnetId, Groups: n.Groups, DeleteOnTermination: n.DeleteOnTermination,
+			})
+		}
+		in.SubnetId, in.SecurityGroupIds = nil, nil
+	}
+	if t.PlacementGroupName != "" || t.Tenancy != "" {
+		in.Placement = &types.Placement{}
+		if t.PlacementGroupName != "" {
+			in.Placement.GroupName = aws.String(t.PlacementGroupName)
+		}
+		if t.Tenancy != "" {
+			in.Placement.Tenancy = types.Tenancy(t.Tenancy)
+		}
+	}
+	if t.EbsOptimized {
+		in.EbsOptimized = aws.Bool(true)
+	}
 	if t.KeyName != "" {
 		in.KeyName = aws.String(t.KeyName)
 	}
@@ -157,25 +181,80 @@ func instanceProfile(t *template.Template) (arn, name *string, ok bool) {
 	return nil, aws.String(t.InstanceProfile), true
 }
 
-// userData returns the base64 user data of a template: the content of the
-// userDataScript file, else the userData text; "" if neither.
+// nic is one network interface of a template, in the fields RunInstances
+// and launch templates share.
+type nic struct {
+	DeviceIndex, NetworkCardIndex *int32
+	InterfaceType                 *string
+	SubnetId                      *string
+	Groups                        []string
+	DeleteOnTermination           *bool
+}
+
+// networkInterfaces returns the interfaces interfaceType asks for: none
+// without it; one of type interface; efaCount EFAs, one per network card,
+// the first at device index 0 and the others at device index 1 (EC2 User
+// Guide, "Elastic Fabric Adapter": on instances with several network
+// cards, one EFA per card, the primary on card 0 at index 0). Each carries
+// the template's security groups; the caller sets the subnet.
+func networkInterfaces(t *template.Template) []nic {
+	if t.InterfaceType == "" {
+		return nil
+	}
+	n := 1
+	if t.InterfaceType == "efa" && t.EfaCount > 1 {
+		n = t.EfaCount
+	}
+	out := make([]nic, n)
+	for i := range out {
+		dev := int32(0)
+		if i > 0 {
+			dev = 1
+		}
+		out[i] = nic{DeviceIndex: aws.Int32(dev), NetworkCardIndex: aws.Int32(int32(i)), InterfaceType: aws.String(t.InterfaceType),
+			Groups: append([]string(nil), t.SecurityGroupIDs...), DeleteOnTermination: aws.Bool(true)}
+		if i == 0 && t.InterfaceType == "interface" {
+			out[i].NetworkCardIndex = nil // the default interface, as without interfaceType
+		}
+	}
+	return out
+}
+
+// userData returns the base64 user data of a template, as EC2 takes it:
+//   - userDataScript: the script, with userData's variables at its
+//     %EXPORT_USER_DATA% line if it has one;
+//   - else the template's user data template (IBM's user_data.sh, from
+//     the configuration), with the variables at its marker;
+//   - else none.
+//
+// A template with userData but neither script cannot launch: its
+// variables would be lost and the host would never join (the
+// configuration refuses such a template; this guards the path).
 func userData(t *template.Template) (string, error) {
-	var raw []byte
+	var script, which string
 	switch {
 	case t.UserDataScript != "":
-		b, err := os.ReadFile(t.UserDataScript)
-		if err != nil {
-			return "", fatal(t, "read userDataScript: %v", err)
-		}
-		raw = b
+		script, which = t.UserDataScript, "userDataScript"
+	case t.UserDataTemplate != "":
+		script, which = t.UserDataTemplate, "the user data template"
 	case t.UserData != "":
-		raw = []byte(t.UserData)
+		return "", fatal(t, "userData %q is variables for a user-data script, and the template has none (user_data_template)", t.UserData)
 	default:
 		return "", nil
 	}
-	const maxUserData = 16 << 10 // EC2's limit, before base64
-	if len(raw) > maxUserData {
-		return "", fatal(t, "user data is %d bytes; EC2 accepts at most %d", len(raw), maxUserData)
+	b, err := os.ReadFile(script)
+	if err != nil {
+		return "", fatal(t, "read %s: %v", which, err)
+	}
+	if t.UserData != "" && !bytes.Contains(b, []byte(template.ExportMarker)) {
+		return "", fatal(t, "the user-data script %s has no %s line for userData's variables", script, template.ExportMarker)
+	}
+	raw, err := t.RenderUserData(b)
+	if err != nil {
+		return "", fatal(t, "userData: %v", err)
+	}
+	if len(raw) > template.MaxUserData {
+		return "", fatal(t, "user data is %d bytes; EC2 accepts at most %d", len(raw), template.MaxUserData)
 	}
 	return base64.StdEncoding.EncodeToString(raw), nil
 }

@@ -78,7 +78,7 @@ func TestSimLaunchListTerminate(t *testing.T) {
 	}
 	tpl := template.Template{
 		TemplateID: "tpl", ImageID: al2023, VMType: "c5.large", SubnetIDs: []string{subnet},
-		RootVolumeSize: 30, VolumeType: "gp3", UserData: "echo hi",
+		RootVolumeSize: 30, VolumeType: "gp3", UserDataScript: "testdata/userdata/echo_hi.sh",
 	}
 	spec := provider.LaunchSpec{RequestID: "req-1", ClientToken: "req-1-t", Template: tpl, Units: 3, Tags: simTags("cluster-1", "req-1")}
 	res, err := p.Launch(ctx, spec)

@@ -1,0 +1,65 @@
+package config
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestIBMCorpus loads IBM-format provider folders written from IBM's field
+// tables and samples (hostProviders/aws and hostProviders/awsv2 of IBM's
+// cloud-provider-plugins for LSF, the Symphony Host Factory reference for
+// Symphony's): every field and key, documented values and ranges, IBM's
+// habits ("securityGroupIds": [""], empty proxy keys, Boolean and range
+// attributes, lower-case strategies, a timeout above an hour, an EC2
+// Fleet file with $LSF_ placeholders). Each loads; the golden file holds
+// the provider as ohfp understood it and the warnings, which say what ohfp
+// does differently.
+func TestIBMCorpus(t *testing.T) {
+	dirs, _ := filepath.Glob("testdata/ibm/*/config.yaml")
+	if len(dirs) < 3 {
+		t.Fatalf("corpus has %d folders", len(dirs))
+	}
+	for _, f := range dirs {
+		name := filepath.Base(filepath.Dir(f))
+		t.Run(name, func(t *testing.T) {
+			c, err := Load(f)
+			if err != nil {
+				t.Fatalf("IBM's files do not load:\n%v", err)
+			}
+			out, _ := json.MarshalIndent(struct {
+				Warnings []string  `json:"warnings"`
+				Provider *Provider `json:"provider"`
+			}{c.Warnings, &c.Providers[0]}, "", "  ")
+			golden(t, filepath.Join("testdata", "ibm", name+".golden.json"), normalise(t, string(out))+"\n")
+			for _, w := range c.Warnings {
+				if !strings.Contains(w, ":") {
+					t.Errorf("warning not located: %q", w)
+				}
+			}
+		})
+	}
+}
+
+// TestHFConfDir: a provider pointed at HF's folder reads the instance's
+// renamed files (awsinstprov_*), region and credentials included.
+func TestHFConfDir(t *testing.T) {
+	dir := t.TempDir()
+	conf := filepath.Join(dir, "providers", "awsinst")
+	os.MkdirAll(conf, 0o755)
+	os.WriteFile(filepath.Join(conf, "awsinstprov_config.json"), []byte(`{"AWS_REGION": "ap-south-1", "AWS_CREDENTIAL_FILE": "credentials"}`), 0o600)
+	os.WriteFile(filepath.Join(conf, "credentials"), []byte("[default]\n"), 0o600)
+	os.WriteFile(filepath.Join(conf, "awsinstprov_templates.json"), []byte(`{"templates": [{"templateId": "t", "maxNumber": 1, "vmType": "c5.large", "imageId": "ami-0123456789abcdef0"}]}`), 0o600)
+	cfg := filepath.Join(dir, "config.yaml")
+	os.WriteFile(cfg, []byte("providers:\n  - name: awsinst\n    hf_conf_dir: providers/awsinst\n"), 0o600)
+	c, err := Load(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := c.Providers[0]
+	if p.Region != "ap-south-1" || p.CredentialsFile != filepath.Join(conf, "credentials") || len(p.Templates) != 1 || p.TemplatesFile != filepath.Join(conf, "awsinstprov_templates.json") {
+		t.Errorf("provider = %+v", p)
+	}
+}

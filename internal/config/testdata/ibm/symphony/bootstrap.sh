@@ -1,0 +1,4 @@
+#!/bin/bash
+%EXPORT_USER_DATA%
+. /opt/ibm/spectrumcomputing/profile.platform
+egosh ego start
