@@ -119,7 +119,11 @@ func checkOwner(dir string, euid int) error {
 		shown := foreign[:min(len(foreign), 3)]
 		what = fmt.Sprintf("state directory %s holds %d files owned by %s (uid %d), such as %s, probably left by a run as root", dir, len(foreign), userName(owner), owner, strings.Join(shown, ", "))
 	}
-	return &OwnerError{fmt.Sprintf("ohfpd runs as %s (uid %d), but %s: give them back to the service user, as root: chown -R %s:%s %s", me, euid, what, me, group, dir)}
+	them := "it"
+	if len(foreign) > 0 {
+		them = "them"
+	}
+	return &OwnerError{fmt.Sprintf("ohfpd runs as %s (uid %d), but %s: give %s to the service user, as root: chown -R %s:%s %s", me, euid, what, them, me, group, dir)}
 }
 
 // checkRootCreates refuses root the creation of dir when its nearest
