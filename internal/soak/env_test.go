@@ -270,6 +270,17 @@ type env struct {
 	daemon  *hfdriver.Daemon
 	rpc     *rpc.Client
 	starts  int
+	// as runs ohfpd through this command (e.g. setpriv to another user).
+	as []string
+}
+
+// command is ohfpd with args, through e.as when set.
+func (e *env) command(args []string) (string, []string) {
+	bin := filepath.Join(binDir, "ohfpd")
+	if len(e.as) == 0 {
+		return bin, args
+	}
+	return e.as[0], append(append(append([]string(nil), e.as[1:]...), bin), args...)
 }
 
 func newEnv(t *testing.T, c *cloud, o daemonOpts) *env {
@@ -350,7 +361,8 @@ func (e *env) start(args ...string) {
 	e.t.Helper()
 	e.starts++
 	fmt.Fprintf(e.logf, "==== soak: start #%d %v at %s\n", e.starts, args, time.Now().Format(time.StampMicro))
-	d, err := hfdriver.StartDaemon(filepath.Join(binDir, "ohfpd"), append([]string{"--config", e.cfg}, args...),
+	bin, args := e.command(append([]string{"--config", e.cfg}, args...))
+	d, err := hfdriver.StartDaemon(bin, args,
 		[]string{"AWS_ACCESS_KEY_ID=AKIASIMULATED", "AWS_SECRET_ACCESS_KEY=simulated", "AWS_EC2_METADATA_DISABLED=true"},
 		e.sock, e.logf, 60*time.Second)
 	must(e.t, err)

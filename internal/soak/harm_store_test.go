@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ohfp/ohfp/internal/awssim"
 	"github.com/ohfp/ohfp/internal/hfdriver"
 )
 
@@ -27,7 +28,8 @@ func (e *env) startRefused(want []string, args ...string) string {
 	e.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, filepath.Join(binDir, "ohfpd"), append([]string{"--config", e.cfg}, args...)...)
+	bin, argv := e.command(append([]string{"--config", e.cfg}, args...))
+	cmd := exec.CommandContext(ctx, bin, argv...)
 	cmd.Env = append(os.Environ(), "AWS_ACCESS_KEY_ID=AKIASIMULATED", "AWS_SECRET_ACCESS_KEY=simulated", "AWS_EC2_METADATA_DISABLED=true")
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
@@ -283,5 +285,254 @@ func TestHarmRootOnServiceUserDir(t *testing.T) {
 		if st, ok := info.Sys().(*syscall.Stat_t); ok && st.Uid == 0 {
 			t.Errorf("the refused start left %s owned by root (output: %s)", en.Name(), out)
 		}
+	}
+}
+
+// mountTmpfs mounts a tmpfs of size on e.state (root only) until the end
+// of the test, stopping ohfpd first.
+func mountTmpfs(t *testing.T, e *env, size string) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("mounting a small tmpfs needs root")
+	}
+	must(t, os.MkdirAll(e.state, 0o750))
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size="+size+",mode=0750", "tmpfs", e.state).CombinedOutput(); err != nil {
+		t.Skipf("cannot mount a tmpfs here (%v: %s)", err, bytes.TrimSpace(out))
+	}
+	t.Cleanup(func() {
+		if e.daemon != nil {
+			_ = e.daemon.Stop(15 * time.Second)
+			e.daemon = nil
+		}
+		if out, err := exec.Command("umount", "-l", e.state).CombinedOutput(); err != nil {
+			t.Errorf("umount %s: %v %s", e.state, err, out)
+		}
+	})
+}
+
+// fillDisk fills the filesystem of dir to the last byte with dir/filler.
+func fillDisk(t *testing.T, dir string) {
+	t.Helper()
+	f, err := os.Create(filepath.Join(dir, "filler"))
+	must(t, err)
+	defer f.Close()
+	chunk := make([]byte, 1<<20)
+	for n := len(chunk); n > 0; n /= 2 {
+		for {
+			if _, err := f.Write(chunk[:n]); err != nil {
+				if !errors.Is(err, syscall.ENOSPC) {
+					t.Fatal(err)
+				}
+				break
+			}
+		}
+	}
+}
+
+// logSince returns ohfpd's log from offset on.
+func (e *env) logSince(off int) string {
+	b, _ := os.ReadFile(e.logPath)
+	return unquote(string(b[min(off, len(b)):]))
+}
+
+func (e *env) logSize() int {
+	fi, err := os.Stat(e.logPath)
+	if err != nil {
+		return 0
+	}
+	return int(fi.Size())
+}
+
+// Issue 12, bug A: SIGTERM while the state directory is full died with
+// SIGBUS in Badger's memtable flush at Close, losing what it held. ohfpd
+// now stops cleanly, leaving Badger's memtable log for the next start,
+// which replays it: nothing is lost.
+func TestHarmFullDiskSigterm(t *testing.T) {
+	c := startCloud(t, 200*time.Millisecond, 200*time.Millisecond)
+	e := newEnv(t, c, daemonOpts{})
+	mountTmpfs(t, e, "24m")
+	e.start()
+	id, _ := e.completeRequest(1)
+	id2, _ := e.completeRequest(2)
+	fillDisk(t, e.state)
+	off := e.logSize()
+	err := e.daemon.Stop(20 * time.Second)
+	e.daemon = nil
+	if err != nil {
+		t.Fatalf("SIGTERM on a full disk: %v\n%s", err, lastLines(e.logSince(off), 40))
+	}
+	log := e.logSince(off)
+	for _, bad := range []string{"fatal error", "SIGBUS: bus error", "panic"} {
+		if strings.Contains(log, bad) {
+			t.Fatalf("ohfpd's stop on a full disk logged %q:\n%s", bad, lastLines(log, 40))
+		}
+	}
+	if !strings.Contains(log, "state directory full at shutdown: 0 MB free on "+e.state) || !strings.Contains(log, "Badger's memtable log (.mem) is left as it is") {
+		t.Errorf("the stop does not say why the memtable was not flushed:\n%s", lastLines(log, 20))
+	}
+	must(t, os.Remove(filepath.Join(e.state, "filler")))
+	e.start()
+	st := e.status(id, id2)
+	for i, n := range []int{1, 2} {
+		if st.Requests[i].Status != "complete" || len(st.Requests[i].Machines) != n {
+			t.Errorf("after the restart, request %s: %+v", st.Requests[i].RequestID, st.Requests[i])
+		}
+	}
+	if !strings.Contains(e.logSince(off), "the last shutdown of the store was not clean") {
+		t.Error("the restart does not say the last shutdown was not clean")
+	}
+}
+
+// Issue 12, bug B: starting (or restarting after a kill -9) while the
+// state directory is full died with SIGBUS in Badger's openMemTable,
+// silently (under systemd, a restart loop). ohfpd now refuses to start
+// with the way out; likewise on a read-only filesystem.
+func TestHarmFullDiskStart(t *testing.T) {
+	c := startCloud(t, 200*time.Millisecond, 200*time.Millisecond)
+	e := newEnv(t, c, daemonOpts{})
+	mountTmpfs(t, e, "24m")
+	e.start()
+	id, _ := e.completeRequest(1)
+	e.kill("before filling the disk")
+	fillDisk(t, e.state)
+	full := regexp.MustCompile(`state directory full: 0 MB free on ` + regexp.QuoteMeta(e.state) + `, ohfpd needs \d+ MB: free space, then start ohfpd again`)
+	for range 2 { // as systemd's restarts would
+		out := e.startRefused(nil)
+		if !full.MatchString(unquote(out)) {
+			t.Fatalf("start on a full disk:\n%s", out)
+		}
+	}
+	must(t, os.Remove(filepath.Join(e.state, "filler")))
+	e.start()
+	if st := e.status(id); st.Requests[0].Status != "complete" {
+		t.Fatalf("after space came back: %+v", st)
+	}
+	e.stop()
+
+	if out, err := exec.Command("mount", "-o", "remount,ro", e.state).CombinedOutput(); err != nil {
+		t.Fatalf("remount ro: %v %s", err, out)
+	}
+	e.startRefused([]string{"state directory read-only: the filesystem of " + e.state + " is mounted read-only, ohfpd cannot record anything: remount it read-write, then start ohfpd again"})
+	if out, err := exec.Command("mount", "-o", "remount,rw", e.state).CombinedOutput(); err != nil {
+		t.Fatalf("remount rw: %v %s", err, out)
+	}
+	e.start()
+	if st := e.status(id); st.Requests[0].Status != "complete" {
+		t.Fatalf("after the remount: %+v", st)
+	}
+}
+
+// Issue 12, bug D, as the operator found it: a return request made while
+// AWS failed, ohfpd killed, then Badger's memtable log and the identity
+// file deleted. ohfpd recreated the identity file silently and opened
+// the store without the return request. It now refuses the store as
+// damaged.
+func TestHarmIdentityFileDeleted(t *testing.T) {
+	c := startCloud(t, 200*time.Millisecond, 200*time.Millisecond)
+	e := newEnv(t, c, daemonOpts{})
+	e.start()
+	_, ms := e.completeRequest(2)
+	e.stop() // a restart: the first writes are in a table
+	e.start()
+	c.setFaults(awssim.Faults{ErrorRate: 1.0})
+	var rep hfdriver.RequestReply
+	e.call("requestReturnMachines", hfdriver.MachinesInput(ms[:1]), &rep)
+	if !strings.HasPrefix(rep.RequestID, "ret-") {
+		t.Fatalf("requestReturnMachines answered %+v", rep)
+	}
+	e.kill("after the return request")
+	c.setFaults(awssim.Faults{})
+	mems, _ := filepath.Glob(filepath.Join(e.state, "*.mem"))
+	for _, f := range append(mems, filepath.Join(e.state, "ohfpd-store.json")) {
+		must(t, os.Remove(f))
+	}
+	e.startRefused([]string{"state directory " + e.state + " is damaged: its identity file ohfpd-store.json is missing",
+		"mv " + e.state + " " + e.state + ".damaged", "ohfpd --rebuild-from-cloud"})
+	if _, err := os.Stat(filepath.Join(e.state, "ohfpd-store.json")); err == nil {
+		t.Error("the refused start wrote an identity file")
+	}
+	// The way out gives the return request back from the cloud's tags.
+	must(t, os.Rename(e.state, e.state+".damaged"))
+	e.start("--rebuild-from-cloud")
+	var rr struct {
+		Requests []struct {
+			Machine string `json:"machine"`
+		} `json:"requests"`
+	}
+	e.call("getReturnRequests", hfdriver.MachinesInput(ms), &rr)
+	t.Logf("after --rebuild-from-cloud, getReturnRequests: %+v", rr.Requests)
+}
+
+func lastLines(s string, n int) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	return strings.Join(lines[max(0, len(lines)-n):], "\n")
+}
+
+// Issue 12, bug E, as the operator found it: following the damaged-store
+// message literally, root moved the service user's state directory aside
+// and ran ohfpd --rebuild-from-cloud, which created a root-owned state
+// directory; the service then failed on it with "not writable:
+// permission denied". Now the damaged-store message says to rebuild as
+// the service user, root is refused before creating anything, and the
+// service user on a root-owned directory is told to chown it.
+func TestHarmRebuildAsServiceUser(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root")
+	}
+	setpriv, err := exec.LookPath("setpriv")
+	if err != nil {
+		t.Skip("no setpriv")
+	}
+	const uid = 65534 // stands in for ohfp
+	c := startCloud(t, 200*time.Millisecond, 200*time.Millisecond)
+	e := newEnv(t, c, daemonOpts{})
+	// The service user's files: its configuration and the folder of its
+	// socket and state directory, reachable through the test's folders.
+	for _, d := range []string{binDir, filepath.Dir(e.dir), e.dir} {
+		must(t, os.Chmod(d, 0o755))
+	}
+	for _, f := range []string{e.dir, e.cfg, filepath.Join(e.dir, "awsprov_templates.json")} {
+		must(t, os.Chown(f, uid, uid))
+	}
+	service := []string{setpriv, "--reuid=65534", "--regid=65534", "--clear-groups", "--"}
+	name := "nobody"
+	if out, err := exec.Command("id", "-nu", "65534").Output(); err == nil {
+		name = strings.TrimSpace(string(out))
+	}
+	e.as = service
+	e.start()
+	id, _ := e.completeRequest(1)
+	e.stop()
+
+	// Damaged: the message says to rebuild as the service user.
+	must(t, os.Remove(filepath.Join(e.state, "ohfpd-store.json")))
+	e.startRefused([]string{"state directory " + e.state + " is damaged",
+		"mv " + e.state + " " + e.state + ".damaged",
+		"ohfpd --rebuild-from-cloud as the service user " + name + ", not as root (runuser -u " + name + " -- ohfpd --rebuild-from-cloud"})
+	must(t, os.Rename(e.state, e.state+".damaged"))
+
+	// Root, as the operator did: refused, nothing created.
+	e.as = nil
+	e.startRefused([]string{"ohfpd runs as root, but state directory " + e.state + " does not exist and " + e.state + ".damaged beside it belongs to " + name + " (uid 65534)",
+		"runuser -u " + name + " -- ohfpd"}, "--rebuild-from-cloud")
+	if _, err := os.Stat(e.state); err == nil {
+		t.Fatal("root's refused start created the state directory")
+	}
+
+	// Had root created it: the service user is told to chown it.
+	must(t, os.Mkdir(e.state, 0o750))
+	e.as = service
+	e.startRefused([]string{"state directory " + e.state + " belongs to root (uid 0)", "as root: chown -R " + name + ":"})
+	must(t, os.Remove(e.state))
+
+	// The way out, as the service user.
+	e.start("--rebuild-from-cloud")
+	if st := e.status(id); st.Requests[0].Status != "complete" || len(st.Requests[0].Machines) != 1 {
+		t.Fatalf("after --rebuild-from-cloud as %s: %+v", name, st)
+	}
+	fi, err := os.Stat(e.state)
+	must(t, err)
+	if st := fi.Sys().(*syscall.Stat_t); st.Uid != uid {
+		t.Fatalf("the rebuilt state directory belongs to uid %d", st.Uid)
 	}
 }

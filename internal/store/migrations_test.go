@@ -172,7 +172,7 @@ func TestRecordsV2WithoutIdentity(t *testing.T) {
 	s := openT(t, dir)
 	wantV2(t, s)
 	s.Close()
-	if id := readIdentityT(t, dir); id.Schema != 2 || id.Seq != 2 || !id.Clean {
+	if id := readIdentityT(t, dir); id.Schema != 2 || id.Seq != 1 || !id.Clean {
 		t.Errorf("identity file: %+v", id)
 	}
 }

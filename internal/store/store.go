@@ -86,6 +86,11 @@ type Store struct {
 	stop      chan struct{}
 	done      chan struct{}
 	closeOnce sync.Once
+
+	wmu       sync.Mutex // guards the write outcome Health reports
+	lastErr   string
+	lastErrAt time.Time
+	failed    uint64
 }
 
 // Open opens (or creates) the store in dir. It fails with a message naming
@@ -110,6 +115,10 @@ func Open(dir string, logger *slog.Logger) (*Store, error) {
 	if err := os.MkdirAll(dir, 0o750); err != nil {
 		return nil, fmt.Errorf("state directory %s cannot be created: %w", dir, err)
 	}
+	opts := options_(badger.DefaultOptions(dir), logger)
+	if err := checkStartSpace(dir, headroom(opts.MemTableSize, opts.BaseTableSize)); err != nil {
+		return nil, err
+	}
 	if err := checkWritable(dir); err != nil {
 		return nil, err
 	}
@@ -124,8 +133,24 @@ func Open(dir string, logger *slog.Logger) (*Store, error) {
 		// Refused before Badger touches the files of a newer ohfpd.
 		return nil, newerSchema("state directory "+dir, id.Schema)
 	}
-	opts := options_(badger.DefaultOptions(dir), logger)
-	if err := verifyBeforeOpen(dir, id != nil, opts); err != nil {
+	if id == nil {
+		files, err := listFiles(dir)
+		if err != nil {
+			return nil, fmt.Errorf("state directory %s cannot be read: %w", dir, err)
+		}
+		if !files.manifest && len(files.data) == 0 {
+			// A new store: its identity file comes first, so that a
+			// Badger store without one is never one of this ohfpd's.
+			id = &identity{Schema: SchemaVersion, Clean: true} // nothing to lose yet
+			if err := writeIdentity(dir, *id); err != nil {
+				return nil, fmt.Errorf("state directory %s: writing %s: %w", dir, IdentityFile, err)
+			}
+		}
+	}
+	// An identity file with no write and no cluster_id is that of a store
+	// that never held anything (or a new one whose Badger never opened).
+	known := id != nil && (id.Seq > 0 || id.ClusterID != "")
+	if err := verifyBeforeOpen(dir, known, opts); err != nil {
 		return nil, err
 	}
 	db, err := openBadger(opts)
@@ -134,7 +159,7 @@ func Open(dir string, logger *slog.Logger) (*Store, error) {
 			return nil, fmt.Errorf("state directory %s is in use by another ohfpd (or another program holds its lock): %w", dir, err)
 		}
 		if errors.Is(err, os.ErrPermission) {
-			return nil, fmt.Errorf("state directory %s is not writable by this user: %w", dir, err)
+			return nil, notWritable(dir, err)
 		}
 		return nil, damaged(dir, "Badger cannot open it (%v)", err)
 	}
@@ -143,6 +168,12 @@ func Open(dir string, logger *slog.Logger) (*Store, error) {
 	if err != nil {
 		db.Close()
 		return nil, err
+	}
+	if id == nil {
+		if err := s.checkWithoutIdentity(schema); err != nil {
+			db.Close()
+			return nil, err
+		}
 	}
 	if err := s.checkSeq(id); err != nil {
 		db.Close()
@@ -211,6 +242,48 @@ func (s *Store) checkSeq(id *identity) error {
 	return nil
 }
 
+// checkWithoutIdentity decides on a Badger store that has no identity
+// file. Only an ohfpd older than identity files made such stores: they
+// have records but no write sequence, and a schema of at most 1. A store
+// with a write sequence, or a later schema, or nothing at all, lost its
+// identity file (deleted, or with its directory's other files): without
+// it the watermark is gone, so writes lost with a memtable log could not
+// be noticed, and so is the cluster_id, so the cluster_id guard would
+// pass. Such a store is refused as damaged.
+func (s *Store) checkWithoutIdentity(schema int) error {
+	v, ok, err := s.get(seqKey)
+	if err != nil {
+		return damaged(s.dir, "its write-sequence record cannot be read (%v)", err)
+	}
+	const lost = "without it, writes lost since (with a memtable log) cannot be detected, nor the cluster_id it belongs to checked"
+	if ok {
+		n := uint64(0)
+		if len(v) == 8 {
+			n = binary.BigEndian.Uint64(v)
+		}
+		return damaged(s.dir, "its identity file %s is missing, but it was written by an ohfpd that keeps one (up to write #%d): %s", IdentityFile, n, lost)
+	}
+	if schema >= 2 {
+		return damaged(s.dir, "its identity file %s is missing, but it has schema %d, which only an ohfpd that keeps one writes: %s", IdentityFile, schema, lost)
+	}
+	empty := true
+	err = s.db.View(func(txn *badger.Txn) error {
+		it := txn.NewIterator(badger.IteratorOptions{})
+		defer it.Close()
+		it.Rewind()
+		empty = !it.Valid()
+		return nil
+	})
+	if err != nil {
+		return damaged(s.dir, "it cannot be read (%v)", err)
+	}
+	if empty {
+		return damaged(s.dir, "its identity file %s is missing and Badger holds nothing, not even a schema version: its files were lost", IdentityFile)
+	}
+	s.logger.Warn("state directory has no identity file: a store of an ohfpd older than identity files (records, no write sequence); it is given one", "dir", s.dir, "schema", schema, "file", IdentityFile)
+	return nil
+}
+
 // OpenInMemory opens a store that lives in memory only, for tests.
 func OpenInMemory(logger *slog.Logger) (*Store, error) {
 	if logger == nil {
@@ -259,7 +332,7 @@ func options_(o badger.Options, logger *slog.Logger) badger.Options {
 func checkWritable(dir string) error {
 	f, err := os.CreateTemp(dir, ".ohfpd-write-test-*")
 	if err != nil {
-		return fmt.Errorf("state directory %s is not writable: %w", dir, err)
+		return notWritable(dir, err)
 	}
 	name := f.Name()
 	f.Close()
@@ -332,16 +405,20 @@ func validKey(k string) bool { return k != "" && !strings.HasPrefix(k, MetaPrefi
 // the same key.
 func (s *Store) Write(ops ...Op) error {
 	if p := s.fail.Load(); p != nil {
-		return fmt.Errorf("%s: write refused: %w", s.where(), *p)
+		err := fmt.Errorf("%s: write refused: %w", s.where(), *p)
+		s.noteWrite(err)
+		return err
 	}
 	for _, op := range ops {
 		if !validKey(op.Key) {
 			return fmt.Errorf("%w: %q", ErrReservedKey, op.Key)
 		}
 	}
-	return s.write(ops, func() {
+	err := s.write(ops, func() {
 		s.logger.Warn("store write too big for one transaction; splitting it (not atomic)", "ops", len(ops))
 	})
+	s.noteWrite(err)
+	return err
 }
 
 // write applies ops, reserved keys included, in as few consecutive
@@ -529,9 +606,6 @@ func (s *Store) RunGC(ctx context.Context, interval time.Duration) {
 	}
 }
 
-// Size returns the bytes used by the LSM tree and by the value log.
-func (s *Store) Size() (lsm, vlog int64) { return s.db.Size() }
-
 // Dir returns the state directory, or "" for an in-memory store.
 func (s *Store) Dir() string { return s.dir }
 
@@ -576,6 +650,16 @@ func (s *Store) flushWatermark(clean bool) error {
 
 // Close syncs and closes the database, then marks the store as closed
 // cleanly. The Store must not be used after.
+//
+// Closing Badger flushes its memtable into a level-0 table and compacts
+// level 0, writing through sparse memory maps: on a full filesystem that
+// kills the process with SIGBUS (and on a read-only one the flush retries
+// for ever). So when the filesystem has less free than that may take, or
+// is read-only, Close does not close Badger: every Write it acknowledged is
+// already in Badger's memtable log (.mem, synced by SyncWrites), which the
+// next Open replays. Close logs why, leaves the identity file saying the
+// shutdown was not clean, and returns nil; Badger's files stay open and
+// locked until the process exits, which it must do next.
 func (s *Store) Close() error {
 	if s.dir == "" {
 		if err := s.db.Close(); err != nil {
@@ -589,10 +673,35 @@ func (s *Store) Close() error {
 		s.db.Close()
 		return fmt.Errorf("%s: sync on close: %w", s.where(), err)
 	}
+	if why := s.noRoomToClose(); why != "" {
+		s.logger.Warn(why, "dir", s.dir, "write_seq", s.committed.Load())
+		return nil
+	}
 	if err := s.db.Close(); err != nil {
 		return fmt.Errorf("%s: close: %w", s.where(), err)
 	}
 	return s.flushWatermark(true)
+}
+
+// noRoomToClose says why Badger must not be closed ("" when it may): its
+// close may write its memtable and the tables of a level-0 compaction,
+// so it wants the write headroom free plus the size of the tables.
+func (s *Store) noRoomToClose() string {
+	free, ro, ok := space(s.dir)
+	if !ok {
+		return ""
+	}
+	const kept = "Badger's memtable log (.mem) is left as it is, holding every saved write, to be replayed at the next start"
+	if ro {
+		return "state directory read-only at shutdown: the filesystem of " + s.dir + " is mounted read-only, so Badger cannot flush its memtable into a table: " + kept + "; remount it read-write before starting ohfpd again"
+	}
+	sst, _ := diskUsage(s.dir, ".sst")
+	need := s.headroom + uint64(sst)
+	if free >= need {
+		return ""
+	}
+	return fmt.Sprintf("state directory full at shutdown: %d MB free on %s, flushing Badger's memtable into a table needs %d MB (on a full disk it would kill ohfpd with SIGBUS): %s; free space before starting ohfpd again",
+		free>>20, s.dir, mb(need), kept)
 }
 
 // slogLogger routes Badger's log lines to slog, keeping only warnings and

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"os/user"
@@ -20,16 +21,40 @@ import (
 type DamagedError struct {
 	Dir     string
 	Problem string
+	// User is the service user, the owner of Dir ("" when root owns it
+	// and ohfpd runs as root: then the service user is not known).
+	User string
 }
 
 func (e *DamagedError) Error() string {
+	// As root, --rebuild-from-cloud would create a state directory the
+	// service user cannot open: say to run it as the service user.
+	as := "as the service user (not as root: runuser -u USER -- ohfpd --rebuild-from-cloud, with the configuration the service uses), or add --rebuild-from-cloud to the service's command for one start"
+	if e.User != "" {
+		as = fmt.Sprintf("as the service user %s, not as root (runuser -u %s -- ohfpd --rebuild-from-cloud, with the configuration the service uses), or add --rebuild-from-cloud to the service's command for one start", e.User, e.User)
+	}
 	return fmt.Sprintf("state directory %s is damaged: %s. ohfpd refuses to open it rather than run with requests or machines missing. "+
-		"Move it aside (mv %s %s.damaged) and start ohfpd --rebuild-from-cloud: it rebuilds requests, machines and return requests from the cloud's tags",
-		e.Dir, e.Problem, e.Dir, e.Dir)
+		"Move it aside (mv %s %s.damaged) and start ohfpd --rebuild-from-cloud %s: it rebuilds requests, machines and return requests from the cloud's tags",
+		e.Dir, e.Problem, e.Dir, e.Dir, as)
 }
 
 func damaged(dir, format string, a ...any) error {
-	return &DamagedError{Dir: dir, Problem: fmt.Sprintf(format, a...)}
+	return &DamagedError{Dir: dir, Problem: fmt.Sprintf(format, a...), User: serviceUser(dir)}
+}
+
+// serviceUser is the user the service runs as, as far as dir tells: its
+// owner when that is not root, else the user ohfpd runs as when that is
+// not root; "" when both are root.
+func serviceUser(dir string) string {
+	if fi, err := os.Stat(dir); err == nil {
+		if st, ok := fi.Sys().(*syscall.Stat_t); ok && st.Uid != 0 {
+			return userName(st.Uid)
+		}
+	}
+	if euid := os.Geteuid(); euid != 0 {
+		return userName(uint32(euid))
+	}
+	return ""
 }
 
 // OwnerError is a state directory, or a file in it, owned by another user
@@ -44,8 +69,17 @@ func (e *OwnerError) Error() string { return e.msg }
 //     the store at its next start;
 //   - another user on a directory holding files it does not own (left by a
 //     run as root): Badger would fail on them with "permission denied".
+//   - root on a state directory that does not exist yet, where the
+//     service user's is expected: its parent, or a directory beside it
+//     named after it (DIR.damaged, as the damaged-store message says to
+//     make), belongs to another user. ohfpd refuses rather than create it
+//     for that user: as root it would go on creating Badger's files in it
+//     as root, which the service could not open either.
 func checkOwner(dir string, euid int) error {
 	fi, err := os.Stat(dir)
+	if errors.Is(err, os.ErrNotExist) && euid == 0 {
+		return checkRootCreates(dir)
+	}
 	if err != nil {
 		return nil // MkdirAll and checkWritable say what is wrong
 	}
@@ -61,10 +95,7 @@ func checkOwner(dir string, euid int) error {
 		}
 		return nil
 	}
-	entries, err := os.ReadDir(dir)
-	if err != nil {
-		return nil
-	}
+	entries, _ := os.ReadDir(dir) // unreadable: the directory's owner says why
 	var foreign []string
 	var owner uint32
 	for _, e := range entries {
@@ -82,17 +113,75 @@ func checkOwner(dir string, euid int) error {
 	if len(foreign) == 0 && int(st.Uid) == euid {
 		return nil
 	}
-	me := userName(uint32(euid))
-	group := strconv.Itoa(os.Getegid())
-	if g, err := user.LookupGroupId(group); err == nil {
-		group = g.Name
-	}
+	me, group := userName(uint32(euid)), groupName(os.Getegid())
 	what := fmt.Sprintf("state directory %s belongs to %s (uid %d)", dir, userName(st.Uid), st.Uid)
 	if len(foreign) > 0 {
 		shown := foreign[:min(len(foreign), 3)]
 		what = fmt.Sprintf("state directory %s holds %d files owned by %s (uid %d), such as %s, probably left by a run as root", dir, len(foreign), userName(owner), owner, strings.Join(shown, ", "))
 	}
-	return &OwnerError{fmt.Sprintf("ohfpd runs as %s (uid %d), but %s: give them back to the service user, as root: chown -R %s:%s %s", me, euid, what, me, group, dir)}
+	them := "it"
+	if len(foreign) > 0 {
+		them = "them"
+	}
+	return &OwnerError{fmt.Sprintf("ohfpd runs as %s (uid %d), but %s: give %s to the service user, as root: chown -R %s:%s %s", me, euid, what, them, me, group, dir)}
+}
+
+// checkRootCreates refuses root the creation of dir when its nearest
+// existing parent, or a directory beside it named DIR.*, belongs to
+// another user.
+func checkRootCreates(dir string) error {
+	refuse := func(what string, uid uint32) error {
+		name := userName(uid)
+		return &OwnerError{fmt.Sprintf("ohfpd runs as root, but state directory %s does not exist and %s belongs to %s (uid %d): "+
+			"a state directory root creates would keep the service from opening it at its next start. "+
+			"Run ohfpd as %s (systemctl start ohfpd, or runuser -u %s -- ohfpd ...)", dir, what, name, uid, name, name)}
+	}
+	others, _ := filepath.Glob(dir + ".*")
+	for _, o := range others {
+		if fi, err := os.Stat(o); err == nil && fi.IsDir() {
+			if st, ok := fi.Sys().(*syscall.Stat_t); ok && st.Uid != 0 {
+				return refuse(o+" beside it", st.Uid)
+			}
+		}
+	}
+	for p := filepath.Dir(filepath.Clean(dir)); ; p = filepath.Dir(p) {
+		fi, err := os.Stat(p)
+		if err == nil {
+			if st, ok := fi.Sys().(*syscall.Stat_t); ok && st.Uid != 0 {
+				return refuse("its parent "+p, st.Uid)
+			}
+			return nil
+		}
+		if p == filepath.Dir(p) {
+			return nil
+		}
+	}
+}
+
+// notWritable is the error for a state directory ohfpd cannot write in,
+// with the remedy: its owner and chown -R, or chmod when ohfpd owns it.
+func notWritable(dir string, err error) error {
+	me := userName(uint32(os.Geteuid()))
+	fi, serr := os.Stat(dir)
+	if serr != nil || !errors.Is(err, os.ErrPermission) {
+		return fmt.Errorf("state directory %s is not writable by %s: %w", dir, me, err)
+	}
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !ok {
+		return fmt.Errorf("state directory %s is not writable by %s: %w", dir, me, err)
+	}
+	if int(st.Uid) == os.Geteuid() {
+		return fmt.Errorf("state directory %s is not writable by %s, its owner (mode %04o): %w: give it back its rights: chmod u+rwx %s", dir, me, fi.Mode().Perm(), err, dir)
+	}
+	return fmt.Errorf("state directory %s is not writable by %s (uid %d): %w: it belongs to %s:%s (uid %d, mode %04o); give it to the service user, as root: chown -R %s:%s %s",
+		dir, me, os.Geteuid(), err, userName(st.Uid), groupName(int(st.Gid)), st.Uid, fi.Mode().Perm(), me, groupName(os.Getegid()), dir)
+}
+
+func groupName(gid int) string {
+	if g, err := user.LookupGroupId(strconv.Itoa(gid)); err == nil {
+		return g.Name
+	}
+	return strconv.Itoa(gid)
 }
 
 func userName(uid uint32) string {

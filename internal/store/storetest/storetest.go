@@ -54,8 +54,9 @@ func parse(b []byte) []Record {
 // schema 1 after a clean shutdown: recs in Badger with "_meta/schema" = "1"
 // and "_meta/seq" = 1 (all written as one Write), and ohfpd-store.json
 // (format 1) saying schema 1, cluster_id clusterID, a clean shutdown and a
-// watermark of 1. With clusterID "", no identity file is written, as by an
-// ohfpd older than identity files.
+// watermark of 1. With clusterID "", neither the identity file nor
+// "_meta/seq" is written, as by an ohfpd older than identity files (they
+// came with the write sequence).
 func WriteV1(dir, clusterID string, recs []Record) error {
 	opts := badger.DefaultOptions(dir).
 		WithSyncWrites(true).
@@ -81,10 +82,12 @@ func WriteV1(dir, clusterID string, recs []Record) error {
 	var seq [8]byte
 	binary.BigEndian.PutUint64(seq[:], 1)
 	wb.Set([]byte("_meta/schema"), []byte("1"))
-	if err := wb.Set([]byte("_meta/seq"), seq[:]); err != nil {
-		wb.Cancel()
-		db.Close()
-		return err
+	if clusterID != "" { // an ohfpd before identity files had no write sequence either
+		if err := wb.Set([]byte("_meta/seq"), seq[:]); err != nil {
+			wb.Cancel()
+			db.Close()
+			return err
+		}
 	}
 	if err := wb.Flush(); err != nil {
 		db.Close()
