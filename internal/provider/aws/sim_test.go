@@ -369,3 +369,39 @@ func TestSimNoCredentialsIsUnhealthy(t *testing.T) {
 		t.Fatalf("health without credentials: %+v, summary %q (err %v)", h, h.Summary(), err)
 	}
 }
+
+// ohfp check's dry runs: a good template answers DryRunOperation (ok) for
+// each type and subnet pair and launches nothing; an unknown subnet gives
+// its error; credentials without ec2:RunInstances give
+// UnauthorizedOperation, whatever the parameters.
+func TestSimCheckDryRun(t *testing.T) {
+	p, r, _ := newSim(t, Settings{})
+	var subnets []string
+	for _, s := range r.Subnets() {
+		subnets = append(subnets, s)
+	}
+	sort.Strings(subnets)
+	good := template.Template{TemplateID: "good", ImageID: al2023, VMTypes: template.Weights{{Type: "c5.large", Weight: 1}, {Type: "m5.large", Weight: 1}}, SubnetIDs: subnets[:2]}
+	res := p.Check(context.Background(), good)
+	if len(res) != 5 {
+		t.Fatalf("check of 2 types x 2 subnets: %+v", res)
+	}
+	for _, c := range res {
+		if !c.OK {
+			t.Errorf("good template: %+v", c)
+		}
+	}
+	if n := len(r.Instances()); n != 0 {
+		t.Fatalf("a dry run launched %d instances", n)
+	}
+	bad := template.Template{TemplateID: "bad", ImageID: al2023, VMType: "c5.large", SubnetIDs: []string{"subnet-0000000000000dead"}}
+	res = p.Check(context.Background(), bad)
+	if len(res) != 2 || res[1].OK || !strings.Contains(res[1].Result, "InvalidSubnetID.NotFound") {
+		t.Fatalf("unknown subnet: %+v", res)
+	}
+	r.SetFaults(awssim.Faults{Denied: []string{"RunInstances"}})
+	res = p.Check(context.Background(), good)
+	if res[1].OK || !strings.Contains(res[1].Result, "not permitted") || !strings.Contains(res[1].Result, "You are not authorized") {
+		t.Fatalf("denied: %+v", res)
+	}
+}
