@@ -135,7 +135,6 @@ func orText(s, alt string) string {
 	return s
 }
 
-
 func ago(t time.Time) string {
 	if t.IsZero() {
 		return "never"
