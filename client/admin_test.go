@@ -141,7 +141,7 @@ func cannedDocs() map[string]string {
 		"getAvailableTemplates awsinst": `{"message":"2 templates from provider awsinst","templates":[
 			{"templateId":"OnDemand-c5","maxNumber":20,"attributes":{"type":["String","X86_64"],"ncpus":["Numeric","2"],"nram":["Numeric","4096"]},"vmType":"c5.large","priceType":"ondemand","availableNumber":17},
 			{"templateId":"Fleet-mixed","maxNumber":-1,"attributes":{"type":["String","X86_64"],"ncpus":["Numeric","4"],"nram":["Numeric","16384"]},"vmTypes":{"m5.xlarge":1,"m5.2xlarge":2},"priceType":"heterogeneous","providerApi":"EC2Fleet","fleetType":"instant","availableNumber":-1}]}`,
-		"getAvailableTemplates awsspot": `{"message":"1 templates from provider awsspot","templates":[
+		"getAvailableTemplates awsspot": `{"message":"1 template from provider awsspot","templates":[
 			{"templateId":"Spot-c5","maxNumber":50,"attributes":{"type":["String","ARM64"],"ncpus":["Numeric","8"],"nram":["Numeric","32768"]},"vmType":"c6g.2xlarge","priceType":"spot","providerApi":"SpotFleet","availableNumber":48}]}`,
 		"show req-a1": `{"request":{"id":"req-a1","kind":"acquire","provider":"awsinst","templateId":"OnDemand-c5","units":5,"createdAt":"` + created + `","phase":"launched","attempts":2,"handle":"fleet-0123","retryNote":"AWS throttling, retrying in 8 s","machineIds":["i-0abc","i-0def"]},
 			"status":{"requestId":"req-a1","status":"running","message":"3 of 5 units running; 2 machines starting","machines":[
