@@ -178,6 +178,17 @@ func TestOperatorCommands(t *testing.T) {
 		t.Fatalf("undrain: %s", errOut)
 	}
 
+	// check: every template's dry run passes against the simulated
+	// region; denied RunInstances fails it, exit 1.
+	if out, errOut, code := e.ohfp(0, "check"); code != 0 || strings.Count(out, "RunInstances dry run") != 2 || strings.Contains(out, "FAIL") {
+		t.Fatalf("check: exit %d\n%s%s", code, out, errOut)
+	}
+	e.sim("faults", map[string]any{"denied": []string{"RunInstances"}})
+	if out, errOut, code := e.ohfp(0, "check", "OnDemand-c5"); code != 1 || !strings.Contains(out, "FAIL not permitted") {
+		t.Fatalf("check with RunInstances denied: exit %d\n%s%s", code, out, errOut)
+	}
+	e.sim("faults", map[string]any{})
+
 	// ohfpd gone: status is down, exit 2.
 	must(t, e.daemon.Stop(10*time.Second))
 	e.daemon = nil
