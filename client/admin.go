@@ -27,6 +27,7 @@ const (
 	optProvider = "provider"
 	optInterval = "interval"
 	optOutput   = "o"
+	optReturn   = "return"
 )
 
 // adminWait is how long a one-shot sysadmin command retries a missing
@@ -50,6 +51,8 @@ func adminOption(name string) (opt string, takesValue bool) {
 		return optInterval, true
 	case "o", "output":
 		return optOutput, true
+	case "return":
+		return optReturn, false
 	}
 	return "", false
 }

@@ -129,7 +129,7 @@ func cannedDocs() map[string]string {
 		"status": `{"version":"9.9.9","started":"` + started + `","uptimeSeconds":7510,"clusterId":"prod-a",
 			"providers":["awsinst","awsspot"],
 			"requests":{"acquire running":2,"acquire complete":10,"return complete":3},
-			"machines":{"running":12,"pending":2},
+			"machines":{"running":12,"pending":2,"terminated":5},"liveMachines":14,
 			"inFlight":2,"lastReconcile":"` + recent + `","lastReconcileMs":340,"reconciles":1234,"listings":41,"lastListing":"` + recent + `","lastListingMs":1250,
 			"lastReconcileError":"DescribeInstances: RequestLimitExceeded",
 			"aws":{
@@ -141,7 +141,7 @@ func cannedDocs() map[string]string {
 		"getAvailableTemplates awsinst": `{"message":"2 templates from provider awsinst","templates":[
 			{"templateId":"OnDemand-c5","maxNumber":20,"attributes":{"type":["String","X86_64"],"ncpus":["Numeric","2"],"nram":["Numeric","4096"]},"vmType":"c5.large","priceType":"ondemand","availableNumber":17},
 			{"templateId":"Fleet-mixed","maxNumber":-1,"attributes":{"type":["String","X86_64"],"ncpus":["Numeric","4"],"nram":["Numeric","16384"]},"vmTypes":{"m5.xlarge":1,"m5.2xlarge":2},"priceType":"heterogeneous","providerApi":"EC2Fleet","fleetType":"instant","availableNumber":-1}]}`,
-		"getAvailableTemplates awsspot": `{"message":"1 templates from provider awsspot","templates":[
+		"getAvailableTemplates awsspot": `{"message":"1 template from provider awsspot","templates":[
 			{"templateId":"Spot-c5","maxNumber":50,"attributes":{"type":["String","ARM64"],"ncpus":["Numeric","8"],"nram":["Numeric","32768"]},"vmType":"c6g.2xlarge","priceType":"spot","providerApi":"SpotFleet","availableNumber":48}]}`,
 		"show req-a1": `{"request":{"id":"req-a1","kind":"acquire","provider":"awsinst","templateId":"OnDemand-c5","units":5,"createdAt":"` + created + `","phase":"launched","attempts":2,"handle":"fleet-0123","retryNote":"AWS throttling, retrying in 8 s","machineIds":["i-0abc","i-0def"]},
 			"status":{"requestId":"req-a1","status":"running","message":"3 of 5 units running; 2 machines starting","machines":[
@@ -266,7 +266,7 @@ func TestStatus(t *testing.T) {
 		`^aws awsinst: +ok — 12 calls, 0 errors, 0 throttles$`,
 		`^aws awsspot: +AWS throttling, retrying in 8 s — 30 calls, 5 errors, 4 throttles \(RunInstances 3, DescribeInstances 1\); last error 2h5m ago: RunInstances: throttled$`,
 		`^requests: +2 in flight; acquire complete 10, return complete 3, acquire running 2$`,
-		`^machines: +running 12, pending 2$`,
+		`^machines: +14 live; by state: running 12, terminated 5, pending 2$`,
 		`^last reconcile: +\d+s ago, took 340ms, 1234 passes$`,
 		`^last full listing: +\d+s ago, took 1\.2s, 41 listings$`,
 		`^reconcile error: +DescribeInstances: RequestLimitExceeded$`,
@@ -295,9 +295,9 @@ func TestRequests(t *testing.T) {
 	out := ok(t, env, "requests")
 	columns(t, out)
 	want := []string{
-		"REQUEST KIND PROVIDER TEMPLATE UNITS MACHINES STATUS CREATED MESSAGE",
-		"req-a1 acquire awsinst OnDemand-c5 5 3 running 1d2h ago 3 of 5 units running; 2 machines starting",
-		"ret-b2 return awsspot - - 1 running 1d2h ago 0 of 1 machines terminated",
+		"REQUEST KIND PROVIDER TEMPLATE UNITS MACHINES STATUS CREATED FINISHED MESSAGE",
+		"req-a1 acquire awsinst OnDemand-c5 5 3 running 1d2h ago - 3 of 5 units running; 2 machines starting",
+		"ret-b2 return awsspot - - 1 running 1d2h ago - 0 of 1 machines terminated",
 	}
 	if got := lines(out); !reflect.DeepEqual(got, want) {
 		t.Errorf("requests:\n%s\nwant rows %q", out, want)
@@ -510,13 +510,17 @@ func TestAdminUsageErrors(t *testing.T) {
 
 	// HF operations keep their contract: a sysadmin option is an unknown
 	// option, reported as one JSON document on stdout.
-	stdout, _, code := exe(t, "getRequestStatus.sh", []string{"--json"}, env, `{"requests":[{"requestId":"r"}]}`)
+	stdout, stderr, code := exe(t, "getRequestStatus.sh", []string{"--json"}, env, `{"requests":[{"requestId":"r"}]}`)
 	if msg := failure(t, stdout, code); !strings.HasPrefix(msg, "unknown option --json; ") {
 		t.Errorf("HF operation with --json: %q", msg)
 	}
 
 	missing := filepath.Join(t.TempDir(), "no.sock")
-	bad(t, []string{"OHFP_SOCKET=" + missing, "OHFP_WAIT=0"}, `^ohfp status: ohfpd is not running at `+regexp.QuoteMeta(missing)+`: systemctl status ohfpd\n$`, "status")
+	// status is a health check: ohfpd not answering is down, exit 2.
+	stdout, stderr, code = exe(t, "ohfp", []string{"status"}, []string{"OHFP_SOCKET=" + missing, "OHFP_WAIT=0"}, "")
+	if code != 2 || stdout != "" || !regexp.MustCompile(`^ohfp status: down: ohfpd is not running at `+regexp.QuoteMeta(missing)+`: systemctl status ohfpd\n$`).MatchString(stderr) {
+		t.Errorf("status without ohfpd: exit %d, stdout %q, stderr %q; want exit 2", code, stdout, stderr)
+	}
 }
 
 func TestHelpListsCommands(t *testing.T) {
@@ -564,4 +568,79 @@ func TestHuman(t *testing.T) {
 	if got := fit("req-1 running  3/5 units", 10); got != "req-1 ru…" {
 		t.Errorf("fit = %q", got)
 	}
+}
+
+// ohfp status exits with the health verdict's code (0 healthy, 1
+// degraded, 2 down), prints the verdict first and one retry time, with
+// --json too.
+func TestStatusExitCodes(t *testing.T) {
+	base := cannedDocs()["status"]
+	for _, c := range []struct {
+		health string
+		code   int
+		line   string
+	}{
+		{`{"level":"healthy","code":0}`, 0, `^health: +healthy$`},
+		{`{"level":"degraded","code":1,"reasons":["provider awsspot: AWS throttling RunInstances"]}`, 1, `^health: +degraded: provider awsspot: AWS throttling RunInstances$`},
+		{`{"level":"down","code":2,"reasons":["provider awsinst: no valid AWS credentials: no EC2 IMDS role found"]}`, 2, `^health: +down: provider awsinst: no valid AWS credentials`},
+	} {
+		docs := cannedDocs()
+		docs["status"] = strings.Replace(base, `"clusterId":"prod-a",`, `"clusterId":"prod-a","health":`+c.health+`,"cloudNote":"AWS throttling","nextRetry":"`+time.Now().Add(8*time.Second).UTC().Format(time.RFC3339)+`",`, 1)
+		env := serveAdmin(t, &adminDaemon{docs: docs})
+		for _, args := range [][]string{{"status"}, {"status", "--json"}} {
+			stdout, stderr, code := exe(t, "ohfp", args, env, "")
+			if code != c.code || stderr != "" {
+				t.Errorf("%v with health %s: exit %d, stderr %q; want exit %d", args, c.health, code, stderr, c.code)
+			}
+			if len(args) == 1 {
+				if !regexp.MustCompile(`(?m)` + c.line).MatchString(stdout) {
+					t.Errorf("status lacks %s:\n%s", c.line, stdout)
+				}
+				if !regexp.MustCompile(`(?m)^cloud: +AWS throttling; next launch attempt in [78]s$`).MatchString(stdout) || strings.Count(stdout, "retrying in") > 1 {
+					t.Errorf("status must give one retry time:\n%s", stdout)
+				}
+			}
+		}
+	}
+}
+
+// The operator commands send their arguments and print the answer; a
+// refusal says how to get the right.
+func TestOperatorCommands(t *testing.T) {
+	docs := cannedDocs()
+	for _, m := range []string{"cancel", "return", "drain", "undrain"} {
+		docs[m] = `{"message":"` + m + ` done"}`
+	}
+	docs["check"] = `[{"provider":"aws","templateId":"t1","what":"image ami-1","ok":true,"result":"ok"},
+		{"provider":"aws","templateId":"t1","what":"RunInstances dry run: c5.large in subnet-1","ok":false,"result":"not permitted: UnauthorizedOperation"}]`
+	d := &adminDaemon{docs: docs}
+	env := serveAdmin(t, d)
+	for _, c := range []struct {
+		args []string
+		want string // the arguments sent
+	}{
+		{[]string{"cancel", "req-1"}, `{"request":"req-1"}`},
+		{[]string{"cancel", "req-1", "--return"}, `{"request":"req-1","return":true}`},
+		{[]string{"return", "i-1", "i-2"}, `{"machines":["i-1","i-2"]}`},
+		{[]string{"return", "--request", "req-1"}, `{"request":"req-1"}`},
+		{[]string{"drain", "t1"}, `{"template":"t1"}`},
+		{[]string{"undrain", "t1", "--provider", "aws"}, `{"template":"t1","provider":"aws"}`},
+	} {
+		out := ok(t, env, c.args...)
+		if out != c.args[0]+" done\n" {
+			t.Errorf("%v printed %q", c.args, out)
+		}
+		calls := d.callsOf(c.args[0])
+		if got := calls[len(calls)-1].args; got != c.want {
+			t.Errorf("%v sent %s, want %s", c.args, got, c.want)
+		}
+	}
+	stdout, stderr, code := exe(t, "ohfp", []string{"check"}, env, "")
+	if code != 1 || !strings.Contains(stdout, "FAIL not permitted") || !strings.Contains(stderr, "1 check failed of 2") {
+		t.Errorf("check with a failure: exit %d\n%s%s", code, stdout, stderr)
+	}
+	bad(t, env, `usage: ohfp cancel REQ`, "cancel")
+	bad(t, env, `name machines or --request REQ, not both`, "return", "i-1", "--request", "req-1")
+	bad(t, env, `missing argument; usage: ohfp return MACHINE`, "return")
+	bad(t, env, `drain takes no --return`, "drain", "t1", "--return")
 }

@@ -71,6 +71,13 @@ var commands = map[string]command{
 	"templates": {admin: cmdTemplates, opts: []string{optJSON, optProvider}},
 	"show":      {admin: cmdShow, opts: []string{optJSON}},
 	"config":    {admin: cmdConfig, opts: []string{optJSON, optOutput}},
+
+	// The operator's actions (operator.go): root and admin_groups only.
+	"cancel":  {admin: cmdCancel, opts: []string{optJSON, optReturn}},
+	"return":  {admin: cmdReturn, opts: []string{optJSON, optRequest}},
+	"drain":   {admin: cmdDrain, opts: []string{optJSON, optProvider}},
+	"undrain": {admin: cmdUndrain, opts: []string{optJSON, optProvider}},
+	"check":   {admin: cmdCheck, opts: []string{optJSON, optProvider}},
 }
 
 // invocation is a parsed command line.
@@ -497,16 +504,31 @@ Usage:
 Operations: ` + strings.Join(hf.Operations, ", ") + `
 
 Sysadmin commands:
-  status                          daemon health, version, AWS, requests and machines by state
-  requests [--all]                requests in flight (--all: finished ones too)
+  status                          health, version, AWS, requests and machines by state;
+                                  exits 0 healthy, 1 degraded, 2 down (or ohfpd not answering)
+  requests [--all]                requests in flight and those finished in the last hour
+                                  (--all: every request ohfpd holds)
   requests watch ID [--interval D]  follow a request until it is complete
   machines [--request ID] [--all] live machines, or those of one request (--all: ended ones too)
   templates [--provider NAME]     templates with available and maximum units
   show ID                         a request with its machines, or one machine (id or host name)
-  config reload                   make ohfpd re-read its configuration
+  config reload                   make ohfpd re-read its configuration (operator)
   config validate FILE            check a configuration file (runs ohfpd --check-config)
   config import-hf DIR [-o FILE]  IBM's awsprov_config.json and awsprov_templates.json to YAML
   help                            this text
+
+Operator commands (root, or a member of admin_groups in the ohfpd configuration;
+each is recorded in the request's history, shown by ohfp show, and ohfpd's log):
+  cancel REQ [--return]           stop a request launching: a queued or retrying launch is
+                                  not made, a fleet is capped at what came (--return: and
+                                  return what came)
+  return MACHINE...               return machines (ids or host names) as HF would: a ret-
+  return --request REQ            request recorded first, fleet capacity lowered; HF is told
+                                  by getReturnRequests that the hosts are taken back
+  drain TEMPLATE [--provider P]   offer no units of a template (availableNumber 0) until
+  undrain TEMPLATE [--provider P] undrained; kept across restarts
+  check [TEMPLATE] [--provider P] dry-run the templates against AWS (permissions, AMIs,
+                                  subnets, security groups, instance types); exit 1 on a failure
 
 Options:
   -f, --file FILE     the input JSON document ("-" for standard input)

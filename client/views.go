@@ -19,24 +19,54 @@ import (
 // The daemon's answers are decoded into package apitype's types, the
 // same the daemon encodes.
 
-// cmdStatus is `ohfp status`.
+// Exit codes of `ohfp status` (package health's): the verdict's.
+const (
+	statusDegraded = 1
+	statusDown     = 2
+)
+
+// cmdStatus is `ohfp status`: it prints the status and exits with the
+// health verdict's code, 0 healthy, 1 degraded, 2 down (ohfpd not
+// answering at all is down too).
 func cmdStatus(ctx context.Context, inv *invocation, out *output) error {
 	if err := needArgs(inv, 0, "status [--json]"); err != nil {
 		return err
 	}
 	raw, err := callDaemon(ctx, inv, apitype.MethodStatus, nil, nil, nil)
 	if err != nil {
-		return err
-	}
-	if out.json {
-		return out.printJSON(raw)
+		return &exitError{code: statusDown, msg: "ohfp status: down: " + err.Error()}
 	}
 	var st apitype.Status
 	if err := decode("status", raw, &st); err != nil {
 		return err
 	}
+	code := 0
+	if st.Health != nil {
+		code = st.Health.Code
+	}
+	if out.json {
+		if err := out.printJSON(raw); err != nil {
+			return err
+		}
+	} else if err := printStatus(inv, out, st); err != nil {
+		return err
+	}
+	if code != 0 {
+		return &exitError{code: code}
+	}
+	return nil
+}
+
+func printStatus(inv *invocation, out *output, st apitype.Status) error {
 	now := out.now
 	k := out.kv()
+	if h := st.Health; h != nil {
+		line := h.Level
+		if len(h.Reasons) > 0 {
+			line += ": " + strings.Join(h.Reasons, "; ")
+		}
+		k.add("health", line)
+	}
 	up := "up " + human(time.Duration(st.UptimeSeconds)*time.Second)
 	if !st.Started.IsZero() {
 		up += " (since " + st.Started.Local().Format("2006-01-02 15:04:05 MST") + ")"
@@ -53,12 +83,19 @@ func cmdStatus(ctx context.Context, inv *invocation, out *output) error {
 		}
 		k.add(key, awsLine(now, st.AWS[name]))
 	}
+	for _, d := range st.Drained {
+		k.add("drained", d.TemplateID+" of "+d.Provider+", by "+d.By+", "+ago(now, d.Since))
+	}
 	reqs := strconv.Itoa(st.InFlight) + " in flight"
 	if s := counts(st.Requests); s != "" {
 		reqs += "; " + s
 	}
 	k.add("requests", reqs)
-	k.add("machines", orText(counts(st.Machines), "none"))
+	machines := strconv.Itoa(st.LiveMachines) + " live"
+	if s := counts(st.Machines); s != "" {
+		machines += "; by state: " + s
+	}
+	k.add("machines", machines)
 	rec := "never"
 	if !st.LastReconcile.IsZero() {
 		rec = ago(now, st.LastReconcile) + ", took " + millis(st.LastReconcileMs) + ", " + strconv.Itoa(st.Reconciles) + " passes"
@@ -68,7 +105,15 @@ func cmdStatus(ctx context.Context, inv *invocation, out *output) error {
 		k.add("last full listing", ago(now, st.LastListing)+", took "+millis(st.LastListingMs)+", "+strconv.Itoa(st.Listings)+" listings")
 	}
 	k.add("reconcile error", st.LastReconcileError)
-	k.add("cloud", st.CloudNote)
+	cloud := st.CloudNote
+	if !st.NextRetry.IsZero() {
+		// The one retry time: when the next launch is due.
+		cloud = orText(cloud, "a launch failed") + "; next launch attempt " + ago(now, st.NextRetry)
+	}
+	k.add("cloud", cloud)
+	if st.Unsaved > 0 {
+		k.add("disk", plural(st.Unsaved, "record")+" not yet written")
+	}
 	return k.flush()
 }
 
@@ -94,17 +139,17 @@ func providerOrder(order []string, aws map[string]apitype.CloudStatus) []string 
 func awsLine(now time.Time, a apitype.CloudStatus) string {
 	s := orText(a.Summary, "unknown")
 	h := a.Health
-	detail := fmt.Sprintf("%d calls, %d errors, %d throttles", sum(h.Calls), sum(h.Errors), sum(h.Throttles))
+	detail := fmt.Sprintf("%s, %s, %s", plural(sum(h.Calls), "call"), plural(sum(h.Errors), "error"), plural(sum(h.Throttles), "throttle"))
 	if t := counts(h.Throttles); t != "" {
 		detail += " (" + t + ")"
 	}
 	if n := sum(h.Timeouts); n > 0 {
-		detail += fmt.Sprintf(", %d timeouts (%s)", n, counts(h.Timeouts))
+		detail += fmt.Sprintf(", %s (%s)", plural(n, "timeout"), counts(h.Timeouts))
 	}
 	if h.InFlight > 0 {
 		detail += fmt.Sprintf(", %d under way", h.InFlight)
 	}
-	if h.LastError != "" {
+	if h.LastError != "" && !strings.Contains(s, h.LastError) {
 		detail += "; last error " + ago(now, h.LastErrorAt) + ": " + h.LastError
 	}
 	return s + " — " + detail
@@ -158,9 +203,9 @@ func cmdRequests(ctx context.Context, inv *invocation, out *output) error {
 	if err := decode("requests", raw, &rows); err != nil {
 		return err
 	}
-	tw := out.table("REQUEST", "KIND", "PROVIDER", "TEMPLATE", "UNITS", "MACHINES", "STATUS", "CREATED", "MESSAGE")
+	tw := out.table("REQUEST", "KIND", "PROVIDER", "TEMPLATE", "UNITS", "MACHINES", "STATUS", "CREATED", "FINISHED", "MESSAGE")
 	for _, r := range rows {
-		row(tw, r.ID, r.Kind, r.Provider, r.TemplateID, itoaOr(r.Units), strconv.Itoa(r.Machines), r.Status, ago(out.now, r.Created), r.Message)
+		row(tw, r.ID, r.Kind, r.Provider, r.TemplateID, itoaOr(r.Units), strconv.Itoa(r.Machines), r.Status, ago(out.now, r.Created), ago(out.now, r.Finished), r.Message)
 	}
 	if err := tw.Flush(); err != nil {
 		return err
@@ -169,7 +214,7 @@ func cmdRequests(ctx context.Context, inv *invocation, out *output) error {
 		if inv.flags[optAll] != "" {
 			fmt.Fprintln(out.err, "no requests")
 		} else {
-			fmt.Fprintln(out.err, "no requests in flight (--all shows finished ones)")
+			fmt.Fprintln(out.err, "no requests in flight or finished in the last hour (--all shows every one)")
 		}
 	}
 	return nil
@@ -403,6 +448,9 @@ func cmdShow(ctx context.Context, inv *invocation, out *output) error {
 		k.add("unknown", strings.Join(r.Unknown, ", "))
 		k.add("created", agoAbs(now, r.CreatedAt))
 		k.add("finished", agoAbs(now, r.FinishedAt))
+		for _, n := range r.History {
+			k.add("history", agoAbs(now, n.At)+": "+n.Text+", by "+n.Who)
+		}
 		if err := k.flush(); err != nil {
 			return err
 		}

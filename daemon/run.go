@@ -43,6 +43,7 @@ type daemon struct {
 	provs       map[string]*awsprov.Provider
 	simEndpoint string
 	eng         *engine.Engine
+	adminGIDs   []uint32   // admin_groups, resolved (guarded by mu)
 	gate        quiet.Gate // the calls being served, for the reconciler to give way to
 }
 
@@ -112,7 +113,7 @@ func (d *daemon) run(ctx context.Context) error {
 		d.log.Info("rebuilding state from the cloud's tags before serving")
 		eng.ReconcileOnce(ctx)
 		rep := eng.StatusReport()
-		d.log.Info("rebuilt from the cloud", "requests", rep.Requests, "machines", rep.Machines)
+		d.log.Info("rebuilt from the cloud", "requests", len(rep.Requests), "live_machines", rep.LiveMachines)
 	}
 
 	// Instance types the templates need for ncpus and nram, before the
@@ -127,7 +128,8 @@ func (d *daemon) run(ctx context.Context) error {
 		return err
 	}
 	uids, gids := d.allowed(cfg)
-	mx := metrics.New(metrics.Sources{Status: eng.StatusReport, Cloud: d.cloudStatus, Store: st.Size, Version: version})
+	d.adminGIDs = resolveGroups(cfg.AdminGroups, "admin_groups", d.log)
+	mx := metrics.New(metrics.Sources{Status: d.fullStatus, Store: st.Size, Version: version})
 	extra := http.NewServeMux()
 	extra.Handle("/metrics", mx.Handler())
 	if cfg.Pprof {
@@ -138,7 +140,7 @@ func (d *daemon) run(ctx context.Context) error {
 		extra.HandleFunc("/debug/pprof/trace", pprof.Trace)
 		d.log.Info("profiler served on the socket", "path", "/debug/pprof/")
 	}
-	srv := rpcserver.NewServer(mx.Wrap(api.New(eng, api.Options{Reload: d.reload, Status: d.statusExtra})), rpcserver.ServerOptions{
+	srv := rpcserver.NewServer(mx.Wrap(api.New(eng, api.Options{Reload: d.reload, Status: d.statusExtra, Caller: d.caller, Check: d.check})), rpcserver.ServerOptions{
 		Logger:      d.log.With("component", "rpc"),
 		AllowedUIDs: uids,
 		AllowedGIDs: gids,
@@ -314,6 +316,10 @@ func (d *daemon) buildProviders(ctx context.Context, cfg *config.Config) ([]engi
 // reload re-reads the configuration and templates; an invalid one is
 // refused and the old one stays in force.
 func (d *daemon) reload(ctx context.Context) error {
+	by := "SIGHUP"
+	if _, ok := rpcserver.PeerFromContext(ctx); ok {
+		by, _ = d.caller(ctx) // the API let only an operator through
+	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	cfg, err := config.Load(d.cfgPath)
@@ -343,7 +349,8 @@ func (d *daemon) reload(ctx context.Context) error {
 		p.Close()
 	}
 	d.cfg, d.provs = cfg, provs
-	d.log.Info("configuration reloaded", "file", d.cfgPath, "providers", len(pcs))
+	d.adminGIDs = resolveGroups(cfg.AdminGroups, "admin_groups", d.log)
+	d.log.Info("configuration reloaded", "file", d.cfgPath, "providers", len(pcs), "by", by)
 	return nil
 }
 
@@ -379,8 +386,8 @@ func (d *daemon) cloudStatus() map[string]apitype.CloudStatus {
 // cloudStatus is an AWS provider's health as the admin answers carry it.
 func cloudStatus(h awsprov.Health) apitype.CloudStatus {
 	c := apitype.CloudHealth{
-		LastError: h.LastError, LastErrorAt: h.LastErrorAt, Throttled: h.Throttled,
-		Unreachable: h.Unreachable, Failures: h.Failures, RetryInSeconds: h.RetryIn.Seconds(),
+		LastError: h.LastError, LastErrorAt: h.LastErrorAt, Throttled: h.Throttled, ThrottledActions: h.ThrottledActions,
+		Unreachable: h.Unreachable, Failing: h.Failing, Credentials: h.Credentials, Failures: h.Failures, RetryInSeconds: h.RetryIn.Seconds(),
 		Calls: h.Calls, Errors: h.Errors, Throttles: h.Throttles, Timeouts: h.Timeouts,
 		NotAnswering: h.NotAnswering, InFlight: h.InFlight, OldestCall: h.OldestCall,
 	}
@@ -389,11 +396,6 @@ func cloudStatus(h awsprov.Health) apitype.CloudStatus {
 		c.NotAnsweringSeconds = h.NotAnsweringFor.Seconds()
 	}
 	return apitype.CloudStatus{Summary: h.Summary(), Health: c}
-}
-
-// statusExtra adds AWS health per provider to `ohfp status`.
-func (d *daemon) statusExtra(rep *apitype.Status) {
-	rep.AWS = d.cloudStatus()
 }
 
 // tuneMemoryLimit sets the soft memory limit from the machines held

@@ -12,6 +12,7 @@ import (
 
 	"github.com/ohfp/ohfp/internal/apitype"
 	"github.com/ohfp/ohfp/internal/config"
+	"github.com/ohfp/ohfp/internal/health"
 )
 
 // notify sends a state line to systemd; silent when NOTIFY_SOCKET is unset.
@@ -52,23 +53,20 @@ func (d *daemon) watchdog(ctx context.Context) (stop func()) {
 		t := time.NewTicker(interval)
 		defer t.Stop()
 		stuck := false
+		level := ""
 		for {
-			rep := d.eng.StatusReport() // takes the engine's lock: a wedged engine stops the pings
-			d.mu.Lock()
-			bound := progressBound(d.cfg)
-			d.mu.Unlock()
-			line := fmt.Sprintf("STATUS=%d requests in flight, %d machines; last reconcile %s", rep.InFlight, sum(rep.Machines), ago(rep.LastReconcile))
-			if rep.CloudNote != "" {
-				line += "; " + rep.CloudNote
-			}
-			for name, c := range d.cloudStatus() {
-				if h := c.Health; h.NotAnswering || h.Throttled || h.Unreachable {
-					line += "; " + name + ": " + c.Summary
+			// Takes the engine's lock: a wedged engine stops the pings.
+			rep := d.fullStatus()
+			line := statusLine(rep)
+			h := rep.Health
+			if h.Level != level {
+				if level != "" || h.Level != "healthy" {
+					d.log.Warn("health changed", "from", orText(level, "start"), "to", h.Level, "reasons", strings.Join(h.Reasons, "; "))
 				}
+				level = h.Level
 			}
-			why := stalled(rep, time.Now(), bound)
 			switch {
-			case why == "":
+			case !h.Stalled:
 				if stuck {
 					d.log.Info("the engine makes progress again; watchdog fed")
 				}
@@ -76,10 +74,10 @@ func (d *daemon) watchdog(ctx context.Context) (stop func()) {
 				notify("WATCHDOG=1\n" + line)
 			default:
 				if !stuck {
-					d.log.Error("the engine makes no progress; the systemd watchdog is no longer fed", "why", why)
+					d.log.Error("the engine makes no progress; the systemd watchdog is no longer fed", "why", h.Reasons[0])
 				}
 				stuck = true
-				notify("STATUS=" + why + "; watchdog not fed; " + strings.TrimPrefix(line, "STATUS="))
+				notify(line + "; watchdog not fed")
 			}
 			select {
 			case <-ctx.Done():
@@ -106,28 +104,35 @@ func progressBound(cfg *config.Config) time.Duration {
 
 // stalled says why the engine is not making progress at now, or "": no
 // reconcile pass finished within bound (counted from the engine's start
-// before the first pass).
+// before the first pass). The verdict is package health's.
 func stalled(rep apitype.Status, now time.Time, bound time.Duration) string {
-	last := rep.Started
-	if !rep.LastReconcile.IsZero() {
-		last = rep.LastReconcile.Add(time.Duration(rep.LastReconcileMs) * time.Millisecond)
-	}
-	if since := now.Sub(last); since > bound {
-		what := "the last one finished " + since.Round(time.Second).String() + " ago"
-		if rep.LastReconcile.IsZero() {
-			what = "none since the start " + since.Round(time.Second).String() + " ago"
-		}
-		return fmt.Sprintf("no reconcile pass finished within %s (%s)", bound, what)
+	if h := health.Assess(rep, now, bound); h.Stalled {
+		return h.Reasons[0]
 	}
 	return ""
 }
 
-func sum(m map[string]int) int {
-	n := 0
-	for _, v := range m {
-		n += v
+// statusLine is systemd's STATUS=: the health verdict and why, then the
+// live machines (terminated ones are not machines any more), the requests
+// in flight and the last pass. rep carries the verdict (fullStatus).
+func statusLine(rep apitype.Status) string {
+	h := rep.Health
+	line := "STATUS=" + h.Level
+	if len(h.Reasons) > 0 {
+		line += " (" + strings.Join(h.Reasons, "; ") + ")"
 	}
-	return n
+	line += fmt.Sprintf(": %s, %s in flight; last reconcile %s", plural(rep.LiveMachines, "live machine"), plural(rep.InFlight, "request"), ago(rep.LastReconcile))
+	if len(rep.Drained) > 0 {
+		line += fmt.Sprintf("; %s drained", plural(len(rep.Drained), "template"))
+	}
+	return line
+}
+
+func orText(s, alt string) string {
+	if s == "" {
+		return alt
+	}
+	return s
 }
 
 func ago(t time.Time) string {

@@ -55,6 +55,10 @@ func watchTemplates(ctx context.Context, files func() []string, interval time.Du
 	}
 	t := time.NewTicker(interval)
 	defer t.Stop()
+	// pending: a change was seen at the last poll; it is signalled once the
+	// files stand still for a poll, so that a file caught half-written (a
+	// truncate, then the write) is read once, whole.
+	pending := false
 	for {
 		select {
 		case <-ctx.Done():
@@ -71,7 +75,11 @@ func watchTemplates(ctx context.Context, files func() []string, interval time.Du
 			}
 		}
 		seen = now
-		if diff {
+		switch {
+		case diff:
+			pending = true
+		case pending:
+			pending = false
 			select {
 			case changed <- struct{}{}:
 			default:

@@ -27,15 +27,28 @@ type Service interface {
 	ListRequests(all bool) []apitype.RequestRow
 	ListMachines(requestID string, all bool) ([]apitype.MachineRow, error)
 	Show(id string) (apitype.Shown, error)
+	// The operator's actions; who is the caller, for the request's
+	// history and the log.
+	Cancel(id string, alsoReturn bool, who string) (apitype.ActionAnswer, error)
+	Return(machines []string, requestID, who string) (apitype.ActionAnswer, error)
+	Drain(provider, templateID, who string) (apitype.ActionAnswer, error)
+	Undrain(provider, templateID, who string) (apitype.ActionAnswer, error)
 }
 
 // Options complete a Handler with what the daemon adds.
 type Options struct {
 	// Reload, when set, re-reads the configuration (ohfp config reload).
 	Reload func(ctx context.Context) error
-	// Status, when set, adds daemon-level facts (cloud health) to the
-	// status answer.
+	// Status, when set, adds daemon-level facts (cloud health, the
+	// health verdict) to the status answer.
 	Status func(*apitype.Status)
+	// Caller says who is calling (e.g. "uid 0 (root)") and whether they
+	// may act as the operator: cancel, return, drain, undrain, check and
+	// reload. Nil: no one may (ohfpd cannot tell who calls).
+	Caller func(ctx context.Context) (who string, admin bool)
+	// Check, when set, dry-runs the templates against the cloud (ohfp
+	// check).
+	Check func(ctx context.Context, a apitype.CheckArgs) ([]apitype.CheckRow, error)
 }
 
 // method serves one method: its result, or an error for Code.
@@ -61,7 +74,12 @@ func New(svc Service, opts Options) *Handler {
 		apitype.MethodRequests:     h.requests,
 		apitype.MethodMachines:     h.machines,
 		apitype.MethodShow:         h.show,
-		apitype.MethodReload:       h.reload,
+		apitype.MethodReload:       h.admin(h.reload),
+		apitype.MethodCancel:       h.admin(h.cancel),
+		apitype.MethodReturn:       h.admin(h.operatorReturn),
+		apitype.MethodDrain:        h.admin(h.drain),
+		apitype.MethodUndrain:      h.admin(h.undrain),
+		apitype.MethodCheck:        h.admin(h.check),
 	}
 	return h
 }
@@ -178,7 +196,78 @@ func (h *Handler) show(_ context.Context, p rpc.Params) (any, error) {
 	return h.svc.Show(a.ID)
 }
 
-func (h *Handler) reload(ctx context.Context, _ rpc.Params) (any, error) {
+// adminMethod is an operator action: it gets who is calling.
+type adminMethod func(ctx context.Context, p rpc.Params, who string) (any, error)
+
+// admin lets only the operator (root, or a member of admin_groups) call
+// m; the HF user (in the socket's group) may still make HF's calls and
+// read.
+func (h *Handler) admin(m adminMethod) method {
+	return func(ctx context.Context, p rpc.Params) (any, error) {
+		if h.opts.Caller == nil {
+			return nil, rpc.Errorf(rpc.PermissionDenied, "permission denied: operator actions need ohfpd to know who is calling, and it cannot tell here")
+		}
+		who, ok := h.opts.Caller(ctx)
+		if !ok {
+			return nil, rpc.Errorf(rpc.PermissionDenied, "permission denied: %s is not an operator of ohfpd: only root and members of admin_groups (in the ohfpd configuration) may change what it does; HF's calls and the reading commands stay open", who)
+		}
+		return m(ctx, p, who)
+	}
+}
+
+func (h *Handler) cancel(_ context.Context, p rpc.Params, who string) (any, error) {
+	var a apitype.CancelArgs
+	if err := decodeArgs(p.Args, &a); err != nil {
+		return nil, err
+	}
+	if a.Request == "" {
+		return nil, rpc.Errorf(rpc.InvalidInput, "cancel needs a request id")
+	}
+	return h.svc.Cancel(a.Request, a.Return, who)
+}
+
+func (h *Handler) operatorReturn(_ context.Context, p rpc.Params, who string) (any, error) {
+	var a apitype.ReturnArgs
+	if err := decodeArgs(p.Args, &a); err != nil {
+		return nil, err
+	}
+	return h.svc.Return(a.Machines, a.Request, who)
+}
+
+func (h *Handler) drain(_ context.Context, p rpc.Params, who string) (any, error) {
+	var a apitype.DrainArgs
+	if err := decodeArgs(p.Args, &a); err != nil {
+		return nil, err
+	}
+	if a.Template == "" {
+		return nil, rpc.Errorf(rpc.InvalidInput, "drain needs a template id")
+	}
+	return h.svc.Drain(a.Provider, a.Template, who)
+}
+
+func (h *Handler) undrain(_ context.Context, p rpc.Params, who string) (any, error) {
+	var a apitype.DrainArgs
+	if err := decodeArgs(p.Args, &a); err != nil {
+		return nil, err
+	}
+	if a.Template == "" {
+		return nil, rpc.Errorf(rpc.InvalidInput, "undrain needs a template id")
+	}
+	return h.svc.Undrain(a.Provider, a.Template, who)
+}
+
+func (h *Handler) check(ctx context.Context, p rpc.Params, _ string) (any, error) {
+	if h.opts.Check == nil {
+		return nil, rpc.Errorf(rpc.Unavailable, "check is not available in this mode")
+	}
+	var a apitype.CheckArgs
+	if err := decodeArgs(p.Args, &a); err != nil {
+		return nil, err
+	}
+	return h.opts.Check(ctx, a)
+}
+
+func (h *Handler) reload(ctx context.Context, _ rpc.Params, who string) (any, error) {
 	if h.opts.Reload == nil {
 		return nil, rpc.Errorf(rpc.Unavailable, "reload is not available in this mode")
 	}
@@ -208,6 +297,7 @@ func Code(err error) *rpc.Error {
 		ie *hf.InputError
 		se *service.StoreError
 		nf *service.NotFoundError
+		rf *service.RefusedError
 	)
 	switch {
 	case errors.As(err, &re):
@@ -216,6 +306,8 @@ func Code(err error) *rpc.Error {
 		return rpc.Errorf(rpc.InvalidInput, "%s", ie.Error())
 	case errors.As(err, &se):
 		return rpc.Errorf(rpc.Unavailable, "%s", se.Error())
+	case errors.As(err, &rf):
+		return rpc.Errorf(rpc.InvalidInput, "%s", rf.Error())
 	case errors.As(err, &nf):
 		return rpc.Errorf(rpc.NotFound, "%s", nf.Error())
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):

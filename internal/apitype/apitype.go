@@ -17,7 +17,37 @@ const (
 	MethodMachines = "machines"
 	MethodShow     = "show"
 	MethodReload   = "reload"
+	// The operator's actions: refused to callers that are not root or in
+	// one of the configured admin_groups (as is MethodReload).
+	MethodCancel  = "cancel"
+	MethodReturn  = "return"
+	MethodDrain   = "drain"
+	MethodUndrain = "undrain"
+	MethodCheck   = "check"
 )
+
+// Health levels, worst last; `ohfp status` exits with the level's Code.
+const (
+	Healthy  = "healthy"
+	Degraded = "degraded"
+	Down     = "down"
+)
+
+// Health is the daemon's verdict on itself, computed in one place
+// (package health) from what happened, and read by `ohfp status`, the
+// metrics, systemd's STATUS= and the watchdog.
+type Health struct {
+	Level string `json:"level"` // Healthy, Degraded or Down
+	// Code is the exit code of `ohfp status`: 0 healthy, 1 degraded, 2 down.
+	Code int `json:"code"`
+	// Reasons say why it is not healthy, one line each.
+	Reasons []string `json:"reasons,omitempty"`
+	// Stalled: no reconcile pass finished in time; the watchdog is no
+	// longer fed (a restart may help, unlike for credentials or AWS).
+	Stalled bool `json:"stalled,omitempty"`
+	// Providers is each provider's verdict on its cloud: "ok", or why not.
+	Providers map[string]string `json:"providers,omitempty"`
+}
 
 // Status is what `ohfp status` shows.
 type Status struct {
@@ -26,9 +56,10 @@ type Status struct {
 	UptimeSeconds      int64          `json:"uptimeSeconds"`
 	ClusterID          string         `json:"clusterId"`
 	Providers          []string       `json:"providers"`
-	Requests           map[string]int `json:"requests"` // by kind and status
-	Machines           map[string]int `json:"machines"` // by cloud state
-	InFlight           int            `json:"inFlight"` // requests not final
+	Requests           map[string]int `json:"requests"`     // by kind and status
+	Machines           map[string]int `json:"machines"`     // by cloud state, ended ones included
+	LiveMachines       int            `json:"liveMachines"` // neither terminated nor gone
+	InFlight           int            `json:"inFlight"`     // requests not final
 	LastReconcile      time.Time      `json:"lastReconcile,omitzero"`
 	LastReconcileMs    int64          `json:"lastReconcileMs"`
 	LastReconcileError string         `json:"lastReconcileError,omitempty"`
@@ -39,6 +70,15 @@ type Status struct {
 	ActiveIntervalMs   int64          `json:"activeIntervalMs"` // reconcile delay while busy
 	IdleIntervalMs     int64          `json:"idleIntervalMs"`   // reconcile delay when idle
 	CloudNote          string         `json:"cloudNote,omitempty"`
+	// NextRetry is when the next launch retried after a cloud error is
+	// due (the earliest); zero when none waits.
+	NextRetry time.Time `json:"nextRetry,omitzero"`
+	// Unsaved is how many records the disk refused and memory holds.
+	Unsaved int `json:"unsaved,omitempty"`
+	// Drained lists the drained templates.
+	Drained []Drained `json:"drained,omitempty"`
+	// Health is the verdict, filled by the daemon.
+	Health *Health `json:"health,omitempty"`
 	// AWS is each provider's cloud health, filled by the daemon.
 	AWS map[string]CloudStatus `json:"aws,omitempty"`
 }
@@ -52,10 +92,18 @@ type CloudStatus struct {
 
 // CloudHealth are the figures of a provider's calls to its cloud.
 type CloudHealth struct {
-	LastError           string         `json:"lastError"`
-	LastErrorAt         time.Time      `json:"lastErrorAt"`
-	Throttled           bool           `json:"throttled"`
-	Unreachable         bool           `json:"unreachable"`
+	LastError   string    `json:"lastError"`
+	LastErrorAt time.Time `json:"lastErrorAt"`
+	Throttled   bool      `json:"throttled"`
+	Unreachable bool      `json:"unreachable"`
+	// Failing: AWS answered the last operation with a server error (5xx).
+	Failing bool `json:"failing,omitempty"`
+	// Credentials: the last operation failed for want of valid
+	// credentials (none found, expired, refused by AWS).
+	Credentials bool `json:"credentials,omitempty"`
+	// ThrottledActions are the actions whose last operation ended
+	// throttled, after the SDK's retries.
+	ThrottledActions    []string       `json:"throttledActions,omitempty"`
 	Failures            int            `json:"failures"`
 	RetryInSeconds      float64        `json:"retryInSeconds"`
 	Calls               map[string]int `json:"calls"`
@@ -69,9 +117,72 @@ type CloudHealth struct {
 	OldestCall          time.Time      `json:"oldestCall,omitzero"`
 }
 
-// RequestsArgs are the arguments of the requests method.
+// RequestsArgs are the arguments of the requests method: requests in
+// flight and those finished within RecentFinished; All: every request.
 type RequestsArgs struct {
 	All bool `json:"all"`
+}
+
+// RecentFinished is how long a finished request stays in `ohfp requests`
+// without --all.
+const RecentFinished = time.Hour
+
+// Drained is a drained template.
+type Drained struct {
+	Provider   string    `json:"provider"`
+	TemplateID string    `json:"templateId"`
+	Since      time.Time `json:"since"`
+	By         string    `json:"by"`
+}
+
+// CancelArgs are the arguments of the cancel method.
+type CancelArgs struct {
+	Request string `json:"request"`
+	// Return: also return the machines that came.
+	Return bool `json:"return,omitempty"`
+}
+
+// ReturnArgs are the arguments of the return method: machines (ids or
+// host names), or every live machine of an acquire request.
+type ReturnArgs struct {
+	Machines []string `json:"machines,omitempty"`
+	Request  string   `json:"request,omitempty"`
+}
+
+// DrainArgs are the arguments of the drain and undrain methods.
+type DrainArgs struct {
+	Template string `json:"template"`
+	Provider string `json:"provider,omitempty"` // needed when two providers have the template
+}
+
+// CheckArgs are the arguments of the check method.
+type CheckArgs struct {
+	Provider string `json:"provider,omitempty"`
+	Template string `json:"template,omitempty"`
+}
+
+// ActionAnswer is the answer of an operator action.
+type ActionAnswer struct {
+	Message string `json:"message"`
+	// ReturnID is the return request made (cancel --return, return).
+	ReturnIDs []string `json:"returnIds,omitempty"`
+}
+
+// CheckRow is one line of `ohfp check`: one thing tried for a template.
+type CheckRow struct {
+	Provider   string `json:"provider"`
+	TemplateID string `json:"templateId"`
+	What       string `json:"what"` // e.g. "RunInstances c5.large in subnet-1"
+	OK         bool   `json:"ok"`
+	Result     string `json:"result"` // "ok", or AWS's answer
+}
+
+// Note is one entry of a request's history.
+type Note struct {
+	At     time.Time `json:"at"`
+	Who    string    `json:"who"`
+	Action string    `json:"action"`
+	Text   string    `json:"text"`
 }
 
 // MachinesArgs are the arguments of the machines method.
@@ -96,6 +207,7 @@ type RequestRow struct {
 	Status     string    `json:"status"`
 	Message    string    `json:"message"`
 	Created    time.Time `json:"created"`
+	Finished   time.Time `json:"finished,omitzero"`
 }
 
 // MachineRow is one line of `ohfp machines`.
@@ -143,6 +255,8 @@ type Request struct {
 	Status        string    `json:"status,omitempty"`
 	Message       string    `json:"message,omitempty"`
 	FinishedAt    time.Time `json:"finishedAt,omitzero"`
+	// History is what operators did to the request.
+	History []Note `json:"history,omitempty"`
 }
 
 // Machine is everything ohfpd holds about a machine, for a person.

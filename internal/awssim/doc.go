@@ -34,6 +34,15 @@
 // Each behaviour below follows the AWS page named with it; where awssim is
 // still more lenient than AWS, it says so.
 //
+// Dry runs (ec2.go runInstances; EC2 API Reference, "RunInstances",
+// DryRun, and "Common client error codes"). RunInstances with DryRun=true
+// checks the permission first (a Faults.Denied action is answered 403
+// UnauthorizedOperation, "You are not authorized to perform this
+// operation."), then the parameters as a launch would (type, AMI,
+// subnet, security groups), and launches nothing: 412 DryRunOperation,
+// "Request would have succeeded, but DryRun flag is set." Other actions'
+// DryRun is not modelled.
+//
 // Filter values (params.go, filterLimit). Every EC2 call whose filters
 // together hold more than MaxFilterValues (200) values is refused, before
 // its action reads any parameter, with HTTP 400 FilterLimitExceeded, "The maximum number

@@ -294,6 +294,14 @@ func (r *Region) runInstances(c *call) (any, error) {
 		spec.instanceType = "m1.small" // AWS's default, not offered here
 	}
 	spec.clientToken = token
+	if p.str("DryRun") == "true" {
+		// The caller is allowed (pickFault refused Denied actions) and the
+		// parameters check out: EC2 stops here (doc.go, "Dry runs").
+		if _, _, _, _, err := r.checkLaunch(spec); err != nil {
+			return nil, err
+		}
+		return nil, errDryRun()
+	}
 	if err := r.takeInstanceTokens(maxCount); err != nil {
 		return nil, err
 	}

@@ -129,31 +129,30 @@ func (in *instance) live() bool {
 	return in.state == statePending || in.state == stateRunning
 }
 
-// launch starts between min and max instances of spec in its pool, or none
-// with InsufficientInstanceCapacity when fewer than min fit. Call with the
-// lock held. All instances share one new reservation. They start pending
-// and run after Options.LaunchDelay.
-func (r *Region) launch(spec launchSpec, minCount, maxCount int) ([]*instance, error) {
+// checkLaunch validates a launch's instance type, AMI, subnet and
+// security groups as RunInstances does before anything else (a dry run
+// stops there). Call with the lock held.
+func (r *Region) checkLaunch(spec launchSpec) (*instanceType, *image, *subnet, []string, error) {
 	typ := r.types[spec.instanceType]
 	if typ == nil {
-		return nil, errInvalidParameterValue(fmt.Sprintf("Invalid value '%s' for InstanceType.", spec.instanceType))
+		return nil, nil, nil, nil, errInvalidParameterValue(fmt.Sprintf("Invalid value '%s' for InstanceType.", spec.instanceType))
 	}
 	imageID, err := r.resolveAlias(spec.imageID)
 	if err != nil {
-		return nil, err
+		return nil, nil, nil, nil, err
 	}
 	img := r.images[imageID]
 	if img == nil {
-		return nil, amiError(imageID)
+		return nil, nil, nil, nil, amiError(imageID)
 	}
 	if img.arch != typ.arch {
-		return nil, errInvalidParameterValue(fmt.Sprintf("The architecture '%s' of the specified instance type does not match the architecture '%s' of the specified AMI. Specify an instance type and an AMI that have matching architectures, and try again. You can use 'describe-instance-types' or 'describe-images' to discover the architecture of the instance type or AMI.", typ.arch, img.arch))
+		return nil, nil, nil, nil, errInvalidParameterValue(fmt.Sprintf("The architecture '%s' of the specified instance type does not match the architecture '%s' of the specified AMI. Specify an instance type and an AMI that have matching architectures, and try again. You can use 'describe-instance-types' or 'describe-images' to discover the architecture of the instance type or AMI.", typ.arch, img.arch))
 	}
 	var sn *subnet
 	if spec.subnetID == "" {
 		sn = r.defaultSubnet()
 	} else if sn = r.subnetBy[spec.subnetID]; sn == nil {
-		return nil, &APIError{Code: "InvalidSubnetID.NotFound", Message: fmt.Sprintf("The subnet ID '%s' does not exist", spec.subnetID), Status: 400}
+		return nil, nil, nil, nil, &APIError{Code: "InvalidSubnetID.NotFound", Message: fmt.Sprintf("The subnet ID '%s' does not exist", spec.subnetID), Status: 400}
 	}
 	sgs := spec.sgIDs
 	if len(sgs) == 0 {
@@ -161,8 +160,20 @@ func (r *Region) launch(spec launchSpec, minCount, maxCount int) ([]*instance, e
 	}
 	for _, g := range sgs {
 		if r.sgByID(g) == nil {
-			return nil, &APIError{Code: "InvalidGroup.NotFound", Message: fmt.Sprintf("The security group '%s' does not exist in VPC '%s'", g, r.vpc.id), Status: 400}
+			return nil, nil, nil, nil, &APIError{Code: "InvalidGroup.NotFound", Message: fmt.Sprintf("The security group '%s' does not exist in VPC '%s'", g, r.vpc.id), Status: 400}
 		}
+	}
+	return typ, img, sn, sgs, nil
+}
+
+// launch starts between min and max instances of spec in its pool, or none
+// with InsufficientInstanceCapacity when fewer than min fit. Call with the
+// lock held. All instances share one new reservation. They start pending
+// and run after Options.LaunchDelay.
+func (r *Region) launch(spec launchSpec, minCount, maxCount int) ([]*instance, error) {
+	typ, img, sn, sgs, err := r.checkLaunch(spec)
+	if err != nil {
+		return nil, err
 	}
 	if spec.spot && spec.maxPrice != "" {
 		mp, err := strconv.ParseFloat(spec.maxPrice, 64)

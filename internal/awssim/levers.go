@@ -38,6 +38,10 @@ type Faults struct {
 	// Actions limits the random faults and latency to these actions; empty:
 	// all. Bucket throttling applies to every action regardless.
 	Actions []string `json:"actions,omitempty"`
+	// Denied are EC2 actions the caller's credentials may not make: each
+	// call is answered UnauthorizedOperation (403), dry runs included,
+	// before its parameters are read.
+	Denied []string `json:"denied,omitempty"`
 }
 
 type levers struct {
@@ -250,6 +254,10 @@ func (r *Region) pickFault(c *call) fault {
 			out.err = throttleError(c.service)
 			return out
 		}
+	}
+	if c.service == svcEC2 && contains(f.Denied, c.action) {
+		out.err = errUnauthorized()
+		return out
 	}
 	if len(f.Actions) > 0 && !contains(f.Actions, c.action) {
 		return out

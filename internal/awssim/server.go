@@ -49,6 +49,16 @@ func errMissingParameter(name string) *APIError {
 	return &APIError{Code: "MissingParameter", Message: fmt.Sprintf("The request must contain the parameter %s", name), Status: 400}
 }
 
+// errDryRun is EC2's answer to a dry run that would have succeeded.
+func errDryRun() *APIError {
+	return &APIError{Code: "DryRunOperation", Message: "Request would have succeeded, but DryRun flag is set.", Status: 412}
+}
+
+// errUnauthorized is EC2's answer to a call the credentials may not make.
+func errUnauthorized() *APIError {
+	return &APIError{Code: "UnauthorizedOperation", Message: "You are not authorized to perform this operation.", Status: 403}
+}
+
 func errInvalidParameterValue(msg string) *APIError {
 	return &APIError{Code: "InvalidParameterValue", Message: msg, Status: 400}
 }

@@ -78,6 +78,10 @@ type Config struct {
 	// ohfpd's own user are always allowed).
 	AllowedUsers  []string `json:"allowed_users"`
 	AllowedGroups []string `json:"allowed_groups"`
+	// AdminGroups list the groups (names or numeric ids) whose members,
+	// besides root, may act as the operator: ohfp cancel, return, drain,
+	// undrain, check and config reload. Empty: root only.
+	AdminGroups []string `json:"admin_groups"`
 	// StateDir is where the Badger store lives. Default /var/lib/ohfp.
 	StateDir string `json:"state_dir"`
 	// ClusterID is the value of the ohfp:managed-by tag on everything this
@@ -398,6 +402,11 @@ func decodeConfig(v value, c *Config) {
 		{"allowed_groups", func(v value) {
 			if l, ok := v.list(); ok {
 				c.AllowedGroups = l
+			}
+		}},
+		{"admin_groups", func(v value) {
+			if l, ok := v.list(); ok {
+				c.AdminGroups = l
 			}
 		}},
 		{"state_dir", func(v value) {

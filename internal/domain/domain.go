@@ -356,7 +356,7 @@ func AcquireStatus(r *Request, machines []*Machine) (status, message string) {
 		}
 	}
 	if executing > 0 {
-		return StatusRunning, fmt.Sprintf("%d of %d units running; %d machines starting", units, r.Units, executing)
+		return StatusRunning, fmt.Sprintf("%d of %d units running; %s starting", units, r.Units, plural(executing, "machine"))
 	}
 	if units < r.Units && r.Shortfall == "" && (r.Handle != "" || r.FallbackUnits > 0) {
 		// A fleet or group still working towards its target.
@@ -366,11 +366,11 @@ func AcquireStatus(r *Request, machines []*Machine) (status, message string) {
 		return StatusComplete, fmt.Sprintf("%d of %d units running", units, r.Units)
 	}
 	if units >= r.Units {
-		return StatusComplete, fmt.Sprintf("%d of %d units running; %d machines failed and were replaced by others", units, r.Units, failed)
+		return StatusComplete, fmt.Sprintf("%d of %d units running; %s failed and %s replaced by others", units, r.Units, plural(failed, "machine"), wereWas(failed))
 	}
 	msg := fmt.Sprintf("%d of %d units running", units, r.Units)
 	if failed > 0 {
-		msg += fmt.Sprintf("; %d machines failed", failed)
+		msg += fmt.Sprintf("; %s failed", plural(failed, "machine"))
 	}
 	if r.Shortfall != "" {
 		msg += "; " + r.Shortfall
@@ -403,6 +403,21 @@ func ReturnStatus(r *Request, machines []*Machine) (status, message string) {
 		return StatusRunning, msg
 	}
 	return StatusComplete, msg
+}
+
+// plural writes n and the noun, in the plural unless n is 1.
+func plural(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
+}
+
+func wereWas(n int) string {
+	if n == 1 {
+		return "was"
+	}
+	return "were"
 }
 
 func weightOf(m *Machine) int {

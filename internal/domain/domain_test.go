@@ -141,7 +141,7 @@ func TestAcquireStatus(t *testing.T) {
 		{"starting", Request{Phase: PhaseLaunched, Units: 2}, []*Machine{mach(ResultSucceed, 1), mach(ResultExecuting, 1)}, StatusRunning, "1 of 2 units"},
 		{"complete", Request{Phase: PhaseLaunched, Units: 2}, []*Machine{mach(ResultSucceed, 1), mach(ResultSucceed, 1)}, StatusComplete, "2 of 2"},
 		{"weighted complete", Request{Phase: PhaseLaunched, Units: 4}, []*Machine{mach(ResultSucceed, 2), mach(ResultSucceed, 2)}, StatusComplete, "4 of 4"},
-		{"one failed", Request{Phase: PhaseLaunched, Units: 2}, []*Machine{mach(ResultSucceed, 1), mach(ResultFail, 1)}, StatusCompleteWithError, "1 machines failed"},
+		{"one failed", Request{Phase: PhaseLaunched, Units: 2}, []*Machine{mach(ResultSucceed, 1), mach(ResultFail, 1)}, StatusCompleteWithError, "1 machine failed"},
 		{"shortfall", Request{Phase: PhaseLaunched, Units: 3, Shortfall: "InsufficientInstanceCapacity"}, []*Machine{mach(ResultSucceed, 1)}, StatusCompleteWithError, "InsufficientInstanceCapacity"},
 		{"launched nothing yet", Request{Phase: PhaseLaunched, Units: 1}, nil, StatusCompleteWithError, "0 of 1"},
 		{"fleet filling", Request{Phase: PhaseLaunched, Units: 4, Handle: "fleet-1"}, []*Machine{mach(ResultSucceed, 2)}, StatusRunning, "waiting for fleet-1"},

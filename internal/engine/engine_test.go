@@ -38,6 +38,7 @@ type fakeCloud struct {
 	capacity  int     // at most this many instances per launch when > 0
 	spot      map[string]provider.SpotRequest
 	afterList func() // runs after List took its snapshot, before it returns
+	onLaunch  func() // runs as Launch is called, before it launches
 	describes int
 	// noCapacity: "type subnet" pairs that answer InsufficientInstanceCapacity.
 	noCapacity map[string]bool
@@ -49,6 +50,9 @@ func newFakeCloud() *fakeCloud {
 }
 
 func (f *fakeCloud) Launch(_ context.Context, s provider.LaunchSpec) (provider.LaunchResult, error) {
+	if f.onLaunch != nil {
+		f.onLaunch()
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.launches++
@@ -569,7 +573,7 @@ func TestReclaimedOutsideHF(t *testing.T) {
 		b.Name, a.Name[0], a.Name[1:], a.MachineID)
 	rr2, err := hfraw(h.e).GetReturnRequests(nil, []byte(esc))
 	if err != nil || len(rr2.Requests) != 2 || rr2.Requests[0] != rr.Requests[1] || rr2.Requests[1] != rr.Requests[0] ||
-		rr2.Message != "2 of 3 hosts are being taken back by the cloud; 1 hosts are not known to ohfpd" {
+		rr2.Message != "2 of 3 hosts are being taken back by the cloud; 1 host is not known to ohfpd" {
 		t.Fatalf("reclaims from an escaped document %+v (%v), want those of %+v", rr2, err, rr)
 	}
 }

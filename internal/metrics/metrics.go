@@ -16,13 +16,18 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/ohfp/ohfp/internal/apitype"
+	"github.com/ohfp/ohfp/internal/health"
 	"github.com/ohfp/ohfp/internal/rpc"
 	"github.com/ohfp/ohfp/internal/rpcserver"
 )
 
 // Sources are what the collector reads at scrape time.
 type Sources struct {
-	Status  func() apitype.Status                 // the core's status (without the cloud's)
+	// Status is the daemon's status: with the cloud's health (AWS) and
+	// the verdict (Health) when the daemon fills them.
+	Status func() apitype.Status
+	// Cloud, when set, is read for providers' health when Status leaves
+	// AWS empty.
 	Cloud   func() map[string]apitype.CloudStatus // per provider name
 	Store   func() (lsm, vlog int64)
 	Version string
@@ -93,7 +98,9 @@ var (
 	descAWSCalls   = prometheus.NewDesc("ohfp_aws_calls_total", "AWS API calls (HTTP attempts), by provider and action.", []string{"provider", "action"}, nil)
 	descAWSErrors  = prometheus.NewDesc("ohfp_aws_errors_total", "AWS API calls that failed, by provider and action.", []string{"provider", "action"}, nil)
 	descAWSThrot   = prometheus.NewDesc("ohfp_aws_throttles_total", "AWS API calls answered with throttling, by provider and action.", []string{"provider", "action"}, nil)
-	descAWSHealthy = prometheus.NewDesc("ohfp_aws_healthy", "1 when the last AWS operation of the provider was answered, 0 while throttled, unreachable or not answering.", []string{"provider"}, nil)
+	descAWSHealthy = prometheus.NewDesc("ohfp_aws_healthy", "1 while the provider's calls to AWS work; 0 while credentials fail, an action is throttled (its last call, after retries), AWS fails (5xx), is unreachable or does not answer (package health).", []string{"provider"}, nil)
+	descHealth     = prometheus.NewDesc("ohfp_health", "ohfpd's health verdict, as ohfp status's exit code: 0 healthy, 1 degraded, 2 down.", nil, nil)
+	descLive       = prometheus.NewDesc("ohfp_machines_live", "Machines neither terminated nor gone.", nil, nil)
 	descAWSTimeout = prometheus.NewDesc("ohfp_aws_timeouts_total", "AWS API calls that got no answer within their deadline (connect, first byte or whole call), by provider and action.", []string{"provider", "action"}, nil)
 	descAWSWaits   = prometheus.NewDesc("ohfp_aws_calls_in_flight", "AWS API calls (HTTP attempts) under way, by provider.", []string{"provider"}, nil)
 	descAWSSilent  = prometheus.NewDesc("ohfp_aws_not_answering_seconds", "How long AWS has not answered the provider's calls; 0 while it answers.", []string{"provider"}, nil)
@@ -105,15 +112,22 @@ type stateCollector struct{ src Sources }
 
 func (c *stateCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descRequests, descMachines, descInFlight, descReconciles, descRecDur, descRecLag, descListings, descListDur,
-		descAWSCalls, descAWSErrors, descAWSThrot, descAWSHealthy, descAWSTimeout, descAWSWaits, descAWSSilent, descStore, descBuild} {
+		descAWSCalls, descAWSErrors, descAWSThrot, descAWSHealthy, descAWSTimeout, descAWSWaits, descAWSSilent, descStore, descBuild,
+		descHealth, descLive} {
 		ch <- d
 	}
 }
 
 func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(descBuild, prometheus.GaugeValue, 1, c.src.Version)
+	var cloud map[string]apitype.CloudStatus
 	if c.src.Status != nil {
 		rep := c.src.Status()
+		cloud = rep.AWS
+		if rep.Health != nil {
+			ch <- prometheus.MustNewConstMetric(descHealth, prometheus.GaugeValue, float64(rep.Health.Code))
+		}
+		ch <- prometheus.MustNewConstMetric(descLive, prometheus.GaugeValue, float64(rep.LiveMachines))
 		for k, n := range rep.Requests {
 			kind, status := splitKey(k)
 			ch <- prometheus.MustNewConstMetric(descRequests, prometheus.GaugeValue, float64(n), kind, status)
@@ -130,8 +144,11 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(descListings, prometheus.CounterValue, float64(rep.Listings))
 		ch <- prometheus.MustNewConstMetric(descListDur, prometheus.GaugeValue, float64(rep.LastListingMs)/1000)
 	}
-	if c.src.Cloud != nil {
-		for name, cs := range c.src.Cloud() {
+	if cloud == nil && c.src.Cloud != nil {
+		cloud = c.src.Cloud()
+	}
+	{
+		for name, cs := range cloud {
 			h := cs.Health
 			for a, n := range h.Calls {
 				ch <- prometheus.MustNewConstMetric(descAWSCalls, prometheus.CounterValue, float64(n), name, a)
@@ -146,7 +163,7 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 				ch <- prometheus.MustNewConstMetric(descAWSTimeout, prometheus.CounterValue, float64(n), name, a)
 			}
 			healthy := 1.0
-			if h.Throttled || h.Unreachable || h.NotAnswering {
+			if !health.CloudOK(h) {
 				healthy = 0
 			}
 			ch <- prometheus.MustNewConstMetric(descAWSHealthy, prometheus.GaugeValue, healthy, name)

@@ -76,3 +76,29 @@ func TestScrape(t *testing.T) {
 		}
 	}
 }
+
+// The metrics read the one verdict (package health): a provider without
+// valid credentials, or with one action throttled, is not healthy, and
+// ohfp_health says what ohfp status's exit code says.
+func TestScrapeReadsTheHealthVerdict(t *testing.T) {
+	rep := apitype.Status{Providers: []string{"aws", "spot"}, LiveMachines: 3, Machines: map[string]int{"running": 3, "terminated": 5},
+		AWS: map[string]apitype.CloudStatus{
+			"aws":  {Health: apitype.CloudHealth{Credentials: true, LastError: "no EC2 IMDS role found"}},
+			"spot": {Health: apitype.CloudHealth{Throttled: true, ThrottledActions: []string{"RunInstances"}}},
+		},
+		Health: &apitype.Health{Level: apitype.Degraded, Code: 1}}
+	m := New(Sources{Status: func() apitype.Status { return rep }})
+	rec := httptest.NewRecorder()
+	m.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	body, _ := io.ReadAll(rec.Body)
+	for _, want := range []string{
+		`ohfp_aws_healthy{provider="aws"} 0`,
+		`ohfp_aws_healthy{provider="spot"} 0`,
+		`ohfp_health 1`,
+		`ohfp_machines_live 3`,
+	} {
+		if !strings.Contains(string(body), want) {
+			t.Errorf("metrics lack %s", want)
+		}
+	}
+}

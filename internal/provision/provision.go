@@ -189,7 +189,7 @@ func (pv *Provisioner) launch(ctx context.Context, id string) {
 	pv.st.Mu.Lock()
 	defer pv.st.Mu.Unlock()
 	pv.st.Health.LaunchCalls++
-	if r.Phase != domain.PhaseQueued { // adopted by a reconcile pass meanwhile
+	if r.Phase != domain.PhaseQueued { // adopted by a reconcile pass, or cancelled, meanwhile
 		if lerr == nil {
 			pv.adoptLaunched(r, tpl, res, now)
 		}
@@ -221,7 +221,7 @@ func (pv *Provisioner) launch(ctx context.Context, id string) {
 			}
 			r.RetryNote = fmt.Sprintf("%s, retrying in %d s", what, int(delay.Round(time.Second)/time.Second))
 			r.NextAttempt = now.Add(delay)
-			pv.st.Health.CloudNote = r.RetryNote
+			pv.st.Health.CloudNote = what // when the retry is due: the request's NextAttempt
 			pv.st.Log.Warn("launch failed; will retry", "request", id, "err", lerr, "retry_in", delay)
 			if err := pv.st.Persist([]*domain.Request{r}, nil); err != nil {
 				pv.st.Log.Error("persist request", "request", id, "err", err)
@@ -248,7 +248,10 @@ func (pv *Provisioner) launch(ctx context.Context, id string) {
 }
 
 // adoptLaunched records a launch's instances under r. Called with the state's Mu held.
+// The operator cancelled the request while its launch was under way (ohfp
+// cancel): what the launch brought is terminated, as the cancellation said.
 func (pv *Provisioner) adoptLaunched(r *domain.Request, tpl *template.Template, res provider.LaunchResult, now time.Time) {
+	cancelled := pv.st.HasNoteLocked(r.ID, state.NoteCancel)
 	if res.Handle != "" {
 		r.Handle = res.Handle
 	}
@@ -262,6 +265,11 @@ func (pv *Provisioner) adoptLaunched(r *domain.Request, tpl *template.Template, 
 		// it, or EC2's consistency window has passed, its absence from a
 		// listing means nothing (see reconcile's missingLocked).
 		m.LastSeen = time.Time{}
+		if cancelled {
+			m.Result, m.Doomed = domain.ResultFail, true
+			m.Message = "launched after the operator cancelled the request; ohfp terminated it"
+			pv.st.Log.Warn("instance launched after its request was cancelled; terminating", "instance", m.ID, "request", r.ID)
+		}
 		changed = append(changed, m)
 	}
 	if r.Phase == domain.PhaseQueued {

@@ -216,8 +216,10 @@ func (rc *Reconciler) foldLocked(p *state.Provider, insts []provider.Instance, n
 			changedM = append(changedM, m)
 		} else {
 			oldName := m.Name
+			before := *m
 			if m.Observe(state.Observation(*in), now) {
 				changedM = append(changedM, m)
+				rc.logOutsideHF(&before, m)
 			}
 			if m.Name != oldName && m.Name != "" {
 				rc.st.ByName[m.Name] = m
@@ -387,9 +389,11 @@ func (rc *Reconciler) confirmMissing(ctx context.Context, p *state.Provider, ids
 			continue
 		}
 		in := found[id]
+		before := *m
 		if in == nil {
 			if m.Vanish(now) {
 				*changed = append(*changed, m)
+				rc.logOutsideHF(&before, m)
 			}
 			continue
 		}
@@ -399,7 +403,28 @@ func (rc *Reconciler) confirmMissing(ctx context.Context, p *state.Provider, ids
 		}
 		if m.Observe(state.Observation(*in), now) {
 			*changed = append(*changed, m)
+			rc.logOutsideHF(&before, m)
 		}
+	}
+}
+
+// logOutsideHF writes one log line when an observation changed a machine
+// in a way HF did not cause: the cloud (or someone at the console) ended
+// or stopped it, or it failed to start. before is the machine as it was.
+func (rc *Reconciler) logOutsideHF(before, m *domain.Machine) {
+	reason := m.StateReason
+	if reason == "" {
+		reason = "none given"
+	}
+	switch {
+	case before.ReclaimedAt.IsZero() && !m.ReclaimedAt.IsZero():
+		what := "the cloud took a machine back outside HF"
+		if before.Result == domain.ResultExecuting && m.Result == domain.ResultFail {
+			what = "a machine failed to start"
+		}
+		rc.st.Log.Warn(what, "instance", m.ID, "request", m.RequestID, "state", m.State, "reason", reason, "template", m.TemplateID)
+	case before.Result == domain.ResultExecuting && m.Result == domain.ResultFail:
+		rc.st.Log.Warn("a machine failed to start", "instance", m.ID, "request", m.RequestID, "state", m.State, "reason", reason, "template", m.TemplateID)
 	}
 }
 
@@ -427,7 +452,7 @@ func (rc *Reconciler) checkSpot(ctx context.Context, p *state.Provider, ids []st
 		}
 		m.InterruptAt = at
 		*changed = append(*changed, m)
-		rc.st.Log.Warn("Spot interruption notice", "instance", m.ID, "request", m.RequestID)
+		rc.st.Log.Warn("Spot interruption notice: the cloud takes the machine back in two minutes", "instance", m.ID, "request", m.RequestID, "reason", orText(sr.StatusCode, "none given"))
 	}
 }
 
@@ -493,6 +518,7 @@ func (rc *Reconciler) finishAndPurge() time.Duration {
 			continue
 		}
 		deletes = append(deletes, state.KeyRequest+r.ID)
+		deletes = append(deletes, rc.st.NoteKeysLocked(r.ID)...)
 		if r.Kind == domain.KindAcquire {
 			for _, id := range r.MachineIDs {
 				if m := rc.st.Machines[id]; m != nil {
@@ -687,10 +713,13 @@ func (rc *Reconciler) judgeFleets(ctx context.Context, p *state.Provider, fl pro
 		if units >= r.Units {
 			continue
 		}
+		cancelled := rc.st.HasNoteLocked(r.ID, state.NoteCancel)
 		tpl := p.Templates[r.TemplateID]
 		errs := strings.Join(st.Errors, "; ")
 		var why string
 		switch {
+		case cancelled:
+			why = "cancelled by the operator"
 		case st.Gone:
 			why = fmt.Sprintf("%s no longer exists in the cloud", r.Handle)
 		case st.NotFound && now.Sub(r.CreatedAt) > rc.st.Opts.VisibilityGrace:
@@ -730,7 +759,7 @@ func (rc *Reconciler) judgeFleets(ctx context.Context, p *state.Provider, fl pro
 		if tpl != nil {
 			_, fallback = provider.PlannerOf(p.Cfg.Cloud).Fallback(provider.LaunchSpec{Template: *tpl})
 		}
-		if fallback && r.FallbackUnits == 0 {
+		if fallback && r.FallbackUnits == 0 && !rc.st.HasNoteLocked(r.ID, state.NoteCancel) {
 			// The provider asks the rest another way (AWS: IBM's
 			// heterogeneous, what Spot did not fill on-demand).
 			r.FallbackUnits = r.Units - c.keep
@@ -747,6 +776,13 @@ func (rc *Reconciler) judgeFleets(ctx context.Context, p *state.Provider, fl pro
 		rc.st.Mu.Unlock()
 		rc.st.KickLaunch()
 	}
+}
+
+func orText(s, alt string) string {
+	if s == "" {
+		return alt
+	}
+	return s
 }
 
 // unitsLocked counts r's units that arrived (live, not failed) and its

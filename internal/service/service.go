@@ -101,6 +101,9 @@ func (sv *Service) GetAvailableTemplates(provider string) (hf.TemplatesReply, er
 	for _, id := range p.Order {
 		t := p.Templates[id]
 		to := hf.TemplateOut{Template: *t, AvailableNumber: available(t, held[id])}
+		if _, drained := sv.st.Drains[state.DrainKey(p.Cfg.Name, id)]; drained {
+			to.AvailableNumber = 0 // ohfp drain: no units until undrained
+		}
 		var why string
 		if to.Attributes, why = sv.attributesLocked(t); why != "" {
 			withheld = append(withheld, why)
@@ -108,7 +111,7 @@ func (sv *Service) GetAvailableTemplates(provider string) (hf.TemplatesReply, er
 		}
 		out.Templates = append(out.Templates, to)
 	}
-	out.Message = fmt.Sprintf("%d templates from provider %s", len(out.Templates), p.Cfg.Name)
+	out.Message = fmt.Sprintf("%s from provider %s", plural(len(out.Templates), "template"), p.Cfg.Name)
 	if len(withheld) > 0 {
 		out.Message += "; withheld: " + strings.Join(withheld, "; ")
 	}
@@ -185,7 +188,11 @@ func (sv *Service) requestMachines(provider string, in hf.RequestMachines) (hf.R
 		return hf.RequestReply{}, &hf.InputError{Op: op, Field: "template.templateId", Problem: fmt.Sprintf("%q is not a template of provider %s (known: %s); run getAvailableTemplates", in.TemplateID, p.Cfg.Name, strings.Join(known, ", "))}
 	}
 	avail := available(t, sv.heldUnitsLocked(p.Cfg.Name)[t.TemplateID])
+	d, drained := sv.st.Drains[state.DrainKey(p.Cfg.Name, t.TemplateID)]
 	sv.st.Mu.RUnlock()
+	if drained {
+		return hf.RequestReply{}, &hf.InputError{Op: op, Field: "template.templateId", Problem: fmt.Sprintf("template %s is drained by the operator (%s, since %s): it offers no units until ohfp undrain %s", t.TemplateID, d.Who, d.At.UTC().Format(time.RFC3339), t.TemplateID)}
+	}
 	if in.MachineCount > avail {
 		return hf.RequestReply{}, &hf.InputError{Op: op, Field: "template.machineCount", Problem: fmt.Sprintf("%d is more than template %s allows now: %d units available (maxNumber %d); ask for at most %d", in.MachineCount, t.TemplateID, avail, t.MaxNumber, avail)}
 	}
@@ -309,17 +316,24 @@ func hfMachine(m *domain.Machine) hf.Machine {
 func (sv *Service) RequestReturnMachines(provider string, refs []hf.MachineRef) (hf.RequestReply, error) {
 	sv.st.Admit.Lock()
 	defer sv.st.Admit.Unlock()
-
-	now := sv.st.Clock.Now()
-	id := "ret-" + uuid.NewString()
-	r := &domain.Request{ID: id, Kind: domain.KindReturn, CreatedAt: now}
 	sv.st.Mu.RLock()
 	p, err := sv.providerFor(hf.OpRequestReturnMachines, provider)
+	sv.st.Mu.RUnlock()
 	if err != nil {
-		sv.st.Mu.RUnlock()
 		return hf.RequestReply{}, err
 	}
-	r.Provider = p.Cfg.Name
+	return sv.returnMachines(p.Cfg.Name, refs, nil)
+}
+
+// returnMachines records a return request of provider for refs durably
+// (with the operator's note, when an operator returns them: written
+// first, so that HF is told of the return by getReturnRequests) and
+// terminates its machines in the background. Called with Admit held.
+func (sv *Service) returnMachines(provider string, refs []hf.MachineRef, note *state.Note) (hf.RequestReply, error) {
+	now := sv.st.Clock.Now()
+	id := "ret-" + uuid.NewString()
+	r := &domain.Request{ID: id, Kind: domain.KindReturn, CreatedAt: now, Provider: provider}
+	sv.st.Mu.RLock()
 	var ms []*domain.Machine
 	var claims []string
 	seen := map[string]bool{}
@@ -353,6 +367,14 @@ func (sv *Service) RequestReturnMachines(provider string, refs []hf.MachineRef) 
 		r.FinishedAt = now
 		_, r.Message = domain.ReturnStatus(r, nil)
 	}
+	if note != nil {
+		sv.st.Mu.Lock()
+		err := sv.st.AddNoteLocked(id, *note)
+		sv.st.Mu.Unlock()
+		if err != nil {
+			return hf.RequestReply{}, &StoreError{Err: err}
+		}
+	}
 	if err := sv.st.Persist([]*domain.Request{r}, ms); err != nil {
 		return hf.RequestReply{}, &StoreError{Err: err}
 	}
@@ -370,15 +392,29 @@ func (sv *Service) RequestReturnMachines(provider string, refs []hf.MachineRef) 
 	sv.st.KickLaunch()
 	sv.st.KickReconcile()
 
-	msg := fmt.Sprintf("Returning %d machines.", len(ms))
+	msg := fmt.Sprintf("Returning %s.", plural(len(ms), "machine"))
 	if already > 0 {
-		msg += fmt.Sprintf(" %d were already being returned.", already)
+		msg += fmt.Sprintf(" %d %s already being returned.", already, wereWas(already))
 	}
 	if len(r.Unknown) > 0 {
-		msg += fmt.Sprintf(" %d were not provisioned by ohfpd and are ignored: %s.", len(r.Unknown), strings.Join(r.Unknown, ", "))
+		msg += fmt.Sprintf(" %d %s not provisioned by ohfpd and %s ignored: %s.", len(r.Unknown), wereWas(len(r.Unknown)), isAre(len(r.Unknown)), strings.Join(r.Unknown, ", "))
 	}
 	sv.st.Log.Info("return accepted", "request", id, "machines", len(ms), "unknown", len(r.Unknown))
 	return hf.RequestReply{RequestID: id, Message: msg}, nil
+}
+
+func wereWas(n int) string {
+	if n == 1 {
+		return "was"
+	}
+	return "were"
+}
+
+func isAre(n int) string {
+	if n == 1 {
+		return "is"
+	}
+	return "are"
 }
 
 func refName(ref hf.MachineRef) string {
@@ -416,7 +452,7 @@ func (sv *Service) GetReturnRequests(hosts Hosts) (reply hf.ReturnRequestsReply,
 	var t returnTally
 	sv.st.Mu.RLock()
 	ok = hosts(func(id, name []byte) {
-		t.add(sv.st.LookupRawLocked(id, name), name, now)
+		t.add(sv.st.LookupRawLocked(id, name), name, now, sv.st.HasNoteLocked)
 	})
 	sv.st.Mu.RUnlock()
 	if !ok {
@@ -441,7 +477,9 @@ type returnTally struct {
 
 // add counts one host HF holds: m is ohfpd's machine for it (nil when
 // unknown), name the name HF gave (may be empty).
-func (t *returnTally) add(m *domain.Machine, name []byte, now time.Time) {
+// An operator's return (ohfp return) is reported as the cloud taking the
+// host back, with no grace: HF did not ask for it, and must release it.
+func (t *returnTally) add(m *domain.Machine, name []byte, now time.Time, noted func(reqID, action string) bool) {
 	t.hosts++
 	if m == nil {
 		t.unknown++
@@ -451,6 +489,9 @@ func (t *returnTally) add(m *domain.Machine, name []byte, now time.Time) {
 		t.claims = append(t.claims, m.RequestID)
 	}
 	grace, ok := m.Reclaim(now)
+	if !ok && m.ReturnID != "" && noted(m.ReturnID, state.NoteReturn) {
+		grace, ok = 0, true
+	}
 	if !ok {
 		return
 	}
@@ -466,18 +507,21 @@ func (t *returnTally) reply() hf.ReturnRequestsReply {
 	if out.Requests == nil {
 		out.Requests = []hf.ReturnRequest{}
 	}
-	out.Message = fmt.Sprintf("%d of %d hosts are being taken back by the cloud", len(out.Requests), t.hosts)
+	out.Message = fmt.Sprintf("%d of %s %s being taken back by the cloud", len(out.Requests), plural(t.hosts, "host"), isAre(len(out.Requests)))
 	if t.unknown > 0 {
-		out.Message += fmt.Sprintf("; %d hosts are not known to ohfpd", t.unknown)
+		out.Message += fmt.Sprintf("; %s %s not known to ohfpd", plural(t.unknown, "host"), isAre(t.unknown))
 	}
 	return out
 }
 
-// sortedRequests returns requests in creation order. Called with the state's Mu held.
+// sortedRequests returns requests in creation order: all of them, or
+// those in flight and those finished within apitype.RecentFinished.
+// Called with the state's Mu held.
 func (sv *Service) sortedRequests(all bool) []*domain.Request {
 	out := make([]*domain.Request, 0, len(sv.st.Requests))
+	recent := sv.st.Clock.Now().Add(-apitype.RecentFinished)
 	for _, r := range sv.st.Requests {
-		if all || !r.Final() {
+		if all || !r.Final() || r.FinishedAt.After(recent) {
 			out = append(out, r)
 		}
 	}
@@ -537,7 +581,22 @@ func (sv *Service) StatusReport() apitype.Status {
 	}
 	for _, m := range sv.st.Machines {
 		rep.Machines[m.State]++
+		if m.Live() {
+			rep.LiveMachines++
+		}
 	}
+	for _, r := range sv.st.Requests {
+		// The one retry time status shows: when the next launch retried
+		// after a cloud error is due.
+		if r.Kind == domain.KindAcquire && !r.Final() && r.Phase == domain.PhaseQueued && r.RetryNote != "" && !r.NextAttempt.IsZero() &&
+			(rep.NextRetry.IsZero() || r.NextAttempt.Before(rep.NextRetry)) {
+			rep.NextRetry = r.NextAttempt
+		}
+	}
+	for _, d := range sv.st.DrainsLocked() {
+		rep.Drained = append(rep.Drained, apitype.Drained{Provider: d.Provider, TemplateID: d.TemplateID, Since: d.At, By: d.Who})
+	}
+	rep.Unsaved = sv.st.Unsaved()
 	return rep
 }
 
@@ -550,7 +609,7 @@ func (sv *Service) ListRequests(all bool) []apitype.RequestRow {
 	for _, r := range rs {
 		st, msg := sv.st.StatusLocked(r)
 		out = append(out, apitype.RequestRow{ID: r.ID, Kind: r.Kind, Provider: r.Provider, TemplateID: r.TemplateID,
-			Units: r.Units, Machines: len(r.MachineIDs), Status: st, Message: msg, Created: r.CreatedAt})
+			Units: r.Units, Machines: len(r.MachineIDs), Status: st, Message: msg, Created: r.CreatedAt, Finished: r.FinishedAt})
 	}
 	return out
 }
@@ -597,7 +656,11 @@ func (sv *Service) Show(id string) (apitype.Shown, error) {
 	defer sv.st.Mu.RUnlock()
 	if r := sv.st.Requests[id]; r != nil {
 		st := sv.requestStatusLocked(id)
-		return apitype.Shown{Request: shownRequest(r), Status: &st}, nil
+		shown := shownRequest(r)
+		for _, n := range sv.st.Notes[id] {
+			shown.History = append(shown.History, apitype.Note{At: n.At, Who: n.Who, Action: n.Action, Text: n.Text})
+		}
+		return apitype.Shown{Request: shown, Status: &st}, nil
 	}
 	if m := sv.st.LookupLocked(hf.MachineRef{MachineID: id, Name: id}); m != nil {
 		return apitype.Shown{Machine: shownMachine(m)}, nil

@@ -127,6 +127,11 @@ type State struct {
 	Undelivered map[string]bool
 	Started     time.Time
 	Health      Health
+	// Notes are the operator's actions on each request, by request id,
+	// oldest first; Drains the drained templates, by DrainKey. Both are
+	// durable (operator.go).
+	Notes  map[string][]Note
+	Drains map[string]Drain
 
 	// unsaved: keys of records whose write failed (see Persist), under
 	// unsavedMu.
@@ -170,7 +175,9 @@ type Health struct {
 	LastListingTook    time.Duration // its listing, pauses for HF's calls included
 	LaunchCalls        int
 	TerminateCalls     int
-	CloudNote          string // e.g. "AWS throttling, retrying in 8 s"
+	// CloudNote is the last launch or termination trouble, e.g. "AWS
+	// throttling"; when the next try is due is the requests' NextAttempt.
+	CloudNote string
 }
 
 // New builds the state and loads it from the store.
@@ -218,6 +225,8 @@ func New(opts Options) (*State, error) {
 		ClaimWatch:    map[string]ClaimMark{},
 		ClaimUnsaved:  map[string]error{},
 		Undelivered:   map[string]bool{},
+		Notes:         map[string][]Note{},
+		Drains:        map[string]Drain{},
 		unsaved:       map[string]bool{},
 		WakeLaunch:    make(chan struct{}, 1),
 		WakeReconcile: make(chan struct{}, 1),
@@ -363,7 +372,7 @@ func (s *State) load() error {
 	if err != nil {
 		return fmt.Errorf("load instance types: %w", err)
 	}
-	return nil
+	return s.loadOperator()
 }
 
 // Persist writes requests and machines in one synchronous batch. When the

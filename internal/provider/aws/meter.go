@@ -7,6 +7,7 @@ import (
 	"maps"
 	"math/rand/v2"
 	"net"
+	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -67,11 +68,22 @@ func (l *limits) bucket(op string) *rate.Limiter {
 type Health struct {
 	LastError   string    // the last failed attempt, classified; "" if none yet
 	LastErrorAt time.Time // when it happened
-	// Throttled is true while AWS's last answer to an operation (after the
-	// SDK's retries) was throttling; Unreachable likewise for 5xx and
-	// network errors. A successful operation clears both.
-	Throttled   bool
+	// Throttled is true while the last operation of some action ended
+	// throttled (after the SDK's retries): ThrottledActions names them,
+	// and an operation of that action answered clears it. RunInstances
+	// throttled while describes pass is still throttling.
+	Throttled        bool
+	ThrottledActions []string
+	// Unreachable is true while the last operation could not reach AWS
+	// (a network error); Failing while AWS answered it with a server
+	// error (5xx). An operation answered otherwise clears both.
 	Unreachable bool
+	Failing     bool
+	// Credentials is true while the last operation failed for want of
+	// valid credentials: none found (the SDK could not sign the call, so
+	// AWS never saw it), or AWS refused them (expired, unknown, bad
+	// signature). An operation AWS accepted clears it.
+	Credentials bool
 	// NotAnswering is true from the first call that got no answer in time
 	// (see Settings.ConnectTimeout, ResponseTimeout and CallTimeout), or
 	// that has waited longer than the first-byte timeout, until AWS answers
@@ -90,11 +102,14 @@ type Health struct {
 	Timeouts          map[string]int // attempts that got no answer in time
 }
 
-// Summary says in one line how AWS is doing, e.g. "AWS throttling,
-// retrying in 8 s" or "AWS not answering for 2m0s".
+// Summary says in one line how AWS is doing, e.g. "AWS throttling
+// RunInstances" or "AWS not answering for 2m0s". It gives no retry time:
+// when the next try is due is the engine's to say (a request's
+// NextAttempt), and one status shows one.
 func (h Health) Summary() string {
-	secs := int((h.RetryIn + time.Second - 1) / time.Second)
 	switch {
+	case h.Credentials:
+		return "no valid AWS credentials: " + h.LastError
 	case h.NotAnswering:
 		s := "AWS not answering for " + h.NotAnsweringFor.Round(time.Second).String()
 		switch {
@@ -108,9 +123,11 @@ func (h Health) Summary() string {
 		}
 		return s
 	case h.Throttled:
-		return fmt.Sprintf("AWS throttling, retrying in %d s", secs)
+		return "AWS throttling " + strings.Join(h.ThrottledActions, ", ")
 	case h.Unreachable:
-		return fmt.Sprintf("AWS unreachable, retrying in %d s: %s", secs, h.LastError)
+		return "AWS unreachable: " + h.LastError
+	case h.Failing:
+		return "AWS failing (server errors): " + h.LastError
 	}
 	return "ok"
 }
@@ -133,6 +150,7 @@ type Meter struct {
 	stallAfter time.Duration
 	inflight   map[uint64]time.Time // attempt -> start
 	nextID     uint64
+	throttled  map[string]bool // actions whose last operation ended throttled
 }
 
 // NewMeter returns an empty meter on clock c (nil: the wall clock).
@@ -140,7 +158,7 @@ func NewMeter(c clock.Clock) *Meter {
 	if c == nil {
 		c = clock.Real{}
 	}
-	return &Meter{clock: c, stallAfter: DefaultResponseTimeout, inflight: map[uint64]time.Time{},
+	return &Meter{clock: c, stallAfter: DefaultResponseTimeout, inflight: map[uint64]time.Time{}, throttled: map[string]bool{},
 		h: Health{Calls: map[string]int{}, Errors: map[string]int{}, Throttles: map[string]int{}, Timeouts: map[string]int{}}}
 }
 
@@ -161,6 +179,12 @@ func (hs *Meter) snapshot() Health {
 	if !h.RetryAt.IsZero() {
 		h.RetryIn = max(0, h.RetryAt.Sub(now))
 	}
+	h.ThrottledActions = nil
+	for op := range hs.throttled {
+		h.ThrottledActions = append(h.ThrottledActions, op)
+	}
+	sort.Strings(h.ThrottledActions)
+	h.Throttled = len(h.ThrottledActions) > 0
 	h.InFlight = len(hs.inflight)
 	for _, start := range hs.inflight {
 		if h.OldestCall.IsZero() || start.Before(h.OldestCall) {
@@ -221,8 +245,8 @@ func (hs *Meter) attempt(id uint64, start time.Time, op string, err error) stall
 		}
 		hs.h.NotAnswering, hs.h.NotAnsweringSince = false, time.Time{}
 	}
-	if err == nil || errors.Is(err, context.Canceled) {
-		return change
+	if err == nil || errors.Is(err, context.Canceled) || apiCode(err) == "DryRunOperation" {
+		return change // DryRunOperation: a dry run that would have succeeded
 	}
 	hs.h.Errors[op]++
 	cerr := classify(op, err)
@@ -256,15 +280,73 @@ func (hs *Meter) operation(op string, err error) {
 		kind = provider.KindOf(classify(op, err))
 	}
 	switch {
+	case err != nil && credentialsError(err):
+		// Never sent (the SDK could not sign it: no attempt was counted),
+		// or refused by AWS: either way nothing works until fixed.
+		hs.h.Credentials = true
+		hs.h.Unreachable, hs.h.Failing = false, false
+		if httpStatus(err) == 0 {
+			hs.h.Errors[op]++
+		}
+		hs.h.LastError = credentialsMessage(err)
+		hs.h.LastErrorAt = hs.clock.Now()
 	case err == nil || kind == provider.Fatal || kind == provider.Capacity:
-		// AWS answered.
-		hs.h.Throttled, hs.h.Unreachable, hs.h.Failures, hs.h.RetryAt = false, false, 0, time.Time{}
+		// AWS answered and took the credentials.
+		hs.h.Unreachable, hs.h.Failing, hs.h.Credentials, hs.h.Failures, hs.h.RetryAt = false, false, false, 0, time.Time{}
+		delete(hs.throttled, op)
 	default:
 		hs.h.Failures++
-		hs.h.Throttled = kind == provider.Throttled
-		hs.h.Unreachable = kind == provider.Transient
+		hs.h.Credentials = false
+		if kind == provider.Throttled {
+			hs.throttled[op] = true
+			hs.h.Unreachable, hs.h.Failing = false, false
+		} else {
+			delete(hs.throttled, op)
+			answered := httpStatus(err) != 0
+			hs.h.Unreachable, hs.h.Failing = !answered, answered
+		}
 		hs.h.RetryAt = hs.clock.Now().Add(backoff(hs.h.Failures))
 	}
+}
+
+// credentialCodes are the AWS error codes that refuse the caller's
+// credentials themselves (not a permission they lack).
+var credentialCodes = map[string]bool{
+	"AuthFailure":                 true, // EC2
+	"InvalidClientTokenId":        true, // Auto Scaling, STS
+	"UnrecognizedClientException": true, // SSM
+	"SignatureDoesNotMatch":       true,
+	"IncompleteSignature":         true,
+	"ExpiredToken":                true,
+	"ExpiredTokenException":       true,
+	"RequestExpired":              true,
+	"InvalidAccessKeyId":          true,
+	"MissingAuthenticationToken":  true,
+}
+
+// credentialsError reports whether err is a failure of the credentials:
+// the SDK found none (or could not refresh them) and sent nothing, or AWS
+// refused them.
+func credentialsError(err error) bool {
+	if credentialCodes[apiCode(err)] {
+		return true
+	}
+	s := err.Error()
+	return strings.Contains(s, "get identity") || strings.Contains(s, "get credentials") ||
+		strings.Contains(s, "failed to retrieve credentials") || strings.Contains(s, "failed to refresh cached credentials")
+}
+
+// credentialsMessage is a credentials failure for a person: AWS's message,
+// or the SDK's without its operation prefix.
+func credentialsMessage(err error) string {
+	if m := apiMessage(err); m != "" {
+		return apiCode(err) + ": " + m
+	}
+	s := err.Error()
+	if i := strings.Index(s, "get identity: "); i >= 0 {
+		s = s[i+len("get identity: "):]
+	}
+	return s
 }
 
 // backoff is the delay suggested after n consecutive failures: exponential

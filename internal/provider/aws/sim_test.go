@@ -8,9 +8,11 @@ import (
 	"log/slog"
 	"slices"
 	"sort"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 
 	"github.com/ohfp/ohfp/internal/awssim"
@@ -271,7 +273,9 @@ func TestSimNetworkFaults(t *testing.T) {
 		if n := r.Calls()["DescribeInstances"]; n != 2 {
 			t.Errorf("faults %+v: %d attempts, want 2", f, n)
 		}
-		if h := p.Health(); !h.Unreachable {
+		// A dropped connection is AWS unreachable; a 5xx is AWS
+		// answering, with a server error.
+		if h := p.Health(); h.Unreachable != (f.DropRate > 0) || h.Failing != (f.ErrorRate > 0) {
 			t.Errorf("faults %+v: health %+v", f, h)
 		}
 	}
@@ -317,5 +321,87 @@ func TestSimDescribeInFlight(t *testing.T) {
 	got, err = p.Describe(ctx, "cluster-1", many, nil)
 	if err != nil || len(got) != 1 || got[0].ID != ids[1] {
 		t.Fatalf("batched describe = %+v, %v", got, err)
+	}
+}
+
+// RunInstances throttled every time while describes pass: the provider is
+// still throttling (one action's success does not hide another's).
+func TestSimThrottledActionStaysThrottled(t *testing.T) {
+	p, r, _ := newSim(t, Settings{RetryAttempts: 1})
+	r.SetFaults(awssim.Faults{ThrottleRate: 1, Actions: []string{"RunInstances"}})
+	tpl := template.Template{TemplateID: "tpl", ImageID: al2023, VMType: "c5.large"}
+	if _, err := p.Launch(context.Background(), provider.LaunchSpec{RequestID: "req-1", ClientToken: "req-1", Template: tpl, Units: 1, Tags: simTags("c", "req-1")}); provider.KindOf(err) != provider.Throttled {
+		t.Fatalf("launch err = %v, want throttled", err)
+	}
+	if _, err := p.List(context.Background(), "c"); err != nil {
+		t.Fatal(err)
+	}
+	h := p.Health()
+	if !h.Throttled || !slices.Equal(h.ThrottledActions, []string{"RunInstances"}) || !strings.HasPrefix(h.Summary(), "AWS throttling RunInstances") {
+		t.Fatalf("after a throttled launch and a good listing: throttled %v %v, summary %q", h.Throttled, h.ThrottledActions, h.Summary())
+	}
+	r.SetFaults(awssim.Faults{})
+	if _, err := p.Launch(context.Background(), provider.LaunchSpec{RequestID: "req-1", ClientToken: "req-1", Template: tpl, Units: 1, Tags: simTags("c", "req-1")}); err != nil {
+		t.Fatal(err)
+	}
+	if h := p.Health(); h.Throttled || h.Summary() != "ok" {
+		t.Fatalf("after a good launch: %+v", h)
+	}
+}
+
+// No credentials at all: the SDK never sends the call, and the health
+// says so instead of "ok, 0 calls, 0 errors".
+func TestSimNoCredentialsIsUnhealthy(t *testing.T) {
+	p, _, _ := newSim(t, Settings{})
+	p2, err := New(context.Background(), Settings{Region: "us-east-1", EndpointURL: aws.ToString(p.cfg.BaseEndpoint),
+		Credentials: aws.CredentialsProviderFunc(func(context.Context) (aws.Credentials, error) {
+			return aws.Credentials{}, errors.New("no EC2 IMDS role found")
+		})}, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = p2.List(context.Background(), "c")
+	if err == nil {
+		t.Fatal("listing without credentials succeeded")
+	}
+	h := p2.Health()
+	if !h.Credentials || h.Errors["DescribeInstances"] != 1 || !strings.HasPrefix(h.Summary(), "no valid AWS credentials") {
+		t.Fatalf("health without credentials: %+v, summary %q (err %v)", h, h.Summary(), err)
+	}
+}
+
+// ohfp check's dry runs: a good template answers DryRunOperation (ok) for
+// each type and subnet pair and launches nothing; an unknown subnet gives
+// its error; credentials without ec2:RunInstances give
+// UnauthorizedOperation, whatever the parameters.
+func TestSimCheckDryRun(t *testing.T) {
+	p, r, _ := newSim(t, Settings{})
+	var subnets []string
+	for _, s := range r.Subnets() {
+		subnets = append(subnets, s)
+	}
+	sort.Strings(subnets)
+	good := template.Template{TemplateID: "good", ImageID: al2023, VMTypes: template.Weights{{Type: "c5.large", Weight: 1}, {Type: "m5.large", Weight: 1}}, SubnetIDs: subnets[:2]}
+	res := p.Check(context.Background(), good)
+	if len(res) != 5 {
+		t.Fatalf("check of 2 types x 2 subnets: %+v", res)
+	}
+	for _, c := range res {
+		if !c.OK {
+			t.Errorf("good template: %+v", c)
+		}
+	}
+	if n := len(r.Instances()); n != 0 {
+		t.Fatalf("a dry run launched %d instances", n)
+	}
+	bad := template.Template{TemplateID: "bad", ImageID: al2023, VMType: "c5.large", SubnetIDs: []string{"subnet-0000000000000dead"}}
+	res = p.Check(context.Background(), bad)
+	if len(res) != 2 || res[1].OK || !strings.Contains(res[1].Result, "InvalidSubnetID.NotFound") {
+		t.Fatalf("unknown subnet: %+v", res)
+	}
+	r.SetFaults(awssim.Faults{Denied: []string{"RunInstances"}})
+	res = p.Check(context.Background(), good)
+	if res[1].OK || !strings.Contains(res[1].Result, "not permitted") || !strings.Contains(res[1].Result, "You are not authorized") {
+		t.Fatalf("denied: %+v", res)
 	}
 }

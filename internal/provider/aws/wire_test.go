@@ -178,7 +178,7 @@ func TestThrottlingHealthAndRecovery(t *testing.T) {
 		if h.RetryIn < d/2 || h.RetryIn > d {
 			t.Errorf("RetryIn = %v after %d failures, want within [%v, %v]", h.RetryIn, n, d/2, d)
 		}
-		if !strings.HasPrefix(h.Summary(), "AWS throttling, retrying in ") {
+		if !strings.HasPrefix(h.Summary(), "AWS throttling DescribeInstances") {
 			t.Errorf("Summary = %q", h.Summary())
 		}
 	}
@@ -215,7 +215,7 @@ func TestDroppedConnectionIsTransient(t *testing.T) {
 	if got := w.count("DescribeInstances"); got != 3 {
 		t.Errorf("%d attempts, want 3", got)
 	}
-	if h := p.Health(); !h.Unreachable || !strings.HasPrefix(h.Summary(), "AWS unreachable, retrying in ") {
+	if h := p.Health(); !h.Unreachable || !strings.HasPrefix(h.Summary(), "AWS unreachable: ") {
 		t.Errorf("health = %+v", h)
 	}
 }

@@ -1,0 +1,141 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os/user"
+	"slices"
+	"strconv"
+	"time"
+
+	"github.com/ohfp/ohfp/internal/apitype"
+	"github.com/ohfp/ohfp/internal/health"
+	"github.com/ohfp/ohfp/internal/rpcserver"
+)
+
+// caller says who is calling (for the request's history and the log) and
+// whether they may act as the operator: root, or a member (primary or
+// supplementary group, as the kernel reports it for the connection, else
+// as /etc/group says) of one of admin_groups.
+func (d *daemon) caller(ctx context.Context) (who string, admin bool) {
+	p, ok := rpcserver.PeerFromContext(ctx)
+	if !ok {
+		return "a caller ohfpd cannot identify", false
+	}
+	who = "uid " + strconv.FormatUint(uint64(p.UID), 10)
+	if u, err := user.LookupId(strconv.FormatUint(uint64(p.UID), 10)); err == nil {
+		who += " (" + u.Username + ")"
+	}
+	if p.UID == 0 {
+		return who, true
+	}
+	d.mu.Lock()
+	admins := d.adminGIDs
+	d.mu.Unlock()
+	if len(admins) == 0 {
+		return who, false
+	}
+	groups := append([]uint32{p.GID}, p.Groups...)
+	if p.Groups == nil {
+		if u, err := user.LookupId(strconv.FormatUint(uint64(p.UID), 10)); err == nil {
+			if ids, err := u.GroupIds(); err == nil {
+				for _, id := range ids {
+					if n, err := strconv.ParseUint(id, 10, 32); err == nil {
+						groups = append(groups, uint32(n))
+					}
+				}
+			}
+		}
+	}
+	for _, g := range groups {
+		if slices.Contains(admins, g) {
+			return who, true
+		}
+	}
+	return who, false
+}
+
+// resolveGroups turns group names or ids into gids; what is unknown is
+// logged and left out.
+func resolveGroups(names []string, key string, log *slog.Logger) []uint32 {
+	var gids []uint32
+	for _, g := range names {
+		if id, err := strconv.ParseUint(g, 10, 32); err == nil {
+			gids = append(gids, uint32(id))
+		} else if gg, err := user.LookupGroup(g); err == nil {
+			id, _ := strconv.ParseUint(gg.Gid, 10, 32)
+			gids = append(gids, uint32(id))
+		} else {
+			log.Warn(key+": no such group in /etc/group; ohfpd is static and does not ask LDAP or SSSD: give the gid (getent group NAME)", "group", g)
+		}
+	}
+	return gids
+}
+
+// fullStatus is the status with every provider's cloud health and the
+// health verdict: what ohfp status, the metrics, STATUS= and the watchdog
+// read.
+func (d *daemon) fullStatus() apitype.Status {
+	rep := d.eng.StatusReport()
+	d.statusExtra(&rep)
+	return rep
+}
+
+// statusExtra adds AWS health per provider and the verdict (package
+// health) to the core's status.
+func (d *daemon) statusExtra(rep *apitype.Status) {
+	rep.AWS = d.cloudStatus()
+	d.mu.Lock()
+	bound := progressBound(d.cfg)
+	d.mu.Unlock()
+	h := health.Assess(*rep, time.Now(), bound)
+	rep.Health = &h
+}
+
+// check dry-runs the templates (all, one provider's, or one) against
+// their cloud: permissions, AMIs, subnets, security groups, instance
+// types (ohfp check).
+func (d *daemon) check(ctx context.Context, a apitype.CheckArgs) ([]apitype.CheckRow, error) {
+	d.mu.Lock()
+	cfg, provs := d.cfg, d.provs
+	d.mu.Unlock()
+	var rows []apitype.CheckRow
+	found := false
+	for _, p := range cfg.Providers {
+		if a.Provider != "" && p.Name != a.Provider {
+			continue
+		}
+		ap := provs[p.Name]
+		if ap == nil {
+			continue
+		}
+		for _, t := range p.Templates {
+			if a.Template != "" && t.TemplateID != a.Template {
+				continue
+			}
+			found = true
+			cctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+			for _, c := range ap.Check(cctx, t) {
+				rows = append(rows, apitype.CheckRow{Provider: p.Name, TemplateID: t.TemplateID, What: c.What, OK: c.OK, Result: c.Result})
+			}
+			cancel()
+		}
+	}
+	if !found {
+		switch {
+		case a.Template != "":
+			return nil, fmt.Errorf("no template %q%s in the configuration", a.Template, ofProvider(a.Provider))
+		case a.Provider != "":
+			return nil, fmt.Errorf("no provider %q in the configuration", a.Provider)
+		}
+	}
+	return rows, nil
+}
+
+func ofProvider(p string) string {
+	if p == "" {
+		return ""
+	}
+	return " of provider " + p
+}

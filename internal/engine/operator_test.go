@@ -1,0 +1,215 @@
+package engine
+
+import (
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ohfp/ohfp/internal/hf"
+	"github.com/ohfp/ohfp/internal/provider"
+	"github.com/ohfp/ohfp/internal/service"
+)
+
+const root = "uid 0 (root)"
+
+// A launch AWS keeps throttling retries for up to 10 minutes; ohfp cancel
+// stops it at once, for good (after a restart too), HF sees the request
+// end with the reason, and the request's history says who did it.
+func TestCancelStopsARetryingLaunch(t *testing.T) {
+	h := newHarness(t)
+	throttled := &provider.Error{Op: "RunInstances", Code: "RequestLimitExceeded", Message: "Request limit exceeded.", Kind: provider.Throttled}
+	h.cloud.launchErr = []error{throttled, throttled, throttled}
+	id := h.request("OnDemand-c5", 2)
+	h.provision()
+	if st := h.e.StatusReport(); st.NextRetry.IsZero() || st.CloudNote != "AWS throttling" {
+		t.Fatalf("a throttled launch: next retry %v, cloud note %q", st.NextRetry, st.CloudNote)
+	}
+	ans, err := h.e.Cancel(id, false, root)
+	if err != nil || !strings.Contains(ans.Message, "its launch will not be made") || !strings.Contains(ans.Message, "retried after 1 attempt)") {
+		t.Fatalf("cancel: %+v, %v", ans, err)
+	}
+	h.restart()
+	h.clk.Advance(5 * time.Minute)
+	h.provision()
+	h.reconcile()
+	if h.cloud.launches != 1 {
+		t.Fatalf("%d launches after the cancel, want the 1 before it", h.cloud.launches)
+	}
+	st := h.status(id)
+	if st.Status != hf.StatusCompleteWithError || !strings.Contains(st.Message, "cancelled by the operator (uid 0 (root))") {
+		t.Fatalf("HF's status after the cancel: %+v", st)
+	}
+	if rep := h.e.StatusReport(); !rep.NextRetry.IsZero() {
+		t.Fatalf("no retry waits, yet status says %v", rep.NextRetry)
+	}
+	shown, err := h.e.Show(id)
+	if err != nil || len(shown.Request.History) != 1 || shown.Request.History[0].Who != root || shown.Request.History[0].Action != "cancel" {
+		t.Fatalf("history after a restart: %+v, %v", shown.Request, err)
+	}
+	var re *service.RefusedError
+	if _, err := h.e.Cancel(id, false, root); !errors.As(err, &re) || !strings.Contains(err.Error(), "already finished") {
+		t.Fatalf("cancelling twice: %v", err)
+	}
+	var nf *service.NotFoundError
+	if _, err := h.e.Cancel("req-nope", false, root); !errors.As(err, &nf) {
+		t.Fatalf("unknown request: %v", err)
+	}
+}
+
+// A launch call under way when the operator cancels: what it brings is
+// terminated, not left running behind HF's back.
+func TestCancelDuringTheLaunchCall(t *testing.T) {
+	h := newHarness(t)
+	id := h.request("OnDemand-c5", 2)
+	h.cloud.onLaunch = func() {
+		h.cloud.onLaunch = nil
+		if _, err := h.e.Cancel(id, false, root); err != nil {
+			t.Error(err)
+		}
+	}
+	h.provision() // the launch; the cancel lands during its call
+	h.provision()
+	if got := len(h.cloud.terms); got != 1 || len(h.cloud.terms[0]) != 2 {
+		t.Fatalf("terminations %v: the 2 instances launched after the cancel must go", h.cloud.terms)
+	}
+}
+
+// ohfp return: a ret- request recorded durably, the machine terminated as
+// for HF, HF told by getReturnRequests that the host is taken back (no
+// grace); unknown machines refuse the whole action.
+func TestOperatorReturn(t *testing.T) {
+	h := newHarness(t)
+	id := h.request("OnDemand-c5", 2)
+	h.provision()
+	h.cloud.settle()
+	h.reconcile()
+	ms := h.status(id).Machines
+	var re *service.RefusedError
+	if _, err := h.e.Return([]string{ms[0].MachineID, "i-nope"}, "", root); !errors.As(err, &re) || !strings.Contains(err.Error(), "i-nope") {
+		t.Fatalf("an unknown machine: %v", err)
+	}
+	ans, err := h.e.Return([]string{ms[0].Name}, "", root)
+	if err != nil || len(ans.ReturnIDs) != 1 || !strings.HasPrefix(ans.ReturnIDs[0], "ret-") || !strings.Contains(ans.Message, "Returning 1 machine.") {
+		t.Fatalf("return: %+v, %v", ans, err)
+	}
+	h.restart() // durable: the return and its note survive
+	rr, _ := hfraw(h.e).GetReturnRequests(nil, []byte(`{"machines":[{"name":"`+ms[0].Name+`","machineId":"`+ms[0].MachineID+`"},{"name":"`+ms[1].Name+`","machineId":"`+ms[1].MachineID+`"}]}`))
+	if len(rr.Requests) != 1 || rr.Requests[0].Machine != ms[0].Name || rr.Requests[0].GracePeriod != 0 {
+		t.Fatalf("HF must be told the operator took %s back: %+v", ms[0].Name, rr)
+	}
+	h.provision()
+	if len(h.cloud.terms) != 1 || h.cloud.terms[0][0] != ms[0].MachineID {
+		t.Fatalf("terminations %v", h.cloud.terms)
+	}
+	shown, _ := h.e.Show(ans.ReturnIDs[0])
+	if len(shown.Request.History) != 1 || shown.Request.History[0].Action != "return" {
+		t.Fatalf("history of the return: %+v", shown.Request.History)
+	}
+	// --request: the rest of the request.
+	ans, err = h.e.Return(nil, id, root)
+	if err != nil || !strings.Contains(ans.Message, "Returning 1 machine.") {
+		t.Fatalf("return --request: %+v, %v", ans, err)
+	}
+}
+
+// ohfp drain: availableNumber 0, requestMachines refused, across a
+// restart, until undrain.
+func TestDrainIsDurable(t *testing.T) {
+	h := newHarness(t)
+	avail := func() int {
+		tr, err := hfraw(h.e).GetAvailableTemplates(nil, []byte(`{}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, tp := range tr.Templates {
+			if tp.TemplateID == "OnDemand-c5" {
+				return tp.AvailableNumber
+			}
+		}
+		t.Fatalf("OnDemand-c5 not offered: %s", tr.Message)
+		return -1
+	}
+	h.reconcile() // the instance type's facts, which the template's attributes need
+	if _, err := h.e.Drain("", "OnDemand-c5", root); err != nil {
+		t.Fatal(err)
+	}
+	h.restart()
+	h.reconcile()
+	if n := avail(); n != 0 {
+		t.Fatalf("drained template offers %d", n)
+	}
+	if _, err := hfraw(h.e).RequestMachines(nil, []byte(`{"template":{"templateId":"OnDemand-c5","machineCount":1}}`)); err == nil || !strings.Contains(err.Error(), "drained by the operator") {
+		t.Fatalf("requestMachines of a drained template: %v", err)
+	}
+	if st := h.e.StatusReport(); len(st.Drained) != 1 || st.Drained[0].By != root {
+		t.Fatalf("status drained: %+v", st.Drained)
+	}
+	var nf *service.NotFoundError
+	if _, err := h.e.Drain("", "NoSuch", root); !errors.As(err, &nf) {
+		t.Fatalf("unknown template: %v", err)
+	}
+	if _, err := h.e.Undrain("", "OnDemand-c5", root); err != nil {
+		t.Fatal(err)
+	}
+	h.restart()
+	if n := avail(); n != 10 {
+		t.Fatalf("undrained template offers %d, want 10", n)
+	}
+}
+
+// Cancelling a fleet caps it at what came (by the next pass), with no
+// on-demand fallback, and the request ends with the reason.
+func TestCancelCapsTheFleet(t *testing.T) {
+	h, fc := newFleetHarness(t)
+	id := h.request("Fleet-weighted", 8)
+	h.provision()
+	fc.fill("fleet-1", 1)
+	h.cloud.settle()
+	h.reconcile()
+	ans, err := h.e.Cancel(id, false, root)
+	if err != nil || !strings.Contains(ans.Message, "fleet-1 is capped at the 2 units that came") {
+		t.Fatalf("cancel: %+v %v", ans, err)
+	}
+	h.reconcile()
+	if !fc.has("Cap fleet-1 2") {
+		t.Fatalf("calls %v: the fleet must be capped", fc.calls)
+	}
+	h.reconcile()
+	if st := h.status(id); st.Status != hf.StatusCompleteWithError || !strings.Contains(st.Message, "cancelled by the operator") || len(st.Machines) != 1 {
+		t.Fatalf("after the cap: %+v", st)
+	}
+}
+
+// ohfp requests: the finished requests of the last hour, then only with
+// --all; status counts live machines, not terminated ones.
+func TestRequestsShowRecentlyFinished(t *testing.T) {
+	h := newHarness(t)
+	h.cloud.launchErr = []error{&provider.Error{Op: "RunInstances", Code: "InvalidAMIID.NotFound", Message: "no", Kind: provider.Fatal}}
+	id := h.request("OnDemand-c5", 1)
+	h.provision()
+	if rows := h.e.ListRequests(false); len(rows) != 1 || rows[0].ID != id || rows[0].Finished.IsZero() {
+		t.Fatalf("a request that just failed must show: %+v", rows)
+	}
+	h.clk.Advance(2 * time.Hour)
+	if rows := h.e.ListRequests(false); len(rows) != 0 {
+		t.Fatalf("finished 2 h ago: %+v", rows)
+	}
+	if rows := h.e.ListRequests(true); len(rows) != 1 {
+		t.Fatalf("--all: %+v", rows)
+	}
+	id2 := h.request("OnDemand-c5", 2)
+	h.provision()
+	h.cloud.settle()
+	h.reconcile()
+	ms := h.status(id2).Machines
+	if err := h.cloud.Terminate(t.Context(), []string{ms[0].MachineID, ms[1].MachineID}); err != nil {
+		t.Fatal(err)
+	}
+	h.cloud.settle()
+	h.clk.Advance(time.Minute)
+	h.reconcile()
+	if st := h.e.StatusReport(); st.LiveMachines != 0 || st.Machines["terminated"] != 2 {
+		t.Fatalf("status after the console terminated both: live %d, by state %v", st.LiveMachines, st.Machines)
+	}
+}
