@@ -210,6 +210,36 @@ func (c *cloud) counts() (calls, errs map[string]int) {
 	return out.Calls, out.Errors
 }
 
+// errorCodes is the region's errors by "Action Code"; dropped answers
+// and connections count under awssim.CodeAnswerDropped and
+// awssim.CodeConnectionDropped.
+func (c *cloud) errorCodes() map[string]int {
+	var out struct {
+		Codes map[string]int `json:"errorCodes"`
+	}
+	c.do("GET", "/_sim/counts", nil, &out)
+	return out.Codes
+}
+
+// droppedAnswers counts the calls that ran but whose answer the region
+// dropped, in codes (from errorCodes).
+func droppedAnswers(codes map[string]int) int {
+	n := 0
+	for k, v := range codes {
+		if strings.HasSuffix(k, " "+awssim.CodeAnswerDropped) {
+			n += v
+		}
+	}
+	return n
+}
+
+// consistencyWindow is the region's eventual-consistency window (0: off).
+func (c *cloud) consistencyWindow() time.Duration {
+	var out awssim.Consistency
+	c.do("GET", "/_sim/consistency", nil, &out)
+	return out.Window
+}
+
 func (c *cloud) terminate(ids ...string) {
 	c.do("POST", "/_sim/terminate", map[string]any{"instanceIds": ids}, nil)
 }
