@@ -35,6 +35,9 @@ type fakeCloud struct {
 	lists     int
 	terms     [][]string
 	launchErr []error // returned by the next launches, in order
+	// dropAnswers: the next launches run, then answer a transient error
+	// (their answer lost on the way back).
+	dropAnswers int
 	capacity  int     // at most this many instances per launch when > 0
 	spot      map[string]provider.SpotRequest
 	afterList func() // runs after List took its snapshot, before it returns
@@ -91,6 +94,11 @@ func (f *fakeCloud) Launch(_ context.Context, s provider.LaunchSpec) (provider.L
 		ids = append(ids, id)
 	}
 	f.tokens[s.ClientToken] = ids
+	if f.dropAnswers > 0 {
+		f.dropAnswers--
+		return provider.LaunchResult{}, &provider.Error{Op: "RunInstances", Kind: provider.Transient,
+			Message: "read tcp: connection reset by peer (the call ran; its answer was lost)"}
+	}
 	return provider.LaunchResult{Instances: f.get(ids)}, nil
 }
 
@@ -779,5 +787,49 @@ func TestRunInstancesTriesNextPool(t *testing.T) {
 	}
 	if n := len(h.cloud.specs); n != 7 {
 		t.Fatalf("%d launches asked in all, want 7", n)
+	}
+}
+
+// A launch whose answer is lost (the call ran, ohfpd saw a transient
+// error) is retried later with the same client token and the same request
+// time, so that EC2 answers the first call's instances (a fleet's
+// ValidUntil, derived from that time, is the same too, or EC2 would answer
+// IdempotentParameterMismatch); the request adopts them: nothing launched
+// twice.
+func TestLaunchAnswerLostRetriedWithSameToken(t *testing.T) {
+	h := newHarness(t)
+	id := h.request("OnDemand-c5", 2)
+	created := h.clk.Now()
+	h.clk.Advance(time.Second)
+	h.cloud.dropAnswers = 1
+	h.provision()
+	if h.cloud.launches != 1 || h.cloud.count() != 2 {
+		t.Fatalf("after the lost answer: launches=%d instances=%d", h.cloud.launches, h.cloud.count())
+	}
+	if st := h.status(id); st.Status != hf.StatusRunning || len(st.Machines) != 0 {
+		t.Fatalf("after the lost answer: %+v", st)
+	}
+	h.clk.Advance(2 * time.Minute) // past the retry's backoff
+	h.provision()
+	if h.cloud.launches != 2 || h.cloud.count() != 2 {
+		t.Fatalf("after the retry: launches=%d instances=%d, want 2 launches and the 2 instances of the first", h.cloud.launches, h.cloud.count())
+	}
+	a, b := h.cloud.specs[0], h.cloud.specs[1]
+	if a.ClientToken == "" || a.ClientToken != b.ClientToken {
+		t.Fatalf("client tokens %q then %q, want the same", a.ClientToken, b.ClientToken)
+	}
+	if !a.RequestedAt.Equal(created) || !b.RequestedAt.Equal(created) {
+		t.Fatalf("RequestedAt %v then %v, want the request's time %v on both", a.RequestedAt, b.RequestedAt, created)
+	}
+	h.cloud.settle()
+	h.reconcile()
+	st := h.status(id)
+	if st.Status != hf.StatusComplete || len(st.Machines) != 2 {
+		t.Fatalf("after the retry: %+v", st)
+	}
+	for _, m := range st.Machines {
+		if _, ok := h.cloud.insts[m.MachineID]; !ok {
+			t.Fatalf("machine %s is not one the first call launched", m.MachineID)
+		}
 	}
 }

@@ -141,6 +141,7 @@ func (pv *Provisioner) launch(ctx context.Context, id string) {
 	spec := provider.LaunchSpec{
 		RequestID:   r.ID,
 		ClientToken: r.ClientToken,
+		RequestedAt: r.CreatedAt,
 		Template:    *tpl,
 		Units:       r.Units,
 		Tags:        pv.tagsFor(r, tpl),
