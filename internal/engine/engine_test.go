@@ -38,10 +38,10 @@ type fakeCloud struct {
 	// dropAnswers: the next launches run, then answer a transient error
 	// (their answer lost on the way back).
 	dropAnswers int
-	capacity  int     // at most this many instances per launch when > 0
-	spot      map[string]provider.SpotRequest
-	afterList func() // runs after List took its snapshot, before it returns
-	describes int
+	capacity    int // at most this many instances per launch when > 0
+	spot        map[string]provider.SpotRequest
+	afterList   func() // runs after List took its snapshot, before it returns
+	describes   int
 	// noCapacity: "type subnet" pairs that answer InsufficientInstanceCapacity.
 	noCapacity map[string]bool
 	specs      []provider.LaunchSpec // every launch asked, in order
