@@ -119,17 +119,11 @@ type cloud struct {
 
 func startCloud(t *testing.T, launchDelay, terminateDelay time.Duration) *cloud {
 	t.Helper()
-	return startCloudBin(t, filepath.Join(binDir, "ohfpd"), launchDelay, terminateDelay)
-}
-
-// startCloudBin serves the region with the ohfpd binary at bin.
-func startCloudBin(t *testing.T, bin string, launchDelay, terminateDelay time.Duration) *cloud {
-	t.Helper()
 	addr := freeAddr(t)
 	logPath := filepath.Join(t.TempDir(), "awssim.log")
 	logf, err := os.Create(logPath)
 	must(t, err)
-	sim := exec.Command(bin, "simulate", "--listen", addr,
+	sim := exec.Command(filepath.Join(binDir, "ohfpd"), "simulate", "--listen", addr,
 		"--launch-delay", launchDelay.String(), "--terminate-delay", terminateDelay.String())
 	sim.Stdout, sim.Stderr = logf, logf
 	must(t, sim.Start())
@@ -288,7 +282,6 @@ func templatesJSON(max int) string {
 type daemonOpts struct {
 	maxNumber    int           // per template; default 1000
 	templates    string        // awsprov_templates.json; default templatesJSON(maxNumber)
-	ohfpd        string        // the ohfpd binary; default binDir's
 	rateLimit    bool          // aws_rate_limit (client-side EC2 buckets)
 	claimTimeout time.Duration // reconcile.claim_timeout; default 30m
 }
@@ -297,7 +290,6 @@ type daemonOpts struct {
 type env struct {
 	t       *testing.T
 	cloud   *cloud
-	ohfpd   string
 	dir     string
 	cfg     string
 	sock    string
@@ -322,11 +314,8 @@ func newEnv(t *testing.T, c *cloud, o daemonOpts) *env {
 	if o.templates == "" {
 		o.templates = templatesJSON(o.maxNumber)
 	}
-	if o.ohfpd == "" {
-		o.ohfpd = filepath.Join(binDir, "ohfpd")
-	}
 	dir := t.TempDir()
-	e := &env{t: t, cloud: c, ohfpd: o.ohfpd, dir: dir, cluster: "soak",
+	e := &env{t: t, cloud: c, dir: dir, cluster: "soak",
 		sock: filepath.Join(dir, "ohfp.sock"), state: filepath.Join(dir, "state"),
 		cfg: filepath.Join(dir, "config.yaml"), logPath: filepath.Join(dir, "ohfpd.log")}
 	cfg := fmt.Sprintf(`socket: %s
@@ -395,7 +384,7 @@ func (e *env) start(args ...string) {
 	e.t.Helper()
 	e.starts++
 	fmt.Fprintf(e.logf, "==== soak: start #%d %v at %s\n", e.starts, args, time.Now().Format(time.StampMicro))
-	d, err := hfdriver.StartDaemon(e.ohfpd, append([]string{"--config", e.cfg}, args...),
+	d, err := hfdriver.StartDaemon(filepath.Join(binDir, "ohfpd"), append([]string{"--config", e.cfg}, args...),
 		[]string{"AWS_ACCESS_KEY_ID=AKIASIMULATED", "AWS_SECRET_ACCESS_KEY=simulated", "AWS_EC2_METADATA_DISABLED=true"},
 		e.sock, e.logf, 60*time.Second)
 	must(e.t, err)
