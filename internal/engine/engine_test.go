@@ -38,6 +38,9 @@ type fakeCloud struct {
 	// dropAnswers: the next launches run, then answer a transient error
 	// (their answer lost on the way back).
 	dropAnswers int
+	// hidden: instances List and Describe do not show yet (eventual
+	// consistency).
+	hidden map[string]bool
 	capacity    int // at most this many instances per launch when > 0
 	spot        map[string]provider.SpotRequest
 	afterList   func() // runs after List took its snapshot, before it returns
@@ -118,7 +121,7 @@ func (f *fakeCloud) List(_ context.Context, owner string) ([]provider.Instance, 
 	var out []provider.Instance
 	for _, id := range f.order {
 		in, ok := f.insts[id]
-		if ok && (owner == "" || in.Tags[provider.TagManagedBy] == owner) {
+		if ok && !f.hidden[id] && (owner == "" || in.Tags[provider.TagManagedBy] == owner) {
 			out = append(out, *in)
 		}
 	}
@@ -445,8 +448,11 @@ func TestCrashAfterLaunchAdoptsInstead(t *testing.T) {
 	h.restart()
 	h.reconcile() // Run does this before provisioning
 	h.provision()
-	if h.cloud.launches != 1 {
-		t.Fatalf("launched again after adoption: %d launches", h.cloud.launches)
+	// The launch is asked again with the same token (what a listing shows
+	// may be part of it only): EC2 answers the first call's instances.
+	if h.cloud.launches != 2 || h.cloud.count() != 2 || h.cloud.specs[1].ClientToken != id {
+		t.Fatalf("after adoption: %d launches, %d instances, token %q; want the launch asked again with token %q, nothing more launched",
+			h.cloud.launches, h.cloud.count(), h.cloud.specs[1].ClientToken, id)
 	}
 	h.cloud.settle()
 	h.reconcile()
@@ -831,5 +837,63 @@ func TestLaunchAnswerLostRetriedWithSameToken(t *testing.T) {
 		if _, ok := h.cloud.insts[m.MachineID]; !ok {
 			t.Fatalf("machine %s is not one the first call launched", m.MachineID)
 		}
+	}
+}
+
+// A launch whose answer is lost, and of whose instances a reconcile pass
+// sees only some (EC2 shows each new instance after its own delay): the
+// pass adopts what it sees, but the request is not taken as launched with
+// that part: it stays queued and the launch is asked again at once with
+// the same token, which answers every instance of the first call. Before,
+// the request ended complete_with_error with the part, and the rest,
+// arriving late, were terminated as orphans.
+func TestLaunchAnswerLostPartlyVisible(t *testing.T) {
+	h := newHarness(t)
+	id := h.request("OnDemand-c5", 3)
+	h.cloud.dropAnswers = 1
+	h.provision()
+	if h.cloud.count() != 3 {
+		t.Fatalf("the first call launched %d instances, want 3", h.cloud.count())
+	}
+	h.cloud.hidden = map[string]bool{h.cloud.order[1]: true, h.cloud.order[2]: true}
+	h.cloud.settle()
+	h.reconcile()
+	if st := h.status(id); st.Status != hf.StatusRunning {
+		t.Fatalf("after a pass that saw 1 of the 3 instances: %+v, want running", st)
+	}
+	h.provision() // due at once: no wait for the backoff
+	if h.cloud.launches != 2 || h.cloud.count() != 3 || h.cloud.specs[1].ClientToken != h.cloud.specs[0].ClientToken {
+		t.Fatalf("after the retry: %d launches, %d instances; want the launch asked again with its token and nothing more launched", h.cloud.launches, h.cloud.count())
+	}
+	h.cloud.hidden = nil
+	h.reconcile()
+	h.clk.Advance(time.Minute)
+	h.reconcile()
+	st := h.status(id)
+	if st.Status != hf.StatusComplete || len(st.Machines) != 3 {
+		t.Fatalf("after the retry: %+v, want complete with 3 machines", st)
+	}
+	if len(h.cloud.terms) != 0 {
+		t.Fatalf("terminated %v, want nothing terminated", h.cloud.terms)
+	}
+}
+
+// If asking again with the token fails for good after a pass adopted part
+// of a lost launch, the request ends with the machines found (HF holds
+// and returns them), saying why, instead of failing with them unlisted.
+func TestLaunchAnswerLostRetryRefused(t *testing.T) {
+	h := newHarness(t)
+	id := h.request("OnDemand-c5", 3)
+	h.cloud.dropAnswers = 1
+	h.provision()
+	h.cloud.hidden = map[string]bool{h.cloud.order[1]: true, h.cloud.order[2]: true}
+	h.cloud.settle()
+	h.reconcile()
+	h.cloud.launchErr = []error{&provider.Error{Op: "RunInstances", Code: "IdempotentParameterMismatch", Message: "Arguments on this idempotent request are inconsistent", Kind: provider.Fatal}}
+	h.provision()
+	st := h.status(id)
+	if st.Status != hf.StatusCompleteWithError || len(st.Machines) != 1 || st.Machines[0].Result != hf.ResultSucceed ||
+		!strings.Contains(st.Message, "answer was lost") || !strings.Contains(st.Message, "IdempotentParameterMismatch") {
+		t.Fatalf("after the retry was refused: %+v", st)
 	}
 }

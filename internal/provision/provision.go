@@ -229,6 +229,19 @@ func (pv *Provisioner) launch(ctx context.Context, id string) {
 			}
 			return
 		}
+		if len(r.MachineIDs) > 0 {
+			// An earlier attempt launched (a reconcile pass found its
+			// instances; its answer was lost) and asking again with its
+			// token failed: the request ends with what was found.
+			r.Phase = domain.PhaseLaunched
+			r.RetryNote = ""
+			r.Shortfall = fmt.Sprintf("the launch's answer was lost and asking again failed: %s", shorten(lerr.Error(), 200))
+			pv.st.Log.Warn("launch retry failed; the request keeps the instances found", "request", id, "err", lerr, "machines", len(r.MachineIDs))
+			if err := pv.st.Persist([]*domain.Request{r}, nil); err != nil {
+				pv.st.Log.Error("persist request", "request", id, "err", err)
+			}
+			return
+		}
 		r.Phase = domain.PhaseFailed
 		r.LaunchError = "AWS refused the launch: " + lerr.Error()
 		if r.Pool > 0 {
