@@ -40,11 +40,11 @@ type fakeCloud struct {
 	dropAnswers int
 	// hidden: instances List and Describe do not show yet (eventual
 	// consistency).
-	hidden map[string]bool
-	capacity    int // at most this many instances per launch when > 0
-	spot        map[string]provider.SpotRequest
-	afterList   func() // runs after List took its snapshot, before it returns
-	describes   int
+	hidden    map[string]bool
+	capacity  int // at most this many instances per launch when > 0
+	spot      map[string]provider.SpotRequest
+	afterList func() // runs after List took its snapshot, before it returns
+	describes int
 	// noCapacity: "type subnet" pairs that answer InsufficientInstanceCapacity.
 	noCapacity map[string]bool
 	specs      []provider.LaunchSpec // every launch asked, in order
