@@ -382,3 +382,32 @@ func TestStrictDroppedAnswerIdempotent(t *testing.T) {
 		t.Fatalf("%d instances after the retry, want the 2 of the first call", n)
 	}
 }
+
+// The Spot requests of instances just launched are looked up through the
+// spot-instance-request-id filter: EC2 leaves out the ones it does not
+// show yet instead of refusing the call (InvalidSpotInstanceRequestID.NotFound).
+func TestStrictYoungSpotRequestsNotRefused(t *testing.T) {
+	ctx := context.Background()
+	p, r, advance := strictSim(t, awssim.Options{})
+	tpl := template.Template{TemplateID: "tpl", ImageID: al2023, VMType: "c5.large", PriceType: template.PriceSpot, ProviderAPI: template.APIRunInstances}
+	res, err := p.Launch(ctx, provider.LaunchSpec{RequestID: "req-s", ClientToken: "req-s", Template: tpl, Units: 3, Tags: simTags("c1", "req-s")})
+	if err != nil || len(res.Instances) != 3 {
+		t.Fatalf("launch = %+v, %v", res, err)
+	}
+	var sirs []string
+	for _, in := range res.Instances {
+		sirs = append(sirs, in.SpotRequestID)
+	}
+	r.ResetCounts()
+	if _, err := p.SpotRequests(ctx, sirs); err != nil {
+		t.Fatalf("SpotRequests right after the launch: %v", err)
+	}
+	advance(window)
+	got, err := p.SpotRequests(ctx, sirs)
+	if err != nil || len(got) != 3 {
+		t.Fatalf("SpotRequests once visible = %+v, %v", got, err)
+	}
+	if errs := r.Errors(); len(errs) != 0 {
+		t.Fatalf("the region refused calls: %v", errs)
+	}
+}
