@@ -16,7 +16,9 @@
 // ListenAndServe runs a standalone region (ohfpd simulate --listen ADDR).
 // Levers (faults, throttling, Spot interruptions, console actions,
 // capacity) are Go methods on *Region and JSON endpoints under /_sim/ (see
-// controlHandler in levers.go). Calls and Errors count requests per action.
+// controlHandler in levers.go). Calls and Errors count requests per action,
+// ErrorCodes errors per action and code (dropped connections and answers
+// under their own pseudo-codes); /_sim/counts serves all three.
 //
 // # Time
 //

@@ -422,12 +422,33 @@ func (r *Region) Errors() map[string]int {
 	return maps.Clone(r.errs)
 }
 
-// ResetCounts zeroes Calls and Errors.
+// Pseudo error codes of ErrorCodes for the calls no error answered.
+const (
+	// CodeConnectionDropped: Faults.DropRate closed the connection before
+	// the call ran.
+	CodeConnectionDropped = "(connection dropped)"
+	// CodeAnswerDropped: Faults.DropAnswerRate ran the call, then closed
+	// the connection without its answer.
+	CodeAnswerDropped = "(answer dropped)"
+)
+
+// ErrorCodes breaks Errors down by error code: keys are "Action Code"
+// (e.g. "RunInstances RequestLimitExceeded", "DescribeInstances
+// FilterLimitExceeded"); dropped connections and answers count under
+// CodeConnectionDropped and CodeAnswerDropped.
+func (r *Region) ErrorCodes() map[string]int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return maps.Clone(r.errCodes)
+}
+
+// ResetCounts zeroes Calls, Errors and ErrorCodes.
 func (r *Region) ResetCounts() {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	clear(r.calls)
 	clear(r.errs)
+	clear(r.errCodes)
 }
 
 // InstanceInfo is a copy of one instance's state, for tests.
@@ -531,7 +552,7 @@ type capacityBody struct {
 //	POST /_sim/terminate              <- {"instanceIds": [...]}
 //	POST /_sim/stop                   <- {"instanceIds": [...]}
 //	POST /_sim/capacity               <- {"instanceType", "availabilityZone", "count"}
-//	GET  /_sim/counts                 -> {"calls": {...}, "errors": {...}}
+//	GET  /_sim/counts                 -> {"calls": {...}, "errors": {...}, "errorCodes": {"Action Code": n}}
 //	POST /_sim/counts/reset
 //	GET  /_sim/instances              -> [InstanceInfo]
 //	POST /_sim/tick
@@ -593,7 +614,7 @@ func (r *Region) controlHandler() http.Handler {
 		reply(w, nil, err)
 	})
 	mux.HandleFunc("GET /_sim/counts", func(w http.ResponseWriter, req *http.Request) {
-		reply(w, map[string]map[string]int{"calls": r.Calls(), "errors": r.Errors()}, nil)
+		reply(w, map[string]map[string]int{"calls": r.Calls(), "errors": r.Errors(), "errorCodes": r.ErrorCodes()}, nil)
 	})
 	mux.HandleFunc("POST /_sim/counts/reset", func(w http.ResponseWriter, req *http.Request) { r.ResetCounts(); reply(w, nil, nil) })
 	mux.HandleFunc("GET /_sim/instances", func(w http.ResponseWriter, req *http.Request) { reply(w, r.Instances(), nil) })

@@ -121,16 +121,26 @@ func TestRandomFaults(t *testing.T) {
 	if err == nil || errors.As(err, &ae) {
 		t.Fatalf("dropped connection gave %v", err)
 	}
+	s.r.SetFaults(Faults{DropAnswerRate: 1})
+	_, err = s.ec2.DescribeSubnets(ctx, &ec2.DescribeSubnetsInput{})
+	if err == nil || errors.As(err, &ae) {
+		t.Fatalf("dropped answer gave %v", err)
+	}
 	s.r.SetFaults(Faults{})
 	if _, err := s.ec2.DescribeSubnets(ctx, &ec2.DescribeSubnetsInput{}); err != nil {
 		t.Fatal(err)
 	}
 	calls, errs := s.r.Calls(), s.r.Errors()
-	if calls["DescribeInstances"] != 20 || errs["DescribeInstances"] != 20 || calls["DescribeSubnets"] != 4 || errs["DescribeSubnets"] != 2 {
+	if calls["DescribeInstances"] != 20 || errs["DescribeInstances"] != 20 || calls["DescribeSubnets"] != 5 || errs["DescribeSubnets"] != 3 {
 		t.Fatalf("calls %v errors %v", calls, errs)
 	}
+	byCode := s.r.ErrorCodes()
+	if byCode["DescribeSubnets RequestLimitExceeded"] != 1 || byCode["DescribeSubnets "+CodeConnectionDropped] != 1 || byCode["DescribeSubnets "+CodeAnswerDropped] != 1 ||
+		byCode["DescribeInstances InternalError"]+byCode["DescribeInstances ServiceUnavailable"] != 20 {
+		t.Fatalf("error codes %v", byCode)
+	}
 	s.r.ResetCounts()
-	if len(s.r.Calls()) != 0 || len(s.r.Errors()) != 0 {
+	if len(s.r.Calls()) != 0 || len(s.r.Errors()) != 0 || len(s.r.ErrorCodes()) != 0 {
 		t.Fatal("ResetCounts kept counts")
 	}
 }
@@ -289,7 +299,8 @@ func TestControlEndpoint(t *testing.T) {
 	_, err := s.ec2.RunInstances(context.Background(), &ec2.RunInstancesInput{MinCount: aws.Int32(1), MaxCount: aws.Int32(1), ImageId: aws.String(s.ami),
 		InstanceType: types.InstanceTypeT3Micro, SubnetId: aws.String(s.r.Subnets()["us-east-1a"])})
 	wantCode(t, err, "InsufficientInstanceCapacity")
-	if st, m := do("GET", "/_sim/counts", ""); st != 200 || m["errors"].(map[string]any)["RunInstances"] != 1.0 {
+	if st, m := do("GET", "/_sim/counts", ""); st != 200 || m["errors"].(map[string]any)["RunInstances"] != 1.0 ||
+		m["errorCodes"].(map[string]any)["RunInstances InsufficientInstanceCapacity"] != 1.0 {
 		t.Fatalf("counts: %d %v", st, m)
 	}
 	if st, _ := do("POST", "/_sim/faults", `{"throttling":true,"bogus":1}`); st != 400 {

@@ -118,6 +118,7 @@ type Region struct {
 	buckets     map[bucketClass]*bucket
 	calls       map[string]int
 	errs        map[string]int
+	errCodes    map[string]int // "Action Code" -> requests answered so
 }
 
 // New builds a region seeded with a VPC, three subnets in three AZs, a
@@ -175,6 +176,7 @@ func New(opts Options) *Region {
 		tagLookups:  map[string]func(string) (map[string]string, error){},
 		calls:       map[string]int{},
 		errs:        map[string]int{},
+		errCodes:    map[string]int{},
 	}
 	r.now = r.clk.Now()
 	r.consistency = max(opts.Consistency, 0)

@@ -183,7 +183,7 @@ func (r *Region) serveAPI(w http.ResponseWriter, req *http.Request) {
 		}
 	}
 	if fault.drop {
-		r.countError(c.action)
+		r.countError(c.action, CodeConnectionDropped)
 		if hj, ok := w.(http.Hijacker); ok {
 			if conn, _, err := hj.Hijack(); err == nil {
 				conn.Close()
@@ -216,7 +216,7 @@ func (r *Region) serveAPI(w http.ResponseWriter, req *http.Request) {
 	}
 	if fault.dropAnswer {
 		// The call ran; its answer never reaches the client.
-		r.countError(c.action)
+		r.countError(c.action, CodeAnswerDropped)
 		if hj, ok := w.(http.Hijacker); ok {
 			if conn, _, err := hj.Hijack(); err == nil {
 				conn.Close()
@@ -269,9 +269,10 @@ func serviceFromAuth(auth string) string {
 	return svcEC2
 }
 
-func (r *Region) countError(action string) {
+func (r *Region) countError(action, code string) {
 	r.mu.Lock()
 	r.errs[action]++
+	r.errCodes[action+" "+code]++
 	r.mu.Unlock()
 }
 
@@ -285,7 +286,7 @@ func (r *Region) writeError(w http.ResponseWriter, c *call, err error) {
 		}
 	}
 	if c.action != "" {
-		r.countError(c.action)
+		r.countError(c.action, ae.Code)
 	}
 	if c.requestID == "" {
 		r.mu.Lock()

@@ -302,8 +302,12 @@ func TestSpotInterruptionGraceShrinks(t *testing.T) {
 	}
 }
 
-// TestFleetExpiry waits out a one-minute spotFleetRequestExpiry, so it runs
-// with the soak runs (make soak, which CI runs too).
+// TestFleetExpiry: a Spot Fleet that cannot fill (capacity for 3 of its 8
+// units) with a one-minute spotFleetRequestExpiry ends with what arrived,
+// capped, saying why: out of capacity, once the fleet's history (up to
+// 30 s late, as on AWS) reports every pool short, or at expiry, whichever
+// comes first (the engine's tests cover each rule alone). It may wait out
+// the minute, so it runs with the soak runs (make soak, which CI runs too).
 func TestFleetExpiry(t *testing.T) {
 	if os.Getenv("OHFP_SOAK") == "" {
 		t.Skip("takes a minute of real time: run with OHFP_SOAK=1 (make soak)")
@@ -321,7 +325,8 @@ func TestFleetExpiry(t *testing.T) {
 	st, err := e.plugin.WaitFinal(ctx, id, time.Second, nil)
 	must(t, err)
 	r := st.Requests[0]
-	if r.Status != "complete_with_error" || units(r.Machines) != 3 || !strings.Contains(r.Message, "within 1m0s") {
+	if r.Status != "complete_with_error" || units(r.Machines) != 3 ||
+		!strings.Contains(r.Message, "within 1m0s") && !strings.Contains(r.Message, "is out of capacity: ") {
 		t.Fatalf("expired fleet: %+v", r)
 	}
 	var ret hfdriver.RequestReply

@@ -35,7 +35,13 @@ type fakeCloud struct {
 	lists     int
 	terms     [][]string
 	launchErr []error // returned by the next launches, in order
-	capacity  int     // at most this many instances per launch when > 0
+	// dropAnswers: the next launches run, then answer a transient error
+	// (their answer lost on the way back).
+	dropAnswers int
+	// hidden: instances List and Describe do not show yet (eventual
+	// consistency).
+	hidden    map[string]bool
+	capacity  int // at most this many instances per launch when > 0
 	spot      map[string]provider.SpotRequest
 	afterList func() // runs after List took its snapshot, before it returns
 	onLaunch  func() // runs as Launch is called, before it launches
@@ -95,6 +101,11 @@ func (f *fakeCloud) Launch(_ context.Context, s provider.LaunchSpec) (provider.L
 		ids = append(ids, id)
 	}
 	f.tokens[s.ClientToken] = ids
+	if f.dropAnswers > 0 {
+		f.dropAnswers--
+		return provider.LaunchResult{}, &provider.Error{Op: "RunInstances", Kind: provider.Transient,
+			Message: "read tcp: connection reset by peer (the call ran; its answer was lost)"}
+	}
 	return provider.LaunchResult{Instances: f.get(ids)}, nil
 }
 
@@ -114,7 +125,7 @@ func (f *fakeCloud) List(_ context.Context, owner string) ([]provider.Instance, 
 	var out []provider.Instance
 	for _, id := range f.order {
 		in, ok := f.insts[id]
-		if ok && (owner == "" || in.Tags[provider.TagManagedBy] == owner) {
+		if ok && !f.hidden[id] && (owner == "" || in.Tags[provider.TagManagedBy] == owner) {
 			out = append(out, *in)
 		}
 	}
@@ -441,8 +452,11 @@ func TestCrashAfterLaunchAdoptsInstead(t *testing.T) {
 	h.restart()
 	h.reconcile() // Run does this before provisioning
 	h.provision()
-	if h.cloud.launches != 1 {
-		t.Fatalf("launched again after adoption: %d launches", h.cloud.launches)
+	// The launch is asked again with the same token (what a listing shows
+	// may be part of it only): EC2 answers the first call's instances.
+	if h.cloud.launches != 2 || h.cloud.count() != 2 || h.cloud.specs[1].ClientToken != id {
+		t.Fatalf("after adoption: %d launches, %d instances, token %q; want the launch asked again with token %q, nothing more launched",
+			h.cloud.launches, h.cloud.count(), h.cloud.specs[1].ClientToken, id)
 	}
 	h.cloud.settle()
 	h.reconcile()
@@ -784,5 +798,107 @@ func TestRunInstancesTriesNextPool(t *testing.T) {
 	}
 	if n := len(h.cloud.specs); n != 7 {
 		t.Fatalf("%d launches asked in all, want 7", n)
+	}
+}
+
+// A launch whose answer is lost (the call ran, ohfpd saw a transient
+// error) is retried later with the same client token and the same request
+// time, so that EC2 answers the first call's instances (a fleet's
+// ValidUntil, derived from that time, is the same too, or EC2 would answer
+// IdempotentParameterMismatch); the request adopts them: nothing launched
+// twice.
+func TestLaunchAnswerLostRetriedWithSameToken(t *testing.T) {
+	h := newHarness(t)
+	id := h.request("OnDemand-c5", 2)
+	created := h.clk.Now()
+	h.clk.Advance(time.Second)
+	h.cloud.dropAnswers = 1
+	h.provision()
+	if h.cloud.launches != 1 || h.cloud.count() != 2 {
+		t.Fatalf("after the lost answer: launches=%d instances=%d", h.cloud.launches, h.cloud.count())
+	}
+	if st := h.status(id); st.Status != hf.StatusRunning || len(st.Machines) != 0 {
+		t.Fatalf("after the lost answer: %+v", st)
+	}
+	h.clk.Advance(2 * time.Minute) // past the retry's backoff
+	h.provision()
+	if h.cloud.launches != 2 || h.cloud.count() != 2 {
+		t.Fatalf("after the retry: launches=%d instances=%d, want 2 launches and the 2 instances of the first", h.cloud.launches, h.cloud.count())
+	}
+	a, b := h.cloud.specs[0], h.cloud.specs[1]
+	if a.ClientToken == "" || a.ClientToken != b.ClientToken {
+		t.Fatalf("client tokens %q then %q, want the same", a.ClientToken, b.ClientToken)
+	}
+	if !a.RequestedAt.Equal(created) || !b.RequestedAt.Equal(created) {
+		t.Fatalf("RequestedAt %v then %v, want the request's time %v on both", a.RequestedAt, b.RequestedAt, created)
+	}
+	h.cloud.settle()
+	h.reconcile()
+	st := h.status(id)
+	if st.Status != hf.StatusComplete || len(st.Machines) != 2 {
+		t.Fatalf("after the retry: %+v", st)
+	}
+	for _, m := range st.Machines {
+		if _, ok := h.cloud.insts[m.MachineID]; !ok {
+			t.Fatalf("machine %s is not one the first call launched", m.MachineID)
+		}
+	}
+}
+
+// A launch whose answer is lost, and of whose instances a reconcile pass
+// sees only some (EC2 shows each new instance after its own delay): the
+// pass adopts what it sees, but the request is not taken as launched with
+// that part: it stays queued and the launch is asked again at once with
+// the same token, which answers every instance of the first call. Before,
+// the request ended complete_with_error with the part, and the rest,
+// arriving late, were terminated as orphans.
+func TestLaunchAnswerLostPartlyVisible(t *testing.T) {
+	h := newHarness(t)
+	id := h.request("OnDemand-c5", 3)
+	h.cloud.dropAnswers = 1
+	h.provision()
+	if h.cloud.count() != 3 {
+		t.Fatalf("the first call launched %d instances, want 3", h.cloud.count())
+	}
+	h.cloud.hidden = map[string]bool{h.cloud.order[1]: true, h.cloud.order[2]: true}
+	h.cloud.settle()
+	h.reconcile()
+	if st := h.status(id); st.Status != hf.StatusRunning {
+		t.Fatalf("after a pass that saw 1 of the 3 instances: %+v, want running", st)
+	}
+	h.provision() // due at once: no wait for the backoff
+	if h.cloud.launches != 2 || h.cloud.count() != 3 || h.cloud.specs[1].ClientToken != h.cloud.specs[0].ClientToken {
+		t.Fatalf("after the retry: %d launches, %d instances; want the launch asked again with its token and nothing more launched", h.cloud.launches, h.cloud.count())
+	}
+	h.cloud.hidden = nil
+	h.reconcile()
+	h.clk.Advance(time.Minute)
+	h.reconcile()
+	st := h.status(id)
+	if st.Status != hf.StatusComplete || len(st.Machines) != 3 {
+		t.Fatalf("after the retry: %+v, want complete with 3 machines", st)
+	}
+	if len(h.cloud.terms) != 0 {
+		t.Fatalf("terminated %v, want nothing terminated", h.cloud.terms)
+	}
+}
+
+// If asking again with the token fails for good after a pass adopted part
+// of a lost launch, the request ends with the machines found (HF holds
+// and returns them), saying why, instead of failing with them unlisted.
+func TestLaunchAnswerLostRetryRefused(t *testing.T) {
+	h := newHarness(t)
+	id := h.request("OnDemand-c5", 3)
+	h.cloud.dropAnswers = 1
+	h.provision()
+	h.cloud.hidden = map[string]bool{h.cloud.order[1]: true, h.cloud.order[2]: true}
+	h.cloud.settle()
+	h.reconcile()
+	h.cloud.launchErr = []error{&provider.Error{Op: "RunInstances", Code: "IdempotentParameterMismatch", Message: "Arguments on this idempotent request are inconsistent", Kind: provider.Fatal}}
+	h.provision()
+	st := h.status(id)
+	if st.Status != hf.StatusCompleteWithError || len(st.Machines) != 1 || st.Machines[0].Result != hf.ResultSucceed ||
+		!strings.Contains(st.Message, "answer was lost") || !strings.Contains(st.Message, "IdempotentParameterMismatch") {
+		t.Fatalf("after the retry was refused: %+v", st)
 	}
 }

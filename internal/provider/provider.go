@@ -35,6 +35,11 @@ const (
 type LaunchSpec struct {
 	RequestID   string
 	ClientToken string // at most 64 ASCII characters; persisted before the call
+	// RequestedAt is when the request was made: the same on every attempt,
+	// so that what a launch derives from time (a fleet's ValidUntil) is the
+	// same on a retry with ClientToken, which EC2 would otherwise refuse
+	// (IdempotentParameterMismatch). Zero: now.
+	RequestedAt time.Time
 	Template    template.Template
 	Units       int               // machineCount: weighted units to launch
 	Tags        map[string]string // every tag the instances get (ohfp's and instanceTags)

@@ -141,6 +141,7 @@ func (pv *Provisioner) launch(ctx context.Context, id string) {
 	spec := provider.LaunchSpec{
 		RequestID:   r.ID,
 		ClientToken: r.ClientToken,
+		RequestedAt: r.CreatedAt,
 		Template:    *tpl,
 		Units:       r.Units,
 		Tags:        pv.tagsFor(r, tpl),
@@ -223,6 +224,19 @@ func (pv *Provisioner) launch(ctx context.Context, id string) {
 			r.NextAttempt = now.Add(delay)
 			pv.st.Health.CloudNote = what // when the retry is due: the request's NextAttempt
 			pv.st.Log.Warn("launch failed; will retry", "request", id, "err", lerr, "retry_in", delay)
+			if err := pv.st.Persist([]*domain.Request{r}, nil); err != nil {
+				pv.st.Log.Error("persist request", "request", id, "err", err)
+			}
+			return
+		}
+		if len(r.MachineIDs) > 0 {
+			// An earlier attempt launched (a reconcile pass found its
+			// instances; its answer was lost) and asking again with its
+			// token failed: the request ends with what was found.
+			r.Phase = domain.PhaseLaunched
+			r.RetryNote = ""
+			r.Shortfall = fmt.Sprintf("the launch's answer was lost and asking again failed: %s", shorten(lerr.Error(), 200))
+			pv.st.Log.Warn("launch retry failed; the request keeps the instances found", "request", id, "err", lerr, "machines", len(r.MachineIDs))
 			if err := pv.st.Persist([]*domain.Request{r}, nil); err != nil {
 				pv.st.Log.Error("persist request", "request", id, "err", err)
 			}

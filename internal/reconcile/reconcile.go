@@ -353,12 +353,18 @@ func (rc *Reconciler) adoptLocked(p *state.Provider, in *provider.Instance, now 
 			m.Result = domain.ResultSucceed
 		}
 	}
-	if r.Phase == domain.PhaseQueued && (r.FallbackUnits == 0 || m.Handle == "") {
-		// Launched before a crash, answer never recorded: adopt instead of
-		// launching again. (A late instance of a capped fleet does not stand
-		// for the on-demand fallback still to be launched.)
-		r.Phase = domain.PhaseLaunched
-		r.RetryNote = ""
+	if r.Phase == domain.PhaseQueued && (r.FallbackUnits == 0 || m.Handle == "") && r.NextAttempt.After(now) {
+		// Launched, but the answer never reached ohfp (a crash, a
+		// connection cut after the call ran). What a listing shows may be
+		// part of it only: EC2 shows each new instance after its own delay
+		// (eventual consistency), and a fleet's handle not at all. The
+		// request stays queued and the launch is asked again now, with
+		// the same client token: EC2 answers the first call's instances,
+		// or fleet, in full, and nothing is launched twice. (A late
+		// instance of a capped fleet does not stand for the on-demand
+		// fallback still to be launched.)
+		r.NextAttempt = now
+		rc.st.KickLaunch()
 	}
 	changedR[r.ID] = r
 	return m

@@ -10,8 +10,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ohfp/ohfp/internal/awssim"
 	"github.com/ohfp/ohfp/internal/hfdriver"
 )
+
+// crashDropAnswerRate is the share of calls whose answer the region drops
+// after running them, throughout the crash soak.
+const crashDropAnswerRate = 0.05
 
 // Moments at which the crash soak kills ohfpd.
 const (
@@ -80,6 +85,12 @@ func TestCrashSoak(t *testing.T) {
 	t.Logf("crash soak: %d cycles, seed %d (OHFP_SOAK_SEED to replay)", cycles, seed)
 
 	c := startCloud(t, 200*time.Millisecond, 200*time.Millisecond)
+	// AWS as it is: eventual consistency (the simulator's default, 2 s)
+	// and answers lost after the call ran, on every action.
+	if w := c.consistencyWindow(); w <= 0 {
+		t.Fatalf("the simulated region runs without eventual consistency")
+	}
+	c.setFaults(awssim.Faults{DropAnswerRate: crashDropAnswerRate})
 	e := newEnv(t, c, daemonOpts{})
 	r := &crashRun{
 		t: t, e: e, rng: rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)),
@@ -411,6 +422,8 @@ func (r *crashRun) verify(cycles int, seed uint64) {
 		}
 	}
 	unreported := r.unreportedReclaims(held)
+	calls, _ := e.cloud.counts()
+	codes := e.cloud.errorCodes()
 
 	fig := map[string]any{
 		"seed": seed, "cycles": cycles, "kills": cycles, "killsByMoment": r.kills,
@@ -421,10 +434,16 @@ func (r *crashRun) verify(cycles int, seed uint64) {
 		"returnedNotTerminated": len(notTerminated), "reclaimsNotReported": len(unreported),
 		"instancesOfUnknownRequests":            len(unknownReqs),
 		"liveInstancesOfRequestsHFNeverHeardOf": unheard,
+		"consistencyWindowMs":                   e.cloud.consistencyWindow().Milliseconds(),
+		"dropAnswerRate":                        crashDropAnswerRate, "awsCalls": sum(calls),
+		"answersDropped":             droppedAnswers(codes),
+		"runInstancesAnswersDropped": codes["RunInstances "+awssim.CodeAnswerDropped],
+		"awsErrorsByCode":            codes,
 	}
 	report(t, fig)
-	t.Logf("crash soak: %d cycles survived, %d kills, %d requests, %d machines, %d returns (%d machines), %d reclaims; orphans=%d duplicates=%d lost=%d",
-		cycles, cycles, len(r.order), machines, len(r.returns), returnedMachines, len(r.reclaimed), len(orphans), len(duplicates), len(lost))
+	t.Logf("crash soak: %d cycles survived, %d kills, %d requests, %d machines, %d returns (%d machines), %d reclaims, %d of %d AWS answers dropped (%d RunInstances); orphans=%d duplicates=%d lost=%d",
+		cycles, cycles, len(r.order), machines, len(r.returns), returnedMachines, len(r.reclaimed), droppedAnswers(codes), sum(calls),
+		codes["RunInstances "+awssim.CodeAnswerDropped], len(orphans), len(duplicates), len(lost))
 
 	check := func(what string, list []string) {
 		if len(list) > 0 {

@@ -210,6 +210,36 @@ func (c *cloud) counts() (calls, errs map[string]int) {
 	return out.Calls, out.Errors
 }
 
+// errorCodes is the region's errors by "Action Code"; dropped answers
+// and connections count under awssim.CodeAnswerDropped and
+// awssim.CodeConnectionDropped.
+func (c *cloud) errorCodes() map[string]int {
+	var out struct {
+		Codes map[string]int `json:"errorCodes"`
+	}
+	c.do("GET", "/_sim/counts", nil, &out)
+	return out.Codes
+}
+
+// droppedAnswers counts the calls that ran but whose answer the region
+// dropped, in codes (from errorCodes).
+func droppedAnswers(codes map[string]int) int {
+	n := 0
+	for k, v := range codes {
+		if strings.HasSuffix(k, " "+awssim.CodeAnswerDropped) {
+			n += v
+		}
+	}
+	return n
+}
+
+// consistencyWindow is the region's eventual-consistency window (0: off).
+func (c *cloud) consistencyWindow() time.Duration {
+	var out awssim.Consistency
+	c.do("GET", "/_sim/consistency", nil, &out)
+	return out.Window
+}
+
 func (c *cloud) terminate(ids ...string) {
 	c.do("POST", "/_sim/terminate", map[string]any{"instanceIds": ids}, nil)
 }
@@ -251,6 +281,7 @@ func templatesJSON(max int) string {
 // daemonOpts tune an env's ohfpd.
 type daemonOpts struct {
 	maxNumber    int           // per template; default 1000
+	templates    string        // awsprov_templates.json; default templatesJSON(maxNumber)
 	rateLimit    bool          // aws_rate_limit (client-side EC2 buckets)
 	claimTimeout time.Duration // reconcile.claim_timeout; default 30m
 }
@@ -291,6 +322,9 @@ func newEnv(t *testing.T, c *cloud, o daemonOpts) *env {
 	if o.claimTimeout == 0 {
 		o.claimTimeout = 30 * time.Minute
 	}
+	if o.templates == "" {
+		o.templates = templatesJSON(o.maxNumber)
+	}
 	dir := t.TempDir()
 	e := &env{t: t, cloud: c, dir: dir, cluster: "soak",
 		sock: filepath.Join(dir, "ohfp.sock"), state: filepath.Join(dir, "state"),
@@ -311,7 +345,7 @@ providers:
     templates_file: awsprov_templates.json
 `, e.sock, e.state, e.cluster, o.claimTimeout, c.endpoint, o.rateLimit)
 	must(t, os.WriteFile(e.cfg, []byte(cfg), 0o600))
-	must(t, os.WriteFile(filepath.Join(dir, "awsprov_templates.json"), []byte(templatesJSON(o.maxNumber)), 0o600))
+	must(t, os.WriteFile(filepath.Join(dir, "awsprov_templates.json"), []byte(o.templates), 0o600))
 	p, err := hfdriver.Install(filepath.Join(dir, "hf"), filepath.Join(binDir, "ohfp"))
 	must(t, err)
 	p.Env = e.hfEnv()

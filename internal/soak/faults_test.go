@@ -13,13 +13,16 @@ import (
 	"github.com/ohfp/ohfp/internal/hfdriver"
 )
 
-// TestAWSFaults runs HF's workload against a region that throttles 30% of
-// calls, answers 5% with 5xx, drops 2% of connections and adds 20 ms to
-// every answer. First a region that throttles every RunInstances shows the
-// throttling in the request's message and in the daemon's status; then
-// 100 requests (1-3 machines each, both templates) must all complete with
-// exactly the machines asked, and returning all of them must terminate
-// every one.
+// TestAWSFaults runs HF's workload against a region with eventual
+// consistency (2 s) that throttles 30% of calls, answers 5% with 5xx,
+// drops 2% of connections, runs 3% of calls and drops their answer, and
+// adds 20 ms to every answer. First a region that throttles every
+// RunInstances shows the throttling in the request's message and in the
+// daemon's status; then a launch whose answer is dropped is retried with
+// its client token and adopts the first call's instances (no duplicate);
+// then 100 requests (1-3 machines each, both templates) must all complete
+// with exactly the machines asked, and returning all of them must
+// terminate every one.
 //
 // ohfp's client-side EC2 rate limit is off here (aws_rate_limit: false) so
 // that the injected faults, not ohfp's own pacing, decide the run; with it
@@ -60,10 +63,37 @@ func TestAWSFaults(t *testing.T) {
 	}
 	t.Logf("while throttled: request message %q; status cloudNote %q; aws summary %q", reqNote, cloudNote, awsSummary)
 
-	// 2. The fault mix, for the whole workload.
-	mix := awssim.Faults{ThrottleRate: 0.3, ErrorRate: 0.05, DropRate: 0.02, Latency: 20 * time.Millisecond}
+	// 2. A launch whose answer is lost: the call ran, ohfpd saw a broken
+	// connection. Its retry, with the same client token, must adopt what
+	// the first call launched and launch nothing more.
+	c.setFaults(awssim.Faults{DropAnswerRate: 1, Actions: []string{"RunInstances"}})
+	lostAnswer := e.request(tplOnDemand, 3)
+	deadline = time.Now().Add(60 * time.Second)
+	for c.errorCodes()["RunInstances "+awssim.CodeAnswerDropped] == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("no RunInstances answer was dropped in 60 s")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	c.setFaults(awssim.Faults{})
+	if s := e.waitFinal([]string{lostAnswer}, 60*time.Second)[lostAnswer]; s.Status != "complete" || len(s.Machines) != 3 {
+		t.Errorf("the request whose launch answer was dropped: %s %q with %d machines, want complete with 3", s.Status, s.Message, len(s.Machines))
+	}
+	lostAnswerInstances := 0
+	for _, in := range c.instances() {
+		if in.Tags["ohfp:request-id"] == lostAnswer {
+			lostAnswerInstances++
+		}
+	}
+	if lostAnswerInstances != 3 {
+		t.Errorf("the request whose launch answer was dropped holds %d instances in the cloud, want the 3 of the first call", lostAnswerInstances)
+	}
+
+	// 3. The fault mix, for the whole workload.
+	mix := awssim.Faults{ThrottleRate: 0.3, ErrorRate: 0.05, DropRate: 0.02, DropAnswerRate: 0.03, Latency: 20 * time.Millisecond}
 	c.setFaults(mix)
 	callsBefore, errsBefore := c.counts()
+	codesBefore := c.errorCodes()
 
 	type req struct {
 		id, tpl string
@@ -103,8 +133,8 @@ func TestAWSFaults(t *testing.T) {
 	if len(failures) > 0 {
 		t.Fatalf("%d requestMachines calls failed: %v", len(failures), failures)
 	}
-	ids := []string{first}
-	units := map[string]int{first: 1}
+	ids := []string{first, lostAnswer}
+	units := map[string]int{first: 1, lostAnswer: 3}
 	for _, r := range reqs {
 		ids = append(ids, r.id)
 		units[r.id] = r.units
@@ -188,8 +218,10 @@ func TestAWSFaults(t *testing.T) {
 	}
 	c.waitAllTerminated(2*time.Minute, 200*time.Millisecond, "every machine was returned")
 	calls, errs := c.counts()
+	codes := c.errorCodes()
 	c.setFaults(awssim.Faults{})
-	faults := sum(errs) - sum(errsBefore)
+	byCode := diff(codes, codesBefore)
+	faults, other := injectedFaults(byCode)
 	if faults == 0 {
 		t.Fatal("the simulated region injected no fault")
 	}
@@ -201,10 +233,28 @@ func TestAWSFaults(t *testing.T) {
 	report(t, map[string]any{
 		"requests": len(ids), "machines": len(all), "returns": len(rets),
 		"awsCalls": sum(calls) - sum(callsBefore), "faultsInjected": faults, "faultsByAction": diff(errs, errsBefore),
-		"throttleRate": mix.ThrottleRate, "errorRate": mix.ErrorRate, "dropRate": mix.DropRate, "latencyMs": mix.Latency.Milliseconds(),
+		"otherErrors":  other, // the region's own answers, e.g. NotFound for ids not visible yet
+		"throttleRate": mix.ThrottleRate, "errorRate": mix.ErrorRate, "dropRate": mix.DropRate, "dropAnswerRate": mix.DropAnswerRate, "latencyMs": mix.Latency.Milliseconds(),
+		"answersDropped": droppedAnswers(byCode), "errorsByCode": byCode,
+		"consistencyWindowMs": c.consistencyWindow().Milliseconds(), "launchAnswerDroppedThenAdopted": lostAnswerInstances == 3,
 		"lost": lost, "duplicates": dups, "problems": len(bad),
 		"messageWhileThrottled": reqNote, "statusCloudNote": cloudNote, "statusAWSSummary": awsSummary, "notesSeenWhilePolling": kinds,
 	})
+}
+
+// injectedFaults splits errors by "Action Code" into the faults the
+// region injected (throttling, 5xx, dropped connections and answers) and
+// the rest (its own answers, e.g. NotFound under eventual consistency).
+func injectedFaults(codes map[string]int) (injected, other int) {
+	for k, n := range codes {
+		switch k[strings.LastIndex(k, " ")+1:] {
+		case "RequestLimitExceeded", "Throttling", "ThrottlingException", "InternalError", "ServiceUnavailable", "dropped)":
+			injected += n
+		default:
+			other += n
+		}
+	}
+	return injected, other
 }
 
 // noteKind shortens a message to its kind, e.g. "AWS throttling, retrying in N s".

@@ -195,6 +195,17 @@ func (f *fakeEC2) DescribeSpotInstanceRequests(_ context.Context, in *ec2.Descri
 	defer f.mu.Unlock()
 	f.spotCalls = append(f.spotCalls, slices.Clone(in.SpotInstanceRequestIds))
 	out := &ec2.DescribeSpotInstanceRequestsOutput{}
+	for _, fl := range in.Filters {
+		if aws.ToString(fl.Name) != "spot-instance-request-id" {
+			continue
+		}
+		f.spotCalls[len(f.spotCalls)-1] = slices.Clone(fl.Values)
+		for _, id := range fl.Values {
+			if r, ok := f.spot[id]; ok { // a filter leaves unknown ids out
+				out.SpotInstanceRequests = append(out.SpotInstanceRequests, r)
+			}
+		}
+	}
 	for _, id := range in.SpotInstanceRequestIds {
 		r, ok := f.spot[id]
 		if !ok {

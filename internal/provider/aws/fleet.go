@@ -138,14 +138,21 @@ func (l *handleLocks) lock(h string) func() {
 // is "error" cost one history call each (DescribeFleetHistory,
 // DescribeSpotFleetRequestHistory) to give the reason; groups short of
 // their desired capacity cost one DescribeScalingActivities each. A handle
-// that is not a fleet handle comes back Gone with an error.
+// that is not a fleet handle comes back Gone with an error. A handle this
+// provider created less than handleSettle ago is not described: it comes
+// back NotFound, as EC2 would answer (eventual consistency).
 func (p *Provider) Poll(ctx context.Context, handles []string) (map[string]provider.FleetStatus, error) {
 	out := make(map[string]provider.FleetStatus, len(handles))
 	byKind := map[string][]string{}
+	now := p.clock.Now()
 	for _, h := range slices.Compact(slices.Sorted(slices.Values(handles))) {
 		kind, id := handleKind(h)
 		if kind == "" {
 			out[h] = provider.FleetStatus{Handle: h, Gone: true, Closed: true, Errors: []string{badHandle("Poll", h).Error()}}
+			continue
+		}
+		if p.young(h, now) { // not visible yet: what EC2 would answer, without asking
+			out[h] = provider.FleetStatus{Handle: h, NotFound: true}
 			continue
 		}
 		byKind[kind] = append(byKind[kind], id)
@@ -392,16 +399,22 @@ func overrides(t *template.Template, withOD bool) ([]override, error) {
 }
 
 // validUntil is when a fleet of the template stops: spotFleetRequestExpiry
-// minutes from now (def when unset; 0 def: no expiry).
-func (p *Provider) validUntil(t *template.Template, def int) *time.Time {
-	m := t.SpotFleetExpiry
+// minutes (def when unset; 0 def: no expiry) from the request (the
+// engine's own expiry counts from there too), so that a retry with the
+// same client token asks the same; from now if the spec has no time.
+func (p *Provider) validUntil(spec provider.LaunchSpec, def int) *time.Time {
+	m := spec.Template.SpotFleetExpiry
 	if m <= 0 {
 		m = def
 	}
 	if m <= 0 {
 		return nil
 	}
-	return aws.Time(p.clock.Now().Add(time.Duration(m) * time.Minute).UTC())
+	from := spec.RequestedAt
+	if from.IsZero() {
+		from = p.clock.Now()
+	}
+	return aws.Time(from.Add(time.Duration(m) * time.Minute).UTC().Truncate(time.Second))
 }
 
 func priceString(f float64) string { return strconv.FormatFloat(f, 'f', -1, 64) }
@@ -780,7 +793,7 @@ func (p *Provider) createFleetInput(spec provider.LaunchSpec, lt ltRef) (*ec2.Cr
 		in.OnDemandOptions = &types.OnDemandOptionsRequest{AllocationStrategy: types.FleetOnDemandAllocationStrategy(fleetOD)}
 	}
 	if typ != types.FleetTypeInstant {
-		in.ValidUntil = p.validUntil(t, 0)
+		in.ValidUntil = p.validUntil(spec, 0)
 	}
 	if typ == types.FleetTypeMaintain {
 		in.ExcessCapacityTerminationPolicy = types.FleetExcessCapacityTerminationPolicyNoTermination

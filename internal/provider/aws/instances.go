@@ -265,15 +265,20 @@ func (p *Provider) InstanceType(ctx context.Context, name string) (provider.Inst
 	return info, nil
 }
 
-// SpotRequests describes Spot instance requests in batches of 200 ids.
-// Requests EC2 no longer knows are left out of the answer.
+// SpotRequests describes Spot instance requests in batches of 200 ids,
+// through the spot-instance-request-id filter (200 filter values a call at
+// most): a request EC2 does not show, because it is too young (eventual
+// consistency) or long gone, is left out of the answer instead of failing
+// the call with InvalidSpotInstanceRequestID.NotFound, as SpotInstanceRequestId.N
+// would.
 func (p *Provider) SpotRequests(ctx context.Context, ids []string) ([]provider.SpotRequest, error) {
 	var out []provider.SpotRequest
 	for batch := range slices.Chunk(slices.Compact(slices.Sorted(slices.Values(ids))), spotBatchSize) {
 		err := p.withoutMissing(ctx, batch, spotIDPattern,
 			[]string{"InvalidSpotInstanceRequestID.NotFound", "InvalidSpotInstanceRequestID.Malformed"},
 			func(ids []string) error {
-				in := &ec2.DescribeSpotInstanceRequestsInput{SpotInstanceRequestIds: ids}
+				in := &ec2.DescribeSpotInstanceRequestsInput{Filters: []types.Filter{
+					{Name: aws.String("spot-instance-request-id"), Values: ids}}}
 				for {
 					page, err := p.ec2.DescribeSpotInstanceRequests(ctx, in)
 					if err != nil {

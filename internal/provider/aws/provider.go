@@ -128,6 +128,9 @@ type Provider struct {
 	typeCache map[string]provider.InstanceTypeInfo // instance type -> info
 
 	handles handleLocks // serialises Release and Cap per fleet handle
+
+	bornMu sync.Mutex
+	born   map[string]time.Time // handles this process created, until handleSettle has passed
 }
 
 var _ provider.Provider = (*Provider)(nil)
@@ -339,5 +342,43 @@ func (p *Provider) Launch(ctx context.Context, spec provider.LaunchSpec) (provid
 		return provider.LaunchResult{}, &provider.Error{Op: "Launch", Kind: provider.Fatal,
 			Message: fmt.Sprintf("template %s: providerApi %s is not supported by this ohfpd", spec.Template.TemplateID, api)}
 	}
-	return l(p, ctx, spec)
+	res, err := l(p, ctx, spec)
+	if err == nil && res.Handle != "" {
+		p.bornMu.Lock()
+		if p.born == nil {
+			p.born = map[string]time.Time{}
+		}
+		if _, ok := p.born[res.Handle]; !ok { // a retry with the same token: the first answer's time
+			p.born[res.Handle] = p.clock.Now()
+		}
+		p.bornMu.Unlock()
+	}
+	return res, err
+}
+
+// handleSettle is how long after creating a fleet, Spot Fleet request or
+// group Poll does not describe it: EC2 would not know it yet (EC2
+// Developer Guide, "Eventual consistency in the Amazon EC2 API": a
+// resource just created "might not have propagated throughout the
+// system"; retry "starting with a couple of seconds of wait time") and
+// answer InvalidFleetId.NotFound or InvalidSpotFleetRequestId.NotFound.
+// Poll gives such a handle NotFound without asking, as the cloud would.
+// A handle still unknown after it is asked normally (and the engine waits
+// VisibilityGrace before taking it as gone).
+const handleSettle = 5 * time.Second
+
+// young reports whether this process created handle less than
+// handleSettle ago; it forgets handles older than that.
+func (p *Provider) young(handle string, now time.Time) bool {
+	p.bornMu.Lock()
+	defer p.bornMu.Unlock()
+	at, ok := p.born[handle]
+	if !ok {
+		return false
+	}
+	if now.Sub(at) >= handleSettle {
+		delete(p.born, handle)
+		return false
+	}
+	return true
 }

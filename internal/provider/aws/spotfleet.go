@@ -140,7 +140,7 @@ func (p *Provider) spotFleetConfig(spec provider.LaunchSpec, lt ltRef) (*types.S
 		AllocationStrategy:               types.AllocationStrategy(sfSpot),
 		OnDemandAllocationStrategy:       types.OnDemandAllocationStrategy(sfOD),
 		Type:                             typ,
-		ValidUntil:                       p.validUntil(t, DefaultSpotFleetExpiry),
+		ValidUntil:                       p.validUntil(spec, DefaultSpotFleetExpiry),
 		TerminateInstancesWithExpiration: aws.Bool(false),
 		InstanceInterruptionBehavior:     types.InstanceInterruptionBehaviorTerminate,
 	}

@@ -117,6 +117,59 @@ func TestStrictYoungHandleNotGone(t *testing.T) {
 	}
 }
 
+// Poll does not describe a fleet, Spot Fleet request or group this
+// provider created less than handleSettle ago: EC2 would only answer
+// NotFound (eventual consistency). It answers NotFound itself, with no
+// call and so no refused call; once handleSettle has passed it asks.
+func TestStrictYoungHandleNotAsked(t *testing.T) {
+	for _, api := range []string{template.APIEC2Fleet, template.APISpotFleet, template.APIASG} {
+		t.Run(api, func(t *testing.T) {
+			ctx := context.Background()
+			p, r, advance := strictSim(t, awssim.Options{})
+			r.SetConsistency(awssim.Consistency{Window: time.Second})
+			tpl := template.Template{TemplateID: "tpl", ImageID: al2023, ProviderAPI: api, FleetType: template.FleetMaintain,
+				PriceType: template.PriceSpot, FleetRole: "arn:aws:iam::123456789012:role/aws-ec2-spot-fleet-tagging-role",
+				VMTypes: template.Weights{{Type: "c5.large", Weight: 1}}, SubnetIDs: sortedSubnets(r)}
+			if api == template.APIASG {
+				tpl.FleetType = ""
+			}
+			req := "req-settle-" + api
+			// RequestedAt: the request's time, the same on every attempt
+			// (a Spot Fleet's ValidUntil derives from it).
+			spec := provider.LaunchSpec{RequestID: req, ClientToken: req, Template: tpl, Units: 2, Tags: simTags("c1", req),
+				RequestedAt: p.clock.Now()}
+			res, err := p.Launch(ctx, spec)
+			if err != nil {
+				t.Fatal(err)
+			}
+			advance(handleSettle / 2)
+			// A retry with the token, later (its first answer lost): the same
+			// handle, and it does not make the handle younger.
+			if again, err := p.Launch(ctx, spec); err != nil || again.Handle != res.Handle {
+				t.Fatalf("retry %s later = %q, %v; want %q", handleSettle/2, again.Handle, err, res.Handle)
+			}
+			r.ResetCounts()
+			sts, err := p.Poll(ctx, []string{res.Handle})
+			if st := sts[res.Handle]; err != nil || !st.NotFound || st.Gone || st.Closed {
+				t.Fatalf("Poll of a young handle = %+v, %v: want NotFound", st, err)
+			}
+			for _, a := range []string{"DescribeFleets", "DescribeSpotFleetRequests", "DescribeAutoScalingGroups"} {
+				if n := r.Calls()[a]; n != 0 {
+					t.Fatalf("Poll of a handle created %s ago made %d %s calls, want none", handleSettle/2, n, a)
+				}
+			}
+			advance(handleSettle / 2)
+			sts, err = p.Poll(ctx, []string{res.Handle})
+			if st := sts[res.Handle]; err != nil || st.NotFound || st.Target != 2 {
+				t.Fatalf("Poll %s after the launch = %+v, %v: want it described", handleSettle, st, err)
+			}
+			if errs := r.Errors(); len(errs) != 0 {
+				t.Fatalf("the region refused calls: %v", errs)
+			}
+		})
+	}
+}
+
 // Request and maintain fleets leave FleetData.Errors empty: the provider
 // reads their launch errors from the fleet's history, which shows them up
 // to 30 s late; then the engine's early "out of capacity" rule has them.
@@ -327,5 +380,34 @@ func TestStrictDroppedAnswerIdempotent(t *testing.T) {
 	advance(window)
 	if n := len(r.Instances()); n != 2 {
 		t.Fatalf("%d instances after the retry, want the 2 of the first call", n)
+	}
+}
+
+// The Spot requests of instances just launched are looked up through the
+// spot-instance-request-id filter: EC2 leaves out the ones it does not
+// show yet instead of refusing the call (InvalidSpotInstanceRequestID.NotFound).
+func TestStrictYoungSpotRequestsNotRefused(t *testing.T) {
+	ctx := context.Background()
+	p, r, advance := strictSim(t, awssim.Options{})
+	tpl := template.Template{TemplateID: "tpl", ImageID: al2023, VMType: "c5.large", PriceType: template.PriceSpot, ProviderAPI: template.APIRunInstances}
+	res, err := p.Launch(ctx, provider.LaunchSpec{RequestID: "req-s", ClientToken: "req-s", Template: tpl, Units: 3, Tags: simTags("c1", "req-s")})
+	if err != nil || len(res.Instances) != 3 {
+		t.Fatalf("launch = %+v, %v", res, err)
+	}
+	var sirs []string
+	for _, in := range res.Instances {
+		sirs = append(sirs, in.SpotRequestID)
+	}
+	r.ResetCounts()
+	if _, err := p.SpotRequests(ctx, sirs); err != nil {
+		t.Fatalf("SpotRequests right after the launch: %v", err)
+	}
+	advance(window)
+	got, err := p.SpotRequests(ctx, sirs)
+	if err != nil || len(got) != 3 {
+		t.Fatalf("SpotRequests once visible = %+v, %v", got, err)
+	}
+	if errs := r.Errors(); len(errs) != 0 {
+		t.Fatalf("the region refused calls: %v", errs)
 	}
 }
