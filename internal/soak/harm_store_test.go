@@ -491,6 +491,11 @@ func TestHarmRebuildAsServiceUser(t *testing.T) {
 	for _, d := range []string{binDir, filepath.Dir(e.dir), e.dir} {
 		must(t, os.Chmod(d, 0o755))
 	}
+	// The service user is in no ohfp group here (the machine may have one):
+	// the socket keeps the user's own group.
+	cfg, err := os.ReadFile(e.cfg)
+	must(t, err)
+	must(t, os.WriteFile(e.cfg, append([]byte("socket_group: \"\"\n"), cfg...), 0o600))
 	for _, f := range []string{e.dir, e.cfg, filepath.Join(e.dir, "awsprov_templates.json")} {
 		must(t, os.Chown(f, uid, uid))
 	}
