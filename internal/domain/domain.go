@@ -178,9 +178,13 @@ func (m *Machine) WantsTermination() bool {
 
 // WantsCapacityRelease reports whether the machine's fleet or group must
 // still be told to drop its capacity because the cloud took the machine
-// back outside HF, so that no replacement arrives behind HF's back.
+// back outside HF, so that no replacement arrives behind HF's back. Not
+// for a machine that failed before it was usable: its request still waits
+// for those units, and the fleet's or group's replacement is what brings
+// them (lowering the capacity for it would leave the request short, and a
+// group below its instances refuses every later return).
 func (m *Machine) WantsCapacityRelease() bool {
-	return m.Handle != "" && !m.CapacityReleased && !m.ReclaimedAt.IsZero() && m.ReturnID == "" && !m.Doomed
+	return m.Handle != "" && !m.CapacityReleased && !m.ReclaimedAt.IsZero() && m.ReturnID == "" && !m.Doomed && m.Result != ResultFail
 }
 
 // Held reports whether the machine counts against its template's maxNumber:

@@ -318,3 +318,89 @@ func TestHeterogeneousFallsBackOnDemand(t *testing.T) {
 		t.Fatalf("1 on-demand c5.large expected (2 came from Spot): %+v", st.Machines)
 	}
 }
+
+// Found by an operator's test against the strict region: a maintain fleet
+// or group replaces an instance that fails before it is usable, and that
+// replacement is what its request waits for; ohfp lowered the capacity for
+// each failure anyway, leaving the request short until expiry (and an
+// Auto Scaling group below its instances, which refuses every return).
+func TestFailedLaunchInAFleetReleasesNoCapacity(t *testing.T) {
+	h, fc := newFleetHarness(t)
+	id := h.request("Fleet-weighted", 4) // 2 m5.xlarge
+	h.provision()
+	fc.fill("fleet-1", 2)
+	h.reconcile()
+	fc.mu.Lock()
+	var failed string
+	for iid, in := range fc.insts {
+		if in.State == "pending" {
+			in.State, in.StateReason, failed = "terminated", "Server.InternalError", iid
+			break
+		}
+	}
+	fc.mu.Unlock()
+	h.reconcile()
+	h.provision()
+	h.reconcile()
+	h.provision()
+	for _, c := range fc.calls {
+		if strings.HasPrefix(c, "Release") || strings.HasPrefix(c, "Cap") {
+			t.Fatalf("capacity lowered for %s, which failed before it was usable: %v", failed, fc.calls)
+		}
+	}
+	fc.fill("fleet-1", 1) // the fleet's replacement
+	h.cloud.settle()
+	h.reconcile()
+	if st := h.status(id); st.Status != hf.StatusComplete {
+		t.Fatalf("with the replacement: %s %q", st.Status, st.Message)
+	}
+}
+
+// failingRelease refuses every Release, as an Auto Scaling group does
+// when its desired capacity is already at its minimum.
+type failingRelease struct {
+	*fleetCloud
+	releases int
+}
+
+func (f *failingRelease) Release(context.Context, string, []string, int) error {
+	f.releases++
+	return &provider.Error{Op: "TerminateInstanceInAutoScalingGroup", Code: "ValidationError", Message: "desiredSize equals minSize (0)", Kind: provider.Fatal}
+}
+
+// A termination the cloud keeps refusing is tried again with a backoff,
+// not on every pass (it was 5 calls a second, for ever).
+func TestRefusedTerminationBacksOff(t *testing.T) {
+	h, fc := newFleetHarness(t)
+	fr := &failingRelease{fleetCloud: fc}
+	h.restartWith(fr)
+	id := h.request("Fleet-weighted", 2)
+	h.provision()
+	fc.fill("fleet-1", 1)
+	h.cloud.settle()
+	h.reconcile()
+	st := h.status(id)
+	if st.Status != hf.StatusComplete {
+		t.Fatalf("%+v", st)
+	}
+	if _, err := hfraw(h.e).RequestReturnMachines(nil, []byte(fmt.Sprintf(`{"machines":[{"machineId":%q}]}`, st.Machines[0].MachineID))); err != nil {
+		t.Fatal(err)
+	}
+	h.provision()
+	if fr.releases != 1 {
+		t.Fatalf("%d releases", fr.releases)
+	}
+	for range 5 { // five passes 200 ms apart
+		h.clk.Advance(200 * time.Millisecond)
+		h.reconcile()
+		h.provision()
+	}
+	if fr.releases != 1 {
+		t.Fatalf("a refused release was tried %d times in 1 s", fr.releases)
+	}
+	h.clk.Advance(time.Minute)
+	h.provision()
+	if fr.releases != 2 {
+		t.Fatalf("not tried again after its backoff: %d releases", fr.releases)
+	}
+}

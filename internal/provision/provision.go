@@ -363,8 +363,9 @@ func (pv *Provisioner) dueJobsLocked() []job {
 		pv.st.TermInflight[m.ID] = true
 		return j
 	}
+	now := pv.st.Clock.Now()
 	for _, m := range pv.st.Machines {
-		if pv.st.TermInflight[m.ID] {
+		if pv.st.TermInflight[m.ID] || pv.st.TermRetry[m.ID].At.After(now) {
 			continue
 		}
 		switch {
@@ -444,7 +445,15 @@ func (pv *Provisioner) runJob(ctx context.Context, j job) {
 		err = nil
 	}
 	if err != nil {
-		pv.st.Log.Warn("terminate failed; will retry", "provider", j.provider, "handle", j.handle, "instances", len(all), "err", err)
+		var delay time.Duration
+		for _, id := range all {
+			tr := pv.st.TermRetry[id]
+			tr.Failures++
+			delay = backoff(tr.Failures)
+			tr.At = pv.st.Clock.Now().Add(delay)
+			pv.st.TermRetry[id] = tr
+		}
+		pv.st.Log.Warn("terminate failed; will retry", "provider", j.provider, "handle", j.handle, "instances", len(all), "retry_in", delay.Round(time.Second), "err", err)
 		if provider.Retryable(err) {
 			pv.st.Health.CloudNote = "AWS failing or asking to wait on termination (" + shorten(err.Error(), 120) + "); retrying"
 		}
@@ -453,6 +462,7 @@ func (pv *Provisioner) runJob(ctx context.Context, j job) {
 	var changed []*domain.Machine
 	reqs := map[string]*domain.Request{}
 	for _, id := range all {
+		delete(pv.st.TermRetry, id)
 		m := pv.st.Machines[id]
 		if m == nil {
 			continue

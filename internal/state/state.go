@@ -104,6 +104,10 @@ type State struct {
 	Inflight  map[string]bool // request ids with a cloud call under way
 	// TermInflight: instance ids with a termination or release under way.
 	TermInflight map[string]bool
+	// TermRetry: instance ids whose termination or release failed, and
+	// when it is due again (backing off, so a call the cloud keeps
+	// refusing is not made every pass).
+	TermRetry map[string]TermRetry
 	Seq          uint64 // machine creation counter (see domain.Machine.Seq)
 	// Holdings counts HF's getReturnRequests calls in this process: each
 	// lists every host HF holds, so calls that leave a request's machines
@@ -222,6 +226,7 @@ func New(opts Options) (*State, error) {
 		TypeInfo:      map[string]provider.InstanceTypeInfo{},
 		Inflight:      map[string]bool{},
 		TermInflight:  map[string]bool{},
+		TermRetry:     map[string]TermRetry{},
 		ClaimWatch:    map[string]ClaimMark{},
 		ClaimUnsaved:  map[string]error{},
 		Undelivered:   map[string]bool{},
@@ -302,6 +307,12 @@ func (s *State) setProviders(cfgs []ProviderConfig) error {
 	s.Providers = ps
 	s.Order = order
 	return nil
+}
+
+// TermRetry is a failed termination's next try.
+type TermRetry struct {
+	Failures int
+	At       time.Time
 }
 
 // Reload swaps in new providers and templates. Requests and machines are
