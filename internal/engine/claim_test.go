@@ -92,6 +92,12 @@ func TestUnclaimedRequestIsCleanedUp(t *testing.T) {
 	if st := h.peek(lost); !strings.Contains(st.Message, "HF never learned of this request") {
 		t.Fatalf("unclaimed: %+v", st)
 	}
+	// Should HF ask after all, it is not told the terminated hosts are
+	// usable (an operator's test found complete / succeed).
+	if st := h.status(lost); st.Status != hf.StatusCompleteWithError || len(st.Machines) != 2 ||
+		st.Machines[0].Result != hf.ResultFail || !strings.Contains(st.Machines[0].Message, "never asked") {
+		t.Fatalf("HF asking late about the unclaimed request: %+v", st)
+	}
 	if st := h.status(kept); st.Status != hf.StatusComplete || strings.Contains(st.Message, "never learned") {
 		t.Fatalf("claimed: %+v", st)
 	}

@@ -480,22 +480,25 @@ func (rc *Reconciler) finishAndPurge() time.Duration {
 			for _, id := range r.MachineIDs {
 				if m := rc.st.Machines[id]; m != nil && m.Live() && m.ReturnID == "" && !m.Doomed {
 					m.Doomed = true
+					// Should HF ask after all, it must not take the host
+					// for a usable one.
+					m.Result, m.Message = domain.ResultFail, "terminated by ohfp: HF never asked about its request"
 					doomed = append(doomed, m)
 					n++
 				}
 			}
 			switch {
 			case !r.Final():
-				r.Phase, r.LaunchError = domain.PhaseFailed, "HF never learned of this request (its answer was lost); its machines were terminated"
+				r.Phase, r.LaunchError = domain.PhaseFailed, unclaimedWhy
 				if r.Handle != "" {
 					r.HandleCapped = true
 				}
 			case n > 0:
-				r.Message += "; HF never learned of this request (its answer was lost), so its machines were terminated"
+				r.Status, r.Message = domain.StatusCompleteWithError, unclaimedWhy
 			}
 			changed = append(changed, r)
 			if n > 0 || !r.Final() {
-				rc.st.Log.Warn("HF never learned of this request: its getReturnRequests calls left its machines out and it never asked about it; terminating its machines",
+				rc.st.Log.Warn("HF showed no sign of knowing this request (never asked about it; its getReturnRequests calls left its machines out): taken as never learned of, e.g. its answer lost; terminating its machines",
 					"request", r.ID, "machines", n, "evidence", rc.st.Opts.ClaimTimeout)
 			}
 		}
@@ -552,6 +555,10 @@ func (rc *Reconciler) finishAndPurge() time.Duration {
 	}
 	return rc.st.Opts.IdleInterval
 }
+
+// unclaimedWhy is the message of a request whose machines were terminated
+// because HF never learned of it (provenUnclaimedLocked).
+const unclaimedWhy = "HF never learned of this request: it did not ask about it, nor return or list any of its machines, for the claim timeout (its answer was probably lost); ohfp terminated its machines"
 
 // provenUnclaimedLocked reports whether HF has shown, by its own calls in
 // this process, that it never learned of acquire request r (awaiting its
