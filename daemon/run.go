@@ -113,6 +113,11 @@ func (d *daemon) run(ctx context.Context) error {
 		d.log.Info("rebuilding state from the cloud's tags before serving")
 		eng.ReconcileOnce(ctx)
 		rep := eng.StatusReport()
+		if rep.LastReconcileError != "" {
+			// Serving an empty or partial store would tell HF its request
+			// ids are unknown: refuse, and say what failed.
+			return fmt.Errorf("rebuilding from the cloud failed, nothing is served: %s; fix AWS access (credentials, endpoint) and start again with --rebuild-from-cloud", rep.LastReconcileError)
+		}
 		d.log.Info("rebuilt from the cloud", "requests", len(rep.Requests), "live_machines", rep.LiveMachines)
 	}
 

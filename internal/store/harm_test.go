@@ -543,3 +543,26 @@ func TestHealth(t *testing.T) {
 		t.Fatalf("after a write saved: %+v", h)
 	}
 }
+
+// Found by an operator's test: a state directory on a file system of its
+// own (a volume for /var/lib/ohfp after a full disk) has mkfs's root-owned
+// lost+found, and the service user was refused as among root's files.
+func TestLostAndFoundIsNotAForeignFile(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root")
+	}
+	dir := filepath.Join(openDir(t), "state")
+	if err := os.Mkdir(dir, 0o750); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir(filepath.Join(dir, "lost+found"), 0o700); err != nil { // root's
+		t.Fatal(err)
+	}
+	if err := os.Chown(dir, 65534, 65534); err != nil {
+		t.Fatal(err)
+	}
+	out := asNobody(t, "open", dir)
+	if strings.Contains(out, "owned by root") || strings.Contains(out, "chown") {
+		t.Fatalf("lost+found made the service user's directory look foreign:\n%s", out)
+	}
+}

@@ -99,6 +99,9 @@ func checkOwner(dir string, euid int) error {
 	var foreign []string
 	var owner uint32
 	for _, e := range entries {
+		if e.Name() == "lost+found" {
+			continue // a state directory on a file system of its own: mkfs's, root's, never written
+		}
 		info, err := e.Info()
 		if err != nil {
 			continue
