@@ -108,7 +108,7 @@ type State struct {
 	// when it is due again (backing off, so a call the cloud keeps
 	// refusing is not made every pass).
 	TermRetry map[string]TermRetry
-	Seq          uint64 // machine creation counter (see domain.Machine.Seq)
+	Seq       uint64 // machine creation counter (see domain.Machine.Seq)
 	// Holdings counts HF's getReturnRequests calls in this process: each
 	// lists every host HF holds, so calls that leave a request's machines
 	// out are the evidence that HF never learned of it.
