@@ -28,6 +28,7 @@ const (
 	optInterval = "interval"
 	optOutput   = "o"
 	optReturn   = "return"
+	optName     = "name"
 )
 
 // adminWait is how long a one-shot sysadmin command retries a missing
@@ -53,6 +54,8 @@ func adminOption(name string) (opt string, takesValue bool) {
 		return optOutput, true
 	case "return":
 		return optReturn, false
+	case "name":
+		return optName, true
 	}
 	return "", false
 }

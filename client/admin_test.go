@@ -471,6 +471,7 @@ func TestConfigDelegatesToOhfpd(t *testing.T) {
 		{[]string{"config", "validate", "bad.yaml"}, "1", "args: --check-config --config bad.yaml\n"},
 		{[]string{"config", "import-hf", "/opt/hf/conf/providers/aws", "-o", "out.yaml"}, "0", "args: import-hf -o out.yaml /opt/hf/conf/providers/aws\n"},
 		{[]string{"config", "import-hf", "ibm"}, "3", "args: import-hf ibm\n"},
+		{[]string{"config", "import-hf", "ibm", "--name", "awsinst"}, "0", "args: import-hf --name awsinst ibm\n"},
 	} {
 		stdout, stderr, code := exe(t, "ohfp", tc.args, append(env, "FAKE_EXIT="+tc.exit), "")
 		if stdout != tc.want || stderr != "to stderr\n" || fmt.Sprint(code) != tc.exit {
@@ -528,7 +529,7 @@ func TestHelpListsCommands(t *testing.T) {
 		out := ok(t, nil, args...)
 		for _, want := range []string{"Operations: getAvailableTemplates, requestMachines, getRequestStatus, requestReturnMachines, getReturnRequests",
 			"requests watch ID", "machines [--request ID] [--all]", "templates [--provider NAME]", "show ID",
-			"config reload", "config validate FILE", "config import-hf DIR [-o FILE]", "--json"} {
+			"config reload", "config validate FILE", "config import-hf DIR [-o FILE] [--name NAME]", "--json"} {
 			if !strings.Contains(out, want) {
 				t.Errorf("ohfp %v lacks %q:\n%s", args, want, out)
 			}

@@ -12,15 +12,18 @@ import (
 	"github.com/ohfp/ohfp/internal/rpc"
 )
 
-// cmdConfig is `ohfp config reload|validate FILE|import-hf DIR [-o FILE]`.
+// cmdConfig is `ohfp config reload|validate FILE|import-hf DIR [-o FILE] [--name NAME]`.
 func cmdConfig(ctx context.Context, inv *invocation, out *output) error {
-	const usage = "config reload | config validate FILE | config import-hf DIR [-o FILE]"
+	const usage = "config reload | config validate FILE | config import-hf DIR [-o FILE] [--name NAME]"
 	if len(inv.args) == 0 {
 		return fmt.Errorf("missing subcommand; usage: ohfp %s", usage)
 	}
 	sub, args := inv.args[0], inv.args[1:]
 	if inv.flags[optOutput] != "" && sub != "import-hf" {
 		return fmt.Errorf("-o goes with config import-hf")
+	}
+	if inv.flags[optName] != "" && sub != "import-hf" {
+		return fmt.Errorf("--name goes with config import-hf")
 	}
 	if out.json && sub != "reload" {
 		return fmt.Errorf("--json goes with config reload; config %s prints ohfpd's own output", sub)
@@ -38,11 +41,14 @@ func cmdConfig(ctx context.Context, inv *invocation, out *output) error {
 		return execDaemon(inv, "--check-config", "--config", args[0])
 	case "import-hf":
 		if len(args) != 1 {
-			return fmt.Errorf("usage: ohfp config import-hf DIR [-o FILE]")
+			return fmt.Errorf("usage: ohfp config import-hf DIR [-o FILE] [--name NAME]")
 		}
 		dargs := []string{"import-hf"}
 		if o := inv.flags[optOutput]; o != "" {
 			dargs = append(dargs, "-o", o)
+		}
+		if n := inv.flags[optName]; n != "" {
+			dargs = append(dargs, "--name", n) // the provider's name (default: what hostProviders.json calls DIR)
 		}
 		return execDaemon(inv, append(dargs, args[0])...)
 	}

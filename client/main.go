@@ -70,7 +70,7 @@ var commands = map[string]command{
 	"machines":  {admin: cmdMachines, opts: []string{optJSON, optAll, optRequest}},
 	"templates": {admin: cmdTemplates, opts: []string{optJSON, optProvider}},
 	"show":      {admin: cmdShow, opts: []string{optJSON}},
-	"config":    {admin: cmdConfig, opts: []string{optJSON, optOutput}},
+	"config":    {admin: cmdConfig, opts: []string{optJSON, optOutput, optName}},
 
 	// The operator's actions (operator.go): root and admin_groups only.
 	"cancel":  {admin: cmdCancel, opts: []string{optJSON, optReturn}},
@@ -514,7 +514,9 @@ Sysadmin commands:
   show ID                         a request with its machines, or one machine (id or host name)
   config reload                   make ohfpd re-read its configuration (operator)
   config validate FILE            check a configuration file (runs ohfpd --check-config)
-  config import-hf DIR [-o FILE]  IBM's awsprov_config.json and awsprov_templates.json to YAML
+  config import-hf DIR [-o FILE] [--name NAME]
+                                  IBM's <name>prov_config.json and <name>prov_templates.json in
+                                  HF's provider folder DIR to YAML (--name: the provider's name)
   help                            this text
 
 Operator commands (root, or a member of admin_groups in the ohfpd configuration;
