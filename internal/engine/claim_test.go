@@ -59,6 +59,26 @@ func (h *harness) housekeeping(d time.Duration, held ...string) {
 	}
 }
 
+// launched makes a request of n machines of tpl and brings them up (the
+// launch, the cloud, one pass), without HF asking about it.
+func (h *harness) launched(tpl string, n int) string {
+	h.t.Helper()
+	id := h.request(tpl, n)
+	h.provision()
+	h.cloud.settle()
+	h.reconcile()
+	return id
+}
+
+// idle runs d of ohfpd's passes, every 30 s, with no call from HF.
+func (h *harness) idle(d time.Duration) {
+	for end := h.clk.Now().Add(d); h.clk.Now().Before(end); {
+		h.clk.Advance(30 * time.Second)
+		h.reconcile()
+		h.provision()
+	}
+}
+
 func (h *harness) terminated() int {
 	h.cloud.mu.Lock()
 	defer h.cloud.mu.Unlock()
@@ -109,10 +129,7 @@ func TestUnclaimedRequestIsCleanedUp(t *testing.T) {
 // getReturnRequests. Nothing is ever terminated.
 func TestRestartNeverUnclaimsARequestHFKnows(t *testing.T) {
 	h := newHarness(t)
-	id := h.request("OnDemand-c5", 3)
-	h.provision()
-	h.cloud.settle()
-	h.reconcile()
+	id := h.launched("OnDemand-c5", 3)
 	if st := h.status(id); st.Status != hf.StatusComplete {
 		t.Fatalf("not complete: %+v", st)
 	}
@@ -124,11 +141,7 @@ func TestRestartNeverUnclaimsARequestHFKnows(t *testing.T) {
 	}
 	// And with an HF that never calls getReturnRequests at all.
 	h.restart()
-	for range 240 {
-		h.clk.Advance(30 * time.Second)
-		h.reconcile()
-		h.provision()
-	}
+	h.idle(2 * time.Hour)
 	if n := h.terminated(); n != 0 {
 		t.Fatalf("terminated %d machines HF is using", n)
 	}
@@ -140,10 +153,7 @@ func TestRestartNeverUnclaimsARequestHFKnows(t *testing.T) {
 // claimed and nothing is terminated.
 func TestGetReturnRequestsClaimsTheHostsHFHolds(t *testing.T) {
 	h := newHarness(t)
-	id := h.request("OnDemand-c5", 2)
-	h.provision()
-	h.cloud.settle()
-	h.reconcile()
+	id := h.launched("OnDemand-c5", 2)
 	h.housekeeping(2*time.Hour, id)
 	if n := h.terminated(); n != 0 {
 		t.Fatalf("terminated %d machines HF lists as held", n)
@@ -166,14 +176,8 @@ func TestGetReturnRequestsClaimsTheHostsHFHolds(t *testing.T) {
 // and an HF that never calls getReturnRequests gives none.
 func TestUnclaimedEvidenceStartsAgainAfterARestart(t *testing.T) {
 	h := newHarness(t)
-	lost := h.request("OnDemand-c5", 1)
-	h.provision()
-	h.cloud.settle()
-	h.reconcile()
-	for range 240 { // two hours without getReturnRequests: no evidence
-		h.clk.Advance(30 * time.Second)
-		h.reconcile()
-	}
+	lost := h.launched("OnDemand-c5", 1)
+	h.idle(2 * time.Hour) // without getReturnRequests: no evidence
 	if n := h.terminated(); n != 0 {
 		t.Fatalf("terminated %d machines without any evidence from HF", n)
 	}
@@ -249,10 +253,7 @@ func TestUndeliveredRequestLaunchesNothing(t *testing.T) {
 // unclaimed. Now HF is not shown the machines until the claim is on disk.
 func TestClaimNotWrittenWithholdsMachines(t *testing.T) {
 	h := newHarness(t)
-	id := h.request("OnDemand-c5", 2)
-	h.provision()
-	h.cloud.settle()
-	h.reconcile()
+	id := h.launched("OnDemand-c5", 2)
 	h.st.FailWrites(errors.New("state directory full"))
 	st := h.status(id)
 	if st.Status != hf.StatusRunning || len(st.Machines) != 0 || !strings.Contains(st.Message, "cannot yet record") {

@@ -17,10 +17,7 @@ import (
 // Only a machine the cloud does not know at all is gone.
 func TestMissingFromListingIsConfirmedByID(t *testing.T) {
 	h := newHarness(t)
-	id := h.request("OnDemand-c5", 2)
-	h.provision()
-	h.cloud.settle()
-	h.reconcile()
+	id := h.launched("OnDemand-c5", 2)
 	st := h.status(id)
 	if st.Status != hf.StatusComplete {
 		t.Fatalf("%+v", st)
@@ -57,10 +54,7 @@ func TestMissingFromListingIsConfirmedByID(t *testing.T) {
 // meanwhile: after a restart it is still there.
 func TestUnwrittenChangesAreWrittenLater(t *testing.T) {
 	h := newHarness(t)
-	id := h.request("OnDemand-c5", 1)
-	h.provision()
-	h.cloud.settle()
-	h.reconcile()
+	id := h.launched("OnDemand-c5", 1)
 	h.status(id)
 	h.st.FailWrites(errors.New("state directory full"))
 	h.cloud.mu.Lock()
