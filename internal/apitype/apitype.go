@@ -81,6 +81,26 @@ type Status struct {
 	Health *Health `json:"health,omitempty"`
 	// AWS is each provider's cloud health, filled by the daemon.
 	AWS map[string]CloudStatus `json:"aws,omitempty"`
+	// HA is the lease of a shared-store cluster (the `ha:` section); nil
+	// on a single host.
+	HA *HA `json:"ha,omitempty"`
+}
+
+// HA is who acts for a shared-store cluster: the lease as this host last
+// saw it.
+type HA struct {
+	Host         string  `json:"host"`   // this host
+	Role         string  `json:"role"`   // holder, starting, stopping or standby
+	Holder       string  `json:"holder"` // who holds the lease ("" when nobody)
+	Since        string  `json:"since,omitempty"`
+	Renewed      string  `json:"renewed,omitempty"`
+	Token        uint64  `json:"token"` // fencing token of the holder
+	Released     bool    `json:"released,omitempty"`
+	Expired      bool    `json:"expired,omitempty"` // seen unrenewed for a lease duration
+	Want         string  `json:"want,omitempty"`    // a host asking for it
+	LastError    string  `json:"lastError,omitempty"`
+	LeaseSeconds float64 `json:"leaseSeconds"`
+	Table        string  `json:"table,omitempty"`
 }
 
 // CloudStatus is one provider's cloud health: a line for a person, and the

@@ -103,6 +103,10 @@ type Config struct {
 	Pprof bool `json:"pprof,omitempty"`
 	// Simulate tunes the simulated region used by ohfpd --simulate.
 	Simulate Simulate `json:"simulate"`
+	// HA, when set, keeps the state in a DynamoDB table shared by the
+	// Symphony master candidates, with a lease so that one daemon acts at
+	// a time (see HA). Nil: the embedded Badger store in state_dir.
+	HA *HA `json:"ha,omitempty"`
 	// Providers lists the provider instances; at least one. The first one
 	// answers calls whose HF_PROVIDER_NAME matches none (or is unset).
 	Providers []Provider `json:"providers"`
@@ -134,6 +138,33 @@ type Simulate struct {
 	// Default 1s.
 	TerminateDelay time.Duration `json:"terminate_delay"`
 }
+
+// HA is the `ha:` section: the shared store of master candidates.
+type HA struct {
+	// Table is the DynamoDB table (required).
+	Table string `json:"table"`
+	// Region of the table. Default: the first provider's region.
+	Region string `json:"region,omitempty"`
+	// EndpointURL overrides DynamoDB's endpoint (a VPC endpoint, tests).
+	EndpointURL string `json:"endpoint_url,omitempty"`
+	// Profile and CredentialsFile select the credentials for the table.
+	// Default: the first provider's.
+	Profile         string `json:"profile,omitempty"`
+	CredentialsFile string `json:"credentials_file,omitempty"`
+	// LeaseDuration is how long a holder that stops renewing keeps the
+	// lease: the longest a failover waits for a dead host. Default 10s
+	// (2s-5m).
+	LeaseDuration time.Duration `json:"lease_duration"`
+	// CreateTable creates the table when missing (on-demand capacity).
+	// Default false: ohfpd prints the one command that creates it.
+	CreateTable bool `json:"create_table,omitempty"`
+	// Host is this host's name as the lease shows it. Default: the
+	// host name.
+	Host string `json:"host,omitempty"`
+}
+
+// DefaultLeaseDuration is ha.lease_duration's default.
+const DefaultLeaseDuration = 10 * time.Second
 
 // Provider is one HF provider instance: an AWS account/region and its
 // templates.
@@ -468,6 +499,7 @@ func decodeConfig(v value, c *Config) {
 				{"terminate_delay", func(v value) { nonNegDuration(v, &c.Simulate.TerminateDelay) }},
 			}, nil)
 		}},
+		{"ha", func(v value) { decodeHA(v, c) }},
 		{"providers", func(v value) { providersNode = &v }},
 	}, nil)
 	if present == nil {
@@ -481,6 +513,93 @@ func decodeConfig(v value, c *Config) {
 		return
 	}
 	decodeProviders(*providersNode, c)
+	if c.HA != nil {
+		if c.HA.Region == "" && len(c.Providers) > 0 {
+			c.HA.Region = c.Providers[0].Region
+		}
+		if c.HA.Profile == "" && c.HA.CredentialsFile == "" && len(c.Providers) > 0 {
+			c.HA.Profile, c.HA.CredentialsFile = c.Providers[0].Profile, c.Providers[0].CredentialsFile
+		}
+	}
+}
+
+// tableNameRe is DynamoDB's rule for table names: 3-255 of letters,
+// digits, underscore, hyphen and dot.
+var tableNameRe = regexp.MustCompile(`^[A-Za-z0-9_.-]{3,255}$`)
+
+// hostNameRe: what a lease may show as a holder.
+var hostNameRe = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.:-]{0,252}$`)
+
+func decodeHA(v value, c *Config) {
+	h := &HA{LeaseDuration: DefaultLeaseDuration}
+	ok := true
+	present := v.decode([]field{
+		{"table", func(v value) {
+			if s, good := v.str(); good {
+				if !tableNameRe.MatchString(s) {
+					v.errorf("%q is not a DynamoDB table name (3-255 of letters, digits, _ - .)", s)
+					ok = false
+					return
+				}
+				h.Table = s
+			}
+		}},
+		{"region", func(v value) {
+			if s, good := v.str(); good {
+				h.Region = strings.TrimSpace(s)
+			}
+		}},
+		{"endpoint_url", func(v value) {
+			if s, good := v.str(); good {
+				if u, good := checkURL(v, s); good {
+					h.EndpointURL = u.(string)
+				}
+			}
+		}},
+		{"profile", func(v value) {
+			if s, good := v.str(); good {
+				h.Profile = strings.TrimSpace(s)
+			}
+		}},
+		{"credentials_file", func(v value) {
+			if p, good := v.d.path(v); good {
+				h.CredentialsFile = p
+			}
+		}},
+		{"lease_duration", func(v value) {
+			d, good := v.duration()
+			if !good {
+				return
+			}
+			if d < 2*time.Second || d > 5*time.Minute {
+				v.errorf("%s is out of range (2s-5m): it is how long a failover waits for a dead host", d)
+				return
+			}
+			h.LeaseDuration = d
+		}},
+		{"create_table", func(v value) {
+			if b, good := v.boolean(); good {
+				h.CreateTable = b
+			}
+		}},
+		{"host", func(v value) {
+			if s, good := v.str(); good {
+				if !hostNameRe.MatchString(s) {
+					v.errorf("%q is not a host name", s)
+					return
+				}
+				h.Host = s
+			}
+		}},
+	}, nil)
+	if present == nil {
+		return
+	}
+	if h.Table == "" && ok {
+		v.errorf("ha: table is missing: name the DynamoDB table the master candidates share, e.g.\nha:\n  table: ohfp-state")
+		return
+	}
+	c.HA = h
 }
 
 func positiveDuration(v value, dst *time.Duration, min time.Duration) {

@@ -236,3 +236,30 @@ func TestPprof(t *testing.T) {
 		t.Errorf("a non-boolean pprof was accepted or not named: %v", err)
 	}
 }
+
+// The ha: section: defaults from the first provider, and each mistake an
+// error naming the key.
+func TestHASection(t *testing.T) {
+	c, err := Parse([]byte("ha:\n  table: ohfp-state\nproviders:\n- name: a\n  region: eu-west-1\n  profile: hf\n"), "/etc/ohfp/config.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.HA == nil || c.HA.Table != "ohfp-state" || c.HA.Region != "eu-west-1" || c.HA.Profile != "hf" || c.HA.LeaseDuration != DefaultLeaseDuration || c.HA.CreateTable {
+		t.Fatalf("ha = %+v", c.HA)
+	}
+	if c, err := Parse([]byte("providers:\n- name: a\n"), "c.yaml"); err != nil || c.HA != nil {
+		t.Fatalf("without ha: %+v, %v", c.HA, err)
+	}
+	for doc, want := range map[string]string{
+		"ha:\n  region: us-east-1\n":                   "table is missing",
+		"ha:\n  table: x\n":                            "not a DynamoDB table name",
+		"ha:\n  table: t1t\n  lease_duration: 1s\n":    "out of range (2s-5m)",
+		"ha:\n  table: t1t\n  endpoint_url: ftp://x\n": "not an http(s) URL",
+		"ha:\n  table: t1t\n  tabel: x\n":              "tabel",
+	} {
+		_, err := Parse([]byte(doc+"providers:\n- name: a\n"), "c.yaml")
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%q: error %v, want %q", doc, err, want)
+		}
+	}
+}
