@@ -617,6 +617,7 @@ func (r *Region) controlHandler() http.Handler {
 		reply(w, map[string]map[string]int{"calls": r.Calls(), "errors": r.Errors(), "errorCodes": r.ErrorCodes()}, nil)
 	})
 	mux.HandleFunc("POST /_sim/counts/reset", func(w http.ResponseWriter, req *http.Request) { r.ResetCounts(); reply(w, nil, nil) })
+	mux.HandleFunc("GET /_sim/actions", func(w http.ResponseWriter, req *http.Request) { reply(w, r.Actions(), nil) })
 	mux.HandleFunc("GET /_sim/instances", func(w http.ResponseWriter, req *http.Request) { reply(w, r.Instances(), nil) })
 	mux.HandleFunc("POST /_sim/tick", func(w http.ResponseWriter, req *http.Request) { r.Tick(); reply(w, nil, nil) })
 	mux.HandleFunc("GET /_sim/consistency", func(w http.ResponseWriter, req *http.Request) { reply(w, r.Consistency(), nil) })

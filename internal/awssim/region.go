@@ -117,6 +117,7 @@ type Region struct {
 	consistency time.Duration // eventual-consistency window; 0: off
 	buckets     map[bucketClass]*bucket
 	calls       map[string]int
+	actions     []Action // calls that changed the cloud (Actions)
 	errs        map[string]int
 	errCodes    map[string]int // "Action Code" -> requests answered so
 }

@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 )
@@ -170,6 +171,7 @@ func (r *Region) serveAPI(w http.ResponseWriter, req *http.Request) {
 	r.mu.Lock()
 	c.requestID = r.requestID()
 	r.calls[c.action]++
+	r.noteAction(c.action, req.Header.Get("Authorization"))
 	fault := r.pickFault(c)
 	r.mu.Unlock()
 
@@ -248,6 +250,47 @@ func unknownAction(c *call) *APIError {
 		return &APIError{Code: "UnknownOperationException", Message: fmt.Sprintf("Unknown operation %s", c.action), Status: 400}
 	}
 	return &APIError{Code: "InvalidAction", Message: fmt.Sprintf("The action %s is not valid for this web service.", c.action), Status: 400}
+}
+
+// accessKey reads the access key id from a SigV4 Authorization header.
+func accessKey(auth string) string {
+	i := strings.Index(auth, "Credential=")
+	if i < 0 {
+		return ""
+	}
+	return strings.SplitN(auth[i+len("Credential="):], "/", 2)[0]
+}
+
+// Action is a call that changes the cloud, as it arrived: when, which, and
+// whose access key signed it (GET /_sim/actions).
+type Action struct {
+	At        time.Time `json:"at"`
+	Action    string    `json:"action"`
+	AccessKey string    `json:"accessKey"`
+}
+
+// maxActions bounds the action log (the oldest are dropped).
+const maxActions = 200000
+
+// noteAction logs a call that changes the cloud (every action but
+// Describe*, Get* and List*). Call with the lock held.
+func (r *Region) noteAction(action, auth string) {
+	for _, p := range []string{"Describe", "Get", "List"} {
+		if strings.HasPrefix(action, p) {
+			return
+		}
+	}
+	if len(r.actions) >= maxActions {
+		r.actions = append(r.actions[:0], r.actions[len(r.actions)/2:]...)
+	}
+	r.actions = append(r.actions, Action{At: time.Now(), Action: action, AccessKey: accessKey(auth)})
+}
+
+// Actions returns the calls that changed the cloud, oldest first.
+func (r *Region) Actions() []Action {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.Clone(r.actions)
 }
 
 // serviceFromAuth reads the service from a SigV4 credential scope
