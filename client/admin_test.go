@@ -12,6 +12,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/ohfp/ohfp/internal/apitype"
 	"unicode/utf8"
 
 	"github.com/ohfp/ohfp/internal/hf"
@@ -644,4 +646,27 @@ func TestOperatorCommands(t *testing.T) {
 	bad(t, env, `name machines or --request REQ, not both`, "return", "i-1", "--request", "req-1")
 	bad(t, env, `missing argument; usage: ohfp return MACHINE`, "return")
 	bad(t, env, `drain takes no --return`, "drain", "t1", "--return")
+}
+
+// The lease line of a shared-store cluster says who acts.
+func TestLeaseText(t *testing.T) {
+	now := time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC)
+	since := now.Add(-90 * time.Second).Format(time.RFC3339)
+	for _, c := range []struct {
+		l    apitype.HA
+		want []string
+	}{
+		{apitype.HA{Host: "a", Role: "holder", Holder: "a", Since: since, Table: "t", Token: 3}, []string{"held by this host (a)", "it acts", "token 3", "table t"}},
+		{apitype.HA{Host: "b", Role: "standby", Holder: "a", Since: since}, []string{"held by a since", "this host (b) is standby"}},
+		{apitype.HA{Host: "b", Role: "standby", Holder: "a", Since: since, Expired: true}, []string{"a's lease", "expired", "takes it at HF's next call"}},
+		{apitype.HA{Host: "b", Role: "standby"}, []string{"nobody holds it"}},
+		{apitype.HA{Host: "b", Role: "standby", Holder: "a", LastError: "state store unavailable: x"}, []string{"table error: state store unavailable"}},
+	} {
+		got := leaseText(now, &c.l)
+		for _, w := range c.want {
+			if !strings.Contains(got, w) {
+				t.Errorf("%+v: %q lacks %q", c.l, got, w)
+			}
+		}
+	}
 }

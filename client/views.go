@@ -74,6 +74,9 @@ func printStatus(inv *invocation, out *output, st apitype.Status) error {
 	k.add("ohfpd", "running, version "+orDash(st.Version)+", "+up)
 	k.add("ohfp", "version "+version+", socket "+inv.socket)
 	k.add("cluster", st.ClusterID)
+	if l := st.HA; l != nil {
+		k.add("lease", leaseText(now, l))
+	}
 	k.add("providers", strings.Join(st.Providers, ", "))
 	names := providerOrder(st.Providers, st.AWS)
 	for _, name := range names {
@@ -115,6 +118,32 @@ func printStatus(inv *invocation, out *output, st apitype.Status) error {
 		k.add("disk", plural(st.Unsaved, "record")+" not yet written")
 	}
 	return k.flush()
+}
+
+// leaseText says who acts for a shared-store cluster (ha:).
+func leaseText(now time.Time, l *apitype.HA) string {
+	since := func(s string) string {
+		if t, err := time.Parse(time.RFC3339, s); err == nil {
+			return t.Local().Format("2006-01-02 15:04:05 MST") + ", " + ago(now, t)
+		}
+		return orDash(s)
+	}
+	var line string
+	switch {
+	case l.Role == "holder":
+		line = "held by this host (" + l.Host + ") since " + since(l.Since) + ": it acts for the cluster"
+	case l.Holder == "":
+		line = "nobody holds it; this host (" + l.Host + ", " + l.Role + ") takes it at HF's next call here"
+	case l.Expired:
+		line = l.Holder + "'s lease (since " + since(l.Since) + ") expired; this host (" + l.Host + ") takes it at HF's next call here"
+	default:
+		line = "held by " + l.Holder + " since " + since(l.Since) + "; this host (" + l.Host + ") is " + l.Role
+	}
+	line += "; table " + orDash(l.Table) + ", token " + strconv.FormatUint(l.Token, 10)
+	if l.LastError != "" {
+		line += "; table error: " + l.LastError
+	}
+	return line
 }
 
 // providerOrder lists the providers in configuration order, then any other

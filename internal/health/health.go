@@ -92,6 +92,9 @@ func Assess(st apitype.Status, now time.Time, bound time.Duration) apitype.Healt
 	if st.Unsaved > 0 {
 		worse(CodeDegraded, fmt.Sprintf("%s not yet written to disk (state directory full or read-only?)", plural(st.Unsaved, "record")))
 	}
+	if st.HA != nil && st.HA.LastError != "" {
+		worse(CodeDegraded, "shared state table: "+st.HA.LastError)
+	}
 	h.Code = level
 	h.Level = []string{apitype.Healthy, apitype.Degraded, apitype.Down}[level]
 	return h

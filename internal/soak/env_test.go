@@ -284,6 +284,8 @@ type daemonOpts struct {
 	templates    string        // awsprov_templates.json; default templatesJSON(maxNumber)
 	rateLimit    bool          // aws_rate_limit (client-side EC2 buckets)
 	claimTimeout time.Duration // reconcile.claim_timeout; default 30m
+	extra        string        // more top-level YAML (e.g. an ha: section)
+	accessKey    string        // the AWS access key id ohfpd signs with; default AKIASIMULATED
 }
 
 // env is one ohfpd (restartable) pointed at a cloud, with its HF folder.
@@ -302,7 +304,8 @@ type env struct {
 	rpc     *rpc.Client
 	starts  int
 	// as runs ohfpd through this command (e.g. setpriv to another user).
-	as []string
+	as        []string
+	accessKey string
 }
 
 // command is ohfpd with args, through e.as when set.
@@ -343,7 +346,11 @@ providers:
     endpoint_url: %s
     aws_rate_limit: %t
     templates_file: awsprov_templates.json
-`, e.sock, e.state, e.cluster, o.claimTimeout, c.endpoint, o.rateLimit)
+`, e.sock, e.state, e.cluster, o.claimTimeout, c.endpoint, o.rateLimit) + o.extra
+	e.accessKey = o.accessKey
+	if e.accessKey == "" {
+		e.accessKey = "AKIASIMULATED"
+	}
 	must(t, os.WriteFile(e.cfg, []byte(cfg), 0o600))
 	must(t, os.WriteFile(filepath.Join(dir, "awsprov_templates.json"), []byte(o.templates), 0o600))
 	p, err := hfdriver.Install(filepath.Join(dir, "hf"), filepath.Join(binDir, "ohfp"))
@@ -397,7 +404,7 @@ func (e *env) start(args ...string) {
 	fmt.Fprintf(e.logf, "==== soak: start #%d %v at %s\n", e.starts, args, time.Now().Format(time.StampMicro))
 	bin, args := e.command(append([]string{"--config", e.cfg}, args...))
 	d, err := hfdriver.StartDaemon(bin, args,
-		[]string{"AWS_ACCESS_KEY_ID=AKIASIMULATED", "AWS_SECRET_ACCESS_KEY=simulated", "AWS_EC2_METADATA_DISABLED=true"},
+		[]string{"AWS_ACCESS_KEY_ID=" + e.accessKey, "AWS_SECRET_ACCESS_KEY=simulated", "AWS_EC2_METADATA_DISABLED=true"},
 		e.sock, e.logf, 60*time.Second)
 	must(e.t, err)
 	e.daemon = d

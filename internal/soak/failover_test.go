@@ -1,0 +1,383 @@
+package soak
+
+import (
+	"bufio"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/ohfp/ohfp/internal/dynalite"
+	"github.com/ohfp/ohfp/internal/hfdriver"
+)
+
+// The failover soak (issue 14): two ohfpd on two "master candidates"
+// (two sockets, two state directories, two AWS access keys) share one
+// simulated region and, with ha:, one DynamoDB (dynalite). HF's calls
+// switch between them at random moments: an acquire in flight, a return
+// in flight, a reconcile pass; the host HF leaves is left running (hot
+// standby), SIGKILLed and restarted, or SIGSTOPped past its lease (a
+// partition: it wakes and must not act); HF also fails back to a host
+// whose local view is old.
+
+const failoverLease = 3 * time.Second
+
+// Ways HF leaves a host.
+const (
+	leaveAlive  = "host left running (hot standby)"
+	leaveKilled = "host SIGKILLed, restarted later"
+	leaveFrozen = "host SIGSTOPped past its lease, then woken"
+)
+
+var leaveWays = []string{leaveAlive, leaveKilled, leaveFrozen}
+
+// Moments at which HF moves.
+const (
+	atAcquire   = "just after requestMachines answered (launch in flight)"
+	atReturn    = "just after requestReturnMachines answered (terminate in flight)"
+	atReconcile = "between calls (during a reconcile pass)"
+)
+
+var moveMoments = []string{atAcquire, atReturn, atReconcile}
+
+type candidate struct {
+	name string
+	key  string
+	e    *env
+}
+
+type failoverRun struct {
+	t      *testing.T
+	rng    *rand.Rand
+	hosts  [2]*candidate
+	cur    int // the host HF calls
+	shared bool
+
+	acquires map[string]int      // request id -> units
+	machines map[string][]string // request id -> machine ids (complete)
+	held     map[string]hfdriver.Machine
+	returns  map[string][]string // return id -> machine ids
+	moves    map[string]int
+	lost     int
+}
+
+func haYAML(endpoint, host string) string {
+	return fmt.Sprintf(`ha:
+  table: ohfp-soak
+  region: us-east-1
+  endpoint_url: %s
+  lease_duration: %s
+  create_table: true
+  host: %s
+`, endpoint, failoverLease, host)
+}
+
+func TestFailoverShared(t *testing.T) { failoverSoak(t, true) }
+
+func failoverSoak(t *testing.T, shared bool) {
+	cycles := 4
+	if soakMode() {
+		cycles = 24
+	}
+	if v := os.Getenv("OHFP_SOAK_CYCLES"); v != "" {
+		n, err := strconv.Atoi(v)
+		must(t, err)
+		cycles = n
+	}
+	seed := uint64(time.Now().UnixNano())
+	if v := os.Getenv("OHFP_SOAK_SEED"); v != "" {
+		n, err := strconv.ParseUint(v, 10, 64)
+		must(t, err)
+		seed = n
+	}
+	t.Logf("failover soak (shared store %t): %d cycles, seed %d (OHFP_SOAK_SEED to replay)", shared, cycles, seed)
+	c := startCloud(t, 300*time.Millisecond, 300*time.Millisecond)
+	endpoint := ""
+	if shared {
+		endpoint = dynalite.StartT(t)
+	}
+	r := &failoverRun{t: t, rng: rand.New(rand.NewPCG(seed, seed^0x51ed)), shared: shared,
+		acquires: map[string]int{}, machines: map[string][]string{}, held: map[string]hfdriver.Machine{},
+		returns: map[string][]string{}, moves: map[string]int{}}
+	for i, name := range []string{"cand-a", "cand-b"} {
+		o := daemonOpts{accessKey: fmt.Sprintf("AKIAHOST%c", 'A'+i)}
+		if shared {
+			o.extra = haYAML(endpoint, name)
+		}
+		r.hosts[i] = &candidate{name: name, key: o.accessKey, e: newEnv(t, c, o)}
+		r.hosts[i].e.start()
+	}
+	for i := 0; i < cycles; i++ {
+		r.cycle(i)
+	}
+	r.settle()
+	r.verify(c, seed, cycles)
+}
+
+func (r *failoverRun) host() *candidate { return r.hosts[r.cur] }
+
+// cycle does some of HF's work on the current host, then moves HF to the
+// other one at a moment and in a way picked at random.
+func (r *failoverRun) cycle(i int) {
+	h := r.host()
+	r.refresh()
+	moment := moveMoments[r.rng.IntN(len(moveMoments))]
+	way := leaveWays[i%len(leaveWays)]
+	if soakMode() {
+		way = leaveWays[r.rng.IntN(len(leaveWays))]
+	}
+	switch moment {
+	case atAcquire:
+		n := 1 + r.rng.IntN(3)
+		id := h.e.request(tplOnDemand, n)
+		r.acquires[id] = n
+	case atReturn:
+		if !r.returnSome() {
+			id := h.e.request(tplOnDemand, 1)
+			r.acquires[id] = 1
+			moment = atAcquire
+		}
+	case atReconcile:
+		time.Sleep(time.Duration(200+r.rng.IntN(800)) * time.Millisecond)
+	}
+	r.moves[moment+"; "+way]++
+	old := h
+	r.cur = 1 - r.cur
+	switch way {
+	case leaveKilled:
+		old.e.kill("failover: " + moment)
+		r.refresh() // HF's next calls arrive at the other host
+		old.e.start()
+	case leaveFrozen:
+		must(r.t, old.e.daemon.Cmd.Process.Signal(syscall.SIGSTOP))
+		fmt.Fprintf(old.e.logf, "==== soak: SIGSTOP at %s\n", time.Now().Format(time.StampMicro))
+		r.refresh()
+		time.Sleep(failoverLease + time.Second)
+		must(r.t, old.e.daemon.Cmd.Process.Signal(syscall.SIGCONT))
+		fmt.Fprintf(old.e.logf, "==== soak: SIGCONT at %s\n", time.Now().Format(time.StampMicro))
+	default:
+		r.refresh()
+	}
+}
+
+// refresh asks the current host about every request HF has not seen end,
+// and tells it which hosts HF holds (getReturnRequests).
+func (r *failoverRun) refresh() {
+	e := r.host().e
+	var ids []string
+	for id := range r.acquires {
+		if r.machines[id] == nil {
+			ids = append(ids, id)
+		}
+	}
+	for id := range r.returns {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	if len(ids) > 0 {
+		for _, q := range e.status(ids...).Requests {
+			if _, ok := r.acquires[q.RequestID]; !ok || q.Status != "complete" {
+				continue
+			}
+			var ms []string
+			for _, m := range q.Machines {
+				ms = append(ms, m.MachineID)
+				r.held[m.MachineID] = m
+			}
+			r.machines[q.RequestID] = ms
+		}
+	}
+	held := make([]hfdriver.Machine, 0, len(r.held))
+	for _, m := range r.held {
+		held = append(held, m)
+	}
+	var out map[string]any
+	e.call("getReturnRequests", hfdriver.MachinesInput(held), &out)
+}
+
+// returnSome returns one or two held machines; false when HF holds none.
+func (r *failoverRun) returnSome() bool {
+	if len(r.held) == 0 {
+		return false
+	}
+	ids := make([]string, 0, len(r.held))
+	for id := range r.held {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	r.rng.Shuffle(len(ids), func(i, j int) { ids[i], ids[j] = ids[j], ids[i] })
+	ids = ids[:min(len(ids), 1+r.rng.IntN(2))]
+	var ms []hfdriver.Machine
+	for _, id := range ids {
+		ms = append(ms, r.held[id])
+		delete(r.held, id)
+	}
+	var rep hfdriver.RequestReply
+	r.host().e.call("requestReturnMachines", hfdriver.MachinesInput(ms), &rep)
+	if !strings.HasPrefix(rep.RequestID, "ret-") {
+		r.t.Fatalf("requestReturnMachines answered %+v", rep)
+	}
+	r.returns[rep.RequestID] = ids
+	return true
+}
+
+// settle waits on the current host for every acquire, returns everything
+// HF holds, and waits for every return.
+func (r *failoverRun) settle() {
+	e := r.host().e
+	var ids []string
+	for id := range r.acquires {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	final := e.waitFinal(ids, 3*time.Minute)
+	for _, id := range ids {
+		st := final[id]
+		if st.Status != "complete" || len(st.Machines) != r.acquires[id] {
+			r.lost++
+			r.t.Errorf("lost: request %s of %d ended %s with %d machines: %s", id, r.acquires[id], st.Status, len(st.Machines), st.Message)
+		}
+		for _, m := range st.Machines {
+			if _, returned := r.returnedIDs()[m.MachineID]; !returned {
+				r.held[m.MachineID] = m
+			}
+		}
+	}
+	for len(r.held) > 0 {
+		r.returnSome()
+	}
+	var rets []string
+	for id := range r.returns {
+		rets = append(rets, id)
+	}
+	sort.Strings(rets)
+	for id, st := range e.waitFinal(rets, 3*time.Minute) {
+		if st.Status != "complete" {
+			r.t.Errorf("return %s of %v ended %s: %s", id, r.returns[id], st.Status, st.Message)
+		}
+	}
+}
+
+func (r *failoverRun) returnedIDs() map[string]bool {
+	out := map[string]bool{}
+	for _, ms := range r.returns {
+		for _, m := range ms {
+			out[m] = true
+		}
+	}
+	return out
+}
+
+// leaseTaken is the line a daemon logs when it takes the lease.
+var leaseTaken = regexp.MustCompile(`lease taken: this host acts for the cluster.* at_unix_nano=(\d+)`)
+
+func (r *failoverRun) verify(c *cloud, seed uint64, cycles int) {
+	t := r.t
+	// Nothing left running: every instance of the cluster terminated once
+	// HF returned everything (no orphans, nothing returned and running).
+	c.waitAllTerminated(2*time.Minute, 500*time.Millisecond, "every machine HF returned")
+	perRequest := map[string]int{}
+	for _, in := range c.instances() {
+		if in.Tags["ohfp:managed-by"] == "soak" {
+			perRequest[in.Tags["ohfp:request-id"]]++
+		}
+	}
+	dups := 0
+	for id, n := range r.acquires {
+		if perRequest[id] > n {
+			dups += perRequest[id] - n
+			t.Errorf("launched twice: request %s of %d units has %d instances", id, n, perRequest[id])
+		}
+	}
+	orphans := 0
+	for id, n := range perRequest {
+		if _, ok := r.acquires[id]; !ok {
+			orphans += n
+			t.Errorf("orphans: %d instances of request %q HF never got an id for", n, id)
+		}
+	}
+
+	// Every id HF was given answers the same on both hosts.
+	var ids []string
+	for id := range r.acquires {
+		ids = append(ids, id)
+	}
+	for id := range r.returns {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	differ := 0
+	if r.shared {
+		answers := [2]map[string]statusEntry{}
+		for i, h := range []*candidate{r.host(), r.hosts[1-r.cur]} {
+			answers[i] = h.e.statusMap(ids...)
+		}
+		for _, id := range ids {
+			a, b := answers[0][id], answers[1][id]
+			if a.Status != b.Status || len(a.Machines) != len(b.Machines) {
+				differ++
+				t.Errorf("%s answers %s (%d machines) on one host and %s (%d) on the other", id, a.Status, len(a.Machines), b.Status, len(b.Machines))
+			}
+		}
+	}
+
+	// No action without the lease: each call that changed the cloud was
+	// signed by the host that took the lease last before it arrived.
+	unleased := 0
+	if r.shared {
+		type taking struct {
+			at  time.Time
+			key string
+		}
+		var takes []taking
+		for _, h := range r.hosts {
+			f, err := os.Open(h.e.logPath)
+			must(t, err)
+			sc := bufio.NewScanner(f)
+			sc.Buffer(make([]byte, 1<<20), 1<<20)
+			for sc.Scan() {
+				if m := leaseTaken.FindStringSubmatch(sc.Text()); m != nil {
+					ns, _ := strconv.ParseInt(m[1], 10, 64)
+					takes = append(takes, taking{time.Unix(0, ns), h.key})
+				}
+			}
+			f.Close()
+		}
+		sort.Slice(takes, func(i, j int) bool { return takes[i].at.Before(takes[j].at) })
+		var acts []actionRow
+		c.do("GET", "/_sim/actions", nil, &acts)
+		for _, a := range acts {
+			holder := ""
+			for _, tk := range takes {
+				if tk.at.After(a.At) {
+					break
+				}
+				holder = tk.key
+			}
+			if a.AccessKey != holder {
+				unleased++
+				t.Errorf("%s at %s by %s while %q held the lease", a.Action, a.At.Format(time.StampMicro), a.AccessKey, holder)
+			}
+		}
+		if len(takes) < cycles/2 {
+			t.Errorf("only %d lease takings over %d moves", len(takes), cycles)
+		}
+	}
+	report(t, map[string]any{
+		"seed": seed, "cycles": cycles, "shared": r.shared, "requests": len(r.acquires), "returns": len(r.returns),
+		"moves": r.moves, "lost": r.lost, "duplicates": dups, "orphans": orphans,
+		"answers_differ": differ, "actions_without_lease": unleased,
+	})
+}
+
+type actionRow struct {
+	At        time.Time `json:"at"`
+	Action    string    `json:"action"`
+	AccessKey string    `json:"accessKey"`
+}
