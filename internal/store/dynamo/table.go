@@ -69,7 +69,7 @@ type Options struct {
 	Endpoint    string                  // optional base endpoint (dynalite in tests)
 	ClusterID   string                  // partition key value: one table can hold several clusters
 	Credentials aws.CredentialsProvider // optional; nil = the SDK's default chain
-	HTTPClient  *http.Client            // optional
+	HTTPClient  *http.Client            // optional; used as it is (AWS_CA_BUNDLE does not apply to it)
 	CallTimeout time.Duration           // per DynamoDB call deadline, retries included (default 5s)
 	Create      bool                    // create the table when missing (PAY_PER_REQUEST) and wait until ACTIVE
 	Logger      *slog.Logger
@@ -160,9 +160,6 @@ func Open(ctx context.Context, o Options) (*Table, error) {
 	if o.Credentials != nil {
 		lo = append(lo, config.WithCredentialsProvider(o.Credentials))
 	}
-	if o.HTTPClient != nil {
-		lo = append(lo, config.WithHTTPClient(o.HTTPClient))
-	}
 	// The SDK's standard retries (3 attempts, backoff) within each call's
 	// deadline, without its client-side retry quota: a daemon that must
 	// renew its lease should not fail fast because earlier calls failed.
@@ -183,6 +180,11 @@ func Open(ctx context.Context, o Options) (*Table, error) {
 	client := dynamodb.NewFromConfig(cfg, func(do *dynamodb.Options) {
 		if o.Endpoint != "" {
 			do.BaseEndpoint = aws.String(o.Endpoint)
+		}
+		// Set here rather than through config.WithHTTPClient, which
+		// refuses a plain *http.Client when AWS_CA_BUNDLE is set.
+		if o.HTTPClient != nil {
+			do.HTTPClient = o.HTTPClient
 		}
 	})
 	t := &Table{db: client, name: o.Table, region: cfg.Region, cluster: o.ClusterID, timeout: o.CallTimeout, logger: o.Logger, ok: true}
