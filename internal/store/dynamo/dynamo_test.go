@@ -124,6 +124,10 @@ func TestRoundTrip(t *testing.T) {
 
 // TestScanPaginates writes more than 1 MB under one prefix, so that Query
 // answers in several pages, and checks that Scan reads them all, in order.
+// dynalite estimates the 1 MB page with its own item-size arithmetic, and
+// AWS may end a page early or return a LastEvaluatedKey with nothing after
+// it (Query.Pagination.html): so the test asks for at least two pages,
+// not an exact count.
 func TestScanPaginates(t *testing.T) {
 	t.Parallel()
 	tb, _ := newTable(t)
@@ -487,7 +491,9 @@ func TestServerGone(t *testing.T) {
 
 // TestErrorClasses answers PutItem with throttling, a 5xx and a
 // validation error from a fake endpoint: the first two are ErrUnavailable
-// (after the SDK's retries), the last is not.
+// (after the SDK's retries), the last is not. A fake, because dynalite
+// never throttles nor fails; the error bodies are those AWS documents
+// (Programming.Errors.html).
 func TestErrorClasses(t *testing.T) {
 	t.Parallel()
 	var status atomic.Int32
