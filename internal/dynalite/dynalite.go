@@ -174,7 +174,9 @@ func Start(ctx context.Context, cli string) (*Server, error) {
 	ctx, cancel := context.WithTimeout(ctx, startTimeout)
 	defer cancel()
 	var err error
-	// Between closing the probe listener and node binding the port another
+	// dynalite cannot be asked for a port of the kernel's choosing
+	// (cli.js takes --port 0 for its default, 4567), so a free port is
+	// found first. Between closing the probe listener and node binding the port another
 	// process may take it: try again with another port.
 	for range 3 {
 		var s *Server
