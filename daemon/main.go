@@ -98,6 +98,14 @@ func realMain(args []string, stdout, stderr io.Writer) int {
 		for _, p := range cfg.Providers {
 			n += len(p.Templates)
 		}
+		if cfg.HA != nil {
+			line, err := checkShared(context.Background(), cfg, *simulate)
+			if err != nil {
+				fmt.Fprintf(stderr, "ohfpd: %s: %v\n", *cfgPath, err)
+				return 1
+			}
+			fmt.Fprintln(stdout, line)
+		}
 		fmt.Fprintf(stdout, "%s: OK (%s, %s)\n", *cfgPath, plural(len(cfg.Providers), "provider"), plural(n, "template"))
 		return 0
 	}

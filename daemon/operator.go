@@ -77,18 +77,38 @@ func resolveGroups(names []string, key string, log *slog.Logger) []uint32 {
 // health verdict: what ohfp status, the metrics, STATUS= and the watchdog
 // read.
 func (d *daemon) fullStatus() apitype.Status {
-	rep := d.eng.StatusReport()
+	var rep apitype.Status
+	if eng := d.engine(); eng != nil {
+		rep = eng.StatusReport()
+	}
 	d.statusExtra(&rep)
 	return rep
 }
 
-// statusExtra adds AWS health per provider and the verdict (package
-// health) to the core's status.
+// statusExtra adds AWS health per provider, the lease (ha:) and the
+// verdict (package health) to the core's status; on a standby, which runs
+// no engine, it fills what the daemon knows.
 func (d *daemon) statusExtra(rep *apitype.Status) {
 	rep.AWS = d.cloudStatus()
 	d.mu.Lock()
-	bound := progressBound(d.cfg)
+	cfg := d.cfg
+	acting := d.eng != nil
 	d.mu.Unlock()
+	bound := progressBound(cfg)
+	if !acting {
+		// A standby makes no reconcile passes: nothing to stall.
+		bound = 0
+		rep.Version, rep.ClusterID, rep.Started = version, cfg.ClusterID, d.started
+		rep.UptimeSeconds = int64(time.Since(d.started).Seconds())
+		rep.Providers = rep.Providers[:0]
+		for _, p := range cfg.Providers {
+			rep.Providers = append(rep.Providers, p.Name)
+		}
+	}
+	if d.coord != nil {
+		rep.HA = d.coord.Report()
+		rep.HA.Table = cfg.HA.Table
+	}
 	h := health.Assess(*rep, time.Now(), bound)
 	rep.Health = &h
 }

@@ -24,6 +24,7 @@ import (
 	"github.com/ohfp/ohfp/internal/awssim"
 	"github.com/ohfp/ohfp/internal/config"
 	"github.com/ohfp/ohfp/internal/engine"
+	"github.com/ohfp/ohfp/internal/ha"
 	"github.com/ohfp/ohfp/internal/metrics"
 	awsprov "github.com/ohfp/ohfp/internal/provider/aws"
 	"github.com/ohfp/ohfp/internal/quiet"
@@ -42,13 +43,19 @@ type daemon struct {
 	cfg         *config.Config
 	provs       map[string]*awsprov.Provider
 	simEndpoint string
-	eng         *engine.Engine
-	adminGIDs   []uint32   // admin_groups, resolved (guarded by mu)
-	gate        quiet.Gate // the calls being served, for the reconciler to give way to
+	pcs         []engine.ProviderConfig // the providers' configurations (unfenced)
+	eng         *engine.Engine          // nil while this host does not act (ha: standby)
+	api         *api.Handler            // eng's
+	mayAct      func() error            // ha: the lease check every cloud action passes; nil: always
+	coord       *ha.Coordinator         // ha: the lease; nil on a single host
+	adminGIDs   []uint32                // admin_groups, resolved (guarded by mu)
+	gate        quiet.Gate              // the calls being served, for the reconciler to give way to
+	started     time.Time
 }
 
 func (d *daemon) run(ctx context.Context) error {
 	cfg := d.cfg
+	d.started = time.Now()
 	for _, w := range cfg.Warnings {
 		d.log.Warn(w)
 	}
@@ -75,66 +82,84 @@ func (d *daemon) run(ctx context.Context) error {
 		d.log.Info("simulated AWS region started in-process", "endpoint", endpoint, "region", region)
 	}
 
-	st, err := store.Open(cfg.StateDir, d.log.With("component", "store"))
-	if err != nil {
-		return err
-	}
-	defer func() {
-		if err := st.Close(); err != nil {
-			d.log.Error("closing the store", "err", err)
-		}
-	}()
-	go st.RunGC(ctx, 10*time.Minute)
-
+	var storeSize func() (int64, int64)
+	var handler rpcserver.Handler
+	apiOpts := api.Options{Reload: d.reload, Status: d.statusExtra, Caller: d.caller, Check: d.check}
 	pcs, provs, err := d.buildProviders(ctx, cfg)
 	if err != nil {
 		return err
 	}
-	d.provs = provs
-	if err := d.claimStore(ctx, st, cfg, provs); err != nil {
-		return err
-	}
-	eng, err := engine.New(engine.Options{
-		ClusterID:      cfg.ClusterID,
-		Providers:      pcs,
-		Store:          st,
-		Logger:         d.log.With("component", "engine"),
-		ActiveInterval: cfg.Reconcile.ActiveInterval,
-		IdleInterval:   cfg.Reconcile.IdleInterval,
-		ClaimTimeout:   cfg.Reconcile.ClaimTimeout,
-		Version:        version,
-		Gate:           &d.gate,
-	})
-	if err != nil {
-		return err
-	}
-	d.eng = eng
-	if d.rebuild {
-		d.log.Info("rebuilding state from the cloud's tags before serving")
-		eng.ReconcileOnce(ctx)
-		rep := eng.StatusReport()
-		if rep.LastReconcileError != "" {
-			// Serving an empty or partial store would tell HF its request
-			// ids are unknown: refuse, and say what failed.
-			return fmt.Errorf("rebuilding from the cloud failed, nothing is served: %s; fix AWS access (credentials, endpoint) and start again with --rebuild-from-cloud", rep.LastReconcileError)
+	d.provs, d.pcs = provs, pcs
+	// stopActing stops the engine (or, in a shared-store cluster, the
+	// lease and the engine it runs) once the socket is closed.
+	var stopActing func()
+	if cfg.HA == nil {
+		st, err := store.Open(cfg.StateDir, d.log.With("component", "store"))
+		if err != nil {
+			return err
 		}
-		d.log.Info("rebuilt from the cloud", "requests", len(rep.Requests), "live_machines", rep.LiveMachines)
+		defer func() {
+			if err := st.Close(); err != nil {
+				d.log.Error("closing the store", "err", err)
+			}
+		}()
+		go st.RunGC(ctx, 10*time.Minute)
+		storeSize = st.Size
+		if err := d.claimStore(ctx, st, cfg, provs); err != nil {
+			return err
+		}
+		eng, err := engine.New(d.engineOptions(cfg, pcs, st))
+		if err != nil {
+			return err
+		}
+		if d.rebuild {
+			d.log.Info("rebuilding state from the cloud's tags before serving")
+			eng.ReconcileOnce(ctx)
+			rep := eng.StatusReport()
+			if rep.LastReconcileError != "" {
+				// Serving an empty or partial store would tell HF its request
+				// ids are unknown: refuse, and say what failed.
+				return fmt.Errorf("rebuilding from the cloud failed, nothing is served: %s; fix AWS access (credentials, endpoint) and start again with --rebuild-from-cloud", rep.LastReconcileError)
+			}
+			d.log.Info("rebuilt from the cloud", "requests", len(rep.Requests), "live_machines", rep.LiveMachines)
+		}
+		// Instance types the templates need for ncpus and nram, before the
+		// first getAvailableTemplates (cached in the store after the first
+		// start; bounded, as the cloud may be unreachable).
+		tctx, tcancel := context.WithTimeout(ctx, 5*time.Second)
+		eng.FillTypeInfo(tctx)
+		tcancel()
+		stopActing = d.runEngine(eng, apiOpts)
+		handler = d.apiHandler()
+	} else {
+		if d.rebuild || d.adopt != "" {
+			return fmt.Errorf("--rebuild-from-cloud and --adopt-cluster-id apply to a state directory; with ha: the state is in DynamoDB table %s, shared by the candidates, and a host that takes the lease folds the cloud's tags into it before acting", cfg.HA.Table)
+		}
+		coord, closeTable, err := d.openShared(ctx, cfg, apiOpts)
+		if err != nil {
+			return err
+		}
+		defer closeTable()
+		storeSize = func() (int64, int64) { return 0, 0 }
+		d.coord = coord
+		haCtx, stopHA := context.WithCancel(context.Background())
+		haDone := make(chan struct{})
+		go func() {
+			defer close(haDone)
+			coord.Run(haCtx)
+		}()
+		stopActing = func() { stopHA(); <-haDone }
+		handler = &ha.Handler{C: coord, Inner: d.apiHandler, Status: d.statusExtra}
 	}
-
-	// Instance types the templates need for ncpus and nram, before the
-	// first getAvailableTemplates (cached in the store after the first
-	// start; bounded, as the cloud may be unreachable).
-	tctx, tcancel := context.WithTimeout(ctx, 5*time.Second)
-	eng.FillTypeInfo(tctx)
-	tcancel()
 
 	ln, err := d.listen(cfg)
 	if err != nil {
+		stopActing()
 		return err
 	}
 	uids, gids := d.allowed(cfg)
 	d.adminGIDs = resolveGroups(cfg.AdminGroups, "admin_groups", d.log)
-	mx := metrics.New(metrics.Sources{Status: d.fullStatus, Store: st.Size, Version: version})
+	mx := metrics.New(metrics.Sources{Status: d.fullStatus, Store: storeSize, Version: version})
 	extra := http.NewServeMux()
 	extra.Handle("/metrics", mx.Handler())
 	if cfg.Pprof {
@@ -145,7 +170,7 @@ func (d *daemon) run(ctx context.Context) error {
 		extra.HandleFunc("/debug/pprof/trace", pprof.Trace)
 		d.log.Info("profiler served on the socket", "path", "/debug/pprof/")
 	}
-	srv := rpcserver.NewServer(mx.Wrap(api.New(eng, api.Options{Reload: d.reload, Status: d.statusExtra, Caller: d.caller, Check: d.check})), rpcserver.ServerOptions{
+	srv := rpcserver.NewServer(mx.Wrap(handler), rpcserver.ServerOptions{
 		Logger:      d.log.With("component", "rpc"),
 		AllowedUIDs: uids,
 		AllowedGIDs: gids,
@@ -158,25 +183,23 @@ func (d *daemon) run(ctx context.Context) error {
 		stopMetrics, err := serveMetrics(cfg.MetricsListen, mx.Handler(), d.log)
 		if err != nil {
 			_ = srv.Shutdown(context.Background())
+			stopActing()
 			return err
 		}
 		defer stopMetrics()
 	}
 
 	engCtx, stopEngine := context.WithCancel(context.Background())
-	engDone := make(chan struct{})
-	go func() {
-		defer close(engDone)
-		if err := eng.Run(engCtx); err != nil {
-			d.log.Error("engine stopped", "err", err)
-		}
-	}()
-
+	defer stopEngine()
 	if os.Getenv("GOMEMLIMIT") == "" {
-		go tuneMemoryLimit(engCtx, eng, d.log)
+		go tuneMemoryLimit(engCtx, d.engine, d.log)
 	}
 	notify("READY=1")
-	d.log.Info("ohfpd serving", "version", version, "socket", cfg.Socket, "state_dir", cfg.StateDir, "providers", len(pcs), "simulate", d.simulate)
+	if cfg.HA == nil {
+		d.log.Info("ohfpd serving", "version", version, "socket", cfg.Socket, "state_dir", cfg.StateDir, "providers", len(pcs), "simulate", d.simulate)
+	} else {
+		d.log.Info("ohfpd serving as a master candidate: it acts once HF calls it and it holds the lease", "version", version, "socket", cfg.Socket, "table", cfg.HA.Table, "host", d.coord.Status().Host, "providers", len(pcs), "simulate", d.simulate)
+	}
 	stopWatchdog := d.watchdog(ctx)
 	defer stopWatchdog()
 
@@ -203,8 +226,7 @@ func (d *daemon) run(ctx context.Context) error {
 			}
 			continue
 		case err := <-serveErr:
-			stopEngine()
-			<-engDone
+			stopActing()
 			return fmt.Errorf("rpc server: %w", err)
 		case <-ctx.Done():
 		}
@@ -218,8 +240,7 @@ func (d *daemon) run(ctx context.Context) error {
 	if err := srv.Shutdown(shutCtx); err != nil {
 		d.log.Warn("rpc shutdown", "err", err)
 	}
-	stopEngine()
-	<-engDone
+	stopActing()
 	d.log.Info("stopped")
 	return nil
 }
@@ -342,18 +363,20 @@ func (d *daemon) reload(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := d.eng.Reload(pcs); err != nil {
-		for _, p := range provs {
-			p.Close()
+	if eng := d.eng; eng != nil {
+		if err := eng.Reload(d.fenced(pcs)); err != nil {
+			for _, p := range provs {
+				p.Close()
+			}
+			return err
 		}
-		return err
 	}
 	// Calls still waiting on the old providers (a stalled endpoint) end
 	// now and are made again through the new ones.
 	for _, p := range d.provs {
 		p.Close()
 	}
-	d.cfg, d.provs = cfg, provs
+	d.cfg, d.provs, d.pcs = cfg, provs, pcs
 	d.adminGIDs = resolveGroups(cfg.AdminGroups, "admin_groups", d.log)
 	d.log.Info("configuration reloaded", "file", d.cfgPath, "providers", len(pcs), "by", by)
 	return nil
@@ -405,12 +428,15 @@ func cloudStatus(h awsprov.Health) apitype.CloudStatus {
 
 // tuneMemoryLimit sets the soft memory limit from the machines held
 // (memoryLimit) at start and every 30 seconds until ctx ends.
-func tuneMemoryLimit(ctx context.Context, eng *engine.Engine, log *slog.Logger) {
+func tuneMemoryLimit(ctx context.Context, current func() *engine.Engine, log *slog.Logger) {
 	last := int64(-1)
 	t := time.NewTicker(30 * time.Second)
 	defer t.Stop()
 	for {
-		n := eng.MachineCount()
+		n := 0
+		if eng := current(); eng != nil {
+			n = eng.MachineCount()
+		}
 		if l := memoryLimit(n); l != last {
 			debug.SetMemoryLimit(l)
 			if last >= 0 || l != defaultMemoryLimit {

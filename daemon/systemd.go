@@ -125,6 +125,9 @@ func statusLine(rep apitype.Status) string {
 	if len(rep.Drained) > 0 {
 		line += fmt.Sprintf("; %s drained", plural(len(rep.Drained), "template"))
 	}
+	if l := rep.HA; l != nil {
+		line += "; " + leaseLine(l)
+	}
 	return line
 }
 
@@ -140,4 +143,18 @@ func ago(t time.Time) string {
 		return "never"
 	}
 	return time.Since(t).Round(time.Second).String() + " ago"
+}
+
+// leaseLine says who acts for a shared-store cluster, for STATUS= and the
+// log.
+func leaseLine(l *apitype.HA) string {
+	switch {
+	case l.Role == "holder":
+		return fmt.Sprintf("lease held by this host (%s) since %s", l.Host, l.Since)
+	case l.Holder == "":
+		return fmt.Sprintf("standby (%s): nobody holds the lease; HF's next call here takes it", l.Host)
+	case l.Expired:
+		return fmt.Sprintf("standby (%s): lease of %s (since %s) expired; HF's next call here takes it", l.Host, l.Holder, l.Since)
+	}
+	return fmt.Sprintf("%s (%s): lease held by %s since %s", l.Role, l.Host, l.Holder, l.Since)
 }
