@@ -95,6 +95,9 @@ func (d *daemon) startActing(opts api.Options) func(ctx context.Context, kv stat
 	return func(ctx context.Context, kv state.KV, mayAct func() error) (ha.Active, error) {
 		d.mu.Lock()
 		d.mayAct = mayAct
+		for _, p := range d.provs {
+			p.SetActionGate(mayAct)
+		}
 		cfg, pcs := d.cfg, d.fenced(d.pcs)
 		d.mu.Unlock()
 		t0 := time.Now()

@@ -328,6 +328,9 @@ func (d *daemon) buildProviders(ctx context.Context, cfg *config.Config) ([]engi
 		if err != nil {
 			return nil, nil, fmt.Errorf("provider %s: %w", p.Name, err)
 		}
+		if d.mayAct != nil {
+			ap.SetActionGate(d.mayAct) // ha: every attempt checks the lease
+		}
 		provs[p.Name] = ap
 		pcs = append(pcs, engine.ProviderConfig{
 			Name:           p.Name,

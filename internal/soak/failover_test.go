@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ohfp/ohfp/internal/awssim"
 	"github.com/ohfp/ohfp/internal/dynalite"
 	"github.com/ohfp/ohfp/internal/hfdriver"
 )
@@ -327,46 +328,12 @@ func (r *failoverRun) verify(c *cloud, seed uint64, cycles int) {
 		}
 	}
 
-	// No action without the lease: each call that changed the cloud was
-	// signed by the host that took the lease last before it arrived.
 	unleased := 0
 	if r.shared {
-		type taking struct {
-			at  time.Time
-			key string
-		}
-		var takes []taking
-		for _, h := range r.hosts {
-			f, err := os.Open(h.e.logPath)
-			must(t, err)
-			sc := bufio.NewScanner(f)
-			sc.Buffer(make([]byte, 1<<20), 1<<20)
-			for sc.Scan() {
-				if m := leaseTaken.FindStringSubmatch(sc.Text()); m != nil {
-					ns, _ := strconv.ParseInt(m[1], 10, 64)
-					takes = append(takes, taking{time.Unix(0, ns), h.key})
-				}
-			}
-			f.Close()
-		}
-		sort.Slice(takes, func(i, j int) bool { return takes[i].at.Before(takes[j].at) })
-		var acts []actionRow
-		c.do("GET", "/_sim/actions", nil, &acts)
-		for _, a := range acts {
-			holder := ""
-			for _, tk := range takes {
-				if tk.at.After(a.At) {
-					break
-				}
-				holder = tk.key
-			}
-			if a.AccessKey != holder {
-				unleased++
-				t.Errorf("%s at %s by %s while %q held the lease", a.Action, a.At.Format(time.StampMicro), a.AccessKey, holder)
-			}
-		}
-		if len(takes) < cycles/2 {
-			t.Errorf("only %d lease takings over %d moves", len(takes), cycles)
+		var takes int
+		unleased, takes = actionsWithoutLease(t, c, r.hosts[:])
+		if takes < cycles/2 {
+			t.Errorf("only %d lease takings over %d moves", takes, cycles)
 		}
 	}
 	report(t, map[string]any{
@@ -380,4 +347,99 @@ type actionRow struct {
 	At        time.Time `json:"at"`
 	Action    string    `json:"action"`
 	AccessKey string    `json:"accessKey"`
+}
+
+// actionsWithoutLease checks that each call that changed the cloud was
+// signed by the host that took the lease last before it arrived (the
+// hosts' logs say when each took it; the region logs each call with the
+// access key that signed it). It returns the calls that were not, and how
+// many times the lease was taken.
+func actionsWithoutLease(t *testing.T, c *cloud, hosts []*candidate) (unleased, takings int) {
+	t.Helper()
+	type taking struct {
+		at  time.Time
+		key string
+	}
+	var takes []taking
+	for _, h := range hosts {
+		f, err := os.Open(h.e.logPath)
+		must(t, err)
+		sc := bufio.NewScanner(f)
+		sc.Buffer(make([]byte, 1<<20), 1<<20)
+		for sc.Scan() {
+			if m := leaseTaken.FindStringSubmatch(sc.Text()); m != nil {
+				ns, _ := strconv.ParseInt(m[1], 10, 64)
+				takes = append(takes, taking{time.Unix(0, ns), h.key})
+			}
+		}
+		f.Close()
+	}
+	sort.Slice(takes, func(i, j int) bool { return takes[i].at.Before(takes[j].at) })
+	var acts []actionRow
+	c.do("GET", "/_sim/actions", nil, &acts)
+	for _, a := range acts {
+		holder := ""
+		for _, tk := range takes {
+			if tk.at.After(a.At) {
+				break
+			}
+			holder = tk.key
+		}
+		if a.AccessKey != holder {
+			unleased++
+			t.Errorf("%s at %s by %s while %q held the lease", a.Action, a.At.Format(time.StampMicro), a.AccessKey, holder)
+		}
+	}
+	return unleased, len(takes)
+}
+
+// A holder frozen (SIGSTOP: a partition, a VM pause) with a launch still
+// to make, woken after another host took the lease, makes no call: the
+// launch is made once, by the new holder, with the same client token.
+func TestFailoverFrozenHolderDoesNotAct(t *testing.T) {
+	c := startCloud(t, 300*time.Millisecond, 300*time.Millisecond)
+	endpoint := dynalite.StartT(t)
+	var hosts []*candidate
+	for i, name := range []string{"cand-a", "cand-b"} {
+		o := daemonOpts{accessKey: fmt.Sprintf("AKIAHOST%c", 'A'+i), extra: haYAML(endpoint, name)}
+		h := &candidate{name: name, key: o.accessKey, e: newEnv(t, c, o)}
+		h.e.start()
+		hosts = append(hosts, h)
+	}
+	a, b := hosts[0], hosts[1]
+	// Every RunInstances refused (throttled): a's launch stays to be made.
+	c.setFaults(awssim.Faults{ThrottleRate: 1, Actions: []string{"RunInstances"}})
+	id := a.e.request(tplOnDemand, 2)
+	time.Sleep(500 * time.Millisecond)
+	must(t, a.e.daemon.Cmd.Process.Signal(syscall.SIGSTOP))
+	c.setFaults(awssim.Faults{})
+	// HF moves to b, which takes the lease once a's has expired.
+	final := b.e.waitFinal([]string{id}, 2*time.Minute)[id]
+	if final.Status != "complete" || len(final.Machines) != 2 {
+		t.Fatalf("on b: %+v", final)
+	}
+	must(t, a.e.daemon.Cmd.Process.Signal(syscall.SIGCONT))
+	// a wakes with its launch due: give it time to (wrongly) make it.
+	time.Sleep(3 * failoverLease)
+	if !a.e.alive() {
+		t.Fatal("a died on waking")
+	}
+	n := 0
+	for _, in := range c.instances() {
+		if in.Tags["ohfp:request-id"] == id {
+			n++
+		}
+	}
+	if n != 2 {
+		t.Errorf("request of 2 has %d instances", n)
+	}
+	unleased, takes := actionsWithoutLease(t, c, hosts)
+	if takes < 2 {
+		t.Errorf("the lease was taken %d times, want a then b", takes)
+	}
+	st := a.e.statusReport()
+	report(t, map[string]any{"instances": n, "actions_without_lease": unleased, "lease_takings": takes, "woken_host_lease": st["ha"]})
+	if ha, _ := st["ha"].(map[string]any); ha == nil || ha["role"] != "standby" || ha["holder"] != "cand-b" {
+		t.Errorf("the woken host's status says %v, want standby with cand-b holding", st["ha"])
+	}
 }

@@ -399,6 +399,11 @@ func (p *Provider) instrument(stack *middleware.Stack) error {
 					return middleware.FinalizeOutput{}, middleware.Metadata{}, limitError(ctx, err)
 				}
 			}
+			if g := p.gate.Load(); g != nil && changesCloud(op) {
+				if err := (*g)(); err != nil {
+					return middleware.FinalizeOutput{}, middleware.Metadata{}, &provider.Error{Op: op, Kind: provider.Transient, Message: "not sent: " + err.Error()}
+				}
+			}
 			id, start := p.health.begin()
 			// The whole-call deadline: one attempt, from sending the
 			// request to the last byte of the answer. The transport bounds

@@ -27,6 +27,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -131,6 +132,30 @@ type Provider struct {
 
 	bornMu sync.Mutex
 	born   map[string]time.Time // handles this process created, until handleSettle has passed
+
+	// gate, when set, is asked before every HTTP attempt of a call that
+	// changes the cloud (SetActionGate).
+	gate atomic.Pointer[func() error]
+}
+
+// SetActionGate makes every HTTP attempt of a call that changes the cloud
+// (any action but Describe*, Get* and List*) ask gate first, after the
+// client-side rate limit and the SDK's retry backoff, just before it is
+// signed and sent; an attempt gate refuses is not sent and the call fails
+// as Transient. A master candidate's lease (package ha) is checked so: a
+// host paused between its own check and the SDK's retry of a throttled
+// RunInstances would otherwise send it after its lease ran out.
+func (p *Provider) SetActionGate(gate func() error) {
+	if gate == nil {
+		p.gate.Store(nil)
+		return
+	}
+	p.gate.Store(&gate)
+}
+
+// changesCloud reports whether an API action changes the cloud.
+func changesCloud(op string) bool {
+	return !strings.HasPrefix(op, "Describe") && !strings.HasPrefix(op, "Get") && !strings.HasPrefix(op, "List")
 }
 
 var _ provider.Provider = (*Provider)(nil)
