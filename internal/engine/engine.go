@@ -35,7 +35,8 @@ func New(opts Options) (*Engine, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Engine{Service: service.New(st), st: st, pv: provision.New(st), rc: reconcile.New(st)}, nil
+	rc := reconcile.New(st)
+	return &Engine{Service: service.New(st, rc), st: st, pv: provision.New(st), rc: rc}, nil
 }
 
 // Reload swaps in new providers and templates. Requests and machines are
