@@ -59,6 +59,25 @@ func (rc *Reconciler) LookUpRequests(ctx context.Context, ids []string) error {
 	if err != nil {
 		return err
 	}
+	// Not found by their tag: EC2's tag filters may lag a tag just
+	// written (a return tagged by the other daemon moments ago) while the
+	// instance's own tag set already shows it. The cluster's listing,
+	// matched here, settles those before HF is told "not known".
+	rest := map[string]bool{}
+	rc.st.Mu.RLock()
+	for _, id := range append(q.RequestIDs, q.ReturnIDs...) {
+		if rc.st.Requests[id] == nil {
+			rest[id] = true
+		}
+	}
+	rc.st.Mu.RUnlock()
+	if len(rest) > 0 {
+		more, err := rc.lookUpListed(ctx, rest, changedR)
+		if err != nil {
+			return err
+		}
+		changedM = append(changedM, more...)
+	}
 	now := rc.st.Clock.Now()
 	rc.st.Mu.Lock()
 	defer rc.st.Mu.Unlock()
@@ -129,6 +148,34 @@ func (rc *Reconciler) lookUp(ctx context.Context, q provider.Query, changedR map
 		}
 		found[i] = insts
 	}
+	return rc.foldFound(provs, found, changedR), nil
+}
+
+// lookUpListed lists the cluster's instances (every provider) and folds
+// in those whose request or return tag is one of ids, as lookUp does.
+func (rc *Reconciler) lookUpListed(ctx context.Context, ids map[string]bool, changedR map[string]*domain.Request) ([]*domain.Machine, error) {
+	ctx, cancel := context.WithTimeout(ctx, LookupTimeout)
+	defer cancel()
+	provs := rc.st.ProvidersInOrder()
+	found := make([][]provider.Instance, len(provs))
+	for i, p := range provs {
+		insts, err := p.Cfg.Cloud.List(ctx, rc.st.Opts.ClusterID)
+		if err != nil {
+			rc.st.Log.Warn("listing the cloud for what HF names failed", "provider", p.Cfg.Name, "err", err)
+			return nil, fmt.Errorf("listing the cloud of provider %s: %w", p.Cfg.Name, err)
+		}
+		for _, in := range insts {
+			if ids[in.Tags[provider.TagRequestID]] || ids[in.Tags[provider.TagReturnID]] {
+				found[i] = append(found[i], in)
+			}
+		}
+	}
+	return rc.foldFound(provs, found, changedR), nil
+}
+
+// foldFound folds what lookups found into memory. Called without the
+// state's Mu.
+func (rc *Reconciler) foldFound(provs []*state.Provider, found [][]provider.Instance, changedR map[string]*domain.Request) []*domain.Machine {
 	now := rc.st.Clock.Now()
 	rc.st.Mu.Lock()
 	defer rc.st.Mu.Unlock()
@@ -139,7 +186,7 @@ func (rc *Reconciler) lookUp(ctx context.Context, q provider.Query, changedR map
 		}
 		changedM = append(changedM, rc.foldLocked(p, found[i], now, map[string]bool{}, changedR, true)...)
 	}
-	return changedM, nil
+	return changedM
 }
 
 // toldFailed is the record of an id HF asked about that neither memory
