@@ -404,8 +404,8 @@ func (rc *Reconciler) adoptLocked(p *state.Provider, in *provider.Instance, now 
 // changed. Called with the state's Mu held.
 func (rc *Reconciler) returnedLocked(p *state.Provider, m *domain.Machine, in *provider.Instance, now time.Time, changedR map[string]*domain.Request) bool {
 	ret := in.Tags[provider.TagReturnID]
-	if ret == "" {
-		return false
+	if ret == "" || m.ReturnID == ret {
+		return false // the common case, every pass: this daemon's own return
 	}
 	rr := rc.st.Requests[ret]
 	if rr == nil {
