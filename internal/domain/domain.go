@@ -5,7 +5,10 @@ package domain
 
 import (
 	"fmt"
+	"strings"
 	"time"
+
+	"github.com/google/uuid"
 )
 
 // Request kinds.
@@ -104,6 +107,20 @@ type Request struct {
 	Status     string    `json:"status,omitempty"`
 	Message    string    `json:"message,omitempty"`
 	FinishedAt time.Time `json:"finishedAt,omitzero"`
+}
+
+// IsRequestID reports whether id has the shape of the ids ohfpd hands
+// out: req-<uuid> (acquire) or ret-<uuid> (return).
+func IsRequestID(id string) bool {
+	rest, ok := strings.CutPrefix(id, "req-")
+	if !ok {
+		rest, ok = strings.CutPrefix(id, "ret-")
+	}
+	if !ok || len(rest) != 36 {
+		return false
+	}
+	_, err := uuid.Parse(rest)
+	return err == nil
 }
 
 // Final reports whether the request reached a final HF status.

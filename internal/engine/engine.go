@@ -35,7 +35,8 @@ func New(opts Options) (*Engine, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Engine{Service: service.New(st), st: st, pv: provision.New(st), rc: reconcile.New(st)}, nil
+	rc := reconcile.New(st)
+	return &Engine{Service: service.New(st, rc), st: st, pv: provision.New(st), rc: rc}, nil
 }
 
 // Reload swaps in new providers and templates. Requests and machines are
@@ -48,9 +49,15 @@ func (e *Engine) Unsaved() int { return e.st.Unsaved() }
 // Run runs the provisioner and the reconciler until ctx ends, then waits
 // for cloud calls under way to finish.
 func (e *Engine) Run(ctx context.Context) error {
-	// One pass before launching anything: after a crash it adopts instances
-	// already tagged with unfinished requests, so they are not launched
-	// twice.
+	// One pass before launching or terminating anything: after a crash it
+	// adopts instances already tagged with unfinished requests, so they
+	// are not launched twice; on a stale store (a failover: another
+	// daemon served HF meanwhile) it folds in what the cloud shows, e.g.
+	// machines the other daemon returned (ohfp:return-id), before the
+	// provisioner acts on the store's records (TestStaleStoreFoldedBeforeActing).
+	// Should that first listing fail, the provisioner still starts: what
+	// it does then is the store's own decisions, each safe to repeat
+	// (launches by client token, terminations HF asked for).
 	next := e.rc.ReconcileOnce(ctx)
 	provisioned := make(chan struct{})
 	go func() {

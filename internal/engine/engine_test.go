@@ -49,6 +49,15 @@ type fakeCloud struct {
 	// noCapacity: "type subnet" pairs that answer InsufficientInstanceCapacity.
 	noCapacity map[string]bool
 	specs      []provider.LaunchSpec // every launch asked, in order
+	tagCalls   int
+	finds      int
+	// trail: the calls made, in order ("List", "Launch", "Tag",
+	// "Terminate", "Find"), with the ids for Tag and Terminate.
+	trail []string
+	// onTerminate, when set, runs as Terminate is called; an error it
+	// returns is Terminate's answer, nothing terminated (the daemon died
+	// during the call).
+	onTerminate func([]string) error
 }
 
 func newFakeCloud() *fakeCloud {
@@ -61,6 +70,7 @@ func (f *fakeCloud) Launch(_ context.Context, s provider.LaunchSpec) (provider.L
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	f.trail = append(f.trail, "Launch")
 	f.launches++
 	f.specs = append(f.specs, s)
 	if len(s.Template.SubnetIDs) > 0 && f.noCapacity[s.Template.VMType+" "+s.Template.SubnetIDs[0]] {
@@ -122,6 +132,7 @@ func (f *fakeCloud) get(ids []string) []provider.Instance {
 func (f *fakeCloud) List(_ context.Context, owner string) ([]provider.Instance, error) {
 	f.mu.Lock()
 	f.lists++
+	f.trail = append(f.trail, "List")
 	var out []provider.Instance
 	for _, id := range f.order {
 		in, ok := f.insts[id]
@@ -144,6 +155,7 @@ func (f *fakeCloud) Describe(ctx context.Context, owner string, ids, reqs []stri
 	all, err := f.List(ctx, owner)
 	f.mu.Lock()
 	f.lists--
+	f.trail[len(f.trail)-1] = "Describe"
 	f.mu.Unlock()
 	want := map[string]bool{}
 	for _, id := range ids {
@@ -162,8 +174,14 @@ func (f *fakeCloud) Describe(ctx context.Context, owner string, ids, reqs []stri
 }
 
 func (f *fakeCloud) Terminate(_ context.Context, ids []string) error {
+	if f.onTerminate != nil {
+		if err := f.onTerminate(ids); err != nil {
+			return err
+		}
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	f.trail = append(f.trail, "Terminate "+strings.Join(ids, ","))
 	f.terms = append(f.terms, append([]string(nil), ids...))
 	for _, id := range ids {
 		if in, ok := f.insts[id]; ok && in.State != "terminated" {
@@ -171,6 +189,57 @@ func (f *fakeCloud) Terminate(_ context.Context, ids []string) error {
 		}
 	}
 	return nil
+}
+
+// Tag writes tags on the instances it knows (hidden ones included, as
+// EC2's tagging sees them once visible); the others come back NotFound.
+func (f *fakeCloud) Tag(_ context.Context, ids []string, tags map[string]string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.tagCalls++
+	f.trail = append(f.trail, "Tag "+strings.Join(ids, ","))
+	var missing []string
+	for _, id := range ids {
+		in, ok := f.insts[id]
+		if !ok || f.hidden[id] {
+			missing = append(missing, id)
+			continue
+		}
+		for k, v := range tags {
+			in.Tags[k] = v
+		}
+	}
+	if len(missing) > 0 {
+		return &provider.Error{Op: "CreateTags", Kind: provider.NotFound, IDs: missing, Message: "unknown instances"}
+	}
+	return nil
+}
+
+// Find matches q against what List shows.
+func (f *fakeCloud) Find(ctx context.Context, owner string, q provider.Query) ([]provider.Instance, error) {
+	f.mu.Lock()
+	f.finds++
+	f.mu.Unlock()
+	all, err := f.List(ctx, owner)
+	f.mu.Lock()
+	f.lists--
+	f.trail[len(f.trail)-1] = "Find"
+	f.mu.Unlock()
+	in := func(v string, vs []string) bool {
+		for _, x := range vs {
+			if v != "" && x == v {
+				return true
+			}
+		}
+		return false
+	}
+	var out []provider.Instance
+	for _, i := range all {
+		if in(i.ID, q.IDs) || in(i.PrivateDNS, q.Names) || in(i.Tags[provider.TagRequestID], q.RequestIDs) || in(i.Tags[provider.TagReturnID], q.ReturnIDs) {
+			out = append(out, i)
+		}
+	}
+	return out, err
 }
 
 func (f *fakeCloud) InstanceType(_ context.Context, name string) (provider.InstanceTypeInfo, error) {

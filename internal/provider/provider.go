@@ -19,6 +19,11 @@ const (
 	TagProvider   = "ohfp:provider"    // value: the HF provider name
 	TagRequestID  = "ohfp:request-id"  // value: req-<uuid>
 	TagTemplateID = "ohfp:template-id" // value: the templateId
+	// TagReturnID is written on an instance HF returned before ohfp asks
+	// the cloud to terminate it (value: ret-<uuid>), so that a daemon
+	// without the return's record (a failover, a lost store) still knows it
+	// was returned, by which return request, and that it must end.
+	TagReturnID = "ohfp:return-id"
 )
 
 // Instance states as EC2 spells them.
@@ -118,10 +123,35 @@ type Provider interface {
 	// caller confirms with a later Describe (an instance just launched may
 	// not be visible yet, and then it is still running).
 	Terminate(ctx context.Context, ids []string) error
+	// Tag writes tags on the instances (overwriting a tag of the same
+	// key). Ids the cloud does not know come back in a NotFound *Error
+	// (its IDs), the others are tagged: as with Terminate, that does not
+	// say they are gone.
+	Tag(ctx context.Context, ids []string, tags map[string]string) error
+	// Find returns the instances tagged TagManagedBy=owner, in any state
+	// the cloud still shows, that match one of q's criteria: what memory
+	// does not hold and HF names (a failover: another daemon's request or
+	// return, or a host it launched). Nothing found is no error. With an
+	// eventually consistent cloud, an instance (or tag) just created may
+	// be missing.
+	Find(ctx context.Context, owner string, q Query) ([]Instance, error)
 	// InstanceType describes an instance type (cached by the implementation).
 	InstanceType(ctx context.Context, name string) (InstanceTypeInfo, error)
 	// SpotRequests describes Spot instance requests by id.
 	SpotRequests(ctx context.Context, ids []string) ([]SpotRequest, error)
+}
+
+// Query names instances for Find: any of the criteria matches.
+type Query struct {
+	IDs        []string // instance ids
+	Names      []string // private DNS names (HF's host names)
+	RequestIDs []string // values of TagRequestID
+	ReturnIDs  []string // values of TagReturnID
+}
+
+// Empty reports whether q names nothing.
+func (q Query) Empty() bool {
+	return len(q.IDs) == 0 && len(q.Names) == 0 && len(q.RequestIDs) == 0 && len(q.ReturnIDs) == 0
 }
 
 // Kind classifies a cloud error by what the engine should do about it.

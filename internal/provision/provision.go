@@ -9,7 +9,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"math/rand/v2"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -405,9 +407,10 @@ func (pv *Provisioner) fleetsOf(name string) (provider.Fleets, bool) {
 // runJob makes a job's cloud call and records its outcome.
 func (pv *Provisioner) runJob(ctx context.Context, j job) {
 	all := append(append([]string(nil), j.ids...), j.release...)
+	started := slices.Clone(all)
 	defer func() {
 		pv.st.Mu.Lock()
-		for _, id := range all {
+		for _, id := range started {
 			delete(pv.st.TermInflight, id)
 		}
 		pv.st.Mu.Unlock()
@@ -415,10 +418,61 @@ func (pv *Provisioner) runJob(ctx context.Context, j job) {
 	pv.st.Mu.RLock()
 	p := pv.st.Providers[j.provider]
 	fl, hasFleets := pv.fleetsOf(j.provider)
+	returns := map[string][]string{} // return id -> its machines in j.ids
+	weight := map[string]int{}
+	for _, id := range j.ids {
+		if m := pv.st.Machines[id]; m != nil {
+			weight[id] = max(m.Weight, 1)
+			if m.ReturnID != "" {
+				returns[m.ReturnID] = append(returns[m.ReturnID], id)
+			}
+		}
+	}
 	pv.st.Mu.RUnlock()
 	if p == nil {
 		pv.st.Log.Error("cannot terminate: provider no longer configured", "provider", j.provider, "instances", len(all))
 		return
+	}
+	if len(returns) > 0 {
+		// The return is written on the instances before they are
+		// terminated: a daemon without this one's store (a failover, a
+		// lost state directory) then still knows they were returned, and
+		// by which request (see reconcile's returnedLocked).
+		untagged, terr := pv.tagReturns(ctx, p.Cfg.Cloud, returns)
+		if terr != nil {
+			pv.retryLater(all, j, terr, "tagging returned instances failed; their termination waits for it")
+			return
+		}
+		if len(untagged) > 0 {
+			// Not visible yet, or gone: asked again later, until a tag
+			// write goes through or a describe shows them ended.
+			pv.st.Log.Info("EC2 does not know some returned instances yet; their return tag and termination are asked again later", "instances", untagged)
+			skip := map[string]bool{}
+			for _, id := range untagged {
+				skip[id] = true
+			}
+			var ids []string
+			for _, id := range j.ids {
+				if !skip[id] {
+					ids = append(ids, id)
+				} else if j.handle != "" {
+					j.units -= weight[id]
+				}
+			}
+			j.ids = ids
+			pv.st.Mu.Lock()
+			for _, id := range untagged {
+				tr := pv.st.TermRetry[id]
+				tr.Failures++
+				tr.At = pv.st.Clock.Now().Add(backoff(tr.Failures))
+				pv.st.TermRetry[id] = tr
+			}
+			pv.st.Mu.Unlock()
+			all = slices.DeleteFunc(all, func(id string) bool { return skip[id] })
+			if len(all) == 0 {
+				return
+			}
+		}
 	}
 	var err error
 	switch {
@@ -445,18 +499,7 @@ func (pv *Provisioner) runJob(ctx context.Context, j job) {
 		err = nil
 	}
 	if err != nil {
-		var delay time.Duration
-		for _, id := range all {
-			tr := pv.st.TermRetry[id]
-			tr.Failures++
-			delay = backoff(tr.Failures)
-			tr.At = pv.st.Clock.Now().Add(delay)
-			pv.st.TermRetry[id] = tr
-		}
-		pv.st.Log.Warn("terminate failed; will retry", "provider", j.provider, "handle", j.handle, "instances", len(all), "retry_in", delay.Round(time.Second), "err", err)
-		if provider.Retryable(err) {
-			pv.st.Health.CloudNote = "AWS failing or asking to wait on termination (" + shorten(err.Error(), 120) + "); retrying"
-		}
+		pv.retryLaterLocked(all, j, err, "terminate failed; will retry")
 		return
 	}
 	var changed []*domain.Machine
@@ -491,4 +534,44 @@ func (pv *Provisioner) runJob(ctx context.Context, j job) {
 	}
 	pv.st.Log.Info("terminated", "provider", j.provider, "handle", j.handle, "instances", len(j.ids), "capacity_released", j.units)
 	pv.st.KickReconcile()
+}
+
+// tagReturns writes each return's id on its instances (provider.TagReturnID)
+// and returns the instances the cloud did not know.
+func (pv *Provisioner) tagReturns(ctx context.Context, cloud provider.Provider, returns map[string][]string) (unknown []string, _ error) {
+	for _, ret := range slices.Sorted(maps.Keys(returns)) {
+		err := cloud.Tag(ctx, returns[ret], map[string]string{provider.TagReturnID: ret})
+		var pe *provider.Error
+		if err != nil && errors.As(err, &pe) && pe.Kind == provider.NotFound && len(pe.IDs) > 0 {
+			unknown = append(unknown, pe.IDs...)
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+	return unknown, nil
+}
+
+// retryLater backs off the termination of ids after err.
+func (pv *Provisioner) retryLater(ids []string, j job, err error, what string) {
+	pv.st.Mu.Lock()
+	defer pv.st.Mu.Unlock()
+	pv.retryLaterLocked(ids, j, err, what)
+}
+
+// retryLaterLocked is retryLater with the state's Mu held.
+func (pv *Provisioner) retryLaterLocked(ids []string, j job, err error, what string) {
+	var delay time.Duration
+	for _, id := range ids {
+		tr := pv.st.TermRetry[id]
+		tr.Failures++
+		delay = backoff(tr.Failures)
+		tr.At = pv.st.Clock.Now().Add(delay)
+		pv.st.TermRetry[id] = tr
+	}
+	pv.st.Log.Warn(what, "provider", j.provider, "handle", j.handle, "instances", len(ids), "retry_in", delay.Round(time.Second), "err", err)
+	if provider.Retryable(err) {
+		pv.st.Health.CloudNote = "AWS failing or asking to wait on termination (" + shorten(err.Error(), 120) + "); retrying"
+	}
 }

@@ -9,7 +9,9 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/ohfp/ohfp/internal/domain"
@@ -22,7 +24,8 @@ import (
 
 // Reconciler runs reconcile passes over a state. One pass at a time.
 type Reconciler struct {
-	st *state.State
+	st     *state.State
+	lookMu sync.Mutex // one cloud lookup at a time (lookup.go)
 }
 
 // New returns the reconciler of st.
@@ -124,7 +127,7 @@ func (rc *Reconciler) reconcileProvider(ctx context.Context, p *state.Provider) 
 		rc.st.Health.LastListing, rc.st.Health.LastListingTook = start, listed.Sub(began)
 	}
 	changedR := map[string]*domain.Request{}
-	changedM := rc.foldLocked(p, insts, now, seen, changedR)
+	changedM := rc.foldLocked(p, insts, now, seen, changedR, false)
 	spotIDs := rc.spotToCheckLocked(name)
 	var missing []string
 	if full {
@@ -197,8 +200,10 @@ func (rc *Reconciler) listingPlan(p *state.Provider, start time.Time) (full bool
 // memory lacks, observes the rest, and dooms machines HF was told failed
 // that are still up and machines pending past the timeout. It marks what
 // it saw in seen and returns the machines it changed (and the requests,
-// in changedR). Called with the state's Mu held.
-func (rc *Reconciler) foldLocked(p *state.Provider, insts []provider.Instance, now time.Time, seen map[string]bool, changedR map[string]*domain.Request) []*domain.Machine {
+// in changedR). asked: insts are what HF just named (a lookup, see
+// lookup.go), adopted even when already terminated, so that HF's ids
+// answer. Called with the state's Mu held.
+func (rc *Reconciler) foldLocked(p *state.Provider, insts []provider.Instance, now time.Time, seen map[string]bool, changedR map[string]*domain.Request, asked bool) []*domain.Machine {
 	name := p.Cfg.Name
 	var changedM []*domain.Machine
 	for i := range insts {
@@ -209,7 +214,7 @@ func (rc *Reconciler) foldLocked(p *state.Provider, insts []provider.Instance, n
 		seen[in.ID] = true
 		m := rc.st.Machines[in.ID]
 		if m == nil {
-			m = rc.adoptLocked(p, in, now, changedR)
+			m = rc.adoptLocked(p, in, now, changedR, asked)
 			if m == nil {
 				continue
 			}
@@ -217,7 +222,10 @@ func (rc *Reconciler) foldLocked(p *state.Provider, insts []provider.Instance, n
 		} else {
 			oldName := m.Name
 			before := *m
-			if m.Observe(state.Observation(*in), now) {
+			// Before the observation: a machine another daemon terminated
+			// for HF's return was returned, not taken back by the cloud.
+			returned := rc.returnedLocked(p, m, in, now, changedR)
+			if m.Observe(state.Observation(*in), now) || returned {
 				changedM = append(changedM, m)
 				rc.logOutsideHF(&before, m)
 			}
@@ -309,10 +317,10 @@ func (rc *Reconciler) inFlightLocked(name string) (ids, reqs []string) {
 
 // adoptLocked takes in an instance the cloud shows with ohfp's tags but
 // memory does not hold. Called with the state's Mu held.
-func (rc *Reconciler) adoptLocked(p *state.Provider, in *provider.Instance, now time.Time, changedR map[string]*domain.Request) *domain.Machine {
+func (rc *Reconciler) adoptLocked(p *state.Provider, in *provider.Instance, now time.Time, changedR map[string]*domain.Request, asked bool) *domain.Machine {
 	rid := in.Tags[provider.TagRequestID]
 	r := rc.st.Requests[rid]
-	if in.State == domain.StateTerminated && (r == nil || r.Final()) {
+	if in.State == domain.StateTerminated && (r == nil || r.Final()) && !asked {
 		return nil // nothing to adopt
 	}
 	tpl := p.Templates[in.Tags[provider.TagTemplateID]]
@@ -329,6 +337,10 @@ func (rc *Reconciler) adoptLocked(p *state.Provider, in *provider.Instance, now 
 			Phase:      domain.PhaseLaunched,
 			Handle:     in.Handle,
 			Rebuilt:    true,
+			// HF may hold it (a failover: another daemon made it), or
+			// never have learned of it: the claim rule decides, on HF's
+			// own evidence (see provenUnclaimedLocked).
+			AwaitingClaim: true,
 		}
 		rc.st.Requests[rid] = r
 		rc.st.Log.Warn("rebuilt a request from cloud tags", "request", rid, "instance", in.ID)
@@ -338,12 +350,17 @@ func (rc *Reconciler) adoptLocked(p *state.Provider, in *provider.Instance, now 
 	case r.Final():
 		// A late arrival for a finished request: HF will never hear of it,
 		// so it must not live on unaccounted.
+		// (HF was told a request it asked about here failed, or was
+		// never made here; see LookUpRequests.)
 		m := rc.st.NewMachineLocked(r, tpl, *in, "", now)
 		m.Result = domain.ResultFail
-		m.Doomed = true
+		m.Doomed = m.Live()
 		m.Message = "arrived after its request had finished; ohfp terminated it"
+		rc.returnedLocked(p, m, in, now, changedR)
 		changedR[r.ID] = r
-		rc.st.Log.Warn("orphan instance of a finished request; terminating", "instance", in.ID, "request", rid)
+		if m.Live() {
+			rc.st.Log.Warn("orphan instance of a finished request; terminating", "instance", in.ID, "request", rid, "status", r.Status)
+		}
 		return m
 	}
 	m := rc.st.NewMachineLocked(r, tpl, *in, "", now)
@@ -351,6 +368,14 @@ func (rc *Reconciler) adoptLocked(p *state.Provider, in *provider.Instance, now 
 		r.Units += max(m.Weight, 1)
 		if m.Result == domain.ResultExecuting && m.State == domain.StateRunning {
 			m.Result = domain.ResultSucceed
+		}
+	}
+	if rc.returnedLocked(p, m, in, now, changedR) {
+		// HF held it (it returned it): it was usable, whatever its state
+		// now.
+		m.ReclaimedAt = time.Time{}
+		if m.Result == domain.ResultFail && r.Rebuilt {
+			m.Result, m.Message = domain.ResultSucceed, ""
 		}
 	}
 	if r.Phase == domain.PhaseQueued && (r.FallbackUnits == 0 || m.Handle == "") && r.NextAttempt.After(now) {
@@ -368,6 +393,43 @@ func (rc *Reconciler) adoptLocked(p *state.Provider, in *provider.Instance, now 
 	}
 	changedR[r.ID] = r
 	return m
+}
+
+// returnedLocked folds in the return an instance's tags record
+// (provider.TagReturnID, written before ohfp terminates a machine HF
+// returned): m is marked returned by it, and its return request, when
+// memory lacks it (another daemon, or a lost store, took the return), is
+// rebuilt from the tag so that HF's ret- id answers here too: running
+// while the instance ends, complete once it has. It reports whether m
+// changed. Called with the state's Mu held.
+func (rc *Reconciler) returnedLocked(p *state.Provider, m *domain.Machine, in *provider.Instance, now time.Time, changedR map[string]*domain.Request) bool {
+	ret := in.Tags[provider.TagReturnID]
+	if ret == "" || m.ReturnID == ret {
+		return false // the common case, every pass: this daemon's own return
+	}
+	rr := rc.st.Requests[ret]
+	if rr == nil {
+		rr = &domain.Request{ID: ret, Kind: domain.KindReturn, Provider: p.Cfg.Name, CreatedAt: now, Rebuilt: true}
+		rc.st.Requests[ret] = rr
+		rc.st.Log.Warn("rebuilt a return request from cloud tags", "request", ret, "instance", in.ID)
+	}
+	if rr.Kind == domain.KindReturn && !slices.Contains(rr.MachineIDs, m.ID) {
+		rr.MachineIDs = append(rr.MachineIDs, m.ID)
+		if rr.Final() && m.Live() {
+			// Told finished (e.g. not known, before this instance showed):
+			// the machine is still terminated, as HF asked.
+			m.Doomed = true
+		}
+		changedR[ret] = rr
+	}
+	if m.ReturnID != "" {
+		return false
+	}
+	m.ReturnID = ret
+	if m.Live() {
+		rc.st.Log.Warn("machine returned through another daemon (its return tag says so); terminating it", "instance", m.ID, "request", m.RequestID, "return", ret)
+	}
+	return true
 }
 
 // confirmMissing looks up by id, whatever their tags, the machines a full
@@ -569,10 +631,16 @@ const unclaimedWhy = "HF never learned of this request: it did not ask about it,
 // delays the proof; and a cluster whose HF never calls getReturnRequests
 // never proves it: its machines are kept (a leak is cheaper than
 // terminating a host HF uses). Called with the state's Mu held.
+//
+// A request rebuilt from cloud tags (adoptLocked: a failover to this
+// daemon, or a lost store) awaits its claim like one made here: HF may
+// well hold it (it was made through the other daemon), so no timer alone
+// ends it; but HF's getReturnRequests lists every host HF holds, and
+// calls that keep leaving all its machines out, while HF never asks about
+// it nor returns one, prove HF does not hold it (its answer was lost, or
+// HF was told it failed). Exempting rebuilt requests would keep such
+// machines running and billed for ever.
 func (rc *Reconciler) provenUnclaimedLocked(r *domain.Request, now time.Time) bool {
-	if r.Rebuilt {
-		return false
-	}
 	calls := rc.st.Holdings.Calls.Load()
 	if calls == 0 {
 		return false

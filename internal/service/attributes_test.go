@@ -19,7 +19,7 @@ func TestAttributesIBMMeaning(t *testing.T) {
 		"c5.large":   {Name: "c5.large", VCPUs: 2, Cores: 1, MemoryMiB: 4096, Arch: "x86_64"},
 		"m7g.xlarge": {Name: "m7g.xlarge", VCPUs: 4, Cores: 4, MemoryMiB: 16384, Arch: "arm64"},
 		"t3.micro":   {Name: "t3.micro", VCPUs: 2, MemoryMiB: 1024, Arch: "x86_64"},
-	}})
+	}}, nil)
 	for _, c := range []struct {
 		tpl  template.Template
 		want string

@@ -4,6 +4,7 @@
 package service
 
 import (
+	"context"
 	"fmt"
 	"sort"
 	"strings"
@@ -21,11 +22,56 @@ import (
 // Service serves HF and the operator from st. It is safe for concurrent
 // use.
 type Service struct {
-	st *state.State
+	st     *state.State
+	lookup Lookup
 }
 
-// New returns the service of st.
-func New(st *state.State) *Service { return &Service{st: st} }
+// Lookup finds in the cloud what HF names and the state lacks (another
+// daemon made it: a failover without a shared store) and folds it into
+// the state; package reconcile implements it. Its calls are bounded in
+// time.
+type Lookup interface {
+	// LookUpRequests adopts the instances carrying the request or return
+	// ids, and records as told failed those none carries; an error leaves
+	// them unsettled.
+	LookUpRequests(ctx context.Context, ids []string) error
+	// LookUpHosts adopts this cluster's instances among the instance ids
+	// and host names.
+	LookUpHosts(ctx context.Context, ids, names []string) error
+}
+
+// New returns the service of st; lookup (nil: none) is asked about the
+// ids and hosts HF names that st does not hold.
+func New(st *state.State, lookup Lookup) *Service { return &Service{st: st, lookup: lookup} }
+
+// lookupRequests asks the lookup about the ids HF asks about that the
+// state does not hold and that have the shape of ohfpd's ids. It returns
+// those it could not settle, with why.
+func (sv *Service) lookupRequests(ids []string) map[string]error {
+	if sv.lookup == nil {
+		return nil
+	}
+	var unknown []string
+	sv.st.Mu.RLock()
+	for _, id := range ids {
+		if sv.st.Requests[id] == nil && domain.IsRequestID(id) {
+			unknown = append(unknown, id)
+		}
+	}
+	sv.st.Mu.RUnlock()
+	if len(unknown) == 0 {
+		return nil
+	}
+	err := sv.lookup.LookUpRequests(context.Background(), unknown)
+	if err == nil {
+		return nil
+	}
+	out := map[string]error{}
+	for _, id := range unknown {
+		out[id] = err
+	}
+	return out
+}
 
 // StoreError is a durable write that failed; nothing was launched or
 // changed.
@@ -227,6 +273,9 @@ func (sv *Service) requestMachines(provider string, in hf.RequestMachines) (hf.R
 // GetRequestStatus answers getRequestStatus from memory, one entry per
 // asked id in the asked order.
 func (sv *Service) GetRequestStatus(ids []string) hf.StatusReply {
+	// An id this daemon does not hold may be another daemon's (HF moved
+	// here): the cloud is asked before HF is told it is not known.
+	unsettled := sv.lookupRequests(ids)
 	// HF's first question about a request claims it, durably, before HF
 	// is shown its machines (once per request; again while the disk
 	// refuses the claim).
@@ -247,6 +296,11 @@ func (sv *Service) GetRequestStatus(ids []string) hf.StatusReply {
 	defer sv.st.Mu.RUnlock()
 	out := hf.StatusReply{Requests: make([]hf.RequestStatus, 0, len(ids))}
 	for _, id := range ids {
+		if err := unsettled[id]; err != nil && sv.st.Requests[id] == nil {
+			out.Requests = append(out.Requests, hf.RequestStatus{RequestID: id, Status: hf.StatusRunning, Machines: []hf.Machine{},
+				Message: fmt.Sprintf("request %s is not held by this ohfpd, and looking for its instances in the cloud failed (%v); ask again", id, err)})
+			continue
+		}
 		rs := sv.requestStatusLocked(id)
 		if err, unsaved := sv.st.ClaimUnsaved[id]; unsaved && len(rs.Machines) > 0 {
 			rs = hf.RequestStatus{RequestID: id, Status: hf.StatusRunning, Machines: []hf.Machine{},
@@ -314,6 +368,7 @@ func hfMachine(m *domain.Machine) hf.Machine {
 // RequestReturnMachines records a return request durably and terminates its
 // machines in the background.
 func (sv *Service) RequestReturnMachines(provider string, refs []hf.MachineRef) (hf.RequestReply, error) {
+	lookErr := sv.lookupHosts(refs)
 	sv.st.Admit.Lock()
 	defer sv.st.Admit.Unlock()
 	sv.st.Mu.RLock()
@@ -322,7 +377,37 @@ func (sv *Service) RequestReturnMachines(provider string, refs []hf.MachineRef) 
 	if err != nil {
 		return hf.RequestReply{}, err
 	}
-	return sv.returnMachines(p.Cfg.Name, refs, nil)
+	rep, err := sv.returnMachines(p.Cfg.Name, refs, nil)
+	if err == nil && lookErr != nil && strings.Contains(rep.Message, "not provisioned by ohfpd") {
+		rep.Message += fmt.Sprintf(" (Looking for them in the cloud failed: %v; return them again to retry.)", lookErr)
+	}
+	return rep, err
+}
+
+// lookupHosts asks the lookup about the hosts HF returns that the state
+// does not hold: another daemon may have launched them.
+func (sv *Service) lookupHosts(refs []hf.MachineRef) error {
+	if sv.lookup == nil {
+		return nil
+	}
+	var ids, names []string
+	sv.st.Mu.RLock()
+	for _, ref := range refs {
+		if sv.st.LookupLocked(ref) != nil {
+			continue
+		}
+		if ref.MachineID != "" {
+			ids = append(ids, ref.MachineID)
+		}
+		if ref.Name != "" {
+			names = append(names, ref.Name)
+		}
+	}
+	sv.st.Mu.RUnlock()
+	if len(ids) == 0 && len(names) == 0 {
+		return nil
+	}
+	return sv.lookup.LookUpHosts(context.Background(), ids, names)
 }
 
 // returnMachines records a return request of provider for refs durably

@@ -2,7 +2,10 @@ package awsprov
 
 import (
 	"context"
+	"fmt"
+	"maps"
 	"slices"
+	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
@@ -43,4 +46,68 @@ func (p *Provider) Retag(ctx context.Context, old, owner string) (int, error) {
 		p.log.Info("instances re-tagged", "from", old, "to", owner, "instances", len(batch))
 	}
 	return n, nil
+}
+
+// Tag implements provider.Provider: CreateTags in batches, every instance
+// of a call getting every tag. EC2 refuses a whole CreateTags call for one
+// id it does not know (InvalidInstanceID.NotFound): those ids are dropped
+// and the rest tagged, and a NotFound *provider.Error names them (not
+// visible yet, or long gone: the caller asks again later).
+func (p *Provider) Tag(ctx context.Context, ids []string, tags map[string]string) error {
+	keys := slices.Sorted(maps.Keys(tags))
+	ts := make([]types.Tag, 0, len(keys))
+	for _, k := range keys {
+		ts = append(ts, types.Tag{Key: aws.String(k), Value: aws.String(tags[k])})
+	}
+	var missing []string
+	for batch := range slices.Chunk(slices.Compact(slices.Sorted(slices.Values(ids))), createTagsBatchSize) {
+		dropped, err := p.withoutMissingIDs(ctx, batch, instanceIDPattern,
+			[]string{"InvalidInstanceID.NotFound", "InvalidInstanceID.Malformed"},
+			func(ids []string) error {
+				_, err := p.fleet.CreateTags(ctx, &ec2.CreateTagsInput{Resources: ids, Tags: ts})
+				return err
+			})
+		missing = append(missing, dropped...)
+		if err != nil {
+			return classify("CreateTags", err)
+		}
+	}
+	if len(missing) > 0 {
+		return &provider.Error{Op: "CreateTags", Code: "InvalidInstanceID.NotFound", Kind: provider.NotFound, IDs: missing,
+			Message: fmt.Sprintf("EC2 does not know %d instance(s) (%s): not visible yet, or long gone", len(missing), strings.Join(missing, ", "))}
+	}
+	return nil
+}
+
+// Find implements provider.Provider: one filtered, paginated
+// DescribeInstances per criterion of q (EC2 ANDs filters of different
+// names), each with the owner's tag, within EC2's filter-value limit.
+func (p *Provider) Find(ctx context.Context, owner string, q provider.Query) ([]provider.Instance, error) {
+	owned := []types.Filter{{Name: aws.String("tag:" + provider.TagManagedBy), Values: []string{owner}}}
+	var out []provider.Instance
+	seen := map[string]bool{}
+	for _, c := range []struct {
+		filter string
+		values []string
+	}{
+		{"instance-id", q.IDs},
+		{"private-dns-name", q.Names},
+		{"tag:" + provider.TagRequestID, q.RequestIDs},
+		{"tag:" + provider.TagReturnID, q.ReturnIDs},
+	} {
+		if len(c.values) == 0 {
+			continue
+		}
+		got, err := p.describeChunked(ctx, c.filter, c.values, owned...)
+		if err != nil {
+			return nil, err
+		}
+		for _, in := range got {
+			if !seen[in.ID] {
+				seen[in.ID] = true
+				out = append(out, in)
+			}
+		}
+	}
+	return out, nil
 }

@@ -1,0 +1,202 @@
+package reconcile
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/ohfp/ohfp/internal/domain"
+	"github.com/ohfp/ohfp/internal/provider"
+	"github.com/ohfp/ohfp/internal/state"
+)
+
+// Lookups: what HF names and memory lacks is looked for in the cloud
+// before HF is answered. Without a shared store, a failover brings HF's
+// calls to a daemon whose store is empty or stale: the request, return
+// and host ids HF holds were made by another daemon, and only the cloud's
+// tags (ohfp:request-id, ohfp:return-id, ohfp:managed-by) say what became
+// of them. These are the only cloud calls made while HF waits, one per
+// call that names something unknown, bounded by LookupTimeout; an id once
+// settled (adopted, or recorded as told failed) is answered from memory
+// from then on.
+
+// LookupTimeout bounds a lookup an HF call waits for (HF's own action
+// timeout is minutes).
+const LookupTimeout = 10 * time.Second
+
+// LookUpRequests looks in the cloud for instances carrying the request or
+// return ids memory does not hold (their tags), adopts them (the listing's
+// own path: the acquire and return requests are rebuilt from the tags),
+// and records durably, for each id no instance carries, that HF is told it
+// failed: a final complete_with_error request, so that instances that
+// show later (EC2's eventual consistency, or another daemon launching
+// late) are never reported complete but terminated as arrivals for a
+// finished request (adoptLocked). An error (the cloud did not answer, or
+// the record could not be written) leaves the ids unsettled: HF is told to
+// ask again.
+func (rc *Reconciler) LookUpRequests(ctx context.Context, ids []string) error {
+	rc.lookMu.Lock()
+	defer rc.lookMu.Unlock()
+	var q provider.Query
+	rc.st.Mu.RLock()
+	for _, id := range ids {
+		if rc.st.Requests[id] != nil || !domain.IsRequestID(id) {
+			continue // settled meanwhile, or not an id of ours
+		}
+		if strings.HasPrefix(id, "req-") {
+			q.RequestIDs = append(q.RequestIDs, id)
+		} else {
+			q.ReturnIDs = append(q.ReturnIDs, id)
+		}
+	}
+	rc.st.Mu.RUnlock()
+	if q.Empty() {
+		return nil
+	}
+	changedR := map[string]*domain.Request{}
+	changedM, err := rc.lookUp(ctx, q, changedR)
+	if err != nil {
+		return err
+	}
+	// Not found by their tag: EC2's tag filters may lag a tag just
+	// written (a return tagged by the other daemon moments ago) while the
+	// instance's own tag set already shows it. The cluster's listing,
+	// matched here, settles those before HF is told "not known".
+	rest := map[string]bool{}
+	rc.st.Mu.RLock()
+	for _, id := range append(q.RequestIDs, q.ReturnIDs...) {
+		if rc.st.Requests[id] == nil {
+			rest[id] = true
+		}
+	}
+	rc.st.Mu.RUnlock()
+	if len(rest) > 0 {
+		more, err := rc.lookUpListed(ctx, rest, changedR)
+		if err != nil {
+			return err
+		}
+		changedM = append(changedM, more...)
+	}
+	now := rc.st.Clock.Now()
+	rc.st.Mu.Lock()
+	defer rc.st.Mu.Unlock()
+	var failed []string
+	for _, id := range append(q.RequestIDs, q.ReturnIDs...) {
+		if rc.st.Requests[id] != nil {
+			continue
+		}
+		r := toldFailed(id, rc.st.Order[0], now, rc.st.Opts.Retention)
+		rc.st.Requests[id] = r
+		changedR[id] = r
+		failed = append(failed, id)
+	}
+	if err := rc.st.Persist(state.Values(changedR), changedM); err != nil {
+		// HF must not be told "failed" unless it is remembered: the
+		// records are dropped and HF asks again (what was adopted stays,
+		// written by the next pass).
+		for _, id := range failed {
+			delete(rc.st.Requests, id)
+		}
+		return fmt.Errorf("recording the lookup: %w", err)
+	}
+	for _, id := range failed {
+		rc.st.Log.Warn("HF asked about a request this ohfpd does not hold and no instance in the cloud carries: answered failed, and remembered; instances of it that show later are terminated", "request", id)
+	}
+	rc.st.KickLaunch()
+	return nil
+}
+
+// LookUpHosts looks in the cloud for hosts HF returns that memory does not
+// hold, by instance id and host name (private DNS name), among the
+// instances tagged for this cluster, and adopts those it finds: they are
+// then returned and terminated as usual. Hosts without this cluster's tag
+// are not found, and stay ignored.
+func (rc *Reconciler) LookUpHosts(ctx context.Context, ids, names []string) error {
+	rc.lookMu.Lock()
+	defer rc.lookMu.Unlock()
+	q := provider.Query{IDs: ids, Names: names}
+	if q.Empty() {
+		return nil
+	}
+	changedR := map[string]*domain.Request{}
+	changedM, err := rc.lookUp(ctx, q, changedR)
+	if err != nil {
+		return err
+	}
+	rc.st.Mu.Lock()
+	defer rc.st.Mu.Unlock()
+	if err := rc.st.Persist(state.Values(changedR), changedM); err != nil {
+		return fmt.Errorf("recording the lookup: %w", err)
+	}
+	return nil
+}
+
+// lookUp asks every provider's cloud for q and folds what it finds into
+// memory (foldLocked, as asked: terminated instances too). It returns the
+// machines changed, the requests in changedR, not yet persisted.
+func (rc *Reconciler) lookUp(ctx context.Context, q provider.Query, changedR map[string]*domain.Request) ([]*domain.Machine, error) {
+	ctx, cancel := context.WithTimeout(ctx, LookupTimeout)
+	defer cancel()
+	provs := rc.st.ProvidersInOrder()
+	found := make([][]provider.Instance, len(provs))
+	for i, p := range provs {
+		insts, err := p.Cfg.Cloud.Find(ctx, rc.st.Opts.ClusterID, q)
+		if err != nil {
+			rc.st.Log.Warn("looking in the cloud for what HF names failed", "provider", p.Cfg.Name, "err", err)
+			return nil, fmt.Errorf("looking in the cloud of provider %s: %w", p.Cfg.Name, err)
+		}
+		found[i] = insts
+	}
+	return rc.foldFound(provs, found, changedR), nil
+}
+
+// lookUpListed lists the cluster's instances (every provider) and folds
+// in those whose request or return tag is one of ids, as lookUp does.
+func (rc *Reconciler) lookUpListed(ctx context.Context, ids map[string]bool, changedR map[string]*domain.Request) ([]*domain.Machine, error) {
+	ctx, cancel := context.WithTimeout(ctx, LookupTimeout)
+	defer cancel()
+	provs := rc.st.ProvidersInOrder()
+	found := make([][]provider.Instance, len(provs))
+	for i, p := range provs {
+		insts, err := p.Cfg.Cloud.List(ctx, rc.st.Opts.ClusterID)
+		if err != nil {
+			rc.st.Log.Warn("listing the cloud for what HF names failed", "provider", p.Cfg.Name, "err", err)
+			return nil, fmt.Errorf("listing the cloud of provider %s: %w", p.Cfg.Name, err)
+		}
+		for _, in := range insts {
+			if ids[in.Tags[provider.TagRequestID]] || ids[in.Tags[provider.TagReturnID]] {
+				found[i] = append(found[i], in)
+			}
+		}
+	}
+	return rc.foldFound(provs, found, changedR), nil
+}
+
+// foldFound folds what lookups found into memory. Called without the
+// state's Mu.
+func (rc *Reconciler) foldFound(provs []*state.Provider, found [][]provider.Instance, changedR map[string]*domain.Request) []*domain.Machine {
+	now := rc.st.Clock.Now()
+	rc.st.Mu.Lock()
+	defer rc.st.Mu.Unlock()
+	var changedM []*domain.Machine
+	for i, p := range provs {
+		if len(found[i]) > 0 {
+			rc.st.Log.Info("found in the cloud what HF names and this ohfpd did not hold; adopting it", "provider", p.Cfg.Name, "instances", len(found[i]))
+		}
+		changedM = append(changedM, rc.foldLocked(p, found[i], now, map[string]bool{}, changedR, true)...)
+	}
+	return changedM
+}
+
+// toldFailed is the record of an id HF asked about that neither memory
+// nor the cloud knows: final, complete_with_error, with today's message.
+func toldFailed(id, prov string, now time.Time, retention time.Duration) *domain.Request {
+	msg := fmt.Sprintf("request %s is not known to ohfpd: it was never made here, or it finished more than %s ago and was purged", id, retention)
+	r := &domain.Request{ID: id, Kind: domain.KindReturn, Provider: prov, CreatedAt: now,
+		Status: domain.StatusCompleteWithError, Message: msg, FinishedAt: now}
+	if strings.HasPrefix(id, "req-") {
+		r.Kind, r.Phase, r.LaunchError = domain.KindAcquire, domain.PhaseFailed, msg
+	}
+	return r
+}
