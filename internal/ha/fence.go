@@ -7,8 +7,8 @@ import (
 	"github.com/ohfp/ohfp/internal/template"
 )
 
-// FenceProvider returns cloud with every action (launch, terminate, fleet
-// release, cap and delete) checked against mayAct just before it is made:
+// FenceProvider returns cloud with every action (launch, terminate, tag,
+// fleet release, cap and delete) checked against mayAct just before it is made:
 // a host whose lease ran out (paused, cut off from the table) makes none.
 // A refused action is a Transient error, retried by whoever holds the
 // lease next from the state (its intents and idempotency tokens are
@@ -47,6 +47,13 @@ func (f fencedCloud) Terminate(ctx context.Context, ids []string) error {
 		return err
 	}
 	return f.Provider.Terminate(ctx, ids)
+}
+
+func (f fencedCloud) Tag(ctx context.Context, ids []string, tags map[string]string) error {
+	if err := f.check("Tag"); err != nil {
+		return err
+	}
+	return f.Provider.Tag(ctx, ids, tags)
 }
 
 func (f fencedCloud) Alternatives(t *template.Template) int { return f.plan.Alternatives(t) }
