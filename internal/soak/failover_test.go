@@ -61,11 +61,19 @@ type failoverRun struct {
 	shared bool
 
 	acquires map[string]int      // request id -> units
+	failed   map[string]string   // request id -> message, for those HF was told failed (HF asks no more)
 	machines map[string][]string // request id -> machine ids (complete)
 	held     map[string]hfdriver.Machine
 	returns  map[string][]string // return id -> machine ids
 	moves    map[string]int
 	lost     int
+	// failedOver: requests that ended failed because HF moved before the
+	// other host could know them (no shared store): HF was told, and their
+	// instances must end terminated.
+	failedOver int
+	// heldTerminated: machines HF held (never returned) that the cloud no
+	// longer ran when HF settled.
+	heldTerminated int
 }
 
 func haYAML(endpoint, host string) string {
@@ -80,6 +88,10 @@ func haYAML(endpoint, host string) string {
 }
 
 func TestFailoverShared(t *testing.T) { failoverSoak(t, true) }
+
+// Without ha: each candidate has its own Badger store; the cloud's tags
+// carry what the other host needs (issue 14, item 3).
+func TestFailoverLocal(t *testing.T) { failoverSoak(t, false) }
 
 func failoverSoak(t *testing.T, shared bool) {
 	cycles := 4
@@ -104,7 +116,7 @@ func failoverSoak(t *testing.T, shared bool) {
 		endpoint = dynalite.StartT(t)
 	}
 	r := &failoverRun{t: t, rng: rand.New(rand.NewPCG(seed, seed^0x51ed)), shared: shared,
-		acquires: map[string]int{}, machines: map[string][]string{}, held: map[string]hfdriver.Machine{},
+		acquires: map[string]int{}, failed: map[string]string{}, machines: map[string][]string{}, held: map[string]hfdriver.Machine{},
 		returns: map[string][]string{}, moves: map[string]int{}}
 	for i, name := range []string{"cand-a", "cand-b"} {
 		o := daemonOpts{accessKey: fmt.Sprintf("AKIAHOST%c", 'A'+i)}
@@ -173,7 +185,7 @@ func (r *failoverRun) refresh() {
 	e := r.host().e
 	var ids []string
 	for id := range r.acquires {
-		if r.machines[id] == nil {
+		if r.machines[id] == nil && r.failed[id] == "" {
 			ids = append(ids, id)
 		}
 	}
@@ -183,7 +195,14 @@ func (r *failoverRun) refresh() {
 	sort.Strings(ids)
 	if len(ids) > 0 {
 		for _, q := range e.status(ids...).Requests {
-			if _, ok := r.acquires[q.RequestID]; !ok || q.Status != "complete" {
+			if _, ok := r.acquires[q.RequestID]; !ok {
+				continue
+			}
+			if q.Status == "complete_with_error" {
+				// Final: HF takes what it lists and asks no more.
+				r.failed[q.RequestID] = q.Message
+			}
+			if q.Status != "complete" && q.Status != "complete_with_error" {
 				continue
 			}
 			var ms []string
@@ -234,18 +253,51 @@ func (r *failoverRun) settle() {
 	e := r.host().e
 	var ids []string
 	for id := range r.acquires {
-		ids = append(ids, id)
+		if r.failed[id] == "" && r.machines[id] == nil {
+			ids = append(ids, id)
+		}
 	}
 	sort.Strings(ids)
 	final := e.waitFinal(ids, 3*time.Minute)
-	for _, id := range ids {
+	for id, msg := range r.failed {
+		final[id] = statusEntry{Status: "complete_with_error", Message: msg}
+	}
+	for id, ms := range r.machines {
+		if r.failed[id] == "" {
+			st := statusEntry{Status: "complete"}
+			for _, m := range ms {
+				st.Machines = append(st.Machines, hfdriver.Machine{MachineID: m})
+			}
+			final[id] = st
+		}
+	}
+	running := map[string]bool{}
+	for _, in := range e.cloud.instances() {
+		if in.State == "running" {
+			running[in.ID] = true
+		}
+	}
+	for id, m := range r.held {
+		if !running[id] {
+			r.heldTerminated++
+			r.t.Errorf("machine %s (%s) HF holds is not running", id, m.Name)
+		}
+	}
+	for id := range r.acquires {
 		st := final[id]
+		if !r.shared && st.Status == "complete_with_error" {
+			// Without a shared store a request HF asks the other host about
+			// before its launch shows in the cloud is answered failed there;
+			// HF asks again for machines. Safe as long as its instances end.
+			r.failedOver++
+			continue
+		}
 		if st.Status != "complete" || len(st.Machines) != r.acquires[id] {
 			r.lost++
 			r.t.Errorf("lost: request %s of %d ended %s with %d machines: %s", id, r.acquires[id], st.Status, len(st.Machines), st.Message)
 		}
 		for _, m := range st.Machines {
-			if _, returned := r.returnedIDs()[m.MachineID]; !returned {
+			if _, returned := r.returnedIDs()[m.MachineID]; !returned && m.Name != "" {
 				r.held[m.MachineID] = m
 			}
 		}
@@ -338,7 +390,7 @@ func (r *failoverRun) verify(c *cloud, seed uint64, cycles int) {
 	}
 	report(t, map[string]any{
 		"seed": seed, "cycles": cycles, "shared": r.shared, "requests": len(r.acquires), "returns": len(r.returns),
-		"moves": r.moves, "lost": r.lost, "duplicates": dups, "orphans": orphans,
+		"moves": r.moves, "lost": r.lost, "failed_over": r.failedOver, "held_but_terminated": r.heldTerminated, "duplicates": dups, "orphans": orphans,
 		"answers_differ": differ, "actions_without_lease": unleased,
 	})
 }
