@@ -78,6 +78,10 @@ func (sv *Service) lookupRequests(ids []string) map[string]error {
 type StoreError struct{ Err error }
 
 func (e *StoreError) Error() string {
+	if cause := e.Err.Error(); strings.Contains(cause, "state store unavailable") || strings.Contains(cause, "does not hold the lease") {
+		// The shared store (ha:): the table or the lease, not a disk.
+		return "state store unavailable: ohfpd could not record the request durably (" + strings.TrimPrefix(cause, "state store unavailable: ") + "); nothing was launched or changed: HF's next call retries; ohfp status and ohfpd --check-config say what the table answers"
+	}
 	return "ohfpd could not record the request durably (" + e.Err.Error() + "); nothing was launched or changed: check the state directory's disk space and permissions, then retry"
 }
 

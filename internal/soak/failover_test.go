@@ -3,12 +3,16 @@ package soak
 import (
 	"bufio"
 	"fmt"
+	"io"
 	"math/rand/v2"
+	"net"
 	"os"
 	"regexp"
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -494,4 +498,114 @@ func TestFailoverFrozenHolderDoesNotAct(t *testing.T) {
 	if ha, _ := st["ha"].(map[string]any); ha == nil || ha["role"] != "standby" || ha["holder"] != "cand-b" {
 		t.Errorf("the woken host's status says %v, want standby with cand-b holding", st["ha"])
 	}
+}
+
+// cutProxy forwards TCP to a backend until cut: then it drops every
+// connection (DynamoDB unreachable) until restored.
+type cutProxy struct {
+	addr string
+	cut  atomic.Bool
+	mu   sync.Mutex
+	open map[net.Conn]bool
+}
+
+func startCutProxy(t *testing.T, backend string) *cutProxy {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	must(t, err)
+	p := &cutProxy{addr: ln.Addr().String(), open: map[net.Conn]bool{}}
+	t.Cleanup(func() { ln.Close(); p.drop() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			if p.cut.Load() {
+				c.Close()
+				continue
+			}
+			b, err := net.Dial("tcp", backend)
+			if err != nil {
+				c.Close()
+				continue
+			}
+			p.mu.Lock()
+			p.open[c], p.open[b] = true, true
+			p.mu.Unlock()
+			go func() { _, _ = io.Copy(b, c); b.Close() }()
+			go func() { _, _ = io.Copy(c, b); c.Close() }()
+		}
+	}()
+	return p
+}
+
+func (p *cutProxy) drop() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for c := range p.open {
+		c.Close()
+	}
+	clear(p.open)
+}
+
+func (p *cutProxy) setCut(cut bool) {
+	p.cut.Store(cut)
+	if cut {
+		p.drop()
+	}
+}
+
+// With the shared table unreachable, HF's calls fail "state store
+// unavailable", exit 1, and change nothing (nothing launched); the holder
+// stops acting once its lease runs out; with the table back, the same
+// host takes the lease again and HF's ids answer as before.
+func TestSharedStoreUnavailable(t *testing.T) {
+	c := startCloud(t, 300*time.Millisecond, 300*time.Millisecond)
+	endpoint := dynalite.StartT(t)
+	px := startCutProxy(t, strings.TrimPrefix(endpoint, "http://"))
+	e := newEnv(t, c, daemonOpts{extra: haYAML("http://"+px.addr, "cand-a")})
+	e.start()
+	id := e.request(tplOnDemand, 1)
+	if st := e.waitFinal([]string{id}, time.Minute)[id]; st.Status != "complete" {
+		t.Fatalf("before the cut: %+v", st)
+	}
+	before := len(c.instances())
+
+	px.setCut(true)
+	ctx, cancel := callCtx()
+	defer cancel()
+	var rep hfdriver.RequestReply
+	err := e.plugin.Call(ctx, "requestMachines", requestInput(tplOnDemand, 2), &rep)
+	if err == nil || !strings.Contains(err.Error(), "exited 1") || !strings.Contains(err.Error(), "state store unavailable") {
+		t.Fatalf("requestMachines with the table cut: %v (answer %+v)", err, rep)
+	}
+	// Past the lease, the holder has stepped down: HF's reads fail the
+	// same way, and status says why.
+	time.Sleep(2 * failoverLease)
+	err = e.plugin.Call(ctx, "getRequestStatus", hfdriver.StatusInput(id), &map[string]any{})
+	if err == nil || !strings.Contains(err.Error(), "state store unavailable") {
+		t.Fatalf("getRequestStatus with the table cut past the lease: %v", err)
+	}
+	st := e.statusReport()
+	ha, _ := st["ha"].(map[string]any)
+	health, _ := st["health"].(map[string]any)
+	if ha == nil || ha["role"] != "standby" || ha["lastError"] == "" || health["level"] == "healthy" {
+		t.Fatalf("status with the table cut: ha %v, health %v", st["ha"], st["health"])
+	}
+	if n := len(c.instances()); n != before {
+		t.Fatalf("%d instances launched while the table was cut", n-before)
+	}
+	if !e.alive() {
+		t.Fatal("ohfpd died with the table cut")
+	}
+
+	px.setCut(false)
+	if st := e.waitFinal([]string{id}, time.Minute)[id]; st.Status != "complete" || len(st.Machines) != 1 {
+		t.Fatalf("after the table came back: %+v", st)
+	}
+	id2 := e.request(tplOnDemand, 1)
+	if st := e.waitFinal([]string{id2}, time.Minute)[id2]; st.Status != "complete" {
+		t.Fatalf("a request after the table came back: %+v", st)
+	}
+	report(t, map[string]any{"refused_while_cut": 2, "instances_launched_while_cut": 0})
 }

@@ -403,6 +403,9 @@ func (p *Provider) instrument(stack *middleware.Stack) error {
 				if err := (*g)(); err != nil {
 					return middleware.FinalizeOutput{}, middleware.Metadata{}, &provider.Error{Op: op, Kind: provider.Transient, Message: "not sent: " + err.Error()}
 				}
+				// Asked again as the transport reads the body, just
+				// before the request leaves (bufferedBody).
+				ctx = context.WithValue(ctx, gateKey{}, *g)
 			}
 			id, start := p.health.begin()
 			// The whole-call deadline: one attempt, from sending the

@@ -337,12 +337,52 @@ func (b bufferedBody) Do(req *http.Request) (*http.Response, error) {
 			return nil, err
 		}
 		req = req.Clone(req.Context())
-		req.Body = io.NopCloser(bytes.NewReader(data))
-		req.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(data)), nil }
+		gate, _ := req.Context().Value(gateKey{}).(func() error)
+		body := func() io.ReadCloser {
+			if gate != nil {
+				return &gatedBody{r: bytes.NewReader(data), gate: gate}
+			}
+			return io.NopCloser(bytes.NewReader(data))
+		}
+		req.Body = body()
+		req.GetBody = func() (io.ReadCloser, error) { return body(), nil }
 		req.ContentLength = int64(len(data))
 	}
 	return b.next.Do(req)
 }
+
+// gateKey carries the action gate (SetActionGate) of a call that changes
+// the cloud to its HTTP request.
+type gateKey struct{}
+
+// gatedBody asks the gate once more when net/http first reads the body:
+// after the headers are formatted and before the request is flushed to the
+// connection, the last moment before it leaves. Asked only in the
+// middleware, a process frozen (SIGSTOP, a VM pause) between the check and
+// the send, during signing or a dial, would send the call on waking; the
+// failover soak caught exactly that. Refused, the request is abandoned
+// before its body is written: the server never gets a whole request.
+type gatedBody struct {
+	r      *bytes.Reader
+	gate   func() error
+	asked  bool
+	refuse error
+}
+
+func (b *gatedBody) Read(p []byte) (int, error) {
+	if !b.asked {
+		b.asked = true
+		if err := b.gate(); err != nil {
+			b.refuse = &provider.Error{Op: "send", Kind: provider.Transient, Message: "not sent: " + err.Error()}
+		}
+	}
+	if b.refuse != nil {
+		return 0, b.refuse
+	}
+	return b.r.Read(p)
+}
+
+func (b *gatedBody) Close() error { return nil }
 
 // Config returns the AWS configuration the provider's clients use (region,
 // credentials, endpoint, HTTP client, retryer and ohfp's middleware), to
