@@ -78,6 +78,7 @@ type failoverRun struct {
 	// heldTerminated: machines HF held (never returned) that the cloud no
 	// longer ran when HF settled.
 	heldTerminated int
+	takings        int
 }
 
 func haYAML(endpoint, host string) string {
@@ -100,7 +101,7 @@ func TestFailoverLocal(t *testing.T) { failoverSoak(t, false) }
 func failoverSoak(t *testing.T, shared bool) {
 	cycles := 4
 	if soakMode() {
-		cycles = 24
+		cycles = 40
 	}
 	if v := os.Getenv("OHFP_SOAK_CYCLES"); v != "" {
 		n, err := strconv.Atoi(v)
@@ -144,6 +145,14 @@ func (r *failoverRun) host() *candidate { return r.hosts[r.cur] }
 func (r *failoverRun) cycle(i int) {
 	h := r.host()
 	r.refresh()
+	// Background work in most cycles, as HF has: more requests, returns.
+	if r.rng.IntN(2) == 0 {
+		n := 1 + r.rng.IntN(3)
+		r.acquires[h.e.request(tplOnDemand, n)] = n
+	}
+	if r.rng.IntN(3) == 0 {
+		r.returnSome()
+	}
 	moment := moveMoments[r.rng.IntN(len(moveMoments))]
 	way := leaveWays[i%len(leaveWays)]
 	if soakMode() {
@@ -386,16 +395,15 @@ func (r *failoverRun) verify(c *cloud, seed uint64, cycles int) {
 
 	unleased := 0
 	if r.shared {
-		var takes int
-		unleased, takes = actionsWithoutLease(t, c, r.hosts[:])
-		if takes < cycles/2 {
-			t.Errorf("only %d lease takings over %d moves", takes, cycles)
+		unleased, r.takings = actionsWithoutLease(t, c, r.hosts[:])
+		if r.takings < cycles/2 {
+			t.Errorf("only %d lease takings over %d moves", r.takings, cycles)
 		}
 	}
 	report(t, map[string]any{
 		"seed": seed, "cycles": cycles, "shared": r.shared, "requests": len(r.acquires), "returns": len(r.returns),
 		"moves": r.moves, "lost": r.lost, "failed_over": r.failedOver, "held_but_terminated": r.heldTerminated, "duplicates": dups, "orphans": orphans,
-		"answers_differ": differ, "actions_without_lease": unleased,
+		"answers_differ": differ, "actions_without_lease": unleased, "lease_takings": r.takings,
 	})
 }
 
