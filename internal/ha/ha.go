@@ -151,6 +151,8 @@ type Coordinator struct {
 	takeover   chan struct{} // closed when the takeover under way ends
 	takeErr    error
 	wanted     time.Time // when this host last asked for the lease
+	lastCall   time.Time // when HF last called this host while it held the lease
+	bothNoted  bool      // "HF calls both hosts" logged for the current Want
 }
 
 // New returns a Coordinator; Run drives it.
@@ -294,6 +296,21 @@ func (c *Coordinator) renew(ctx context.Context) {
 		c.lastErr = ""
 		c.mu.Unlock()
 		if l.Want != "" && l.Want != c.o.Host {
+			c.mu.Lock()
+			busy := time.Since(c.lastCall) < c.renewEvery()
+			noted := c.bothNoted
+			c.bothNoted = busy
+			c.mu.Unlock()
+			if busy {
+				// HF runs on one master at a time: calls here and there
+				// mean two HFs (or a script calling HF's operations on the
+				// other host). Keep the lease rather than move it at every
+				// call; the other host's calls fail saying who holds it.
+				if !noted {
+					c.log.Error("another host asks for the lease but HF still calls this one: keeping it; is HF running on both?", "other", l.Want)
+				}
+				return
+			}
 			c.log.Warn("handing the lease over: HF now calls ohfpd on another host", "to", l.Want, "asked_at", l.WantAt)
 			c.stepDown(ctx, true)
 		}
@@ -369,6 +386,7 @@ func (c *Coordinator) shutdown() {
 func (c *Coordinator) Acquire(ctx context.Context) error {
 	c.mu.Lock()
 	if c.role == Holder && c.mayActLocked() == nil {
+		c.lastCall = time.Now()
 		c.mu.Unlock()
 		return nil
 	}
@@ -387,6 +405,7 @@ func (c *Coordinator) Acquire(ctx context.Context) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.role == Holder {
+		c.lastCall = time.Now()
 		return nil
 	}
 	return c.takeErr

@@ -348,3 +348,47 @@ func waitFor(t *testing.T, ok func() bool, what string) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// HF calling both hosts (two HFs, or a script on the other host) does not
+// move the lease at every call: the host HF keeps calling keeps it, and the
+// other's calls fail saying who holds it. Once the calls stop there, the
+// lease moves.
+func TestNoPingPongWhenBothHostsAreCalled(t *testing.T) {
+	tab, ev, kvs := newTable(), &events{}, map[string]state.KV{}
+	a, b := coordinator(t, "a", tab, ev, kvs), coordinator(t, "b", tab, ev, kvs)
+	defer run(t, a)()
+	defer run(t, b)()
+	if err := a.Acquire(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(20 * time.Millisecond):
+				_ = a.Acquire(context.Background())
+			}
+		}
+	}()
+	ctx, cancel := context.WithTimeout(context.Background(), 3*lease)
+	err := b.Acquire(ctx)
+	cancel()
+	if err == nil || !strings.Contains(err.Error(), "host a holds the lease") {
+		t.Fatalf("b.Acquire while HF still calls a: %v", err)
+	}
+	if got := ev.String(); got != "start a" {
+		t.Fatalf("the lease moved while HF called both: %q", got)
+	}
+	close(stop)
+	<-done
+	if err := b.Acquire(context.Background()); err != nil {
+		t.Fatalf("b.Acquire once a's calls stopped: %v", err)
+	}
+	if got := ev.String(); got != "start a,stop a,start b" {
+		t.Fatalf("events %q", got)
+	}
+}
