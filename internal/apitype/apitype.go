@@ -267,6 +267,7 @@ type Request struct {
 	Shortfall     string    `json:"shortfall,omitempty"`
 	RetryNote     string    `json:"retryNote,omitempty"`
 	Rebuilt       bool      `json:"rebuilt,omitempty"`
+	UnitsFromTag  bool      `json:"unitsFromTag,omitempty"`
 	MachineIDs    []string  `json:"machineIds,omitempty"`
 	Unknown       []string  `json:"unknown,omitempty"`
 	TerminateSent bool      `json:"terminateSent,omitempty"`

@@ -84,6 +84,9 @@ type Request struct {
 	Shortfall   string `json:"shortfall,omitempty"` // why fewer units came than asked
 	RetryNote   string `json:"retryNote,omitempty"` // e.g. "AWS throttling, retrying in 8 s"
 	Rebuilt     bool   `json:"rebuilt,omitempty"`   // recreated from cloud tags
+	// UnitsFromTag: Units of a rebuilt request came from its instances'
+	// TagRequestUnits (what HF asked for), not from the instances seen.
+	UnitsFromTag bool `json:"unitsFromTag,omitempty"`
 
 	// Both: the machines, by instance id, in launch (or return) order.
 	MachineIDs []string `json:"machineIds,omitempty"`
@@ -378,6 +381,12 @@ func AcquireStatus(r *Request, machines []*Machine) (status, message string) {
 	}
 	if executing > 0 {
 		return StatusRunning, fmt.Sprintf("%d of %d units running; %s starting", units, r.Units, plural(executing, "machine"))
+	}
+	if units < r.Units && r.Shortfall == "" && r.Rebuilt && r.UnitsFromTag {
+		// Rebuilt after a failover: EC2 shows the other daemon's instances
+		// one by one; the reconciler ends the wait (Shortfall) after the
+		// visibility grace.
+		return StatusRunning, fmt.Sprintf("%d of %d units found in the cloud; waiting for the others to show", units, r.Units)
 	}
 	if units < r.Units && r.Shortfall == "" && (r.Handle != "" || r.FallbackUnits > 0) {
 		// A fleet or group still working towards its target.

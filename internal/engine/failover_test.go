@@ -358,3 +358,56 @@ func TestAdoptedRequestsFollowTheClaimRule(t *testing.T) {
 		t.Fatalf("the machine of the request HF never learned of is %s", s)
 	}
 }
+
+// B rebuilds A's request while EC2 shows only some of its instances
+// (eventual consistency): it knows from the instances' tag how many HF
+// asked for and answers running until the others show, never complete
+// with the first one (HF would hold fewer than it got from A, and B would
+// then terminate the late ones as orphans of a finished request).
+func TestFailoverWaitsForEveryUnit(t *testing.T) {
+	a := newHarness(t)
+	id := a.launched("OnDemand-c5", 3)
+	if st := a.status(id); st.Status != hf.StatusComplete || len(st.Machines) != 3 {
+		t.Fatalf("on A: %+v", st)
+	}
+	for _, iid := range a.cloud.order {
+		if got := a.cloud.tag(iid, provider.TagRequestUnits); got != "3" {
+			t.Fatalf("instance %s tagged %s=%q, want 3", iid, provider.TagRequestUnits, got)
+		}
+	}
+	a.cloud.hidden = map[string]bool{a.cloud.order[1]: true, a.cloud.order[2]: true}
+	b := a.peer()
+	st := b.status(id)
+	if st.Status != hf.StatusRunning || !strings.Contains(st.Message, "1 of 3 units found") {
+		t.Fatalf("on B with 2 of 3 hidden: %+v", st)
+	}
+	a.cloud.hidden = nil
+	b.reconcile()
+	st = b.status(id)
+	if st.Status != hf.StatusComplete || len(st.Machines) != 3 {
+		t.Fatalf("on B once all show: %+v", st)
+	}
+	if n := b.terminated(); n != 0 {
+		t.Fatalf("B terminated %d machines", n)
+	}
+
+	// Some never show: after the visibility grace, what showed is the
+	// answer, with why.
+	id2 := a.launched("OnDemand-c5", 2)
+	var lost string
+	for _, iid := range a.cloud.order {
+		if a.cloud.insts[iid].Tags[provider.TagRequestID] == id2 {
+			lost = iid
+		}
+	}
+	a.cloud.hidden = map[string]bool{lost: true}
+	c := a.peer()
+	if st := c.status(id2); st.Status != hf.StatusRunning {
+		t.Fatalf("on C: %+v", st)
+	}
+	a.clk.Advance(10 * time.Minute)
+	c.reconcile()
+	if st := c.status(id2); st.Status != hf.StatusCompleteWithError || !strings.Contains(st.Message, "only 1 of 2 units found in the cloud") {
+		t.Fatalf("on C past the grace: %+v", st)
+	}
+}

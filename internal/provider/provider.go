@@ -19,6 +19,10 @@ const (
 	TagProvider   = "ohfp:provider"    // value: the HF provider name
 	TagRequestID  = "ohfp:request-id"  // value: req-<uuid>
 	TagTemplateID = "ohfp:template-id" // value: the templateId
+	// TagRequestUnits: the units HF asked for in the request (so that a
+	// daemon rebuilding the request from tags after a failover knows how
+	// many to wait for while EC2 shows them one by one).
+	TagRequestUnits = "ohfp:request-units"
 	// TagReturnID is written on an instance HF returned before ohfp asks
 	// the cloud to terminate it (value: ret-<uuid>), so that a daemon
 	// without the return's record (a failover, a lost store) still knows it

@@ -13,6 +13,7 @@ import (
 	"math/rand/v2"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -317,6 +318,7 @@ func (pv *Provisioner) tagsFor(r *domain.Request, tpl *template.Template) map[st
 	tags[provider.TagProvider] = r.Provider
 	tags[provider.TagRequestID] = r.ID
 	tags[provider.TagTemplateID] = r.TemplateID
+	tags[provider.TagRequestUnits] = strconv.Itoa(r.Units)
 	return tags
 }
 
@@ -540,7 +542,8 @@ func (pv *Provisioner) runJob(ctx context.Context, j job) {
 // and returns the instances the cloud did not know.
 func (pv *Provisioner) tagReturns(ctx context.Context, cloud provider.Provider, returns map[string][]string) (unknown []string, _ error) {
 	for _, ret := range slices.Sorted(maps.Keys(returns)) {
-		err := cloud.Tag(ctx, returns[ret], map[string]string{provider.TagReturnID: ret})
+		ids := slices.Sorted(slices.Values(returns[ret]))
+		err := cloud.Tag(ctx, ids, map[string]string{provider.TagReturnID: ret})
 		var pe *provider.Error
 		if err != nil && errors.As(err, &pe) && pe.Kind == provider.NotFound && len(pe.IDs) > 0 {
 			unknown = append(unknown, pe.IDs...)

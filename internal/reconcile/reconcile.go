@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -342,6 +343,12 @@ func (rc *Reconciler) adoptLocked(p *state.Provider, in *provider.Instance, now 
 			// own evidence (see provenUnclaimedLocked).
 			AwaitingClaim: true,
 		}
+		if n, err := strconv.Atoi(in.Tags[provider.TagRequestUnits]); err == nil && n > 0 {
+			// The units HF asked for: the request waits for the others
+			// EC2 has not shown yet (eventual consistency) before it is
+			// complete, rather than answer HF with what showed first.
+			r.Units, r.UnitsFromTag = n, true
+		}
 		rc.st.Requests[rid] = r
 		rc.st.Log.Warn("rebuilt a request from cloud tags", "request", rid, "instance", in.ID)
 	case r == nil:
@@ -365,7 +372,9 @@ func (rc *Reconciler) adoptLocked(p *state.Provider, in *provider.Instance, now 
 	}
 	m := rc.st.NewMachineLocked(r, tpl, *in, "", now)
 	if r.Rebuilt {
-		r.Units += max(m.Weight, 1)
+		if !r.UnitsFromTag {
+			r.Units += max(m.Weight, 1)
+		}
 		if m.Result == domain.ResultExecuting && m.State == domain.StateRunning {
 			m.Result = domain.ResultSucceed
 		}
@@ -562,6 +571,12 @@ func (rc *Reconciler) finishAndPurge() time.Duration {
 			if n > 0 || !r.Final() {
 				rc.st.Log.Warn("HF showed no sign of knowing this request (never asked about it; its getReturnRequests calls left its machines out): taken as never learned of, e.g. its answer lost; terminating its machines",
 					"request", r.ID, "machines", n, "evidence", rc.st.Opts.ClaimTimeout)
+			}
+		}
+		if !r.Final() && r.Rebuilt && r.UnitsFromTag && r.Kind == domain.KindAcquire && r.Shortfall == "" && now.Sub(r.CreatedAt) > rc.st.Opts.VisibilityGrace {
+			if units, executing := rc.st.UnitsLocked(r); executing == 0 && units < r.Units {
+				r.Shortfall = fmt.Sprintf("only %d of %d units found in the cloud after a failover", units, r.Units)
+				changed = append(changed, r)
 			}
 		}
 		if !r.Final() {

@@ -60,6 +60,7 @@ type requestRecord struct {
 	Shortfall     string    `json:"shortfall,omitempty"`
 	RetryNote     string    `json:"retryNote,omitempty"`
 	Rebuilt       bool      `json:"rebuilt,omitempty"`
+	UnitsFromTag  bool      `json:"unitsFromTag,omitempty"`
 	MachineIDs    []string  `json:"machineIds,omitempty"`
 	Unknown       []string  `json:"unknown,omitempty"`
 	TerminateSent bool      `json:"terminateSent,omitempty"`
@@ -77,7 +78,7 @@ func encodeRequest(r *domain.Request) ([]byte, error) {
 		Units: r.Units, CreatedAt: r.CreatedAt, ClientToken: r.ClientToken, Phase: r.Phase,
 		Attempts: r.Attempts, NextAttempt: r.NextAttempt, Handle: r.Handle, HandleCapped: r.HandleCapped,
 		HandleDeleted: r.HandleDeleted, FallbackUnits: r.FallbackUnits, Pool: r.Pool,
-		LaunchError: r.LaunchError, Shortfall: r.Shortfall, RetryNote: r.RetryNote, Rebuilt: r.Rebuilt,
+		LaunchError: r.LaunchError, Shortfall: r.Shortfall, RetryNote: r.RetryNote, Rebuilt: r.Rebuilt, UnitsFromTag: r.UnitsFromTag,
 		MachineIDs: r.MachineIDs, Unknown: r.Unknown, TerminateSent: r.TerminateSent,
 		AwaitingClaim: r.AwaitingClaim, Unclaimed: r.Unclaimed, Status: r.Status, Message: r.Message,
 		FinishedAt: r.FinishedAt,
@@ -97,7 +98,7 @@ func decodeRequest(key string, b []byte) (*domain.Request, error) {
 		Units: rec.Units, CreatedAt: rec.CreatedAt, ClientToken: rec.ClientToken, Phase: rec.Phase,
 		Attempts: rec.Attempts, NextAttempt: rec.NextAttempt, Handle: rec.Handle, HandleCapped: rec.HandleCapped,
 		HandleDeleted: rec.HandleDeleted, FallbackUnits: rec.FallbackUnits, Pool: rec.Pool,
-		LaunchError: rec.LaunchError, Shortfall: rec.Shortfall, RetryNote: rec.RetryNote, Rebuilt: rec.Rebuilt,
+		LaunchError: rec.LaunchError, Shortfall: rec.Shortfall, RetryNote: rec.RetryNote, Rebuilt: rec.Rebuilt, UnitsFromTag: rec.UnitsFromTag,
 		MachineIDs: rec.MachineIDs, Unknown: rec.Unknown, TerminateSent: rec.TerminateSent,
 		AwaitingClaim: rec.AwaitingClaim, Unclaimed: rec.Unclaimed, Status: rec.Status, Message: rec.Message,
 		FinishedAt: rec.FinishedAt,
