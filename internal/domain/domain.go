@@ -126,6 +126,21 @@ func IsRequestID(id string) bool {
 	return err == nil
 }
 
+// RequestIDTime is when a req- or ret- id was made, for ids of ohfpd's
+// shape whose UUID is version 7 (RFC 9562: a Unix time in milliseconds);
+// false for older ids (version 4).
+func RequestIDTime(id string) (time.Time, bool) {
+	if !IsRequestID(id) {
+		return time.Time{}, false
+	}
+	u, err := uuid.Parse(id[4:])
+	if err != nil || u.Version() != 7 {
+		return time.Time{}, false
+	}
+	sec, nsec := u.Time().UnixTime()
+	return time.Unix(sec, nsec), true
+}
+
 // Final reports whether the request reached a final HF status.
 func (r *Request) Final() bool {
 	return r.Status == StatusComplete || r.Status == StatusCompleteWithError

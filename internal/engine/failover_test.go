@@ -411,3 +411,41 @@ func TestFailoverWaitsForEveryUnit(t *testing.T) {
 		t.Fatalf("on C past the grace: %+v", st)
 	}
 }
+
+// v7At is a version 7 UUID made at t (RFC 9562: 48-bit Unix milliseconds,
+// version 7, variant 10).
+func v7At(t time.Time) string {
+	var u uuid.UUID
+	ms := uint64(t.UnixMilli())
+	for i := 0; i < 6; i++ {
+		u[i] = byte(ms >> (40 - 8*i))
+	}
+	u[6] = 0x70 | 0x01
+	u[8] = 0x80 | 0x02
+	u[15] = 0x42
+	return u.String()
+}
+
+// An id HF asks about that neither this daemon nor the cloud knows, made
+// moments ago (its version 7 UUID says when): another daemon made it and
+// EC2 does not show its instances yet. It answers running, never failed,
+// until the visibility grace has passed; then not known, and remembered.
+func TestFailoverYoungUnknownIDWaits(t *testing.T) {
+	a := newHarness(t)
+	b := a.peer()
+	id := "req-" + v7At(a.clk.Now().Add(-10*time.Second))
+	st := b.status(id)
+	if st.Status != hf.StatusRunning || !strings.Contains(st.Message, "made less than") {
+		t.Fatalf("a young unknown id: %+v", st)
+	}
+	a.clk.Advance(3 * time.Minute)
+	st = b.status(id)
+	if st.Status != hf.StatusCompleteWithError || !strings.Contains(st.Message, "not known") {
+		t.Fatalf("the same id past the grace: %+v", st)
+	}
+	// An old-style (version 4) id is answered at once, as before.
+	old := "req-" + uuid.NewString()
+	if st := b.status(old); st.Status != hf.StatusCompleteWithError {
+		t.Fatalf("a version 4 unknown id: %+v", st)
+	}
+}

@@ -81,9 +81,16 @@ func (rc *Reconciler) LookUpRequests(ctx context.Context, ids []string) error {
 	now := rc.st.Clock.Now()
 	rc.st.Mu.Lock()
 	defer rc.st.Mu.Unlock()
-	var failed []string
+	var failed, young []string
 	for _, id := range append(q.RequestIDs, q.ReturnIDs...) {
 		if rc.st.Requests[id] != nil {
+			continue
+		}
+		if made, ok := domain.RequestIDTime(id); ok && now.Sub(made) < rc.st.Opts.VisibilityGrace && made.Sub(now) < rc.st.Opts.VisibilityGrace {
+			// Made moments ago on another daemon: EC2 may not show its
+			// instances yet (eventual consistency), or it has not
+			// launched them yet. Not failed: HF asks again.
+			young = append(young, id)
 			continue
 		}
 		r := toldFailed(id, rc.st.Order[0], now, rc.st.Opts.Retention)
@@ -104,6 +111,9 @@ func (rc *Reconciler) LookUpRequests(ctx context.Context, ids []string) error {
 		rc.st.Log.Warn("HF asked about a request this ohfpd does not hold and no instance in the cloud carries: answered failed, and remembered; instances of it that show later are terminated", "request", id)
 	}
 	rc.st.KickLaunch()
+	if len(young) > 0 {
+		return fmt.Errorf("made less than %s ago, surely on another ohfpd, and the cloud shows no instance of it yet: it is answered once they show, or failed after that time", rc.st.Opts.VisibilityGrace)
+	}
 	return nil
 }
 

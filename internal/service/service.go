@@ -248,7 +248,9 @@ func (sv *Service) requestMachines(provider string, in hf.RequestMachines) (hf.R
 	}
 
 	now := sv.st.Clock.Now()
-	id := "req-" + uuid.NewString()
+	// Version 7: the id carries its creation time, which tells another
+	// daemon after a failover how young a request it does not hold is.
+	id := "req-" + uuid.Must(uuid.NewV7()).String()
 	r := &domain.Request{
 		ID:          id,
 		Kind:        domain.KindAcquire,
@@ -420,7 +422,7 @@ func (sv *Service) lookupHosts(refs []hf.MachineRef) error {
 // terminates its machines in the background. Called with Admit held.
 func (sv *Service) returnMachines(provider string, refs []hf.MachineRef, note *state.Note) (hf.RequestReply, error) {
 	now := sv.st.Clock.Now()
-	id := "ret-" + uuid.NewString()
+	id := "ret-" + uuid.Must(uuid.NewV7()).String()
 	r := &domain.Request{ID: id, Kind: domain.KindReturn, CreatedAt: now, Provider: provider}
 	sv.st.Mu.RLock()
 	var ms []*domain.Machine

@@ -303,6 +303,7 @@ func (r *failoverRun) settle() {
 			// before its launch shows in the cloud is answered failed there;
 			// HF asks again for machines. Safe as long as its instances end.
 			r.failedOver++
+			r.t.Logf("failed over: %s: %s", id, st.Message)
 			continue
 		}
 		if st.Status != "complete" || len(st.Machines) != r.acquires[id] {
