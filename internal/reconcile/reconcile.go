@@ -502,7 +502,8 @@ func (rc *Reconciler) logOutsideHF(before, m *domain.Machine) {
 // says of a launch: a machine that reached running resets its count; one
 // that ended before it ran, for a reason of its own (EC2's state reason:
 // Server.InternalError, Client.VolumeLimitExceeded, Client.InternalError,
-// Client.InvalidSnapshot.NotFound, ...), counts, once per request. No
+// Client.InvalidSnapshot.NotFound, ...: EC2 API Reference, StateReason),
+// counts, once per request. No
 // capacity (Server.InsufficientInstanceCapacity), a Spot interruption, a
 // person or the OS ending it, or ohfp giving up on it do not. before is
 // the machine as it was. Called with the state's Mu held.
@@ -528,7 +529,8 @@ func diedOnItsOwn(reason string) bool {
 	}
 	switch reason {
 	case "Server.InsufficientInstanceCapacity", "Server.SpotInstanceTermination", "Server.SpotInstanceShutdown",
-		"Server.ScheduledStop", "Client.UserInitiatedShutdown", "Client.UserInitiatedHibernate", "Client.InstanceInitiatedShutdown":
+		"Server.ScheduledStop", "Client.UserInitiatedShutdown", "Client.UserInitiatedHibernate", "Client.InstanceInitiatedShutdown",
+		"Client.InstanceTerminated":
 		return false
 	}
 	return true
