@@ -346,7 +346,7 @@ func TestFailuresPrintOneDocument(t *testing.T) {
 		{"daemon down via OHFP_WAIT", "getAvailableTemplates.sh", nil, []string{"OHFP_SOCKET=" + missingSock, "OHFP_WAIT=0"}, "{}",
 			"ohfpd is not running at " + missingSock + ": systemctl status ohfpd", false},
 		{"unknown operation", "ohfp", []string{"launchRockets"}, env, "",
-			`unknown operation "launchRockets": use one of getAvailableTemplates, requestMachines, getRequestStatus, requestReturnMachines, getReturnRequests, or a sysadmin command: cancel, check, config, drain, machines, requests, return, show, status, templates, undrain (see ohfp help)`, false},
+			`unknown operation "launchRockets": use one of getAvailableTemplates, requestMachines, getRequestStatus, requestReturnMachines, getReturnRequests, or a sysadmin command: cancel, check, config, drain, machines, rearm, requests, return, show, status, templates, undrain (see ohfp help)`, false},
 		{"no operation", "ohfp", nil, env, "", "no operation given: run as <operation>.sh -f FILE...", false},
 		{"unknown option", "requestMachines.sh", []string{"--frobnicate"}, env, "", "unknown option --frobnicate; run as...", false},
 		{"-f without value", "requestMachines.sh", []string{"-f"}, env, "", "-f needs a value", false},

@@ -77,6 +77,7 @@ var commands = map[string]command{
 	"return":  {admin: cmdReturn, opts: []string{optJSON, optRequest}},
 	"drain":   {admin: cmdDrain, opts: []string{optJSON, optProvider}},
 	"undrain": {admin: cmdUndrain, opts: []string{optJSON, optProvider}},
+	"rearm":   {admin: cmdRearm, opts: []string{optJSON, optProvider}},
 	"check":   {admin: cmdCheck, opts: []string{optJSON, optProvider}},
 }
 
@@ -529,6 +530,8 @@ each is recorded in the request's history, shown by ohfp show, and ohfpd's log):
                                   by getReturnRequests that the hosts are taken back
   drain TEMPLATE [--provider P]   offer no units of a template (availableNumber 0) until
   undrain TEMPLATE [--provider P] undrained; kept across restarts
+  rearm TEMPLATE [--provider P]   launch a template again after its failure breaker stopped it
+                                  (breaker_failures); logged with who did it
   check [TEMPLATE] [--provider P] dry-run the templates against AWS (permissions, AMIs,
                                   subnets, security groups, instance types); exit 1 on a failure
 

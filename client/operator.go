@@ -129,3 +129,11 @@ func plural(n int, noun string) string {
 	}
 	return strconv.Itoa(n) + " " + noun + "s"
 }
+
+// cmdRearm is `ohfp rearm TEMPLATE [--provider NAME]`.
+func cmdRearm(ctx context.Context, inv *invocation, out *output) error {
+	if err := needArgs(inv, 1, "rearm TEMPLATE [--provider NAME]"); err != nil {
+		return err
+	}
+	return action(ctx, inv, out, apitype.MethodRearm, apitype.DrainArgs{Template: inv.args[0], Provider: inv.flags[optProvider]})
+}

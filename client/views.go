@@ -89,6 +89,20 @@ func printStatus(inv *invocation, out *output, st apitype.Status) error {
 	for _, d := range st.Drained {
 		k.add("drained", d.TemplateID+" of "+d.Provider+", by "+d.By+", "+ago(now, d.Since))
 	}
+	for _, b := range st.Breakers {
+		if !b.Tripped {
+			k.add("breaker", b.TemplateID+" of "+b.Provider+": "+strconv.Itoa(b.Failures)+" failures in a row (last: "+b.Reason+")")
+			continue
+		}
+		until := "until ohfp rearm " + b.TemplateID
+		if !b.Until.IsZero() {
+			until = "until " + b.Until.Local().Format("15:04:05 MST") + " (in " + human(b.Until.Sub(now)) + ") or ohfp rearm " + b.TemplateID
+		}
+		k.add("stopped", b.TemplateID+" of "+b.Provider+", by its failure breaker "+ago(now, b.Since)+", "+until+": "+strconv.Itoa(b.Failures)+" failures in a row (last: "+b.Reason+")")
+	}
+	for _, u := range st.Unavailable {
+		k.add("no capacity", u.InstanceType+" in "+u.Where+" ("+u.PriceType+", provider "+u.Provider+"), remembered until "+u.Until.Local().Format("15:04:05 MST")+" (in "+human(u.Until.Sub(now))+"): "+u.Reason)
+	}
 	reqs := strconv.Itoa(st.InFlight) + " in flight"
 	if s := counts(st.Requests); s != "" {
 		reqs += "; " + s
@@ -398,12 +412,17 @@ func cmdTemplates(ctx context.Context, inv *invocation, out *output) error {
 	}
 	tw := out.table("PROVIDER", "TEMPLATE", "AVAILABLE", "MAX", "TYPE", "NCPUS", "NRAM", "VMTYPES", "PRICE", "API")
 	n := 0
+	var notes []string
 	for i, p := range providers {
 		var reply struct {
+			Message   string        `json:"message"`
 			Templates []templateOut `json:"templates"`
 		}
 		if err := decode(hf.OpGetAvailableTemplates, answers[i], &reply); err != nil {
 			return err
+		}
+		if _, more, ok := strings.Cut(reply.Message, "; "); ok {
+			notes = append(notes, p+": "+more) // withheld or stopped templates
 		}
 		for _, t := range reply.Templates {
 			n++
@@ -423,6 +442,9 @@ func cmdTemplates(ctx context.Context, inv *invocation, out *output) error {
 	}
 	if err := tw.Flush(); err != nil {
 		return err
+	}
+	for _, note := range notes {
+		fmt.Fprintln(out.w, note)
 	}
 	if n == 0 && out.tty {
 		fmt.Fprintln(out.err, "no templates")

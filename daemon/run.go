@@ -313,8 +313,15 @@ func (d *daemon) buildProviders(ctx context.Context, cfg *config.Config) ([]engi
 		if old := d.provs[p.Name]; old != nil {
 			// The same provider after a reload: its calls, errors and
 			// health go on (and the old provider's calls still under way
-			// end on the same meter, at their deadline).
+			// end on the same meter, at their deadline), and so does what
+			// it remembers of pools without capacity.
 			s.Meter = old.Meter()
+			s.CapacityMemory = old.CapacityMemory()
+		}
+		if s.CapacityMemory == nil {
+			s.CapacityMemory = awsprov.NewCapacityMemory(p.CapacityMemory, nil)
+		} else {
+			s.CapacityMemory.SetTTL(p.CapacityMemory)
 		}
 		if d.simulate {
 			s.EndpointURL = d.simEndpoint
@@ -333,10 +340,12 @@ func (d *daemon) buildProviders(ctx context.Context, cfg *config.Config) ([]engi
 		}
 		provs[p.Name] = ap
 		pcs = append(pcs, engine.ProviderConfig{
-			Name:           p.Name,
-			Templates:      p.Templates,
-			Cloud:          ap,
-			PendingTimeout: p.PendingTimeout,
+			Name:            p.Name,
+			Templates:       p.Templates,
+			Cloud:           ap,
+			PendingTimeout:  p.PendingTimeout,
+			BreakerFailures: p.BreakerFailures,
+			BreakerCooldown: p.BreakerCooldown,
 		})
 	}
 	return pcs, provs, nil

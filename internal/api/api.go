@@ -33,6 +33,7 @@ type Service interface {
 	Return(machines []string, requestID, who string) (apitype.ActionAnswer, error)
 	Drain(provider, templateID, who string) (apitype.ActionAnswer, error)
 	Undrain(provider, templateID, who string) (apitype.ActionAnswer, error)
+	Rearm(provider, templateID, who string) (apitype.ActionAnswer, error)
 }
 
 // Options complete a Handler with what the daemon adds.
@@ -43,7 +44,7 @@ type Options struct {
 	// health verdict) to the status answer.
 	Status func(*apitype.Status)
 	// Caller says who is calling (e.g. "uid 0 (root)") and whether they
-	// may act as the operator: cancel, return, drain, undrain, check and
+	// may act as the operator: cancel, return, drain, undrain, rearm, check and
 	// reload. Nil: no one may (ohfpd cannot tell who calls).
 	Caller func(ctx context.Context) (who string, admin bool)
 	// Check, when set, dry-runs the templates against the cloud (ohfp
@@ -79,6 +80,7 @@ func New(svc Service, opts Options) *Handler {
 		apitype.MethodReturn:       h.admin(h.operatorReturn),
 		apitype.MethodDrain:        h.admin(h.drain),
 		apitype.MethodUndrain:      h.admin(h.undrain),
+		apitype.MethodRearm:        h.admin(h.rearm),
 		apitype.MethodCheck:        h.admin(h.check),
 	}
 	return h
@@ -254,6 +256,17 @@ func (h *Handler) undrain(_ context.Context, p rpc.Params, who string) (any, err
 		return nil, rpc.Errorf(rpc.InvalidInput, "undrain needs a template id")
 	}
 	return h.svc.Undrain(a.Provider, a.Template, who)
+}
+
+func (h *Handler) rearm(_ context.Context, p rpc.Params, who string) (any, error) {
+	var a apitype.DrainArgs
+	if err := decodeArgs(p.Args, &a); err != nil {
+		return nil, err
+	}
+	if a.Template == "" {
+		return nil, rpc.Errorf(rpc.InvalidInput, "rearm needs a template id")
+	}
+	return h.svc.Rearm(a.Provider, a.Template, who)
 }
 
 func (h *Handler) check(ctx context.Context, p rpc.Params, _ string) (any, error) {

@@ -23,6 +23,7 @@ const (
 	MethodReturn  = "return"
 	MethodDrain   = "drain"
 	MethodUndrain = "undrain"
+	MethodRearm   = "rearm"
 	MethodCheck   = "check"
 )
 
@@ -77,6 +78,12 @@ type Status struct {
 	Unsaved int `json:"unsaved,omitempty"`
 	// Drained lists the drained templates.
 	Drained []Drained `json:"drained,omitempty"`
+	// Breakers lists the templates whose failure breaker counts failures
+	// or has tripped (breaker_failures).
+	Breakers []Breaker `json:"breakers,omitempty"`
+	// Unavailable lists the capacity pools remembered without capacity
+	// (capacity_memory), soonest forgotten first per provider.
+	Unavailable []Unavailable `json:"unavailable,omitempty"`
 	// Health is the verdict, filled by the daemon.
 	Health *Health `json:"health,omitempty"`
 	// AWS is each provider's cloud health, filled by the daemon.
@@ -153,6 +160,30 @@ type Drained struct {
 	TemplateID string    `json:"templateId"`
 	Since      time.Time `json:"since"`
 	By         string    `json:"by"`
+}
+
+// Breaker is a template's failure breaker: failures in a row that
+// retrying cannot fix, and whether it stopped the template.
+type Breaker struct {
+	Provider   string    `json:"provider"`
+	TemplateID string    `json:"templateId"`
+	Failures   int       `json:"failures"`
+	Reason     string    `json:"reason"` // the last failure
+	Tripped    bool      `json:"tripped"`
+	Since      time.Time `json:"since,omitzero"` // tripped at
+	Until      time.Time `json:"until,omitzero"` // re-arms then (zero: by reload or ohfp rearm)
+	Message    string    `json:"message,omitempty"`
+}
+
+// Unavailable is a capacity pool remembered without capacity.
+type Unavailable struct {
+	Provider     string    `json:"provider"`
+	InstanceType string    `json:"instanceType"`
+	Where        string    `json:"where"`     // subnet id or Availability Zone
+	PriceType    string    `json:"priceType"` // ondemand or spot
+	Reason       string    `json:"reason"`
+	Since        time.Time `json:"since"`
+	Until        time.Time `json:"until"`
 }
 
 // CancelArgs are the arguments of the cancel method.
@@ -263,6 +294,7 @@ type Request struct {
 	HandleDeleted bool      `json:"handleDeleted,omitempty"`
 	FallbackUnits int       `json:"fallbackUnits,omitempty"`
 	Pool          int       `json:"pool,omitempty"`
+	PoolOrder     []int     `json:"poolOrder,omitempty"`
 	LaunchError   string    `json:"launchError,omitempty"`
 	Shortfall     string    `json:"shortfall,omitempty"`
 	RetryNote     string    `json:"retryNote,omitempty"`

@@ -202,6 +202,32 @@
 // Server.SpotInstanceShutdown and Server.SpotInstanceTermination come from
 // Spot interruptions (above).
 //
+// What ohfp's capacity memory and failure breaker rely on (no lever of
+// their own: the existing ones make each case). API Reference, "Error
+// codes" (https://docs.aws.amazon.com/AWSEC2/latest/APIReference/errors-overview.html):
+// InsufficientInstanceCapacity says there is not enough capacity for the
+// request and suggests waiting, other instance types, or (in its message)
+// another Availability Zone: it is about one pool, an instance type in a
+// zone: the SetCapacity lever (/_sim/capacity, per type and zone) makes
+// RunInstances and fleets answer it there and only there. InstanceLimitExceeded,
+// VcpuLimitExceeded and MaxSpotInstanceCountExceeded are the account's
+// limits, not a pool's; InvalidAMIID.NotFound, InvalidSubnetID.NotFound,
+// InvalidGroup.NotFound and UnauthorizedOperation (the Faults.Denied
+// lever) are refusals no retry fixes. API Reference, CreateFleetError and
+// DescribeFleetError: each error of an instant fleet names the
+// launchTemplateAndOverrides (instance type, subnet, zone) and lifecycle
+// (spot | on-demand) it is about; awssim fills both. API Reference,
+// StateReason: Server.InternalError ("An internal error caused the
+// instance to terminate during launch"), Client.InternalError,
+// Client.InvalidSnapshot.NotFound and Client.VolumeLimitExceeded end an
+// instance during launch; Server.InsufficientInstanceCapacity is capacity;
+// Server.SpotInstanceTermination, Client.UserInitiatedShutdown and
+// Client.InstanceInitiatedShutdown are ends HF or the cloud chose (the
+// SetLaunchFailures lever makes the first kind). Spot Fleet and request or
+// maintain EC2 Fleet history events name the pool only in their free-text
+// description: ohfp does not parse it, so they do not feed the capacity
+// memory (a fleet's own allocation strategy already avoids the pools).
+//
 // Terminated instances (instances.go, retention). API Reference,
 // DescribeInstances: "Recently terminated instances might appear in the
 // returned results. This interval is usually less than one hour." Each

@@ -46,6 +46,9 @@ const (
 	DefaultPendingTimeout    = 180 * time.Second
 	DefaultDescribeRetries   = 3
 	DefaultSpotFleetExpiry   = 30 // minutes
+	DefaultCapacityMemory    = 3 * time.Minute
+	DefaultBreakerFailures   = 3
+	DefaultBreakerCooldown   = 10 * time.Minute
 )
 
 // Limits.
@@ -221,6 +224,15 @@ type Provider struct {
 	// (default true). Turn it off only for an account whose limits AWS has
 	// raised, or against the simulated region.
 	AWSRateLimit bool `json:"aws_rate_limit"`
+	// CapacityMemory is how long a pool (instance type, subnet or zone,
+	// price type) where EC2 had no capacity is remembered, so that
+	// launches try the template's other pools first (0: off).
+	CapacityMemory time.Duration `json:"capacity_memory"`
+	// BreakerFailures stops a template whose launches fail this many
+	// times in a row for reasons retrying cannot fix (0: off);
+	// BreakerCooldown re-arms it after (0: only a reload or ohfp rearm).
+	BreakerFailures int           `json:"breaker_failures"`
+	BreakerCooldown time.Duration `json:"breaker_cooldown"`
 	// SpotTerminateOnReclaim is IBM's AWS_SPOT_TERMINATE_ON_RECLAIM: when
 	// HF returns a Spot host AWS is already reclaiming, terminate it at
 	// once (true) or leave it to AWS (false, the default: the partial hour

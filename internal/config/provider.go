@@ -164,6 +164,9 @@ var settingSpecs = []settingSpec{
 	{name: "key_file", ibm: "AWS_KEY_FILE", read: readPath},
 	{name: "accept_propagated_log_setting", ibm: "ACCEPT_PROPAGATED_LOG_SETTING", read: readBool},
 	{name: "aws_rate_limit", read: readBool},
+	{name: "capacity_memory", read: readDurRange(0, 24*time.Hour)},
+	{name: "breaker_failures", read: readIntRange(0, 1000)},
+	{name: "breaker_cooldown", read: readDurRange(0, 7*24*time.Hour)},
 	{name: "spot_terminate_on_reclaim", ibm: "AWS_SPOT_TERMINATE_ON_RECLAIM", read: readBool},
 	{name: "tag_instance_id", ibm: "AWS_TAG_InstanceID", read: readBool},
 	{name: "user_data_template", read: readPath},
@@ -353,6 +356,9 @@ func decodeProvider(v value, c *Config) (Provider, bool) {
 		PendingTimeout:        DefaultPendingTimeout,
 		DescribeRetryAttempts: DefaultDescribeRetries,
 		AWSRateLimit:          true,
+		CapacityMemory:        DefaultCapacityMemory,
+		BreakerFailures:       DefaultBreakerFailures,
+		BreakerCooldown:       DefaultBreakerCooldown,
 	}
 	got := map[string]*setting{}
 	var templatesNode, templatesFileNode, hfConfigNode, hfDirNode *value
@@ -468,6 +474,12 @@ func decodeProvider(v value, c *Config) (Provider, bool) {
 			p.AcceptPropagatedLogSetting = s.val.(bool)
 		case "aws_rate_limit":
 			p.AWSRateLimit = s.val.(bool)
+		case "capacity_memory":
+			p.CapacityMemory = s.val.(time.Duration)
+		case "breaker_failures":
+			p.BreakerFailures = s.val.(int)
+		case "breaker_cooldown":
+			p.BreakerCooldown = s.val.(time.Duration)
 		case "spot_terminate_on_reclaim":
 			p.SpotTerminateOnReclaim = s.val.(bool)
 		case "tag_instance_id":

@@ -79,7 +79,13 @@ type Request struct {
 	// Pool: which of a RunInstances template's instance type and subnet
 	// pairs the launch asks (the provider's alternatives, provider.Planner); moved on, durably,
 	// before each next try when EC2 has no capacity in the last.
-	Pool        int    `json:"pool,omitempty"`
+	Pool int `json:"pool,omitempty"`
+	// PoolOrder: the order the alternatives are tried in (indices of
+	// provider.Planner.Alternative; Pool is a position in it). Set before
+	// the first attempt, the part not yet tried re-ranked each time the
+	// launch moves on (provider.CapacityMemory: pools remembered without
+	// capacity last); empty: the template's order.
+	PoolOrder   []int  `json:"poolOrder,omitempty"`
 	LaunchError string `json:"launchError,omitempty"`
 	Shortfall   string `json:"shortfall,omitempty"` // why fewer units came than asked
 	RetryNote   string `json:"retryNote,omitempty"` // e.g. "AWS throttling, retrying in 8 s"

@@ -105,6 +105,9 @@ var (
 	descAWSWaits   = prometheus.NewDesc("ohfp_aws_calls_in_flight", "AWS API calls (HTTP attempts) under way, by provider.", []string{"provider"}, nil)
 	descAWSSilent  = prometheus.NewDesc("ohfp_aws_not_answering_seconds", "How long AWS has not answered the provider's calls; 0 while it answers.", []string{"provider"}, nil)
 	descStore      = prometheus.NewDesc("ohfp_store_size_bytes", "Size of the Badger store, by part.", []string{"part"}, nil)
+	descCapacity   = prometheus.NewDesc("ohfp_capacity_unavailable_until_seconds", "Capacity pools remembered without capacity (capacity_memory): when each is forgotten, as a Unix time, by provider, instance type, subnet or zone, and price type.", []string{"provider", "instance_type", "where", "price_type"}, nil)
+	descBreakerF   = prometheus.NewDesc("ohfp_template_launch_failures", "Launches of a template that failed in a row for reasons retrying cannot fix (the failure breaker's count), by provider and template; templates with none are left out.", []string{"provider", "template"}, nil)
+	descBreakerT   = prometheus.NewDesc("ohfp_template_stopped", "1 while a template's failure breaker has stopped it (availableNumber 0), by provider and template; templates not stopped are left out.", []string{"provider", "template"}, nil)
 	descBuild      = prometheus.NewDesc("ohfp_build_info", "ohfpd's version.", []string{"version"}, nil)
 )
 
@@ -113,7 +116,7 @@ type stateCollector struct{ src Sources }
 func (c *stateCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descRequests, descMachines, descInFlight, descReconciles, descRecDur, descRecLag, descListings, descListDur,
 		descAWSCalls, descAWSErrors, descAWSThrot, descAWSHealthy, descAWSTimeout, descAWSWaits, descAWSSilent, descStore, descBuild,
-		descHealth, descLive} {
+		descHealth, descLive, descCapacity, descBreakerF, descBreakerT} {
 		ch <- d
 	}
 }
@@ -140,6 +143,15 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(descRecDur, prometheus.GaugeValue, float64(rep.LastReconcileMs)/1000)
 		if !rep.LastReconcile.IsZero() {
 			ch <- prometheus.MustNewConstMetric(descRecLag, prometheus.GaugeValue, time.Since(rep.LastReconcile).Seconds())
+		}
+		for _, u := range rep.Unavailable {
+			ch <- prometheus.MustNewConstMetric(descCapacity, prometheus.GaugeValue, float64(u.Until.Unix()), u.Provider, u.InstanceType, u.Where, u.PriceType)
+		}
+		for _, b := range rep.Breakers {
+			ch <- prometheus.MustNewConstMetric(descBreakerF, prometheus.GaugeValue, float64(b.Failures), b.Provider, b.TemplateID)
+			if b.Tripped {
+				ch <- prometheus.MustNewConstMetric(descBreakerT, prometheus.GaugeValue, 1, b.Provider, b.TemplateID)
+			}
 		}
 		ch <- prometheus.MustNewConstMetric(descListings, prometheus.CounterValue, float64(rep.Listings))
 		ch <- prometheus.MustNewConstMetric(descListDur, prometheus.GaugeValue, float64(rep.LastListingMs)/1000)

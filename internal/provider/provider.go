@@ -167,6 +167,13 @@ const (
 	// Capacity errors (InsufficientInstanceCapacity and kin) end the request
 	// or the part of it that could not be had.
 	Capacity
+	// Quota errors: an account limit was reached (InstanceLimitExceeded,
+	// VcpuLimitExceeded, MaxSpotInstanceCountExceeded, ...). Another
+	// instance type may still launch (vCPU limits are per family), so a
+	// launch tries its alternatives as for Capacity; but waiting does not
+	// fix it (a person raises the limit or frees capacity), so it counts
+	// toward a template's failure breaker.
+	Quota
 	// Throttled errors are retried later with backoff.
 	Throttled
 	// Transient errors (5xx, network) are retried later with backoff.
@@ -185,6 +192,8 @@ func (k Kind) String() string {
 	switch k {
 	case Capacity:
 		return "capacity"
+	case Quota:
+		return "quota"
 	case Throttled:
 		return "throttled"
 	case Transient:

@@ -139,6 +139,18 @@ func (pv *Provisioner) launch(ctx context.Context, id string) {
 		}
 		return
 	}
+	if b, tripped := pv.st.TrippedLocked(r.Provider, r.TemplateID, pv.st.Clock.Now()); tripped {
+		// Queued before the breaker tripped: failed without a cloud call.
+		r.Phase = domain.PhaseFailed
+		r.LaunchError = "nothing was launched: " + b.Message()
+		pv.st.FinishLocked(r)
+		err := pv.st.Persist([]*domain.Request{r}, nil)
+		pv.st.Mu.Unlock()
+		if err != nil {
+			pv.st.Log.Error("persist request", "request", id, "err", err)
+		}
+		return
+	}
 	// Write ahead: the attempt (and its token) is durable before the call.
 	r.Attempts++
 	spec := provider.LaunchSpec{
@@ -172,7 +184,18 @@ func (pv *Provisioner) launch(ctx context.Context, id string) {
 	alternatives := plan.Alternatives(&whole.Template)
 	where := ""
 	if r.FallbackUnits == 0 && alternatives > 1 {
-		spec, where = plan.Alternative(whole, r.Pool)
+		if len(r.PoolOrder) != alternatives {
+			// The first attempt (or a record from before PoolOrder, or a
+			// template reloaded with other pools): ranked from the pool
+			// not yet asked on.
+			from := r.Pool + 1
+			if r.Attempts == 1 && r.Pool == 0 {
+				from = 0
+			}
+			r.PoolOrder = identity(alternatives)
+			pv.rankLocked(r, p.Cfg.Cloud, whole, from)
+		}
+		spec, where = plan.Alternative(whole, poolAt(r, r.Pool))
 		tpl = &spec.Template
 	}
 	err := pv.st.Persist([]*domain.Request{r}, nil)
@@ -204,11 +227,14 @@ func (pv *Provisioner) launch(ctx context.Context, id string) {
 			return // shutting down: resumed at next start with the same token
 		}
 		kind := provider.KindOf(lerr)
-		if kind == provider.Capacity && r.FallbackUnits == 0 && r.Pool+1 < alternatives {
+		if (kind == provider.Capacity || kind == provider.Quota) && r.FallbackUnits == 0 && r.Pool+1 < alternatives {
 			// Nothing was launched: the provider's next alternative, now,
-			// with its own token, moved on durably first.
+			// with its own token, moved on durably first; the pools not
+			// yet asked ranked again (what the capacity memory learnt
+			// meanwhile, from this launch or others).
 			r.Pool++
-			_, next := plan.Alternative(whole, r.Pool)
+			pv.rankLocked(r, p.Cfg.Cloud, whole, r.Pool)
+			_, next := plan.Alternative(whole, poolAt(r, r.Pool))
 			r.RetryNote = fmt.Sprintf("no capacity for %s (%s); trying %s", where, shorten(lerr.Error(), 160), next)
 			r.NextAttempt = now
 			pv.st.Log.Warn("launch found no capacity; trying the template's next instance type or subnet", "request", id, "err", lerr, "pool", r.Pool)
@@ -252,6 +278,12 @@ func (pv *Provisioner) launch(ctx context.Context, id string) {
 		}
 		if kind == provider.Throttled || kind == provider.Transient {
 			r.LaunchError = fmt.Sprintf("gave up after %d attempts over %s: %s", r.Attempts, pv.st.Opts.LaunchDeadline, lerr)
+		}
+		if kind == provider.Fatal || kind == provider.Quota {
+			// Retrying cannot fix it: counted toward the template's breaker.
+			if b := pv.st.BreakerFailureLocked(r.Provider, r.TemplateID, r.ID, shorten(lerr.Error(), 200)); b != nil {
+				r.LaunchError += "; " + b.Message()
+			}
 		}
 		pv.st.Log.Warn("launch failed", "request", id, "err", lerr)
 		pv.st.FinishLocked(r)
@@ -320,6 +352,41 @@ func (pv *Provisioner) tagsFor(r *domain.Request, tpl *template.Template) map[st
 	tags[provider.TagTemplateID] = r.TemplateID
 	tags[provider.TagRequestUnits] = strconv.Itoa(r.Units)
 	return tags
+}
+
+// identity is 0..n-1: the alternatives in the template's order.
+func identity(n int) []int {
+	out := make([]int, n)
+	for i := range out {
+		out[i] = i
+	}
+	return out
+}
+
+// poolAt is the alternative at position i of r's order.
+func poolAt(r *domain.Request, i int) int {
+	if i < len(r.PoolOrder) {
+		return r.PoolOrder[i]
+	}
+	return i
+}
+
+// rankLocked orders r's alternatives from position from on by the
+// provider's capacity memory (those remembered without capacity last).
+// Positions before from were asked already: a retry there must ask the
+// same pool with the same token. Called with the state's Mu held.
+func (pv *Provisioner) rankLocked(r *domain.Request, cloud provider.Provider, whole provider.LaunchSpec, from int) {
+	cm, ok := cloud.(provider.CapacityMemory)
+	if !ok || from >= len(r.PoolOrder)-1 {
+		return
+	}
+	rest := r.PoolOrder[from:]
+	ranked := cm.Rank(whole, slices.Clone(rest))
+	if len(ranked) != len(rest) || slices.Equal(ranked, rest) {
+		return
+	}
+	copy(rest, ranked)
+	pv.st.Log.Info("launch skips pools remembered without capacity first", "request", r.ID, "template", r.TemplateID, "order", r.PoolOrder[from:])
 }
 
 func backoff(attempt int) time.Duration {

@@ -229,6 +229,7 @@ func (rc *Reconciler) foldLocked(p *state.Provider, insts []provider.Instance, n
 			if m.Observe(state.Observation(*in), now) || returned {
 				changedM = append(changedM, m)
 				rc.logOutsideHF(&before, m)
+				rc.breakerLocked(&before, m)
 			}
 			if m.Name != oldName && m.Name != "" {
 				rc.st.ByName[m.Name] = m
@@ -481,6 +482,7 @@ func (rc *Reconciler) confirmMissing(ctx context.Context, p *state.Provider, ids
 		if m.Observe(state.Observation(*in), now) {
 			*changed = append(*changed, m)
 			rc.logOutsideHF(&before, m)
+			rc.breakerLocked(&before, m)
 		}
 	}
 }
@@ -503,6 +505,44 @@ func (rc *Reconciler) logOutsideHF(before, m *domain.Machine) {
 	case before.Result == domain.ResultExecuting && m.Result == domain.ResultFail:
 		rc.st.Log.Warn("a machine failed to start", "instance", m.ID, "request", m.RequestID, "state", m.State, "reason", reason, "template", m.TemplateID)
 	}
+}
+
+// breakerLocked tells the template's failure breaker what an observation
+// says of a launch: a machine that reached running resets its count; one
+// that ended before it ran, for a reason of its own (EC2's state reason:
+// Server.InternalError, Client.VolumeLimitExceeded, Client.InternalError,
+// Client.InvalidSnapshot.NotFound, ...: EC2 API Reference, StateReason),
+// counts, once per request. No
+// capacity (Server.InsufficientInstanceCapacity), a Spot interruption, a
+// person or the OS ending it, or ohfp giving up on it do not. before is
+// the machine as it was. Called with the state's Mu held.
+func (rc *Reconciler) breakerLocked(before, m *domain.Machine) {
+	if m.TemplateID == "" || before.Result != domain.ResultExecuting {
+		return
+	}
+	switch {
+	case m.Result == domain.ResultSucceed:
+		rc.st.BreakerSuccessLocked(m.Provider, m.TemplateID)
+	case m.Result == domain.ResultFail && !m.Doomed && m.ReturnID == "" && diedOnItsOwn(m.StateReason):
+		rc.st.BreakerFailureLocked(m.Provider, m.TemplateID, m.RequestID, fmt.Sprintf("instance %s %s before it ran (%s)", m.ID, m.State, m.StateReason))
+	}
+}
+
+// diedOnItsOwn reports whether an EC2 state reason code says the
+// instance ended for a reason of its own launch (EC2 User Guide,
+// "Troubleshoot instance launch issues": "instance terminates
+// immediately"), which launching again the same way repeats.
+func diedOnItsOwn(reason string) bool {
+	if !strings.HasPrefix(reason, "Server.") && !strings.HasPrefix(reason, "Client.") {
+		return false
+	}
+	switch reason {
+	case "Server.InsufficientInstanceCapacity", "Server.SpotInstanceTermination", "Server.SpotInstanceShutdown",
+		"Server.ScheduledStop", "Client.UserInitiatedShutdown", "Client.UserInitiatedHibernate", "Client.InstanceInitiatedShutdown",
+		"Client.InstanceTerminated":
+		return false
+	}
+	return true
 }
 
 // checkSpot asks the cloud about the Spot requests of live Spot machines
@@ -539,6 +579,7 @@ func (rc *Reconciler) finishAndPurge() time.Duration {
 	now := rc.st.Clock.Now()
 	rc.st.Mu.Lock()
 	defer rc.st.Mu.Unlock()
+	rc.st.RearmExpiredLocked(now)
 	busy := false
 	var changed []*domain.Request
 	var deletes []string

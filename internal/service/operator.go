@@ -288,3 +288,41 @@ func plural(n int, noun string) string {
 	}
 	return fmt.Sprintf("%d %ss", n, noun)
 }
+
+// Rearm re-arms a template's failure breaker: it launches again, and its
+// count starts from 0. provider may be empty when one provider has the
+// template.
+func (sv *Service) Rearm(provider, templateID, who string) (apitype.ActionAnswer, error) {
+	sv.st.Admit.Lock()
+	defer sv.st.Admit.Unlock()
+	sv.st.Mu.Lock()
+	defer sv.st.Mu.Unlock()
+	var owners []string
+	for _, name := range sv.st.Order {
+		_, has := sv.st.Providers[name].Templates[templateID]
+		_, counted := sv.st.Breakers[state.DrainKey(name, templateID)]
+		if (has || counted) && (provider == "" || provider == name) {
+			owners = append(owners, name)
+		}
+	}
+	switch {
+	case len(owners) == 0 && provider != "":
+		return apitype.ActionAnswer{}, &NotFoundError{What: "template", ID: templateID + " of provider " + provider}
+	case len(owners) == 0:
+		return apitype.ActionAnswer{}, &NotFoundError{What: "template", ID: templateID}
+	case len(owners) > 1:
+		return apitype.ActionAnswer{}, refused("template %s belongs to providers %s: name one with --provider", templateID, strings.Join(owners, ", "))
+	}
+	p := owners[0]
+	b, tripped := sv.st.TrippedLocked(p, templateID, sv.st.Clock.Now())
+	was, err := sv.st.RearmLocked(p, templateID)
+	if err != nil {
+		return apitype.ActionAnswer{}, &StoreError{Err: err}
+	}
+	if !tripped && !was {
+		return apitype.ActionAnswer{Message: fmt.Sprintf("template %s of provider %s was not stopped by its failure breaker; its count starts from 0", templateID, p)}, nil
+	}
+	sv.st.Log.Warn("template re-armed by the operator: it launches again", "template", templateID, "provider", p, "by", who, "failures", b.Failures, "reason", b.Reason)
+	sv.st.KickLaunch()
+	return apitype.ActionAnswer{Message: fmt.Sprintf("template %s of provider %s re-armed: it launches again (its breaker had stopped it after %d failures; last: %s)", templateID, p, b.Failures, b.Reason)}, nil
+}

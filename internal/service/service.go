@@ -15,6 +15,7 @@ import (
 	"github.com/ohfp/ohfp/internal/apitype"
 	"github.com/ohfp/ohfp/internal/domain"
 	"github.com/ohfp/ohfp/internal/hf"
+	"github.com/ohfp/ohfp/internal/provider"
 	"github.com/ohfp/ohfp/internal/state"
 	"github.com/ohfp/ohfp/internal/template"
 )
@@ -147,12 +148,17 @@ func (sv *Service) GetAvailableTemplates(provider string) (hf.TemplatesReply, er
 	}
 	held := sv.heldUnitsLocked(p.Cfg.Name)
 	out := hf.TemplatesReply{Templates: make([]hf.TemplateOut, 0, len(p.Order))}
-	var withheld []string
+	var withheld, stopped []string
+	now := sv.st.Clock.Now()
 	for _, id := range p.Order {
 		t := p.Templates[id]
 		to := hf.TemplateOut{Template: *t, AvailableNumber: available(t, held[id])}
 		if _, drained := sv.st.Drains[state.DrainKey(p.Cfg.Name, id)]; drained {
 			to.AvailableNumber = 0 // ohfp drain: no units until undrained
+		}
+		if b, tripped := sv.st.TrippedLocked(p.Cfg.Name, id, now); tripped {
+			to.AvailableNumber = 0 // the failure breaker: no units until re-armed
+			stopped = append(stopped, b.Message())
 		}
 		var why string
 		if to.Attributes, why = sv.attributesLocked(t); why != "" {
@@ -164,6 +170,9 @@ func (sv *Service) GetAvailableTemplates(provider string) (hf.TemplatesReply, er
 	out.Message = fmt.Sprintf("%s from provider %s", plural(len(out.Templates), "template"), p.Cfg.Name)
 	if len(withheld) > 0 {
 		out.Message += "; withheld: " + strings.Join(withheld, "; ")
+	}
+	if len(stopped) > 0 {
+		out.Message += "; " + strings.Join(stopped, "; ")
 	}
 	return out, nil
 }
@@ -239,7 +248,13 @@ func (sv *Service) requestMachines(provider string, in hf.RequestMachines) (hf.R
 	}
 	avail := available(t, sv.heldUnitsLocked(p.Cfg.Name)[t.TemplateID])
 	d, drained := sv.st.Drains[state.DrainKey(p.Cfg.Name, t.TemplateID)]
+	b, tripped := sv.st.TrippedLocked(p.Cfg.Name, t.TemplateID, sv.st.Clock.Now())
 	sv.st.Mu.RUnlock()
+	if tripped {
+		// Refused, not accepted and failed: HF sees the reason at once
+		// (exit 1, logged), and nothing is recorded or launched.
+		return hf.RequestReply{}, &hf.InputError{Op: op, Field: "template.templateId", Problem: b.Message()}
+	}
 	if drained {
 		return hf.RequestReply{}, &hf.InputError{Op: op, Field: "template.templateId", Problem: fmt.Sprintf("template %s is drained by the operator (%s, since %s): it offers no units until ohfp undrain %s", t.TemplateID, d.Who, d.At.UTC().Format(time.RFC3339), t.TemplateID)}
 	}
@@ -687,6 +702,24 @@ func (sv *Service) StatusReport() apitype.Status {
 	for _, d := range sv.st.DrainsLocked() {
 		rep.Drained = append(rep.Drained, apitype.Drained{Provider: d.Provider, TemplateID: d.TemplateID, Since: d.At, By: d.Who})
 	}
+	for _, b := range sv.st.BreakersLocked() {
+		_, tripped := sv.st.TrippedLocked(b.Provider, b.TemplateID, now)
+		row := apitype.Breaker{Provider: b.Provider, TemplateID: b.TemplateID, Failures: b.Failures, Reason: b.Reason, Tripped: tripped}
+		if tripped {
+			row.Since, row.Until, row.Message = b.TrippedAt, b.Until, b.Message()
+		}
+		rep.Breakers = append(rep.Breakers, row)
+	}
+	for _, name := range sv.st.Order {
+		cm, ok := sv.st.Providers[name].Cfg.Cloud.(provider.CapacityMemory)
+		if !ok {
+			continue
+		}
+		for _, u := range cm.Unavailable() {
+			rep.Unavailable = append(rep.Unavailable, apitype.Unavailable{Provider: name, InstanceType: u.InstanceType, Where: u.Where,
+				PriceType: u.PriceType, Reason: u.Reason, Since: u.Since, Until: u.Until})
+		}
+	}
 	rep.Unsaved = sv.st.Unsaved()
 	return rep
 }
@@ -764,7 +797,7 @@ func shownRequest(r *domain.Request) *apitype.Request {
 		ID: r.ID, Kind: r.Kind, Provider: r.Provider, TemplateID: r.TemplateID, Units: r.Units, CreatedAt: r.CreatedAt,
 		ClientToken: r.ClientToken, Phase: r.Phase, Attempts: r.Attempts, NextAttempt: r.NextAttempt,
 		Handle: r.Handle, HandleCapped: r.HandleCapped, HandleDeleted: r.HandleDeleted, FallbackUnits: r.FallbackUnits,
-		Pool: r.Pool, LaunchError: r.LaunchError, Shortfall: r.Shortfall, RetryNote: r.RetryNote, Rebuilt: r.Rebuilt, UnitsFromTag: r.UnitsFromTag,
+		Pool: r.Pool, PoolOrder: append([]int(nil), r.PoolOrder...), LaunchError: r.LaunchError, Shortfall: r.Shortfall, RetryNote: r.RetryNote, Rebuilt: r.Rebuilt, UnitsFromTag: r.UnitsFromTag,
 		MachineIDs: append([]string(nil), r.MachineIDs...), Unknown: append([]string(nil), r.Unknown...),
 		TerminateSent: r.TerminateSent, AwaitingClaim: r.AwaitingClaim, Unclaimed: r.Unclaimed,
 		Status: r.Status, Message: r.Message, FinishedAt: r.FinishedAt,

@@ -56,14 +56,20 @@ type requestRecord struct {
 	HandleDeleted bool      `json:"handleDeleted,omitempty"`
 	FallbackUnits int       `json:"fallbackUnits,omitempty"`
 	Pool          int       `json:"pool,omitempty"`
-	LaunchError   string    `json:"launchError,omitempty"`
-	Shortfall     string    `json:"shortfall,omitempty"`
-	RetryNote     string    `json:"retryNote,omitempty"`
-	Rebuilt       bool      `json:"rebuilt,omitempty"`
-	UnitsFromTag  bool      `json:"unitsFromTag,omitempty"`
-	MachineIDs    []string  `json:"machineIds,omitempty"`
-	Unknown       []string  `json:"unknown,omitempty"`
-	TerminateSent bool      `json:"terminateSent,omitempty"`
+	// PoolOrder was added without a new schema: absent (every record
+	// before it, and any launch without alternatives) is the template's
+	// order, which is what an older ohfpd reading a newer record uses;
+	// each alternative's client token names the alternative itself, not
+	// its position, so either order retries a pool with its own token.
+	PoolOrder     []int    `json:"poolOrder,omitempty"`
+	LaunchError   string   `json:"launchError,omitempty"`
+	Shortfall     string   `json:"shortfall,omitempty"`
+	RetryNote     string   `json:"retryNote,omitempty"`
+	Rebuilt       bool     `json:"rebuilt,omitempty"`
+	UnitsFromTag  bool     `json:"unitsFromTag,omitempty"`
+	MachineIDs    []string `json:"machineIds,omitempty"`
+	Unknown       []string `json:"unknown,omitempty"`
+	TerminateSent bool     `json:"terminateSent,omitempty"`
 	// AwaitingClaim: absent is false, i.e. claimed (see the rule above).
 	AwaitingClaim bool      `json:"awaitingClaim,omitempty"`
 	Unclaimed     bool      `json:"unclaimed,omitempty"`
@@ -77,7 +83,7 @@ func encodeRequest(r *domain.Request) ([]byte, error) {
 		V: recordVersion, ID: r.ID, Kind: r.Kind, Provider: r.Provider, TemplateID: r.TemplateID,
 		Units: r.Units, CreatedAt: r.CreatedAt, ClientToken: r.ClientToken, Phase: r.Phase,
 		Attempts: r.Attempts, NextAttempt: r.NextAttempt, Handle: r.Handle, HandleCapped: r.HandleCapped,
-		HandleDeleted: r.HandleDeleted, FallbackUnits: r.FallbackUnits, Pool: r.Pool,
+		HandleDeleted: r.HandleDeleted, FallbackUnits: r.FallbackUnits, Pool: r.Pool, PoolOrder: r.PoolOrder,
 		LaunchError: r.LaunchError, Shortfall: r.Shortfall, RetryNote: r.RetryNote, Rebuilt: r.Rebuilt, UnitsFromTag: r.UnitsFromTag,
 		MachineIDs: r.MachineIDs, Unknown: r.Unknown, TerminateSent: r.TerminateSent,
 		AwaitingClaim: r.AwaitingClaim, Unclaimed: r.Unclaimed, Status: r.Status, Message: r.Message,
@@ -97,7 +103,7 @@ func decodeRequest(key string, b []byte) (*domain.Request, error) {
 		ID: rec.ID, Kind: rec.Kind, Provider: rec.Provider, TemplateID: rec.TemplateID,
 		Units: rec.Units, CreatedAt: rec.CreatedAt, ClientToken: rec.ClientToken, Phase: rec.Phase,
 		Attempts: rec.Attempts, NextAttempt: rec.NextAttempt, Handle: rec.Handle, HandleCapped: rec.HandleCapped,
-		HandleDeleted: rec.HandleDeleted, FallbackUnits: rec.FallbackUnits, Pool: rec.Pool,
+		HandleDeleted: rec.HandleDeleted, FallbackUnits: rec.FallbackUnits, Pool: rec.Pool, PoolOrder: rec.PoolOrder,
 		LaunchError: rec.LaunchError, Shortfall: rec.Shortfall, RetryNote: rec.RetryNote, Rebuilt: rec.Rebuilt, UnitsFromTag: rec.UnitsFromTag,
 		MachineIDs: rec.MachineIDs, Unknown: rec.Unknown, TerminateSent: rec.TerminateSent,
 		AwaitingClaim: rec.AwaitingClaim, Unclaimed: rec.Unclaimed, Status: rec.Status, Message: rec.Message,

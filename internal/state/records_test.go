@@ -217,6 +217,10 @@ func fill(t *testing.T, v any) {
 		case reflect.Bool:
 			f.SetBool(true)
 		case reflect.Slice:
+			if f.Type().Elem().Kind() == reflect.Int {
+				f.Set(reflect.ValueOf([]int{i + 1, i + 2}))
+				break
+			}
 			f.Set(reflect.ValueOf([]string{name + "-1", name + "-2"}))
 		case reflect.Struct:
 			if f.Type() != reflect.TypeFor[time.Time]() {

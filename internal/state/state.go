@@ -35,6 +35,12 @@ type ProviderConfig struct {
 	Templates      []template.Template
 	Cloud          provider.Provider
 	PendingTimeout time.Duration // default 180 s
+	// BreakerFailures: launches of a template failing in a row for
+	// reasons retrying cannot fix stop it after this many (0: never);
+	// BreakerCooldown: it re-arms this long after (0: only by a reload or
+	// ohfp rearm). See breaker.go.
+	BreakerFailures int
+	BreakerCooldown time.Duration
 }
 
 // Options configure the core (state, service, provision, reconcile).
@@ -136,6 +142,9 @@ type State struct {
 	// durable (operator.go).
 	Notes  map[string][]Note
 	Drains map[string]Drain
+	// Breakers are the templates' failure breakers with a count or
+	// tripped, by DrainKey (breaker.go); tripped ones are durable.
+	Breakers map[string]*Breaker
 
 	// unsaved: keys of records whose write failed (see Persist), under
 	// unsavedMu.
@@ -232,6 +241,7 @@ func New(opts Options) (*State, error) {
 		Undelivered:   map[string]bool{},
 		Notes:         map[string][]Note{},
 		Drains:        map[string]Drain{},
+		Breakers:      map[string]*Breaker{},
 		unsaved:       map[string]bool{},
 		WakeLaunch:    make(chan struct{}, 1),
 		WakeReconcile: make(chan struct{}, 1),
@@ -331,6 +341,9 @@ func (s *State) Reload(cfgs []ProviderConfig) error {
 		s.Providers, s.Order = old, oldOrder
 		return err
 	}
+	// The operator changed the configuration (perhaps the cause): every
+	// template launches again.
+	s.rearmAllLocked("the configuration was reloaded")
 	s.KickReconcile()
 	return nil
 }
@@ -383,7 +396,10 @@ func (s *State) load() error {
 	if err != nil {
 		return fmt.Errorf("load instance types: %w", err)
 	}
-	return s.loadOperator()
+	if err := s.loadOperator(); err != nil {
+		return err
+	}
+	return s.loadBreakers()
 }
 
 // Persist writes requests and machines in one synchronous batch. When the

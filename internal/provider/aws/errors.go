@@ -53,13 +53,30 @@ var capacityCodes = map[string]bool{
 	"InsufficientReservedInstanceCapacity": true,
 	"InsufficientCapacityOnHost":           true,
 	"InsufficientFreeAddressesInSubnet":    true,
-	"InstanceLimitExceeded":                true,
-	"VcpuLimitExceeded":                    true,
-	"MaxSpotInstanceCountExceeded":         true,
-	"MaxSpotFleetRequestCountExceeded":     true,
 	"SpotMaxPriceTooLow":                   true,
 	"UnfulfillableCapacity":                true,
 	"Unsupported":                          true, // e.g. the type is not offered in the subnet's zone
+}
+
+// quotaCodes are the AWS error codes of an account limit reached (EC2 API
+// Reference, "Error codes": InstanceLimitExceeded, VcpuLimitExceeded,
+// MaxSpotInstanceCountExceeded, MaxSpotFleetRequestCountExceeded): no
+// capacity for the account rather than for a pool, which waiting does not
+// bring back. Kind provider.Quota.
+var quotaCodes = map[string]bool{
+	"InstanceLimitExceeded":            true,
+	"VcpuLimitExceeded":                true,
+	"MaxSpotInstanceCountExceeded":     true,
+	"MaxSpotFleetRequestCountExceeded": true,
+}
+
+// poolCapacityCodes are the capacity codes that are about one pool (an
+// instance type in an Availability Zone, at a price type): what the
+// capacity memory remembers (capacity.go).
+var poolCapacityCodes = map[string]bool{
+	"InsufficientInstanceCapacity": true,
+	"InsufficientCapacity":         true,
+	"Unsupported":                  true,
 }
 
 // classifiedError is a *provider.Error that still unwraps to the error it
@@ -102,6 +119,8 @@ func kindOf(err error) (provider.Kind, string, string) {
 			return provider.Throttled, code, msg
 		case capacityCodes[code]:
 			return provider.Capacity, code, msg
+		case quotaCodes[code]:
+			return provider.Quota, code, msg
 		case transientCodes[code]:
 			return provider.Transient, code, msg
 		}
@@ -183,7 +202,7 @@ func apiMessage(err error) string {
 
 // noRetryCapacity tells the SDK's retryer not to retry capacity errors.
 func noRetryCapacity(err error) aws.Ternary {
-	if capacityCodes[apiCode(err)] {
+	if c := apiCode(err); capacityCodes[c] || quotaCodes[c] {
 		return aws.FalseTernary
 	}
 	return aws.UnknownTernary

@@ -689,6 +689,7 @@ func (p *Provider) launchEC2Fleet(ctx context.Context, spec provider.LaunchSpec)
 	res.Errors = errorsOf(out.Errors, func(e types.CreateFleetError) (string, string) {
 		return aws.ToString(e.ErrorCode), aws.ToString(e.ErrorMessage)
 	})
+	p.rememberFleetErrors(out.Errors)
 	if in.Type == types.FleetTypeInstant {
 		res.Instances = p.fleetInstances(ctx, spec, out.Instances)
 	}
@@ -1032,4 +1033,27 @@ func (p *Provider) deleteEC2Fleet(ctx context.Context, id string) error {
 		specs = append(specs, c.LaunchTemplateSpecification)
 	}
 	return p.deleteLeftovers(ctx, awsFleetTag, id, specs, f.Tags)
+}
+
+// rememberFleetErrors records in the capacity memory the pools an instant
+// EC2 Fleet's answer says had no capacity: each error names its launch
+// template overrides (instance type, subnet or Availability Zone) and
+// lifecycle (EC2 API Reference, CreateFleetError).
+func (p *Provider) rememberFleetErrors(errs []types.CreateFleetError) {
+	for _, e := range errs {
+		code := aws.ToString(e.ErrorCode)
+		lo := e.LaunchTemplateAndOverrides
+		if !poolCapacityCodes[code] || lo == nil || lo.Overrides == nil {
+			continue
+		}
+		where := aws.ToString(lo.Overrides.SubnetId)
+		if where == "" {
+			where = aws.ToString(lo.Overrides.AvailabilityZone)
+		}
+		price := template.PriceOnDemand
+		if e.Lifecycle == types.InstanceLifecycleSpot {
+			price = template.PriceSpot
+		}
+		p.capmem.Remember(string(lo.Overrides.InstanceType), where, price, code+": "+aws.ToString(e.ErrorMessage))
+	}
 }

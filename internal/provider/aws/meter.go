@@ -290,7 +290,7 @@ func (hs *Meter) operation(op string, err error) {
 		}
 		hs.h.LastError = credentialsMessage(err)
 		hs.h.LastErrorAt = hs.clock.Now()
-	case err == nil || kind == provider.Fatal || kind == provider.Capacity:
+	case err == nil || kind == provider.Fatal || kind == provider.Capacity || kind == provider.Quota:
 		// AWS answered and took the credentials.
 		hs.h.Unreachable, hs.h.Failing, hs.h.Credentials, hs.h.Failures, hs.h.RetryAt = false, false, false, 0, time.Time{}
 		delete(hs.throttled, op)

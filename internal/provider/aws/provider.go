@@ -19,6 +19,7 @@ package awsprov
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -97,6 +98,10 @@ type Settings struct {
 	// of the provider this one replaces, so that counts survive a reload.
 	// nil: a new one.
 	Meter *Meter
+	// CapacityMemory, when set, remembers pools without capacity
+	// (capacity.go): the memory of the provider this one replaces, so
+	// that a reload does not forget. nil: none (capacity_memory: 0).
+	CapacityMemory *CapacityMemory
 
 	// backoff replaces the SDK's retry backoff (tests).
 	backoff retry.BackoffDelayer
@@ -116,6 +121,7 @@ type Provider struct {
 	ssm      ssmAPI
 	limits   *limits // nil: no client-side rate limiting
 	health   *Meter
+	capmem   *CapacityMemory // nil: capacity memory off
 	timeouts timeouts
 	// life ends with Close: every call in flight then ends at once
 	// (a reload replaced this provider; see Close).
@@ -262,6 +268,7 @@ func newProvider(s Settings, logger *slog.Logger) *Provider {
 		log:       logger,
 		clock:     c,
 		health:    m,
+		capmem:    s.CapacityMemory,
 		timeouts:  t,
 		ssmTTL:    ttl,
 		ssmCache:  map[string]ssmEntry{},
@@ -408,6 +415,12 @@ func (p *Provider) Launch(ctx context.Context, spec provider.LaunchSpec) (provid
 			Message: fmt.Sprintf("template %s: providerApi %s is not supported by this ohfpd", spec.Template.TemplateID, api)}
 	}
 	res, err := l(p, ctx, spec)
+	if err != nil {
+		var pe *provider.Error
+		if errors.As(err, &pe) && pe.Kind == provider.Capacity {
+			p.rememberLaunch(spec, pe.Code, pe.Message)
+		}
+	}
 	if err == nil && res.Handle != "" {
 		p.bornMu.Lock()
 		if p.born == nil {
