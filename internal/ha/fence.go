@@ -13,9 +13,11 @@ import (
 // A refused action is a Transient error, retried by whoever holds the
 // lease next from the state (its intents and idempotency tokens are
 // written before the action). Reads pass through. cloud's Fleets and
-// Planner are kept.
+// Planner are kept, and so is its CapacityMemory (neutral when it has
+// none: the order as given, nothing remembered). Reads pass through.
 func FenceProvider(cloud provider.Provider, mayAct func() error) provider.Provider {
 	f := fencedCloud{Provider: cloud, may: mayAct, plan: provider.PlannerOf(cloud)}
+	f.mem, _ = cloud.(provider.CapacityMemory)
 	if fl, ok := cloud.(provider.Fleets); ok {
 		return fencedFleets{fencedCloud: f, fl: fl}
 	}
@@ -26,6 +28,21 @@ type fencedCloud struct {
 	provider.Provider
 	may  func() error
 	plan provider.Planner
+	mem  provider.CapacityMemory // nil: none
+}
+
+func (f fencedCloud) Rank(spec provider.LaunchSpec, alts []int) []int {
+	if f.mem == nil {
+		return alts
+	}
+	return f.mem.Rank(spec, alts)
+}
+
+func (f fencedCloud) Unavailable() []provider.Unavailable {
+	if f.mem == nil {
+		return nil
+	}
+	return f.mem.Unavailable()
 }
 
 func (f fencedCloud) check(op string) error {

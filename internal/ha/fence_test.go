@@ -3,6 +3,7 @@ package ha
 import (
 	"context"
 	"errors"
+	"slices"
 	"testing"
 
 	"github.com/ohfp/ohfp/internal/provider"
@@ -54,6 +55,12 @@ func (c *cloud) Alternative(s provider.LaunchSpec, i int) (provider.LaunchSpec, 
 	return s, "pool"
 }
 func (c *cloud) Fallback(s provider.LaunchSpec) (provider.LaunchSpec, bool) { return s, true }
+func (c *cloud) Rank(_ provider.LaunchSpec, alts []int) []int {
+	out := append([]int(nil), alts...)
+	slices.Reverse(out)
+	return out
+}
+func (c *cloud) Unavailable() []provider.Unavailable { return []provider.Unavailable{{}} }
 
 // Without the lease no action reaches the cloud (each refusal Transient,
 // retried by the next holder); reads do; the cloud's fleets and launch
@@ -68,6 +75,10 @@ func TestFenceProvider(t *testing.T) {
 	}
 	if n := provider.PlannerOf(p).Alternatives(nil); n != 3 {
 		t.Fatalf("fenced cloud lost its Planner (%d alternatives)", n)
+	}
+	cm, ok := p.(provider.CapacityMemory)
+	if !ok || !slices.Equal(cm.Rank(provider.LaunchSpec{}, []int{0, 1, 2}), []int{2, 1, 0}) || len(cm.Unavailable()) != 1 {
+		t.Fatal("fenced cloud lost its capacity memory")
 	}
 	ctx := context.Background()
 	acts := func() []error {
