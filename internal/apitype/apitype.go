@@ -77,6 +77,8 @@ type Status struct {
 	Unsaved int `json:"unsaved,omitempty"`
 	// Drained lists the drained templates.
 	Drained []Drained `json:"drained,omitempty"`
+	// Events are each provider's event queue figures (interruption_queue).
+	Events map[string]EventQueue `json:"events,omitempty"`
 	// Health is the verdict, filled by the daemon.
 	Health *Health `json:"health,omitempty"`
 	// AWS is each provider's cloud health, filled by the daemon.
@@ -84,6 +86,18 @@ type Status struct {
 	// HA is the lease of a shared-store cluster (the `ha:` section); nil
 	// on a single host.
 	HA *HA `json:"ha,omitempty"`
+}
+
+// EventQueue is what one provider's event queue brought.
+type EventQueue struct {
+	Queue     string    `json:"queue"`
+	Received  int       `json:"received"`  // messages taken from the queue
+	Applied   int       `json:"applied"`   // events that changed a machine
+	Malformed int       `json:"malformed"` // messages that were no event (deleted)
+	Foreign   int       `json:"foreign"`   // events ohfp does not act on, or of instances not ohfp's (deleted)
+	Errors    int       `json:"errors"`    // failed queue calls
+	LastError string    `json:"lastError,omitempty"`
+	LastAt    time.Time `json:"lastAt,omitzero"`
 }
 
 // HA is who acts for a shared-store cluster: the lease as this host last

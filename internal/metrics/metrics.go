@@ -105,6 +105,7 @@ var (
 	descAWSWaits   = prometheus.NewDesc("ohfp_aws_calls_in_flight", "AWS API calls (HTTP attempts) under way, by provider.", []string{"provider"}, nil)
 	descAWSSilent  = prometheus.NewDesc("ohfp_aws_not_answering_seconds", "How long AWS has not answered the provider's calls; 0 while it answers.", []string{"provider"}, nil)
 	descStore      = prometheus.NewDesc("ohfp_store_size_bytes", "Size of the Badger store, by part.", []string{"part"}, nil)
+	descEvents     = prometheus.NewDesc("ohfp_events_total", "Messages of the provider's event queue (interruption_queue), by outcome: received, applied (an event that changed a machine), malformed, foreign; and failed queue calls (error).", []string{"provider", "outcome"}, nil)
 	descBuild      = prometheus.NewDesc("ohfp_build_info", "ohfpd's version.", []string{"version"}, nil)
 )
 
@@ -113,7 +114,7 @@ type stateCollector struct{ src Sources }
 func (c *stateCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descRequests, descMachines, descInFlight, descReconciles, descRecDur, descRecLag, descListings, descListDur,
 		descAWSCalls, descAWSErrors, descAWSThrot, descAWSHealthy, descAWSTimeout, descAWSWaits, descAWSSilent, descStore, descBuild,
-		descHealth, descLive} {
+		descHealth, descLive, descEvents} {
 		ch <- d
 	}
 }
@@ -143,6 +144,11 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 		}
 		ch <- prometheus.MustNewConstMetric(descListings, prometheus.CounterValue, float64(rep.Listings))
 		ch <- prometheus.MustNewConstMetric(descListDur, prometheus.GaugeValue, float64(rep.LastListingMs)/1000)
+		for name, e := range rep.Events {
+			for outcome, n := range map[string]int{"received": e.Received, "applied": e.Applied, "malformed": e.Malformed, "foreign": e.Foreign, "error": e.Errors} {
+				ch <- prometheus.MustNewConstMetric(descEvents, prometheus.CounterValue, float64(n), name, outcome)
+			}
+		}
 	}
 	if cloud == nil && c.src.Cloud != nil {
 		cloud = c.src.Cloud()
