@@ -338,6 +338,7 @@ func (d *daemon) buildProviders(ctx context.Context, cfg *config.Config) ([]engi
 			Cloud:          ap,
 			PendingTimeout: p.PendingTimeout,
 		})
+		withEvents(&pcs[len(pcs)-1], p) // events.go
 	}
 	return pcs, provs, nil
 }
