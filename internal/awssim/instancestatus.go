@@ -43,9 +43,9 @@ func (r *Region) healthOf(id string) *instanceHealth {
 }
 
 // ImpairInstances makes the instance (check "instance") or system
-// (check "system") status check of instances fail from now, or pass
-// again (ok true).
-func (r *Region) ImpairInstances(check string, ok bool, ids ...string) error {
+// (check "system") status check of instances fail from since (zero:
+// now), or pass again (ok true).
+func (r *Region) ImpairInstances(check string, ok bool, since time.Time, ids ...string) error {
 	if check != "instance" && check != "system" {
 		return fmt.Errorf("awssim: check %q: want instance or system", check)
 	}
@@ -53,6 +53,9 @@ func (r *Region) ImpairInstances(check string, ok bool, ids ...string) error {
 		for _, in := range ins {
 			h := r.healthOf(in.id)
 			at := r.now
+			if !since.IsZero() && since.Before(r.now) {
+				at = since
+			}
 			if ok {
 				at = time.Time{}
 			}

@@ -565,7 +565,7 @@ type capacityBody struct {
 //	POST /_sim/queues                 <- {"name"} -> {"queueUrl"}
 //	POST /_sim/rebalance              <- {"instanceIds": [...]}
 //	POST /_sim/schedule-event         <- {"instanceIds", "code", "notBefore"}
-//	POST /_sim/impair                 <- {"instanceIds", "check": "instance"|"system", "ok"}
+//	POST /_sim/impair                 <- {"instanceIds", "check": "instance"|"system", "ok", "since"}
 func (r *Region) controlHandler() http.Handler {
 	mux := http.NewServeMux()
 	reply := func(w http.ResponseWriter, v any, err error) {
@@ -672,13 +672,14 @@ func (r *Region) controlHandler() http.Handler {
 	})
 	mux.HandleFunc("POST /_sim/impair", func(w http.ResponseWriter, req *http.Request) {
 		var b struct {
-			InstanceIDs []string `json:"instanceIds"`
-			Check       string   `json:"check"`
-			OK          bool     `json:"ok"`
+			InstanceIDs []string  `json:"instanceIds"`
+			Check       string    `json:"check"`
+			OK          bool      `json:"ok"`
+			Since       time.Time `json:"since"`
 		}
 		err := decode(req, &b)
 		if err == nil {
-			err = r.ImpairInstances(b.Check, b.OK, b.InstanceIDs...)
+			err = r.ImpairInstances(b.Check, b.OK, b.Since, b.InstanceIDs...)
 		}
 		reply(w, nil, err)
 	})

@@ -133,7 +133,7 @@ func TestSimEventQueue(t *testing.T) {
 	}
 
 	// DescribeInstanceStatus: b's retirement; a failing check once asked.
-	if err := r.ImpairInstances("system", false, a); err != nil {
+	if err := r.ImpairInstances("system", false, time.Time{}, a); err != nil {
 		t.Fatal(err)
 	}
 	hs, err := p.InstanceHealth(ctx, false)
