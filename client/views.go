@@ -534,6 +534,9 @@ func cmdShow(ctx context.Context, inv *invocation, out *output) error {
 		}
 		k.add("launched", agoAbs(now, m.LaunchTime))
 		k.add("interruption", agoAbs(now, m.InterruptAt))
+		if m.DrainReason != "" {
+			k.add("drain", m.DrainReason+" ("+agoAbs(now, m.DrainAt)+")")
+		}
 		k.add("last seen", agoAbs(now, m.LastSeen))
 		k.add("ended", agoAbs(now, m.EndedAt))
 		return k.flush()

@@ -319,6 +319,9 @@ type Machine struct {
 	CapacityReleased bool      `json:"capacityReleased,omitempty"`
 	ReclaimedAt      time.Time `json:"reclaimedAt,omitzero"`
 	InterruptAt      time.Time `json:"interruptAt,omitzero"`
+	DrainAt          time.Time `json:"drainAt,omitzero"`      // the cloud asked for it to be drained
+	DrainBy          time.Time `json:"drainBy,omitzero"`      // when the cloud acts (the grace's end)
+	DrainReason      string    `json:"drainReason,omitempty"` // why (scheduled event, status check, rebalance)
 	LastSeen         time.Time `json:"lastSeen,omitzero"`
 	EndedAt          time.Time `json:"endedAt,omitzero"`
 }
