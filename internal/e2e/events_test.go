@@ -122,6 +122,8 @@ func TestEventQueue(t *testing.T) {
 	if got := e.reclaims(all); len(got.Requests) != 3 {
 		t.Errorf("after the bad messages: %+v", got)
 	}
+	must(t, e.daemon.Stop(10*time.Second)) // its log is read once it stopped writing
+	e.daemon = nil
 	if !strings.Contains(e.log.String(), "malformed message deleted") {
 		t.Error("no log line for the malformed message")
 	}
@@ -148,6 +150,8 @@ func TestEventQueueUnreachable(t *testing.T) {
 	}
 	e.sim("terminate", map[string]any{"instanceIds": []string{spot[1].MachineID}})
 	e.waitReclaim(spot, spot[1].Name, 8*time.Second)
+	must(t, e.daemon.Stop(10*time.Second)) // its log is read once it stopped writing
+	e.daemon = nil
 	if !strings.Contains(e.log.String(), "event queue: failing") {
 		t.Error("no log line saying the queue fails")
 	}
