@@ -86,6 +86,17 @@ func printStatus(inv *invocation, out *output, st apitype.Status) error {
 		}
 		k.add(key, awsLine(now, st.AWS[name]))
 	}
+	for _, name := range st.Providers {
+		e, ok := st.Events[name]
+		if !ok {
+			continue
+		}
+		line := fmt.Sprintf("%s: %d received, %d applied, %d malformed, %d foreign, %d failed calls", e.Queue, e.Received, e.Applied, e.Malformed, e.Foreign, e.Errors)
+		if e.LastError != "" {
+			line += "; failing: " + e.LastError
+		}
+		k.add("events "+name, line)
+	}
 	for _, d := range st.Drained {
 		k.add("drained", d.TemplateID+" of "+d.Provider+", by "+d.By+", "+ago(now, d.Since))
 	}
@@ -545,6 +556,9 @@ func cmdShow(ctx context.Context, inv *invocation, out *output) error {
 		}
 		k.add("launched", agoAbs(now, m.LaunchTime))
 		k.add("interruption", agoAbs(now, m.InterruptAt))
+		if m.DrainReason != "" {
+			k.add("drain", m.DrainReason+" ("+agoAbs(now, m.DrainAt)+")")
+		}
 		k.add("last seen", agoAbs(now, m.LastSeen))
 		k.add("ended", agoAbs(now, m.EndedAt))
 		return k.flush()

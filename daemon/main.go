@@ -106,6 +106,16 @@ func realMain(args []string, stdout, stderr io.Writer) int {
 			}
 			fmt.Fprintln(stdout, line)
 		}
+		if !*simulate {
+			line, err := checkQueues(context.Background(), cfg) // events.go
+			if err != nil {
+				fmt.Fprintf(stderr, "ohfpd: %s: %v\n", *cfgPath, err)
+				return 1
+			}
+			if line != "" {
+				fmt.Fprintln(stdout, line)
+			}
+		}
 		fmt.Fprintf(stdout, "%s: OK (%s, %s)\n", *cfgPath, plural(len(cfg.Providers), "provider"), plural(n, "template"))
 		return 0
 	}

@@ -347,6 +347,7 @@ func (d *daemon) buildProviders(ctx context.Context, cfg *config.Config) ([]engi
 			BreakerFailures: p.BreakerFailures,
 			BreakerCooldown: p.BreakerCooldown,
 		})
+		withEvents(&pcs[len(pcs)-1], p) // events.go
 	}
 	return pcs, provs, nil
 }

@@ -84,6 +84,8 @@ type Status struct {
 	// Unavailable lists the capacity pools remembered without capacity
 	// (capacity_memory), soonest forgotten first per provider.
 	Unavailable []Unavailable `json:"unavailable,omitempty"`
+	// Events are each provider's event queue figures (interruption_queue).
+	Events map[string]EventQueue `json:"events,omitempty"`
 	// Health is the verdict, filled by the daemon.
 	Health *Health `json:"health,omitempty"`
 	// AWS is each provider's cloud health, filled by the daemon.
@@ -91,6 +93,18 @@ type Status struct {
 	// HA is the lease of a shared-store cluster (the `ha:` section); nil
 	// on a single host.
 	HA *HA `json:"ha,omitempty"`
+}
+
+// EventQueue is what one provider's event queue brought.
+type EventQueue struct {
+	Queue     string    `json:"queue"`
+	Received  int       `json:"received"`  // messages taken from the queue
+	Applied   int       `json:"applied"`   // events that changed a machine
+	Malformed int       `json:"malformed"` // messages that were no event (deleted)
+	Foreign   int       `json:"foreign"`   // events ohfp does not act on, or of instances not ohfp's (deleted)
+	Errors    int       `json:"errors"`    // failed queue calls
+	LastError string    `json:"lastError,omitempty"`
+	LastAt    time.Time `json:"lastAt,omitzero"`
 }
 
 // HA is who acts for a shared-store cluster: the lease as this host last
@@ -338,6 +352,9 @@ type Machine struct {
 	CapacityReleased bool      `json:"capacityReleased,omitempty"`
 	ReclaimedAt      time.Time `json:"reclaimedAt,omitzero"`
 	InterruptAt      time.Time `json:"interruptAt,omitzero"`
+	DrainAt          time.Time `json:"drainAt,omitzero"`      // the cloud asked for it to be drained
+	DrainBy          time.Time `json:"drainBy,omitzero"`      // when the cloud acts (the grace's end)
+	DrainReason      string    `json:"drainReason,omitempty"` // why (scheduled event, status check, rebalance)
 	LastSeen         time.Time `json:"lastSeen,omitzero"`
 	EndedAt          time.Time `json:"endedAt,omitzero"`
 }

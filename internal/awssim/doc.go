@@ -1,7 +1,8 @@
 // Package awssim is a simulated AWS region that the real aws-sdk-go-v2
 // clients (and the AWS CLI, boto3, Terraform) talk to over HTTP exactly as
 // they talk to AWS: EC2 and Auto Scaling in the AWS Query protocols
-// (form-encoded requests, XML answers, XML errors), SSM in JSON 1.1.
+// (form-encoded requests, XML answers, XML errors), SSM in JSON 1.1, SQS
+// in JSON 1.0 (with the EventBridge events the region emits).
 //
 // # Using it
 //
@@ -237,6 +238,75 @@
 // Lost answers (levers.go, Faults.DropAnswerRate). The call runs, then the
 // connection is closed without its answer: what client tokens are for (EC2
 // API Reference, "Ensure idempotency in Amazon EC2 API requests").
+//
+// EventBridge events into SQS (sqs.go, instancestatus.go). What
+// EventBridge rules targeting a queue deliver; every queue gets every
+// event, each message body one event: version "0", id, detail-type,
+// source, account, time (seconds, UTC), region, resources, detail.
+//   - "EC2 Instance State-change Notification", source aws.ec2, detail
+//     {"instance-id", "state"}, resources the instance's ARN, for every
+//     state change (EC2 User Guide, "State change events for Amazon EC2
+//     instances": pending, running, stopping, stopped, shutting-down,
+//     terminated).
+//   - "EC2 Spot Instance Interruption Warning", source aws.ec2, detail
+//     {"instance-id", "instance-action": terminate, stop or hibernate},
+//     emitted when the interruption begins, two minutes before it acts
+//     (EC2 User Guide, "Spot Instance interruption notices", "EC2 Spot
+//     Instance Interruption Warning event").
+//   - "EC2 Instance Rebalance Recommendation", source aws.ec2, detail
+//     {"instance-id"} (EC2 User Guide, "EC2 instance rebalance
+//     recommendations"), from the Rebalance lever.
+//   - "AWS Health Event", source aws.health, detail {"eventArn",
+//     "service": "EC2", "eventTypeCode" (AWS_EC2_INSTANCE_RETIREMENT_SCHEDULED,
+//     ..._STOP_SCHEDULED, ..._REBOOT_MAINTENANCE_SCHEDULED,
+//     AWS_EC2_SYSTEM_REBOOT_MAINTENANCE_SCHEDULED,
+//     AWS_EC2_INSTANCE_NETWORK_MAINTENANCE_SCHEDULED), "eventTypeCategory":
+//     "scheduledChange", "startTime"/"endTime" in RFC 1123 ("Sat, 05 Jun
+//     2021 15:10:09 GMT"), "statusCode": "upcoming", "eventDescription":
+//     [{"language", "latestDescription"}], "affectedEntities":
+//     [{"entityValue": instance id}]} (AWS Health User Guide, "Reference:
+//     AWS Health events Amazon EventBridge schema"; "Monitoring events in
+//     AWS Health with Amazon EventBridge"), from the ScheduleEvent lever.
+//
+// More lenient than AWS: each event is delivered at once, exactly once
+// and in order (AWS: "best effort", usually within seconds; delivery at
+// least once, so late, duplicated or out of order events occur); AWS
+// Health's own delays are not modelled.
+//
+// SQS (sqs.go). The JSON protocol of the current SDKs: POST with
+// X-Amz-Target AmazonSQS.<Action>, Content-Type
+// application/x-amz-json-1.0; errors as {"__type":
+// "com.amazonaws.sqs#QueueDoesNotExist", "message"} with the older query
+// code in x-amzn-query-error (AWS.SimpleQueueService.NonExistentQueue;Sender)
+// (Amazon SQS Developer Guide, "Amazon SQS AWS JSON protocol FAQs").
+// ReceiveMessage (Amazon SQS API Reference): MaxNumberOfMessages 1-10
+// (default 1), WaitTimeSeconds 0-20, a long poll that "returns sooner than
+// WaitTimeSeconds" when a message arrives and an empty answer when none
+// did; received messages are hidden for the visibility timeout (default
+// 30 s) and come back after it unless deleted; each carries MD5OfBody,
+// which the SDK checks. DeleteMessageBatch: 1-10 entries with distinct
+// ids (EmptyBatchRequest, TooManyEntriesInBatchRequest,
+// BatchEntryIdsNotDistinct), a failed entry (ReceiptHandleIsInvalid) in
+// Failed beside the others' success. SendMessage: bodies up to 256 KiB.
+// GetQueueUrl, GetQueueAttributes (ApproximateNumberOfMessages, ...),
+// CreateQueue (names of 1-80 letters, digits, '-' and '_'). More lenient:
+// no FIFO queues, message attributes, dead-letter queues, retention
+// expiry or access policies; a stale receipt handle is refused at once.
+//
+// Instance status (instancestatus.go). DescribeInstanceStatus (EC2 API
+// Reference): by InstanceId.N, or with filters and MaxResults 5-1000
+// (not both: InvalidParameterCombination) and NextToken; only running
+// instances unless IncludeAllInstances; each with instanceStatus and
+// systemStatus (ok, impaired, not-applicable; details reachability
+// passed/failed with impairedSince) and eventsSet (code, description,
+// notBefore, notAfter, instanceEventId). Filters: event.code,
+// instance-status.status, system-status.status, instance-state-name,
+// availability-zone; another is refused. Scheduled event codes (EC2 User
+// Guide, "Scheduled events for your instances"): instance-reboot,
+// system-reboot, system-maintenance, instance-retirement, instance-stop.
+// More lenient: checks pass from launch (AWS reports initializing for the
+// first minutes), nothing fails a check by itself, and a scheduled event
+// never acts (the instance is not retired at notBefore).
 //
 // # Extension points (for fleet.go, spotfleet.go, asg.go)
 //

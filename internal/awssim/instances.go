@@ -329,6 +329,7 @@ func (r *Region) setState(in *instance, state string, at time.Time, reason state
 	if in.spotRequestID != "" {
 		r.spotInstanceStateChanged(in, at)
 	}
+	r.stateChangeEvent(in, state, at) // sqs.go
 }
 
 // terminate starts terminating an instance (shutting-down now, terminated

@@ -561,6 +561,11 @@ type capacityBody struct {
 //	GET  /_sim/launch-failures        -> LaunchFailures
 //	POST /_sim/launch-failures        <- {"rate", "reasons": [...]}
 //	POST /_sim/os-shutdown            <- {"instanceIds": [...]}
+//	GET  /_sim/queues                 -> {"name": messages held}
+//	POST /_sim/queues                 <- {"name"} -> {"queueUrl"}
+//	POST /_sim/rebalance              <- {"instanceIds": [...]}
+//	POST /_sim/schedule-event         <- {"instanceIds", "code", "notBefore"}
+//	POST /_sim/impair                 <- {"instanceIds", "check": "instance"|"system", "ok", "since"}
 func (r *Region) controlHandler() http.Handler {
 	mux := http.NewServeMux()
 	reply := func(w http.ResponseWriter, v any, err error) {
@@ -639,6 +644,45 @@ func (r *Region) controlHandler() http.Handler {
 		reply(w, nil, err)
 	})
 	mux.HandleFunc("POST /_sim/os-shutdown", idsAction(r.ShutdownFromOS))
+	// Events and instance health (sqs.go, instancestatus.go).
+	mux.HandleFunc("GET /_sim/queues", func(w http.ResponseWriter, req *http.Request) { reply(w, r.QueueMessages(), nil) })
+	mux.HandleFunc("POST /_sim/queues", func(w http.ResponseWriter, req *http.Request) {
+		var b struct {
+			Name string `json:"name"`
+		}
+		err := decode(req, &b)
+		var u string
+		if err == nil {
+			u, err = r.CreateQueue(b.Name)
+		}
+		reply(w, map[string]string{"queueUrl": u}, err)
+	})
+	mux.HandleFunc("POST /_sim/rebalance", idsAction(r.Rebalance))
+	mux.HandleFunc("POST /_sim/schedule-event", func(w http.ResponseWriter, req *http.Request) {
+		var b struct {
+			InstanceIDs []string  `json:"instanceIds"`
+			Code        string    `json:"code"`
+			NotBefore   time.Time `json:"notBefore"`
+		}
+		err := decode(req, &b)
+		if err == nil {
+			err = r.ScheduleEvent(b.Code, b.NotBefore, b.InstanceIDs...)
+		}
+		reply(w, nil, err)
+	})
+	mux.HandleFunc("POST /_sim/impair", func(w http.ResponseWriter, req *http.Request) {
+		var b struct {
+			InstanceIDs []string  `json:"instanceIds"`
+			Check       string    `json:"check"`
+			OK          bool      `json:"ok"`
+			Since       time.Time `json:"since"`
+		}
+		err := decode(req, &b)
+		if err == nil {
+			err = r.ImpairInstances(b.Check, b.OK, b.Since, b.InstanceIDs...)
+		}
+		reply(w, nil, err)
+	})
 	return mux
 }
 

@@ -114,7 +114,9 @@ type Region struct {
 	onInstanceGone []func(inst *instance, now time.Time)
 
 	levers      levers
-	consistency time.Duration // eventual-consistency window; 0: off
+	sqs         *sqsState                  // queues and EventBridge delivery (sqs.go)
+	health      map[string]*instanceHealth // status checks and scheduled events (instancestatus.go)
+	consistency time.Duration              // eventual-consistency window; 0: off
 	buckets     map[bucketClass]*bucket
 	calls       map[string]int
 	actions     []Action // calls that changed the cloud (Actions)
@@ -183,6 +185,9 @@ func New(opts Options) *Region {
 	r.consistency = max(opts.Consistency, 0)
 	r.seed()
 	r.initLevers()
+	r.sqsInit()
+	r.health = map[string]*instanceHealth{}
+	r.ec2["DescribeInstanceStatus"] = r.describeInstanceStatus // instancestatus.go
 	r.registerEC2()
 	r.registerSSM()
 	r.registerExtensions()

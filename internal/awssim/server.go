@@ -35,6 +35,8 @@ type APIError struct {
 	Code    string
 	Message string
 	Status  int
+	// queryCode is SQS's older code, sent in x-amzn-query-error.
+	queryCode string
 }
 
 func (e *APIError) Error() string { return e.Code + ": " + e.Message }
@@ -119,7 +121,9 @@ func (r *Region) serveAPI(w http.ResponseWriter, req *http.Request) {
 	if target := req.Header.Get("X-Amz-Target"); target != "" {
 		c.service = svcSSM
 		c.action = target
-		if i := strings.LastIndexByte(target, '.'); i >= 0 {
+		if a, ok := strings.CutPrefix(target, "AmazonSQS."); ok {
+			c.service, c.action = svcSQS, a
+		} else if i := strings.LastIndexByte(target, '.'); i >= 0 {
 			c.action = target[i+1:]
 			if !strings.HasPrefix(target, "AmazonSSM.") {
 				c.action = target
@@ -199,6 +203,10 @@ func (r *Region) serveAPI(w http.ResponseWriter, req *http.Request) {
 		return
 	}
 
+	if c.service == svcSQS {
+		r.serveSQS(w, req, c)
+		return
+	}
 	h := r.handlerFor(c)
 	var out any
 	if h == nil {
@@ -338,6 +346,17 @@ func (r *Region) writeError(w http.ResponseWriter, c *call, err error) {
 	}
 	w.Header().Set("x-amzn-RequestId", c.requestID)
 	switch c.service {
+	case svcSQS:
+		w.Header().Set("Content-Type", "application/x-amz-json-1.0")
+		if ae.queryCode != "" {
+			typ := "Sender"
+			if ae.status() >= 500 {
+				typ = "Receiver"
+			}
+			w.Header().Set("x-amzn-query-error", ae.queryCode+";"+typ)
+		}
+		w.WriteHeader(ae.status())
+		json.NewEncoder(w).Encode(map[string]string{"__type": "com.amazonaws.sqs#" + ae.Code, "message": ae.Message})
 	case svcSSM:
 		w.Header().Set("Content-Type", "application/x-amz-json-1.1")
 		w.Header().Set("X-Amzn-ErrorType", ae.Code)
@@ -388,13 +407,17 @@ func innerXML(v any) ([]byte, error) {
 
 func (r *Region) writeResult(w http.ResponseWriter, c *call, out any) {
 	w.Header().Set("x-amzn-RequestId", c.requestID)
-	if c.service == svcSSM {
+	if c.service == svcSSM || c.service == svcSQS {
 		b, err := json.Marshal(out)
 		if err != nil {
 			r.writeError(w, c, err)
 			return
 		}
-		w.Header().Set("Content-Type", "application/x-amz-json-1.1")
+		ct := "application/x-amz-json-1.1"
+		if c.service == svcSQS {
+			ct = "application/x-amz-json-1.0"
+		}
+		w.Header().Set("Content-Type", ct)
 		w.Write(b)
 		return
 	}

@@ -135,6 +135,7 @@ func (r *Region) interruptSpot(in *instance) error {
 		return fmt.Errorf("awssim: %s cannot be interrupted in state %s", in.id, in.state)
 	}
 	sr.interrupting = true
+	r.interruptionWarning(in, sr.behavior) // instancestatus.go
 	note := func(at time.Time) string {
 		return fmt.Sprintf("Service initiated (%s)", at.UTC().Format("2006-01-02 15:04:05 MST"))
 	}

@@ -260,6 +260,18 @@ type Provider struct {
 	// Templates are the provider's templates: those written inline in the
 	// YAML first, then those of TemplatesFile. Ids are unique.
 	Templates []template.Template `json:"templates"`
+	// InterruptionQueue is the SQS queue (URL or name) into which
+	// EventBridge rules put EC2's and AWS Health's events; empty: none.
+	InterruptionQueue string `json:"interruption_queue,omitempty"`
+	// RebalanceAsReclaim reports EC2 rebalance recommendations (from the
+	// queue) to HF as the host being taken back. Default false.
+	RebalanceAsReclaim bool `json:"rebalance_as_reclaim,omitempty"`
+	// HealthChecks drains hosts with a scheduled EC2 event (retirement,
+	// reboot, maintenance, stop). Default true.
+	HealthChecks bool `json:"health_checks"`
+	// HealthCheckGrace, when set (1m-24h), also drains hosts failing an
+	// EC2 status check for that long. Default 0: not drained.
+	HealthCheckGrace time.Duration `json:"health_check_grace,omitempty"`
 }
 
 // Provider returns the provider named name, or the first (default) provider

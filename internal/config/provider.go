@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -145,6 +146,28 @@ func readIntUnit(unit time.Duration, lo, hi time.Duration) func(d *doc, v value)
 
 func readBool(d *doc, v value) (any, bool) { return v.boolean() }
 
+// queueNameRe is an SQS queue name: 1-80 of letters, digits, '-' and '_'
+// (a FIFO queue's ends in .fifo).
+var queueNameRe = regexp.MustCompile(`^[A-Za-z0-9_-]{1,80}(\.fifo)?$`)
+
+// readQueue reads an SQS queue URL
+// (https://sqs.us-east-1.amazonaws.com/123456789012/name) or name.
+func readQueue(d *doc, v value) (any, bool) {
+	s, ok := v.str()
+	if !ok {
+		return nil, false
+	}
+	s = strings.TrimSpace(s)
+	if strings.Contains(s, "://") {
+		return checkURL(v, s)
+	}
+	if !queueNameRe.MatchString(s) {
+		v.errorf("%q is neither an SQS queue URL (https://sqs.<region>.amazonaws.com/<account>/<name>) nor a queue name (1-80 of letters, digits, '-' and '_')", s)
+		return nil, false
+	}
+	return s, true
+}
+
 var settingSpecs = []settingSpec{
 	{name: "region", ibm: "AWS_REGION", read: readString},
 	{name: "profile", read: readString},
@@ -170,6 +193,10 @@ var settingSpecs = []settingSpec{
 	{name: "spot_terminate_on_reclaim", ibm: "AWS_SPOT_TERMINATE_ON_RECLAIM", read: readBool},
 	{name: "tag_instance_id", ibm: "AWS_TAG_InstanceID", read: readBool},
 	{name: "user_data_template", read: readPath},
+	{name: "interruption_queue", read: readQueue},
+	{name: "rebalance_as_reclaim", read: readBool},
+	{name: "health_checks", read: readBool},
+	{name: "health_check_grace", read: readDurRange(time.Minute, 24*time.Hour)},
 	// INSTANCE_CREATION_TIMEOUT (LSF, minutes): ohfp's nearest is
 	// pending_timeout; see decodeProvider.
 	{ibm: "INSTANCE_CREATION_TIMEOUT", read: readIntRange(1, 1<<20)},
@@ -359,6 +386,7 @@ func decodeProvider(v value, c *Config) (Provider, bool) {
 		CapacityMemory:        DefaultCapacityMemory,
 		BreakerFailures:       DefaultBreakerFailures,
 		BreakerCooldown:       DefaultBreakerCooldown,
+		HealthChecks:          true,
 	}
 	got := map[string]*setting{}
 	var templatesNode, templatesFileNode, hfConfigNode, hfDirNode *value
@@ -490,6 +518,14 @@ func decodeProvider(v value, c *Config) (Provider, bool) {
 			}
 		case "user_data_template":
 			p.UserDataTemplate = s.val.(string)
+		case "interruption_queue":
+			p.InterruptionQueue = s.val.(string)
+		case "rebalance_as_reclaim":
+			p.RebalanceAsReclaim = s.val.(bool)
+		case "health_checks":
+			p.HealthChecks = s.val.(bool)
+		case "health_check_grace":
+			p.HealthCheckGrace = s.val.(time.Duration)
 		case "instance_creation_timeout":
 			mins := s.val.(int)
 			if _, set := got["pending_timeout"]; set {

@@ -190,6 +190,14 @@ type Machine struct {
 	ReclaimedAt time.Time `json:"reclaimedAt,omitzero"`
 	// InterruptAt: a Spot interruption notice was given at that time.
 	InterruptAt time.Time `json:"interruptAt,omitzero"`
+	// DrainAt: the cloud said, at that time, that HF should drain the
+	// machine before it fails (a scheduled retirement, reboot or
+	// maintenance, failed status checks, a rebalance recommendation);
+	// DrainBy is when the cloud will act (zero: now); DrainReason says
+	// what, for HF's message and the operator.
+	DrainAt     time.Time `json:"drainAt,omitzero"`
+	DrainBy     time.Time `json:"drainBy,omitzero"`
+	DrainReason string    `json:"drainReason,omitempty"`
 	// Seq orders machine creation within this process (not persisted): a
 	// cloud listing taken before a machine was recorded says nothing about
 	// its absence.
@@ -373,7 +381,22 @@ func (m *Machine) Reclaim(now time.Time) (grace int, ok bool) {
 		}
 		return left, true
 	}
+	if !m.DrainAt.IsZero() && m.Live() {
+		return max(0, int(m.DrainBy.Sub(now)/time.Second)), true
+	}
 	return 0, false
+}
+
+// Drain records that the cloud asks for the machine to be drained (see
+// DrainAt), at at, before by, for reason. The first reason stays; it
+// reports whether anything changed. An interruption notice or a return
+// already says more.
+func (m *Machine) Drain(at, by time.Time, reason string) bool {
+	if !m.DrainAt.IsZero() || !m.Live() || m.ReturnID != "" || !m.InterruptAt.IsZero() || !m.ReclaimedAt.IsZero() {
+		return false
+	}
+	m.DrainAt, m.DrainBy, m.DrainReason = at, by, reason
+	return true
 }
 
 // AcquireStatus derives an acquire request's HF status and message from its

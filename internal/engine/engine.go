@@ -64,6 +64,12 @@ func (e *Engine) Run(ctx context.Context) error {
 		defer close(provisioned)
 		e.pv.Run(ctx)
 	}()
+	// The event queues (interruption_queue), beside the passes.
+	events := make(chan struct{})
+	go func() {
+		defer close(events)
+		e.rc.RunEvents(ctx)
+	}()
 	due := time.Now().Add(next)
 	t := time.NewTimer(next)
 	defer t.Stop()
@@ -72,6 +78,7 @@ func (e *Engine) Run(ctx context.Context) error {
 		select {
 		case <-ctx.Done():
 			<-provisioned
+			<-events
 			e.pv.Wait()
 			return nil
 		case <-e.st.WakeReconcile:

@@ -108,6 +108,7 @@ var (
 	descCapacity   = prometheus.NewDesc("ohfp_capacity_unavailable_until_seconds", "Capacity pools remembered without capacity (capacity_memory): when each is forgotten, as a Unix time, by provider, instance type, subnet or zone, and price type.", []string{"provider", "instance_type", "where", "price_type"}, nil)
 	descBreakerF   = prometheus.NewDesc("ohfp_template_launch_failures", "Launches of a template that failed in a row for reasons retrying cannot fix (the failure breaker's count), by provider and template; templates with none are left out.", []string{"provider", "template"}, nil)
 	descBreakerT   = prometheus.NewDesc("ohfp_template_stopped", "1 while a template's failure breaker has stopped it (availableNumber 0), by provider and template; templates not stopped are left out.", []string{"provider", "template"}, nil)
+	descEvents     = prometheus.NewDesc("ohfp_events_total", "Messages of the provider's event queue (interruption_queue), by outcome: received, applied (an event that changed a machine), malformed, foreign; and failed queue calls (error).", []string{"provider", "outcome"}, nil)
 	descBuild      = prometheus.NewDesc("ohfp_build_info", "ohfpd's version.", []string{"version"}, nil)
 )
 
@@ -116,7 +117,7 @@ type stateCollector struct{ src Sources }
 func (c *stateCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descRequests, descMachines, descInFlight, descReconciles, descRecDur, descRecLag, descListings, descListDur,
 		descAWSCalls, descAWSErrors, descAWSThrot, descAWSHealthy, descAWSTimeout, descAWSWaits, descAWSSilent, descStore, descBuild,
-		descHealth, descLive, descCapacity, descBreakerF, descBreakerT} {
+		descHealth, descLive, descCapacity, descBreakerF, descBreakerT, descEvents} {
 		ch <- d
 	}
 }
@@ -155,6 +156,11 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 		}
 		ch <- prometheus.MustNewConstMetric(descListings, prometheus.CounterValue, float64(rep.Listings))
 		ch <- prometheus.MustNewConstMetric(descListDur, prometheus.GaugeValue, float64(rep.LastListingMs)/1000)
+		for name, e := range rep.Events {
+			for outcome, n := range map[string]int{"received": e.Received, "applied": e.Applied, "malformed": e.Malformed, "foreign": e.Foreign, "error": e.Errors} {
+				ch <- prometheus.MustNewConstMetric(descEvents, prometheus.CounterValue, float64(n), name, outcome)
+			}
+		}
 	}
 	if cloud == nil && c.src.Cloud != nil {
 		cloud = c.src.Cloud()

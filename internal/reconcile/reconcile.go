@@ -27,6 +27,12 @@ import (
 type Reconciler struct {
 	st     *state.State
 	lookMu sync.Mutex // one cloud lookup at a time (lookup.go)
+	// failing counts each provider's event queue failures in a row
+	// (events.go; under the state's Mu).
+	failing map[string]int
+	// impaired is when each instance was first seen failing a status
+	// check (health.go; reconcile goroutine only).
+	impaired map[string]time.Time
 }
 
 // New returns the reconciler of st.
@@ -152,6 +158,7 @@ func (rc *Reconciler) reconcileProvider(ctx context.Context, p *state.Provider) 
 		return err
 	}
 	rc.reconcileFleets(ctx, p)
+	rc.checkHealth(ctx, p, start)
 	if rc.st.Log.Enabled(ctx, slog.LevelDebug) {
 		rc.st.Log.Debug("reconcile pass", "provider", name, "full", full, "instances", len(insts), "changed", len(changedM),
 			"describe", listed.Sub(began).Round(time.Microsecond), "diff", diffed.Sub(locked).Round(time.Microsecond),

@@ -579,7 +579,13 @@ type returnTally struct {
 	hosts, unknown int
 	out            []hf.ReturnRequest
 	claims         []string // requests of hosts awaiting HF's claim
+	drains         []string // "host: why" of hosts to drain before they fail (the first few)
+	drainCount     int
 }
+
+// maxDrainReasons is how many drain reasons getReturnRequests' message
+// spells out.
+const maxDrainReasons = 5
 
 // add counts one host HF holds: m is ohfpd's machine for it (nil when
 // unknown), name the name HF gave (may be empty).
@@ -606,6 +612,19 @@ func (t *returnTally) add(m *domain.Machine, name []byte, now time.Time, noted f
 		n = m.Name
 	}
 	t.out = append(t.out, hf.ReturnRequest{Machine: n, GracePeriod: grace})
+	if m.DrainReason != "" && m.InterruptAt.IsZero() && m.ReclaimedAt.IsZero() {
+		t.drainCount++
+		if len(t.drains) < maxDrainReasons {
+			t.drains = append(t.drains, n+": "+m.DrainReason)
+		}
+	}
+}
+
+func itThem(n int) string {
+	if n == 1 {
+		return "it"
+	}
+	return "them"
 }
 
 func (t *returnTally) reply() hf.ReturnRequestsReply {
@@ -614,6 +633,12 @@ func (t *returnTally) reply() hf.ReturnRequestsReply {
 		out.Requests = []hf.ReturnRequest{}
 	}
 	out.Message = fmt.Sprintf("%d of %s %s being taken back by the cloud", len(out.Requests), plural(t.hosts, "host"), isAre(len(out.Requests)))
+	if t.drainCount > 0 {
+		out.Message += fmt.Sprintf("; %s to drain before the cloud fails %s: %s", plural(t.drainCount, "host"), itThem(t.drainCount), strings.Join(t.drains, "; "))
+		if t.drainCount > len(t.drains) {
+			out.Message += fmt.Sprintf("; and %d more (ohfp machines)", t.drainCount-len(t.drains))
+		}
+	}
 	if t.unknown > 0 {
 		out.Message += fmt.Sprintf("; %s %s not known to ohfpd", plural(t.unknown, "host"), isAre(t.unknown))
 	}
@@ -720,6 +745,13 @@ func (sv *Service) StatusReport() apitype.Status {
 				PriceType: u.PriceType, Reason: u.Reason, Since: u.Since, Until: u.Until})
 		}
 	}
+	for name, es := range sv.st.Health.Events {
+		if rep.Events == nil {
+			rep.Events = map[string]apitype.EventQueue{}
+		}
+		rep.Events[name] = apitype.EventQueue{Queue: es.Queue, Received: es.Received, Applied: es.Applied, Malformed: es.Malformed,
+			Foreign: es.Foreign, Errors: es.Errors, LastError: es.LastError, LastAt: es.LastAt}
+	}
 	rep.Unsaved = sv.st.Unsaved()
 	return rep
 }
@@ -811,6 +843,7 @@ func shownMachine(m *domain.Machine) *apitype.Machine {
 		InstanceType: m.InstanceType, Spot: m.Spot, SpotRequest: m.SpotRequest, Weight: m.Weight, LaunchTime: m.LaunchTime,
 		Tags: m.Tags, Result: m.Result, Message: m.Message, Doomed: m.Doomed, TerminateSent: m.TerminateSent,
 		Handle: m.Handle, CapacityReleased: m.CapacityReleased, ReclaimedAt: m.ReclaimedAt, InterruptAt: m.InterruptAt,
+		DrainAt: m.DrainAt, DrainBy: m.DrainBy, DrainReason: m.DrainReason,
 		LastSeen: m.LastSeen, EndedAt: m.EndedAt,
 	}
 }

@@ -137,6 +137,9 @@ type machineRecord struct {
 	CapacityReleased bool      `json:"capacityReleased,omitempty"`
 	ReclaimedAt      time.Time `json:"reclaimedAt,omitzero"`
 	InterruptAt      time.Time `json:"interruptAt,omitzero"`
+	DrainAt          time.Time `json:"drainAt,omitzero"`
+	DrainBy          time.Time `json:"drainBy,omitzero"`
+	DrainReason      string    `json:"drainReason,omitempty"`
 	LastSeen         time.Time `json:"lastSeen,omitzero"`
 	EndedAt          time.Time `json:"endedAt,omitzero"`
 }
@@ -150,6 +153,7 @@ func encodeMachine(m *domain.Machine) ([]byte, error) {
 		Result: m.Result, Message: m.Message, Doomed: m.Doomed, TerminateSent: m.TerminateSent,
 		Handle: m.Handle, CapacityReleased: m.CapacityReleased, ReclaimedAt: m.ReclaimedAt,
 		InterruptAt: m.InterruptAt, LastSeen: m.LastSeen, EndedAt: m.EndedAt,
+		DrainAt: m.DrainAt, DrainBy: m.DrainBy, DrainReason: m.DrainReason,
 	})
 }
 
@@ -169,6 +173,7 @@ func decodeMachine(key string, b []byte) (*domain.Machine, error) {
 		Result: rec.Result, Message: rec.Message, Doomed: rec.Doomed, TerminateSent: rec.TerminateSent,
 		Handle: rec.Handle, CapacityReleased: rec.CapacityReleased, ReclaimedAt: rec.ReclaimedAt,
 		InterruptAt: rec.InterruptAt, LastSeen: rec.LastSeen, EndedAt: rec.EndedAt,
+		DrainAt: rec.DrainAt, DrainBy: rec.DrainBy, DrainReason: rec.DrainReason,
 	}, nil
 }
 

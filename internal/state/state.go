@@ -41,6 +41,19 @@ type ProviderConfig struct {
 	// ohfp rearm). See breaker.go.
 	BreakerFailures int
 	BreakerCooldown time.Duration
+	// EventQueue, when set, is the queue (AWS: an SQS URL or name) of
+	// cloud events the daemon long-polls beside its passes; Cloud must
+	// implement provider.Events.
+	EventQueue string
+	// RebalanceAsReclaim reports rebalance recommendations to HF as the
+	// cloud taking the host back.
+	RebalanceAsReclaim bool
+	// HealthChecks drains hosts with scheduled events (retirement, reboot,
+	// maintenance, stop); StatusCheckGrace, when above 0, also hosts
+	// failing a status check for that long. Cloud must implement
+	// provider.HealthChecker.
+	HealthChecks     bool
+	StatusCheckGrace time.Duration
 }
 
 // Options configure the core (state, service, provision, reconcile).
@@ -174,6 +187,9 @@ type Provider struct {
 	// of a pause in HF's calls (wall time; zero when none is waiting;
 	// reconcile goroutine only).
 	FullDeferred time.Time
+	// LastHealth: the last look at instance health (reconcile goroutine
+	// only).
+	LastHealth time.Time
 }
 
 // Health is what the core knows of its own progress, for status and
@@ -188,9 +204,23 @@ type Health struct {
 	LastListingTook    time.Duration // its listing, pauses for HF's calls included
 	LaunchCalls        int
 	TerminateCalls     int
+	// Events counts the messages of each provider's event queue.
+	Events map[string]*EventStats
 	// CloudNote is the last launch or termination trouble, e.g. "AWS
 	// throttling"; when the next try is due is the requests' NextAttempt.
 	CloudNote string
+}
+
+// EventStats are the figures of one provider's event queue.
+type EventStats struct {
+	Queue     string
+	Received  int       // messages taken from the queue
+	Applied   int       // events that changed a machine
+	Malformed int       // messages that were not an event
+	Foreign   int       // events of kinds or instances not ohfp's
+	Errors    int       // failed queue calls
+	LastError string    // the last failed queue call, "" once one works again
+	LastAt    time.Time // the last message received
 }
 
 // New builds the state and loads it from the store.

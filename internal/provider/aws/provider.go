@@ -38,6 +38,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/autoscaling"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 
 	"github.com/ohfp/ohfp/internal/clock"
@@ -119,6 +120,7 @@ type Provider struct {
 	fleet    fleetAPI // the same EC2 client: fleets, Spot Fleet, launch templates
 	asg      asgAPI
 	ssm      ssmAPI
+	sqs      sqsAPI  // the event queue (events.go)
 	limits   *limits // nil: no client-side rate limiting
 	health   *Meter
 	capmem   *CapacityMemory // nil: capacity memory off
@@ -133,6 +135,7 @@ type Provider struct {
 	ssmCache  map[string]ssmEntry                  // parameter path -> AMI id
 	rootDev   map[string]string                    // AMI id -> root device name
 	typeCache map[string]provider.InstanceTypeInfo // instance type -> info
+	queueURLs map[string]string                    // queue name -> URL (events.go)
 
 	handles handleLocks // serialises Release and Cap per fleet handle
 
@@ -238,6 +241,12 @@ func New(ctx context.Context, s Settings, logger *slog.Logger) (*Provider, error
 	p.ec2, p.fleet = ec2c, ec2c
 	p.asg = autoscaling.NewFromConfig(cfg, func(o *autoscaling.Options) { endpoint(&o.BaseEndpoint) })
 	p.ssm = ssm.NewFromConfig(cfg, func(o *ssm.Options) { endpoint(&o.BaseEndpoint) })
+	// The event queue's client has none of ohfp's EC2 middleware: its long
+	// polls are no stalled calls, and a lost queue is not AWS failing
+	// (the queue only complements the passes; its figures are its own).
+	qcfg := cfg.Copy()
+	qcfg.APIOptions = nil
+	p.sqs = sqs.NewFromConfig(qcfg, func(o *sqs.Options) { endpoint(&o.BaseEndpoint) })
 	logger.Debug("AWS provider ready", "region", cfg.Region, "endpoint", s.EndpointURL,
 		"retry_attempts", s.RetryAttempts, "rate_limit", s.RateLimit,
 		"connect_timeout", s.ConnectTimeout, "response_timeout", s.ResponseTimeout, "call_timeout", s.CallTimeout)
