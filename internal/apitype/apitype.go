@@ -318,6 +318,7 @@ type Request struct {
 	Unknown       []string  `json:"unknown,omitempty"`
 	TerminateSent bool      `json:"terminateSent,omitempty"`
 	AwaitingClaim bool      `json:"awaitingClaim,omitempty"`
+	AnswerPending bool      `json:"answerPending,omitempty"`
 	Unclaimed     bool      `json:"unclaimed,omitempty"`
 	Status        string    `json:"status,omitempty"`
 	Message       string    `json:"message,omitempty"`

@@ -107,6 +107,13 @@ type Request struct {
 	// cleared durably on HF's first sign. Records written before this field
 	// existed lack it and so are never taken as unclaimed.
 	AwaitingClaim bool `json:"awaitingClaim,omitempty"`
+	// AnswerPending: recorded by requestMachines before its answer was
+	// delivered to HF. A request that is so on disk is not launched by a
+	// daemon loading it (a restart, or another candidate after a
+	// failover) until HF asks about it, which proves the answer reached
+	// HF: with a shared table a write whose answer timed out may still be
+	// applied, while HF was told nothing was recorded.
+	AnswerPending bool `json:"answerPending,omitempty"`
 	// Unclaimed: HF never learned of this request (its answer was lost
 	// with a crash), proved by HF's own getReturnRequests calls; its
 	// machines were terminated.

@@ -449,3 +449,44 @@ func TestFailoverYoungUnknownIDWaits(t *testing.T) {
 		t.Fatalf("a version 4 unknown id: %+v", st)
 	}
 }
+
+// A request recorded whose answer never reached HF (the daemon died
+// before delivering it; or a shared table applied a write whose answer
+// timed out while HF was told nothing was recorded) is not launched by the
+// daemon that loads it until HF asks about it; never asked, it ends
+// unlaunched.
+func TestAnswerPendingIsNotLaunchedUntilHFAsks(t *testing.T) {
+	h := newHarness(t)
+	held := func() string {
+		rep, _, err := h.e.RequestMachinesHeld("aws", hf.RequestMachines{TemplateID: "OnDemand-c5", MachineCount: 2})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return rep.RequestID // never delivered: the caller is gone
+	}
+	asked, never := held(), held()
+	h.restart()
+	h.reconcile()
+	h.provision()
+	if n := len(h.cloud.order); n != 0 {
+		t.Fatalf("%d instances launched for requests whose answers never reached HF", n)
+	}
+	// HF asks about one: it got the answer; launched now.
+	if st := h.status(asked); st.Status != hf.StatusRunning {
+		t.Fatalf("asked: %+v", st)
+	}
+	h.provision()
+	if n := len(h.cloud.order); n != 2 {
+		t.Fatalf("after HF's question: %d instances, want 2", n)
+	}
+	// The other, never asked about: ended unlaunched after the wait.
+	h.clk.Advance(11 * time.Minute)
+	h.reconcile()
+	h.provision()
+	if n := len(h.cloud.order); n != 2 {
+		t.Fatalf("the request HF never asked about launched: %d instances", n)
+	}
+	if st := h.status(never); st.Status != hf.StatusCompleteWithError || !strings.Contains(st.Message, "never asked about it") {
+		t.Fatalf("never asked: %+v", st)
+	}
+}

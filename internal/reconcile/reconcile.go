@@ -324,6 +324,11 @@ func (rc *Reconciler) inFlightLocked(name string) (ids, reqs []string) {
 	return ids, reqs
 }
 
+// AnswerWait is how long a request recorded with its answer pending
+// (domain.Request.AnswerPending) waits for HF's question before it is ended
+// unlaunched. HF polls a request it got within seconds.
+const AnswerWait = 10 * time.Minute
+
 // adoptLocked takes in an instance the cloud shows with ohfp's tags but
 // memory does not hold. Called with the state's Mu held.
 func (rc *Reconciler) adoptLocked(p *state.Provider, in *provider.Instance, now time.Time, changedR map[string]*domain.Request, asked bool) *domain.Machine {
@@ -620,6 +625,18 @@ func (rc *Reconciler) finishAndPurge() time.Duration {
 				rc.st.Log.Warn("HF showed no sign of knowing this request (never asked about it; its getReturnRequests calls left its machines out): taken as never learned of, e.g. its answer lost; terminating its machines",
 					"request", r.ID, "machines", n, "evidence", rc.st.Opts.ClaimTimeout)
 			}
+		}
+		if !r.Final() && r.AnswerPending && r.Phase == domain.PhaseQueued && len(r.MachineIDs) == 0 && now.Sub(r.CreatedAt) > AnswerWait {
+			// Recorded, its answer never known to have reached HF, and HF
+			// never asked about it: e.g. a shared table applied a write
+			// whose answer timed out while HF was told nothing was
+			// recorded. Ended with nothing launched.
+			delete(rc.st.Undelivered, r.ID)
+			r.AnswerPending, r.AwaitingClaim = false, false
+			r.Phase = domain.PhaseFailed
+			r.LaunchError = fmt.Sprintf("its requestMachines answer is not known to have reached HF, and HF never asked about it within %s; nothing was launched", AnswerWait)
+			changed = append(changed, r)
+			rc.st.Log.Warn("a request whose answer never reached HF ended unlaunched", "request", r.ID)
 		}
 		if !r.Final() && r.Rebuilt && r.UnitsFromTag && r.Kind == domain.KindAcquire && r.Shortfall == "" && now.Sub(r.CreatedAt) > rc.st.Opts.VisibilityGrace {
 			if units, executing := rc.st.UnitsLocked(r); executing == 0 && units < r.Units {

@@ -81,7 +81,7 @@ type StoreError struct{ Err error }
 func (e *StoreError) Error() string {
 	if cause := e.Err.Error(); strings.Contains(cause, "state store unavailable") || strings.Contains(cause, "does not hold the lease") {
 		// The shared store (ha:): the table or the lease, not a disk.
-		return "state store unavailable: ohfpd could not record the request durably (" + strings.TrimPrefix(cause, "state store unavailable: ") + "); nothing was launched or changed: HF's next call retries; ohfp status and ohfpd --check-config say what the table answers"
+		return "state store unavailable: ohfpd could not record the request durably (" + strings.TrimPrefix(cause, "state store unavailable: ") + "); nothing was launched (should the table apply the write late, the request is never launched: it waits for HF's question, which cannot come): HF's next call retries; ohfp status and ohfpd --check-config say what the table answers"
 	}
 	return "ohfpd could not record the request durably (" + e.Err.Error() + "); nothing was launched or changed: check the state directory's disk space and permissions, then retry"
 }
@@ -212,7 +212,17 @@ func (sv *Service) delivered(id string, ok bool) {
 	}
 	delete(sv.st.Undelivered, id)
 	r := sv.st.Requests[id]
+	if r != nil {
+		r.AnswerPending = false
+	}
 	if ok || r == nil {
+		if r != nil {
+			if err := sv.st.Persist([]*domain.Request{r}, nil); err != nil {
+				// Launched all the same: HF has the id. A daemon loading the
+				// older record waits for HF's question before launching.
+				sv.st.Log.Warn("recording that the requestMachines answer was delivered", "request", id, "err", err)
+			}
+		}
 		sv.st.KickLaunch()
 		return
 	}
@@ -277,6 +287,8 @@ func (sv *Service) requestMachines(provider string, in hf.RequestMachines) (hf.R
 		Phase:       domain.PhaseQueued,
 		// Until HF shows it knows the id; see provenUnclaimedLocked.
 		AwaitingClaim: true,
+		// Until the answer is out (delivered), or HF asks about it.
+		AnswerPending: true,
 	}
 	// Write ahead: durable before the answer and before the cloud call.
 	if err := sv.st.Persist([]*domain.Request{r}, nil); err != nil {
@@ -304,7 +316,7 @@ func (sv *Service) GetRequestStatus(ids []string) hf.StatusReply {
 	sv.st.Mu.RLock()
 	for _, id := range ids {
 		if r := sv.st.Requests[id]; r != nil {
-			if _, retry := sv.st.ClaimUnsaved[id]; r.AwaitingClaim || retry {
+			if _, retry := sv.st.ClaimUnsaved[id]; r.AwaitingClaim || r.AnswerPending || retry {
 				claims = append(claims, id)
 			}
 		}
@@ -831,7 +843,7 @@ func shownRequest(r *domain.Request) *apitype.Request {
 		Handle: r.Handle, HandleCapped: r.HandleCapped, HandleDeleted: r.HandleDeleted, FallbackUnits: r.FallbackUnits,
 		Pool: r.Pool, PoolOrder: append([]int(nil), r.PoolOrder...), LaunchError: r.LaunchError, Shortfall: r.Shortfall, RetryNote: r.RetryNote, Rebuilt: r.Rebuilt, UnitsFromTag: r.UnitsFromTag,
 		MachineIDs: append([]string(nil), r.MachineIDs...), Unknown: append([]string(nil), r.Unknown...),
-		TerminateSent: r.TerminateSent, AwaitingClaim: r.AwaitingClaim, Unclaimed: r.Unclaimed,
+		TerminateSent: r.TerminateSent, AwaitingClaim: r.AwaitingClaim, AnswerPending: r.AnswerPending, Unclaimed: r.Unclaimed,
 		Status: r.Status, Message: r.Message, FinishedAt: r.FinishedAt,
 	}
 }

@@ -153,10 +153,16 @@ func (s *State) Claim(ids []string) {
 		if r == nil {
 			continue
 		}
-		if _, retry := s.ClaimUnsaved[id]; !r.AwaitingClaim && !retry {
+		if _, retry := s.ClaimUnsaved[id]; !r.AwaitingClaim && !retry && !r.AnswerPending {
 			continue
 		}
 		r.AwaitingClaim = false
+		if r.AnswerPending {
+			// HF asks about it: the answer reached HF.
+			r.AnswerPending = false
+			delete(s.Undelivered, id)
+			s.KickLaunch()
+		}
 		delete(s.ClaimWatch, id)
 		for _, mid := range r.MachineIDs {
 			if m := s.Machines[mid]; m != nil {

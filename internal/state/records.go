@@ -72,6 +72,7 @@ type requestRecord struct {
 	TerminateSent bool     `json:"terminateSent,omitempty"`
 	// AwaitingClaim: absent is false, i.e. claimed (see the rule above).
 	AwaitingClaim bool      `json:"awaitingClaim,omitempty"`
+	AnswerPending bool      `json:"answerPending,omitempty"`
 	Unclaimed     bool      `json:"unclaimed,omitempty"`
 	Status        string    `json:"status,omitempty"`
 	Message       string    `json:"message,omitempty"`
@@ -86,7 +87,7 @@ func encodeRequest(r *domain.Request) ([]byte, error) {
 		HandleDeleted: r.HandleDeleted, FallbackUnits: r.FallbackUnits, Pool: r.Pool, PoolOrder: r.PoolOrder,
 		LaunchError: r.LaunchError, Shortfall: r.Shortfall, RetryNote: r.RetryNote, Rebuilt: r.Rebuilt, UnitsFromTag: r.UnitsFromTag,
 		MachineIDs: r.MachineIDs, Unknown: r.Unknown, TerminateSent: r.TerminateSent,
-		AwaitingClaim: r.AwaitingClaim, Unclaimed: r.Unclaimed, Status: r.Status, Message: r.Message,
+		AwaitingClaim: r.AwaitingClaim, AnswerPending: r.AnswerPending, Unclaimed: r.Unclaimed, Status: r.Status, Message: r.Message,
 		FinishedAt: r.FinishedAt,
 	})
 }
@@ -106,7 +107,7 @@ func decodeRequest(key string, b []byte) (*domain.Request, error) {
 		HandleDeleted: rec.HandleDeleted, FallbackUnits: rec.FallbackUnits, Pool: rec.Pool, PoolOrder: rec.PoolOrder,
 		LaunchError: rec.LaunchError, Shortfall: rec.Shortfall, RetryNote: rec.RetryNote, Rebuilt: rec.Rebuilt, UnitsFromTag: rec.UnitsFromTag,
 		MachineIDs: rec.MachineIDs, Unknown: rec.Unknown, TerminateSent: rec.TerminateSent,
-		AwaitingClaim: rec.AwaitingClaim, Unclaimed: rec.Unclaimed, Status: rec.Status, Message: rec.Message,
+		AwaitingClaim: rec.AwaitingClaim, AnswerPending: rec.AnswerPending, Unclaimed: rec.Unclaimed, Status: rec.Status, Message: rec.Message,
 		FinishedAt: rec.FinishedAt,
 	}, nil
 }

@@ -406,6 +406,12 @@ func (s *State) load() error {
 		return fmt.Errorf("load machines: %w", err)
 	}
 	for _, r := range s.Requests {
+		if r.AnswerPending && !r.Final() {
+			// Recorded, its answer not known to have reached HF: not
+			// launched until HF asks about it (Claim), or ended unlaunched
+			// (reconcile: answerNeverDelivered).
+			s.Undelivered[r.ID] = true
+		}
 		if r.AwaitingClaim {
 			for _, id := range r.MachineIDs {
 				if m := s.Machines[id]; m != nil {
