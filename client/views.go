@@ -396,7 +396,9 @@ func cmdTemplates(ctx context.Context, inv *invocation, out *output) error {
 	}
 	answers := make([]json.RawMessage, len(providers))
 	for i, p := range providers {
-		raw, err := callDaemon(ctx, inv, hf.OpGetAvailableTemplates, nil, map[string]string{"HF_PROVIDER_NAME": p}, []byte("{}"))
+		// An operator's view, not HF's call: on a master candidate that
+		// does not hold the lease it must not take it (ha:).
+		raw, err := callDaemon(ctx, inv, hf.OpGetAvailableTemplates, apitype.ViewArgs{View: true}, map[string]string{"HF_PROVIDER_NAME": p}, []byte("{}"))
 		if err != nil {
 			return err
 		}

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/ohfp/ohfp/internal/api"
+	"github.com/ohfp/ohfp/internal/apitype"
 	"github.com/ohfp/ohfp/internal/config"
 	"github.com/ohfp/ohfp/internal/engine"
 	"github.com/ohfp/ohfp/internal/ha"
@@ -113,3 +114,11 @@ func (d *daemon) startActing(opts api.Options) func(ctx context.Context, kv stat
 		return activeEngine(d.runEngine(eng, opts)), nil
 	}
 }
+
+// standbyService answers a standby's status (the daemon fills it in:
+// statusExtra); ha.Handler sends a standby nothing else but reload, which
+// is the daemon's own (api.Options.Reload). The embedded Service is nil:
+// any other method would be a routing bug.
+type standbyService struct{ api.Service }
+
+func (standbyService) StatusReport() apitype.Status { return apitype.Status{} }

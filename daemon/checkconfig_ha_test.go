@@ -86,3 +86,23 @@ func must(t *testing.T, err error) {
 		t.Fatal(err)
 	}
 }
+
+// With create_table: true a missing table is no error: ohfpd creates it.
+func TestCheckConfigCreateTable(t *testing.T) {
+	endpoint := dynalite.StartT(t)
+	t.Setenv("AWS_ACCESS_KEY_ID", "AKIATEST")
+	t.Setenv("AWS_SECRET_ACCESS_KEY", "test")
+	t.Setenv("AWS_EC2_METADATA_DISABLED", "true")
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "config.yaml")
+	must(t, os.WriteFile(cfg, []byte(fmt.Sprintf("ha:\n  table: ohfp-new\n  endpoint_url: %s\n  create_table: true\nproviders:\n  - name: aws\n    region: us-east-1\n", endpoint)), 0o600))
+	code, out, errOut := runMain("--check-config", "--config", cfg)
+	if code != 0 || !strings.Contains(out, "not created yet: ohfpd creates it at start") {
+		t.Fatalf("exit %d\nstdout: %s\nstderr: %s", code, out, errOut)
+	}
+	must(t, os.WriteFile(cfg, []byte(fmt.Sprintf("ha:\n  table: ohfp-new\n  endpoint_url: %s\nproviders:\n  - name: aws\n    region: us-east-1\n", endpoint)), 0o600))
+	code, _, errOut = runMain("--check-config", "--config", cfg)
+	if code != 1 || !strings.Contains(errOut, "--endpoint-url "+endpoint) {
+		t.Fatalf("without create_table: exit %d, stderr %s (the command must name the endpoint)", code, errOut)
+	}
+}

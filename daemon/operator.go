@@ -108,6 +108,9 @@ func (d *daemon) statusExtra(rep *apitype.Status) {
 	if d.coord != nil {
 		rep.HA = d.coord.Report()
 		rep.HA.Table = cfg.HA.Table
+		// The daemon's age, not the engine's (which starts at each
+		// taking of the lease).
+		rep.Started, rep.UptimeSeconds = d.started, int64(time.Since(d.started).Seconds())
 	}
 	h := health.Assess(*rep, time.Now(), bound)
 	rep.Health = &h

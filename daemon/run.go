@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/signal"
 	"os/user"
+	"reflect"
 	"runtime/debug"
 	"strconv"
 	"sync"
@@ -149,7 +150,7 @@ func (d *daemon) run(ctx context.Context) error {
 			coord.Run(haCtx)
 		}()
 		stopActing = func() { stopHA(); <-haDone }
-		handler = &ha.Handler{C: coord, Inner: d.apiHandler, Status: d.statusExtra}
+		handler = &ha.Handler{C: coord, Inner: d.apiHandler, Local: api.New(standbyService{}, apiOpts)}
 	}
 
 	ln, err := d.listen(cfg)
@@ -371,6 +372,12 @@ func (d *daemon) reload(ctx context.Context) error {
 	}
 	if cfg.Socket != d.cfg.Socket || cfg.StateDir != d.cfg.StateDir || cfg.Pprof != d.cfg.Pprof || cfg.MetricsListen != d.cfg.MetricsListen {
 		d.log.Warn("socket, state_dir, pprof and metrics_listen changes take effect at the next restart")
+	}
+	if !reflect.DeepEqual(cfg.HA, d.cfg.HA) {
+		// The store and the lease are the daemon's ground: the running
+		// ones stay, and status keeps showing them.
+		d.log.Warn("ha: changes take effect at the next restart (systemctl restart ohfpd); until then the running table, host name and lease duration stay")
+		cfg.HA = d.cfg.HA
 	}
 	pcs, provs, err := d.buildProviders(ctx, cfg)
 	if err != nil {

@@ -142,6 +142,10 @@ func checkShared(ctx context.Context, cfg *config.Config, simulate bool) (string
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	tab, err := openTable(ctx, cfg, simulate, false)
+	var nt *dynamo.NoTableError
+	if errors.As(err, &nt) && cfg.HA.CreateTable {
+		return fmt.Sprintf("ha: DynamoDB table %s in %s reachable, not created yet: ohfpd creates it at start (create_table: true)", cfg.HA.Table, cfg.HA.Region), nil
+	}
 	if err != nil {
 		return "", err
 	}

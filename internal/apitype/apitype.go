@@ -107,6 +107,13 @@ type EventQueue struct {
 	LastAt    time.Time `json:"lastAt,omitzero"`
 }
 
+// ViewArgs mark an HF operation the operator's client makes to show its
+// answer (ohfp templates), not HF: a standby answers it without taking the
+// lease.
+type ViewArgs struct {
+	View bool `json:"view"`
+}
+
 // HA is who acts for a shared-store cluster: the lease as this host last
 // saw it.
 type HA struct {

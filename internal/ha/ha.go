@@ -151,6 +151,7 @@ type Coordinator struct {
 	takeover   chan struct{} // closed when the takeover under way ends
 	takeErr    error
 	wanted     time.Time // when this host last asked for the lease
+	dupName    string    // another live process uses this host's name (why the lease cannot be had)
 	lastCall   time.Time // when HF last called this host while it held the lease
 	bothNoted  bool      // "HF calls both hosts" logged for the current Want
 }
@@ -204,6 +205,9 @@ func (c *Coordinator) Status() Status {
 
 func (c *Coordinator) statusLocked() Status {
 	s := Status{Host: c.o.Host, Role: c.role, LastError: c.lastErr, LeaseDuration: c.o.LeaseDuration}
+	if c.dupName != "" {
+		s.LastError = c.dupName
+	}
 	if c.have {
 		l := c.lease
 		s.Token, s.Since, s.Renewed, s.Released, s.Want = l.Token, l.Since, l.Renewed, l.Released, l.Want
@@ -412,7 +416,17 @@ func (c *Coordinator) Acquire(ctx context.Context) error {
 }
 
 func (c *Coordinator) waitError(err error) error {
+	c.mu.Lock()
+	dup := c.dupName
+	c.mu.Unlock()
+	if dup != "" {
+		return fmt.Errorf("state store unavailable: %s", dup)
+	}
 	st := c.Status()
+	if st.LastError != "" {
+		// The table itself: name it, not the holder.
+		return fmt.Errorf("state store unavailable: the lease could not be taken: %s (%v)", st.LastError, err)
+	}
 	if st.Holder != "" && st.Holder != c.o.Host {
 		return fmt.Errorf("state store unavailable: host %s holds the lease (since %s) and has not handed it over yet (%v); it does within %s when it is alive, or the lease expires",
 			st.Holder, st.Since.Format(time.RFC3339), err, c.o.LeaseDuration)
@@ -473,6 +487,16 @@ func (c *Coordinator) takeLoop(ctx context.Context) error {
 				}
 			case prev.Holder == c.o.Host:
 				// Our own old lease (a restart): wait for it to expire.
+				// Renewed meanwhile, it is another live process with this
+				// host's name, which would never hand it over.
+				c.mu.Lock()
+				if c.lease.Renewed.After(prev.Since) && time.Since(c.seenAt) < c.o.LeaseDuration/2 && !c.lease.Released {
+					if c.dupName == "" {
+						c.log.Error("another candidate with this host's name holds the lease: give each candidate its own ha.host", "host", c.o.Host)
+					}
+					c.dupName = fmt.Sprintf("another candidate with this host's name (%s) holds the lease and renews it: give each candidate its own ha.host, or leave ha.host unset (the host name)", c.o.Host)
+				}
+				c.mu.Unlock()
 			case !asked:
 				wctx, wcancel := context.WithTimeout(ctx, c.callTimeout())
 				err := c.o.Backend.WantLease(wctx, c.o.Host)
@@ -507,6 +531,7 @@ func (c *Coordinator) acquire(ctx context.Context, prev *Lease) error {
 	c.lease, c.have, c.seenAt = l, true, sent
 	c.validUntil = sent.Add(c.o.LeaseDuration - c.o.LeaseDuration/5)
 	c.role = Starting
+	c.dupName = ""
 	c.mu.Unlock()
 	from := "nobody"
 	if prev != nil && prev.Holder != "" {

@@ -392,3 +392,21 @@ func TestNoPingPongWhenBothHostsAreCalled(t *testing.T) {
 		t.Fatalf("events %q", got)
 	}
 }
+
+// Two candidates given the same host name: the live one never hands over
+// (the other's request looks like its own); the other's calls say why.
+func TestDuplicateHostName(t *testing.T) {
+	tab, ev, kvs := newTable(), &events{}, map[string]state.KV{}
+	a1, a2 := coordinator(t, "a", tab, ev, kvs), coordinator(t, "a", tab, ev, kvs)
+	defer run(t, a1)()
+	defer run(t, a2)()
+	if err := a1.Acquire(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*lease)
+	defer cancel()
+	err := a2.Acquire(ctx)
+	if err == nil || !strings.Contains(err.Error(), "another candidate with this host's name (a)") {
+		t.Fatalf("a2.Acquire: %v", err)
+	}
+}

@@ -2,6 +2,7 @@ package ha
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"time"
 
@@ -12,35 +13,39 @@ import (
 )
 
 // Handler serves the socket of a daemon in a shared-store cluster: HF's
-// calls and the operator's actions take the lease first (HF calling here
-// means HF runs here), then go to the engine; the operator's reads go to
-// the engine when this host holds the lease, and status is answered on a
-// standby too.
+// calls take the lease first (HF calling here means HF runs here), then go
+// to the engine; the operator's commands go to the engine when this host
+// holds the lease, and on a standby say which host does (they never move
+// the lease: only HF does); status and reload are this daemon's own and
+// are answered on a standby too.
 type Handler struct {
 	C *Coordinator
 	// Inner is the current engine's handler; nil while not holding.
 	Inner func() rpcserver.Handler
-	// Status completes a standby's status answer with daemon-level facts.
-	Status func(*apitype.Status)
+	// Local serves status and reload on a standby (the daemon's own
+	// handler, with its caller checks).
+	Local rpcserver.Handler
 }
 
-// acting lists the methods that need the lease: HF's five operations and
-// the operator's actions.
-var acting = map[string]bool{
+// hfOps are HF's five operations: they take the lease.
+var hfOps = map[string]bool{
 	hf.OpGetAvailableTemplates: true,
 	hf.OpRequestMachines:       true,
 	hf.OpGetRequestStatus:      true,
 	hf.OpRequestReturnMachines: true,
 	hf.OpGetReturnRequests:     true,
-	apitype.MethodCancel:       true,
-	apitype.MethodReturn:       true,
-	apitype.MethodDrain:        true,
-	apitype.MethodUndrain:      true,
 }
 
 // Call implements rpcserver.Handler.
 func (h *Handler) Call(ctx context.Context, name string, p rpc.Params) (any, error) {
-	if acting[name] {
+	takes := hfOps[name]
+	if takes && len(p.Args) > 0 {
+		var v apitype.ViewArgs
+		if json.Unmarshal(p.Args, &v) == nil && v.View {
+			takes = false // the operator's view of an HF answer
+		}
+	}
+	if takes {
 		if err := h.C.Acquire(ctx); err != nil {
 			return nil, rpc.Errorf(rpc.Unavailable, "%s", err)
 		}
@@ -48,23 +53,19 @@ func (h *Handler) Call(ctx context.Context, name string, p rpc.Params) (any, err
 	if in := h.Inner(); in != nil {
 		return in.Call(ctx, name, p)
 	}
-	if name == apitype.MethodStatus {
-		var st apitype.Status
-		st.HA = h.C.Report()
-		if h.Status != nil {
-			h.Status(&st)
-		}
-		return st, nil
+	if name == apitype.MethodStatus || name == apitype.MethodReload {
+		return h.Local.Call(ctx, name, p)
 	}
-	if acting[name] {
+	if takes {
 		// The lease was taken and lost again before the call got through.
 		return nil, rpc.Errorf(rpc.Unavailable, "state store unavailable: this host lost the lease while serving the call; HF's next call retries")
 	}
-	return nil, rpc.Errorf(rpc.Unavailable, "%s", h.C.standbyMessage())
+	return nil, rpc.Errorf(rpc.Unavailable, "%s", h.C.standbyMessage(ctx))
 }
 
 // standbyMessage says who acts instead of this host.
-func (c *Coordinator) standbyMessage() string {
+func (c *Coordinator) standbyMessage(ctx context.Context) string {
+	c.observe(ctx) // the lease as it is now, not as last polled
 	st := c.Status()
 	if st.Holder == "" {
 		return fmt.Sprintf("this host (%s) is a standby and nobody holds the lease: HF's next call here takes it", c.o.Host)

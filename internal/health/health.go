@@ -90,7 +90,11 @@ func Assess(st apitype.Status, now time.Time, bound time.Duration) apitype.Healt
 		worse(CodeDegraded, "the last reconcile pass failed: "+st.LastReconcileError)
 	}
 	if st.Unsaved > 0 {
-		worse(CodeDegraded, fmt.Sprintf("%s not yet written to disk (state directory full or read-only?)", plural(st.Unsaved, "record")))
+		if st.HA != nil {
+			worse(CodeDegraded, fmt.Sprintf("%s not yet written to the shared table", plural(st.Unsaved, "record")))
+		} else {
+			worse(CodeDegraded, fmt.Sprintf("%s not yet written to disk (state directory full or read-only?)", plural(st.Unsaved, "record")))
+		}
 	}
 	if st.HA != nil && st.HA.LastError != "" {
 		worse(CodeDegraded, "shared state table: "+st.HA.LastError)

@@ -89,13 +89,14 @@ type api interface {
 // Table is an open DynamoDB table seen through one cluster's partition.
 // It is safe for concurrent use.
 type Table struct {
-	db      api
-	name    string
-	region  string
-	cluster string
-	timeout time.Duration
-	logger  *slog.Logger
-	fence   atomic.Uint64
+	db       api
+	name     string
+	region   string
+	endpoint string // Options.Endpoint, for the create command
+	cluster  string
+	timeout  time.Duration
+	logger   *slog.Logger
+	fence    atomic.Uint64
 
 	base   context.Context // canceled by Close
 	cancel context.CancelFunc
@@ -187,13 +188,20 @@ func Open(ctx context.Context, o Options) (*Table, error) {
 			do.HTTPClient = o.HTTPClient
 		}
 	})
-	t := &Table{db: client, name: o.Table, region: cfg.Region, cluster: o.ClusterID, timeout: o.CallTimeout, logger: o.Logger, ok: true}
+	t := &Table{db: client, name: o.Table, region: cfg.Region, endpoint: o.Endpoint, cluster: o.ClusterID, timeout: o.CallTimeout, logger: o.Logger, ok: true}
 	t.base, t.cancel = context.WithCancel(context.Background())
 	if err := t.check(ctx, o.Create); err != nil {
 		t.cancel()
 		return nil, err
 	}
 	return t, nil
+}
+
+// NoTableError: the table does not exist (and Options.Create was off).
+type NoTableError struct{ Table, Region, Command string }
+
+func (e *NoTableError) Error() string {
+	return fmt.Sprintf("DynamoDB table %s does not exist in region %s: create it with: %s", e.Table, e.Region, e.Command)
 }
 
 // check makes sure the table exists (creating it if create) and has the
@@ -203,7 +211,11 @@ func (t *Table) check(ctx context.Context, create bool) error {
 	var nf *types.ResourceNotFoundException
 	switch {
 	case errors.As(err, &nf) && !create:
-		return fmt.Errorf("DynamoDB table %s does not exist in region %s: create it with: %s", t.name, t.region, CreateCommand(t.name, t.region))
+		cmd := CreateCommand(t.name, t.region)
+		if t.endpoint != "" {
+			cmd += " --endpoint-url " + t.endpoint
+		}
+		return &NoTableError{Table: t.name, Region: t.region, Command: cmd}
 	case errors.As(err, &nf):
 		if err := t.create(ctx); err != nil {
 			return err
