@@ -214,6 +214,34 @@ func (rc *Reconciler) listingPlan(p *state.Provider, start time.Time) (full bool
 func (rc *Reconciler) foldLocked(p *state.Provider, insts []provider.Instance, now time.Time, seen map[string]bool, changedR map[string]*domain.Request, asked bool) []*domain.Machine {
 	name := p.Cfg.Name
 	var changedM []*domain.Machine
+	// Units each request has in this listing, in any state (a returned
+	// one terminated since counts): a request rebuilt after a failover
+	// stops waiting for its units once they all show.
+	shown := map[string]int{}
+	for i := range insts {
+		w := 1
+		if tpl := p.Templates[insts[i].Tags[provider.TagTemplateID]]; tpl != nil {
+			w = max(tpl.WeightOf(insts[i].InstanceType), 1)
+		}
+		shown[insts[i].Tags[provider.TagRequestID]] += w
+	}
+	defer func() {
+		for rid, n := range shown {
+			if r := rc.st.Requests[rid]; r != nil && r.UnitsFromTag && !r.Final() && n >= r.Units {
+				// All shown: what is live is the request, as for an older
+				// rebuilt one.
+				r.UnitsFromTag = false
+				units := 0
+				for _, id := range r.MachineIDs {
+					if m := rc.st.Machines[id]; m != nil {
+						units += max(m.Weight, 1)
+					}
+				}
+				r.Units = max(units, 1)
+				changedR[rid] = r
+			}
+		}
+	}()
 	for i := range insts {
 		in := &insts[i]
 		if pn := in.Tags[provider.TagProvider]; pn != "" && pn != name {
@@ -356,10 +384,12 @@ func (rc *Reconciler) adoptLocked(p *state.Provider, in *provider.Instance, now 
 			// own evidence (see provenUnclaimedLocked).
 			AwaitingClaim: true,
 		}
-		if n, err := strconv.Atoi(in.Tags[provider.TagRequestUnits]); err == nil && n > 0 {
-			// The units HF asked for: the request waits for the others
-			// EC2 has not shown yet (eventual consistency) before it is
-			// complete, rather than answer HF with what showed first.
+		if n, err := strconv.Atoi(in.Tags[provider.TagRequestUnits]); err == nil && n > 0 && now.Sub(in.LaunchTime) < rc.st.Opts.VisibilityGrace {
+			// Launched moments ago (a failover): the request waits for the
+			// units HF asked for that EC2 has not shown yet (eventual
+			// consistency) before it is complete, rather than answer HF
+			// with what showed first. An older one is what the cloud
+			// shows (some may have been returned and be gone).
 			r.Units, r.UnitsFromTag = n, true
 		}
 		rc.st.Requests[rid] = r
