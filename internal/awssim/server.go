@@ -119,7 +119,9 @@ func (r *Region) serveAPI(w http.ResponseWriter, req *http.Request) {
 	if target := req.Header.Get("X-Amz-Target"); target != "" {
 		c.service = svcSSM
 		c.action = target
-		if i := strings.LastIndexByte(target, '.'); i >= 0 {
+		if a, ok := strings.CutPrefix(target, pricingTargetPrefix); ok {
+			c.service, c.action = svcPricing, a
+		} else if i := strings.LastIndexByte(target, '.'); i >= 0 {
 			c.action = target[i+1:]
 			if !strings.HasPrefix(target, "AmazonSSM.") {
 				c.action = target
@@ -238,6 +240,8 @@ func (r *Region) handlerFor(c *call) handler {
 		return r.autoscaling[c.action]
 	case svcSSM:
 		return r.ssm[c.action]
+	case svcPricing:
+		return r.pricing[c.action]
 	}
 	return nil
 }
@@ -246,7 +250,7 @@ func unknownAction(c *call) *APIError {
 	switch c.service {
 	case svcAutoScaling:
 		return &APIError{Code: "InvalidAction", Message: fmt.Sprintf("Could not find operation %s for version %s", c.action, autoScalingVersion), Status: 400}
-	case svcSSM:
+	case svcSSM, svcPricing:
 		return &APIError{Code: "UnknownOperationException", Message: fmt.Sprintf("Unknown operation %s", c.action), Status: 400}
 	}
 	return &APIError{Code: "InvalidAction", Message: fmt.Sprintf("The action %s is not valid for this web service.", c.action), Status: 400}
@@ -327,6 +331,9 @@ func (r *Region) writeError(w http.ResponseWriter, c *call, err error) {
 		if c.service == svcSSM {
 			ae.Code = "InternalServerError"
 		}
+		if c.service == svcPricing {
+			ae.Code = "InternalErrorException"
+		}
 	}
 	if c.action != "" {
 		r.countError(c.action, ae.Code)
@@ -338,7 +345,7 @@ func (r *Region) writeError(w http.ResponseWriter, c *call, err error) {
 	}
 	w.Header().Set("x-amzn-RequestId", c.requestID)
 	switch c.service {
-	case svcSSM:
+	case svcSSM, svcPricing:
 		w.Header().Set("Content-Type", "application/x-amz-json-1.1")
 		w.Header().Set("X-Amzn-ErrorType", ae.Code)
 		w.WriteHeader(ae.status())
@@ -388,7 +395,7 @@ func innerXML(v any) ([]byte, error) {
 
 func (r *Region) writeResult(w http.ResponseWriter, c *call, out any) {
 	w.Header().Set("x-amzn-RequestId", c.requestID)
-	if c.service == svcSSM {
+	if c.service == svcSSM || c.service == svcPricing {
 		b, err := json.Marshal(out)
 		if err != nil {
 			r.writeError(w, c, err)
