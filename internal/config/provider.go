@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -145,6 +146,51 @@ func readIntUnit(unit time.Duration, lo, hi time.Duration) func(d *doc, v value)
 
 func readBool(d *doc, v value) (any, bool) { return v.boolean() }
 
+func readEnum(allowed ...string) func(d *doc, v value) (any, bool) {
+	return func(d *doc, v value) (any, bool) {
+		s, ok := v.str()
+		if !ok {
+			return nil, false
+		}
+		for _, a := range allowed {
+			if s == a {
+				return s, true
+			}
+		}
+		v.errorf("%q: one of %s", s, strings.Join(allowed, ", "))
+		return nil, false
+	}
+}
+
+// decodePrices reads a provider's prices: table, instance type to
+// dollars per hour.
+func decodePrices(v value) map[string]float64 {
+	entries, ok := v.mapping()
+	if !ok {
+		return nil
+	}
+	out := map[string]float64{}
+	for _, e := range entries {
+		f, ok := e.val.number()
+		if !ok {
+			continue
+		}
+		if f <= 0 || f > 1000 {
+			e.val.errorf("%v: an on-demand price in US dollars per hour, above 0 and at most 1000 (e.g. 0.085)", f)
+			continue
+		}
+		if !instanceTypeRe.MatchString(e.name) {
+			e.val.errorf("%q is not an instance type name such as c5.large", e.name)
+			continue
+		}
+		out[e.name] = f
+	}
+	return out
+}
+
+// instanceTypeRe is the shape of an EC2 instance type name.
+var instanceTypeRe = regexp.MustCompile(`^[a-z][a-z0-9-]*\.[a-z0-9-]+$`)
+
 var settingSpecs = []settingSpec{
 	{name: "region", ibm: "AWS_REGION", read: readString},
 	{name: "profile", read: readString},
@@ -167,6 +213,8 @@ var settingSpecs = []settingSpec{
 	{name: "spot_terminate_on_reclaim", ibm: "AWS_SPOT_TERMINATE_ON_RECLAIM", read: readBool},
 	{name: "tag_instance_id", ibm: "AWS_TAG_InstanceID", read: readBool},
 	{name: "user_data_template", read: readPath},
+	{name: "pricing", read: readEnum(PricingOff, PricingTable, PricingAPI)},
+	{name: "spot_price_ttl", read: readDurRange(MinSpotPriceTTL, MaxSpotPriceTTL)},
 	// INSTANCE_CREATION_TIMEOUT (LSF, minutes): ohfp's nearest is
 	// pending_timeout; see decodeProvider.
 	{ibm: "INSTANCE_CREATION_TIMEOUT", read: readIntRange(1, 1<<20)},
@@ -353,6 +401,8 @@ func decodeProvider(v value, c *Config) (Provider, bool) {
 		PendingTimeout:        DefaultPendingTimeout,
 		DescribeRetryAttempts: DefaultDescribeRetries,
 		AWSRateLimit:          true,
+		Pricing:               PricingTable,
+		SpotPriceTTL:          DefaultSpotPriceTTL,
 	}
 	got := map[string]*setting{}
 	var templatesNode, templatesFileNode, hfConfigNode, hfDirNode *value
@@ -380,6 +430,7 @@ func decodeProvider(v value, c *Config) (Provider, bool) {
 			}
 		}},
 		field{"templates", func(v value) { templatesNode = &v }},
+		field{"prices", func(v value) { p.Prices = decodePrices(v) }},
 		field{"hf_conf_dir", func(v value) {
 			if dir, ok := d.path(v); ok {
 				hfDirNode = &v
@@ -478,6 +529,10 @@ func decodeProvider(v value, c *Config) (Provider, bool) {
 			}
 		case "user_data_template":
 			p.UserDataTemplate = s.val.(string)
+		case "pricing":
+			p.Pricing = s.val.(string)
+		case "spot_price_ttl":
+			p.SpotPriceTTL = s.val.(time.Duration)
 		case "instance_creation_timeout":
 			mins := s.val.(int)
 			if _, set := got["pending_timeout"]; set {
