@@ -261,6 +261,9 @@ type Provider struct {
 	// SpotPriceTTL is how long a Spot price from DescribeSpotPriceHistory
 	// is reused (pricing: api). Default 10 min.
 	SpotPriceTTL time.Duration `json:"spot_price_ttl"`
+	// PricingEndpointURL is the Price List API's endpoint (pricing: api).
+	// Default: EndpointURL when set, else AWS's in us-east-1.
+	PricingEndpointURL string `json:"pricing_endpoint_url,omitempty"`
 	// TemplatesFile is IBM's awsprov_templates.json for this provider.
 	TemplatesFile string `json:"templates_file,omitempty"`
 	// HFConfigFile is IBM's awsprov_config.json for this provider; its

@@ -215,6 +215,7 @@ var settingSpecs = []settingSpec{
 	{name: "user_data_template", read: readPath},
 	{name: "pricing", read: readEnum(PricingOff, PricingTable, PricingAPI)},
 	{name: "spot_price_ttl", read: readDurRange(MinSpotPriceTTL, MaxSpotPriceTTL)},
+	{name: "pricing_endpoint_url", read: readURL},
 	// INSTANCE_CREATION_TIMEOUT (LSF, minutes): ohfp's nearest is
 	// pending_timeout; see decodeProvider.
 	{ibm: "INSTANCE_CREATION_TIMEOUT", read: readIntRange(1, 1<<20)},
@@ -533,6 +534,8 @@ func decodeProvider(v value, c *Config) (Provider, bool) {
 			p.Pricing = s.val.(string)
 		case "spot_price_ttl":
 			p.SpotPriceTTL = s.val.(time.Duration)
+		case "pricing_endpoint_url":
+			p.PricingEndpointURL = s.val.(string)
 		case "instance_creation_timeout":
 			mins := s.val.(int)
 			if _, set := got["pending_timeout"]; set {
