@@ -686,6 +686,7 @@ func (sv *Service) StatusReport() apitype.Status {
 		rep.Drained = append(rep.Drained, apitype.Drained{Provider: d.Provider, TemplateID: d.TemplateID, Since: d.At, By: d.Who})
 	}
 	rep.Unsaved = sv.st.Unsaved()
+	rep.Cost = sv.costLocked()
 	return rep
 }
 
@@ -749,10 +750,15 @@ func (sv *Service) Show(id string) (apitype.Shown, error) {
 		for _, n := range sv.st.Notes[id] {
 			shown.History = append(shown.History, apitype.Note{At: n.At, Who: n.Who, Action: n.Action, Text: n.Text})
 		}
+		if r.Kind == domain.KindAcquire {
+			shown.Cost = sv.requestCostLocked(r)
+		}
 		return apitype.Shown{Request: shown, Status: &st}, nil
 	}
 	if m := sv.st.LookupLocked(hf.MachineRef{MachineID: id, Name: id}); m != nil {
-		return apitype.Shown{Machine: shownMachine(m)}, nil
+		shown := shownMachine(m)
+		shown.Price = sv.priceLocked(m)
+		return apitype.Shown{Machine: shown}, nil
 	}
 	return apitype.Shown{}, &NotFoundError{What: "request or machine", ID: id}
 }
@@ -776,7 +782,7 @@ func shownMachine(m *domain.Machine) *apitype.Machine {
 		InstanceType: m.InstanceType, Spot: m.Spot, SpotRequest: m.SpotRequest, Weight: m.Weight, LaunchTime: m.LaunchTime,
 		Tags: m.Tags, Result: m.Result, Message: m.Message, Doomed: m.Doomed, TerminateSent: m.TerminateSent,
 		Handle: m.Handle, CapacityReleased: m.CapacityReleased, ReclaimedAt: m.ReclaimedAt, InterruptAt: m.InterruptAt,
-		LastSeen: m.LastSeen, EndedAt: m.EndedAt,
+		LastSeen: m.LastSeen, EndedAt: m.EndedAt, AZ: m.AZ,
 	}
 }
 
