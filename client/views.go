@@ -120,19 +120,19 @@ func printStatus(inv *invocation, out *output, st apitype.Status) error {
 	if c := st.Cost; c != nil {
 		k.add("cost", sumText(c.Total)+" (estimate)")
 		for _, t := range c.Templates {
-			key := "cost " + t.TemplateID
+			name := t.TemplateID
 			if len(st.Providers) > 1 {
-				key += " (" + t.Provider + ")"
+				name += " (" + t.Provider + ")"
 			}
-			k.add(key, sumText(t.Sum))
+			k.add("cost template", name+": "+sumText(t.Sum))
 		}
 		const maxRequests = 10
 		for i, r := range c.Requests {
 			if i == maxRequests {
-				k.add("cost ...", fmt.Sprintf("and %d more requests (ohfp status --json)", len(c.Requests)-maxRequests))
+				k.add("cost request", fmt.Sprintf("and %d more (ohfp status --json)", len(c.Requests)-maxRequests))
 				break
 			}
-			k.add("cost "+r.ID, sumText(r.Sum))
+			k.add("cost request", r.ID+": "+sumText(r.Sum))
 		}
 	}
 	return k.flush()

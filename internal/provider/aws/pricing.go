@@ -317,7 +317,7 @@ func (p *Provider) spotPrices(ctx context.Context, offers []provider.Offering) m
 func priceError(op, action string, err error) string {
 	switch code := apiCode(err); code {
 	case "UnauthorizedOperation", "AccessDenied", "AccessDeniedException":
-		return fmt.Sprintf("%s not allowed (%s): allow %s to ohfpd's role, or set prices: (on-demand) or pricing: table", op, code, action)
+		return fmt.Sprintf("%s not allowed (%s): add %s to ohfpd's IAM policy, or set prices: (on-demand) and pricing: table", op, code, action)
 	}
 	var te *timeoutError
 	if errors.As(err, &te) || errors.Is(err, context.DeadlineExceeded) {
