@@ -65,6 +65,7 @@ func near(a, b float64) bool { return math.Abs(a-b) < 1e-6 }
 // and the Price List API, Spot from the Spot price history; in ohfp show,
 // ohfp status (text and --json) and /metrics.
 func TestCostEstimates(t *testing.T) {
+	t.Parallel() // with TestCostAPIDeniedOrUnreachable: each has its own region and daemon
 	e := newEnvWith(t, costTemplates, "    pricing: api\n    prices: {c5.large: 0.09}\n")
 	var spot []map[string]any
 	for _, az := range []string{"us-east-1a", "us-east-1b", "us-east-1c"} {
@@ -150,6 +151,7 @@ func TestCostEstimates(t *testing.T) {
 // may not read: launches go on, the estimates are unknown with the
 // reason, and ohfpd stays healthy.
 func TestCostAPIDeniedOrUnreachable(t *testing.T) {
+	t.Parallel()
 	dead := "http://" + freeAddr(t) // nothing listens there
 	e := newEnvWith(t, costTemplates, "    pricing: api\n    pricing_endpoint_url: "+dead+"\n    retry_attempts: 0\n")
 	e.sim("faults", map[string]any{"denied": []string{"DescribeSpotPriceHistory"}})
