@@ -9,6 +9,7 @@ import (
 
 	"github.com/ohfp/ohfp/internal/awssim"
 	"github.com/ohfp/ohfp/internal/provider"
+	"github.com/ohfp/ohfp/internal/template"
 )
 
 func TestPricesTableMode(t *testing.T) {
@@ -131,5 +132,26 @@ func TestPricesDeniedAndUnreachable(t *testing.T) {
 	}
 	if h := q.Health(); h.Summary() != "ok" || h.Errors["GetProducts"] == 0 {
 		t.Errorf("unreachable Price List: health %q, errors %v", h.Summary(), h.Errors)
+	}
+}
+
+func TestCheckPrices(t *testing.T) {
+	ctx := context.Background()
+	tpl := template.Template{TemplateID: "spot", VMType: "m5.large", PriceType: template.PriceSpot}
+	// pricing: table: nothing to check.
+	p, _, _ := newSim(t, Settings{})
+	if got := p.checkPrices(ctx, tpl); len(got) != 0 {
+		t.Fatalf("table mode checked prices: %+v", got)
+	}
+	p, r, _ := newSim(t, Settings{Pricing: PricingAPI})
+	got := p.checkPrices(ctx, tpl)
+	if len(got) != 2 || !got[0].OK || !strings.Contains(got[0].Result, "$0.0960/h") || !got[1].OK {
+		t.Fatalf("allowed: %+v", got)
+	}
+	r.SetFaults(awssim.Faults{Denied: []string{"GetProducts", "DescribeSpotPriceHistory"}})
+	got = p.checkPrices(ctx, tpl)
+	if len(got) != 2 || got[0].OK || !strings.Contains(got[0].Result, "pricing:GetProducts") ||
+		got[1].OK || !strings.Contains(got[1].Result, "ec2:DescribeSpotPriceHistory") {
+		t.Fatalf("denied: %+v", got)
 	}
 }
