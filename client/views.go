@@ -142,7 +142,53 @@ func printStatus(inv *invocation, out *output, st apitype.Status) error {
 	if st.Unsaved > 0 {
 		k.add("disk", plural(st.Unsaved, "record")+" not yet written")
 	}
+	if c := st.Cost; c != nil {
+		k.add("cost", sumText(c.Total)+" (estimate)")
+		for _, t := range c.Templates {
+			name := t.TemplateID
+			if len(st.Providers) > 1 {
+				name += " (" + t.Provider + ")"
+			}
+			k.add("cost template", name+": "+sumText(t.Sum))
+		}
+		const maxRequests = 10
+		for i, r := range c.Requests {
+			if i == maxRequests {
+				k.add("cost request", fmt.Sprintf("and %d more (ohfp status --json)", len(c.Requests)-maxRequests))
+				break
+			}
+			k.add("cost request", r.ID+": "+sumText(r.Sum))
+		}
+	}
 	return k.flush()
+}
+
+// dollars writes an hourly price.
+func dollars(d float64) string { return fmt.Sprintf("$%.4f/h", d) }
+
+// priceText says a machine's estimate: "$0.0850/h on-demand (table)", or
+// why it is not known.
+func priceText(p *apitype.Price) string {
+	if p == nil {
+		return ""
+	}
+	if !p.Known {
+		return "unknown (" + p.Type + "): " + p.Reason
+	}
+	s := dollars(p.DollarsPerHour) + " " + p.Type
+	if p.Source != "" {
+		s += " (" + p.Source + ")"
+	}
+	return s
+}
+
+// sumText says a summed estimate: "$0.2000/h for 3 machines; 1 unknown: why".
+func sumText(c apitype.CostSum) string {
+	s := dollars(c.DollarsPerHour) + " for " + plural(c.Machines, "machine")
+	if c.Unknown > 0 {
+		s += fmt.Sprintf("; %d unknown: %s", c.Unknown, c.Reason)
+	}
+	return s
 }
 
 // leaseText says who acts for a shared-store cluster (ha:).
@@ -515,6 +561,13 @@ func cmdShow(ctx context.Context, inv *invocation, out *output) error {
 		for _, n := range r.History {
 			k.add("history", agoAbs(now, n.At)+": "+n.Text+", by "+n.Who)
 		}
+		prices := map[string]*apitype.Price{}
+		if c := r.Cost; c != nil {
+			k.add("cost", sumText(c.Sum)+" (live machines, estimate)")
+			for _, mc := range c.Machines {
+				prices[mc.ID] = mc.Price
+			}
+		}
 		if err := k.flush(); err != nil {
 			return err
 		}
@@ -522,9 +575,22 @@ func cmdShow(ctx context.Context, inv *invocation, out *output) error {
 			return nil
 		}
 		fmt.Fprintln(out.w)
-		tw := out.table("MACHINE", "NAME", "STATE", "RESULT", "TYPE", "PRICE", "PRIVATE-IP", "LAUNCHED", "MESSAGE")
+		if r.Cost == nil {
+			tw := out.table("MACHINE", "NAME", "STATE", "RESULT", "TYPE", "PRICE", "PRIVATE-IP", "LAUNCHED", "MESSAGE")
+			for _, m := range machines {
+				row(tw, m.MachineID, m.Name, m.Status, m.Result, m.InstanceType, m.PriceType, deref(m.PrivateIPAddress), epochAgo(now, m.LaunchTime), m.Message)
+			}
+			return tw.Flush()
+		}
+		tw := out.table("MACHINE", "NAME", "STATE", "RESULT", "TYPE", "PRICE", "$/HOUR", "PRIVATE-IP", "LAUNCHED", "MESSAGE")
 		for _, m := range machines {
-			row(tw, m.MachineID, m.Name, m.Status, m.Result, m.InstanceType, m.PriceType, deref(m.PrivateIPAddress), epochAgo(now, m.LaunchTime), m.Message)
+			est := ""
+			if p := prices[m.MachineID]; p != nil && p.Known {
+				est = fmt.Sprintf("%.4f", p.DollarsPerHour)
+			} else if p != nil {
+				est = "unknown"
+			}
+			row(tw, m.MachineID, m.Name, m.Status, m.Result, m.InstanceType, m.PriceType, est, deref(m.PrivateIPAddress), epochAgo(now, m.LaunchTime), m.Message)
 		}
 		return tw.Flush()
 	case s.Machine != nil:
@@ -547,6 +613,8 @@ func cmdShow(ctx context.Context, inv *invocation, out *output) error {
 			typ += " (spot)"
 		}
 		k.add("type", typ)
+		k.add("zone", m.AZ)
+		k.add("price", priceText(m.Price))
 		k.add("spot request", m.SpotRequest)
 		k.add("weight", itoaOr(m.Weight))
 		k.add("private ip", m.PrivateIP)

@@ -310,6 +310,11 @@ func (d *daemon) buildProviders(ctx context.Context, cfg *config.Config) ([]engi
 			CallTimeout:     p.CallTimeout,
 			RetryAttempts:   p.RetryAttempts,
 			RateLimit:       p.AWSRateLimit,
+
+			Pricing:            p.Pricing,
+			Prices:             p.Prices,
+			SpotPriceTTL:       p.SpotPriceTTL,
+			PricingEndpointURL: p.PricingEndpointURL,
 		}
 		if old := d.provs[p.Name]; old != nil {
 			// The same provider after a reload: its calls, errors and

@@ -93,6 +93,91 @@ type Status struct {
 	// HA is the lease of a shared-store cluster (the `ha:` section); nil
 	// on a single host.
 	HA *HA `json:"ha,omitempty"`
+	// Cost is the hourly price estimate of the live machines; nil when no
+	// provider prices (pricing: off).
+	Cost *Cost `json:"cost,omitempty"`
+}
+
+// Price is a machine's hourly price estimate.
+type Price struct {
+	Known          bool      `json:"known"`
+	DollarsPerHour float64   `json:"dollarsPerHour,omitempty"`
+	Type           string    `json:"type"`             // on-demand or spot
+	Source         string    `json:"source,omitempty"` // table, price-list or spot-history
+	Reason         string    `json:"reason,omitempty"` // why it is not known
+	At             time.Time `json:"at,omitzero"`      // when it was fetched
+}
+
+// CostSum is the summed hourly estimate of a set of live machines.
+type CostSum struct {
+	DollarsPerHour float64 `json:"dollarsPerHour"`
+	Machines       int     `json:"machines"`          // live machines with a known price (in the sum)
+	Unknown        int     `json:"unknown,omitempty"` // live machines whose price is not known
+	Reason         string  `json:"reason,omitempty"`  // why, for one of them
+}
+
+// Add counts one live machine's price in the sum.
+func (c *CostSum) Add(p *Price) {
+	if p == nil {
+		return
+	}
+	if p.Known {
+		c.DollarsPerHour += p.DollarsPerHour
+		c.Machines++
+		return
+	}
+	c.Unknown++
+	if c.Reason == "" {
+		c.Reason = p.Reason
+	}
+}
+
+// Cost is the hourly price estimate of the live machines, in all and per
+// template and request.
+type Cost struct {
+	Total     CostSum        `json:"total"`
+	Templates []TemplateCost `json:"templates"`
+	Requests  []RequestCost  `json:"requests"`
+	// Offerings are the prices per provider, template, instance type,
+	// zone and price type, with how many live machines run each (the
+	// per-machine price metric).
+	Offerings []OfferingCost `json:"offerings"`
+}
+
+// TemplateCost is one template's live machines' estimate.
+type TemplateCost struct {
+	Provider   string  `json:"provider"`
+	TemplateID string  `json:"templateId"`
+	Sum        CostSum `json:"sum"`
+}
+
+// RequestCost is one acquire request's live machines' estimate.
+type RequestCost struct {
+	ID         string  `json:"id"`
+	Provider   string  `json:"provider"`
+	TemplateID string  `json:"templateId"`
+	Sum        CostSum `json:"sum"`
+}
+
+// OfferingCost is the known price of one machine of an offering and how
+// many live machines run it.
+type OfferingCost struct {
+	Provider       string  `json:"provider"`
+	TemplateID     string  `json:"templateId"`
+	InstanceType   string  `json:"instanceType"`
+	AZ             string  `json:"az,omitempty"`
+	PriceType      string  `json:"priceType"`
+	DollarsPerHour float64 `json:"dollarsPerHour"`
+	Machines       int     `json:"machines"`
+}
+
+// MachineCost is one machine's estimate within a request.
+type MachineCost struct {
+	ID           string `json:"id"`
+	InstanceType string `json:"instanceType,omitempty"`
+	AZ           string `json:"az,omitempty"`
+	Live         bool   `json:"live"`
+	Price        *Price `json:"price,omitempty"`
 }
 
 // EventQueue is what one provider's event queue brought.
@@ -332,6 +417,15 @@ type Request struct {
 	FinishedAt    time.Time `json:"finishedAt,omitzero"`
 	// History is what operators did to the request.
 	History []Note `json:"history,omitempty"`
+	// Cost is the estimate of its machines, each and summed over the live
+	// ones; nil when its provider does not price.
+	Cost *RequestMachinesCost `json:"cost,omitempty"`
+}
+
+// RequestMachinesCost is a request's machines' estimates.
+type RequestMachinesCost struct {
+	Sum      CostSum       `json:"sum"`
+	Machines []MachineCost `json:"machines"`
 }
 
 // Machine is everything ohfpd holds about a machine, for a person.
@@ -365,6 +459,9 @@ type Machine struct {
 	DrainReason      string    `json:"drainReason,omitempty"` // why (scheduled event, status check, rebalance)
 	LastSeen         time.Time `json:"lastSeen,omitzero"`
 	EndedAt          time.Time `json:"endedAt,omitzero"`
+	AZ               string    `json:"az,omitempty"`
+	// Price is its hourly estimate; nil when its provider does not price.
+	Price *Price `json:"price,omitempty"`
 }
 
 // ReloadAnswer is the answer of the reload method.

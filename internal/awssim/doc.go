@@ -1,8 +1,9 @@
 // Package awssim is a simulated AWS region that the real aws-sdk-go-v2
 // clients (and the AWS CLI, boto3, Terraform) talk to over HTTP exactly as
 // they talk to AWS: EC2 and Auto Scaling in the AWS Query protocols
-// (form-encoded requests, XML answers, XML errors), SSM in JSON 1.1, SQS
-// in JSON 1.0 (with the EventBridge events the region emits).
+// (form-encoded requests, XML answers, XML errors), SSM and the Price List
+// Query API in JSON 1.1, SQS in JSON 1.0 (with the EventBridge events the
+// region emits).
 //
 // # Using it
 //
@@ -307,6 +308,34 @@
 // More lenient: checks pass from launch (AWS reports initializing for the
 // first minutes), nothing fails a check by itself, and a scheduled event
 // never acts (the instance is not retired at notBefore).
+//
+// Prices (pricing.go; the /_sim/prices lever, SetPrices). Spot price
+// history follows the EC2 API Reference, "DescribeSpotPriceHistory": the
+// changes between StartTime and EndTime (default now) for each instance
+// type, Availability Zone and product description (Linux/UNIX and
+// Linux/UNIX (Amazon VPC)), plus the last change before StartTime, "the
+// effective price as of the start time"; filters availability-zone,
+// instance-type, product-description, spot-price and timestamp, another
+// filter name refused (InvalidParameterValue); MaxResults up to 1000,
+// NextToken pagination; at most 90 days back (EC2 User Guide, "Spot
+// Instance pricing history"). Each type starts with one price per AZ (a
+// stable discount off on-demand, the price Spot launches and fleets
+// use); the lever adds a point timestamped now. Answers are oldest first.
+// The Price List Query API's GetProducts follows the AWS Price List
+// Service API Reference, "GetProducts" and "Filter" (JSON 1.1, X-Amz-Target
+// AWSPriceListService.GetProducts; TERM_MATCH, EQUALS, CONTAINS, ANY_OF,
+// NONE_OF; MaxResults 1-100; FormatVersion aws_v1; PriceList entries are
+// JSON documents in strings, as the Billing and Cost Management User
+// Guide, "Reading the price list file", shows them: product.attributes
+// and terms.OnDemand.*.priceDimensions.*.pricePerUnit.USD). Only
+// ServiceCode AmazonEC2 has products: per catalogue type, Linux, shared
+// tenancy, preInstalledSw NA, and capacitystatus Used,
+// UnusedCapacityReservation and AllocatedCapacityReservation (so a query
+// that leaves capacitystatus out gets three, as from AWS). A denied
+// GetProducts (Faults.Denied) is AccessDeniedException. Lenient: the
+// Price List API is served at the simulator's one endpoint (AWS serves it
+// from us-east-1, eu-central-1 and ap-south-1 only); no Windows, RHEL,
+// dedicated or reserved offers; Spot prices never change by themselves.
 //
 // # Extension points (for fleet.go, spotfleet.go, asg.go)
 //

@@ -285,11 +285,12 @@ func (r *Region) sgByID(id string) *securityGroup {
 	return nil
 }
 
-// spotPrice is the current Spot price of a type in an AZ: a stable
-// discount off the on-demand price, slightly different per AZ.
+// spotPrice is the current Spot price of a type in an AZ: the latest point
+// of its Spot price history (a stable discount off the on-demand price,
+// slightly different per AZ, unless the /_sim/prices lever set another).
 func (r *Region) spotPrice(t *instanceType, az string) float64 {
-	f := 0.30 + 0.02*float64(az[len(az)-1]-'a')
-	return t.price * f
+	pts := r.spotPoints(t, az)
+	return pts[len(pts)-1].price
 }
 
 func formatPrice(p float64) string { return strconv.FormatFloat(p, 'f', 6, 64) }

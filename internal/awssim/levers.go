@@ -38,9 +38,10 @@ type Faults struct {
 	// Actions limits the random faults and latency to these actions; empty:
 	// all. Bucket throttling applies to every action regardless.
 	Actions []string `json:"actions,omitempty"`
-	// Denied are EC2 actions the caller's credentials may not make: each
-	// call is answered UnauthorizedOperation (403), dry runs included,
-	// before its parameters are read.
+	// Denied are EC2 (or Price List) actions the caller's credentials may
+	// not make: each call is answered UnauthorizedOperation (403), dry runs
+	// included, before its parameters are read; a Price List action
+	// (GetProducts) AccessDeniedException.
 	Denied []string `json:"denied,omitempty"`
 }
 
@@ -195,7 +196,7 @@ func (r *Region) initLevers() {
 // classify returns the bucket an action draws from.
 func (r *Region) classify(c *call) bucketClass {
 	switch c.service {
-	case svcSSM:
+	case svcSSM, svcPricing:
 		return bucketSSM
 	case svcAutoScaling:
 		if strings.HasPrefix(c.action, "Describe") {
@@ -226,7 +227,7 @@ func throttleError(service string) *APIError {
 	switch service {
 	case svcAutoScaling:
 		return &APIError{Code: "Throttling", Message: "Rate exceeded", Status: 400}
-	case svcSSM:
+	case svcSSM, svcPricing:
 		return &APIError{Code: "ThrottlingException", Message: "Rate exceeded", Status: 400}
 	}
 	return &APIError{Code: "RequestLimitExceeded", Message: "Request limit exceeded.", Status: 503}
@@ -241,6 +242,8 @@ func serverError(service string, unavailable bool) *APIError {
 		return &APIError{Code: "InternalFailure", Message: "An internal error has occurred.", Status: 500}
 	case svcSSM:
 		return &APIError{Code: "InternalServerError", Message: "An internal error has occurred.", Status: 500}
+	case svcPricing:
+		return &APIError{Code: "InternalErrorException", Message: "An internal error has occurred.", Status: 500}
 	}
 	return &APIError{Code: "InternalError", Message: "An internal error has occurred.", Status: 500}
 }
@@ -257,6 +260,11 @@ func (r *Region) pickFault(c *call) fault {
 	}
 	if c.service == svcEC2 && contains(f.Denied, c.action) {
 		out.err = errUnauthorized()
+		return out
+	}
+	if c.service == svcPricing && contains(f.Denied, c.action) {
+		out.err = &APIError{Code: "AccessDeniedException", Status: 400,
+			Message: fmt.Sprintf("User: arn:aws:iam::%s:user/sim is not authorized to perform: pricing:%s", AccountID, c.action)}
 		return out
 	}
 	if len(f.Actions) > 0 && !contains(f.Actions, c.action) {
@@ -680,6 +688,14 @@ func (r *Region) controlHandler() http.Handler {
 		err := decode(req, &b)
 		if err == nil {
 			err = r.ImpairInstances(b.Check, b.OK, b.Since, b.InstanceIDs...)
+		}
+		reply(w, nil, err)
+	})
+	mux.HandleFunc("POST /_sim/prices", func(w http.ResponseWriter, req *http.Request) {
+		var s PriceSetting
+		err := decode(req, &s)
+		if err == nil {
+			err = r.SetPrices(s)
 		}
 		reply(w, nil, err)
 	})

@@ -68,6 +68,7 @@ type Region struct {
 	ec2         map[string]handler
 	autoscaling map[string]handler
 	ssm         map[string]handler
+	pricing     map[string]handler
 	// actionClass maps an EC2 action to its throttling bucket class; actions
 	// not listed are classified by name (Describe*/Get* non-mutating).
 	actionClass map[string]bucketClass
@@ -94,6 +95,9 @@ type Region struct {
 
 	spotReqs  map[string]*spotRequest
 	spotOrder []*spotRequest
+	// spotSet: Spot prices the /_sim/prices lever set, per type and AZ,
+	// oldest first (pricing.go).
+	spotSet map[spotKey][]pricePoint
 
 	lts      map[string]*launchTemplate
 	ltByName map[string]*launchTemplate
@@ -173,6 +177,7 @@ func New(opts Options) *Region {
 		instances:   map[string]*instance{},
 		pools:       map[poolKey]*pool{},
 		spotReqs:    map[string]*spotRequest{},
+		spotSet:     map[spotKey][]pricePoint{},
 		lts:         map[string]*launchTemplate{},
 		ltByName:    map[string]*launchTemplate{},
 		tokens:      map[string]*idemEntry{},
@@ -190,6 +195,7 @@ func New(opts Options) *Region {
 	r.ec2["DescribeInstanceStatus"] = r.describeInstanceStatus // instancestatus.go
 	r.registerEC2()
 	r.registerSSM()
+	r.registerPricing()
 	r.registerExtensions()
 	return r
 }

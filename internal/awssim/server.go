@@ -123,6 +123,8 @@ func (r *Region) serveAPI(w http.ResponseWriter, req *http.Request) {
 		c.action = target
 		if a, ok := strings.CutPrefix(target, "AmazonSQS."); ok {
 			c.service, c.action = svcSQS, a
+		} else if a, ok := strings.CutPrefix(target, pricingTargetPrefix); ok {
+			c.service, c.action = svcPricing, a
 		} else if i := strings.LastIndexByte(target, '.'); i >= 0 {
 			c.action = target[i+1:]
 			if !strings.HasPrefix(target, "AmazonSSM.") {
@@ -246,6 +248,8 @@ func (r *Region) handlerFor(c *call) handler {
 		return r.autoscaling[c.action]
 	case svcSSM:
 		return r.ssm[c.action]
+	case svcPricing:
+		return r.pricing[c.action]
 	}
 	return nil
 }
@@ -254,7 +258,7 @@ func unknownAction(c *call) *APIError {
 	switch c.service {
 	case svcAutoScaling:
 		return &APIError{Code: "InvalidAction", Message: fmt.Sprintf("Could not find operation %s for version %s", c.action, autoScalingVersion), Status: 400}
-	case svcSSM:
+	case svcSSM, svcPricing:
 		return &APIError{Code: "UnknownOperationException", Message: fmt.Sprintf("Unknown operation %s", c.action), Status: 400}
 	}
 	return &APIError{Code: "InvalidAction", Message: fmt.Sprintf("The action %s is not valid for this web service.", c.action), Status: 400}
@@ -335,6 +339,9 @@ func (r *Region) writeError(w http.ResponseWriter, c *call, err error) {
 		if c.service == svcSSM {
 			ae.Code = "InternalServerError"
 		}
+		if c.service == svcPricing {
+			ae.Code = "InternalErrorException"
+		}
 	}
 	if c.action != "" {
 		r.countError(c.action, ae.Code)
@@ -357,7 +364,7 @@ func (r *Region) writeError(w http.ResponseWriter, c *call, err error) {
 		}
 		w.WriteHeader(ae.status())
 		json.NewEncoder(w).Encode(map[string]string{"__type": "com.amazonaws.sqs#" + ae.Code, "message": ae.Message})
-	case svcSSM:
+	case svcSSM, svcPricing:
 		w.Header().Set("Content-Type", "application/x-amz-json-1.1")
 		w.Header().Set("X-Amzn-ErrorType", ae.Code)
 		w.WriteHeader(ae.status())
@@ -407,7 +414,7 @@ func innerXML(v any) ([]byte, error) {
 
 func (r *Region) writeResult(w http.ResponseWriter, c *call, out any) {
 	w.Header().Set("x-amzn-RequestId", c.requestID)
-	if c.service == svcSSM || c.service == svcSQS {
+	if c.service == svcSSM || c.service == svcSQS || c.service == svcPricing {
 		b, err := json.Marshal(out)
 		if err != nil {
 			r.writeError(w, c, err)

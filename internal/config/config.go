@@ -49,6 +49,14 @@ const (
 	DefaultCapacityMemory    = 3 * time.Minute
 	DefaultBreakerFailures   = 3
 	DefaultBreakerCooldown   = 10 * time.Minute
+	DefaultSpotPriceTTL      = 10 * time.Minute
+)
+
+// Pricing modes (Provider.Pricing).
+const (
+	PricingOff   = "off"
+	PricingTable = "table"
+	PricingAPI   = "api"
 )
 
 // Limits.
@@ -56,6 +64,8 @@ const (
 	MinPendingTimeout = 180 * time.Second
 	MaxPendingTimeout = 10000 * time.Second
 	MaxRetryAttempts  = 10
+	MinSpotPriceTTL   = time.Minute
+	MaxSpotPriceTTL   = 24 * time.Hour
 )
 
 // Config is the whole daemon configuration, fully defaulted and validated.
@@ -252,6 +262,20 @@ type Provider struct {
 	// (awsprov_... when those are absent), where templates_file and
 	// hf_config_file are not given. ohfpd picks up HF's edits by itself.
 	HFConfDir string `json:"hf_conf_dir,omitempty"`
+	// Pricing is where machines' hourly price estimates come from: off
+	// (none), table (the default: Prices only, no AWS call) or api
+	// (on-demand from Prices, else the AWS Price List API,
+	// pricing:GetProducts; Spot from DescribeSpotPriceHistory).
+	Pricing string `json:"pricing"`
+	// Prices are on-demand prices in US dollars per hour by instance type;
+	// they win over the Price List API.
+	Prices map[string]float64 `json:"prices,omitempty"`
+	// SpotPriceTTL is how long a Spot price from DescribeSpotPriceHistory
+	// is reused (pricing: api). Default 10 min.
+	SpotPriceTTL time.Duration `json:"spot_price_ttl"`
+	// PricingEndpointURL is the Price List API's endpoint (pricing: api).
+	// Default: EndpointURL when set, else AWS's in us-east-1.
+	PricingEndpointURL string `json:"pricing_endpoint_url,omitempty"`
 	// TemplatesFile is IBM's awsprov_templates.json for this provider.
 	TemplatesFile string `json:"templates_file,omitempty"`
 	// HFConfigFile is IBM's awsprov_config.json for this provider; its

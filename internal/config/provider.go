@@ -168,6 +168,51 @@ func readQueue(d *doc, v value) (any, bool) {
 	return s, true
 }
 
+func readEnum(allowed ...string) func(d *doc, v value) (any, bool) {
+	return func(d *doc, v value) (any, bool) {
+		s, ok := v.str()
+		if !ok {
+			return nil, false
+		}
+		for _, a := range allowed {
+			if s == a {
+				return s, true
+			}
+		}
+		v.errorf("%q: one of %s", s, strings.Join(allowed, ", "))
+		return nil, false
+	}
+}
+
+// decodePrices reads a provider's prices: table, instance type to
+// dollars per hour.
+func decodePrices(v value) map[string]float64 {
+	entries, ok := v.mapping()
+	if !ok {
+		return nil
+	}
+	out := map[string]float64{}
+	for _, e := range entries {
+		f, ok := e.val.number()
+		if !ok {
+			continue
+		}
+		if f <= 0 || f > 1000 {
+			e.val.errorf("%v: an on-demand price in US dollars per hour, above 0 and at most 1000 (e.g. 0.085)", f)
+			continue
+		}
+		if !instanceTypeRe.MatchString(e.name) {
+			e.val.errorf("%q is not an instance type name such as c5.large", e.name)
+			continue
+		}
+		out[e.name] = f
+	}
+	return out
+}
+
+// instanceTypeRe is the shape of an EC2 instance type name.
+var instanceTypeRe = regexp.MustCompile(`^[a-z][a-z0-9-]*\.[a-z0-9-]+$`)
+
 var settingSpecs = []settingSpec{
 	{name: "region", ibm: "AWS_REGION", read: readString},
 	{name: "profile", read: readString},
@@ -197,6 +242,9 @@ var settingSpecs = []settingSpec{
 	{name: "rebalance_as_reclaim", read: readBool},
 	{name: "health_checks", read: readBool},
 	{name: "health_check_grace", read: readDurRange(time.Minute, 24*time.Hour)},
+	{name: "pricing", read: readEnum(PricingOff, PricingTable, PricingAPI)},
+	{name: "spot_price_ttl", read: readDurRange(MinSpotPriceTTL, MaxSpotPriceTTL)},
+	{name: "pricing_endpoint_url", read: readURL},
 	// INSTANCE_CREATION_TIMEOUT (LSF, minutes): ohfp's nearest is
 	// pending_timeout; see decodeProvider.
 	{ibm: "INSTANCE_CREATION_TIMEOUT", read: readIntRange(1, 1<<20)},
@@ -387,6 +435,8 @@ func decodeProvider(v value, c *Config) (Provider, bool) {
 		BreakerFailures:       DefaultBreakerFailures,
 		BreakerCooldown:       DefaultBreakerCooldown,
 		HealthChecks:          true,
+		Pricing:               PricingTable,
+		SpotPriceTTL:          DefaultSpotPriceTTL,
 	}
 	got := map[string]*setting{}
 	var templatesNode, templatesFileNode, hfConfigNode, hfDirNode *value
@@ -414,6 +464,7 @@ func decodeProvider(v value, c *Config) (Provider, bool) {
 			}
 		}},
 		field{"templates", func(v value) { templatesNode = &v }},
+		field{"prices", func(v value) { p.Prices = decodePrices(v) }},
 		field{"hf_conf_dir", func(v value) {
 			if dir, ok := d.path(v); ok {
 				hfDirNode = &v
@@ -526,6 +577,12 @@ func decodeProvider(v value, c *Config) (Provider, bool) {
 			p.HealthChecks = s.val.(bool)
 		case "health_check_grace":
 			p.HealthCheckGrace = s.val.(time.Duration)
+		case "pricing":
+			p.Pricing = s.val.(string)
+		case "spot_price_ttl":
+			p.SpotPriceTTL = s.val.(time.Duration)
+		case "pricing_endpoint_url":
+			p.PricingEndpointURL = s.val.(string)
 		case "instance_creation_timeout":
 			mins := s.val.(int)
 			if _, set := got["pending_timeout"]; set {

@@ -213,6 +213,10 @@ type Machine struct {
 	// persisted), so getReturnRequests can tell at a glance, for each of
 	// 10,000 hosts, whether listing it is HF's first sign of the request.
 	AwaitingClaim bool `json:"-"`
+	// AZ: its Availability Zone, as the cloud last said (not persisted:
+	// the first listing after a start says it again). Spot prices depend
+	// on it.
+	AZ string `json:"-"`
 	// LastSeen: the last reconcile pass that saw it in the cloud.
 	LastSeen time.Time `json:"lastSeen,omitzero"`
 	// EndedAt: when it was seen terminated or gone.
@@ -257,6 +261,7 @@ type Observation struct {
 	PublicIP    string
 	PrivateDNS  string
 	LaunchTime  time.Time
+	AZ          string // Availability Zone
 	// SpotRequestID: the instance's Spot request, when the cloud says (a
 	// fleet's launch answer may not yet).
 	SpotRequestID string
@@ -284,6 +289,9 @@ func (m *Machine) Observe(o Observation, now time.Time) bool {
 	}
 	if !o.LaunchTime.IsZero() {
 		m.LaunchTime = o.LaunchTime
+	}
+	if o.AZ != "" {
+		m.AZ = o.AZ
 	}
 	if o.SpotRequestID != "" && m.SpotRequest == "" {
 		m.SpotRequest, m.Spot = o.SpotRequestID, true

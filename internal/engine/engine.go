@@ -8,6 +8,7 @@ import (
 	"context"
 	"time"
 
+	"github.com/ohfp/ohfp/internal/cost"
 	"github.com/ohfp/ohfp/internal/provision"
 	"github.com/ohfp/ohfp/internal/reconcile"
 	"github.com/ohfp/ohfp/internal/service"
@@ -27,6 +28,7 @@ type Engine struct {
 	st *state.State
 	pv *provision.Provisioner
 	rc *reconcile.Reconciler
+	pk *cost.Keeper
 }
 
 // New builds the core and loads its state from the store.
@@ -36,7 +38,7 @@ func New(opts Options) (*Engine, error) {
 		return nil, err
 	}
 	rc := reconcile.New(st)
-	return &Engine{Service: service.New(st, rc), st: st, pv: provision.New(st), rc: rc}, nil
+	return &Engine{Service: service.New(st, rc), st: st, pv: provision.New(st), rc: rc, pk: cost.New(st)}, nil
 }
 
 // Reload swaps in new providers and templates. Requests and machines are
@@ -70,6 +72,13 @@ func (e *Engine) Run(ctx context.Context) error {
 		defer close(events)
 		e.rc.RunEvents(ctx)
 	}()
+	// Price estimates, in a goroutine of their own: a slow price API
+	// never holds a reconcile pass.
+	priced := make(chan struct{})
+	go func() {
+		defer close(priced)
+		e.pk.Run(ctx)
+	}()
 	due := time.Now().Add(next)
 	t := time.NewTimer(next)
 	defer t.Stop()
@@ -79,6 +88,7 @@ func (e *Engine) Run(ctx context.Context) error {
 		case <-ctx.Done():
 			<-provisioned
 			<-events
+			<-priced
 			e.pv.Wait()
 			return nil
 		case <-e.st.WakeReconcile:
@@ -113,6 +123,10 @@ func (e *Engine) Wait() { e.pv.Wait() }
 // ReconcileOnce runs one reconcile pass and returns the delay until the
 // next (see reconcile.Reconciler.ReconcileOnce).
 func (e *Engine) ReconcileOnce(ctx context.Context) time.Duration { return e.rc.ReconcileOnce(ctx) }
+
+// RefreshPrices refreshes the machines' price estimates once (see
+// cost.Keeper.Once) and returns when the next refresh is due.
+func (e *Engine) RefreshPrices(ctx context.Context) time.Duration { return e.pk.Once(ctx) }
 
 // FillTypeInfo fetches the instance types the templates need for ncpus
 // and nram (see reconcile.Reconciler.FillTypeInfo).

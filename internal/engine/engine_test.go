@@ -101,7 +101,7 @@ func (f *fakeCloud) Launch(_ context.Context, s provider.LaunchSpec) (provider.L
 		}
 		in := &provider.Instance{ID: id, State: "pending", InstanceType: s.Template.VMType,
 			PrivateIP: fmt.Sprintf("10.0.0.%d", f.n), PrivateDNS: fmt.Sprintf("ip-10-0-0-%d.ec2.internal", f.n),
-			LaunchTime: time.Unix(1_800_000_000, 0), Tags: tags, Spot: s.Template.Price() == "spot"}
+			LaunchTime: time.Unix(1_800_000_000, 0), Tags: tags, Spot: s.Template.Price() == "spot", AZ: "us-east-1a"}
 		if in.Spot {
 			in.SpotRequestID = "sir-" + id[2:]
 			f.spot[in.SpotRequestID] = provider.SpotRequest{ID: in.SpotRequestID, InstanceID: id, State: "active", StatusCode: "fulfilled"}

@@ -110,6 +110,21 @@ var (
 	descBreakerT   = prometheus.NewDesc("ohfp_template_stopped", "1 while a template's failure breaker has stopped it (availableNumber 0), by provider and template; templates not stopped are left out.", []string{"provider", "template"}, nil)
 	descEvents     = prometheus.NewDesc("ohfp_events_total", "Messages of the provider's event queue (interruption_queue), by outcome: received, applied (an event that changed a machine), malformed, foreign; and failed queue calls (error).", []string{"provider", "outcome"}, nil)
 	descBuild      = prometheus.NewDesc("ohfp_build_info", "ohfpd's version.", []string{"version"}, nil)
+	// Price estimates: per kind of machine, not per instance, so that the
+	// series are bounded by the configuration (templates x instance types
+	// x zones x price types), not by the number of machines.
+	descMachinePrice = prometheus.NewDesc("ohfp_machine_price_estimate_dollars",
+		"Hourly price estimate, in US dollars, of one live machine of this provider, template, instance type, Availability Zone and price type (on-demand or spot); ohfp_machine_price_estimate_machines says how many run it.",
+		[]string{"provider", "template", "instance_type", "az", "price_type"}, nil)
+	descMachinePriced = prometheus.NewDesc("ohfp_machine_price_estimate_machines",
+		"Live machines of this provider, template, instance type, Availability Zone and price type, whose price estimate is ohfp_machine_price_estimate_dollars.",
+		[]string{"provider", "template", "instance_type", "az", "price_type"}, nil)
+	descTemplatePrice = prometheus.NewDesc("ohfp_template_price_estimate_dollars_per_hour",
+		"Sum of the hourly price estimates, in US dollars, of a template's live machines whose price is known.",
+		[]string{"provider", "template"}, nil)
+	descTemplateUnpriced = prometheus.NewDesc("ohfp_template_price_unknown_machines",
+		"Live machines of a template whose price estimate is not known (ohfp status says why); they are not in ohfp_template_price_estimate_dollars_per_hour.",
+		[]string{"provider", "template"}, nil)
 )
 
 type stateCollector struct{ src Sources }
@@ -117,7 +132,7 @@ type stateCollector struct{ src Sources }
 func (c *stateCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descRequests, descMachines, descInFlight, descReconciles, descRecDur, descRecLag, descListings, descListDur,
 		descAWSCalls, descAWSErrors, descAWSThrot, descAWSHealthy, descAWSTimeout, descAWSWaits, descAWSSilent, descStore, descBuild,
-		descHealth, descLive, descCapacity, descBreakerF, descBreakerT, descEvents} {
+		descHealth, descLive, descCapacity, descBreakerF, descBreakerT, descEvents, descMachinePrice, descMachinePriced, descTemplatePrice, descTemplateUnpriced} {
 		ch <- d
 	}
 }
@@ -159,6 +174,16 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 		for name, e := range rep.Events {
 			for outcome, n := range map[string]int{"received": e.Received, "applied": e.Applied, "malformed": e.Malformed, "foreign": e.Foreign, "error": e.Errors} {
 				ch <- prometheus.MustNewConstMetric(descEvents, prometheus.CounterValue, float64(n), name, outcome)
+			}
+		}
+		if c := rep.Cost; c != nil {
+			for _, o := range c.Offerings {
+				ch <- prometheus.MustNewConstMetric(descMachinePrice, prometheus.GaugeValue, o.DollarsPerHour, o.Provider, o.TemplateID, o.InstanceType, o.AZ, o.PriceType)
+				ch <- prometheus.MustNewConstMetric(descMachinePriced, prometheus.GaugeValue, float64(o.Machines), o.Provider, o.TemplateID, o.InstanceType, o.AZ, o.PriceType)
+			}
+			for _, t := range c.Templates {
+				ch <- prometheus.MustNewConstMetric(descTemplatePrice, prometheus.GaugeValue, t.Sum.DollarsPerHour, t.Provider, t.TemplateID)
+				ch <- prometheus.MustNewConstMetric(descTemplateUnpriced, prometheus.GaugeValue, float64(t.Sum.Unknown), t.Provider, t.TemplateID)
 			}
 		}
 	}

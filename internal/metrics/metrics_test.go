@@ -102,3 +102,28 @@ func TestScrapeReadsTheHealthVerdict(t *testing.T) {
 		}
 	}
 }
+
+func TestScrapeCost(t *testing.T) {
+	sum := func(d float64, n, unknown int) apitype.CostSum {
+		return apitype.CostSum{DollarsPerHour: d, Machines: n, Unknown: unknown}
+	}
+	m := New(Sources{Status: func() apitype.Status {
+		return apitype.Status{Cost: &apitype.Cost{
+			Templates: []apitype.TemplateCost{{Provider: "aws", TemplateID: "od", Sum: sum(0.17, 2, 0)}, {Provider: "aws", TemplateID: "spot", Sum: sum(0.03, 1, 1)}},
+			Offerings: []apitype.OfferingCost{{Provider: "aws", TemplateID: "od", InstanceType: "c5.large", AZ: "us-east-1a", PriceType: "on-demand", DollarsPerHour: 0.085, Machines: 2}},
+		}}
+	}})
+	rec := httptest.NewRecorder()
+	m.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	body, _ := io.ReadAll(rec.Body)
+	for _, want := range []string{
+		`ohfp_machine_price_estimate_dollars{az="us-east-1a",instance_type="c5.large",price_type="on-demand",provider="aws",template="od"} 0.085`,
+		`ohfp_machine_price_estimate_machines{az="us-east-1a",instance_type="c5.large",price_type="on-demand",provider="aws",template="od"} 2`,
+		`ohfp_template_price_estimate_dollars_per_hour{provider="aws",template="od"} 0.17`,
+		`ohfp_template_price_unknown_machines{provider="aws",template="spot"} 1`,
+	} {
+		if !strings.Contains(string(body), want) {
+			t.Errorf("missing %s", want)
+		}
+	}
+}

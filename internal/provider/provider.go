@@ -61,6 +61,7 @@ type Instance struct {
 	StateReason   string // EC2 state reason code, e.g. Server.SpotInstanceTermination
 	InstanceType  string
 	SubnetID      string
+	AZ            string // Availability Zone
 	PrivateIP     string
 	PublicIP      string
 	PrivateDNS    string

@@ -765,6 +765,7 @@ func (sv *Service) StatusReport() apitype.Status {
 			Foreign: es.Foreign, Errors: es.Errors, LastError: es.LastError, LastAt: es.LastAt}
 	}
 	rep.Unsaved = sv.st.Unsaved()
+	rep.Cost = sv.costLocked()
 	return rep
 }
 
@@ -828,10 +829,15 @@ func (sv *Service) Show(id string) (apitype.Shown, error) {
 		for _, n := range sv.st.Notes[id] {
 			shown.History = append(shown.History, apitype.Note{At: n.At, Who: n.Who, Action: n.Action, Text: n.Text})
 		}
+		if r.Kind == domain.KindAcquire {
+			shown.Cost = sv.requestCostLocked(r)
+		}
 		return apitype.Shown{Request: shown, Status: &st}, nil
 	}
 	if m := sv.st.LookupLocked(hf.MachineRef{MachineID: id, Name: id}); m != nil {
-		return apitype.Shown{Machine: shownMachine(m)}, nil
+		shown := shownMachine(m)
+		shown.Price = sv.priceLocked(m)
+		return apitype.Shown{Machine: shown}, nil
 	}
 	return apitype.Shown{}, &NotFoundError{What: "request or machine", ID: id}
 }
@@ -856,7 +862,7 @@ func shownMachine(m *domain.Machine) *apitype.Machine {
 		Tags: m.Tags, Result: m.Result, Message: m.Message, Doomed: m.Doomed, TerminateSent: m.TerminateSent,
 		Handle: m.Handle, CapacityReleased: m.CapacityReleased, ReclaimedAt: m.ReclaimedAt, InterruptAt: m.InterruptAt,
 		DrainAt: m.DrainAt, DrainBy: m.DrainBy, DrainReason: m.DrainReason,
-		LastSeen: m.LastSeen, EndedAt: m.EndedAt,
+		LastSeen: m.LastSeen, EndedAt: m.EndedAt, AZ: m.AZ,
 	}
 }
 

@@ -108,6 +108,7 @@ func Observation(in provider.Instance) domain.Observation {
 		PublicIP:      in.PublicIP,
 		PrivateDNS:    in.PrivateDNS,
 		LaunchTime:    in.LaunchTime,
+		AZ:            in.AZ,
 		SpotRequestID: in.SpotRequestID,
 	}
 }

@@ -19,8 +19,11 @@ import (
 // records (internal/store/migrations.go), and keep the old golden file as
 // the new migration's input.
 //
-// Not persisted: Machine.Seq (creation order within one process) and
-// Machine.AwaitingClaim (a mirror of its request's, rebuilt by load).
+// Not persisted: Machine.Seq (creation order within one process),
+// Machine.AwaitingClaim (a mirror of its request's, rebuilt by load) and
+// Machine.AZ (said again by the first listing after a start). Nor are
+// price estimates (State.Prices): derived data, fetched again after a
+// start (package cost), so the records need no new version for them.
 //
 // Compatibility rule relied on since before versions: a request record
 // without awaitingClaim (written before the field existed, or claimed:

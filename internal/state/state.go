@@ -120,7 +120,10 @@ type State struct {
 	Machines  map[string]*domain.Machine
 	ByName    map[string]*domain.Machine
 	TypeInfo  map[string]provider.InstanceTypeInfo
-	Inflight  map[string]bool // request ids with a cloud call under way
+	// Prices are the hourly price estimates of what the live machines run
+	// (package cost keeps them in the background; not persisted).
+	Prices   map[PriceKey]provider.Price
+	Inflight map[string]bool // request ids with a cloud call under way
 	// TermInflight: instance ids with a termination or release under way.
 	TermInflight map[string]bool
 	// TermRetry: instance ids whose termination or release failed, and
@@ -168,6 +171,17 @@ type State struct {
 	// reconciler's next round forward (KickLaunch, KickReconcile).
 	WakeLaunch    chan struct{}
 	WakeReconcile chan struct{}
+}
+
+// PriceKey names a price estimate: a provider's offering.
+type PriceKey struct {
+	Provider string
+	provider.Offering
+}
+
+// PriceKeyOf is the price estimate a machine's price is read from.
+func PriceKeyOf(m *domain.Machine) PriceKey {
+	return PriceKey{Provider: m.Provider, Offering: provider.Offering{InstanceType: m.InstanceType, AZ: m.AZ, Spot: m.Spot}}
 }
 
 // ClaimMark is where the evidence against a request awaiting HF's claim
@@ -263,6 +277,7 @@ func New(opts Options) (*State, error) {
 		Machines:      map[string]*domain.Machine{},
 		ByName:        map[string]*domain.Machine{},
 		TypeInfo:      map[string]provider.InstanceTypeInfo{},
+		Prices:        map[PriceKey]provider.Price{},
 		Inflight:      map[string]bool{},
 		TermInflight:  map[string]bool{},
 		TermRetry:     map[string]TermRetry{},

@@ -6,6 +6,8 @@ import (
 	"fmt"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
 
 	"github.com/ohfp/ohfp/internal/provider"
 	"github.com/ohfp/ohfp/internal/template"
@@ -71,6 +73,47 @@ func (p *Provider) Check(ctx context.Context, t template.Template) []CheckResult
 	}
 	if pairs > maxCheckPairs {
 		out = append(out, CheckResult{What: fmt.Sprintf("%d more instance type and subnet pairs", pairs-maxCheckPairs), OK: true, Result: "not tried"})
+	}
+	return append(out, p.checkPrices(ctx, t)...)
+}
+
+// checkPrices tries, with pricing: api, what the template's price
+// estimates need: the Price List's price of its first instance type (when
+// prices: does not list it), and a DescribeSpotPriceHistory dry run for a
+// Spot template. A failure here never stops a launch; it says what the
+// estimates will lack.
+func (p *Provider) checkPrices(ctx context.Context, t template.Template) []CheckResult {
+	if p.prices.mode != PricingAPI {
+		return nil
+	}
+	types := t.InstanceTypes()
+	if len(types) == 0 {
+		return nil
+	}
+	var out []CheckResult
+	if p.prices.table[types[0]] == 0 {
+		what := "price estimate: Price List GetProducts for " + types[0]
+		if pr := p.listPrice(ctx, types[0]); pr.Known {
+			out = append(out, CheckResult{What: what, OK: true, Result: fmt.Sprintf("ok: $%.4f/h on-demand", pr.Dollars)})
+		} else {
+			out = append(out, CheckResult{What: what, Result: pr.Reason})
+		}
+	}
+	if t.Price() != template.PriceOnDemand {
+		what := "price estimate: DescribeSpotPriceHistory dry run"
+		_, err := p.prices.spot.DescribeSpotPriceHistory(ctx, &ec2.DescribeSpotPriceHistoryInput{DryRun: aws.Bool(true), InstanceTypes: []ec2types.InstanceType{ec2types.InstanceType(types[0])}})
+		switch code := apiCode(err); code {
+		case "DryRunOperation":
+			out = append(out, CheckResult{What: what, OK: true, Result: "ok"})
+		case "UnauthorizedOperation":
+			out = append(out, CheckResult{What: what, Result: "not permitted: the credentials lack ec2:DescribeSpotPriceHistory (Spot machines' estimates will be unknown)"})
+		default:
+			if err == nil {
+				out = append(out, CheckResult{What: what, OK: true, Result: "ok"})
+			} else {
+				out = append(out, CheckResult{What: what, Result: checkError(err)})
+			}
+		}
 	}
 	return out
 }

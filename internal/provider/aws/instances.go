@@ -120,6 +120,9 @@ func toInstance(i types.Instance) provider.Instance {
 	if i.State != nil {
 		out.State = string(i.State.Name)
 	}
+	if i.Placement != nil {
+		out.AZ = aws.ToString(i.Placement.AvailabilityZone)
+	}
 	if i.StateReason != nil {
 		out.StateReason = aws.ToString(i.StateReason.Code)
 	}

@@ -439,6 +439,65 @@ func (p *Provider) instrument(stack *middleware.Stack) error {
 	return stack.Finalize.Add(attempt, middleware.After)
 }
 
+// instrumentSide adds to a side client's stack (the Price List API, whose
+// endpoint is not the provider's region) what instrument adds but the
+// health: its calls end with the provider (Close) and at the whole-call
+// deadline, and are counted per action, errors and timeouts included; a
+// failure does not make AWS unhealthy, throttled or not answering.
+func (p *Provider) instrumentSide(stack *middleware.Stack) error {
+	err := stack.Initialize.Add(middleware.InitializeMiddlewareFunc("ohfpSideOperation",
+		func(ctx context.Context, in middleware.InitializeInput, next middleware.InitializeHandler) (middleware.InitializeOutput, middleware.Metadata, error) {
+			cctx, cancel := context.WithCancel(ctx)
+			stop := context.AfterFunc(p.life, cancel)
+			defer func() { stop(); cancel() }()
+			return next.HandleInitialize(cctx, in)
+		}), middleware.After)
+	if err != nil {
+		return err
+	}
+	attempt := middleware.FinalizeMiddlewareFunc("ohfpSideAttempt",
+		func(ctx context.Context, in middleware.FinalizeInput, next middleware.FinalizeHandler) (middleware.FinalizeOutput, middleware.Metadata, error) {
+			op := awsmiddleware.GetOperationName(ctx)
+			actx, cancel := context.WithTimeout(ctx, p.timeouts.call)
+			began := time.Now()
+			out, md, err := next.HandleFinalize(actx, in)
+			cancel()
+			if err != nil && ctx.Err() == nil {
+				if what, limit := p.timeouts.which(actx, err); what != "" {
+					err = &timeoutError{op: op, what: what, limit: limit, took: time.Since(began), cause: err}
+				}
+			}
+			p.health.count(op, err)
+			return out, md, err
+		})
+	if _, ok := stack.Finalize.Get("Signing"); ok {
+		return stack.Finalize.Insert(attempt, "Signing", middleware.Before)
+	}
+	return stack.Finalize.Add(attempt, middleware.After)
+}
+
+// count records one HTTP attempt of a side client: calls, errors,
+// throttles and timeouts per action, and nothing of AWS's health.
+func (hs *Meter) count(op string, err error) {
+	if errors.Is(err, context.Canceled) {
+		return
+	}
+	hs.mu.Lock()
+	defer hs.mu.Unlock()
+	hs.h.Calls[op]++
+	if err == nil {
+		return
+	}
+	hs.h.Errors[op]++
+	var te *timeoutError
+	if errors.As(err, &te) {
+		hs.h.Timeouts[op]++
+	}
+	if provider.KindOf(classify(op, err)) == provider.Throttled {
+		hs.h.Throttles[op]++
+	}
+}
+
 // Health returns a snapshot of the provider's AWS health and call counts.
 func (p *Provider) Health() Health { return p.health.snapshot() }
 

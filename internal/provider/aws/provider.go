@@ -38,6 +38,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/autoscaling"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	"github.com/aws/aws-sdk-go-v2/service/pricing"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 
@@ -94,7 +95,17 @@ type Settings struct {
 	// daemon turns it on in production.
 	RateLimit   bool
 	SSMCacheTTL time.Duration // 0: DefaultSSMCacheTTL
-	Clock       clock.Clock   // nil: the wall clock
+	// Pricing is where price estimates come from (PricingOff, PricingTable,
+	// PricingAPI; "": PricingTable); Prices the on-demand table (dollars
+	// per hour by instance type), which wins over the Price List API;
+	// SpotPriceTTL how long a Spot price is reused (0: DefaultSpotPriceTTL).
+	Pricing      string
+	Prices       map[string]float64
+	SpotPriceTTL time.Duration
+	// PricingEndpointURL is the Price List API's endpoint; "": EndpointURL,
+	// else the SDK's (AWS_ENDPOINT_URL_PRICING, or us-east-1's).
+	PricingEndpointURL string
+	Clock              clock.Clock // nil: the wall clock
 	// Meter, when set, records the provider's calls and health: the meter
 	// of the provider this one replaces, so that counts survive a reload.
 	// nil: a new one.
@@ -138,6 +149,8 @@ type Provider struct {
 	queueURLs map[string]string                    // queue name -> URL (events.go)
 
 	handles handleLocks // serialises Release and Cap per fleet handle
+
+	prices prices // price configuration; its caches under mu (pricing.go)
 
 	bornMu sync.Mutex
 	born   map[string]time.Time // handles this process created, until handleSettle has passed
@@ -228,8 +241,17 @@ func New(ctx context.Context, s Settings, logger *slog.Logger) (*Provider, error
 	// client type while it loads.
 	cfg.HTTPClient = bufferedBody{cfg.HTTPClient}
 	p := newProvider(s, logger)
+	// The Price List client: the Price List Query API is served from
+	// us-east-1 whatever the provider's region. Its calls are counted and
+	// bounded in time like the others, but do not make AWS's health: a
+	// cluster that cannot reach the pricing endpoint or may not call it
+	// still launches and is healthy (pricing: api, see pricing.go).
+	pcfg := cfg.Copy()
+	pcfg.Region = DefaultPricingRegion
+	pcfg.APIOptions = append(pcfg.APIOptions[:len(pcfg.APIOptions):len(pcfg.APIOptions)], p.instrumentSide)
 	cfg.APIOptions = append(cfg.APIOptions, p.instrument)
 	p.cfg = cfg
+	p.prices.region = cfg.Region
 	// cfg.BaseEndpoint alone would lose to AWS_ENDPOINT_URL_<SERVICE>; the
 	// configured endpoint wins, so set it on each client too.
 	endpoint := func(base **string) {
@@ -247,6 +269,15 @@ func New(ctx context.Context, s Settings, logger *slog.Logger) (*Provider, error
 	qcfg := cfg.Copy()
 	qcfg.APIOptions = nil
 	p.sqs = sqs.NewFromConfig(qcfg, func(o *sqs.Options) { endpoint(&o.BaseEndpoint) })
+	p.prices.spot = ec2c
+	if p.prices.mode == PricingAPI {
+		p.prices.list = pricing.NewFromConfig(pcfg, func(o *pricing.Options) {
+			endpoint(&o.BaseEndpoint)
+			if s.PricingEndpointURL != "" {
+				o.BaseEndpoint = aws.String(s.PricingEndpointURL)
+			}
+		})
+	}
 	logger.Debug("AWS provider ready", "region", cfg.Region, "endpoint", s.EndpointURL,
 		"retry_attempts", s.RetryAttempts, "rate_limit", s.RateLimit,
 		"connect_timeout", s.ConnectTimeout, "response_timeout", s.ResponseTimeout, "call_timeout", s.CallTimeout)
@@ -283,6 +314,7 @@ func newProvider(s Settings, logger *slog.Logger) *Provider {
 		ssmCache:  map[string]ssmEntry{},
 		rootDev:   map[string]string{},
 		typeCache: map[string]provider.InstanceTypeInfo{},
+		prices:    newPrices(s),
 	}
 	p.life, p.end = context.WithCancel(context.Background())
 	if s.RateLimit {
