@@ -49,7 +49,6 @@ func (e *env) metrics() string {
 	return string(b)
 }
 
-
 func near(a, b float64) bool { return math.Abs(a-b) < 1e-6 }
 
 // Prices through the real binaries: on-demand from the table (which wins)
