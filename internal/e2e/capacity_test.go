@@ -42,6 +42,7 @@ func (e *env) subnetsByZone() map[string]string {
 // request (of another template too): its first RunInstances goes to the
 // next pool, and ohfp status shows the pool and until when.
 func TestCapacityMemorySkipsPool(t *testing.T) {
+	t.Parallel() // its own region and daemons; mostly waiting
 	e := newEnvWith(t, `{"templates": [
   {"templateId": "Pools", "maxNumber": 10, "attributes": {"type": ["String", "X86_64"], "ncpus": ["Numeric", "1"], "nram": ["Numeric", "4096"]},
    "imageId": "/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-6.1-x86_64", "vmType": "c5.large", "subnetId": "__A__,__B__"},
@@ -96,6 +97,7 @@ func TestCapacityMemorySkipsPool(t *testing.T) {
 // launches; HF sees availableNumber 0 and why, requestMachines is
 // refused; ohfp rearm and the cooldown re-arm it.
 func TestBreakerStopsBrokenTemplate(t *testing.T) {
+	t.Parallel() // its own region and daemons; mostly waiting
 	e := newEnvWith(t, `{"templates": [
   {"templateId": "Broken", "maxNumber": 10, "attributes": {"type": ["String", "X86_64"], "ncpus": ["Numeric", "1"], "nram": ["Numeric", "4096"]},
    "imageId": "ami-0000000000000bad0", "vmType": "c5.large"},

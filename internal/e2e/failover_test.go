@@ -95,6 +95,7 @@ func (e *env) until(what string, d time.Duration, ok func() bool) {
 // about moments after A made it, before any instance of it shows, is
 // answered running (its id says how young it is), then from A's instance.
 func TestFailoverTwoDaemons(t *testing.T) {
+	t.Parallel() // its own region and daemons; mostly waiting
 	a := newEnv(t)
 	a.start()
 	req := a.request("OnDemand-c5", 2)

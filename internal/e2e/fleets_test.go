@@ -179,13 +179,20 @@ func newFleetEnv(t *testing.T) *env {
 	return e
 }
 
+// Every combination is asked at once (as HF would, templates side by
+// side), then checked one by one, returned, and nothing may be left.
 func TestEveryProviderAPIAndPriceType(t *testing.T) {
 	e := newFleetEnv(t)
+	ids := map[string]string{}
+	for _, c := range matrix() {
+		ids[c.id] = e.request(c.id, 4)
+	}
+	rets := map[string]string{}
 	for _, c := range matrix() {
 		t.Run(c.id, func(t *testing.T) {
 			e.t = t
-			id := e.request(c.id, 4)
-			st := e.waitFinal(id).Requests[0]
+			defer func() { e.t = nil }()
+			st := e.waitFinal(ids[c.id]).Requests[0]
 			if st.Status != "complete" {
 				t.Fatalf("%s: %+v", c.id, st)
 			}
@@ -200,12 +207,19 @@ func TestEveryProviderAPIAndPriceType(t *testing.T) {
 			}
 			var ret hfdriver.RequestReply
 			e.call("requestReturnMachines", hfdriver.MachinesInput(st.Machines), &ret)
-			if rs := e.waitFinal(ret.RequestID).Requests[0]; rs.Status != "complete" {
-				t.Fatalf("%s return: %+v", c.id, rs)
-			}
-			e.waitNothingLeft()
+			rets[c.id] = ret.RequestID
 		})
 	}
+	e.t = t
+	for _, c := range matrix() {
+		if rets[c.id] == "" {
+			continue // its subtest failed
+		}
+		if rs := e.waitFinal(rets[c.id]).Requests[0]; rs.Status != "complete" {
+			t.Errorf("%s return: %+v", c.id, rs)
+		}
+	}
+	e.waitNothingLeft()
 }
 
 func TestReturnNotUndoneByReplacement(t *testing.T) {

@@ -92,11 +92,13 @@ func haYAML(endpoint, host string) string {
 `, endpoint, failoverLease, host)
 }
 
-func TestFailoverShared(t *testing.T) { failoverSoak(t, true) }
+// The failover tests mostly wait on leases and timers: they run in
+// parallel with each other (go test runs at most GOMAXPROCS at once).
+func TestFailoverShared(t *testing.T) { t.Parallel(); failoverSoak(t, true) }
 
 // Without ha: each candidate has its own Badger store; the cloud's tags
 // carry what the other host needs (issue 14, item 3).
-func TestFailoverLocal(t *testing.T) { failoverSoak(t, false) }
+func TestFailoverLocal(t *testing.T) { t.Parallel(); failoverSoak(t, false) }
 
 func failoverSoak(t *testing.T, shared bool) {
 	cycles := 4
@@ -462,6 +464,7 @@ func actionsWithoutLease(t *testing.T, c *cloud, hosts []*candidate) (unleased, 
 // to make, woken after another host took the lease, makes no call: the
 // launch is made once, by the new holder, with the same client token.
 func TestFailoverFrozenHolderDoesNotAct(t *testing.T) {
+	t.Parallel()
 	c := startCloud(t, 300*time.Millisecond, 300*time.Millisecond)
 	endpoint := dynalite.StartT(t)
 	var hosts []*candidate
@@ -569,6 +572,7 @@ func (p *cutProxy) setCut(cut bool) {
 // stops acting once its lease runs out; with the table back, the same
 // host takes the lease again and HF's ids answer as before.
 func TestSharedStoreUnavailable(t *testing.T) {
+	t.Parallel()
 	c := startCloud(t, 300*time.Millisecond, 300*time.Millisecond)
 	endpoint := dynalite.StartT(t)
 	px := startCutProxy(t, strings.TrimPrefix(endpoint, "http://"))
