@@ -140,11 +140,25 @@ func TestBreakerStopsATemplateAndRearms(t *testing.T) {
 	if n, _ := h.available("OnDemand-c5"); n != 0 {
 		t.Fatal("not tripped a third time")
 	}
+	// A reload of the same definition (a file rewritten as it was) is no
+	// fix: it stays stopped. One that changes the template re-arms it.
 	if err := h.e.Reload([]ProviderConfig{{Name: "aws", Templates: h.tpls, Cloud: h.cloud, BreakerFailures: 2, BreakerCooldown: 10 * time.Minute}}); err != nil {
 		t.Fatal(err)
 	}
+	if n, _ := h.available("OnDemand-c5"); n != 0 {
+		t.Fatal("a reload of the unchanged template re-armed it")
+	}
+	changed := slices.Clone(h.tpls)
+	for i := range changed {
+		if changed[i].TemplateID == "OnDemand-c5" {
+			changed[i].ImageID = "ami-0fixed0000000000"
+		}
+	}
+	if err := h.e.Reload([]ProviderConfig{{Name: "aws", Templates: changed, Cloud: h.cloud, BreakerFailures: 2, BreakerCooldown: 10 * time.Minute}}); err != nil {
+		t.Fatal(err)
+	}
 	if n, _ := h.available("OnDemand-c5"); n == 0 {
-		t.Fatal("a reload re-arms")
+		t.Fatal("a reload that changed the template did not re-arm it")
 	}
 }
 

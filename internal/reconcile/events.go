@@ -163,6 +163,10 @@ func (rc *Reconciler) statsLocked(name, queue string) *state.EventStats {
 // ones included (each logged and counted), once what they changed is on
 // disk.
 func (rc *Reconciler) ApplyMessages(name string, msgs []provider.Message) (handles []string, err error) {
+	// A state change is only a hint: EC2 is asked (DescribeInstances by
+	// id) before a machine is taken as stopped or gone, so that a stale,
+	// duplicated or forged event never ends a host HF uses.
+	confirmed := rc.confirmStates(name, msgs)
 	now := rc.st.Clock.Now()
 	rc.st.Mu.Lock()
 	defer rc.st.Mu.Unlock()
@@ -194,6 +198,23 @@ func (rc *Reconciler) ApplyMessages(name string, msgs []provider.Message) (handl
 					continue
 				}
 				n++
+				if !ev.Time.IsZero() && !m.LaunchTime.IsZero() && ev.Time.Before(m.LaunchTime.Add(-time.Minute)) {
+					rc.st.Log.Info("event queue: event older than the instance ignored", "instance", id, "event", ev.Kind, "event_time", ev.Time)
+					continue
+				}
+				if ev.Kind == provider.EventStateChange {
+					in, ok := confirmed[id]
+					if !ok {
+						continue // EC2 did not confirm it (yet): the passes will see
+					}
+					before := *m
+					if m.Observe(state.Observation(in), now) {
+						rc.logOutsideHF(&before, m)
+						changed = append(changed, m)
+						es.Applied++
+					}
+					continue
+				}
 				if rc.applyEventLocked(p, m, ev, now) {
 					changed = append(changed, m)
 					es.Applied++
@@ -225,9 +246,22 @@ func (rc *Reconciler) applyEventLocked(p *state.Provider, m *domain.Machine, ev 
 		if !m.Live() || !m.InterruptAt.IsZero() || m.ReturnID != "" {
 			return false
 		}
+		if !m.Spot {
+			// EC2 interrupts Spot Instances only.
+			rc.st.Log.Warn("event queue: Spot interruption warning for an on-demand machine ignored", "instance", m.ID)
+			return false
+		}
+		if now.Sub(at) > staleInterruption {
+			// A real notice acts within two minutes: the machine still
+			// running this long after says the notice is stale (or not
+			// EC2's); the passes see a real interruption.
+			rc.st.Log.Warn("event queue: stale Spot interruption warning ignored", "instance", m.ID, "event_time", at)
+			return false
+		}
 		m.InterruptAt = at
-		rc.st.Log.Warn("Spot interruption notice (event queue): the cloud takes the machine back in two minutes",
-			"instance", m.ID, "request", m.RequestID, "action", orText(ev.Action, "terminate"))
+		left := domain.GraceSeconds - int(now.Sub(at)/time.Second)
+		rc.st.Log.Warn("Spot interruption notice (event queue): the cloud takes the machine back",
+			"instance", m.ID, "request", m.RequestID, "action", orText(ev.Action, "terminate"), "grace_seconds", max(left, 0))
 		return true
 	case provider.EventRebalance:
 		if !p.Cfg.RebalanceAsReclaim {
@@ -243,20 +277,49 @@ func (rc *Reconciler) applyEventLocked(p *state.Provider, m *domain.Machine, ev 
 			return false
 		}
 		return rc.drainScheduledLocked(m, provider.ScheduledEvent{Code: ev.Code, NotBefore: ev.NotBefore, Description: ev.Description}, now, "event queue")
-	case provider.EventStateChange:
-		if !forward(m.State, ev.State) {
-			return false
-		}
-		before := *m
-		// The same bookkeeping as an observation: reclaim marks, the
-		// acquire result, the end time.
-		if m.Observe(domain.Observation{State: ev.State, LaunchTime: m.LaunchTime}, now) {
-			rc.logOutsideHF(&before, m)
-			return true
-		}
-		return false
 	}
 	return false
+}
+
+// staleInterruption: a Spot interruption warning older than this, for a
+// machine still running, is not acted on (EC2 acts two minutes after it).
+const staleInterruption = 5 * time.Minute
+
+// confirmStates asks EC2 (by instance id) about the machines that state
+// change events of msgs name, and returns what it answers, by id. A
+// failed call confirms nothing: the passes see what happened.
+func (rc *Reconciler) confirmStates(name string, msgs []provider.Message) map[string]provider.Instance {
+	rc.st.Mu.RLock()
+	p := rc.st.Providers[name]
+	var ids []string
+	for _, msg := range msgs {
+		for _, ev := range msg.Events {
+			if ev.Kind != provider.EventStateChange {
+				continue
+			}
+			for _, id := range ev.InstanceIDs {
+				if m := rc.st.Machines[id]; m != nil && m.Provider == name && forward(m.State, ev.State) {
+					ids = append(ids, id)
+				}
+			}
+		}
+	}
+	rc.st.Mu.RUnlock()
+	if p == nil || len(ids) == 0 {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), LookupTimeout)
+	defer cancel()
+	insts, err := p.Cfg.Cloud.Describe(ctx, rc.st.Opts.ClusterID, ids, nil)
+	if err != nil {
+		rc.st.Log.Warn("event queue: confirming state changes with EC2 failed; the passes will see them", "instances", len(ids), "err", err)
+		return nil
+	}
+	out := make(map[string]provider.Instance, len(insts))
+	for _, in := range insts {
+		out[in.ID] = in
+	}
+	return out
 }
 
 // forward reports whether an instance in state from can move to state to:

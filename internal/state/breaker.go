@@ -162,18 +162,6 @@ func (s *State) RearmExpiredLocked(now time.Time) {
 	}
 }
 
-// rearmAllLocked re-arms every breaker (a configuration reload). Called
-// with Mu held.
-func (s *State) rearmAllLocked(why string) {
-	for _, b := range s.BreakersLocked() {
-		if tripped, err := s.RearmLocked(b.Provider, b.TemplateID); err != nil {
-			s.Log.Error("re-arming a template's breaker failed", "template", b.TemplateID, "provider", b.Provider, "err", err)
-		} else if tripped {
-			s.Log.Warn("template re-armed: "+why, "template", b.TemplateID, "provider", b.Provider)
-		}
-	}
-}
-
 // BreakersLocked lists the breakers with a count or tripped, by provider
 // and template. Called with Mu held (read).
 func (s *State) BreakersLocked() []Breaker {

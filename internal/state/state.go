@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"reflect"
 	"sort"
 	"strings"
 	"sync"
@@ -386,9 +387,27 @@ func (s *State) Reload(cfgs []ProviderConfig) error {
 		s.Providers, s.Order = old, oldOrder
 		return err
 	}
-	// The operator changed the configuration (perhaps the cause): every
-	// template launches again.
-	s.rearmAllLocked("the configuration was reloaded")
+	// The operator changed a template (perhaps the cause): it launches
+	// again. A template whose definition did not change stays stopped: a
+	// file rewritten as it was (HF's GUI, configuration management, a
+	// touch) is no fix.
+	for _, b := range s.BreakersLocked() {
+		var before, after *template.Template
+		if p := old[b.Provider]; p != nil {
+			before = p.Templates[b.TemplateID]
+		}
+		if p := s.Providers[b.Provider]; p != nil {
+			after = p.Templates[b.TemplateID]
+		}
+		if before != nil && after != nil && reflect.DeepEqual(*before, *after) {
+			continue
+		}
+		if tripped, err := s.RearmLocked(b.Provider, b.TemplateID); err != nil {
+			s.Log.Error("re-arming a template's breaker failed", "template", b.TemplateID, "provider", b.Provider, "err", err)
+		} else if tripped {
+			s.Log.Warn("template re-armed: its definition changed in a configuration reload", "template", b.TemplateID, "provider", b.Provider)
+		}
+	}
 	s.KickReconcile()
 	return nil
 }
