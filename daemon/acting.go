@@ -70,20 +70,6 @@ func (d *daemon) apiHandler() rpcserver.Handler {
 	return d.api
 }
 
-// fenced wraps each provider's cloud with the lease check (ha:); on a
-// single host it returns pcs. Called with d.mu held.
-func (d *daemon) fenced(pcs []engine.ProviderConfig) []engine.ProviderConfig {
-	if d.mayAct == nil {
-		return pcs
-	}
-	out := make([]engine.ProviderConfig, len(pcs))
-	for i, pc := range pcs {
-		pc.Cloud = ha.FenceProvider(pc.Cloud, d.mayAct)
-		out[i] = pc
-	}
-	return out
-}
-
 // activeEngine is a holder's engine, for the lease to stop.
 type activeEngine func()
 
@@ -99,7 +85,9 @@ func (d *daemon) startActing(opts api.Options) func(ctx context.Context, kv stat
 		for _, p := range d.provs {
 			p.SetActionGate(mayAct)
 		}
-		cfg, pcs := d.cfg, d.fenced(d.pcs)
+		// Every call that changes the cloud asks mayAct before each HTTP
+		// attempt and as it is sent (awsprov's action gate, set above).
+		cfg, pcs := d.cfg, d.pcs
 		d.mu.Unlock()
 		t0 := time.Now()
 		eng, err := engine.New(d.engineOptions(cfg, pcs, kv))

@@ -389,7 +389,7 @@ func (d *daemon) reload(ctx context.Context) error {
 		return err
 	}
 	if eng := d.eng; eng != nil {
-		if err := eng.Reload(d.fenced(pcs)); err != nil {
+		if err := eng.Reload(pcs); err != nil {
 			for _, p := range provs {
 				p.Close()
 			}

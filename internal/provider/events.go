@@ -47,6 +47,10 @@ type Event struct {
 	Description string
 }
 
+// ErrReplaced ends a long poll of a provider that a configuration reload
+// replaced: no failure of the queue (the new provider polls on).
+var ErrReplaced = &Error{Op: "ReceiveMessage", Kind: Transient, Message: "ended by a configuration reload"}
+
 // Message is one message taken from an event queue: the events it
 // carries, or why it carries none ohfp can use (Problem: "malformed" or
 // "foreign", with Detail for the log). Handle acknowledges it.

@@ -96,8 +96,8 @@ func (rc *Reconciler) pollQueue(ctx context.Context, name, queue string, ev prov
 				err = ev.AckEvents(ctx, queue, handles)
 			}
 		}
-		if ctx.Err() != nil {
-			return
+		if ctx.Err() != nil || err == provider.ErrReplaced {
+			return // a reload replaced the provider: its successor polls
 		}
 		failed := rc.noteQueue(name, queue, err)
 		if err == nil {

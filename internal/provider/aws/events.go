@@ -96,7 +96,7 @@ func (p *Provider) ReceiveEvents(ctx context.Context, queue string, wait time.Du
 	})
 	if err != nil {
 		if p.life.Err() != nil && ctx.Err() == nil {
-			return nil, &provider.Error{Op: "ReceiveMessage", Kind: provider.Transient, Message: "ended by a configuration reload"}
+			return nil, provider.ErrReplaced
 		}
 		return nil, classify("ReceiveMessage", err)
 	}
