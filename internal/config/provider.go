@@ -2,11 +2,13 @@ package config
 
 import (
 	"fmt"
+	"maps"
 	"net"
 	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -635,6 +637,19 @@ func decodeProvider(v value, c *Config) (Provider, bool) {
 	}
 	if len(p.Templates) == 0 {
 		c.Warnings = append(c.Warnings, fmt.Sprintf("provider %s has no templates: HF will get an empty list", p.Name))
+	}
+	if len(p.Prices) > 0 && len(p.Templates) > 0 {
+		used := map[string]bool{}
+		for _, t := range p.Templates {
+			for _, typ := range t.InstanceTypes() {
+				used[typ] = true
+			}
+		}
+		for _, typ := range slices.Sorted(maps.Keys(p.Prices)) {
+			if !used[typ] {
+				c.Warnings = append(c.Warnings, fmt.Sprintf("provider %s: prices names %s, which no template uses (a typo?): its machines' cost stays unknown", p.Name, typ))
+			}
+		}
 	}
 	if p.Templates == nil {
 		p.Templates = []template.Template{}

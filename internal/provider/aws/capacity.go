@@ -84,6 +84,16 @@ func (cm *CapacityMemory) Remember(typ, where, price, reason string) {
 	cm.pools[k] = provider.Unavailable{InstanceType: typ, Where: where, PriceType: price, Reason: reason, Since: now, Until: now.Add(cm.ttl)}
 }
 
+// Forget drops a pool: EC2 just launched there.
+func (cm *CapacityMemory) Forget(typ, where, price string) {
+	if cm == nil {
+		return
+	}
+	cm.mu.Lock()
+	defer cm.mu.Unlock()
+	delete(cm.pools, poolKey{typ, where, price})
+}
+
 // until returns when the pool is forgotten, if it is remembered now.
 func (cm *CapacityMemory) until(typ, where, price string) (time.Time, bool) {
 	if cm == nil {
@@ -159,6 +169,18 @@ func (p *Provider) rememberLaunch(spec provider.LaunchSpec, code, msg string) {
 	}
 	p.capmem.Remember(types[0], t.SubnetIDs[0], priceOf(t), code+": "+msg)
 	p.log.Info("pool without capacity remembered", "instance_type", types[0], "subnet", t.SubnetIDs[0], "price_type", priceOf(t), "code", code)
+}
+
+// forgetLaunch drops from the capacity memory the pools a launch got
+// instances in: EC2 has capacity there again.
+func (p *Provider) forgetLaunch(spec provider.LaunchSpec, res provider.LaunchResult) {
+	if p.capmem == nil {
+		return
+	}
+	price := priceOf(&spec.Template)
+	for _, in := range res.Instances {
+		p.capmem.Forget(in.InstanceType, in.SubnetID, price)
+	}
 }
 
 var _ provider.CapacityMemory = (*Provider)(nil)

@@ -1,6 +1,7 @@
 package awsprov
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 	"slices"
@@ -96,5 +97,29 @@ func TestCapacityMemoryBoundedAndConcurrent(t *testing.T) {
 	wg.Wait()
 	if n := len(cm.List()); n != maxRemembered {
 		t.Fatalf("%d pools remembered, want the bound %d", n, maxRemembered)
+	}
+}
+
+// A pool EC2 launches in again is forgotten at once: status stops naming
+// it, and the next launch does not try it last.
+func TestCapacityMemoryForgetsAPoolThatLaunches(t *testing.T) {
+	ctx := context.Background()
+	p, r, _ := newSim(t, Settings{RetryAttempts: 1})
+	p.capmem = NewCapacityMemory(3*time.Minute, clock.Real{})
+	var subnet string
+	for _, s := range r.Subnets() {
+		subnet = s
+		break
+	}
+	tpl := template.Template{TemplateID: "tpl", ImageID: al2023, VMType: "c5.large", SubnetIDs: []string{subnet}}
+	p.capmem.Remember("c5.large", subnet, "ondemand", "InsufficientInstanceCapacity: test")
+	if n := len(p.Unavailable()); n != 1 {
+		t.Fatalf("%d pools remembered, want 1", n)
+	}
+	if _, err := p.Launch(ctx, provider.LaunchSpec{RequestID: "req-1", ClientToken: "t1", Template: tpl, Units: 1, Tags: simTags("blue", "req-1")}); err != nil {
+		t.Fatal(err)
+	}
+	if u := p.Unavailable(); len(u) != 0 {
+		t.Fatalf("still remembered after a launch there: %+v", u)
 	}
 }

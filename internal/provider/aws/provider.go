@@ -462,6 +462,9 @@ func (p *Provider) Launch(ctx context.Context, spec provider.LaunchSpec) (provid
 			p.rememberLaunch(spec, pe.Code, pe.Message)
 		}
 	}
+	if err == nil {
+		p.forgetLaunch(spec, res)
+	}
 	if err == nil && res.Handle != "" {
 		p.bornMu.Lock()
 		if p.born == nil {
