@@ -170,6 +170,7 @@ func copyDir(t *testing.T, src, dst string) {
 }
 
 func TestHarmDamagedStore(t *testing.T) {
+	t.Parallel() // its own region and daemon; mostly waiting
 	c := startCloud(t, 200*time.Millisecond, 200*time.Millisecond)
 	e := newEnv(t, c, daemonOpts{})
 	e.start()
@@ -215,6 +216,7 @@ func TestHarmDamagedStore(t *testing.T) {
 }
 
 func TestHarmClusterIDChange(t *testing.T) {
+	t.Parallel() // its own region and daemon; mostly waiting
 	c := startCloud(t, 200*time.Millisecond, 200*time.Millisecond)
 	e := newEnv(t, c, daemonOpts{})
 	e.start()
@@ -428,6 +430,7 @@ func TestHarmFullDiskStart(t *testing.T) {
 // the store without the return request. It now refuses the store as
 // damaged.
 func TestHarmIdentityFileDeleted(t *testing.T) {
+	t.Parallel() // its own region and daemon; mostly waiting
 	c := startCloud(t, 200*time.Millisecond, 200*time.Millisecond)
 	e := newEnv(t, c, daemonOpts{})
 	e.start()
@@ -476,6 +479,7 @@ func lastLines(s string, n int) string {
 // the service user, root is refused before creating anything, and the
 // service user on a root-owned directory is told to chown it.
 func TestHarmRebuildAsServiceUser(t *testing.T) {
+	t.Parallel() // its own region and daemon; mostly waiting
 	if os.Geteuid() != 0 {
 		t.Skip("needs root")
 	}

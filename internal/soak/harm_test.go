@@ -20,6 +20,7 @@ import (
 // terminated. A request whose answer HF never used (recorded by ohfpd,
 // never asked about, its hosts never listed) is the one whose machines go.
 func TestRestartKeepsWhatHFUses(t *testing.T) {
+	t.Parallel() // its own region and daemon; mostly waiting
 	c := startCloud(t, 200*time.Millisecond, 200*time.Millisecond)
 	const claim = 3 * time.Second
 	e := newEnv(t, c, daemonOpts{claimTimeout: claim})
@@ -98,6 +99,7 @@ func countIn(ms []hfdriver.Machine, set map[string]bool) int {
 // when ohfpd continues (SIGCONT) it does not carry the call out: nothing
 // is recorded and nothing launches.
 func TestAbandonedCallTakesNoEffect(t *testing.T) {
+	t.Parallel() // its own region and daemon; mostly waiting
 	c := startCloud(t, 200*time.Millisecond, 200*time.Millisecond)
 	e := newEnv(t, c, daemonOpts{})
 	e.start()

@@ -18,6 +18,7 @@ import (
 // machines, nothing is launched again, availability is unchanged, and the
 // rebuilt machines can be returned.
 func TestStateDirDeleted(t *testing.T) {
+	t.Parallel() // its own region and daemon; mostly waiting
 	c := startCloud(t, 200*time.Millisecond, 200*time.Millisecond)
 	e := newEnv(t, c, daemonOpts{maxNumber: 20})
 	e.start()
