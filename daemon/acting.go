@@ -98,7 +98,11 @@ func (d *daemon) startActing(opts api.Options) func(ctx context.Context, kv stat
 		eng.FillTypeInfo(tctx)
 		cancel()
 		rep := eng.StatusReport()
-		d.log.Info("shared state loaded; acting for the cluster", "requests", len(rep.Requests), "live_machines", rep.LiveMachines, "took", time.Since(t0).Round(time.Millisecond))
+		n := 0
+		for _, c := range rep.Requests {
+			n += c
+		}
+		d.log.Info("shared state loaded; acting for the cluster", "requests", n, "in_flight", rep.InFlight, "live_machines", rep.LiveMachines, "took", time.Since(t0).Round(time.Millisecond))
 		return activeEngine(d.runEngine(eng, opts)), nil
 	}
 }

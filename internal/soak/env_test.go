@@ -306,6 +306,9 @@ type env struct {
 	// as runs ohfpd through this command (e.g. setpriv to another user).
 	as        []string
 	accessKey string
+	// retryUnavailable: see call; unavailable counts those retries.
+	retryUnavailable bool
+	unavailable      int
 }
 
 // command is ohfpd with args, through e.as when set.
@@ -434,11 +437,24 @@ func callCtx() (context.Context, context.CancelFunc) {
 }
 
 // call runs an HF operation through the binaries and fails the test on error.
+// With retryUnavailable, a call answered "state store unavailable" is
+// made again for up to a minute, as HF's next poll would (a shared table
+// slow under the test's load, a lease being handed over).
 func (e *env) call(op string, in, out any) {
 	e.t.Helper()
-	ctx, cancel := callCtx()
-	defer cancel()
-	must(e.t, e.plugin.Call(ctx, op, in, out))
+	deadline := time.Now().Add(time.Minute)
+	for {
+		ctx, cancel := callCtx()
+		err := e.plugin.Call(ctx, op, in, out)
+		cancel()
+		if err != nil && e.retryUnavailable && strings.Contains(err.Error(), "state store unavailable") && time.Now().Before(deadline) {
+			e.unavailable++
+			time.Sleep(time.Second)
+			continue
+		}
+		must(e.t, err)
+		return
+	}
 }
 
 func requestInput(tpl string, n int) map[string]any {

@@ -131,6 +131,7 @@ func failoverSoak(t *testing.T, shared bool) {
 			o.extra = haYAML(endpoint, name)
 		}
 		r.hosts[i] = &candidate{name: name, key: o.accessKey, e: newEnv(t, c, o)}
+		r.hosts[i].e.retryUnavailable = true
 		r.hosts[i].e.start()
 	}
 	for i := 0; i < cycles; i++ {
@@ -407,6 +408,7 @@ func (r *failoverRun) verify(c *cloud, seed uint64, cycles int) {
 		"seed": seed, "cycles": cycles, "shared": r.shared, "requests": len(r.acquires), "returns": len(r.returns),
 		"moves": r.moves, "lost": r.lost, "failed_over": r.failedOver, "held_but_terminated": r.heldTerminated, "duplicates": dups, "orphans": orphans,
 		"answers_differ": differ, "actions_without_lease": unleased, "lease_takings": r.takings,
+		"calls_retried_unavailable": r.hosts[0].e.unavailable + r.hosts[1].e.unavailable,
 	})
 }
 
@@ -471,6 +473,7 @@ func TestFailoverFrozenHolderDoesNotAct(t *testing.T) {
 	for i, name := range []string{"cand-a", "cand-b"} {
 		o := daemonOpts{accessKey: fmt.Sprintf("AKIAHOST%c", 'A'+i), extra: haYAML(endpoint, name)}
 		h := &candidate{name: name, key: o.accessKey, e: newEnv(t, c, o)}
+		h.e.retryUnavailable = true
 		h.e.start()
 		hosts = append(hosts, h)
 	}
