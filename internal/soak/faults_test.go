@@ -28,6 +28,7 @@ import (
 // that the injected faults, not ohfp's own pacing, decide the run; with it
 // on the run takes a minute longer.
 func TestAWSFaults(t *testing.T) {
+	t.Parallel() // its own region and daemon
 	nreq := 12
 	if soakMode() {
 		nreq = 100

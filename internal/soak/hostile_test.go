@@ -143,6 +143,7 @@ func hostileInputs() []badInput {
 // JSON-RPC garbage. Every one is refused with a message naming the
 // problem; the daemon stays up and what HF sees does not change.
 func TestHostileInput(t *testing.T) {
+	t.Parallel() // its own region and daemon
 	c := startCloud(t, 100*time.Millisecond, 100*time.Millisecond)
 	e := newEnv(t, c, daemonOpts{})
 	e.start()

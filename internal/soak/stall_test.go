@@ -106,6 +106,7 @@ func (e *env) awsFigures() (summary string, calls, errs, timeouts int) {
 // reload keeps the AWS figures; a reload to the working region lets the
 // request complete.
 func TestStalledAWSThenReload(t *testing.T) {
+	t.Parallel() // its own region and daemon
 	start := time.Now()
 	c := startCloud(t, 100*time.Millisecond, 100*time.Millisecond)
 	e := newEnv(t, c, daemonOpts{})
