@@ -66,10 +66,14 @@ type bgResult struct {
 	err error
 }
 
-func TestCrashSoak(t *testing.T) {
-	cycles := 5
+// cyclesAndSeed are a randomised soak's cycles (small in make test, large
+// with OHFP_SOAK=1, or OHFP_SOAK_CYCLES) and its seed (OHFP_SOAK_SEED to
+// replay a run).
+func cyclesAndSeed(t *testing.T, small, large int) (int, uint64) {
+	t.Helper()
+	cycles := small
 	if soakMode() {
-		cycles = 100
+		cycles = large
 	}
 	if v := os.Getenv("OHFP_SOAK_CYCLES"); v != "" {
 		n, err := strconv.Atoi(v)
@@ -82,6 +86,11 @@ func TestCrashSoak(t *testing.T) {
 		must(t, err)
 		seed = n
 	}
+	return cycles, seed
+}
+
+func TestCrashSoak(t *testing.T) {
+	cycles, seed := cyclesAndSeed(t, 5, 100)
 	t.Logf("crash soak: %d cycles, seed %d (OHFP_SOAK_SEED to replay)", cycles, seed)
 
 	c := startCloud(t, 200*time.Millisecond, 200*time.Millisecond)

@@ -101,21 +101,7 @@ func TestFailoverShared(t *testing.T) { t.Parallel(); failoverSoak(t, true) }
 func TestFailoverLocal(t *testing.T) { t.Parallel(); failoverSoak(t, false) }
 
 func failoverSoak(t *testing.T, shared bool) {
-	cycles := 4
-	if soakMode() {
-		cycles = 40
-	}
-	if v := os.Getenv("OHFP_SOAK_CYCLES"); v != "" {
-		n, err := strconv.Atoi(v)
-		must(t, err)
-		cycles = n
-	}
-	seed := uint64(time.Now().UnixNano())
-	if v := os.Getenv("OHFP_SOAK_SEED"); v != "" {
-		n, err := strconv.ParseUint(v, 10, 64)
-		must(t, err)
-		seed = n
-	}
+	cycles, seed := cyclesAndSeed(t, 4, 40)
 	t.Logf("failover soak (shared store %t): %d cycles, seed %d (OHFP_SOAK_SEED to replay)", shared, cycles, seed)
 	c := startCloud(t, 300*time.Millisecond, 300*time.Millisecond)
 	endpoint := ""
