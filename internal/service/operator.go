@@ -246,15 +246,10 @@ func (sv *Service) setDrain(provider, templateID, who string, on bool) (apitype.
 			owners = []string{provider} // a provider no longer configured
 		}
 	}
-	switch {
-	case len(owners) == 0 && provider != "":
-		return apitype.ActionAnswer{}, &NotFoundError{What: "template", ID: templateID + " of provider " + provider}
-	case len(owners) == 0:
-		return apitype.ActionAnswer{}, &NotFoundError{What: "template", ID: templateID}
-	case len(owners) > 1:
-		return apitype.ActionAnswer{}, refused("template %s belongs to providers %s: name one with --provider", templateID, strings.Join(owners, ", "))
+	p, err := oneOwner(owners, provider, templateID)
+	if err != nil {
+		return apitype.ActionAnswer{}, err
 	}
-	p := owners[0]
 	key := state.DrainKey(p, templateID)
 	d, drained := sv.st.Drains[key]
 	if on == drained {
@@ -263,7 +258,6 @@ func (sv *Service) setDrain(provider, templateID, who string, on bool) (apitype.
 		}
 		return apitype.ActionAnswer{Message: fmt.Sprintf("template %s of provider %s was not drained", templateID, p)}, nil
 	}
-	var err error
 	if on {
 		err = sv.st.SetDrainLocked(p, templateID, &state.Drain{Provider: p, TemplateID: templateID, At: sv.st.Clock.Now(), Who: who})
 	} else {
@@ -305,15 +299,10 @@ func (sv *Service) Rearm(provider, templateID, who string) (apitype.ActionAnswer
 			owners = append(owners, name)
 		}
 	}
-	switch {
-	case len(owners) == 0 && provider != "":
-		return apitype.ActionAnswer{}, &NotFoundError{What: "template", ID: templateID + " of provider " + provider}
-	case len(owners) == 0:
-		return apitype.ActionAnswer{}, &NotFoundError{What: "template", ID: templateID}
-	case len(owners) > 1:
-		return apitype.ActionAnswer{}, refused("template %s belongs to providers %s: name one with --provider", templateID, strings.Join(owners, ", "))
+	p, err := oneOwner(owners, provider, templateID)
+	if err != nil {
+		return apitype.ActionAnswer{}, err
 	}
-	p := owners[0]
 	b, tripped := sv.st.TrippedLocked(p, templateID, sv.st.Clock.Now())
 	was, err := sv.st.RearmLocked(p, templateID)
 	if err != nil {
@@ -325,4 +314,18 @@ func (sv *Service) Rearm(provider, templateID, who string) (apitype.ActionAnswer
 	sv.st.Log.Warn("template re-armed by the operator: it launches again", "template", templateID, "provider", p, "by", who, "failures", b.Failures, "reason", b.Reason)
 	sv.st.KickLaunch()
 	return apitype.ActionAnswer{Message: fmt.Sprintf("template %s of provider %s re-armed: it launches again (its breaker had stopped it after %d failures; last: %s)", templateID, p, b.Failures, b.Reason)}, nil
+}
+
+// oneOwner is the provider an operator's command on templateID names:
+// owners are the providers holding it (only provider, when one was named).
+func oneOwner(owners []string, provider, templateID string) (string, error) {
+	switch {
+	case len(owners) == 0 && provider != "":
+		return "", &NotFoundError{What: "template", ID: templateID + " of provider " + provider}
+	case len(owners) == 0:
+		return "", &NotFoundError{What: "template", ID: templateID}
+	case len(owners) > 1:
+		return "", refused("template %s belongs to providers %s: name one with --provider", templateID, strings.Join(owners, ", "))
+	}
+	return owners[0], nil
 }

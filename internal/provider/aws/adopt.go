@@ -84,30 +84,10 @@ func (p *Provider) Tag(ctx context.Context, ids []string, tags map[string]string
 // names), each with the owner's tag, within EC2's filter-value limit.
 func (p *Provider) Find(ctx context.Context, owner string, q provider.Query) ([]provider.Instance, error) {
 	owned := []types.Filter{{Name: aws.String("tag:" + provider.TagManagedBy), Values: []string{owner}}}
-	var out []provider.Instance
-	seen := map[string]bool{}
-	for _, c := range []struct {
-		filter string
-		values []string
-	}{
+	return p.describeEach(ctx, owned, []filterValues{
 		{"instance-id", q.IDs},
 		{"private-dns-name", q.Names},
 		{"tag:" + provider.TagRequestID, q.RequestIDs},
 		{"tag:" + provider.TagReturnID, q.ReturnIDs},
-	} {
-		if len(c.values) == 0 {
-			continue
-		}
-		got, err := p.describeChunked(ctx, c.filter, c.values, owned...)
-		if err != nil {
-			return nil, err
-		}
-		for _, in := range got {
-			if !seen[in.ID] {
-				seen[in.ID] = true
-				out = append(out, in)
-			}
-		}
-	}
-	return out, nil
+	})
 }

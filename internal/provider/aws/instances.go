@@ -47,20 +47,30 @@ const filterValuesMax = 200
 // simply absent, never an error), each call within EC2's filter-value
 // limit, paginated.
 func (p *Provider) Describe(ctx context.Context, owner string, ids, requestIDs []string) ([]provider.Instance, error) {
-	var out []provider.Instance
-	seen := map[string]bool{}
 	var owned []types.Filter
 	if owner != "" {
 		owned = append(owned, types.Filter{Name: aws.String("tag:" + provider.TagManagedBy), Values: []string{owner}})
 	}
-	for _, q := range []struct {
-		filter string
-		values []string
-	}{{"instance-id", ids}, {"tag:" + provider.TagRequestID, requestIDs}} {
-		if len(q.values) == 0 {
+	return p.describeEach(ctx, owned, []filterValues{{"instance-id", ids}, {"tag:" + provider.TagRequestID, requestIDs}})
+}
+
+// filterValues is one DescribeInstances filter and its values.
+type filterValues struct {
+	filter string
+	values []string
+}
+
+// describeEach describes, for each filter with values, the instances
+// matching it and owned (paginated, chunked within EC2's filter-value
+// limit), each instance once.
+func (p *Provider) describeEach(ctx context.Context, owned []types.Filter, fs []filterValues) ([]provider.Instance, error) {
+	var out []provider.Instance
+	seen := map[string]bool{}
+	for _, f := range fs {
+		if len(f.values) == 0 {
 			continue
 		}
-		got, err := p.describeChunked(ctx, q.filter, q.values, owned...)
+		got, err := p.describeChunked(ctx, f.filter, f.values, owned...)
 		if err != nil {
 			return nil, err
 		}
