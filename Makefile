@@ -39,8 +39,11 @@ fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 
+# The two packages that run the real binaries (soak's quick variants and
+# e2e) take most of the time while waiting on processes, not the CPU: they
+# start first, and -p 4 runs the other packages beside them.
 test: vet fmt-check
-	$(GO) test -race -count=1 ./...
+	$(GO) test -race -count=1 -p 4 ./internal/soak ./internal/e2e ./...
 
 # The benchmark table of README "Performance" (see internal/bench).
 bench: build
