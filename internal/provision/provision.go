@@ -84,6 +84,9 @@ func (pv *Provisioner) ProvisionOnce(ctx context.Context) time.Duration {
 		launches = append(launches, r)
 	}
 	jobs := pv.dueJobsLocked()
+	// The decisions behind these jobs (a return, a doomed machine) may
+	// still be being written: each job waits for them before its call.
+	written := pv.st.WriteMark()
 	pv.st.Mu.Unlock()
 
 	sort.Slice(launches, func(i, j int) bool { return launches[i].CreatedAt.Before(launches[j].CreatedAt) })
@@ -100,12 +103,15 @@ func (pv *Provisioner) ProvisionOnce(ctx context.Context) time.Duration {
 		pv.wg.Add(1)
 		go func(j job) {
 			defer pv.wg.Done()
+			pv.st.AwaitWrites(written)
 			pv.runJob(ctx, j)
 		}(j)
 	}
 	return next
 }
 
+// launch makes one launch call for request id. Its writes are still made
+// under the state's lock (state.Persist), the attempt's before the call.
 func (pv *Provisioner) launch(ctx context.Context, id string) {
 	defer func() {
 		pv.st.Mu.Lock()
@@ -551,7 +557,6 @@ func (pv *Provisioner) runJob(ctx context.Context, j job) {
 		err = p.Cfg.Cloud.Terminate(ctx, j.ids)
 	}
 	pv.st.Mu.Lock()
-	defer pv.st.Mu.Unlock()
 	pv.st.Health.TerminateCalls++
 	// Ids EC2 did not know (a NotFound naming them, the rest terminated):
 	// not visible yet, or long gone. They are not taken as terminated: the
@@ -569,6 +574,7 @@ func (pv *Provisioner) runJob(ctx context.Context, j job) {
 	}
 	if err != nil {
 		pv.retryLaterLocked(all, j, err, "terminate failed; will retry")
+		pv.st.Mu.Unlock()
 		return
 	}
 	var changed []*domain.Machine
@@ -598,7 +604,12 @@ func (pv *Provisioner) runJob(ctx context.Context, j job) {
 			reqs[r.ID] = r
 		}
 	}
-	if err := pv.st.Persist(state.Values(reqs), changed); err != nil {
+	// Written outside the lock: HF's reads meanwhile see the machines
+	// shutting down, which is the cloud's fact (a restart finds them so,
+	// and terminating again is harmless).
+	w := pv.st.Stage(state.Values(reqs), changed)
+	pv.st.Mu.Unlock()
+	if err := w.Wait(); err != nil {
 		pv.st.Log.Error("persist terminations", "err", err)
 	}
 	pv.st.Log.Info("terminated", "provider", j.provider, "handle", j.handle, "instances", len(j.ids), "capacity_released", j.units)
