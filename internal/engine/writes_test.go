@@ -122,6 +122,69 @@ func (h *harness) statusAsync(id string) <-chan hf.RequestStatus {
 	return out
 }
 
+func (f *fakeCloud) launchCount() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.launches
+}
+
+// HF's reads answer while a write (here a launch attempt of another
+// request) is under way; and the launch waits for its attempt's write.
+func TestHFReadsNotBlockedBySlowWrite(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	id := h.launched("OnDemand-c5", 1)
+	if st := h.status(id); st.Status != hf.StatusComplete {
+		t.Fatalf("before: %+v", st)
+	}
+	g := h.gate()
+	other := h.request("OnDemand-c5", 2)
+	launchesBefore := h.cloud.launchCount()
+	g.hold()
+	done := make(chan struct{})
+	go func() {
+		h.e.ProvisionOnce(context.Background())
+		h.e.Wait()
+		close(done)
+	}()
+	attempt := g.next(t, "r/"+other)
+
+	select {
+	case st := <-h.statusAsync(id):
+		if st.Status != hf.StatusComplete || len(st.Machines) != 1 {
+			t.Fatalf("getRequestStatus during a slow write: %+v", st)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("getRequestStatus waited for another request's write")
+	}
+	answered := make(chan error, 1)
+	go func() {
+		if _, err := hfraw(h.e).GetAvailableTemplates(nil, []byte(`{}`)); err != nil {
+			answered <- err
+			return
+		}
+		_, err := hfraw(h.e).GetReturnRequests(nil, []byte(`{"machines":[]}`))
+		answered <- err
+	}()
+	select {
+	case err := <-answered:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("getAvailableTemplates or getReturnRequests waited for a write")
+	}
+	if n := h.cloud.launchCount(); n != launchesBefore {
+		t.Fatalf("launched before its attempt was written: %d launches", n-launchesBefore)
+	}
+	g.open()
+	attempt.pass()
+	<-done
+	if n := h.cloud.launchCount(); n != launchesBefore+1 {
+		t.Fatalf("once written, the launch is made: %d launches", n-launchesBefore)
+	}
+}
+
 // A request's final status (here a refused launch) is not shown to HF
 // while its write is under way: a crash before it is written resumes the
 // request, which may then succeed, and HF must not have been told it
