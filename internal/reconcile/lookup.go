@@ -79,6 +79,7 @@ func (rc *Reconciler) LookUpRequests(ctx context.Context, ids []string) error {
 		changedM = append(changedM, more...)
 	}
 	now := rc.st.Clock.Now()
+	rc.st.AwaitWrites(rc.st.WriteMark()) // the write below is made under the lock: alone, as a rule
 	rc.st.Mu.Lock()
 	defer rc.st.Mu.Unlock()
 	var failed, young []string

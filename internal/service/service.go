@@ -495,7 +495,10 @@ func (sv *Service) returnMachines(provider string, refs []hf.MachineRef, note *s
 	// wait for it): the machines' ReturnID is encoded as they stand and
 	// put in memory only once written; a reconcile pass writing one of
 	// them between would write it without its ReturnID, after this
-	// write, and a restart would never terminate it.
+	// write, and a restart would never terminate it. The writes under
+	// way are waited for first, so that the lock is held, as a rule, for
+	// this write alone.
+	sv.st.AwaitWrites(sv.st.WriteMark())
 	sv.st.Mu.Lock()
 	var ms []*domain.Machine
 	var claims []string
