@@ -339,7 +339,7 @@ func cmdMachines(ctx context.Context, inv *invocation, out *output) error {
 	}
 	tw := out.table("MACHINE", "NAME", "STATE", "RESULT", "TYPE", "PRICE", "WEIGHT", "PRIVATE-IP", "REQUEST", "RETURN", "TEMPLATE", "LAUNCHED", "MESSAGE")
 	for _, m := range rows {
-		row(tw, m.MachineID, m.Name, m.Status, m.Result, m.InstanceType, m.PriceType, itoaOr(m.Weight),
+		row(tw, m.MachineID, m.Name, m.Status, string(m.Result), m.InstanceType, m.PriceType, itoaOr(m.Weight),
 			deref(m.PrivateIPAddress), m.RequestID, m.ReturnID, m.TemplateID, epochAgo(out.now, m.LaunchTime), m.Message)
 	}
 	if err := tw.Flush(); err != nil {
@@ -535,7 +535,7 @@ func cmdShow(ctx context.Context, inv *invocation, out *output) error {
 		status, message := r.Status, r.Message
 		var machines []hf.Machine
 		if s.Status != nil {
-			status, message, machines = s.Status.Status, s.Status.Message, s.Status.Machines
+			status, message, machines = string(s.Status.Status), s.Status.Message, s.Status.Machines
 		}
 		k.add("request", r.ID)
 		k.add("kind", r.Kind)
@@ -578,7 +578,7 @@ func cmdShow(ctx context.Context, inv *invocation, out *output) error {
 		if r.Cost == nil {
 			tw := out.table("MACHINE", "NAME", "STATE", "RESULT", "TYPE", "PRICE", "PRIVATE-IP", "LAUNCHED", "MESSAGE")
 			for _, m := range machines {
-				row(tw, m.MachineID, m.Name, m.Status, m.Result, m.InstanceType, m.PriceType, deref(m.PrivateIPAddress), epochAgo(now, m.LaunchTime), m.Message)
+				row(tw, m.MachineID, m.Name, m.Status, string(m.Result), m.InstanceType, m.PriceType, deref(m.PrivateIPAddress), epochAgo(now, m.LaunchTime), m.Message)
 			}
 			return tw.Flush()
 		}
@@ -590,7 +590,7 @@ func cmdShow(ctx context.Context, inv *invocation, out *output) error {
 			} else if p != nil {
 				est = "unknown"
 			}
-			row(tw, m.MachineID, m.Name, m.Status, m.Result, m.InstanceType, m.PriceType, est, deref(m.PrivateIPAddress), epochAgo(now, m.LaunchTime), m.Message)
+			row(tw, m.MachineID, m.Name, m.Status, string(m.Result), m.InstanceType, m.PriceType, est, deref(m.PrivateIPAddress), epochAgo(now, m.LaunchTime), m.Message)
 		}
 		return tw.Flush()
 	case s.Machine != nil:

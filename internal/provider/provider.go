@@ -30,14 +30,19 @@ const (
 	TagReturnID = "ohfp:return-id"
 )
 
+// State is an instance's state as the cloud says it: the one home of the
+// cloud's words (a machine's state in package domain adds one the cloud
+// never says, gone).
+type State string
+
 // Instance states as EC2 spells them.
 const (
-	StatePending      = "pending"
-	StateRunning      = "running"
-	StateShuttingDown = "shutting-down"
-	StateTerminated   = "terminated"
-	StateStopping     = "stopping"
-	StateStopped      = "stopped"
+	StatePending      State = "pending"
+	StateRunning      State = "running"
+	StateShuttingDown State = "shutting-down"
+	StateTerminated   State = "terminated"
+	StateStopping     State = "stopping"
+	StateStopped      State = "stopped"
 )
 
 // LaunchSpec is one request's provisioning call.
@@ -57,7 +62,7 @@ type LaunchSpec struct {
 // Instance is what the cloud says of one instance.
 type Instance struct {
 	ID            string
-	State         string
+	State         State
 	StateReason   string // EC2 state reason code, e.g. Server.SpotInstanceTermination
 	InstanceType  string
 	SubnetID      string

@@ -372,6 +372,8 @@ func hfMachine(m *domain.Machine) hf.Machine {
 	if m.Spot {
 		price = "spot"
 	}
+	// HF is told the cloud's word: a machine the cloud no longer shows
+	// (gone, ohfp's own state) is terminated.
 	status := m.State
 	if status == domain.StateGone {
 		status = domain.StateTerminated
@@ -380,7 +382,7 @@ func hfMachine(m *domain.Machine) hf.Machine {
 		MachineID:    m.ID,
 		Name:         m.Name,
 		Result:       m.Result,
-		Status:       status,
+		Status:       string(status),
 		Message:      m.Message,
 		InstanceType: m.InstanceType,
 		PriceType:    price,
@@ -481,7 +483,7 @@ func (sv *Service) returnMachines(provider string, refs []hf.MachineRef, note *s
 	sv.st.Mu.RUnlock()
 
 	if len(r.MachineIDs) == 0 {
-		r.Status = domain.StatusComplete
+		r.Status = hf.StatusComplete
 		r.FinishedAt = now
 		_, r.Message = domain.ReturnStatus(r, nil)
 	}
@@ -717,13 +719,13 @@ func (sv *Service) StatusReport() apitype.Status {
 	}
 	for _, r := range sv.st.Requests {
 		st, _ := sv.st.StatusLocked(r)
-		rep.Requests[r.Kind+" "+st]++
+		rep.Requests[string(r.Kind)+" "+string(st)]++
 		if !r.Final() {
 			rep.InFlight++
 		}
 	}
 	for _, m := range sv.st.Machines {
-		rep.Machines[m.State]++
+		rep.Machines[string(m.State)]++
 		if m.Live() {
 			rep.LiveMachines++
 		}
@@ -777,8 +779,8 @@ func (sv *Service) ListRequests(all bool) []apitype.RequestRow {
 	out := make([]apitype.RequestRow, 0, len(rs))
 	for _, r := range rs {
 		st, msg := sv.st.StatusLocked(r)
-		out = append(out, apitype.RequestRow{ID: r.ID, Kind: r.Kind, Provider: r.Provider, TemplateID: r.TemplateID,
-			Units: r.Units, Machines: len(r.MachineIDs), Status: st, Message: msg, Created: r.CreatedAt, Finished: r.FinishedAt})
+		out = append(out, apitype.RequestRow{ID: r.ID, Kind: string(r.Kind), Provider: r.Provider, TemplateID: r.TemplateID,
+			Units: r.Units, Machines: len(r.MachineIDs), Status: string(st), Message: msg, Created: r.CreatedAt, Finished: r.FinishedAt})
 	}
 	return out
 }
@@ -844,22 +846,22 @@ func (sv *Service) Show(id string) (apitype.Shown, error) {
 
 func shownRequest(r *domain.Request) *apitype.Request {
 	return &apitype.Request{
-		ID: r.ID, Kind: r.Kind, Provider: r.Provider, TemplateID: r.TemplateID, Units: r.Units, CreatedAt: r.CreatedAt,
-		ClientToken: r.ClientToken, Phase: r.Phase, Attempts: r.Attempts, NextAttempt: r.NextAttempt,
+		ID: r.ID, Kind: string(r.Kind), Provider: r.Provider, TemplateID: r.TemplateID, Units: r.Units, CreatedAt: r.CreatedAt,
+		ClientToken: r.ClientToken, Phase: string(r.Phase), Attempts: r.Attempts, NextAttempt: r.NextAttempt,
 		Handle: r.Handle, HandleCapped: r.HandleCapped, HandleDeleted: r.HandleDeleted, FallbackUnits: r.FallbackUnits,
 		Pool: r.Pool, PoolOrder: append([]int(nil), r.PoolOrder...), LaunchError: r.LaunchError, Shortfall: r.Shortfall, RetryNote: r.RetryNote, Rebuilt: r.Rebuilt, UnitsFromTag: r.UnitsFromTag,
 		MachineIDs: append([]string(nil), r.MachineIDs...), Unknown: append([]string(nil), r.Unknown...),
 		TerminateSent: r.TerminateSent, AwaitingClaim: r.AwaitingClaim, AnswerPending: r.AnswerPending, Unclaimed: r.Unclaimed,
-		Status: r.Status, Message: r.Message, FinishedAt: r.FinishedAt,
+		Status: string(r.Status), Message: r.Message, FinishedAt: r.FinishedAt,
 	}
 }
 
 func shownMachine(m *domain.Machine) *apitype.Machine {
 	return &apitype.Machine{
 		ID: m.ID, RequestID: m.RequestID, ReturnID: m.ReturnID, Provider: m.Provider, TemplateID: m.TemplateID,
-		Name: m.Name, PrivateIP: m.PrivateIP, PublicIP: m.PublicIP, State: m.State, StateReason: m.StateReason,
+		Name: m.Name, PrivateIP: m.PrivateIP, PublicIP: m.PublicIP, State: string(m.State), StateReason: m.StateReason,
 		InstanceType: m.InstanceType, Spot: m.Spot, SpotRequest: m.SpotRequest, Weight: m.Weight, LaunchTime: m.LaunchTime,
-		Tags: m.Tags, Result: m.Result, Message: m.Message, Doomed: m.Doomed, TerminateSent: m.TerminateSent,
+		Tags: m.Tags, Result: string(m.Result), Message: m.Message, Doomed: m.Doomed, TerminateSent: m.TerminateSent,
 		Handle: m.Handle, CapacityReleased: m.CapacityReleased, ReclaimedAt: m.ReclaimedAt, InterruptAt: m.InterruptAt,
 		DrainAt: m.DrainAt, DrainBy: m.DrainBy, DrainReason: m.DrainReason,
 		LastSeen: m.LastSeen, EndedAt: m.EndedAt, AZ: m.AZ,
