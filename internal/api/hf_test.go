@@ -5,10 +5,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"testing"
 
+	"github.com/ohfp/ohfp/internal/apitype"
 	"github.com/ohfp/ohfp/internal/hf"
 	"github.com/ohfp/ohfp/internal/rpc"
 	"github.com/ohfp/ohfp/internal/service"
@@ -151,6 +153,44 @@ func TestRequestMachinesHeldUntilAnswered(t *testing.T) {
 		hooks.Run(delivered)
 		if !slices.Equal(svc.delivered, []bool{delivered}) {
 			t.Errorf("answer delivered=%v: the service was told %v", delivered, svc.delivered)
+		}
+	}
+}
+
+func (s *hfService) StatusReport() apitype.Status                            { return apitype.Status{} }
+func (s *hfService) ListRequests(bool) []apitype.RequestRow                  { return nil }
+func (s *hfService) ListMachines(string, bool) ([]apitype.MachineRow, error) { return nil, nil }
+func (s *hfService) Show(string) (apitype.Shown, error)                      { return apitype.Shown{}, nil }
+
+// TestMethodTable: the table holds HF's five operations and the admin
+// methods, nothing else; exactly the operator's actions (and reload and
+// check) are refused to a caller who is not an operator, while HF's
+// operations and the reads stay open to the HF user.
+func TestMethodTable(t *testing.T) {
+	h := New(&hfService{}, Options{Caller: func(context.Context) (string, bool) { return "uid 1000 (hfadmin)", false }})
+	reads := []string{apitype.MethodStatus, apitype.MethodRequests, apitype.MethodMachines, apitype.MethodShow}
+	actions := []string{apitype.MethodReload, apitype.MethodCancel, apitype.MethodReturn, apitype.MethodDrain, apitype.MethodUndrain, apitype.MethodRearm, apitype.MethodCheck}
+	want := slices.Concat(hf.Operations, reads, actions)
+	got := slices.Collect(maps.Keys(h.methods))
+	slices.Sort(want)
+	slices.Sort(got)
+	if !slices.Equal(got, want) {
+		t.Errorf("methods %q, want %q", got, want)
+	}
+	inputs := map[string]string{
+		hf.OpRequestMachines:       `{"template": {"templateId": "t1", "machineCount": 1}}`,
+		hf.OpGetRequestStatus:      `{"requests": [{"requestId": "req-a"}]}`,
+		hf.OpRequestReturnMachines: `{"machines": [{"name": "h"}]}`,
+		hf.OpGetReturnRequests:     `{"machines": []}`,
+	}
+	for _, m := range slices.Concat(hf.Operations, reads) {
+		if _, err := h.Call(context.Background(), m, rpc.Params{Input: json.RawMessage(inputs[m])}); err != nil {
+			t.Errorf("%s by the HF user: %v", m, err)
+		}
+	}
+	for _, m := range actions {
+		if _, err := h.Call(context.Background(), m, rpc.Params{}); rpc.CodeOf(err) != rpc.PermissionDenied {
+			t.Errorf("%s by the HF user: %v; want PermissionDenied", m, err)
 		}
 	}
 }
