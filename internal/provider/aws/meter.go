@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/ohfp/ohfp/internal/english"
 	"maps"
 	"math/rand/v2"
 	"net"
@@ -117,7 +118,7 @@ func (h Health) Summary() string {
 		case h.InFlight == 1:
 			s += ", 1 call waiting"
 		case h.InFlight > 1:
-			s += fmt.Sprintf(", %d calls waiting", h.InFlight)
+			s += ", " + english.Plural(h.InFlight, "call") + " waiting"
 		}
 		if h.LastError != "" {
 			s += ": " + h.LastError
