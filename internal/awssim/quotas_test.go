@@ -62,7 +62,7 @@ func TestFleetDryRuns(t *testing.T) {
 	cfg := func(subnet string) []types.FleetLaunchTemplateConfigRequest {
 		return []types.FleetLaunchTemplateConfigRequest{{
 			LaunchTemplateSpecification: &types.FleetLaunchTemplateSpecificationRequest{LaunchTemplateId: aws.String(ltID), Version: aws.String("1")},
-			Overrides: []types.FleetLaunchTemplateOverridesRequest{{InstanceType: "c5.large", SubnetId: aws.String(subnet)}},
+			Overrides:                   []types.FleetLaunchTemplateOverridesRequest{{InstanceType: "c5.large", SubnetId: aws.String(subnet)}},
 		}}
 	}
 	fleet := func(subnet string) *ec2.CreateFleetInput {
