@@ -31,7 +31,7 @@ var ec2QuotaNames = map[string]string{
 	"L-43DA4232": "Running On-Demand High Memory instances",
 	"L-34B43A08": "All Standard (A, C, D, H, I, M, R, T, Z) Spot Instance Requests",
 	"L-3819A6DF": "All G and VT Spot Instance Requests",
-	"L-7212CCBC": "All P Spot Instance Requests",
+	"L-7212CCBC": "All P4, P3 and P2 Spot Instance Requests",
 	"L-88CF9481": "All F Spot Instance Requests",
 	"L-E3A00192": "All X Spot Instance Requests",
 	"L-B5D1601B": "All Inf Spot Instance Requests",
