@@ -264,3 +264,20 @@ func (d *recordLT) CreateLaunchTemplate(ctx context.Context, in *ec2.CreateLaunc
 	}
 	return out, err
 }
+
+// The check's launch template name is a valid one whatever the template
+// id, and never that of a request's (req-..., ret-...).
+func TestCheckRequestID(t *testing.T) {
+	for id, want := range map[string]string{
+		"OnDemand-c5": "ohfp-check-OnDemand-c5",
+		"a b/ü":       "ohfp-check-" + checkRequestID(&template.Template{TemplateID: "a b/ü"})[len("check-"):],
+	} {
+		got := LaunchTemplateName(checkRequestID(&template.Template{TemplateID: id}))
+		if got != want || !ltNameChars.MatchString(got) || len(got) > 128 || strings.HasPrefix(got, "ohfp-req-") {
+			t.Errorf("template %q: launch template %q", id, got)
+		}
+	}
+	if a, b := checkRequestID(&template.Template{TemplateID: "a b"}), checkRequestID(&template.Template{TemplateID: "a c"}); a == b || len(a) != len("check-")+16 {
+		t.Errorf("hashed names %q %q", a, b)
+	}
+}
