@@ -5,6 +5,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/service/autoscaling"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	"github.com/aws/aws-sdk-go-v2/service/servicequotas"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 )
 
@@ -58,7 +59,13 @@ type ssmAPI interface {
 	GetParameter(ctx context.Context, in *ssm.GetParameterInput, optFns ...func(*ssm.Options)) (*ssm.GetParameterOutput, error)
 }
 
+// quotaAPI lists the Service Quotas operations ohfp calls (ohfp check).
+type quotaAPI interface {
+	GetServiceQuota(ctx context.Context, in *servicequotas.GetServiceQuotaInput, optFns ...func(*servicequotas.Options)) (*servicequotas.GetServiceQuotaOutput, error)
+}
+
 var (
+	_ quotaAPI = (*servicequotas.Client)(nil)
 	_ ec2API   = (*ec2.Client)(nil)
 	_ ssmAPI   = (*ssm.Client)(nil)
 	_ fleetAPI = (*ec2.Client)(nil)
