@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/ohfp/ohfp/internal/english"
 	"maps"
 	"slices"
 	"strconv"
@@ -140,7 +141,7 @@ func printStatus(inv *invocation, out *output, st apitype.Status) error {
 	}
 	k.add("cloud", cloud)
 	if st.Unsaved > 0 {
-		k.add("disk", plural(st.Unsaved, "record")+" not yet written")
+		k.add("disk", english.Plural(st.Unsaved, "record")+" not yet written")
 	}
 	if c := st.Cost; c != nil {
 		k.add("cost", sumText(c.Total)+" (estimate)")
@@ -184,7 +185,7 @@ func priceText(p *apitype.Price) string {
 
 // sumText says a summed estimate: "$0.2000/h for 3 machines; 1 unknown: why".
 func sumText(c apitype.CostSum) string {
-	s := dollars(c.DollarsPerHour) + " for " + plural(c.Machines, "machine")
+	s := dollars(c.DollarsPerHour) + " for " + english.Plural(c.Machines, "machine")
 	if c.Unknown > 0 {
 		s += fmt.Sprintf("; %d unknown: %s", c.Unknown, c.Reason)
 	}
@@ -239,12 +240,12 @@ func providerOrder(order []string, aws map[string]apitype.CloudStatus) []string 
 func awsLine(now time.Time, a apitype.CloudStatus) string {
 	s := orText(a.Summary, "unknown")
 	h := a.Health
-	detail := fmt.Sprintf("%s, %s, %s", plural(sum(h.Calls), "call"), plural(sum(h.Errors), "error"), plural(sum(h.Throttles), "throttle"))
+	detail := fmt.Sprintf("%s, %s, %s", english.Plural(sum(h.Calls), "call"), english.Plural(sum(h.Errors), "error"), english.Plural(sum(h.Throttles), "throttle"))
 	if t := counts(h.Throttles); t != "" {
 		detail += " (" + t + ")"
 	}
 	if n := sum(h.Timeouts); n > 0 {
-		detail += fmt.Sprintf(", %s (%s)", plural(n, "timeout"), counts(h.Timeouts))
+		detail += fmt.Sprintf(", %s (%s)", english.Plural(n, "timeout"), counts(h.Timeouts))
 	}
 	if h.InFlight > 0 {
 		detail += fmt.Sprintf(", %d under way", h.InFlight)

@@ -10,6 +10,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/ohfp/ohfp/internal/english"
 	"github.com/ohfp/ohfp/internal/hf"
 	"github.com/ohfp/ohfp/internal/provider"
 )
@@ -448,7 +449,7 @@ func AcquireStatus(r *Request, machines []*Machine) (status hf.Status, message s
 		}
 	}
 	if executing > 0 {
-		return hf.StatusRunning, fmt.Sprintf("%d of %d units running; %s starting", units, r.Units, plural(executing, "machine"))
+		return hf.StatusRunning, fmt.Sprintf("%d of %d units running; %s starting", units, r.Units, english.Plural(executing, "machine"))
 	}
 	if units < r.Units && r.Shortfall == "" && r.Rebuilt && r.UnitsFromTag {
 		// Rebuilt after a failover: EC2 shows the other daemon's instances
@@ -464,11 +465,11 @@ func AcquireStatus(r *Request, machines []*Machine) (status hf.Status, message s
 		return hf.StatusComplete, fmt.Sprintf("%d of %d units running", units, r.Units)
 	}
 	if units >= r.Units {
-		return hf.StatusComplete, fmt.Sprintf("%d of %d units running; %s failed and %s replaced by others", units, r.Units, plural(failed, "machine"), wereWas(failed))
+		return hf.StatusComplete, fmt.Sprintf("%d of %d units running; %s failed and %s replaced by others", units, r.Units, english.Plural(failed, "machine"), wereWas(failed))
 	}
 	msg := fmt.Sprintf("%d of %d units running", units, r.Units)
 	if failed > 0 {
-		msg += fmt.Sprintf("; %s failed", plural(failed, "machine"))
+		msg += fmt.Sprintf("; %s failed", english.Plural(failed, "machine"))
 	}
 	if r.Shortfall != "" {
 		msg += "; " + r.Shortfall
@@ -504,12 +505,6 @@ func ReturnStatus(r *Request, machines []*Machine) (status hf.Status, message st
 }
 
 // plural writes n and the noun, in the plural unless n is 1.
-func plural(n int, noun string) string {
-	if n == 1 {
-		return "1 " + noun
-	}
-	return fmt.Sprintf("%d %ss", n, noun)
-}
 
 func wereWas(n int) string {
 	if n == 1 {

@@ -6,6 +6,7 @@ package service
 import (
 	"context"
 	"fmt"
+	"github.com/ohfp/ohfp/internal/english"
 	"sort"
 	"strings"
 	"time"
@@ -167,7 +168,7 @@ func (sv *Service) GetAvailableTemplates(provider string) (hf.TemplatesReply, er
 		}
 		out.Templates = append(out.Templates, to)
 	}
-	out.Message = fmt.Sprintf("%s from provider %s", plural(len(out.Templates), "template"), p.Cfg.Name)
+	out.Message = fmt.Sprintf("%s from provider %s", english.Plural(len(out.Templates), "template"), p.Cfg.Name)
 	if len(withheld) > 0 {
 		out.Message += "; withheld: " + strings.Join(withheld, "; ")
 	}
@@ -512,7 +513,7 @@ func (sv *Service) returnMachines(provider string, refs []hf.MachineRef, note *s
 	sv.st.KickLaunch()
 	sv.st.KickReconcile()
 
-	msg := fmt.Sprintf("Returning %s.", plural(len(ms), "machine"))
+	msg := fmt.Sprintf("Returning %s.", english.Plural(len(ms), "machine"))
 	if already > 0 {
 		msg += fmt.Sprintf(" %d %s already being returned.", already, wereWas(already))
 	}
@@ -646,15 +647,15 @@ func (t *returnTally) reply() hf.ReturnRequestsReply {
 	if out.Requests == nil {
 		out.Requests = []hf.ReturnRequest{}
 	}
-	out.Message = fmt.Sprintf("%d of %s %s being taken back by the cloud", len(out.Requests), plural(t.hosts, "host"), isAre(len(out.Requests)))
+	out.Message = fmt.Sprintf("%d of %s %s being taken back by the cloud", len(out.Requests), english.Plural(t.hosts, "host"), isAre(len(out.Requests)))
 	if t.drainCount > 0 {
-		out.Message += fmt.Sprintf("; %s to drain before the cloud fails %s: %s", plural(t.drainCount, "host"), itThem(t.drainCount), strings.Join(t.drains, "; "))
+		out.Message += fmt.Sprintf("; %s to drain before the cloud fails %s: %s", english.Plural(t.drainCount, "host"), itThem(t.drainCount), strings.Join(t.drains, "; "))
 		if t.drainCount > len(t.drains) {
 			out.Message += fmt.Sprintf("; and %d more (ohfp machines)", t.drainCount-len(t.drains))
 		}
 	}
 	if t.unknown > 0 {
-		out.Message += fmt.Sprintf("; %s %s not known to ohfpd", plural(t.unknown, "host"), isAre(t.unknown))
+		out.Message += fmt.Sprintf("; %s %s not known to ohfpd", english.Plural(t.unknown, "host"), isAre(t.unknown))
 	}
 	return out
 }

@@ -5,6 +5,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/service/autoscaling"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	"github.com/aws/aws-sdk-go-v2/service/servicequotas"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 )
 
@@ -15,8 +16,9 @@ import (
 // Spot requests), fleetAPI (EC2 Fleet, Spot Fleet, launch templates,
 // CreateTags), spotPriceAPI (pricing.go) and DescribeInstanceStatus, which
 // InstanceHealth asks of the ec2API client by type assertion (with a fake
-// that lacks it, InstanceHealth answers a Fatal error). SQS is sqsAPI
-// (events.go), the Price List pricingAPI (pricing.go).
+// that lacks it, InstanceHealth answers a Fatal error). Auto Scaling is
+// asgAPI, Systems Manager ssmAPI, Service Quotas quotaAPI (below), SQS
+// sqsAPI (events.go), the Price List pricingAPI (pricing.go).
 
 // ec2API lists the EC2 instance operations ohfp calls.
 type ec2API interface {
@@ -66,7 +68,13 @@ type ssmAPI interface {
 	GetParameter(ctx context.Context, in *ssm.GetParameterInput, optFns ...func(*ssm.Options)) (*ssm.GetParameterOutput, error)
 }
 
+// quotaAPI lists the Service Quotas operations ohfp calls (ohfp check).
+type quotaAPI interface {
+	GetServiceQuota(ctx context.Context, in *servicequotas.GetServiceQuotaInput, optFns ...func(*servicequotas.Options)) (*servicequotas.GetServiceQuotaOutput, error)
+}
+
 var (
+	_ quotaAPI = (*servicequotas.Client)(nil)
 	_ ec2API   = (*ec2.Client)(nil)
 	_ ssmAPI   = (*ssm.Client)(nil)
 	_ fleetAPI = (*ec2.Client)(nil)
