@@ -2,6 +2,7 @@ package reconcile
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"sync"
 	"testing"
@@ -20,6 +21,7 @@ import (
 type fakeCloud struct {
 	mu    sync.Mutex
 	insts map[string]provider.Instance
+	spot  []provider.SpotRequest
 	calls []string
 }
 
@@ -93,8 +95,49 @@ func (f *fakeCloud) InstanceType(_ context.Context, name string) (provider.Insta
 	return provider.InstanceTypeInfo{Name: name, VCPUs: 2, Cores: 1, MemoryMiB: 4096, Arch: "x86_64"}, nil
 }
 
-func (f *fakeCloud) SpotRequests(context.Context, []string) ([]provider.SpotRequest, error) {
-	return nil, nil
+func (f *fakeCloud) SpotRequests(_ context.Context, ids []string) ([]provider.SpotRequest, error) {
+	slices.Sort(ids)
+	f.note("SpotRequests " + join(ids))
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Clone(f.spot), nil
+}
+
+// fleetCloud is a fakeCloud whose launches have handles (provider.Fleets):
+// Poll answers status, the rest is recorded.
+type fleetCloud struct {
+	*fakeCloud
+	status map[string]provider.FleetStatus
+}
+
+func (f *fleetCloud) Poll(_ context.Context, handles []string) (map[string]provider.FleetStatus, error) {
+	f.note("Poll " + join(handles))
+	out := map[string]provider.FleetStatus{}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, h := range handles {
+		st, ok := f.status[h]
+		if !ok {
+			st = provider.FleetStatus{Handle: h, NotFound: true}
+		}
+		out[h] = st
+	}
+	return out, nil
+}
+
+func (f *fleetCloud) Release(_ context.Context, h string, ids []string, units int) error {
+	f.note(fmt.Sprintf("Release %s %s %d", h, join(ids), units))
+	return nil
+}
+
+func (f *fleetCloud) Cap(_ context.Context, h string, keep int) error {
+	f.note(fmt.Sprintf("Cap %s %d", h, keep))
+	return nil
+}
+
+func (f *fleetCloud) Delete(_ context.Context, h string) error {
+	f.note("Delete " + h)
+	return nil
 }
 
 func join(s []string) string {
@@ -120,7 +163,10 @@ type world struct {
 	kv    *store.Store
 }
 
-func newWorld(t *testing.T) *world {
+func newWorld(t *testing.T) *world { return newWorldOn(t, nil) }
+
+// newWorldOn is newWorld over fc (nil: a plain fakeCloud without fleets).
+func newWorldOn(t *testing.T, fc *fleetCloud) *world {
 	t.Helper()
 	kv, err := store.OpenInMemory(nil)
 	if err != nil {
@@ -128,11 +174,16 @@ func newWorld(t *testing.T) *world {
 	}
 	t.Cleanup(func() { kv.Close() })
 	cloud := &fakeCloud{insts: map[string]provider.Instance{}}
+	var prov provider.Provider = cloud
+	if fc != nil {
+		fc.fakeCloud = cloud
+		prov = fc
+	}
 	clk := clock.NewFake(t0)
 	tpl := template.Template{TemplateID: "t1", MaxNumber: 10, VMType: "c5.large"}
 	st, err := state.New(state.Options{
 		ClusterID: "c1", Store: kv, Clock: clk,
-		Providers: []state.ProviderConfig{{Name: "aws", Cloud: cloud, Templates: []template.Template{tpl}, PendingTimeout: 180 * time.Second}},
+		Providers: []state.ProviderConfig{{Name: "aws", Cloud: prov, Templates: []template.Template{tpl}, PendingTimeout: 180 * time.Second}},
 	})
 	if err != nil {
 		t.Fatal(err)

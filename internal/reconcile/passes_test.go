@@ -162,3 +162,77 @@ func TestPassBusyDescribesInFlight(t *testing.T) {
 		t.Errorf("calls %q: want a full listing, then a describe of the pending machine only", calls)
 	}
 }
+
+// Interruptions: the Spot requests of live Spot machines are asked every
+// pass; an interruption notice is recorded at the cloud's time, durably,
+// and asked no more.
+func TestPassSpotInterruption(t *testing.T) {
+	w := newWorld(t)
+	r := w.request("req-1", 1)
+	in := inst("i-1", "req-1", provider.StateRunning, "10.0.0.1")
+	in.Spot, in.SpotRequestID = true, "sir-1"
+	w.machine(r, in)
+	w.cloud.put(in)
+	notice := t0.Add(10 * time.Second)
+	w.cloud.spot = []provider.SpotRequest{{ID: "sir-1", InstanceID: "i-1", State: "active", StatusCode: "instance-terminated-no-capacity", StatusUpdate: notice, Interrupted: true}}
+	w.pass()
+	if m := w.onDisk(t).Machines["i-1"]; m == nil || !m.InterruptAt.Equal(notice) {
+		t.Fatalf("machine on disk %+v; want interrupted at the notice's time", m)
+	}
+	n := len(w.cloud.called())
+	w.clk.Advance(w.st.Opts.ActiveInterval)
+	w.pass()
+	for _, c := range w.cloud.called()[n:] {
+		if strings.HasPrefix(c, "SpotRequests") {
+			t.Errorf("an interrupted machine's Spot request was asked again: %q", c)
+		}
+	}
+}
+
+// Fleets: a fleet that closed short of its target is capped at what
+// arrived and its request ends with the shortfall saying why; once its
+// machines are all gone the fleet is deleted, once. A handle the cloud
+// does not show yet right after the launch is left alone.
+func TestPassFleets(t *testing.T) {
+	fc := &fleetCloud{status: map[string]provider.FleetStatus{}}
+	w := newWorldOn(t, fc)
+	r := w.request("req-1", 2)
+	r.Handle = "fleet-1"
+	in := inst("i-1", "req-1", provider.StateRunning, "10.0.0.1")
+	in.Handle = "fleet-1"
+	w.machine(r, in)
+	w.cloud.put(in)
+	young := w.request("req-2", 1)
+	young.Handle = "fleet-2" // not known to the cloud yet
+
+	fc.mu.Lock()
+	fc.status["fleet-1"] = provider.FleetStatus{Handle: "fleet-1", Target: 2, Fulfilled: 1, Closed: true, Errors: []string{"InsufficientInstanceCapacity: none left"}}
+	fc.mu.Unlock()
+	w.pass()
+	calls := w.cloud.called()
+	if !slices.Contains(calls, "Cap fleet-1 1") || slices.ContainsFunc(calls, func(c string) bool { return strings.HasPrefix(c, "Cap fleet-2") }) {
+		t.Errorf("calls %q: want fleet-1 capped at 1 unit, fleet-2 left alone", calls)
+	}
+	got := w.onDisk(t).Requests["req-1"]
+	if got == nil || !got.HandleCapped || got.Status != hf.StatusCompleteWithError || !strings.Contains(got.Shortfall, "closed before reaching its target: InsufficientInstanceCapacity") {
+		t.Fatalf("request on disk %+v; want capped, complete_with_error, the shortfall with the cloud's reason", got)
+	}
+	if y := w.st.Requests["req-2"]; y.HandleCapped || y.Final() {
+		t.Errorf("young fleet: %+v; want left waiting", y)
+	}
+
+	w.cloud.put(inst("i-1", "req-1", provider.StateTerminated, "10.0.0.1"))
+	w.clk.Advance(w.st.Opts.IdleInterval)
+	w.pass()
+	w.clk.Advance(w.st.Opts.IdleInterval)
+	w.pass()
+	deletes := 0
+	for _, c := range w.cloud.called() {
+		if c == "Delete fleet-1" {
+			deletes++
+		}
+	}
+	if deletes != 1 || !w.onDisk(t).Requests["req-1"].HandleDeleted {
+		t.Errorf("fleet-1 deleted %d times (calls %q); want once, recorded", deletes, w.cloud.called())
+	}
+}
