@@ -1,5 +1,5 @@
-// Package provider is the cloud boundary of ohfpd: the narrow interface the
-// engine provisions and reconciles through. Package provider/aws implements
+// Package provider is the cloud boundary of ohfpd: the narrow interface
+// packages provision and reconcile call the cloud through. Package provider/aws implements
 // it on aws-sdk-go-v2; tests use it against the simulated region.
 package provider
 
@@ -273,15 +273,16 @@ type FleetStatus struct {
 }
 
 // Fleets is implemented by providers whose launches create a fleet, Spot
-// Fleet request or Auto Scaling group (LaunchResult.Handle is set). The
-// engine type-asserts it.
+// Fleet request or Auto Scaling group (LaunchResult.Handle is set).
+// Packages provision (Release) and reconcile (Poll, Cap, Delete)
+// type-assert it.
 type Fleets interface {
 	// Poll describes the handles, batched (one describe per API for all
 	// handles). A handle the cloud does not know comes back NotFound.
 	Poll(ctx context.Context, handles []string) (map[string]FleetStatus, error)
 	// Release returns instances of a handle: it lowers the target capacity
 	// by units FIRST (so nothing replaces them), then terminates ids. With
-	// no ids it only lowers the capacity: the engine does that when the
+	// no ids it only lowers the capacity: provision does that when the
 	// cloud took an instance back (Spot reclaim, console), so that a
 	// maintain fleet or group does not replace it behind HF's back. For an
 	// Auto Scaling group with no ids, lower DesiredCapacity (and MaxSize if

@@ -875,7 +875,7 @@ func shownMachine(m *domain.Machine) *apitype.Machine {
 // threads per core: the type's physical cores (DescribeInstanceTypes'
 // DefaultCores), its vCPUs when it gives no core count. HF requires type,
 // ncpus and nram: when one is missing and the type is not known (yet: the
-// engine retries DescribeInstanceTypes), why says so and the template is
+// reconcile pass retries DescribeInstanceTypes), why says so and the template is
 // withheld from HF rather than shown without them. Called with the
 // state's Mu held (read).
 func (sv *Service) attributesLocked(t *template.Template) (attrs template.Attributes, why string) {
