@@ -69,6 +69,8 @@ type Region struct {
 	autoscaling map[string]handler
 	ssm         map[string]handler
 	pricing     map[string]handler
+	// servicequotas serves Service Quotas (quotas.go).
+	servicequotas map[string]handler
 	// actionClass maps an EC2 action to its throttling bucket class; actions
 	// not listed are classified by name (Describe*/Get* non-mutating).
 	actionClass map[string]bucketClass
@@ -98,6 +100,9 @@ type Region struct {
 	// spotSet: Spot prices the /_sim/prices lever set, per type and AZ,
 	// oldest first (pricing.go).
 	spotSet map[spotKey][]pricePoint
+	// quotas: the EC2 quota values the /_sim/quotas lever applied, by
+	// quota code (quotas.go).
+	quotas map[string]float64
 
 	lts      map[string]*launchTemplate
 	ltByName map[string]*launchTemplate
@@ -196,6 +201,7 @@ func New(opts Options) *Region {
 	r.registerEC2()
 	r.registerSSM()
 	r.registerPricing()
+	r.registerQuotas()
 	r.registerExtensions()
 	return r
 }

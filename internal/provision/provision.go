@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/ohfp/ohfp/internal/domain"
+	"github.com/ohfp/ohfp/internal/hf"
 	"github.com/ohfp/ohfp/internal/provider"
 	"github.com/ohfp/ohfp/internal/state"
 	"github.com/ohfp/ohfp/internal/template"
@@ -365,7 +366,7 @@ func (pv *Provisioner) adoptLaunchedLocked(r *domain.Request, tpl *template.Temp
 		// listing means nothing (see reconcile's missingLocked).
 		m.LastSeen = time.Time{}
 		if cancelled {
-			m.Result, m.Doomed = domain.ResultFail, true
+			m.Result, m.Doomed = hf.ResultFail, true
 			m.Message = "launched after the operator cancelled the request; ohfp terminated it"
 			pv.st.Log.Warn("instance launched after its request was cancelled; terminating", "instance", m.ID, "request", r.ID)
 		}

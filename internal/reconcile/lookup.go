@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/ohfp/ohfp/internal/domain"
+	"github.com/ohfp/ohfp/internal/hf"
 	"github.com/ohfp/ohfp/internal/provider"
 	"github.com/ohfp/ohfp/internal/state"
 )
@@ -210,7 +211,7 @@ func (rc *Reconciler) foldFound(provs []*state.Provider, found [][]provider.Inst
 func toldFailed(id, prov string, now time.Time, retention time.Duration) *domain.Request {
 	msg := fmt.Sprintf("request %s is not known to ohfpd: it was never made here, or it finished more than %s ago and was purged", id, retention)
 	r := &domain.Request{ID: id, Kind: domain.KindReturn, Provider: prov, CreatedAt: now,
-		Status: domain.StatusCompleteWithError, Message: msg, FinishedAt: now}
+		Status: hf.StatusCompleteWithError, Message: msg, FinishedAt: now}
 	if strings.HasPrefix(id, "req-") {
 		r.Kind, r.Phase, r.LaunchError = domain.KindAcquire, domain.PhaseFailed, msg
 	}

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/ohfp/ohfp/internal/domain"
+	"github.com/ohfp/ohfp/internal/hf"
 	"github.com/ohfp/ohfp/internal/lowprio"
 	"github.com/ohfp/ohfp/internal/provider"
 	"github.com/ohfp/ohfp/internal/quiet"
@@ -270,7 +271,7 @@ func (rc *Reconciler) foldLocked(p *state.Provider, insts []provider.Instance, n
 				rc.st.ByName[m.Name] = m
 			}
 		}
-		if m.Result == domain.ResultFail && m.Live() && !m.Doomed && m.ReturnID == "" {
+		if m.Result == hf.ResultFail && m.Live() && !m.Doomed && m.ReturnID == "" {
 			// HF was told this machine failed and will never return it: it
 			// must not live on (e.g. it reappeared after being taken as gone).
 			m.Doomed = true
@@ -337,7 +338,7 @@ func (rc *Reconciler) inFlightLocked(name string) (ids, reqs []string) {
 		}
 		switch {
 		case m.State == domain.StatePending, m.State == domain.StateShuttingDown, m.State == domain.StateStopping,
-			m.Result == domain.ResultExecuting, m.TerminateSent, m.Doomed, m.ReturnID != "":
+			m.Result == hf.ResultExecuting, m.TerminateSent, m.Doomed, m.ReturnID != "":
 			ids = append(ids, m.ID)
 		}
 	}
@@ -362,7 +363,7 @@ const AnswerWait = 10 * time.Minute
 func (rc *Reconciler) adoptLocked(p *state.Provider, in *provider.Instance, now time.Time, changedR map[string]*domain.Request, asked bool) *domain.Machine {
 	rid := in.Tags[provider.TagRequestID]
 	r := rc.st.Requests[rid]
-	if in.State == domain.StateTerminated && (r == nil || r.Final()) && !asked {
+	if in.State == provider.StateTerminated && (r == nil || r.Final()) && !asked {
 		return nil // nothing to adopt
 	}
 	tpl := p.Templates[in.Tags[provider.TagTemplateID]]
@@ -403,7 +404,7 @@ func (rc *Reconciler) adoptLocked(p *state.Provider, in *provider.Instance, now 
 		// (HF was told a request it asked about here failed, or was
 		// never made here; see LookUpRequests.)
 		m := rc.st.NewMachineLocked(r, tpl, *in, "", now)
-		m.Result = domain.ResultFail
+		m.Result = hf.ResultFail
 		m.Doomed = m.Live()
 		m.Message = "arrived after its request had finished; ohfp terminated it"
 		rc.returnedLocked(p, m, in, now, changedR)
@@ -418,16 +419,16 @@ func (rc *Reconciler) adoptLocked(p *state.Provider, in *provider.Instance, now 
 		if !r.UnitsFromTag {
 			r.Units += max(m.Weight, 1)
 		}
-		if m.Result == domain.ResultExecuting && m.State == domain.StateRunning {
-			m.Result = domain.ResultSucceed
+		if m.Result == hf.ResultExecuting && m.State == domain.StateRunning {
+			m.Result = hf.ResultSucceed
 		}
 	}
 	if rc.returnedLocked(p, m, in, now, changedR) {
 		// HF held it (it returned it): it was usable, whatever its state
 		// now.
 		m.ReclaimedAt = time.Time{}
-		if m.Result == domain.ResultFail && r.Rebuilt {
-			m.Result, m.Message = domain.ResultSucceed, ""
+		if m.Result == hf.ResultFail && r.Rebuilt {
+			m.Result, m.Message = hf.ResultSucceed, ""
 		}
 	}
 	if r.Phase == domain.PhaseQueued && (r.FallbackUnits == 0 || m.Handle == "") && r.NextAttempt.After(now) {
@@ -540,11 +541,11 @@ func (rc *Reconciler) logOutsideHF(before, m *domain.Machine) {
 	switch {
 	case before.ReclaimedAt.IsZero() && !m.ReclaimedAt.IsZero():
 		what := "the cloud took a machine back outside HF"
-		if before.Result == domain.ResultExecuting && m.Result == domain.ResultFail {
+		if before.Result == hf.ResultExecuting && m.Result == hf.ResultFail {
 			what = "a machine failed to start"
 		}
 		rc.st.Log.Warn(what, "instance", m.ID, "request", m.RequestID, "state", m.State, "reason", reason, "template", m.TemplateID)
-	case before.Result == domain.ResultExecuting && m.Result == domain.ResultFail:
+	case before.Result == hf.ResultExecuting && m.Result == hf.ResultFail:
 		rc.st.Log.Warn("a machine failed to start", "instance", m.ID, "request", m.RequestID, "state", m.State, "reason", reason, "template", m.TemplateID)
 	}
 }
@@ -559,13 +560,13 @@ func (rc *Reconciler) logOutsideHF(before, m *domain.Machine) {
 // person or the OS ending it, or ohfp giving up on it do not. before is
 // the machine as it was. Called with the state's Mu held.
 func (rc *Reconciler) breakerLocked(before, m *domain.Machine) {
-	if m.TemplateID == "" || before.Result != domain.ResultExecuting {
+	if m.TemplateID == "" || before.Result != hf.ResultExecuting {
 		return
 	}
 	switch {
-	case m.Result == domain.ResultSucceed:
+	case m.Result == hf.ResultSucceed:
 		rc.st.BreakerSuccessLocked(m.Provider, m.TemplateID)
-	case m.Result == domain.ResultFail && !m.Doomed && m.ReturnID == "" && diedOnItsOwn(m.StateReason):
+	case m.Result == hf.ResultFail && !m.Doomed && m.ReturnID == "" && diedOnItsOwn(m.StateReason):
 		rc.st.BreakerFailureLocked(m.Provider, m.TemplateID, m.RequestID, fmt.Sprintf("instance %s %s before it ran (%s)", m.ID, m.State, m.StateReason))
 	}
 }
@@ -635,7 +636,7 @@ func (rc *Reconciler) finishAndPurge() time.Duration {
 					m.Doomed = true
 					// Should HF ask after all, it must not take the host
 					// for a usable one.
-					m.Result, m.Message = domain.ResultFail, "terminated by ohfp: HF never asked about its request"
+					m.Result, m.Message = hf.ResultFail, "terminated by ohfp: HF never asked about its request"
 					doomed = append(doomed, m)
 					n++
 				}
@@ -647,7 +648,7 @@ func (rc *Reconciler) finishAndPurge() time.Duration {
 					r.HandleCapped = true
 				}
 			case n > 0:
-				r.Status, r.Message = domain.StatusCompleteWithError, unclaimedWhy
+				r.Status, r.Message = hf.StatusCompleteWithError, unclaimedWhy
 			}
 			changed = append(changed, r)
 			if n > 0 || !r.Final() {
@@ -993,7 +994,7 @@ func (rc *Reconciler) unitsLocked(r *domain.Request) (units, executing int) {
 		if m == nil {
 			continue
 		}
-		if m.Result == domain.ResultExecuting {
+		if m.Result == hf.ResultExecuting {
 			executing++
 		}
 		if m.Held() {

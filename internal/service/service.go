@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/ohfp/ohfp/internal/english"
 	"sort"
 	"strings"
 	"time"
@@ -168,7 +169,7 @@ func (sv *Service) GetAvailableTemplates(provider string) (hf.TemplatesReply, er
 		}
 		out.Templates = append(out.Templates, to)
 	}
-	out.Message = fmt.Sprintf("%s from provider %s", plural(len(out.Templates), "template"), p.Cfg.Name)
+	out.Message = fmt.Sprintf("%s from provider %s", english.Plural(len(out.Templates), "template"), p.Cfg.Name)
 	if len(withheld) > 0 {
 		out.Message += "; withheld: " + strings.Join(withheld, "; ")
 	}
@@ -412,6 +413,8 @@ func hfMachine(m *domain.Machine) hf.Machine {
 	if m.Spot {
 		price = "spot"
 	}
+	// HF is told the cloud's word: a machine the cloud no longer shows
+	// (gone, ohfp's own state) is terminated.
 	status := m.State
 	if status == domain.StateGone {
 		status = domain.StateTerminated
@@ -420,7 +423,7 @@ func hfMachine(m *domain.Machine) hf.Machine {
 		MachineID:    m.ID,
 		Name:         m.Name,
 		Result:       m.Result,
-		Status:       status,
+		Status:       string(status),
 		Message:      m.Message,
 		InstanceType: m.InstanceType,
 		PriceType:    price,
@@ -528,7 +531,7 @@ func (sv *Service) returnMachines(provider string, refs []hf.MachineRef, note *s
 	}
 
 	if len(r.MachineIDs) == 0 {
-		r.Status = domain.StatusComplete
+		r.Status = hf.StatusComplete
 		r.FinishedAt = now
 		_, r.Message = domain.ReturnStatus(r, nil)
 	}
@@ -555,7 +558,7 @@ func (sv *Service) returnMachines(provider string, refs []hf.MachineRef, note *s
 	sv.st.KickLaunch()
 	sv.st.KickReconcile()
 
-	msg := fmt.Sprintf("Returning %s.", plural(len(ms), "machine"))
+	msg := fmt.Sprintf("Returning %s.", english.Plural(len(ms), "machine"))
 	if already > 0 {
 		msg += fmt.Sprintf(" %d %s already being returned.", already, wereWas(already))
 	}
@@ -689,15 +692,15 @@ func (t *returnTally) reply() hf.ReturnRequestsReply {
 	if out.Requests == nil {
 		out.Requests = []hf.ReturnRequest{}
 	}
-	out.Message = fmt.Sprintf("%d of %s %s being taken back by the cloud", len(out.Requests), plural(t.hosts, "host"), isAre(len(out.Requests)))
+	out.Message = fmt.Sprintf("%d of %s %s being taken back by the cloud", len(out.Requests), english.Plural(t.hosts, "host"), isAre(len(out.Requests)))
 	if t.drainCount > 0 {
-		out.Message += fmt.Sprintf("; %s to drain before the cloud fails %s: %s", plural(t.drainCount, "host"), itThem(t.drainCount), strings.Join(t.drains, "; "))
+		out.Message += fmt.Sprintf("; %s to drain before the cloud fails %s: %s", english.Plural(t.drainCount, "host"), itThem(t.drainCount), strings.Join(t.drains, "; "))
 		if t.drainCount > len(t.drains) {
 			out.Message += fmt.Sprintf("; and %d more (ohfp machines)", t.drainCount-len(t.drains))
 		}
 	}
 	if t.unknown > 0 {
-		out.Message += fmt.Sprintf("; %s %s not known to ohfpd", plural(t.unknown, "host"), isAre(t.unknown))
+		out.Message += fmt.Sprintf("; %s %s not known to ohfpd", english.Plural(t.unknown, "host"), isAre(t.unknown))
 	}
 	return out
 }
@@ -762,13 +765,13 @@ func (sv *Service) StatusReport() apitype.Status {
 	}
 	for _, r := range sv.st.Requests {
 		st, _ := sv.st.StatusLocked(r)
-		rep.Requests[r.Kind+" "+st]++
+		rep.Requests[string(r.Kind)+" "+string(st)]++
 		if !r.Final() {
 			rep.InFlight++
 		}
 	}
 	for _, m := range sv.st.Machines {
-		rep.Machines[m.State]++
+		rep.Machines[string(m.State)]++
 		if m.Live() {
 			rep.LiveMachines++
 		}
@@ -822,8 +825,8 @@ func (sv *Service) ListRequests(all bool) []apitype.RequestRow {
 	out := make([]apitype.RequestRow, 0, len(rs))
 	for _, r := range rs {
 		st, msg := sv.st.StatusLocked(r)
-		out = append(out, apitype.RequestRow{ID: r.ID, Kind: r.Kind, Provider: r.Provider, TemplateID: r.TemplateID,
-			Units: r.Units, Machines: len(r.MachineIDs), Status: st, Message: msg, Created: r.CreatedAt, Finished: r.FinishedAt})
+		out = append(out, apitype.RequestRow{ID: r.ID, Kind: string(r.Kind), Provider: r.Provider, TemplateID: r.TemplateID,
+			Units: r.Units, Machines: len(r.MachineIDs), Status: string(st), Message: msg, Created: r.CreatedAt, Finished: r.FinishedAt})
 	}
 	return out
 }
@@ -889,22 +892,22 @@ func (sv *Service) Show(id string) (apitype.Shown, error) {
 
 func shownRequest(r *domain.Request) *apitype.Request {
 	return &apitype.Request{
-		ID: r.ID, Kind: r.Kind, Provider: r.Provider, TemplateID: r.TemplateID, Units: r.Units, CreatedAt: r.CreatedAt,
-		ClientToken: r.ClientToken, Phase: r.Phase, Attempts: r.Attempts, NextAttempt: r.NextAttempt,
+		ID: r.ID, Kind: string(r.Kind), Provider: r.Provider, TemplateID: r.TemplateID, Units: r.Units, CreatedAt: r.CreatedAt,
+		ClientToken: r.ClientToken, Phase: string(r.Phase), Attempts: r.Attempts, NextAttempt: r.NextAttempt,
 		Handle: r.Handle, HandleCapped: r.HandleCapped, HandleDeleted: r.HandleDeleted, FallbackUnits: r.FallbackUnits,
 		Pool: r.Pool, PoolOrder: append([]int(nil), r.PoolOrder...), LaunchError: r.LaunchError, Shortfall: r.Shortfall, RetryNote: r.RetryNote, Rebuilt: r.Rebuilt, UnitsFromTag: r.UnitsFromTag,
 		MachineIDs: append([]string(nil), r.MachineIDs...), Unknown: append([]string(nil), r.Unknown...),
 		TerminateSent: r.TerminateSent, AwaitingClaim: r.AwaitingClaim, AnswerPending: r.AnswerPending, Unclaimed: r.Unclaimed,
-		Status: r.Status, Message: r.Message, FinishedAt: r.FinishedAt,
+		Status: string(r.Status), Message: r.Message, FinishedAt: r.FinishedAt,
 	}
 }
 
 func shownMachine(m *domain.Machine) *apitype.Machine {
 	return &apitype.Machine{
 		ID: m.ID, RequestID: m.RequestID, ReturnID: m.ReturnID, Provider: m.Provider, TemplateID: m.TemplateID,
-		Name: m.Name, PrivateIP: m.PrivateIP, PublicIP: m.PublicIP, State: m.State, StateReason: m.StateReason,
+		Name: m.Name, PrivateIP: m.PrivateIP, PublicIP: m.PublicIP, State: string(m.State), StateReason: m.StateReason,
 		InstanceType: m.InstanceType, Spot: m.Spot, SpotRequest: m.SpotRequest, Weight: m.Weight, LaunchTime: m.LaunchTime,
-		Tags: m.Tags, Result: m.Result, Message: m.Message, Doomed: m.Doomed, TerminateSent: m.TerminateSent,
+		Tags: m.Tags, Result: string(m.Result), Message: m.Message, Doomed: m.Doomed, TerminateSent: m.TerminateSent,
 		Handle: m.Handle, CapacityReleased: m.CapacityReleased, ReclaimedAt: m.ReclaimedAt, InterruptAt: m.InterruptAt,
 		DrainAt: m.DrainAt, DrainBy: m.DrainBy, DrainReason: m.DrainReason,
 		LastSeen: m.LastSeen, EndedAt: m.EndedAt, AZ: m.AZ,
@@ -917,7 +920,7 @@ func shownMachine(m *domain.Machine) *apitype.Machine {
 // threads per core: the type's physical cores (DescribeInstanceTypes'
 // DefaultCores), its vCPUs when it gives no core count. HF requires type,
 // ncpus and nram: when one is missing and the type is not known (yet: the
-// engine retries DescribeInstanceTypes), why says so and the template is
+// reconcile pass retries DescribeInstanceTypes), why says so and the template is
 // withheld from HF rather than shown without them. Called with the
 // state's Mu held (read).
 func (sv *Service) attributesLocked(t *template.Template) (attrs template.Attributes, why string) {

@@ -12,7 +12,7 @@ import (
 // FinishLocked records a request's final status. Called with Mu held.
 func (s *State) FinishLocked(r *domain.Request) {
 	st, msg := s.StatusLocked(r)
-	if st == domain.StatusRunning {
+	if st == hf.StatusRunning {
 		return
 	}
 	r.Status, r.Message = st, msg
@@ -20,7 +20,7 @@ func (s *State) FinishLocked(r *domain.Request) {
 }
 
 // StatusLocked derives the HF status of r. Called with Mu held.
-func (s *State) StatusLocked(r *domain.Request) (string, string) {
+func (s *State) StatusLocked(r *domain.Request) (hf.Status, string) {
 	if r.Final() {
 		return r.Status, r.Message
 	}
@@ -53,7 +53,7 @@ func (s *State) UnitsLocked(r *domain.Request) (units, executing int) {
 		if m == nil {
 			continue
 		}
-		if m.Result == domain.ResultExecuting {
+		if m.Result == hf.ResultExecuting {
 			executing++
 		}
 		if m.Held() {
@@ -82,7 +82,7 @@ func (s *State) NewMachineLocked(r *domain.Request, tpl *template.Template, in p
 		Spot:          in.Spot,
 		SpotRequest:   in.SpotRequestID,
 		Weight:        1,
-		Result:        domain.ResultExecuting,
+		Result:        hf.ResultExecuting,
 		State:         domain.StatePending,
 		AwaitingClaim: r.AwaitingClaim,
 	}
