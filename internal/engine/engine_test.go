@@ -286,6 +286,8 @@ type harness struct {
 	st    *store.Store
 	e     *Engine
 	tpls  []template.Template
+	// terminateOnReclaim: the provider's spot_terminate_on_reclaim.
+	terminateOnReclaim bool
 }
 
 func testTemplates() []template.Template {
@@ -314,7 +316,7 @@ func (h *harness) restart() {
 	h.t.Helper()
 	e, err := New(Options{
 		ClusterID: "test",
-		Providers: []ProviderConfig{{Name: "aws", Templates: h.tpls, Cloud: h.cloud}},
+		Providers: []ProviderConfig{{Name: "aws", Templates: h.tpls, Cloud: h.cloud, SpotTerminateOnReclaim: h.terminateOnReclaim}},
 		Store:     h.st,
 		Clock:     h.clk,
 	})

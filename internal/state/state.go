@@ -55,6 +55,11 @@ type ProviderConfig struct {
 	// provider.HealthChecker.
 	HealthChecks     bool
 	StatusCheckGrace time.Duration
+	// SpotTerminateOnReclaim is IBM's AWS_SPOT_TERMINATE_ON_RECLAIM: a
+	// machine HF returns after a Spot interruption notice is terminated
+	// at once (true), or left for the cloud to take back (false, IBM's
+	// default) until domain.ReclaimLeeway after the notice.
+	SpotTerminateOnReclaim bool
 }
 
 // Options configure the core (state, service, provision, reconcile).
