@@ -127,6 +127,22 @@
 // consistent at once; the fleets and groups describe their own instances
 // (DescribeFleetInstances, a group's Instances) as soon as they launch them.
 //
+// Instance attributes (attribute.go). API Reference,
+// DescribeInstanceAttribute
+// (https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_DescribeInstanceAttribute.html):
+// "You can specify only one attribute at a time"; Attribute is one of the
+// InstanceAttributeName values. userData answers the user data the
+// instance was launched with (UserData: "If you are using an AWS SDK or
+// command line tool, Base64-encoding is performed for you ... Otherwise,
+// you must provide Base64-encoded text", API_UserData.html), base64 as
+// sent: from RunInstances, from the launch template version a fleet or
+// group launched with, from a Spot Fleet launch specification; an instance
+// without user data has an empty userData element. instanceType and
+// instanceInitiatedShutdownBehavior are answered too; the other documented
+// attributes are refused (Unsupported) rather than invented, an unknown
+// name is InvalidParameterValue, an unknown instance
+// InvalidInstanceID.NotFound.
+//
 // Fleet errors and history (fleethistory.go). API Reference, CreateFleet
 // and FleetData: Errors and Instances are "Supported only for fleets of
 // type instant" (awssim answers them for instant fleets only; request and

@@ -24,6 +24,7 @@ func (r *Region) registerEC2() {
 	r.ec2["DescribeLaunchTemplateVersions"] = r.describeLaunchTemplateVersions
 	r.ec2["DeleteLaunchTemplate"] = r.deleteLaunchTemplate
 	r.ec2["DescribeSpotInstanceRequests"] = r.describeSpotInstanceRequests
+	r.ec2["DescribeInstanceAttribute"] = r.describeInstanceAttribute // attribute.go
 }
 
 // amiError returns the error AWS gives for an AMI id it cannot use:
