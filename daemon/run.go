@@ -354,6 +354,7 @@ func (d *daemon) buildProviders(ctx context.Context, cfg *config.Config) ([]engi
 			BreakerCooldown: p.BreakerCooldown,
 
 			SpotTerminateOnReclaim: p.SpotTerminateOnReclaim,
+			TagInstanceID:          p.TagInstanceID,
 		})
 		withEvents(&pcs[len(pcs)-1], p) // events.go
 	}

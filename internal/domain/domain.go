@@ -192,6 +192,9 @@ type Machine struct {
 	// CapacityReleased: its fleet's or group's capacity was lowered for it,
 	// so the cloud will not replace it.
 	CapacityReleased bool `json:"capacityReleased,omitempty"`
+	// IDTagged: the instance and its volumes carry their own id as a tag
+	// (tag_instance_id, IBM's AWS_TAG_InstanceID).
+	IDTagged bool `json:"idTagged,omitempty"`
 	// ReclaimedAt: the cloud took it back outside HF (terminated, stopped or
 	// vanished, not through a return request).
 	ReclaimedAt time.Time `json:"reclaimedAt,omitzero"`

@@ -288,6 +288,8 @@ type harness struct {
 	tpls  []template.Template
 	// terminateOnReclaim: the provider's spot_terminate_on_reclaim.
 	terminateOnReclaim bool
+	// tagInstanceID: the provider's tag_instance_id.
+	tagInstanceID bool
 }
 
 func testTemplates() []template.Template {
@@ -316,7 +318,7 @@ func (h *harness) restart() {
 	h.t.Helper()
 	e, err := New(Options{
 		ClusterID: "test",
-		Providers: []ProviderConfig{{Name: "aws", Templates: h.tpls, Cloud: h.cloud, SpotTerminateOnReclaim: h.terminateOnReclaim}},
+		Providers: []ProviderConfig{{Name: "aws", Templates: h.tpls, Cloud: h.cloud, SpotTerminateOnReclaim: h.terminateOnReclaim, TagInstanceID: h.tagInstanceID}},
 		Store:     h.st,
 		Clock:     h.clk,
 	})

@@ -84,6 +84,7 @@ func (pv *Provisioner) ProvisionOnce(ctx context.Context) time.Duration {
 		launches = append(launches, r)
 	}
 	jobs := pv.dueJobsLocked()
+	tagJobs := pv.dueTagJobsLocked() // tagid.go
 	if d, ok := pv.reclaimDueLocked(now); ok && d < next {
 		next = max(d, 0)
 	}
@@ -104,6 +105,13 @@ func (pv *Provisioner) ProvisionOnce(ctx context.Context) time.Duration {
 		go func(j job) {
 			defer pv.wg.Done()
 			pv.runJob(ctx, j)
+		}(j)
+	}
+	for _, j := range tagJobs {
+		pv.wg.Add(1)
+		go func(j tagJob) {
+			defer pv.wg.Done()
+			pv.runTagJob(ctx, j)
 		}(j)
 	}
 	return next

@@ -860,7 +860,7 @@ func shownMachine(m *domain.Machine) *apitype.Machine {
 		Name: m.Name, PrivateIP: m.PrivateIP, PublicIP: m.PublicIP, State: m.State, StateReason: m.StateReason,
 		InstanceType: m.InstanceType, Spot: m.Spot, SpotRequest: m.SpotRequest, Weight: m.Weight, LaunchTime: m.LaunchTime,
 		Tags: m.Tags, Result: m.Result, Message: m.Message, Doomed: m.Doomed, TerminateSent: m.TerminateSent,
-		Handle: m.Handle, CapacityReleased: m.CapacityReleased, ReclaimedAt: m.ReclaimedAt, InterruptAt: m.InterruptAt,
+		Handle: m.Handle, CapacityReleased: m.CapacityReleased, IDTagged: m.IDTagged, ReclaimedAt: m.ReclaimedAt, InterruptAt: m.InterruptAt,
 		DrainAt: m.DrainAt, DrainBy: m.DrainBy, DrainReason: m.DrainReason,
 		LastSeen: m.LastSeen, EndedAt: m.EndedAt, AZ: m.AZ,
 	}
