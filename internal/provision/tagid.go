@@ -24,18 +24,25 @@ type tagJob struct {
 // host once it runs: its volumes are attached by then), and marks them in
 // flight. Called with the state's Mu held.
 func (pv *Provisioner) dueTagJobsLocked() []tagJob {
+	for id := range pv.st.TagRetry {
+		if m := pv.st.Machines[id]; m == nil || m.State != domain.StateRunning {
+			delete(pv.st.TagRetry, id) // ended before EC2 showed it: nothing to tag
+		}
+	}
+	tagging := map[string]bool{}
+	for name, p := range pv.st.Providers {
+		if _, ok := p.Cfg.Cloud.(provider.IDTagger); ok && p.Cfg.TagInstanceID {
+			tagging[name] = true
+		}
+	}
+	if len(tagging) == 0 {
+		return nil
+	}
 	now := pv.st.Clock.Now()
 	by := map[string][]string{}
 	for _, m := range pv.st.Machines {
-		if m.IDTagged || m.State != domain.StateRunning || m.ReturnID != "" || m.Doomed ||
+		if m.IDTagged || m.State != domain.StateRunning || m.ReturnID != "" || m.Doomed || !tagging[m.Provider] ||
 			pv.st.TagInflight[m.ID] || pv.st.TagRetry[m.ID].At.After(now) {
-			continue
-		}
-		p := pv.st.Providers[m.Provider]
-		if p == nil || !p.Cfg.TagInstanceID {
-			continue
-		}
-		if _, ok := p.Cfg.Cloud.(provider.IDTagger); !ok {
 			continue
 		}
 		by[m.Provider] = append(by[m.Provider], m.ID)
