@@ -2,6 +2,7 @@ package engine
 
 import (
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -55,7 +56,8 @@ func TestReclaimLeftToCloud(t *testing.T) {
 	if len(h.cloud.terms) != 0 {
 		t.Fatalf("ohfp terminated a host AWS is reclaiming: %v", h.cloud.terms)
 	}
-	if rs := h.status(ret); rs.Status != hf.StatusRunning || rs.Machines[0].Result != hf.ResultExecuting {
+	if rs := h.status(ret); rs.Status != hf.StatusRunning || rs.Machines[0].Result != hf.ResultExecuting ||
+		!strings.Contains(rs.Machines[0].Message, "left to AWS; ohfpd terminates it at 2027-01-15T08:05:00Z") {
 		t.Fatalf("return before AWS took the host: %+v", rs)
 	}
 	// AWS carries out its notice.

@@ -360,11 +360,23 @@ func (sv *Service) requestStatusLocked(id string) hf.RequestStatus {
 		hm := hfMachine(m)
 		if r.Kind == domain.KindReturn {
 			hm.Result = domain.ReturnResult(m)
-			hm.Message = ""
+			hm.Message = sv.leftToCloudNoteLocked(m)
 		}
 		rs.Machines = append(rs.Machines, hm)
 	}
 	return rs
+}
+
+// leftToCloudNoteLocked says, for a returned machine left for the cloud
+// to reclaim (spot_terminate_on_reclaim false), why it still runs and until
+// when; "" otherwise.
+func (sv *Service) leftToCloudNoteLocked(m *domain.Machine) string {
+	p := sv.st.Providers[m.Provider]
+	if p == nil || p.Cfg.SpotTerminateOnReclaim || !m.LeftToCloud(sv.st.Clock.Now()) {
+		return ""
+	}
+	return fmt.Sprintf("AWS is reclaiming this Spot instance (interruption notice at %s): left to AWS; ohfpd terminates it at %s if AWS has not",
+		m.InterruptAt.UTC().Format(time.RFC3339), m.InterruptAt.Add(domain.ReclaimLeeway).UTC().Format(time.RFC3339))
 }
 
 func hfMachine(m *domain.Machine) hf.Machine {
