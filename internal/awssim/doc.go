@@ -174,6 +174,43 @@
 // consistent at once; the fleets and groups describe their own instances
 // (DescribeFleetInstances, a group's Instances) as soon as they launch them.
 //
+// Instance attributes (attribute.go). API Reference,
+// DescribeInstanceAttribute
+// (https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_DescribeInstanceAttribute.html):
+// "You can specify only one attribute at a time"; Attribute is one of the
+// InstanceAttributeName values. userData answers the user data the
+// instance was launched with (UserData: "If you are using an AWS SDK or
+// command line tool, Base64-encoding is performed for you ... Otherwise,
+// you must provide Base64-encoded text", API_UserData.html), base64 as
+// sent: from RunInstances, from the launch template version a fleet or
+// group launched with, from a Spot Fleet launch specification; an instance
+// without user data has an empty userData element. instanceType and
+// instanceInitiatedShutdownBehavior are answered too; the other documented
+// attributes are refused (Unsupported) rather than invented, an unknown
+// name is InvalidParameterValue, an unknown instance
+// InvalidInstanceID.NotFound.
+//
+// Volumes (volumes.go). Each instance has the EBS volumes its block
+// device mappings name: the root volume (/dev/xvda, deleted on
+// termination; BlockDeviceMapping for /dev/xvda sets its size and type)
+// and one per other mapping, with their ids in the instance's
+// blockDeviceMapping (API Reference, InstanceBlockDeviceMapping,
+// EbsInstanceBlockDevice). CreateTags reaches vol- ids and the volumes keep
+// their tags (Tagging your Amazon EC2 resources: volumes are taggable; an
+// unknown volume is InvalidVolume.NotFound). DescribeVolumes
+// (API_DescribeVolumes.html) lists them by VolumeId.N or all, with the
+// filters volume-id, attachment.instance-id, attachment.device,
+// attachment.delete-on-termination, availability-zone, volume-type,
+// status and the tag filters, MaxResults 5-500 (not with VolumeId.N) and
+// NextToken; state in-use while attached. When the instance terminates, a
+// volume deleted on termination is gone (InvalidVolume.NotFound), the
+// others stay available and detached. A volume is visible when its
+// instance is (eventual consistency). Still lenient: volumes are not
+// created, attached or deleted on their own (CreateVolume, AttachVolume,
+// DeleteVolume are not modelled); TagSpecifications of ResourceType volume
+// at launch are accepted and not applied; a kept volume stays available
+// for the life of the region.
+//
 // Fleet errors and history (fleethistory.go). API Reference, CreateFleet
 // and FleetData: Errors and Instances are "Supported only for fleets of
 // type instant" (awssim answers them for instant fleets only; request and

@@ -401,11 +401,23 @@ func (sv *Service) requestStatusLocked(id string) hf.RequestStatus {
 		hm := hfMachine(m)
 		if r.Kind == domain.KindReturn {
 			hm.Result = domain.ReturnResult(m)
-			hm.Message = ""
+			hm.Message = sv.leftToCloudNoteLocked(m)
 		}
 		rs.Machines = append(rs.Machines, hm)
 	}
 	return rs
+}
+
+// leftToCloudNoteLocked says, for a returned machine left for the cloud
+// to reclaim (spot_terminate_on_reclaim false), why it still runs and until
+// when; "" otherwise.
+func (sv *Service) leftToCloudNoteLocked(m *domain.Machine) string {
+	p := sv.st.Providers[m.Provider]
+	if p == nil || p.Cfg.SpotTerminateOnReclaim || !m.LeftToCloud(sv.st.Clock.Now()) {
+		return ""
+	}
+	return fmt.Sprintf("AWS is reclaiming this Spot instance (interruption notice at %s): left to AWS; ohfpd terminates it at %s if AWS has not",
+		m.InterruptAt.UTC().Format(time.RFC3339), m.InterruptAt.Add(domain.ReclaimLeeway).UTC().Format(time.RFC3339))
 }
 
 func hfMachine(m *domain.Machine) hf.Machine {
@@ -908,7 +920,7 @@ func shownMachine(m *domain.Machine) *apitype.Machine {
 		Name: m.Name, PrivateIP: m.PrivateIP, PublicIP: m.PublicIP, State: string(m.State), StateReason: m.StateReason,
 		InstanceType: m.InstanceType, Spot: m.Spot, SpotRequest: m.SpotRequest, Weight: m.Weight, LaunchTime: m.LaunchTime,
 		Tags: m.Tags, Result: string(m.Result), Message: m.Message, Doomed: m.Doomed, TerminateSent: m.TerminateSent,
-		Handle: m.Handle, CapacityReleased: m.CapacityReleased, ReclaimedAt: m.ReclaimedAt, InterruptAt: m.InterruptAt,
+		Handle: m.Handle, CapacityReleased: m.CapacityReleased, IDTagged: m.IDTagged, ReclaimedAt: m.ReclaimedAt, InterruptAt: m.InterruptAt,
 		DrainAt: m.DrainAt, DrainBy: m.DrainBy, DrainReason: m.DrainReason,
 		LastSeen: m.LastSeen, EndedAt: m.EndedAt, AZ: m.AZ,
 	}
