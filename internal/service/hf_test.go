@@ -248,3 +248,48 @@ func TestGetReturnRequests(t *testing.T) {
 		t.Errorf("message %q", rep.Message)
 	}
 }
+
+// blockKV is a store whose writes wait while gate is closed.
+type blockKV struct {
+	state.KV
+	gate chan struct{}
+}
+
+func (b *blockKV) Write(ops ...store.Op) error {
+	<-b.gate
+	return b.KV.Write(ops...)
+}
+
+// A request whose final status is still being written when
+// getRequestStatus has waited all its rounds is answered running ("ask
+// again"), never final: a crash before the write would undo it.
+func TestFinalStatusStillBeingWrittenAnsweredRunning(t *testing.T) {
+	f := newFixture(t)
+	m := f.machine("i-1", "h1")
+	r := f.st.Requests[m.RequestID]
+	if st := f.sv.GetRequestStatus([]string{r.ID}).Requests[0]; st.Status != hf.StatusComplete {
+		t.Fatalf("before: %+v", st)
+	}
+	bk := &blockKV{KV: f.kv.KV, gate: make(chan struct{})}
+	f.kv.KV = bk
+	f.st.Mu.Lock()
+	w := f.st.Stage([]*domain.Request{r}, nil)
+	f.st.Mu.Unlock()
+	done := make(chan error, 1)
+	go func() { done <- w.Wait() }()
+
+	old := maxStatusRounds
+	maxStatusRounds = 0
+	defer func() { maxStatusRounds = old }()
+	st := f.sv.GetRequestStatus([]string{r.ID}).Requests[0]
+	if st.Status != hf.StatusRunning || len(st.Machines) != 0 || !strings.Contains(st.Message, "ask again") {
+		t.Fatalf("final status shown while its write is under way: %+v", st)
+	}
+	close(bk.gate)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if st := f.sv.GetRequestStatus([]string{r.ID}).Requests[0]; st.Status != hf.StatusComplete {
+		t.Fatalf("written: %+v", st)
+	}
+}
