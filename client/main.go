@@ -94,8 +94,9 @@ type invocation struct {
 	help    bool
 
 	// Sysadmin options, by name (optJSON, ...): "true" for a switch.
-	flags   map[string]string
-	waitSet bool // --wait or OHFP_WAIT was given
+	flags      map[string]string
+	waitSet    bool // --wait or OHFP_WAIT was given
+	timeoutSet bool // OHFP_TIMEOUT was given
 
 	input  []byte     // the HF document, once read
 	fileIn *fileInput // or a large one, left in its file
@@ -114,7 +115,7 @@ func run(argv []string, stdin *os.File, stdout, stderr io.Writer, lookup func(st
 	if err != nil {
 		if inv != nil && commands[inv.op].admin != nil {
 			io.WriteString(stderr, "ohfp: "+err.Error()+"\n")
-			return 1
+			return exitUsage
 		}
 		return fail(stdout, err.Error())
 	}
@@ -374,7 +375,7 @@ func parseArgs(argv []string, lookup func(string) (string, bool)) (*invocation, 
 		if err != nil || d == 0 {
 			return inv, errors.New("OHFP_TIMEOUT " + strconv.Quote(v) + " is not a positive duration such as 120s")
 		}
-		inv.timeout = d
+		inv.timeout, inv.timeoutSet = d, true
 	}
 	return inv, nil
 }
