@@ -563,7 +563,8 @@ func TestHelpListsCommands(t *testing.T) {
 		out := ok(t, nil, args...)
 		for _, want := range []string{"Operations: getAvailableTemplates, requestMachines, getRequestStatus, requestReturnMachines, getReturnRequests",
 			"requests watch ID", "machines [--request ID] [--all]", "templates [--provider NAME]", "show ID",
-			"config reload", "config validate FILE", "config import-hf DIR [-o FILE] [--name NAME]", "--json"} {
+			"config reload", "config validate FILE", "config import-hf DIR [-o FILE] [--name NAME]", "--json",
+			"Exit status:", "  64  ", "  77  "} {
 			if !strings.Contains(out, want) {
 				t.Errorf("ohfp %v lacks %q:\n%s", args, want, out)
 			}
