@@ -61,7 +61,11 @@ func configReload(ctx context.Context, inv *invocation, out *output) error {
 	if err != nil {
 		var re *rpc.Error
 		if errors.As(err, &re) {
-			return &exitError{code: 1, msg: "ohfp config reload: " + re.Message}
+			code := 1
+			if noPermission(err) {
+				code = exitNoPerm
+			}
+			return &exitError{code: code, msg: "ohfp config reload: " + re.Message}
 		}
 		return err
 	}
