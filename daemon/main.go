@@ -107,7 +107,15 @@ func realMain(args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintln(stdout, line)
 		}
 		if !*simulate {
-			line, err := checkQueues(context.Background(), cfg) // events.go
+			line, err := checkCredentialScripts(context.Background(), cfg) // credscript.go
+			if err != nil {
+				fmt.Fprintf(stderr, "ohfpd: %s: %v\n", *cfgPath, err)
+				return 1
+			}
+			if line != "" {
+				fmt.Fprintln(stdout, line)
+			}
+			line, err = checkQueues(context.Background(), cfg) // events.go
 			if err != nil {
 				fmt.Fprintf(stderr, "ohfpd: %s: %v\n", *cfgPath, err)
 				return 1

@@ -91,6 +91,7 @@ func (d *daemon) run(ctx context.Context) error {
 		return err
 	}
 	d.provs, d.pcs = provs, pcs
+	d.primeCredentials(ctx, provs) // credscript.go
 	// stopActing stops the engine (or, in a shared-store cluster, the
 	// lease and the engine it runs) once the socket is closed.
 	var stopActing func()
@@ -304,6 +305,10 @@ func (d *daemon) buildProviders(ctx context.Context, cfg *config.Config) ([]engi
 			Profile:         p.Profile,
 			CredentialsFile: p.CredentialsFile,
 			EndpointURL:     p.EndpointURL,
+
+			CredentialScript:      p.CredentialScript,
+			CredentialRenewMargin: p.CredentialRenewMargin,
+
 			Proxy:           p.Proxy,
 			ConnectTimeout:  p.ConnectionTimeout,
 			ResponseTimeout: p.ResponseTimeout,
@@ -334,7 +339,7 @@ func (d *daemon) buildProviders(ctx context.Context, cfg *config.Config) ([]engi
 			if s.Region == "" {
 				s.Region = "us-east-1"
 			}
-			s.Profile, s.CredentialsFile, s.Proxy = "", "", ""
+			s.Profile, s.CredentialsFile, s.Proxy, s.CredentialScript = "", "", "", ""
 			s.Credentials = credentials.NewStaticCredentialsProvider("SIMULATED", "SIMULATED", "")
 		}
 		ap, err := awsprov.New(ctx, s, d.log.With("component", "aws", "provider", p.Name))
@@ -440,7 +445,7 @@ func (d *daemon) cloudStatus() map[string]apitype.CloudStatus {
 func cloudStatus(h awsprov.Health) apitype.CloudStatus {
 	c := apitype.CloudHealth{
 		LastError: h.LastError, LastErrorAt: h.LastErrorAt, Throttled: h.Throttled, ThrottledActions: h.ThrottledActions,
-		Unreachable: h.Unreachable, Failing: h.Failing, Credentials: h.Credentials, Failures: h.Failures, RetryInSeconds: h.RetryIn.Seconds(),
+		Unreachable: h.Unreachable, Failing: h.Failing, Credentials: h.Credentials, CredentialScript: h.CredentialScript, Failures: h.Failures, RetryInSeconds: h.RetryIn.Seconds(),
 		Calls: h.Calls, Errors: h.Errors, Throttles: h.Throttles, Timeouts: h.Timeouts,
 		NotAnswering: h.NotAnswering, InFlight: h.InFlight, OldestCall: h.OldestCall,
 	}

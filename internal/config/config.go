@@ -193,6 +193,12 @@ type Provider struct {
 	// CredentialsFile is a shared credentials file (AWS_CREDENTIAL_FILE).
 	// Empty: the default chain (environment, profile, instance role).
 	CredentialsFile string `json:"credentials_file,omitempty"`
+	// CredentialScript is IBM's AWS_CREDENTIAL_SCRIPT: a program whose
+	// output is temporary credentials, run again before they expire;
+	// CredentialRenewMargin is AWS_CREDENTIAL_RENEW_MARGIN (0: IBM's
+	// default, 1770 s). The script wins over CredentialsFile and Profile.
+	CredentialScript      string        `json:"credential_script,omitempty"`
+	CredentialRenewMargin time.Duration `json:"credential_renew_margin,omitempty"`
 	// EndpointURL overrides the EC2/Auto Scaling/SSM endpoint, e.g. a VPC
 	// endpoint (AWS_ENDPOINT_URL).
 	EndpointURL string `json:"endpoint_url,omitempty"`
