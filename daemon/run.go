@@ -37,7 +37,8 @@ type daemon struct {
 	cfgPath  string
 	simulate bool
 	rebuild  bool
-	adopt    string // --adopt-cluster-id: the old cluster_id whose hosts to take over
+	adopt    string    // --adopt-cluster-id: the old cluster_id whose hosts to take over
+	takeover *takeover // --take-over-ibm: IBM's plugin's state file (takeover.go)
 	log      *slog.Logger
 
 	mu          sync.Mutex // guards cfg and provs across reloads
@@ -125,6 +126,11 @@ func (d *daemon) run(ctx context.Context) error {
 			}
 			d.log.Info("rebuilt from the cloud", "requests", len(rep.Requests), "live_machines", rep.LiveMachines)
 		}
+		if d.takeover != nil {
+			if err := d.runTakeover(ctx, eng); err != nil {
+				return err
+			}
+		}
 		// Instance types the templates need for ncpus and nram, before the
 		// first getAvailableTemplates (cached in the store after the first
 		// start; bounded, as the cloud may be unreachable).
@@ -134,8 +140,8 @@ func (d *daemon) run(ctx context.Context) error {
 		stopActing = d.runEngine(eng, apiOpts)
 		handler = d.apiHandler()
 	} else {
-		if d.rebuild || d.adopt != "" {
-			return fmt.Errorf("--rebuild-from-cloud and --adopt-cluster-id apply to a state directory; with ha: the state is in DynamoDB table %s, shared by the candidates, and a host that takes the lease folds the cloud's tags into it before acting", cfg.HA.Table)
+		if d.rebuild || d.adopt != "" || d.takeover != nil {
+			return fmt.Errorf("--rebuild-from-cloud, --adopt-cluster-id and --take-over-ibm apply to a state directory; with ha: the state is in DynamoDB table %s, shared by the candidates, and a host that takes the lease folds the cloud's tags into it before acting", cfg.HA.Table)
 		}
 		coord, closeTable, err := d.openShared(ctx, cfg, apiOpts)
 		if err != nil {
