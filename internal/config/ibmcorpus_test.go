@@ -108,6 +108,12 @@ func TestCredentialScript(t *testing.T) {
 			t.Errorf("%d: unexpected warning %q", i, ws)
 		}
 	}
+	// ha: the shared table's credentials are the provider's script's.
+	os.WriteFile(filepath.Join(dir, "awsprov_config.json"), []byte(`{"AWS_REGION": "us-east-1", "AWS_CREDENTIAL_SCRIPT": "fed.sh", "AWS_CREDENTIAL_RENEW_MARGIN": 600}`), 0o600)
+	os.WriteFile(filepath.Join(dir, "ha.yaml"), []byte("ha:\n  table: ohfp-state\nproviders:\n  - name: aws\n    hf_config_file: awsprov_config.json\n    templates: []\n"), 0o600)
+	if c, err := Load(filepath.Join(dir, "ha.yaml")); err != nil || c.HA.CredentialScript != script || c.HA.CredentialRenewMargin != 10*time.Minute || c.HA.CredentialsFile != "" {
+		t.Errorf("ha: %+v %v", c.HA, err)
+	}
 	// A negative margin is refused (IBM's plugin stops too).
 	os.WriteFile(filepath.Join(dir, "awsprov_config.json"), []byte(`{"AWS_REGION": "us-east-1", "AWS_CREDENTIAL_SCRIPT": "fed.sh", "AWS_CREDENTIAL_RENEW_MARGIN": -5}`), 0o600)
 	if _, err := Load(filepath.Join(dir, "config.yaml")); err == nil || !strings.Contains(err.Error(), "AWS_CREDENTIAL_RENEW_MARGIN") {
