@@ -66,6 +66,9 @@ func (d *daemon) runTakeover(ctx context.Context, eng *engine.Engine) error {
 	if err != nil {
 		return fmt.Errorf("taking over %s failed, nothing is served: %w", t.path, err)
 	}
+	if len(rep.UnknownTemplates) > 0 {
+		d.log.Warn("templates of IBM's file this provider does not have: their hosts are taken over (one unit each) but HF cannot ask for more of them; keep IBM's templateIds in the templates", "templates", strings.Join(rep.UnknownTemplates, ","))
+	}
 	if len(rep.Conflicts) > 0 {
 		d.log.Warn("instances of IBM's file carry another ohfp cluster's or provider's tags: left alone, not taken over", "instances", strings.Join(rep.Conflicts, ","))
 	}

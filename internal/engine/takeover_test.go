@@ -47,9 +47,11 @@ func TestTakeOverIBMState(t *testing.T) {
 	h.ibmInstance("i-0000000000000000c", "pending", now.Add(-5*time.Second), nil) // in flight, not visible yet
 	h.cloud.hidden = map[string]bool{"i-0000000000000000c": true}
 	h.ibmInstance("i-0000000000000000d", "running", old, map[string]string{provider.TagManagedBy: "another-cluster"})
+	h.ibmInstance("i-0000000000000000e", "stopped", old, nil) // usable for HF, stopped since
 	f := ibmstate.File{Requests: []ibmstate.Request{
 		{ID: "r-0aaaaaaaaaaaaaaaa", TemplateID: "OnDemand-c5", Created: old, Machines: []ibmstate.Machine{
-			{ID: "i-0000000000000000a", Result: "succeed", LaunchTime: old}, {ID: "i-0000000000000000b", Result: "succeed", LaunchTime: old}}},
+			{ID: "i-0000000000000000a", Result: "succeed", LaunchTime: old}, {ID: "i-0000000000000000b", Result: "succeed", LaunchTime: old},
+			{ID: "i-0000000000000000e", Result: "succeed", LaunchTime: old}}},
 		{ID: "dir-4242-1800000000", TemplateID: "OnDemand-c5", Created: now, Machines: []ibmstate.Machine{
 			{ID: "i-0000000000000000c", Result: "executing", LaunchTime: now.Add(-5 * time.Second)}}},
 		{ID: "r-0bbbbbbbbbbbbbbbb", TemplateID: "OnDemand-c5", Created: old, Machines: []ibmstate.Machine{
@@ -80,7 +82,7 @@ func TestTakeOverIBMState(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if rep.Adopted != 3 || rep.Live != 3 || len(rep.Conflicts) != 1 || rep.Conflicts[0] != "i-0000000000000000d" {
+	if rep.Adopted != 4 || rep.Live != 4 || len(rep.Conflicts) != 1 || rep.Conflicts[0] != "i-0000000000000000d" {
 		t.Errorf("report %+v", rep)
 	}
 	for _, id := range []string{"i-0000000000000000a", "i-0000000000000000c"} {
@@ -102,8 +104,17 @@ func TestTakeOverIBMState(t *testing.T) {
 	if r := h.e.st.Requests["r-0bbbbbbbbbbbbbbbb"]; r == nil || r.Status != domain.StatusCompleteWithError {
 		t.Errorf("request of a conflicting instance: %+v", r)
 	}
-	if st := h.status("r-0aaaaaaaaaaaaaaaa"); st.Status != "complete" || len(st.Machines) != 2 {
+	if st := h.status("r-0aaaaaaaaaaaaaaaa"); st.Status != "complete" || len(st.Machines) != 3 {
 		t.Errorf("IBM's request: %+v", st)
+	}
+	// The stopped host HF holds is neither failed nor terminated: HF hears
+	// of it through getReturnRequests, with no grace.
+	if m := h.e.st.Machines["i-0000000000000000e"]; m == nil || m.Result != domain.ResultSucceed || m.Doomed || m.ReclaimedAt.IsZero() {
+		t.Errorf("stopped IBM host: %+v", m)
+	}
+	rr, err := hfraw(h.e).GetReturnRequests(nil, []byte(`{"machines": [{"name": "x", "machineId": "i-0000000000000000e"}, {"name": "y", "machineId": "i-0000000000000000a"}]}`))
+	if err != nil || len(rr.Requests) != 1 || rr.Requests[0].Machine != "x" || rr.Requests[0].GracePeriod != 0 {
+		t.Errorf("getReturnRequests: %+v %v", rr, err)
 	}
 	if st := h.status("dir-4242-1800000000"); st.Status != "running" {
 		t.Errorf("IBM's in-flight request: %+v", st)
@@ -123,11 +134,16 @@ func TestTakeOverIBMState(t *testing.T) {
 	if err != nil || rep.Adopted != 0 || rep.Tagged != 0 || h.cloud.tagCalls != tags {
 		t.Errorf("second run: %+v %v (tag calls %d -> %d)", rep, err, tags, h.cloud.tagCalls)
 	}
-	if st := h.status("r-0aaaaaaaaaaaaaaaa"); st.Status != "complete" || len(st.Machines) != 2 {
+	if st := h.status("r-0aaaaaaaaaaaaaaaa"); st.Status != "complete" || len(st.Machines) != 3 {
 		t.Errorf("IBM's request after the second run: %+v", st)
 	}
-	if n := len(h.e.st.Machines); n != 3 {
-		t.Errorf("%d machines after the second run, want 3", n)
+	if n := len(h.e.st.Machines); n != 4 {
+		t.Errorf("%d machines after the second run, want 4", n)
+	}
+	h.reconcile()
+	h.provision()
+	for _, terms := range h.cloud.terms {
+		t.Errorf("terminated %v: nothing HF holds may be", terms)
 	}
 }
 

@@ -54,6 +54,9 @@ type TakeOverReport struct {
 	Gone      []string // instances the cloud no longer shows, or terminated
 	Finished  []string // request and return ids recorded as finished without instances
 	Conflicts []string // instances tagged for another ohfp cluster or provider: left alone
+	// UnknownTemplates: template ids of the file the provider does not
+	// have (its hosts are taken over all the same, one unit each).
+	UnknownTemplates []string
 }
 
 // TakeOver takes over, for provider prov, what f lists. It is idempotent.
@@ -75,6 +78,11 @@ func (rc *Reconciler) TakeOver(ctx context.Context, prov string, f ibmstate.File
 		return rep, fmt.Errorf("no provider %s in this ohfpd's configuration", prov)
 	}
 	owner := rc.st.Opts.ClusterID
+	for _, r := range f.Requests {
+		if r.TemplateID != "" && p.Templates[r.TemplateID] == nil && !slices.Contains(rep.UnknownTemplates, r.TemplateID) {
+			rep.UnknownTemplates = append(rep.UnknownTemplates, r.TemplateID)
+		}
+	}
 
 	type wanted struct {
 		req ibmstate.Request
@@ -230,6 +238,19 @@ func (rc *Reconciler) TakeOver(ctx context.Context, prov string, f ibmstate.File
 	before := len(rc.st.Machines)
 	changedM := rc.foldLocked(p, insts, now, map[string]bool{}, changedR, true)
 	rep.Adopted = len(rc.st.Machines) - before
+	// A host IBM's plugin told HF was usable stays usable for HF even if
+	// it is stopped now (adoption takes a machine stopped before it ran
+	// as failed, and a failed machine still up as one to terminate): HF
+	// holds it, and hears through getReturnRequests that the cloud took
+	// it back (ReclaimedAt), as from IBM's plugin.
+	for _, m := range changedM {
+		w, ok := want[m.ID]
+		if !ok || w.m.Result != domain.ResultSucceed || m.Result != domain.ResultFail || m.ReturnID != "" || m.TerminateSent {
+			continue
+		}
+		m.Result, m.Message, m.Doomed = domain.ResultSucceed, "", false
+		rc.st.Log.Info("IBM's plugin's host is not running; HF keeps it until it returns it (getReturnRequests reports it)", "instance", m.ID, "state", m.State)
+	}
 	for _, in := range insts {
 		if in.State == domain.StateTerminated {
 			rep.Gone = append(rep.Gone, in.ID)
