@@ -69,6 +69,19 @@ func (d *daemon) runTakeover(ctx context.Context, eng *engine.Engine) error {
 	if len(rep.UnknownTemplates) > 0 {
 		d.log.Warn("templates of IBM's file this provider does not have: their hosts are taken over (one unit each) but HF cannot ask for more of them; keep IBM's templateIds in the templates", "templates", strings.Join(rep.UnknownTemplates, ","))
 	}
+	for _, r := range t.file.Requests {
+		if len(r.Machines) > 0 {
+			continue
+		}
+		switch {
+		case strings.HasPrefix(r.ID, "sfr-"):
+			d.log.Warn("IBM's plugin's Spot Fleet request has no instance in its file: ohfp does not follow it, and HF is told it ended; instances it still launches are no one's: cancel it",
+				"request", r.ID, "command", "aws ec2 cancel-spot-fleet-requests --terminate-instances --spot-fleet-request-ids "+r.ID)
+		case strings.HasPrefix(r.ID, "fleet-"):
+			d.log.Warn("IBM's plugin's EC2 Fleet has no instance in its file: ohfp does not follow it, and HF is told it ended; instances it still launches are no one's: delete it",
+				"request", r.ID, "command", "aws ec2 delete-fleets --terminate-instances --fleet-ids "+r.ID)
+		}
+	}
 	if len(rep.Conflicts) > 0 {
 		d.log.Warn("instances of IBM's file carry another ohfp cluster's or provider's tags: left alone, not taken over", "instances", strings.Join(rep.Conflicts, ","))
 	}

@@ -154,3 +154,44 @@ type failingTagCloud struct {
 }
 
 func (f *failingTagCloud) Tag(context.Context, []string, map[string]string) error { return f.err }
+
+// An instance of one of IBM's fleets (its request id is the fleet's) is
+// returned as ohfp returns its own fleets' instances: the fleet's capacity
+// is lowered with the termination, so that the fleet does not replace it.
+func TestTakeOverIBMFleetInstanceReturnLowersCapacity(t *testing.T) {
+	h, fc := newFleetHarness(t)
+	ctx := context.Background()
+	old := h.clk.Now().Add(-time.Hour)
+	fc.fleets["fleet-0ibm"] = &fakeFleet{id: "fleet-0ibm", target: 2,
+		spec: provider.LaunchSpec{Template: h.tpls[0]}}
+	for _, id := range []string{"i-00000000000000f01", "i-00000000000000f02"} {
+		h.ibmInstance(id, "running", old, map[string]string{"aws:ec2:fleet-id": "fleet-0ibm"})
+		h.cloud.insts[id].Handle = "fleet-0ibm"
+	}
+	f := ibmstate.File{Requests: []ibmstate.Request{{ID: "fleet-0ibm", TemplateID: "OnDemand-c5", Created: old, Machines: []ibmstate.Machine{
+		{ID: "i-00000000000000f01", Result: "succeed"}, {ID: "i-00000000000000f02", Result: "succeed"}}}}}
+	if _, err := h.e.TakeOver(ctx, "aws", f, fastTakeOver); err != nil {
+		t.Fatal(err)
+	}
+	if st := h.status("fleet-0ibm"); st.Status != "complete" || len(st.Machines) != 2 {
+		t.Fatalf("IBM's fleet request: %+v", st)
+	}
+	rep, err := hfraw(h.e).RequestReturnMachines(nil, []byte(`{"machines": [{"name": "x", "machineId": "i-00000000000000f01"}]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.provision()
+	h.reconcile()
+	h.provision()
+	if !fc.has("Release fleet-0ibm 1 ids 1 units") {
+		t.Errorf("the fleet's capacity was not lowered with the return: %v", fc.calls)
+	}
+	if fc.fleets["fleet-0ibm"].target != 1 {
+		t.Errorf("IBM's fleet target %d, want 1", fc.fleets["fleet-0ibm"].target)
+	}
+	h.cloud.settle()
+	h.reconcile()
+	if st := h.status(rep.RequestID); st.Status != "complete" {
+		t.Errorf("return: %+v", st)
+	}
+}
