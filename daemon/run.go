@@ -331,9 +331,11 @@ func (d *daemon) buildProviders(ctx context.Context, cfg *config.Config) ([]engi
 			// The same provider after a reload: its calls, errors and
 			// health go on (and the old provider's calls still under way
 			// end on the same meter, at their deadline), and so does what
-			// it remembers of pools without capacity.
+			// it remembers of pools without capacity, and the credentials
+			// its credential script gave (the last good ones too).
 			s.Meter = old.Meter()
 			s.CapacityMemory = old.CapacityMemory()
+			s.ScriptCredentials = old.CredentialScript()
 		}
 		if s.CapacityMemory == nil {
 			s.CapacityMemory = awsprov.NewCapacityMemory(p.CapacityMemory, nil)

@@ -65,6 +65,9 @@ type ScriptCredentials struct {
 	timeout time.Duration
 	now     func() time.Time
 
+	cacheOnce sync.Once
+	cache     *aws.CredentialsCache // Cache
+
 	mu      sync.Mutex
 	next    time.Time       // when the cache should ask again
 	good    aws.Credentials // the last good credentials (Expires: their real expiry, if any)
@@ -81,11 +84,28 @@ func NewScriptCredentials(path string, margin time.Duration) *ScriptCredentials 
 	return &ScriptCredentials{path: path, margin: margin, timeout: credScriptTimeout, now: time.Now}
 }
 
-// NewScriptCredentialsCache wraps s in the SDK's credentials cache. The
-// cache's expiry window is the renew margin; s adjusts it (AdjustExpiresBy)
-// so that the script runs when s says.
-func NewScriptCredentialsCache(s *ScriptCredentials) *aws.CredentialsCache {
-	return aws.NewCredentialsCache(s, func(o *aws.CredentialsCacheOptions) { o.ExpiryWindow = s.margin })
+// NewScriptCredentialsCache returns s wrapped in the SDK's credentials
+// cache (s.Cache).
+func NewScriptCredentialsCache(s *ScriptCredentials) *aws.CredentialsCache { return s.Cache() }
+
+// Cache returns s wrapped in the SDK's credentials cache, the same one
+// each time (a reload's new provider keeps the credentials in use, and
+// the last good ones while the script fails). The cache's expiry window
+// is the renew margin; s adjusts it (AdjustExpiresBy) so that the script
+// runs when s says.
+func (s *ScriptCredentials) Cache() *aws.CredentialsCache {
+	s.cacheOnce.Do(func() {
+		s.cache = aws.NewCredentialsCache(s, func(o *aws.CredentialsCacheOptions) { o.ExpiryWindow = s.margin })
+	})
+	return s.cache
+}
+
+// Same reports whether s runs path with margin (0: the default).
+func (s *ScriptCredentials) Same(path string, margin time.Duration) bool {
+	if margin <= 0 {
+		margin = DefaultCredentialRenewMargin
+	}
+	return s != nil && s.path == path && s.margin == margin
 }
 
 // ScriptStatus is how the credential script is doing.
@@ -349,6 +369,11 @@ func lastLine(s string) string {
 	}
 	return s
 }
+
+// CredentialScript returns the provider's credential script runner (nil:
+// none), for the provider that replaces it on a reload
+// (Settings.ScriptCredentials).
+func (p *Provider) CredentialScript() *ScriptCredentials { return p.script }
 
 // PrimeCredentials runs the credential script, if the provider has one,
 // through the credentials cache (so that the first AWS call finds them):

@@ -3,6 +3,8 @@ package awsprov
 import (
 	"context"
 	"fmt"
+	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -258,5 +260,41 @@ func TestScriptCredentialsNoExpiryRenewsAfterMargin(t *testing.T) {
 	c, err = sc.HandleFailToRefresh(context.Background(), c, err)
 	if err != nil || c.AccessKeyID != "A" || !c.Expires.Equal(now.Add(30*time.Second)) {
 		t.Errorf("fallback %+v %v", c, err)
+	}
+}
+
+// A reload's new provider keeps the script's runner (and so the
+// credentials in use, and the last good ones while the script fails)
+// when the script and margin are the same; another script starts afresh.
+func TestScriptCredentialsSurviveReload(t *testing.T) {
+	t.Parallel()
+	path, dir := counterScript(t, 3600)
+	ctx := context.Background()
+	s := Settings{Region: "us-east-1", EndpointURL: "http://127.0.0.1:1", CredentialScript: path}
+	p1, err := New(ctx, s, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p1.PrimeCredentials(ctx); err != nil {
+		t.Fatal(err)
+	}
+	s.ScriptCredentials = p1.CredentialScript()
+	p2, err := New(ctx, s, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p2.CredentialScript() != p1.CredentialScript() {
+		t.Fatal("the reload's provider runs its own script runner")
+	}
+	if err := p2.PrimeCredentials(ctx); err != nil || runs(t, dir) != 1 {
+		t.Fatalf("after the reload the script ran again: runs %d, %v", runs(t, dir), err)
+	}
+	s.CredentialRenewMargin = time.Minute // changed: a new runner
+	p3, err := New(ctx, s, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p3.CredentialScript() == p1.CredentialScript() {
+		t.Error("a changed margin kept the old runner")
 	}
 }

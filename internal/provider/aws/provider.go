@@ -95,6 +95,11 @@ type Settings struct {
 	// CredentialsFile, as in IBM's plugin; Credentials wins over it.
 	CredentialScript      string
 	CredentialRenewMargin time.Duration
+	// ScriptCredentials, when it runs the same script with the same
+	// margin, is reused: the runner of the provider this one replaces, so
+	// that a reload neither runs the script again nor loses the last good
+	// credentials.
+	ScriptCredentials *ScriptCredentials
 	// HTTPClient, when set, is used as is (Proxy, ConnectTimeout and
 	// ResponseTimeout are then ignored; CallTimeout still applies).
 	HTTPClient *http.Client
@@ -206,8 +211,11 @@ func New(ctx context.Context, s Settings, logger *slog.Logger) (*Provider, error
 	}
 	var script *ScriptCredentials
 	if s.Credentials == nil && s.CredentialScript != "" {
-		script = NewScriptCredentials(s.CredentialScript, s.CredentialRenewMargin)
-		s.Credentials = NewScriptCredentialsCache(script)
+		script = s.ScriptCredentials
+		if !script.Same(s.CredentialScript, s.CredentialRenewMargin) {
+			script = NewScriptCredentials(s.CredentialScript, s.CredentialRenewMargin)
+		}
+		s.Credentials = script.Cache()
 	}
 	if s.Credentials != nil {
 		opts = append(opts, config.WithCredentialsProvider(s.Credentials))
