@@ -101,7 +101,7 @@ func TestTakeOverIBMState(t *testing.T) {
 		}
 	}
 	// The request whose only instance is another cluster's: finished.
-	if r := h.e.st.Requests["r-0bbbbbbbbbbbbbbbb"]; r == nil || r.Status != domain.StatusCompleteWithError {
+	if r := h.e.st.Requests["r-0bbbbbbbbbbbbbbbb"]; r == nil || r.Status != domain.StatusCompleteWithError || !strings.Contains(r.Message, "1 carry another ohfp cluster's tags") {
 		t.Errorf("request of a conflicting instance: %+v", r)
 	}
 	if st := h.status("r-0aaaaaaaaaaaaaaaa"); st.Status != "complete" || len(st.Machines) != 3 {

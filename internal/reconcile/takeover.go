@@ -274,6 +274,9 @@ func (rc *Reconciler) TakeOver(ctx context.Context, prov string, f ibmstate.File
 			created = now
 		}
 		msg := fmt.Sprintf("taken over from IBM's plugin; none of its %d instance(s) exists any more", len(r.Machines))
+		if n := countIn(r.Machines, rep.Conflicts); n > 0 {
+			msg = fmt.Sprintf("taken over from IBM's plugin; of its %d instance(s), %d carry another ohfp cluster's tags and were left to it, the others exist no more", len(r.Machines), n)
+		}
 		if len(r.Machines) == 0 {
 			msg = "taken over from IBM's plugin, which recorded no instance for it (a fleet of IBM's plugin is not followed by ohfp)"
 		}
@@ -323,6 +326,17 @@ func youngIn(r ibmstate.Request, m ibmstate.Machine, now time.Time, young time.D
 		born = r.Created
 	}
 	return !born.IsZero() && now.Sub(born) < young
+}
+
+// countIn counts the machines whose id is in ids.
+func countIn(ms []ibmstate.Machine, ids []string) int {
+	n := 0
+	for _, m := range ms {
+		if slices.Contains(ids, m.ID) {
+			n++
+		}
+	}
+	return n
 }
 
 // hasTags reports whether have holds every tag of want.
