@@ -39,7 +39,10 @@ type daemon struct {
 	rebuild  bool
 	adopt    string    // --adopt-cluster-id: the old cluster_id whose hosts to take over
 	takeover *takeover // --take-over-ibm: IBM's plugin's state file (takeover.go)
-	log      *slog.Logger
+	// takenOver: with ha:, the takeover succeeded on a lease taking
+	// (under mu).
+	takenOver bool
+	log       *slog.Logger
 
 	mu          sync.Mutex // guards cfg and provs across reloads
 	cfg         *config.Config
@@ -140,8 +143,8 @@ func (d *daemon) run(ctx context.Context) error {
 		stopActing = d.runEngine(eng, apiOpts)
 		handler = d.apiHandler()
 	} else {
-		if d.rebuild || d.adopt != "" || d.takeover != nil {
-			return fmt.Errorf("--rebuild-from-cloud, --adopt-cluster-id and --take-over-ibm apply to a state directory; with ha: the state is in DynamoDB table %s, shared by the candidates, and a host that takes the lease folds the cloud's tags into it before acting", cfg.HA.Table)
+		if d.rebuild || d.adopt != "" {
+			return fmt.Errorf("--rebuild-from-cloud and --adopt-cluster-id apply to a state directory; with ha: the state is in DynamoDB table %s, shared by the candidates, and a host that takes the lease folds the cloud's tags into it before acting", cfg.HA.Table)
 		}
 		coord, closeTable, err := d.openShared(ctx, cfg, apiOpts)
 		if err != nil {

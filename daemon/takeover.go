@@ -90,3 +90,22 @@ func (d *daemon) runTakeover(ctx context.Context, eng *engine.Engine) error {
 		"gone", len(rep.Gone), "finished_without_instances", len(rep.Finished))
 	return nil
 }
+
+// takeOverOnce runs --take-over-ibm on a holder of the shared table's
+// lease, before it acts: the first time this process takes the lease, and
+// again at each later taking until it succeeded once (it is idempotent).
+func (d *daemon) takeOverOnce(ctx context.Context, eng *engine.Engine) error {
+	d.mu.Lock()
+	pending := d.takeover != nil && !d.takenOver
+	d.mu.Unlock()
+	if !pending {
+		return nil
+	}
+	if err := d.runTakeover(ctx, eng); err != nil {
+		return err
+	}
+	d.mu.Lock()
+	d.takenOver = true
+	d.mu.Unlock()
+	return nil
+}

@@ -43,7 +43,7 @@ Options:
   --simulate              run against a simulated AWS region started in-process: no AWS account needed
   --rebuild-from-cloud    rebuild requests and machines from the instances' tags before serving (after losing the state folder)
   --adopt-cluster-id OLD  the state folder belongs to cluster_id OLD and the configuration names another: re-tag OLD's instances with the new id and keep them, then record the new id (without it, ohfpd refuses to start)
-  --take-over-ibm FILE    switching from IBM's AWS plugin: take over the hosts and requests its state file FILE lists (aws-db.json in the provider's work folder; PROVIDER=FILE for another provider than the first), with their ids, before serving; running it again changes nothing
+  --take-over-ibm FILE    switching from IBM's AWS plugin: take over the hosts and requests its state file FILE lists (aws-db.json in the provider's work folder; PROVIDER=FILE for another provider than the first), with their ids, before serving (with ha: before acting, once the lease is taken); running it again changes nothing
   --version               print the version
 
 simulate options:

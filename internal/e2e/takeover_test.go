@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -14,6 +15,7 @@ import (
 	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
 	"github.com/google/uuid"
 
+	"github.com/ohfp/ohfp/internal/dynalite"
 	"github.com/ohfp/ohfp/internal/hfdriver"
 )
 
@@ -177,5 +179,52 @@ func TestTakeOverIBMPlugin(t *testing.T) {
 		if state, _ := e.instance(m.MachineID); state != "terminated" {
 			t.Errorf("returned IBM host %s is %s", m.MachineID, state)
 		}
+	}
+}
+
+// The same switch-over on a master candidate with ha: (the state in a
+// shared DynamoDB table): the takeover runs when the host takes the lease,
+// before it acts, and HF's ids from IBM's plugin answer.
+func TestTakeOverIBMPluginShared(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	ctx := context.Background()
+	endpoint := dynalite.StartT(t)
+	cfg, err := os.ReadFile(e.cfg)
+	must(t, err)
+	must(t, os.WriteFile(e.cfg, append([]byte(fmt.Sprintf("ha:\n  table: ohfp-takeover\n  endpoint_url: %s\n  create_table: true\n  lease_duration: 3s\n", endpoint)), cfg...), 0o600))
+
+	req, ins := e.ibmLaunch(2)
+	db := map[string]any{"requests": []any{map[string]any{"requestId": req, "templateId": "OnDemand-c5", "time": time.Now().UnixMilli(),
+		"machines": []any{ibmMachine(ins[0], req, "", "executing", "pending"), ibmMachine(ins[1], req, "", "executing", "pending")}}}}
+	b, _ := json.Marshal(db)
+	dbPath := filepath.Join(e.dir, "aws-db.json")
+	must(t, os.WriteFile(dbPath, b, 0o644))
+
+	e.startWith("--take-over-ibm", dbPath)
+	var st hfdriver.Status
+	e.until("IBM's request answered complete by the lease holder", 60*time.Second, func() bool {
+		var s hfdriver.Status
+		if err := e.plugin.Call(ctx, "getRequestStatus", hfdriver.StatusInput(req), &s); err != nil || len(s.Requests) != 1 {
+			return false
+		}
+		st = s
+		return s.Requests[0].Status == "complete"
+	})
+	if len(st.Requests[0].Machines) != 2 {
+		t.Fatalf("IBM's request: %+v", st)
+	}
+	var rep hfdriver.RequestReply
+	e.call("requestReturnMachines", hfdriver.MachinesInput(st.Requests[0].Machines), &rep)
+	if fin := e.waitFinal(rep.RequestID); fin.Requests[0].Status != "complete" {
+		t.Fatalf("return: %+v", fin)
+	}
+	for _, in := range ins {
+		if state, _ := e.instance(aws.ToString(in.InstanceId)); state != "terminated" {
+			t.Errorf("returned IBM host %s is %s", aws.ToString(in.InstanceId), state)
+		}
+	}
+	if !strings.Contains(e.log.String(), "took over IBM's plugin's hosts and requests") {
+		t.Errorf("no takeover in the log")
 	}
 }
