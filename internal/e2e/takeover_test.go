@@ -4,9 +4,11 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -48,12 +50,31 @@ func ibmMachine(in ec2types.Instance, req, ret, result, status string) map[strin
 	return m
 }
 
+// logMu guards the logs of daemons started by startWith, which tests
+// read while the daemon writes them.
+var logMu sync.Mutex
+
+type lockedWriter struct{ w io.Writer }
+
+func (l lockedWriter) Write(p []byte) (int, error) {
+	logMu.Lock()
+	defer logMu.Unlock()
+	return l.w.Write(p)
+}
+
+// logText is ohfpd's log so far (a daemon started by startWith).
+func (e *env) logText() string {
+	logMu.Lock()
+	defer logMu.Unlock()
+	return e.log.String()
+}
+
 // startWith starts ohfpd with extra arguments.
 func (e *env) startWith(args ...string) {
 	e.t.Helper()
 	d, err := hfdriver.StartDaemon(filepath.Join(e.bin, "ohfpd"), append([]string{"--config", e.cfg}, args...),
 		[]string{"AWS_ACCESS_KEY_ID=AKIASIMULATED", "AWS_SECRET_ACCESS_KEY=simulated", "AWS_EC2_METADATA_DISABLED=true"},
-		e.sock, e.log, 60*time.Second)
+		e.sock, lockedWriter{e.log}, 60*time.Second)
 	must(e.t, err)
 	e.daemon = d
 }
@@ -115,7 +136,7 @@ func TestTakeOverIBMPlugin(t *testing.T) {
 	must(t, os.WriteFile(dbPath, b, 0o644))
 
 	e.startWith("--take-over-ibm", dbPath)
-	if !strings.Contains(e.log.String(), "took over IBM's plugin's hosts and requests") {
+	if !strings.Contains(e.logText(), "took over IBM's plugin's hosts and requests") {
 		t.Fatalf("no takeover in the log")
 	}
 
@@ -146,10 +167,12 @@ func TestTakeOverIBMPlugin(t *testing.T) {
 	// Run again (a second start with the flag, IBM's hosts still up):
 	// nothing is adopted or tagged twice, and the answers are the same.
 	must(t, e.daemon.Stop(10*time.Second))
-	first := e.log.String()
+	first := e.logText()
+	logMu.Lock()
 	e.log.Reset()
+	logMu.Unlock()
 	e.startWith("--take-over-ibm", dbPath)
-	if !strings.Contains(e.log.String(), "adopted_now=0") || !strings.Contains(e.log.String(), "tagged_now=0") || strings.Contains(e.log.String(), "live_instances=0") {
+	if !strings.Contains(e.logText(), "adopted_now=0") || !strings.Contains(e.logText(), "tagged_now=0") || strings.Contains(e.logText(), "live_instances=0") {
 		t.Errorf("second takeover changed something (first run:\n%s)", first)
 	}
 	var st2 hfdriver.Status
@@ -224,7 +247,7 @@ func TestTakeOverIBMPluginShared(t *testing.T) {
 			t.Errorf("returned IBM host %s is %s", aws.ToString(in.InstanceId), state)
 		}
 	}
-	if !strings.Contains(e.log.String(), "took over IBM's plugin's hosts and requests") {
+	if !strings.Contains(e.logText(), "took over IBM's plugin's hosts and requests") {
 		t.Errorf("no takeover in the log")
 	}
 }
