@@ -30,7 +30,7 @@ type adminDaemon struct {
 	// runningFor calls, then final (complete or complete_with_error).
 	watchID    string
 	runningFor int
-	final      string
+	final      hf.Status
 	reloadErr  string
 
 	mu    sync.Mutex
@@ -98,12 +98,12 @@ func (d *adminDaemon) callsOf(method string) []adminCall {
 
 // watchDoc is the "show" answer for a 3-unit request with one weight-2
 // machine up and one starting, until it turns final.
-func watchDoc(id string, n, runningFor int, final string) string {
+func watchDoc(id string, n, runningFor int, final hf.Status) string {
 	status, msg := "running", "2 of 3 units running; 1 machine starting"
 	machines := `[{"machineId":"i-1","name":"ip-10-0-0-4.ec2.internal","result":"succeed","status":"running","privateIpAddress":"10.0.0.4","publicIpAddress":null,"launchtime":1700000000,"message":"","instanceType":"c5.xlarge","priceType":"ondemand","instanceTags":"","cloudHostId":null},
 	{"machineId":"i-2","name":"","result":"executing","status":"pending","privateIpAddress":null,"publicIpAddress":null,"launchtime":1700000000,"message":"","instanceType":"c5.large","priceType":"ondemand","instanceTags":"","cloudHostId":null}]`
 	if n > runningFor {
-		status = final
+		status = string(final)
 		if final == hf.StatusComplete {
 			msg = "3 of 3 units running"
 			machines = strings.Replace(machines, `"result":"executing","status":"pending"`, `"result":"succeed","status":"running"`, 1)
@@ -402,14 +402,14 @@ func TestShow(t *testing.T) {
 
 func TestRequestsWatch(t *testing.T) {
 	for _, tc := range []struct {
-		final string
+		final hf.Status
 		code  int
 		last  string
 	}{
 		{hf.StatusComplete, 0, "3 of 3 units running"},
 		{hf.StatusCompleteWithError, 1, "2 of 3 units running; 1 machine failed: InsufficientInstanceCapacity"},
 	} {
-		t.Run(tc.final, func(t *testing.T) {
+		t.Run(string(tc.final), func(t *testing.T) {
 			d := &adminDaemon{watchID: "req-w", runningFor: 3, final: tc.final}
 			env := serveAdmin(t, d)
 			stdout, stderr, code := exe(t, "ohfp", []string{"requests", "watch", "req-w", "--interval", "10ms"}, env, "")

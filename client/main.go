@@ -532,8 +532,11 @@ each is recorded in the request's history, shown by ohfp show, and ohfpd's log):
   undrain TEMPLATE [--provider P] undrained; kept across restarts
   rearm TEMPLATE [--provider P]   launch a template again after its failure breaker stopped it
                                   (breaker_failures); logged with who did it
-  check [TEMPLATE] [--provider P] dry-run the templates against AWS (permissions, AMIs,
-                                  subnets, security groups, instance types); exit 1 on a failure
+  check [TEMPLATE] [--provider P] dry-run the templates against AWS through the API each
+                                  launches with (RunInstances, CreateFleet, RequestSpotFleet;
+                                  Auto Scaling: what can be without a dry run): permissions,
+                                  AMIs, subnets, security groups, instance types, and the
+                                  vCPU quotas; exit 1 on a failure (an unknown quota is none)
 
 Options:
   -f, --file FILE     the input JSON document ("-" for standard input)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/ohfp/ohfp/internal/english"
 	"strconv"
 
 	"github.com/ohfp/ohfp/internal/apitype"
@@ -117,18 +118,12 @@ func cmdCheck(ctx context.Context, inv *invocation, out *output) error {
 		}
 	}
 	if failed > 0 {
-		return &exitError{code: 1, msg: "ohfp check: " + plural(failed, "check") + " failed of " + strconv.Itoa(len(rows))}
+		return &exitError{code: 1, msg: "ohfp check: " + english.Plural(failed, "check") + " failed of " + strconv.Itoa(len(rows))}
 	}
 	return nil
 }
 
 // plural writes n and the noun, in the plural unless n is 1.
-func plural(n int, noun string) string {
-	if n == 1 {
-		return "1 " + noun
-	}
-	return strconv.Itoa(n) + " " + noun + "s"
-}
 
 // cmdRearm is `ohfp rearm TEMPLATE [--provider NAME]`.
 func cmdRearm(ctx context.Context, inv *invocation, out *output) error {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/ohfp/ohfp/internal/english"
 	"maps"
 	"slices"
 	"strconv"
@@ -140,7 +141,7 @@ func printStatus(inv *invocation, out *output, st apitype.Status) error {
 	}
 	k.add("cloud", cloud)
 	if st.Unsaved > 0 {
-		k.add("disk", plural(st.Unsaved, "record")+" not yet written")
+		k.add("disk", english.Plural(st.Unsaved, "record")+" not yet written")
 	}
 	if c := st.Cost; c != nil {
 		k.add("cost", sumText(c.Total)+" (estimate)")
@@ -184,7 +185,7 @@ func priceText(p *apitype.Price) string {
 
 // sumText says a summed estimate: "$0.2000/h for 3 machines; 1 unknown: why".
 func sumText(c apitype.CostSum) string {
-	s := dollars(c.DollarsPerHour) + " for " + plural(c.Machines, "machine")
+	s := dollars(c.DollarsPerHour) + " for " + english.Plural(c.Machines, "machine")
 	if c.Unknown > 0 {
 		s += fmt.Sprintf("; %d unknown: %s", c.Unknown, c.Reason)
 	}
@@ -239,12 +240,12 @@ func providerOrder(order []string, aws map[string]apitype.CloudStatus) []string 
 func awsLine(now time.Time, a apitype.CloudStatus) string {
 	s := orText(a.Summary, "unknown")
 	h := a.Health
-	detail := fmt.Sprintf("%s, %s, %s", plural(sum(h.Calls), "call"), plural(sum(h.Errors), "error"), plural(sum(h.Throttles), "throttle"))
+	detail := fmt.Sprintf("%s, %s, %s", english.Plural(sum(h.Calls), "call"), english.Plural(sum(h.Errors), "error"), english.Plural(sum(h.Throttles), "throttle"))
 	if t := counts(h.Throttles); t != "" {
 		detail += " (" + t + ")"
 	}
 	if n := sum(h.Timeouts); n > 0 {
-		detail += fmt.Sprintf(", %s (%s)", plural(n, "timeout"), counts(h.Timeouts))
+		detail += fmt.Sprintf(", %s (%s)", english.Plural(n, "timeout"), counts(h.Timeouts))
 	}
 	if h.InFlight > 0 {
 		detail += fmt.Sprintf(", %d under way", h.InFlight)
@@ -339,7 +340,7 @@ func cmdMachines(ctx context.Context, inv *invocation, out *output) error {
 	}
 	tw := out.table("MACHINE", "NAME", "STATE", "RESULT", "TYPE", "PRICE", "WEIGHT", "PRIVATE-IP", "REQUEST", "RETURN", "TEMPLATE", "LAUNCHED", "MESSAGE")
 	for _, m := range rows {
-		row(tw, m.MachineID, m.Name, m.Status, m.Result, m.InstanceType, m.PriceType, itoaOr(m.Weight),
+		row(tw, m.MachineID, m.Name, m.Status, string(m.Result), m.InstanceType, m.PriceType, itoaOr(m.Weight),
 			deref(m.PrivateIPAddress), m.RequestID, m.ReturnID, m.TemplateID, epochAgo(out.now, m.LaunchTime), m.Message)
 	}
 	if err := tw.Flush(); err != nil {
@@ -535,7 +536,7 @@ func cmdShow(ctx context.Context, inv *invocation, out *output) error {
 		status, message := r.Status, r.Message
 		var machines []hf.Machine
 		if s.Status != nil {
-			status, message, machines = s.Status.Status, s.Status.Message, s.Status.Machines
+			status, message, machines = string(s.Status.Status), s.Status.Message, s.Status.Machines
 		}
 		k.add("request", r.ID)
 		k.add("kind", r.Kind)
@@ -578,7 +579,7 @@ func cmdShow(ctx context.Context, inv *invocation, out *output) error {
 		if r.Cost == nil {
 			tw := out.table("MACHINE", "NAME", "STATE", "RESULT", "TYPE", "PRICE", "PRIVATE-IP", "LAUNCHED", "MESSAGE")
 			for _, m := range machines {
-				row(tw, m.MachineID, m.Name, m.Status, m.Result, m.InstanceType, m.PriceType, deref(m.PrivateIPAddress), epochAgo(now, m.LaunchTime), m.Message)
+				row(tw, m.MachineID, m.Name, m.Status, string(m.Result), m.InstanceType, m.PriceType, deref(m.PrivateIPAddress), epochAgo(now, m.LaunchTime), m.Message)
 			}
 			return tw.Flush()
 		}
@@ -590,7 +591,7 @@ func cmdShow(ctx context.Context, inv *invocation, out *output) error {
 			} else if p != nil {
 				est = "unknown"
 			}
-			row(tw, m.MachineID, m.Name, m.Status, m.Result, m.InstanceType, m.PriceType, est, deref(m.PrivateIPAddress), epochAgo(now, m.LaunchTime), m.Message)
+			row(tw, m.MachineID, m.Name, m.Status, string(m.Result), m.InstanceType, m.PriceType, est, deref(m.PrivateIPAddress), epochAgo(now, m.LaunchTime), m.Message)
 		}
 		return tw.Flush()
 	case s.Machine != nil:

@@ -138,7 +138,7 @@ func progress(id string, s apitype.Shown, rows []apitype.MachineRow) string {
 		total = done
 	}
 	var b strings.Builder
-	b.WriteString(id + " " + s.Status.Status + "  " + strconv.Itoa(done) + "/" + strconv.Itoa(total) + " " + unit + "  " + bar(done, total, 10))
+	b.WriteString(id + " " + string(s.Status.Status) + "  " + strconv.Itoa(done) + "/" + strconv.Itoa(total) + " " + unit + "  " + bar(done, total, 10))
 	if starting > 0 {
 		verb := "starting"
 		if s.Request.Kind == "return" {

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"github.com/ohfp/ohfp/internal/english"
 	"io"
 	"log/slog"
 	"strings"
@@ -51,7 +52,7 @@ func checkQueues(ctx context.Context, cfg *config.Config) (string, error) {
 			}
 			return "", fmt.Errorf("provider %s: interruption_queue %s is not reachable: %w (%s)", p.Name, p.InterruptionQueue, err, why)
 		}
-		lines = append(lines, fmt.Sprintf("provider %s: interruption_queue %s reachable (%d messages waiting)", p.Name, info.URL, info.Messages))
+		lines = append(lines, fmt.Sprintf("provider %s: interruption_queue %s reachable (%s waiting)", p.Name, info.URL, english.Plural(info.Messages, "message")))
 	}
 	return strings.Join(lines, "\n"), nil
 }

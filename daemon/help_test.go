@@ -157,3 +157,38 @@ func TestImportHFCommand(t *testing.T) {
 		t.Errorf("invalid: exit %d, stderr %q", code, errOut)
 	}
 }
+
+// TestReadmeListsEveryPackage: the README's code layout names every
+// package of the module (a newcomer finds each concern by its name).
+func TestReadmeListsEveryPackage(t *testing.T) {
+	readme, err := os.ReadFile("../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	layout := string(readme)
+	if i := strings.Index(layout, "Code layout:"); i >= 0 {
+		layout = layout[i:]
+	} else {
+		t.Fatal(`README.md has no "Code layout:"`)
+	}
+	err = filepath.WalkDir("..", func(path string, d os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() && path != ".." && (strings.HasPrefix(d.Name(), ".") || d.Name() == "testdata" || d.Name() == "node_modules") {
+			return filepath.SkipDir
+		}
+		if d.IsDir() || !strings.HasSuffix(path, ".go") || strings.HasSuffix(path, "_test.go") {
+			return nil
+		}
+		pkg := filepath.ToSlash(filepath.Dir(strings.TrimPrefix(path, "../")))
+		if pkg == "." || strings.Contains(layout, "`"+pkg+"`") || strings.Contains(layout, "`"+pkg+"/`") {
+			return nil
+		}
+		t.Errorf("README's code layout does not name package %s", pkg)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}

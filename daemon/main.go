@@ -17,6 +17,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/ohfp/ohfp/internal/english"
 	"io"
 	"os"
 	"os/signal"
@@ -125,7 +126,7 @@ func realMain(args []string, stdout, stderr io.Writer) int {
 				fmt.Fprintln(stdout, line)
 			}
 		}
-		fmt.Fprintf(stdout, "%s: OK (%s, %s)\n", *cfgPath, plural(len(cfg.Providers), "provider"), plural(n, "template"))
+		fmt.Fprintf(stdout, "%s: OK (%s, %s)\n", *cfgPath, english.Plural(len(cfg.Providers), "provider"), english.Plural(n, "template"))
 		return 0
 	}
 
@@ -243,9 +244,3 @@ func importHFMain(args []string, stdout, stderr io.Writer) int {
 }
 
 // plural is "1 provider", "2 providers".
-func plural(n int, noun string) string {
-	if n == 1 {
-		return "1 " + noun
-	}
-	return fmt.Sprintf("%d %ss", n, noun)
-}

@@ -117,8 +117,8 @@ func (d *daemon) statusExtra(rep *apitype.Status) {
 }
 
 // check dry-runs the templates (all, one provider's, or one) against
-// their cloud: permissions, AMIs, subnets, security groups, instance
-// types (ohfp check).
+// their cloud, through the API each launches with: permissions, AMIs,
+// subnets, security groups, instance types, vCPU quotas (ohfp check).
 func (d *daemon) check(ctx context.Context, a apitype.CheckArgs) ([]apitype.CheckRow, error) {
 	d.mu.Lock()
 	cfg, provs := d.cfg, d.provs

@@ -368,6 +368,9 @@ func (d *daemon) buildProviders(ctx context.Context, cfg *config.Config) ([]engi
 			PendingTimeout:  p.PendingTimeout,
 			BreakerFailures: p.BreakerFailures,
 			BreakerCooldown: p.BreakerCooldown,
+
+			SpotTerminateOnReclaim: p.SpotTerminateOnReclaim,
+			TagInstanceID:          p.TagInstanceID,
 		})
 		withEvents(&pcs[len(pcs)-1], p) // events.go
 	}

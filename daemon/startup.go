@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"github.com/ohfp/ohfp/internal/english"
 	"time"
 
 	"github.com/ohfp/ohfp/internal/config"
@@ -38,7 +39,7 @@ func (d *daemon) claimStore(ctx context.Context, st *store.Store, cfg *config.Co
 	for _, p := range cfg.Providers {
 		n, err := provs[p.Name].Retag(actx, old, cfg.ClusterID)
 		if err != nil {
-			return fmt.Errorf("adopting cluster_id %s as %s: provider %s: %d instances re-tagged, then: %w; the state directory still says %s: run the same command again", old, cfg.ClusterID, p.Name, n, err, old)
+			return fmt.Errorf("adopting cluster_id %s as %s: provider %s: %s re-tagged, then: %w; the state directory still says %s: run the same command again", old, cfg.ClusterID, p.Name, english.Plural(n, "instance"), err, old)
 		}
 		d.log.Info("hosts adopted", "provider", p.Name, "from", old, "to", cfg.ClusterID, "instances", n)
 	}

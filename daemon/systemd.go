@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"github.com/ohfp/ohfp/internal/english"
 	"net"
 	"strings"
 	"time"
@@ -121,9 +122,9 @@ func statusLine(rep apitype.Status) string {
 	if len(h.Reasons) > 0 {
 		line += " (" + strings.Join(h.Reasons, "; ") + ")"
 	}
-	line += fmt.Sprintf(": %s, %s in flight; last reconcile %s", plural(rep.LiveMachines, "live machine"), plural(rep.InFlight, "request"), ago(rep.LastReconcile))
+	line += fmt.Sprintf(": %s, %s in flight; last reconcile %s", english.Plural(rep.LiveMachines, "live machine"), english.Plural(rep.InFlight, "request"), ago(rep.LastReconcile))
 	if len(rep.Drained) > 0 {
-		line += fmt.Sprintf("; %s drained", plural(len(rep.Drained), "template"))
+		line += fmt.Sprintf("; %s drained", english.Plural(len(rep.Drained), "template"))
 	}
 	if l := rep.HA; l != nil {
 		line += "; " + leaseLine(l)

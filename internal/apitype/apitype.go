@@ -456,6 +456,7 @@ type Machine struct {
 	TerminateSent    bool      `json:"terminateSent,omitempty"`
 	Handle           string    `json:"handle,omitempty"`
 	CapacityReleased bool      `json:"capacityReleased,omitempty"`
+	IDTagged         bool      `json:"idTagged,omitempty"`
 	ReclaimedAt      time.Time `json:"reclaimedAt,omitzero"`
 	InterruptAt      time.Time `json:"interruptAt,omitzero"`
 	DrainAt          time.Time `json:"drainAt,omitzero"`      // the cloud asked for it to be drained

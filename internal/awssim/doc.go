@@ -44,8 +44,55 @@
 // UnauthorizedOperation, "You are not authorized to perform this
 // operation."), then the parameters as a launch would (type, AMI,
 // subnet, security groups), and launches nothing: 412 DryRunOperation,
-// "Request would have succeeded, but DryRun flag is set." Other actions'
-// DryRun is not modelled.
+// "Request would have succeeded, but DryRun flag is set." CreateFleet and
+// RequestSpotFleet take DryRun too (API Reference, "CreateFleet" and
+// "RequestSpotFleet", DryRun: "Checks whether you have the required
+// permissions for the action, without actually making the request, and
+// provides an error response. If you have the required permissions, the
+// error response is DryRunOperation. Otherwise, it is
+// UnauthorizedOperation."): a denied action is UnauthorizedOperation; an
+// allowed one is checked as a request would be (its parameters, that its
+// launch templates and versions and its overrides' subnets exist, the
+// ValidUntil) and answers DryRunOperation, creating nothing; what a
+// fleet meets only when it launches (an unknown AMI, a type not offered,
+// capacity) is not checked, as a fleet reports those after it is created.
+// No AWS page says how much of the request a fleet dry run checks beyond
+// the permission: awssim checks what it would refuse at once. Other
+// actions' DryRun is not modelled.
+//
+// Refused actions (levers.go, Faults.Denied). An EC2 action is refused
+// 403 UnauthorizedOperation (above). A Price List, Auto Scaling or
+// Service Quotas action is refused 400 AccessDeniedException, "User: ARN
+// is not authorized to perform: PREFIX:ACTION" (Amazon EC2 Auto Scaling
+// API Reference, "Granting IAM permissions for Amazon EC2 Auto Scaling
+// actions": "If you receive an AccessDeniedException when calling an
+// Amazon EC2 Auto Scaling API action, it means that the ... credentials
+// that you are using do not have the required permissions"; Service
+// Quotas API Reference, GetServiceQuota, Errors: AccessDeniedException,
+// "You do not have sufficient permission to perform this action.").
+//
+// Service Quotas (quotas.go). GetServiceQuota in JSON 1.1, X-Amz-Target
+// ServiceQuotasV20190624.GetServiceQuota (Service Quotas API Reference,
+// "GetServiceQuota": ServiceCode and QuotaCode required; the answer's
+// Quota holds ServiceCode, ServiceName, QuotaArn, QuotaCode, QuotaName,
+// Value, Unit, Adjustable, GlobalQuota, as the AWS CLI User Guide's
+// service-quotas examples show for ec2 L-1216C47A). The EC2 vCPU quota
+// codes and names are those of the EC2 User Guide, "On-Demand Instance
+// quotas" (ec2-on-demand-instances.html, which links each name to its
+// code: Standard L-1216C47A, G and VT L-DB2E81BA, P L-417A185B, F
+// L-74FC7D96, X L-7295265B, Inf L-1945791B, DL L-6E869C2A, Trn
+// L-2C3B7624, HPC L-F7808C92, High Memory L-43DA4232) and "Spot Instance
+// quotas" (using-spot-limits.html, names and defaults; that page does not
+// print the codes: L-34B43A08 for All Standard Spot Instance Requests is
+// the code Service Quotas shows, the others are as the console shows
+// them). Values are those the /_sim/quotas lever applied; a code never
+// applied, or a service other than ec2, is NoSuchResourceException ("The
+// specified resource does not exist"; GetServiceQuota: "If the applied
+// quota value is not available for a quota, the quota is not
+// retrieved"). Denied (Faults.Denied
+// "GetServiceQuota") is AccessDeniedException; throttling
+// TooManyRequestsException. Lenient: no usage metrics, default values
+// (GetAWSDefaultServiceQuota) or other services.
 //
 // Filter values (params.go, filterLimit). Every EC2 call whose filters
 // together hold more than MaxFilterValues (200) values is refused, before
@@ -145,6 +192,43 @@
 // changes (ModifyFleet, SetDesiredCapacity) and launch templates are
 // consistent at once; the fleets and groups describe their own instances
 // (DescribeFleetInstances, a group's Instances) as soon as they launch them.
+//
+// Instance attributes (attribute.go). API Reference,
+// DescribeInstanceAttribute
+// (https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_DescribeInstanceAttribute.html):
+// "You can specify only one attribute at a time"; Attribute is one of the
+// InstanceAttributeName values. userData answers the user data the
+// instance was launched with (UserData: "If you are using an AWS SDK or
+// command line tool, Base64-encoding is performed for you ... Otherwise,
+// you must provide Base64-encoded text", API_UserData.html), base64 as
+// sent: from RunInstances, from the launch template version a fleet or
+// group launched with, from a Spot Fleet launch specification; an instance
+// without user data has an empty userData element. instanceType and
+// instanceInitiatedShutdownBehavior are answered too; the other documented
+// attributes are refused (Unsupported) rather than invented, an unknown
+// name is InvalidParameterValue, an unknown instance
+// InvalidInstanceID.NotFound.
+//
+// Volumes (volumes.go). Each instance has the EBS volumes its block
+// device mappings name: the root volume (/dev/xvda, deleted on
+// termination; BlockDeviceMapping for /dev/xvda sets its size and type)
+// and one per other mapping, with their ids in the instance's
+// blockDeviceMapping (API Reference, InstanceBlockDeviceMapping,
+// EbsInstanceBlockDevice). CreateTags reaches vol- ids and the volumes keep
+// their tags (Tagging your Amazon EC2 resources: volumes are taggable; an
+// unknown volume is InvalidVolume.NotFound). DescribeVolumes
+// (API_DescribeVolumes.html) lists them by VolumeId.N or all, with the
+// filters volume-id, attachment.instance-id, attachment.device,
+// attachment.delete-on-termination, availability-zone, volume-type,
+// status and the tag filters, MaxResults 5-500 (not with VolumeId.N) and
+// NextToken; state in-use while attached. When the instance terminates, a
+// volume deleted on termination is gone (InvalidVolume.NotFound), the
+// others stay available and detached. A volume is visible when its
+// instance is (eventual consistency). Still lenient: volumes are not
+// created, attached or deleted on their own (CreateVolume, AttachVolume,
+// DeleteVolume are not modelled); TagSpecifications of ResourceType volume
+// at launch are accepted and not applied; a kept volume stays available
+// for the life of the region.
 //
 // Fleet errors and history (fleethistory.go). API Reference, CreateFleet
 // and FleetData: Errors and Instances are "Supported only for fleets of

@@ -24,6 +24,9 @@ func (r *Region) registerEC2() {
 	r.ec2["DescribeLaunchTemplateVersions"] = r.describeLaunchTemplateVersions
 	r.ec2["DeleteLaunchTemplate"] = r.deleteLaunchTemplate
 	r.ec2["DescribeSpotInstanceRequests"] = r.describeSpotInstanceRequests
+	r.ec2["DescribeInstanceAttribute"] = r.describeInstanceAttribute // attribute.go
+	r.ec2["DescribeVolumes"] = r.describeVolumes                     // volumes.go
+	r.tagLookups["vol-"] = r.volumeTags
 }
 
 // amiError returns the error AWS gives for an AMI id it cannot use:

@@ -226,6 +226,12 @@ func (s *fleetService) createFleet(c *call) (any, error) {
 			return nil, err
 		}
 	}
+	if p.boolOr("DryRun", false) {
+		// Allowed (pickFault refused Denied actions) and the request, its
+		// launch templates and subnets check out: nothing is created
+		// (doc.go, "Dry runs").
+		return nil, errDryRun()
+	}
 	s.fleets[f.id] = f
 	s.order = append(s.order, f)
 	out := &createFleetResult{FleetID: f.id}

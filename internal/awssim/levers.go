@@ -38,10 +38,11 @@ type Faults struct {
 	// Actions limits the random faults and latency to these actions; empty:
 	// all. Bucket throttling applies to every action regardless.
 	Actions []string `json:"actions,omitempty"`
-	// Denied are EC2 (or Price List) actions the caller's credentials may
-	// not make: each call is answered UnauthorizedOperation (403), dry runs
-	// included, before its parameters are read; a Price List action
-	// (GetProducts) AccessDeniedException.
+	// Denied are actions the caller's credentials may not make: an EC2
+	// call is answered UnauthorizedOperation (403), dry runs included,
+	// before its parameters are read; a Price List (GetProducts), Auto
+	// Scaling or Service Quotas (GetServiceQuota) action
+	// AccessDeniedException.
 	Denied []string `json:"denied,omitempty"`
 }
 
@@ -196,7 +197,7 @@ func (r *Region) initLevers() {
 // classify returns the bucket an action draws from.
 func (r *Region) classify(c *call) bucketClass {
 	switch c.service {
-	case svcSSM, svcPricing:
+	case svcSSM, svcPricing, svcQuotas:
 		return bucketSSM
 	case svcAutoScaling:
 		if strings.HasPrefix(c.action, "Describe") {
@@ -229,6 +230,8 @@ func throttleError(service string) *APIError {
 		return &APIError{Code: "Throttling", Message: "Rate exceeded", Status: 400}
 	case svcSSM, svcPricing:
 		return &APIError{Code: "ThrottlingException", Message: "Rate exceeded", Status: 400}
+	case svcQuotas:
+		return &APIError{Code: "TooManyRequestsException", Message: "Rate exceeded", Status: 400}
 	}
 	return &APIError{Code: "RequestLimitExceeded", Message: "Request limit exceeded.", Status: 503}
 }
@@ -244,9 +247,16 @@ func serverError(service string, unavailable bool) *APIError {
 		return &APIError{Code: "InternalServerError", Message: "An internal error has occurred.", Status: 500}
 	case svcPricing:
 		return &APIError{Code: "InternalErrorException", Message: "An internal error has occurred.", Status: 500}
+	case svcQuotas:
+		return &APIError{Code: "ServiceException", Message: "An internal error has occurred.", Status: 500}
 	}
 	return &APIError{Code: "InternalError", Message: "An internal error has occurred.", Status: 500}
 }
+
+// accessDeniedServices are the services whose refusals are
+// AccessDeniedException, with their IAM action prefix (doc.go, "Refused
+// actions").
+var accessDeniedServices = map[string]string{svcPricing: "pricing", svcAutoScaling: "autoscaling", svcQuotas: "servicequotas"}
 
 // pickFault decides the fault of one request. Call with the lock held.
 func (r *Region) pickFault(c *call) fault {
@@ -262,9 +272,9 @@ func (r *Region) pickFault(c *call) fault {
 		out.err = errUnauthorized()
 		return out
 	}
-	if c.service == svcPricing && contains(f.Denied, c.action) {
+	if prefix, ok := accessDeniedServices[c.service]; ok && contains(f.Denied, c.action) {
 		out.err = &APIError{Code: "AccessDeniedException", Status: 400,
-			Message: fmt.Sprintf("User: arn:aws:iam::%s:user/sim is not authorized to perform: pricing:%s", AccountID, c.action)}
+			Message: fmt.Sprintf("User: arn:aws:iam::%s:user/sim is not authorized to perform: %s:%s", AccountID, prefix, c.action)}
 		return out
 	}
 	if len(f.Actions) > 0 && !contains(f.Actions, c.action) {
@@ -574,6 +584,8 @@ type capacityBody struct {
 //	POST /_sim/rebalance              <- {"instanceIds": [...]}
 //	POST /_sim/schedule-event         <- {"instanceIds", "code", "notBefore"}
 //	POST /_sim/impair                 <- {"instanceIds", "check": "instance"|"system", "ok", "since"}
+//	GET  /_sim/quotas                 -> {"L-1216C47A": 64, ...}
+//	POST /_sim/quotas                 <- {"L-1216C47A": 64, ...} (a negative value removes one)
 func (r *Region) controlHandler() http.Handler {
 	mux := http.NewServeMux()
 	reply := func(w http.ResponseWriter, v any, err error) {
@@ -688,6 +700,15 @@ func (r *Region) controlHandler() http.Handler {
 		err := decode(req, &b)
 		if err == nil {
 			err = r.ImpairInstances(b.Check, b.OK, b.Since, b.InstanceIDs...)
+		}
+		reply(w, nil, err)
+	})
+	mux.HandleFunc("GET /_sim/quotas", func(w http.ResponseWriter, req *http.Request) { reply(w, r.Quotas(), nil) })
+	mux.HandleFunc("POST /_sim/quotas", func(w http.ResponseWriter, req *http.Request) {
+		var q map[string]float64
+		err := decode(req, &q)
+		if err == nil {
+			err = r.SetQuotas(q)
 		}
 		reply(w, nil, err)
 	})

@@ -69,6 +69,8 @@ type Region struct {
 	autoscaling map[string]handler
 	ssm         map[string]handler
 	pricing     map[string]handler
+	// servicequotas serves Service Quotas (quotas.go).
+	servicequotas map[string]handler
 	// actionClass maps an EC2 action to its throttling bucket class; actions
 	// not listed are classified by name (Describe*/Get* non-mutating).
 	actionClass map[string]bucketClass
@@ -98,6 +100,9 @@ type Region struct {
 	// spotSet: Spot prices the /_sim/prices lever set, per type and AZ,
 	// oldest first (pricing.go).
 	spotSet map[spotKey][]pricePoint
+	// quotas: the EC2 quota values the /_sim/quotas lever applied, by
+	// quota code (quotas.go).
+	quotas map[string]float64
 
 	lts      map[string]*launchTemplate
 	ltByName map[string]*launchTemplate
@@ -107,6 +112,10 @@ type Region struct {
 	// tagLookups lets CreateTags reach resources of other files: id prefix
 	// with its dash ("fleet-", "sfr-") -> the resource's tag map.
 	tagLookups map[string]func(id string) (map[string]string, error)
+	// volumes: instances' EBS volumes by id, and in creation order
+	// (volumes.go).
+	volumes  map[string]*volume
+	volOrder []*volume
 
 	events eventHeap
 	// tickers run under the lock at the end of every advance, after the due
@@ -182,6 +191,7 @@ func New(opts Options) *Region {
 		ltByName:    map[string]*launchTemplate{},
 		tokens:      map[string]*idemEntry{},
 		tagLookups:  map[string]func(string) (map[string]string, error){},
+		volumes:     map[string]*volume{},
 		calls:       map[string]int{},
 		errs:        map[string]int{},
 		errCodes:    map[string]int{},
@@ -196,6 +206,7 @@ func New(opts Options) *Region {
 	r.registerEC2()
 	r.registerSSM()
 	r.registerPricing()
+	r.registerQuotas()
 	r.registerExtensions()
 	return r
 }

@@ -125,6 +125,8 @@ func (r *Region) serveAPI(w http.ResponseWriter, req *http.Request) {
 			c.service, c.action = svcSQS, a
 		} else if a, ok := strings.CutPrefix(target, pricingTargetPrefix); ok {
 			c.service, c.action = svcPricing, a
+		} else if a, ok := strings.CutPrefix(target, quotasTargetPrefix); ok {
+			c.service, c.action = svcQuotas, a
 		} else if i := strings.LastIndexByte(target, '.'); i >= 0 {
 			c.action = target[i+1:]
 			if !strings.HasPrefix(target, "AmazonSSM.") {
@@ -250,6 +252,8 @@ func (r *Region) handlerFor(c *call) handler {
 		return r.ssm[c.action]
 	case svcPricing:
 		return r.pricing[c.action]
+	case svcQuotas:
+		return r.servicequotas[c.action]
 	}
 	return nil
 }
@@ -258,7 +262,7 @@ func unknownAction(c *call) *APIError {
 	switch c.service {
 	case svcAutoScaling:
 		return &APIError{Code: "InvalidAction", Message: fmt.Sprintf("Could not find operation %s for version %s", c.action, autoScalingVersion), Status: 400}
-	case svcSSM, svcPricing:
+	case svcSSM, svcPricing, svcQuotas:
 		return &APIError{Code: "UnknownOperationException", Message: fmt.Sprintf("Unknown operation %s", c.action), Status: 400}
 	}
 	return &APIError{Code: "InvalidAction", Message: fmt.Sprintf("The action %s is not valid for this web service.", c.action), Status: 400}
@@ -342,6 +346,9 @@ func (r *Region) writeError(w http.ResponseWriter, c *call, err error) {
 		if c.service == svcPricing {
 			ae.Code = "InternalErrorException"
 		}
+		if c.service == svcQuotas {
+			ae.Code = "ServiceException"
+		}
 	}
 	if c.action != "" {
 		r.countError(c.action, ae.Code)
@@ -364,7 +371,7 @@ func (r *Region) writeError(w http.ResponseWriter, c *call, err error) {
 		}
 		w.WriteHeader(ae.status())
 		json.NewEncoder(w).Encode(map[string]string{"__type": "com.amazonaws.sqs#" + ae.Code, "message": ae.Message})
-	case svcSSM, svcPricing:
+	case svcSSM, svcPricing, svcQuotas:
 		w.Header().Set("Content-Type", "application/x-amz-json-1.1")
 		w.Header().Set("X-Amzn-ErrorType", ae.Code)
 		w.WriteHeader(ae.status())
@@ -414,7 +421,7 @@ func innerXML(v any) ([]byte, error) {
 
 func (r *Region) writeResult(w http.ResponseWriter, c *call, out any) {
 	w.Header().Set("x-amzn-RequestId", c.requestID)
-	if c.service == svcSSM || c.service == svcSQS || c.service == svcPricing {
+	if c.service == svcSSM || c.service == svcSQS || c.service == svcPricing || c.service == svcQuotas {
 		b, err := json.Marshal(out)
 		if err != nil {
 			r.writeError(w, c, err)

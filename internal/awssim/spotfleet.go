@@ -195,6 +195,10 @@ func (s *spotFleetService) requestSpotFleet(c *call) (any, error) {
 	if err := checkNoAlias(f.pools, "a Spot Fleet"); err != nil {
 		return nil, err
 	}
+	if c.p.boolOr("DryRun", false) {
+		// As CreateFleet's (doc.go, "Dry runs").
+		return nil, errDryRun()
+	}
 	s.fleets[f.id] = f
 	s.order = append(s.order, f)
 	f.setState(r, sfrSubmitted)

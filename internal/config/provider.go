@@ -563,10 +563,6 @@ func decodeProvider(v value, c *Config) (Provider, bool) {
 			p.SpotTerminateOnReclaim = s.val.(bool)
 		case "tag_instance_id":
 			p.TagInstanceID = s.val.(bool)
-			if p.TagInstanceID {
-				// Carried in the configuration; the engine does not tag yet.
-				s.v.warnf("not applied yet: ohfp tags instances and volumes with ohfp:request-id and the template's instanceTags, but does not add InstanceID=<instance id>; tag from the host's user data if a tool needs it")
-			}
 		case "user_data_template":
 			p.UserDataTemplate = s.val.(string)
 		case "interruption_queue":

@@ -427,7 +427,7 @@ func templateFields(t *template.Template, d *doc, st *tmplState) []field {
 			v.warnf("ignored: ohfp counts units by the weights of vmTypes ({\"c5.large\": 1, \"c5.xlarge\": 2}); without them one instance is one unit")
 		}},
 		{"providerApi", str(&t.ProviderAPI, func(v value, s string) bool {
-			return oneOf(v, s, template.APIRunInstances, template.APIEC2Fleet, template.APISpotFleet, template.APIASG)
+			return oneOf(v, s, template.APINames(nil)...)
 		})},
 		{"fleetType", str(&t.FleetType, func(v value, s string) bool {
 			return oneOf(v, s, template.FleetInstant, template.FleetRequest, template.FleetMaintain)
@@ -744,9 +744,12 @@ func decodeTemplate(v value) (template.Template, bool) {
 	if t.PriceType == "" {
 		t.PriceType = template.PriceOnDemand
 	}
+	// What each provider API takes is the template model's (template.APIs):
+	// these rules name no API. An unknown providerApi was refused already.
 	api := t.API()
-	if t.PriceType == template.PriceHeterogeneous && api == template.APIRunInstances {
-		fail("priceType", "heterogeneous needs providerApi EC2Fleet, SpotFleet or ASG")
+	spec, known := template.SpecOf(api)
+	if known && t.PriceType == template.PriceHeterogeneous && !spec.Heterogeneous {
+		fail("priceType", "heterogeneous needs providerApi %s", orList(template.APINames(func(a template.APISpec) bool { return a.Heterogeneous })))
 	}
 	if t.PercentOnDemand != 0 && t.PriceType != template.PriceHeterogeneous {
 		// IBM's files carry it beside priceType spot; it means nothing there.
@@ -757,36 +760,48 @@ func decodeTemplate(v value) (template.Template, bool) {
 		warnAt(v, st, "maxSpotPrice", "ignored: priceType ondemand launches no Spot instance")
 		t.MaxSpotPrice = 0
 	}
-	switch {
-	case t.FleetType != "" && api != template.APIEC2Fleet && api != template.APISpotFleet:
-		fail("fleetType", "only applies to providerApi EC2Fleet or SpotFleet (this template uses %s)", api)
-	case t.FleetType == template.FleetInstant && api == template.APISpotFleet:
-		fail("fleetType", "a Spot Fleet is request or maintain; instant is for EC2Fleet")
-	}
-	if api == template.APIASG && len(t.SubnetIDs) == 0 {
-		fail("subnetId", "an Auto Scaling group launches into subnets: give subnetId (one or several, comma-separated)")
-	}
-	if api == template.APIEC2Fleet && t.FleetType == "" {
-		t.FleetType = template.FleetInstant
-	}
-	if api == template.APISpotFleet {
-		if t.FleetRole == "" {
-			fail("fleetRole", "SpotFleet needs fleetRole (the IAM role ARN or name the Spot Fleet uses)")
-		}
-		if t.SpotFleetExpiry == 0 {
-			t.SpotFleetExpiry = DefaultSpotFleetExpiry
-		}
-	} else if t.SpotFleetExpiry != 0 && api == template.APIRunInstances && st.validity != 0 && st.nodes["spotFleetRequestExpiry"].node == nil {
-		warnAt(v, st, "requestValidity", "ignored: this template launches with RunInstances, which has no request to expire")
-		t.SpotFleetExpiry = 0
-	} else if t.SpotFleetExpiry != 0 && api == template.APIRunInstances {
-		fail("spotFleetRequestExpiry", "only applies to fleets and groups (EC2Fleet, SpotFleet, ASG: how long they may take to reach their target); this template uses RunInstances")
+	if known {
+		checkAPI(v, st, &t, spec, fail)
 	}
 	if t.Iops != 0 && t.VolumeType != "" && t.VolumeType != "io1" && t.VolumeType != "io2" && t.VolumeType != "gp3" {
 		fail("iops", "only applies to volumeType io1, io2 or gp3")
 	}
 	t.ProviderAPI = api
 	return t, len(*v.d.errs) == n0
+}
+
+// checkAPI checks what t asks of its provider API against what the API
+// takes (spec, from template.APIs), and fills the API's defaults.
+func checkAPI(v value, st *tmplState, t *template.Template, spec template.APISpec, fail func(key, format string, a ...any)) {
+	api := spec.Name
+	switch {
+	case t.FleetType != "" && len(spec.FleetTypes) == 0:
+		fail("fleetType", "only applies to providerApi %s (this template uses %s)", orList(template.APINames(func(a template.APISpec) bool { return len(a.FleetTypes) > 0 })), api)
+	case t.FleetType != "" && !spec.TakesFleetType(t.FleetType):
+		fail("fleetType", "%s %s is %s; %s is for %s", spec.Article, spec.Noun, orList(spec.FleetTypes), t.FleetType,
+			orList(template.APINames(func(a template.APISpec) bool { return a.TakesFleetType(t.FleetType) })))
+	}
+	if spec.NeedsSubnets && len(t.SubnetIDs) == 0 {
+		fail("subnetId", "%s %s launches into subnets: give subnetId (one or several, comma-separated)", spec.Article, spec.Noun)
+	}
+	if t.FleetType == "" {
+		t.FleetType = spec.DefaultFleetType
+	}
+	if spec.NeedsFleetRole && t.FleetRole == "" {
+		fail("fleetRole", "%s needs fleetRole (the IAM role ARN or name the %s uses)", api, spec.Noun)
+	}
+	switch {
+	case spec.ExpiryRequired:
+		if t.SpotFleetExpiry == 0 {
+			t.SpotFleetExpiry = DefaultSpotFleetExpiry
+		}
+	case t.SpotFleetExpiry != 0 && !spec.Target && st.validity != 0 && st.nodes["spotFleetRequestExpiry"].node == nil:
+		warnAt(v, st, "requestValidity", "ignored: this template launches with %s, which has no request to expire", api)
+		t.SpotFleetExpiry = 0
+	case t.SpotFleetExpiry != 0 && !spec.Target:
+		fail("spotFleetRequestExpiry", "only applies to fleets and groups (%s: how long they may take to reach their target); this template uses %s",
+			strings.Join(template.APINames(func(a template.APISpec) bool { return a.Target }), ", "), api)
+	}
 }
 
 // peek returns the string value of key in a mapping node, if present and a
@@ -927,4 +942,12 @@ func ibmTemplateFields(t *template.Template, st *tmplState, fail func(key, forma
 	case t.InterfaceType == "efa" && t.EfaCount == 0:
 		t.EfaCount = 1
 	}
+}
+
+// orList writes items as "a", "a or b", "a, b or c".
+func orList(items []string) string {
+	if len(items) < 2 {
+		return strings.Join(items, "")
+	}
+	return strings.Join(items[:len(items)-1], ", ") + " or " + items[len(items)-1]
 }

@@ -9,55 +9,65 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+
+	"github.com/ohfp/ohfp/internal/english"
+	"github.com/ohfp/ohfp/internal/hf"
+	"github.com/ohfp/ohfp/internal/provider"
 )
+
+// The words of a request and a machine each have one home, and a named
+// type there:
+//   - Kind, Phase and State are ohfp's own (this package).
+//   - A request's Status and a machine's Result are HF's wire words
+//     (hf.Status, hf.Result): HF defines them, the rules here choose them.
+//   - The cloud's instance states are the provider's (provider.State); a
+//     machine's State is the one the cloud last said, converted once by
+//     Observe, or StateGone, which no cloud says.
+// The disk records (package state) spell every one as a plain string.
+
+// Kind says whether a request acquires or returns machines.
+type Kind string
 
 // Request kinds.
 const (
-	KindAcquire = "acquire"
-	KindReturn  = "return"
+	KindAcquire Kind = "acquire"
+	KindReturn  Kind = "return"
 )
 
-// HF request statuses.
-const (
-	StatusRunning           = "running"
-	StatusComplete          = "complete"
-	StatusCompleteWithError = "complete_with_error"
-)
-
-// HF machine results.
-const (
-	ResultExecuting = "executing"
-	ResultSucceed   = "succeed"
-	ResultFail      = "fail"
-)
+// Phase is how far the launch of an acquire request went.
+type Phase string
 
 // Launch phases of an acquire request.
 const (
 	// PhaseQueued: recorded durably, the cloud call not yet made (or to be
 	// retried after a transient error).
-	PhaseQueued = "queued"
+	PhaseQueued Phase = "queued"
 	// PhaseLaunched: the cloud call answered; its instances are recorded.
-	PhaseLaunched = "launched"
+	PhaseLaunched Phase = "launched"
 	// PhaseFailed: the cloud refused the launch for good.
-	PhaseFailed = "failed"
+	PhaseFailed Phase = "failed"
 )
 
-// Cloud instance states, as EC2 spells them.
+// State is a machine's state as ohfp last knew it: the cloud's instance
+// state (provider.State) from the last observation, or StateGone.
+type State string
+
+// Machine states: the cloud's, as the provider spells them, and gone.
 const (
-	StatePending      = "pending"
-	StateRunning      = "running"
-	StateShuttingDown = "shutting-down"
-	StateTerminated   = "terminated"
-	StateStopping     = "stopping"
-	StateStopped      = "stopped"
+	StatePending      = State(provider.StatePending)
+	StateRunning      = State(provider.StateRunning)
+	StateShuttingDown = State(provider.StateShuttingDown)
+	StateTerminated   = State(provider.StateTerminated)
+	StateStopping     = State(provider.StateStopping)
+	StateStopped      = State(provider.StateStopped)
 	// StateGone marks an instance the cloud no longer shows at all.
-	StateGone = "gone"
+	StateGone State = "gone"
 )
 
 // Request is an HF request: an acquire (req-) or a return (ret-).
 type Request struct {
 	ID         string    `json:"id"`
-	Kind       string    `json:"kind"`
+	Kind       Kind      `json:"kind"`
 	Provider   string    `json:"provider"`
 	TemplateID string    `json:"templateId,omitempty"`
 	Units      int       `json:"units,omitempty"` // asked units (acquire)
@@ -65,7 +75,7 @@ type Request struct {
 
 	// Acquire: the cloud call and its outcome.
 	ClientToken string    `json:"clientToken,omitempty"`
-	Phase       string    `json:"phase,omitempty"`
+	Phase       Phase     `json:"phase,omitempty"`
 	Attempts    int       `json:"attempts,omitempty"`
 	NextAttempt time.Time `json:"nextAttempt,omitzero"`
 	Handle      string    `json:"handle,omitempty"` // fleet or group, when the API has one
@@ -120,7 +130,7 @@ type Request struct {
 	Unclaimed bool `json:"unclaimed,omitempty"`
 
 	// Final state, once reached.
-	Status     string    `json:"status,omitempty"`
+	Status     hf.Status `json:"status,omitempty"`
 	Message    string    `json:"message,omitempty"`
 	FinishedAt time.Time `json:"finishedAt,omitzero"`
 }
@@ -156,7 +166,7 @@ func RequestIDTime(id string) (time.Time, bool) {
 
 // Final reports whether the request reached a final HF status.
 func (r *Request) Final() bool {
-	return r.Status == StatusComplete || r.Status == StatusCompleteWithError
+	return r.Status == hf.StatusComplete || r.Status == hf.StatusCompleteWithError
 }
 
 // Machine is one cloud instance ohfp launched.
@@ -169,7 +179,7 @@ type Machine struct {
 	Name         string    `json:"name,omitempty"` // private DNS name
 	PrivateIP    string    `json:"privateIp,omitempty"`
 	PublicIP     string    `json:"publicIp,omitempty"`
-	State        string    `json:"state"`
+	State        State     `json:"state"`
 	StateReason  string    `json:"stateReason,omitempty"`
 	InstanceType string    `json:"instanceType,omitempty"`
 	Spot         bool      `json:"spot,omitempty"`
@@ -180,8 +190,8 @@ type Machine struct {
 
 	// Result as HF sees it in the acquire request; once succeed or fail it
 	// never goes back to executing.
-	Result  string `json:"result"`
-	Message string `json:"message,omitempty"`
+	Result  hf.Result `json:"result"`
+	Message string    `json:"message,omitempty"`
 
 	// Doomed: ohfp decided to terminate it (pending timeout, orphan).
 	Doomed bool `json:"doomed,omitempty"`
@@ -192,6 +202,9 @@ type Machine struct {
 	// CapacityReleased: its fleet's or group's capacity was lowered for it,
 	// so the cloud will not replace it.
 	CapacityReleased bool `json:"capacityReleased,omitempty"`
+	// IDTagged: the instance and its volumes carry their own id as a tag
+	// (tag_instance_id, IBM's AWS_TAG_InstanceID).
+	IDTagged bool `json:"idTagged,omitempty"`
 	// ReclaimedAt: the cloud took it back outside HF (terminated, stopped or
 	// vanished, not through a return request).
 	ReclaimedAt time.Time `json:"reclaimedAt,omitzero"`
@@ -242,20 +255,29 @@ func (m *Machine) WantsTermination() bool {
 // for a machine that failed before it was usable: its request still waits
 // for those units, and the fleet's or group's replacement is what brings
 // them (lowering the capacity for it would leave the request short, and a
-// group below its instances refuses every later return).
+// group below its instances refuses every later return). A machine HF
+// returned after an interruption notice that the cloud then took, before
+// any termination call of ohfp's (LeftToCloud), needs it too: its Release
+// never ran.
 func (m *Machine) WantsCapacityRelease() bool {
-	return m.Handle != "" && !m.CapacityReleased && !m.ReclaimedAt.IsZero() && m.ReturnID == "" && !m.Doomed && m.Result != ResultFail
+	if m.Handle == "" || m.CapacityReleased || m.Doomed || m.Result == hf.ResultFail {
+		return false
+	}
+	if m.ReturnID != "" {
+		return !m.InterruptAt.IsZero() && !m.Live() && !m.TerminateSent
+	}
+	return !m.ReclaimedAt.IsZero()
 }
 
 // Held reports whether the machine counts against its template's maxNumber:
 // it is live or HF has not yet been told it failed.
 func (m *Machine) Held() bool {
-	return m.Live() && m.Result != ResultFail
+	return m.Live() && m.Result != hf.ResultFail
 }
 
 // Observation is what the cloud said of an instance in one pass.
 type Observation struct {
-	State       string
+	State       provider.State
 	StateReason string
 	PrivateIP   string
 	PublicIP    string
@@ -267,14 +289,14 @@ type Observation struct {
 	SpotRequestID string
 }
 
-// Observe applies a cloud observation to the machine and advances its
-// acquire result. It returns true when anything HF can see changed.
-// pendingTimeout is how long a machine may stay pending before ohfp gives
-// up on it (the caller then terminates it).
+// Observe applies a cloud observation, taken at now, to the machine: the
+// cloud's state becomes the machine's, and its acquire result and reclaim
+// marks advance. It returns true when anything HF can see changed. The
+// pending timeout is not its concern (PendingExpired, GiveUp).
 func (m *Machine) Observe(o Observation, now time.Time) bool {
 	before := *m
 	m.LastSeen = now
-	m.State = o.State
+	m.State = State(o.State)
 	if o.StateReason != "" {
 		m.StateReason = o.StateReason
 	}
@@ -315,12 +337,12 @@ func (m *Machine) Vanish(now time.Time) bool {
 func (m *Machine) advance(now time.Time) {
 	switch m.State {
 	case StateRunning:
-		if m.Result == ResultExecuting && m.PrivateIP != "" {
-			m.Result = ResultSucceed
+		if m.Result == hf.ResultExecuting && m.PrivateIP != "" {
+			m.Result = hf.ResultSucceed
 		}
 	case StateTerminated, StateGone, StateShuttingDown, StateStopping, StateStopped:
-		if m.Result == ResultExecuting {
-			m.Result = ResultFail
+		if m.Result == hf.ResultExecuting {
+			m.Result = hf.ResultFail
 			if m.Message == "" {
 				m.Message = fmt.Sprintf("instance %s before it was usable%s", describeEnd(m.State), reasonSuffix(m.StateReason))
 			}
@@ -335,7 +357,7 @@ func (m *Machine) advance(now time.Time) {
 	}
 }
 
-func describeEnd(state string) string {
+func describeEnd(state State) string {
 	switch state {
 	case StateGone:
 		return "vanished from the cloud"
@@ -355,7 +377,7 @@ func reasonSuffix(reason string) string {
 // PendingExpired reports whether the machine has been pending longer than
 // timeout and should be given up on.
 func (m *Machine) PendingExpired(now time.Time, timeout time.Duration) bool {
-	if m.Result != ResultExecuting || m.State != StatePending || m.LaunchTime.IsZero() {
+	if m.Result != hf.ResultExecuting || m.State != StatePending || m.LaunchTime.IsZero() {
 		return false
 	}
 	return now.Sub(m.LaunchTime) > timeout
@@ -364,7 +386,7 @@ func (m *Machine) PendingExpired(now time.Time, timeout time.Duration) bool {
 // GiveUp marks a machine failed because it stayed pending too long; the
 // caller terminates it.
 func (m *Machine) GiveUp(timeout time.Duration) {
-	m.Result = ResultFail
+	m.Result = hf.ResultFail
 	m.Doomed = true
 	m.Message = fmt.Sprintf("instance still pending after %d s (pending timeout); ohfp terminated it", int(timeout.Seconds()))
 }
@@ -378,6 +400,33 @@ func sameVisible(a, b *Machine) bool {
 
 // GraceSeconds is the two-minute Spot interruption notice.
 const GraceSeconds = 120
+
+// ReclaimLeeway bounds how long a machine HF returned while the cloud was
+// already reclaiming it (a Spot interruption notice) is left for the cloud
+// to terminate, counted from the notice: its two minutes, then three more
+// for the instance to go through shutting-down. Past it ohfp terminates the
+// machine itself, so that a notice the cloud does not carry out (or a stop
+// instead of a termination) never leaves a returned host running.
+const ReclaimLeeway = GraceSeconds*time.Second + 3*time.Minute
+
+// LeftToCloud reports whether, at now, a machine HF returned is left for
+// the cloud to take back rather than terminated by ohfp (IBM's
+// AWS_SPOT_TERMINATE_ON_RECLAIM=false: the partial hour of a Spot instance
+// AWS interrupts is not billed). It holds while the machine had an
+// interruption notice, is running, pending or already shutting down, no
+// termination call was made, and the notice is younger than
+// ReclaimLeeway. Everything it reads is durable (the return, the notice's
+// time as the cloud gave it), so a restart neither shortens nor extends
+// the wait.
+func (m *Machine) LeftToCloud(now time.Time) bool {
+	if m.ReturnID == "" || m.InterruptAt.IsZero() || m.TerminateSent || !m.Live() {
+		return false
+	}
+	if m.State == StateStopping || m.State == StateStopped {
+		return false // stopped instead of terminated: nothing more will come from the cloud
+	}
+	return now.Before(m.InterruptAt.Add(ReclaimLeeway))
+}
 
 // Reclaim says whether HF should drain and release the machine because the
 // cloud is taking it back, and with how many seconds of grace. Machines HF
@@ -416,71 +465,71 @@ func (m *Machine) Drain(at, by time.Time, reason string) bool {
 
 // AcquireStatus derives an acquire request's HF status and message from its
 // machines. It does not modify the request.
-func AcquireStatus(r *Request, machines []*Machine) (status, message string) {
+func AcquireStatus(r *Request, machines []*Machine) (status hf.Status, message string) {
 	switch r.Phase {
 	case PhaseFailed:
-		return StatusCompleteWithError, r.LaunchError
+		return hf.StatusCompleteWithError, r.LaunchError
 	case PhaseQueued, "":
 		msg := "request accepted; launching"
 		if r.RetryNote != "" {
 			msg = r.RetryNote
 		}
-		return StatusRunning, msg
+		return hf.StatusRunning, msg
 	}
 	var executing, failed, units int
 	for _, m := range machines {
 		switch m.Result {
-		case ResultExecuting:
+		case hf.ResultExecuting:
 			executing++
-		case ResultFail:
+		case hf.ResultFail:
 			failed++
-		case ResultSucceed:
+		case hf.ResultSucceed:
 			units += weightOf(m)
 		}
 	}
 	if executing > 0 {
-		return StatusRunning, fmt.Sprintf("%d of %d units running; %s starting", units, r.Units, plural(executing, "machine"))
+		return hf.StatusRunning, fmt.Sprintf("%d of %d units running; %s starting", units, r.Units, english.Plural(executing, "machine"))
 	}
 	if units < r.Units && r.Shortfall == "" && r.Rebuilt && r.UnitsFromTag {
 		// Rebuilt after a failover: EC2 shows the other daemon's instances
 		// one by one; the reconciler ends the wait (Shortfall) after the
 		// visibility grace.
-		return StatusRunning, fmt.Sprintf("%d of %d units found in the cloud; waiting for the others to show", units, r.Units)
+		return hf.StatusRunning, fmt.Sprintf("%d of %d units found in the cloud; waiting for the others to show", units, r.Units)
 	}
 	if units < r.Units && r.Shortfall == "" && (r.Handle != "" || r.FallbackUnits > 0) {
 		// A fleet or group still working towards its target.
-		return StatusRunning, fmt.Sprintf("%d of %d units running; waiting for %s to launch the rest", units, r.Units, r.Handle)
+		return hf.StatusRunning, fmt.Sprintf("%d of %d units running; waiting for %s to launch the rest", units, r.Units, r.Handle)
 	}
 	if units >= r.Units && failed == 0 && r.Shortfall == "" {
-		return StatusComplete, fmt.Sprintf("%d of %d units running", units, r.Units)
+		return hf.StatusComplete, fmt.Sprintf("%d of %d units running", units, r.Units)
 	}
 	if units >= r.Units {
-		return StatusComplete, fmt.Sprintf("%d of %d units running; %s failed and %s replaced by others", units, r.Units, plural(failed, "machine"), wereWas(failed))
+		return hf.StatusComplete, fmt.Sprintf("%d of %d units running; %s failed and %s replaced by others", units, r.Units, english.Plural(failed, "machine"), wereWas(failed))
 	}
 	msg := fmt.Sprintf("%d of %d units running", units, r.Units)
 	if failed > 0 {
-		msg += fmt.Sprintf("; %s failed", plural(failed, "machine"))
+		msg += fmt.Sprintf("; %s failed", english.Plural(failed, "machine"))
 	}
 	if r.Shortfall != "" {
 		msg += "; " + r.Shortfall
 	}
-	return StatusCompleteWithError, msg
+	return hf.StatusCompleteWithError, msg
 }
 
 // ReturnResult is a machine's result inside a return request: succeed once
 // terminated or gone, executing while it shuts down.
-func ReturnResult(m *Machine) string {
+func ReturnResult(m *Machine) hf.Result {
 	if m == nil || !m.Live() {
-		return ResultSucceed
+		return hf.ResultSucceed
 	}
-	return ResultExecuting
+	return hf.ResultExecuting
 }
 
 // ReturnStatus derives a return request's HF status and message.
-func ReturnStatus(r *Request, machines []*Machine) (status, message string) {
+func ReturnStatus(r *Request, machines []*Machine) (status hf.Status, message string) {
 	done := 0
 	for _, m := range machines {
-		if ReturnResult(m) == ResultSucceed {
+		if ReturnResult(m) == hf.ResultSucceed {
 			done++
 		}
 	}
@@ -489,18 +538,12 @@ func ReturnStatus(r *Request, machines []*Machine) (status, message string) {
 		msg += fmt.Sprintf("; %d not provisioned by ohfp and ignored: %s", len(r.Unknown), joinMax(r.Unknown, 10))
 	}
 	if done < len(machines) {
-		return StatusRunning, msg
+		return hf.StatusRunning, msg
 	}
-	return StatusComplete, msg
+	return hf.StatusComplete, msg
 }
 
 // plural writes n and the noun, in the plural unless n is 1.
-func plural(n int, noun string) string {
-	if n == 1 {
-		return "1 " + noun
-	}
-	return fmt.Sprintf("%d %ss", n, noun)
-}
 
 func wereWas(n int) string {
 	if n == 1 {

@@ -197,3 +197,59 @@ func TestOperatorCommands(t *testing.T) {
 		t.Fatalf("status without ohfpd: exit %d %s", code, errOut)
 	}
 }
+
+// ohfp check with the real binaries over a template of each provider API:
+// RunInstances, EC2 Fleet (CreateFleet dry run), Spot Fleet
+// (RequestSpotFleet dry run) and Auto Scaling (no dry run: said so), and
+// the vCPU quotas. All pass with quotas large enough and leave nothing in
+// the region; a quota too low fails (exit 1); a quota the credentials may
+// not read is unknown and fails nothing (exit 0); a denied CreateFleet
+// fails.
+func TestCheckEveryAPI(t *testing.T) {
+	if os.Getuid() != 0 {
+		t.Skip("ohfp check is an operator's command: needs root")
+	}
+	t.Parallel() // its own region and daemon
+	tpls := `{"templates": [` + strings.Join([]string{
+		fleetTemplate("RI-ondemand", "RunInstances", "", "ondemand"),
+		fleetTemplate("EC2Fleet-request-heterogeneous", "EC2Fleet", "request", "heterogeneous"),
+		fleetTemplate("SpotFleet-spot", "SpotFleet", "", "spot"),
+		fleetTemplate("ASG-ondemand", "ASG", "", "ondemand"),
+	}, ",\n") + `]}`
+	e := newEnvWith(t, tpls, "")
+	e.start()
+	// maxNumber 40 of m5.large (2 vCPUs, weight 1) or m5.xlarge (4, weight 2): 80 vCPUs.
+	e.sim("quotas", map[string]float64{"L-1216C47A": 80, "L-34B43A08": 80})
+	out, errOut, code := e.ohfp(0, "check")
+	if code != 0 || strings.Contains(out, "FAIL") {
+		t.Fatalf("check: exit %d\n%s%s", code, out, errOut)
+	}
+	for _, want := range []string{"RunInstances dry run: m5.large", "CreateFleet dry run (40 units)", "RequestSpotFleet dry run (40 units)",
+		"Spot Fleet role " + fleetRole, "DescribeAutoScalingGroups", "not checkable: Auto Scaling has no dry run",
+		"RunInstances dry run of the launch template: m5.xlarge in subnet-",
+		"vCPU quota L-1216C47A", "vCPU quota L-34B43A08", "ok: up to 80 vCPUs"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("check's table lacks %q:\n%s", want, out)
+		}
+	}
+	if left := e.leftovers(); len(left) != 0 {
+		t.Fatalf("check left %v", left)
+	}
+
+	e.sim("quotas", map[string]float64{"L-34B43A08": 8})
+	if out, errOut, code := e.ohfp(0, "check", "SpotFleet-spot"); code != 1 || !strings.Contains(out, "FAIL too low: up to 80 vCPUs") {
+		t.Fatalf("check with a Spot quota too low: exit %d\n%s%s", code, out, errOut)
+	}
+	e.sim("faults", map[string]any{"denied": []string{"GetServiceQuota"}})
+	if out, errOut, code := e.ohfp(0, "check", "SpotFleet-spot"); code != 0 || !strings.Contains(out, "unknown: the credentials lack servicequotas:GetServiceQuota") {
+		t.Fatalf("check with quotas unreadable: exit %d\n%s%s", code, out, errOut)
+	}
+	e.sim("faults", map[string]any{"denied": []string{"CreateFleet"}})
+	if out, errOut, code := e.ohfp(0, "check", "EC2Fleet-request-heterogeneous"); code != 1 || !strings.Contains(out, "FAIL not permitted: the credentials lack ec2:CreateFleet") {
+		t.Fatalf("check with CreateFleet denied: exit %d\n%s%s", code, out, errOut)
+	}
+	e.sim("faults", map[string]any{})
+	if left := e.leftovers(); len(left) != 0 {
+		t.Fatalf("the checks left %v", left)
+	}
+}

@@ -4,11 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -50,31 +48,22 @@ func ibmMachine(in ec2types.Instance, req, ret, result, status string) map[strin
 	return m
 }
 
-// logMu guards the logs of daemons started by startWith, which tests
-// read while the daemon writes them.
-var logMu sync.Mutex
-
-type lockedWriter struct{ w io.Writer }
-
-func (l lockedWriter) Write(p []byte) (int, error) {
-	logMu.Lock()
-	defer logMu.Unlock()
-	return l.w.Write(p)
+// reset empties the log (a daemon restarted by the test).
+func (l *logBuffer) reset() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.b.Reset()
 }
 
-// logText is ohfpd's log so far (a daemon started by startWith).
-func (e *env) logText() string {
-	logMu.Lock()
-	defer logMu.Unlock()
-	return e.log.String()
-}
+// logText is ohfpd's log so far.
+func (e *env) logText() string { return e.log.String() }
 
 // startWith starts ohfpd with extra arguments.
 func (e *env) startWith(args ...string) {
 	e.t.Helper()
 	d, err := hfdriver.StartDaemon(filepath.Join(e.bin, "ohfpd"), append([]string{"--config", e.cfg}, args...),
 		[]string{"AWS_ACCESS_KEY_ID=AKIASIMULATED", "AWS_SECRET_ACCESS_KEY=simulated", "AWS_EC2_METADATA_DISABLED=true"},
-		e.sock, lockedWriter{e.log}, 60*time.Second)
+		e.sock, e.log, 60*time.Second)
 	must(e.t, err)
 	e.daemon = d
 }
@@ -168,9 +157,7 @@ func TestTakeOverIBMPlugin(t *testing.T) {
 	// nothing is adopted or tagged twice, and the answers are the same.
 	must(t, e.daemon.Stop(10*time.Second))
 	first := e.logText()
-	logMu.Lock()
-	e.log.Reset()
-	logMu.Unlock()
+	e.log.reset()
 	e.startWith("--take-over-ibm", dbPath)
 	if !strings.Contains(e.logText(), "adopted_now=0") || !strings.Contains(e.logText(), "tagged_now=0") || strings.Contains(e.logText(), "live_instances=0") {
 		t.Errorf("second takeover changed something (first run:\n%s)", first)

@@ -52,7 +52,7 @@ func ref(m hf.Machine) string {
 func (f *fakeCloud) state(id string) string {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return f.insts[id].State
+	return string(f.insts[id].State)
 }
 
 func (f *fakeCloud) tag(id, key string) string {

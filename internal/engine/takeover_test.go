@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ohfp/ohfp/internal/domain"
+	"github.com/ohfp/ohfp/internal/hf"
 	"github.com/ohfp/ohfp/internal/ibmstate"
 	"github.com/ohfp/ohfp/internal/provider"
 	"github.com/ohfp/ohfp/internal/reconcile"
@@ -15,7 +15,7 @@ import (
 
 // ibmInstance puts an instance IBM's plugin launched (no ohfp tag) in the
 // fake cloud.
-func (h *harness) ibmInstance(id, state string, launched time.Time, tags map[string]string) {
+func (h *harness) ibmInstance(id string, state provider.State, launched time.Time, tags map[string]string) {
 	h.cloud.mu.Lock()
 	defer h.cloud.mu.Unlock()
 	if tags == nil {
@@ -101,7 +101,7 @@ func TestTakeOverIBMState(t *testing.T) {
 		}
 	}
 	// The request whose only instance is another cluster's: finished.
-	if r := h.e.st.Requests["r-0bbbbbbbbbbbbbbbb"]; r == nil || r.Status != domain.StatusCompleteWithError || !strings.Contains(r.Message, "1 carry another ohfp cluster's tags") {
+	if r := h.e.st.Requests["r-0bbbbbbbbbbbbbbbb"]; r == nil || r.Status != hf.StatusCompleteWithError || !strings.Contains(r.Message, "1 carry another ohfp cluster's tags") {
 		t.Errorf("request of a conflicting instance: %+v", r)
 	}
 	if st := h.status("r-0aaaaaaaaaaaaaaaa"); st.Status != "complete" || len(st.Machines) != 3 {
@@ -109,7 +109,7 @@ func TestTakeOverIBMState(t *testing.T) {
 	}
 	// The stopped host HF holds is neither failed nor terminated: HF hears
 	// of it through getReturnRequests, with no grace.
-	if m := h.e.st.Machines["i-0000000000000000e"]; m == nil || m.Result != domain.ResultSucceed || m.Doomed || m.ReclaimedAt.IsZero() {
+	if m := h.e.st.Machines["i-0000000000000000e"]; m == nil || m.Result != hf.ResultSucceed || m.Doomed || m.ReclaimedAt.IsZero() {
 		t.Errorf("stopped IBM host: %+v", m)
 	}
 	rr, err := hfraw(h.e).GetReturnRequests(nil, []byte(`{"machines": [{"name": "x", "machineId": "i-0000000000000000e"}, {"name": "y", "machineId": "i-0000000000000000a"}]}`))

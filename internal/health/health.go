@@ -8,6 +8,7 @@ package health
 
 import (
 	"fmt"
+	"github.com/ohfp/ohfp/internal/english"
 	"slices"
 	"time"
 
@@ -91,9 +92,9 @@ func Assess(st apitype.Status, now time.Time, bound time.Duration) apitype.Healt
 	}
 	if st.Unsaved > 0 {
 		if st.HA != nil {
-			worse(CodeDegraded, fmt.Sprintf("%s not yet written to the shared table", plural(st.Unsaved, "record")))
+			worse(CodeDegraded, fmt.Sprintf("%s not yet written to the shared table", english.Plural(st.Unsaved, "record")))
 		} else {
-			worse(CodeDegraded, fmt.Sprintf("%s not yet written to disk (state directory full or read-only?)", plural(st.Unsaved, "record")))
+			worse(CodeDegraded, fmt.Sprintf("%s not yet written to disk (state directory full or read-only?)", english.Plural(st.Unsaved, "record")))
 		}
 	}
 	if st.HA != nil && st.HA.LastError != "" {
@@ -137,11 +138,4 @@ func provider(c apitype.CloudHealth) (level int, why string) {
 func CloudOK(c apitype.CloudHealth) bool {
 	l, _ := provider(c)
 	return l == CodeHealthy
-}
-
-func plural(n int, noun string) string {
-	if n == 1 {
-		return "1 " + noun
-	}
-	return fmt.Sprintf("%d %ss", n, noun)
 }

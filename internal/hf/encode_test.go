@@ -63,13 +63,13 @@ func TestAppendJSONMatchesEncodingJSON(t *testing.T) {
 		var plain plainStatusReply
 		plain.Requests = []plainRequestStatus{}
 		for range r.IntN(4) {
-			q := RequestStatus{RequestID: randString(r), Status: randString(r), Message: randString(r)}
-			pq := plainRequestStatus{RequestID: q.RequestID, Status: q.Status, Message: q.Message, Machines: []plainMachine{}}
+			q := RequestStatus{RequestID: randString(r), Status: Status(randString(r)), Message: randString(r)}
+			pq := plainRequestStatus{RequestID: q.RequestID, Status: string(q.Status), Message: q.Message, Machines: []plainMachine{}}
 			if r.IntN(4) == 0 {
 				q.Machines = []Machine{} // empty, not nil: both write []
 			}
 			for range r.IntN(4) {
-				m := Machine{MachineID: randString(r), Name: randString(r), Result: randString(r), Status: randString(r),
+				m := Machine{MachineID: randString(r), Name: randString(r), Result: Result(randString(r)), Status: randString(r),
 					PrivateIPAddress: randPtr(r), PublicIPAddress: randPtr(r), LaunchTime: r.Int64N(4e9) - 1e9,
 					Message: randString(r), InstanceType: randString(r), PriceType: randString(r),
 					InstanceTags: randString(r), CloudHostID: randPtr(r)}

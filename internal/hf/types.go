@@ -39,18 +39,26 @@ func IsOperation(op string) bool {
 	return false
 }
 
-// Request statuses (RequestStatus.Status).
+// Status is a request's status as HF reads it (RequestStatus.Status):
+// HF's word, the one home of it; ohfp's domain chooses among them.
+type Status string
+
+// Request statuses.
 const (
-	StatusRunning           = "running"
-	StatusComplete          = "complete"
-	StatusCompleteWithError = "complete_with_error"
+	StatusRunning           Status = "running"
+	StatusComplete          Status = "complete"
+	StatusCompleteWithError Status = "complete_with_error"
 )
 
-// Machine results (Machine.Result).
+// Result is a machine's result as HF reads it (Machine.Result): HF's
+// word, the one home of it.
+type Result string
+
+// Machine results.
 const (
-	ResultExecuting = "executing"
-	ResultSucceed   = "succeed"
-	ResultFail      = "fail"
+	ResultExecuting Result = "executing"
+	ResultSucceed   Result = "succeed"
+	ResultFail      Result = "fail"
 )
 
 // TemplatesReply answers getAvailableTemplates.
@@ -95,7 +103,7 @@ func (r StatusReply) MarshalJSON() ([]byte, error) { return r.AppendJSON(nil), n
 // RequestStatus is the state of one acquire (req-) or return (ret-) request.
 type RequestStatus struct {
 	RequestID string    `json:"requestId"`
-	Status    string    `json:"status"` // StatusRunning, StatusComplete, StatusCompleteWithError
+	Status    Status    `json:"status"`
 	Message   string    `json:"message"`
 	Machines  []Machine `json:"machines"` // never null on the wire
 }
@@ -108,8 +116,8 @@ func (r RequestStatus) MarshalJSON() ([]byte, error) { return r.AppendJSON(nil),
 // Pointer fields are null on the wire while unknown (never "").
 type Machine struct {
 	MachineID        string  `json:"machineId"`
-	Name             string  `json:"name"`   // private DNS name: the host name HF uses
-	Result           string  `json:"result"` // ResultExecuting, ResultSucceed, ResultFail
+	Name             string  `json:"name"` // private DNS name: the host name HF uses
+	Result           Result  `json:"result"`
 	Status           string  `json:"status"` // the cloud state: pending, running, ...
 	PrivateIPAddress *string `json:"privateIpAddress"`
 	PublicIPAddress  *string `json:"publicIpAddress"`

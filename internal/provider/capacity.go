@@ -16,7 +16,8 @@ type Unavailable struct {
 
 // CapacityMemory is implemented by providers that remember, for a while,
 // the pools where the cloud said it had no capacity (capacity_memory),
-// across requests and templates. The engine type-asserts it.
+// across requests and templates. Package provision type-asserts it to rank
+// a launch's pools; the service, to show what it remembers.
 type CapacityMemory interface {
 	// Rank orders alts, indices of spec's alternatives
 	// (Planner.Alternative) not yet tried: those the provider remembers

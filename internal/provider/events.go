@@ -40,7 +40,7 @@ type Event struct {
 	Kind        EventKind
 	InstanceIDs []string
 	Time        time.Time // when the cloud emitted it
-	State       string    // EventStateChange: the state entered
+	State       State     // EventStateChange: the state entered
 	Action      string    // EventInterruption: terminate, stop or hibernate
 	Code        string    // EventScheduled: the cloud's code, e.g. instance-retirement
 	NotBefore   time.Time // EventScheduled: the earliest start (zero: unknown)

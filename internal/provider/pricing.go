@@ -46,8 +46,8 @@ type Price struct {
 }
 
 // Pricer is implemented by providers that estimate what instances cost.
-// The engine type-asserts it and calls it in the background, never on
-// HF's calls.
+// Package cost type-asserts it and calls it in the background, never on
+// HF's calls (the service only asks PricingOn).
 type Pricer interface {
 	// PricingOn reports whether the provider estimates prices at all.
 	PricingOn() bool

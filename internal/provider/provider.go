@@ -1,5 +1,5 @@
-// Package provider is the cloud boundary of ohfpd: the narrow interface the
-// engine provisions and reconciles through. Package provider/aws implements
+// Package provider is the cloud boundary of ohfpd: the narrow interface
+// packages provision and reconcile call the cloud through. Package provider/aws implements
 // it on aws-sdk-go-v2; tests use it against the simulated region.
 package provider
 
@@ -30,14 +30,19 @@ const (
 	TagReturnID = "ohfp:return-id"
 )
 
+// State is an instance's state as the cloud says it: the one home of the
+// cloud's words (a machine's state in package domain adds one the cloud
+// never says, gone).
+type State string
+
 // Instance states as EC2 spells them.
 const (
-	StatePending      = "pending"
-	StateRunning      = "running"
-	StateShuttingDown = "shutting-down"
-	StateTerminated   = "terminated"
-	StateStopping     = "stopping"
-	StateStopped      = "stopped"
+	StatePending      State = "pending"
+	StateRunning      State = "running"
+	StateShuttingDown State = "shutting-down"
+	StateTerminated   State = "terminated"
+	StateStopping     State = "stopping"
+	StateStopped      State = "stopped"
 )
 
 // LaunchSpec is one request's provisioning call.
@@ -57,7 +62,7 @@ type LaunchSpec struct {
 // Instance is what the cloud says of one instance.
 type Instance struct {
 	ID            string
-	State         string
+	State         State
 	StateReason   string // EC2 state reason code, e.g. Server.SpotInstanceTermination
 	InstanceType  string
 	SubnetID      string
@@ -72,6 +77,18 @@ type Instance struct {
 	// Handle names the fleet or group that launched it ("" for none), as
 	// the cloud says (LaunchResult.Handle's form).
 	Handle string
+	// Volumes: the ids of the block storage volumes attached to it.
+	Volumes []string
+}
+
+// IDTagger is implemented by a provider that can write each instance's own
+// id on the instance and on its volumes (IBM's AWS_TAG_InstanceID), for
+// tools that find a host's resources by it.
+type IDTagger interface {
+	// TagOwnID tags each of ids and its volumes with the instance's id. A
+	// NotFound *Error names the ids the cloud does not show yet (or no
+	// longer): the caller asks again later; the others are tagged.
+	TagOwnID(ctx context.Context, ids []string) error
 }
 
 // LaunchResult is what a Launch call produced.
@@ -268,15 +285,16 @@ type FleetStatus struct {
 }
 
 // Fleets is implemented by providers whose launches create a fleet, Spot
-// Fleet request or Auto Scaling group (LaunchResult.Handle is set). The
-// engine type-asserts it.
+// Fleet request or Auto Scaling group (LaunchResult.Handle is set).
+// Packages provision (Release) and reconcile (Poll, Cap, Delete)
+// type-assert it.
 type Fleets interface {
 	// Poll describes the handles, batched (one describe per API for all
 	// handles). A handle the cloud does not know comes back NotFound.
 	Poll(ctx context.Context, handles []string) (map[string]FleetStatus, error)
 	// Release returns instances of a handle: it lowers the target capacity
 	// by units FIRST (so nothing replaces them), then terminates ids. With
-	// no ids it only lowers the capacity: the engine does that when the
+	// no ids it only lowers the capacity: provision does that when the
 	// cloud took an instance back (Spot reclaim, console), so that a
 	// maintain fleet or group does not replace it behind HF's back. For an
 	// Auto Scaling group with no ids, lower DesiredCapacity (and MaxSize if

@@ -226,7 +226,9 @@ func (rc *Reconciler) ApplyMessages(name string, msgs []provider.Message) (handl
 		}
 	}
 	if len(changed) > 0 {
-		if err := rc.st.Persist(nil, changed); err != nil {
+		// Written outside the lock (the events are the cloud's facts); the
+		// messages are deleted from the queue only once it is done.
+		if err := rc.st.PersistReleasing(nil, changed); err != nil {
 			return nil, err
 		}
 		rc.st.KickLaunch() // fleets and groups lower their capacity for hosts taken back
@@ -325,13 +327,13 @@ func (rc *Reconciler) confirmStates(name string, msgs []provider.Message) map[st
 // forward reports whether an instance in state from can move to state to:
 // state-change events may arrive late, twice or out of order, and only
 // ever move a machine on towards its end.
-func forward(from, to string) bool {
-	rank := map[string]int{
+func forward(from domain.State, to provider.State) bool {
+	rank := map[domain.State]int{
 		domain.StatePending: 0, domain.StateRunning: 1, domain.StateStopping: 2, domain.StateStopped: 3,
 		domain.StateShuttingDown: 4, domain.StateTerminated: 5,
 	}
 	f, ok1 := rank[from]
-	t, ok2 := rank[to]
+	t, ok2 := rank[domain.State(to)]
 	return ok1 && ok2 && t > f && t >= 2
 }
 

@@ -5,14 +5,16 @@ import (
 	"time"
 
 	"github.com/ohfp/ohfp/internal/domain"
+	"github.com/ohfp/ohfp/internal/provider"
 )
 
 // TestForward: state-change events, late, repeated or out of order, only
 // move a machine on towards its end, and never report a start.
 func TestForward(t *testing.T) {
 	for _, c := range []struct {
-		from, to string
-		want     bool
+		from domain.State
+		to   provider.State
+		want bool
 	}{
 		{"running", "stopping", true}, {"running", "terminated", true}, {"pending", "shutting-down", true},
 		{"stopping", "stopped", true}, {"stopped", "terminated", true}, {"shutting-down", "terminated", true},

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/ohfp/ohfp/internal/domain"
+	"github.com/ohfp/ohfp/internal/hf"
 	"github.com/ohfp/ohfp/internal/lowprio"
 	"github.com/ohfp/ohfp/internal/provider"
 	"github.com/ohfp/ohfp/internal/quiet"
@@ -46,9 +47,7 @@ func New(st *state.State) *Reconciler { return &Reconciler{st: st} }
 // while anything is in flight, long when idle.
 func (rc *Reconciler) ReconcileOnce(ctx context.Context) time.Duration {
 	start := rc.st.Clock.Now()
-	rc.st.Mu.Lock()
-	rc.st.SaveUnsavedLocked() // what a full disk kept from being written
-	rc.st.Mu.Unlock()
+	rc.st.SaveUnsaved() // what a full disk kept from being written
 	provs := rc.st.ProvidersInOrder()
 
 	// Before the listings: templates that leave ncpus or nram out are
@@ -150,10 +149,12 @@ func (rc *Reconciler) reconcileProvider(ctx context.Context, p *state.Provider) 
 	}
 
 	diffed := time.Now()
+	// Encoded under the lock, written outside it (state.Persist says
+	// what HF's reads may see meanwhile: observations of the cloud).
 	rc.st.Mu.Lock()
-	err = rc.st.Persist(state.Values(changedR), changedM)
+	w := rc.st.Stage(state.Values(changedR), changedM)
 	rc.st.Mu.Unlock()
-	if err != nil {
+	if err = w.Wait(); err != nil {
 		rc.st.Log.Error("reconcile: persist", "err", err)
 		return err
 	}
@@ -270,7 +271,7 @@ func (rc *Reconciler) foldLocked(p *state.Provider, insts []provider.Instance, n
 				rc.st.ByName[m.Name] = m
 			}
 		}
-		if m.Result == domain.ResultFail && m.Live() && !m.Doomed && m.ReturnID == "" {
+		if m.Result == hf.ResultFail && m.Live() && !m.Doomed && m.ReturnID == "" {
 			// HF was told this machine failed and will never return it: it
 			// must not live on (e.g. it reappeared after being taken as gone).
 			m.Doomed = true
@@ -337,7 +338,7 @@ func (rc *Reconciler) inFlightLocked(name string) (ids, reqs []string) {
 		}
 		switch {
 		case m.State == domain.StatePending, m.State == domain.StateShuttingDown, m.State == domain.StateStopping,
-			m.Result == domain.ResultExecuting, m.TerminateSent, m.Doomed, m.ReturnID != "":
+			m.Result == hf.ResultExecuting, m.TerminateSent, m.Doomed, m.ReturnID != "":
 			ids = append(ids, m.ID)
 		}
 	}
@@ -362,7 +363,7 @@ const AnswerWait = 10 * time.Minute
 func (rc *Reconciler) adoptLocked(p *state.Provider, in *provider.Instance, now time.Time, changedR map[string]*domain.Request, asked bool) *domain.Machine {
 	rid := in.Tags[provider.TagRequestID]
 	r := rc.st.Requests[rid]
-	if in.State == domain.StateTerminated && (r == nil || r.Final()) && !asked {
+	if in.State == provider.StateTerminated && (r == nil || r.Final()) && !asked {
 		return nil // nothing to adopt
 	}
 	tpl := p.Templates[in.Tags[provider.TagTemplateID]]
@@ -403,7 +404,7 @@ func (rc *Reconciler) adoptLocked(p *state.Provider, in *provider.Instance, now 
 		// (HF was told a request it asked about here failed, or was
 		// never made here; see LookUpRequests.)
 		m := rc.st.NewMachineLocked(r, tpl, *in, "", now)
-		m.Result = domain.ResultFail
+		m.Result = hf.ResultFail
 		m.Doomed = m.Live()
 		m.Message = "arrived after its request had finished; ohfp terminated it"
 		rc.returnedLocked(p, m, in, now, changedR)
@@ -418,16 +419,16 @@ func (rc *Reconciler) adoptLocked(p *state.Provider, in *provider.Instance, now 
 		if !r.UnitsFromTag {
 			r.Units += max(m.Weight, 1)
 		}
-		if m.Result == domain.ResultExecuting && m.State == domain.StateRunning {
-			m.Result = domain.ResultSucceed
+		if m.Result == hf.ResultExecuting && m.State == domain.StateRunning {
+			m.Result = hf.ResultSucceed
 		}
 	}
 	if rc.returnedLocked(p, m, in, now, changedR) {
 		// HF held it (it returned it): it was usable, whatever its state
 		// now.
 		m.ReclaimedAt = time.Time{}
-		if m.Result == domain.ResultFail && r.Rebuilt {
-			m.Result, m.Message = domain.ResultSucceed, ""
+		if m.Result == hf.ResultFail && r.Rebuilt {
+			m.Result, m.Message = hf.ResultSucceed, ""
 		}
 	}
 	if r.Phase == domain.PhaseQueued && (r.FallbackUnits == 0 || m.Handle == "") && r.NextAttempt.After(now) {
@@ -540,11 +541,11 @@ func (rc *Reconciler) logOutsideHF(before, m *domain.Machine) {
 	switch {
 	case before.ReclaimedAt.IsZero() && !m.ReclaimedAt.IsZero():
 		what := "the cloud took a machine back outside HF"
-		if before.Result == domain.ResultExecuting && m.Result == domain.ResultFail {
+		if before.Result == hf.ResultExecuting && m.Result == hf.ResultFail {
 			what = "a machine failed to start"
 		}
 		rc.st.Log.Warn(what, "instance", m.ID, "request", m.RequestID, "state", m.State, "reason", reason, "template", m.TemplateID)
-	case before.Result == domain.ResultExecuting && m.Result == domain.ResultFail:
+	case before.Result == hf.ResultExecuting && m.Result == hf.ResultFail:
 		rc.st.Log.Warn("a machine failed to start", "instance", m.ID, "request", m.RequestID, "state", m.State, "reason", reason, "template", m.TemplateID)
 	}
 }
@@ -559,13 +560,13 @@ func (rc *Reconciler) logOutsideHF(before, m *domain.Machine) {
 // person or the OS ending it, or ohfp giving up on it do not. before is
 // the machine as it was. Called with the state's Mu held.
 func (rc *Reconciler) breakerLocked(before, m *domain.Machine) {
-	if m.TemplateID == "" || before.Result != domain.ResultExecuting {
+	if m.TemplateID == "" || before.Result != hf.ResultExecuting {
 		return
 	}
 	switch {
-	case m.Result == domain.ResultSucceed:
+	case m.Result == hf.ResultSucceed:
 		rc.st.BreakerSuccessLocked(m.Provider, m.TemplateID)
-	case m.Result == domain.ResultFail && !m.Doomed && m.ReturnID == "" && diedOnItsOwn(m.StateReason):
+	case m.Result == hf.ResultFail && !m.Doomed && m.ReturnID == "" && diedOnItsOwn(m.StateReason):
 		rc.st.BreakerFailureLocked(m.Provider, m.TemplateID, m.RequestID, fmt.Sprintf("instance %s %s before it ran (%s)", m.ID, m.State, m.StateReason))
 	}
 }
@@ -620,7 +621,6 @@ func (rc *Reconciler) checkSpot(ctx context.Context, p *state.Provider, ids []st
 func (rc *Reconciler) finishAndPurge() time.Duration {
 	now := rc.st.Clock.Now()
 	rc.st.Mu.Lock()
-	defer rc.st.Mu.Unlock()
 	rc.st.RearmExpiredLocked(now)
 	busy := false
 	var changed []*domain.Request
@@ -636,7 +636,7 @@ func (rc *Reconciler) finishAndPurge() time.Duration {
 					m.Doomed = true
 					// Should HF ask after all, it must not take the host
 					// for a usable one.
-					m.Result, m.Message = domain.ResultFail, "terminated by ohfp: HF never asked about its request"
+					m.Result, m.Message = hf.ResultFail, "terminated by ohfp: HF never asked about its request"
 					doomed = append(doomed, m)
 					n++
 				}
@@ -648,7 +648,7 @@ func (rc *Reconciler) finishAndPurge() time.Duration {
 					r.HandleCapped = true
 				}
 			case n > 0:
-				r.Status, r.Message = domain.StatusCompleteWithError, unclaimedWhy
+				r.Status, r.Message = hf.StatusCompleteWithError, unclaimedWhy
 			}
 			changed = append(changed, r)
 			if n > 0 || !r.Final() {
@@ -719,7 +719,12 @@ func (rc *Reconciler) finishAndPurge() time.Duration {
 			break
 		}
 	}
-	if err := rc.st.Persist(changed, doomed, deletes...); err != nil {
+	// Written outside the lock: HF is shown a request final only once
+	// its write is done (service.GetRequestStatus), and the doomed
+	// machines are terminated only after it (provision waits for it).
+	w := rc.st.Stage(changed, doomed, deletes...)
+	rc.st.Mu.Unlock()
+	if err := w.Wait(); err != nil {
 		rc.st.Log.Error("persist finished requests", "err", err)
 	}
 	if busy {
@@ -869,10 +874,11 @@ func (rc *Reconciler) reconcileFleets(ctx context.Context, p *state.Provider) {
 				changed = append(changed, r)
 			}
 		}
-		if err := rc.st.Persist(changed, nil); err != nil {
+		w := rc.st.Stage(changed, nil)
+		rc.st.Mu.Unlock()
+		if err := w.Wait(); err != nil {
 			rc.st.Log.Error("persist fleet deletion", "err", err)
 		}
-		rc.st.Mu.Unlock()
 		rc.st.Log.Info("fleet deleted: all its machines are gone", "handle", h)
 	}
 }
@@ -961,10 +967,14 @@ func (rc *Reconciler) judgeFleets(ctx context.Context, p *state.Provider, fl pro
 			r.Shortfall = c.why
 			rc.st.Log.Warn("fleet fell short; request ends with what arrived", "request", r.ID, "units", c.keep, "asked", r.Units, "why", c.why)
 		}
-		if err := rc.st.Persist([]*domain.Request{r}, nil); err != nil {
+		// Written outside the lock: a fallback's launch writes its attempt
+		// after this, in order; a shortfall is shown HF as final only once
+		// written.
+		w := rc.st.Stage([]*domain.Request{r}, nil)
+		rc.st.Mu.Unlock()
+		if err := w.Wait(); err != nil {
 			rc.st.Log.Error("persist fleet cap", "err", err)
 		}
-		rc.st.Mu.Unlock()
 		rc.st.KickLaunch()
 	}
 }
@@ -984,7 +994,7 @@ func (rc *Reconciler) unitsLocked(r *domain.Request) (units, executing int) {
 		if m == nil {
 			continue
 		}
-		if m.Result == domain.ResultExecuting {
+		if m.Result == hf.ResultExecuting {
 			executing++
 		}
 		if m.Held() {

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/ohfp/ohfp/internal/domain"
+	"github.com/ohfp/ohfp/internal/hf"
 	"github.com/ohfp/ohfp/internal/ibmstate"
 	"github.com/ohfp/ohfp/internal/provider"
 	"github.com/ohfp/ohfp/internal/state"
@@ -122,7 +123,7 @@ func (rc *Reconciler) TakeOver(ctx context.Context, prov string, f ibmstate.File
 		tagsOf := map[string]map[string]string{}
 		for _, id := range ids {
 			in, ok := found[id]
-			if !ok || tagged[id] || in.State == domain.StateTerminated {
+			if !ok || tagged[id] || in.State == provider.StateTerminated {
 				continue
 			}
 			if mb := in.Tags[provider.TagManagedBy]; mb != "" && mb != owner || in.Tags[provider.TagProvider] != "" && in.Tags[provider.TagProvider] != prov {
@@ -206,7 +207,7 @@ func (rc *Reconciler) TakeOver(ctx context.Context, prov string, f ibmstate.File
 	}
 	var notTagged []string
 	for _, id := range ids {
-		if in, ok := found[id]; ok && in.State != domain.StateTerminated && !tagged[id] && !slices.Contains(rep.Conflicts, id) {
+		if in, ok := found[id]; ok && in.State != provider.StateTerminated && !tagged[id] && !slices.Contains(rep.Conflicts, id) {
 			notTagged = append(notTagged, id)
 		}
 	}
@@ -221,7 +222,7 @@ func (rc *Reconciler) TakeOver(ctx context.Context, prov string, f ibmstate.File
 		if !ok || slices.Contains(rep.Conflicts, id) {
 			continue
 		}
-		if in.State == domain.StateTerminated {
+		if in.State == provider.StateTerminated {
 			// Not taggable: folded with the tags it would carry, so the
 			// request and return answer HF (the record is all there is).
 			w := want[id]
@@ -245,14 +246,14 @@ func (rc *Reconciler) TakeOver(ctx context.Context, prov string, f ibmstate.File
 	// it back (ReclaimedAt), as from IBM's plugin.
 	for _, m := range changedM {
 		w, ok := want[m.ID]
-		if !ok || w.m.Result != domain.ResultSucceed || m.Result != domain.ResultFail || m.ReturnID != "" || m.TerminateSent {
+		if !ok || w.m.Result != string(hf.ResultSucceed) || m.Result != hf.ResultFail || m.ReturnID != "" || m.TerminateSent {
 			continue
 		}
-		m.Result, m.Message, m.Doomed = domain.ResultSucceed, "", false
+		m.Result, m.Message, m.Doomed = hf.ResultSucceed, "", false
 		rc.st.Log.Info("IBM's plugin's host is not running; HF keeps it until it returns it (getReturnRequests reports it)", "instance", m.ID, "state", m.State)
 	}
 	for _, in := range insts {
-		if in.State == domain.StateTerminated {
+		if in.State == provider.StateTerminated {
 			rep.Gone = append(rep.Gone, in.ID)
 		} else {
 			rep.Live++
@@ -281,7 +282,7 @@ func (rc *Reconciler) TakeOver(ctx context.Context, prov string, f ibmstate.File
 			msg = "taken over from IBM's plugin, which recorded no instance for it (a fleet of IBM's plugin is not followed by ohfp)"
 		}
 		rr := &domain.Request{ID: r.ID, Kind: domain.KindAcquire, Provider: prov, TemplateID: r.TemplateID, CreatedAt: created,
-			Phase: domain.PhaseLaunched, Rebuilt: true, Status: domain.StatusCompleteWithError, Message: msg, FinishedAt: now}
+			Phase: domain.PhaseLaunched, Rebuilt: true, Status: hf.StatusCompleteWithError, Message: msg, FinishedAt: now}
 		rc.st.Requests[r.ID] = rr
 		changedR[r.ID] = rr
 		rep.Finished = append(rep.Finished, r.ID)
@@ -291,7 +292,7 @@ func (rc *Reconciler) TakeOver(ctx context.Context, prov string, f ibmstate.File
 			continue
 		}
 		rr := &domain.Request{ID: ret, Kind: domain.KindReturn, Provider: prov, CreatedAt: now, Rebuilt: true,
-			Status: domain.StatusComplete, Message: "taken over from IBM's plugin; its instances no longer exist", FinishedAt: now}
+			Status: hf.StatusComplete, Message: "taken over from IBM's plugin; its instances no longer exist", FinishedAt: now}
 		rc.st.Requests[ret] = rr
 		changedR[ret] = rr
 		rep.Finished = append(rep.Finished, ret)

@@ -332,8 +332,9 @@ func encodeHead(id int64, method string, p Params, size int64) ([]byte, error) {
 }
 
 // framedResult reads a successful answer to call id as ohfpd frames it
-// (rpcserver.writeResponse): {"jsonrpc":"2.0","id":ID,"result":RESULT}
-// and a newline. RESULT is taken between the two, unread: ohfpd wrote it
+// (rpcserver's Server.ServeHTTP, which writes results; writeResponse
+// writes only errors): {"jsonrpc":"2.0","id":ID,"result":RESULT} and a
+// newline. RESULT is taken between the two, unread: ohfpd wrote it
 // with the encoders fuzzed against encoding/json (internal/hf), and a pass
 // over a large answer (300 KB for 100 requests of 10 machines) was a tenth
 // of the client's time. Any other answer (an error, another framing) goes

@@ -1,13 +1,17 @@
 // Package rpc carries HF calls and sysadmin commands from the ohfp client to
 // the ohfpd daemon: JSON-RPC 2.0 over HTTP on a Unix socket.
 //
-// A call is POST /v1/rpc (Host "ohfpd") with the body
+// A call is POST /v1/rpc (Host "ohfpd") with the body, compact and in
+// this order (encodeCall; the daemon reads other orders too, slower)
 //
-//	{"jsonrpc": "2.0", "id": 1, "method": "requestMachines",
-//	 "params": {"input": <the raw HF document>, "env": {"HF_PROVIDER_NAME": ...}}}
+//	{"jsonrpc":"2.0","id":1,"method":"requestMachines",
+//	 "params":{"env":{"HF_PROVIDER_NAME":...},"inputBytes":N,"input":<the raw HF document>}}
 //
-// and is answered {"jsonrpc": "2.0", "id": 1, "result": <the HF answer>} or
-// {"jsonrpc": "2.0", "id": 1, "error": {"code": -32602, "message": "..."}}.
+// where the HF document comes last, byte for byte, after its length N (a
+// sysadmin command sends "args" first instead, and no input). It is
+// answered, with a newline after the envelope,
+// {"jsonrpc":"2.0","id":1,"result":<the HF answer>} or
+// {"jsonrpc":"2.0","id":1,"error":{"code":-32602,"message":"..."}}.
 //
 // This package is the wire (envelopes, codes, their decoding) and the
 // client. It must stay light: the static client binary links it, so it

@@ -2,6 +2,7 @@ package service
 
 import (
 	"fmt"
+	"github.com/ohfp/ohfp/internal/english"
 	"sort"
 	"strings"
 	"time"
@@ -69,10 +70,10 @@ func (sv *Service) Cancel(id string, alsoReturn bool, who string) (apitype.Actio
 		} else {
 			r.Phase = domain.PhaseLaunched
 			r.Shortfall = "cancelled by the operator (" + who + ")"
-			what = fmt.Sprintf("the rest of its launch will not be made; %s of %s came", plural(units, "unit"), plural(r.Units, "unit"))
+			what = fmt.Sprintf("the rest of its launch will not be made; %s of %s came", english.Plural(units, "unit"), english.Plural(r.Units, "unit"))
 		}
 		if r.Attempts > 0 && r.RetryNote != "" {
-			what += fmt.Sprintf(" (it was being retried after %s)", plural(r.Attempts, "attempt"))
+			what += fmt.Sprintf(" (it was being retried after %s)", english.Plural(r.Attempts, "attempt"))
 		}
 		r.RetryNote, r.NextAttempt = "", time.Time{}
 		if sv.st.Inflight[id] {
@@ -81,10 +82,10 @@ func (sv *Service) Cancel(id string, alsoReturn bool, who string) (apitype.Actio
 		sv.st.FinishLocked(r)
 	case r.Handle != "" && !r.HandleCapped:
 		units, _ := sv.st.UnitsLocked(r)
-		what = fmt.Sprintf("%s is capped at the %s that came, by the next reconcile pass", r.Handle, plural(units, "unit"))
+		what = fmt.Sprintf("%s is capped at the %s that came, by the next reconcile pass", r.Handle, english.Plural(units, "unit"))
 	default:
 		units, _ := sv.st.UnitsLocked(r)
-		what = fmt.Sprintf("nothing left to launch: %s of %s came", plural(units, "unit"), plural(r.Units, "unit"))
+		what = fmt.Sprintf("nothing left to launch: %s of %s came", english.Plural(units, "unit"), english.Plural(r.Units, "unit"))
 	}
 	if addNote {
 		if err := sv.st.AddNoteLocked(id, state.Note{At: now, Who: who, Action: state.NoteCancel, Text: "cancelled: " + what}); err != nil {
@@ -92,7 +93,10 @@ func (sv *Service) Cancel(id string, alsoReturn bool, who string) (apitype.Actio
 			return apitype.ActionAnswer{}, &StoreError{Err: err}
 		}
 	}
-	err := sv.st.Persist([]*domain.Request{r}, nil)
+	// Written outside the lock: HF is shown the request final only once
+	// this write is done (GetRequestStatus); a launch under way, when it
+	// returns, finds the phase changed and terminates what it brought.
+	w := sv.st.Stage([]*domain.Request{r}, nil)
 	var back []string
 	if alsoReturn {
 		for _, m := range sv.st.MachinesOfLocked(r) {
@@ -102,7 +106,7 @@ func (sv *Service) Cancel(id string, alsoReturn bool, who string) (apitype.Actio
 		}
 	}
 	sv.st.Mu.Unlock()
-	if err != nil {
+	if err := w.Wait(); err != nil {
 		// Memory holds the cancellation; reconcile passes write it again.
 		sv.st.Log.Error("persist cancelled request; written again at the next pass", "request", id, "err", err)
 	}
@@ -276,12 +280,6 @@ func (sv *Service) setDrain(provider, templateID, who string, on bool) (apitype.
 
 // plural writes n and the noun, in the plural unless n is 1: "1 machine",
 // "3 machines".
-func plural(n int, noun string) string {
-	if n == 1 {
-		return "1 " + noun
-	}
-	return fmt.Sprintf("%d %ss", n, noun)
-}
 
 // Rearm re-arms a template's failure breaker: it launches again, and its
 // count starts from 0. provider may be empty when one provider has the

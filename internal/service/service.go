@@ -5,7 +5,9 @@ package service
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"github.com/ohfp/ohfp/internal/english"
 	"sort"
 	"strings"
 	"time"
@@ -167,7 +169,7 @@ func (sv *Service) GetAvailableTemplates(provider string) (hf.TemplatesReply, er
 		}
 		out.Templates = append(out.Templates, to)
 	}
-	out.Message = fmt.Sprintf("%s from provider %s", plural(len(out.Templates), "template"), p.Cfg.Name)
+	out.Message = fmt.Sprintf("%s from provider %s", english.Plural(len(out.Templates), "template"), p.Cfg.Name)
 	if len(withheld) > 0 {
 		out.Message += "; withheld: " + strings.Join(withheld, "; ")
 	}
@@ -217,7 +219,10 @@ func (sv *Service) delivered(id string, ok bool) {
 	}
 	if ok || r == nil {
 		if r != nil {
-			if err := sv.st.Persist([]*domain.Request{r}, nil); err != nil {
+			// Outside the lock: HF's reads meanwhile see AnswerPending
+			// cleared, which changes no answer (AwaitingClaim still
+			// claims); the launch writes its attempt after this, in order.
+			if err := sv.st.PersistReleasing([]*domain.Request{r}, nil); err != nil {
 				// Launched all the same: HF has the id. A daemon loading the
 				// older record waits for HF's question before launching.
 				sv.st.Log.Warn("recording that the requestMachines answer was delivered", "request", id, "err", err)
@@ -231,7 +236,9 @@ func (sv *Service) delivered(id string, ok bool) {
 	r.LaunchError = "the answer to requestMachines could not be delivered (the caller went away: HF gave up on the call or was stopped); nothing was launched"
 	sv.st.FinishLocked(r)
 	sv.st.Log.Warn("requestMachines answer not delivered; the request is cancelled and nothing was launched", "request", id)
-	if err := sv.st.Persist([]*domain.Request{r}, nil); err != nil {
+	// Outside the lock: HF does not know the id; a getRequestStatus for
+	// it waits for this write before showing it final.
+	if err := sv.st.PersistReleasing([]*domain.Request{r}, nil); err != nil {
 		// Memory holds the cancellation; were it lost with a restart, the
 		// request would launch and HF's getReturnRequests calls would
 		// prove it unclaimed (provenUnclaimedLocked).
@@ -325,8 +332,35 @@ func (sv *Service) GetRequestStatus(ids []string) hf.StatusReply {
 	if len(claims) > 0 {
 		sv.st.Claim(claims)
 	}
-	sv.st.Mu.RLock()
-	defer sv.st.Mu.RUnlock()
+	// Writes are made outside the lock (state.Persist): a request whose
+	// record is being written is not shown in a final status until the
+	// write is done, since a crash before it could undo what HF was told
+	// (a request told failed would launch after the restart). Anything
+	// else is answered at once; each round waits for a write under way,
+	// and a request becomes final once, so the loop ends.
+	for round := 0; ; round++ {
+		sv.st.Mu.RLock()
+		out, mark := sv.requestStatusesLocked(ids, unsettled, round == maxStatusRounds)
+		sv.st.Mu.RUnlock()
+		if mark == 0 || round == maxStatusRounds {
+			return out
+		}
+		sv.st.AwaitWrites(mark)
+	}
+}
+
+// maxStatusRounds bounds GetRequestStatus's waits for final statuses
+// being written (one round each); in the last, a request whose final
+// status is still being written is answered running ("ask again"), never
+// final: HF is told nothing a crash could undo.
+var maxStatusRounds = 8 // a var for a test
+
+// requestStatusesLocked answers getRequestStatus for ids from memory,
+// and returns the mark to wait for (state.AwaitWrites) when a request
+// answered with a final status has a write of its record under way (0:
+// none). Called with Mu held.
+func (sv *Service) requestStatusesLocked(ids []string, unsettled map[string]error, last bool) (hf.StatusReply, uint64) {
+	var mark uint64
 	out := hf.StatusReply{Requests: make([]hf.RequestStatus, 0, len(ids))}
 	for _, id := range ids {
 		if err := unsettled[id]; err != nil && sv.st.Requests[id] == nil {
@@ -336,12 +370,24 @@ func (sv *Service) GetRequestStatus(ids []string) hf.StatusReply {
 		}
 		rs := sv.requestStatusLocked(id)
 		if err, unsaved := sv.st.ClaimUnsaved[id]; unsaved && len(rs.Machines) > 0 {
-			rs = hf.RequestStatus{RequestID: id, Status: hf.StatusRunning, Machines: []hf.Machine{},
-				Message: "ohfpd cannot yet record that HF has seen this request (" + err.Error() + "); its machines are shown once it can: free space in ohfpd's state directory"}
+			msg := "ohfpd cannot yet record that HF has seen this request (" + err.Error() + "); its machines are shown once it can: free space in ohfpd's state directory"
+			var writing *state.ClaimWriting
+			if errors.As(err, &writing) {
+				msg = "ohfpd is recording that HF has seen this request; its machines are shown once that is written: ask again"
+			}
+			rs = hf.RequestStatus{RequestID: id, Status: hf.StatusRunning, Machines: []hf.Machine{}, Message: msg}
+		}
+		if rs.Status != hf.StatusRunning && sv.st.Requests[id] != nil {
+			if m := sv.st.UnwrittenMark(state.KeyRequest + id); m > 0 && last {
+				rs = hf.RequestStatus{RequestID: id, Status: hf.StatusRunning, Machines: []hf.Machine{},
+					Message: "ohfpd is still writing this request's outcome to its state store; ask again"}
+			} else if m > mark {
+				mark = m
+			}
 		}
 		out.Requests = append(out.Requests, rs)
 	}
-	return out
+	return out, mark
 }
 
 func (sv *Service) requestStatusLocked(id string) hf.RequestStatus {
@@ -360,11 +406,23 @@ func (sv *Service) requestStatusLocked(id string) hf.RequestStatus {
 		hm := hfMachine(m)
 		if r.Kind == domain.KindReturn {
 			hm.Result = domain.ReturnResult(m)
-			hm.Message = ""
+			hm.Message = sv.leftToCloudNoteLocked(m)
 		}
 		rs.Machines = append(rs.Machines, hm)
 	}
 	return rs
+}
+
+// leftToCloudNoteLocked says, for a returned machine left for the cloud
+// to reclaim (spot_terminate_on_reclaim false), why it still runs and until
+// when; "" otherwise.
+func (sv *Service) leftToCloudNoteLocked(m *domain.Machine) string {
+	p := sv.st.Providers[m.Provider]
+	if p == nil || p.Cfg.SpotTerminateOnReclaim || !m.LeftToCloud(sv.st.Clock.Now()) {
+		return ""
+	}
+	return fmt.Sprintf("AWS is reclaiming this Spot instance (interruption notice at %s): left to AWS; ohfpd terminates it at %s if AWS has not",
+		m.InterruptAt.UTC().Format(time.RFC3339), m.InterruptAt.Add(domain.ReclaimLeeway).UTC().Format(time.RFC3339))
 }
 
 func hfMachine(m *domain.Machine) hf.Machine {
@@ -372,6 +430,8 @@ func hfMachine(m *domain.Machine) hf.Machine {
 	if m.Spot {
 		price = "spot"
 	}
+	// HF is told the cloud's word: a machine the cloud no longer shows
+	// (gone, ohfp's own state) is terminated.
 	status := m.State
 	if status == domain.StateGone {
 		status = domain.StateTerminated
@@ -380,7 +440,7 @@ func hfMachine(m *domain.Machine) hf.Machine {
 		MachineID:    m.ID,
 		Name:         m.Name,
 		Result:       m.Result,
-		Status:       status,
+		Status:       string(status),
 		Message:      m.Message,
 		InstanceType: m.InstanceType,
 		PriceType:    price,
@@ -451,7 +511,15 @@ func (sv *Service) returnMachines(provider string, refs []hf.MachineRef, note *s
 	now := sv.st.Clock.Now()
 	id := "ret-" + uuid.Must(uuid.NewV7()).String()
 	r := &domain.Request{ID: id, Kind: domain.KindReturn, CreatedAt: now, Provider: provider}
-	sv.st.Mu.RLock()
+	// The whole return under the lock, its write included (HF's reads
+	// wait for it): the machines' ReturnID is encoded as they stand and
+	// put in memory only once written; a reconcile pass writing one of
+	// them between would write it without its ReturnID, after this
+	// write, and a restart would never terminate it. The writes under
+	// way are waited for first, so that the lock is held, as a rule, for
+	// this write alone.
+	sv.st.AwaitWrites(sv.st.WriteMark())
+	sv.st.Mu.Lock()
 	var ms []*domain.Machine
 	var claims []string
 	seen := map[string]bool{}
@@ -478,25 +546,22 @@ func (sv *Service) returnMachines(provider string, refs []hf.MachineRef, note *s
 		cp.ReturnID = id
 		ms = append(ms, &cp)
 	}
-	sv.st.Mu.RUnlock()
 
 	if len(r.MachineIDs) == 0 {
-		r.Status = domain.StatusComplete
+		r.Status = hf.StatusComplete
 		r.FinishedAt = now
 		_, r.Message = domain.ReturnStatus(r, nil)
 	}
 	if note != nil {
-		sv.st.Mu.Lock()
-		err := sv.st.AddNoteLocked(id, *note)
-		sv.st.Mu.Unlock()
-		if err != nil {
+		if err := sv.st.AddNoteLocked(id, *note); err != nil {
+			sv.st.Mu.Unlock()
 			return hf.RequestReply{}, &StoreError{Err: err}
 		}
 	}
 	if err := sv.st.Persist([]*domain.Request{r}, ms); err != nil {
+		sv.st.Mu.Unlock()
 		return hf.RequestReply{}, &StoreError{Err: err}
 	}
-	sv.st.Mu.Lock()
 	sv.st.Requests[id] = r
 	for _, cp := range ms {
 		if m := sv.st.Machines[cp.ID]; m != nil && m.ReturnID == "" {
@@ -510,7 +575,7 @@ func (sv *Service) returnMachines(provider string, refs []hf.MachineRef, note *s
 	sv.st.KickLaunch()
 	sv.st.KickReconcile()
 
-	msg := fmt.Sprintf("Returning %s.", plural(len(ms), "machine"))
+	msg := fmt.Sprintf("Returning %s.", english.Plural(len(ms), "machine"))
 	if already > 0 {
 		msg += fmt.Sprintf(" %d %s already being returned.", already, wereWas(already))
 	}
@@ -644,15 +709,15 @@ func (t *returnTally) reply() hf.ReturnRequestsReply {
 	if out.Requests == nil {
 		out.Requests = []hf.ReturnRequest{}
 	}
-	out.Message = fmt.Sprintf("%d of %s %s being taken back by the cloud", len(out.Requests), plural(t.hosts, "host"), isAre(len(out.Requests)))
+	out.Message = fmt.Sprintf("%d of %s %s being taken back by the cloud", len(out.Requests), english.Plural(t.hosts, "host"), isAre(len(out.Requests)))
 	if t.drainCount > 0 {
-		out.Message += fmt.Sprintf("; %s to drain before the cloud fails %s: %s", plural(t.drainCount, "host"), itThem(t.drainCount), strings.Join(t.drains, "; "))
+		out.Message += fmt.Sprintf("; %s to drain before the cloud fails %s: %s", english.Plural(t.drainCount, "host"), itThem(t.drainCount), strings.Join(t.drains, "; "))
 		if t.drainCount > len(t.drains) {
 			out.Message += fmt.Sprintf("; and %d more (ohfp machines)", t.drainCount-len(t.drains))
 		}
 	}
 	if t.unknown > 0 {
-		out.Message += fmt.Sprintf("; %s %s not known to ohfpd", plural(t.unknown, "host"), isAre(t.unknown))
+		out.Message += fmt.Sprintf("; %s %s not known to ohfpd", english.Plural(t.unknown, "host"), isAre(t.unknown))
 	}
 	return out
 }
@@ -717,13 +782,13 @@ func (sv *Service) StatusReport() apitype.Status {
 	}
 	for _, r := range sv.st.Requests {
 		st, _ := sv.st.StatusLocked(r)
-		rep.Requests[r.Kind+" "+st]++
+		rep.Requests[string(r.Kind)+" "+string(st)]++
 		if !r.Final() {
 			rep.InFlight++
 		}
 	}
 	for _, m := range sv.st.Machines {
-		rep.Machines[m.State]++
+		rep.Machines[string(m.State)]++
 		if m.Live() {
 			rep.LiveMachines++
 		}
@@ -777,8 +842,8 @@ func (sv *Service) ListRequests(all bool) []apitype.RequestRow {
 	out := make([]apitype.RequestRow, 0, len(rs))
 	for _, r := range rs {
 		st, msg := sv.st.StatusLocked(r)
-		out = append(out, apitype.RequestRow{ID: r.ID, Kind: r.Kind, Provider: r.Provider, TemplateID: r.TemplateID,
-			Units: r.Units, Machines: len(r.MachineIDs), Status: st, Message: msg, Created: r.CreatedAt, Finished: r.FinishedAt})
+		out = append(out, apitype.RequestRow{ID: r.ID, Kind: string(r.Kind), Provider: r.Provider, TemplateID: r.TemplateID,
+			Units: r.Units, Machines: len(r.MachineIDs), Status: string(st), Message: msg, Created: r.CreatedAt, Finished: r.FinishedAt})
 	}
 	return out
 }
@@ -844,23 +909,23 @@ func (sv *Service) Show(id string) (apitype.Shown, error) {
 
 func shownRequest(r *domain.Request) *apitype.Request {
 	return &apitype.Request{
-		ID: r.ID, Kind: r.Kind, Provider: r.Provider, TemplateID: r.TemplateID, Units: r.Units, CreatedAt: r.CreatedAt,
-		ClientToken: r.ClientToken, Phase: r.Phase, Attempts: r.Attempts, NextAttempt: r.NextAttempt,
+		ID: r.ID, Kind: string(r.Kind), Provider: r.Provider, TemplateID: r.TemplateID, Units: r.Units, CreatedAt: r.CreatedAt,
+		ClientToken: r.ClientToken, Phase: string(r.Phase), Attempts: r.Attempts, NextAttempt: r.NextAttempt,
 		Handle: r.Handle, HandleCapped: r.HandleCapped, HandleDeleted: r.HandleDeleted, FallbackUnits: r.FallbackUnits,
 		Pool: r.Pool, PoolOrder: append([]int(nil), r.PoolOrder...), LaunchError: r.LaunchError, Shortfall: r.Shortfall, RetryNote: r.RetryNote, Rebuilt: r.Rebuilt, UnitsFromTag: r.UnitsFromTag,
 		MachineIDs: append([]string(nil), r.MachineIDs...), Unknown: append([]string(nil), r.Unknown...),
 		TerminateSent: r.TerminateSent, AwaitingClaim: r.AwaitingClaim, AnswerPending: r.AnswerPending, Unclaimed: r.Unclaimed,
-		Status: r.Status, Message: r.Message, FinishedAt: r.FinishedAt,
+		Status: string(r.Status), Message: r.Message, FinishedAt: r.FinishedAt,
 	}
 }
 
 func shownMachine(m *domain.Machine) *apitype.Machine {
 	return &apitype.Machine{
 		ID: m.ID, RequestID: m.RequestID, ReturnID: m.ReturnID, Provider: m.Provider, TemplateID: m.TemplateID,
-		Name: m.Name, PrivateIP: m.PrivateIP, PublicIP: m.PublicIP, State: m.State, StateReason: m.StateReason,
+		Name: m.Name, PrivateIP: m.PrivateIP, PublicIP: m.PublicIP, State: string(m.State), StateReason: m.StateReason,
 		InstanceType: m.InstanceType, Spot: m.Spot, SpotRequest: m.SpotRequest, Weight: m.Weight, LaunchTime: m.LaunchTime,
-		Tags: m.Tags, Result: m.Result, Message: m.Message, Doomed: m.Doomed, TerminateSent: m.TerminateSent,
-		Handle: m.Handle, CapacityReleased: m.CapacityReleased, ReclaimedAt: m.ReclaimedAt, InterruptAt: m.InterruptAt,
+		Tags: m.Tags, Result: string(m.Result), Message: m.Message, Doomed: m.Doomed, TerminateSent: m.TerminateSent,
+		Handle: m.Handle, CapacityReleased: m.CapacityReleased, IDTagged: m.IDTagged, ReclaimedAt: m.ReclaimedAt, InterruptAt: m.InterruptAt,
 		DrainAt: m.DrainAt, DrainBy: m.DrainBy, DrainReason: m.DrainReason,
 		LastSeen: m.LastSeen, EndedAt: m.EndedAt, AZ: m.AZ,
 	}
@@ -872,7 +937,7 @@ func shownMachine(m *domain.Machine) *apitype.Machine {
 // threads per core: the type's physical cores (DescribeInstanceTypes'
 // DefaultCores), its vCPUs when it gives no core count. HF requires type,
 // ncpus and nram: when one is missing and the type is not known (yet: the
-// engine retries DescribeInstanceTypes), why says so and the template is
+// reconcile pass retries DescribeInstanceTypes), why says so and the template is
 // withheld from HF rather than shown without them. Called with the
 // state's Mu held (read).
 func (sv *Service) attributesLocked(t *template.Template) (attrs template.Attributes, why string) {

@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"github.com/ohfp/ohfp/internal/domain"
+	"github.com/ohfp/ohfp/internal/hf"
 	"github.com/ohfp/ohfp/internal/provider"
 )
 
@@ -25,7 +26,7 @@ func fixtureRequests() []*domain.Request {
 			ID: "req-00000002", Kind: domain.KindAcquire, Provider: "aws", TemplateID: "ondemand",
 			Units: 1, CreatedAt: at(9, 0), ClientToken: "ohfp-req-00000002-0", Phase: domain.PhaseLaunched,
 			Attempts: 1, MachineIDs: []string{"i-000000000000000c"},
-			Status: domain.StatusComplete, Message: "1 of 1 units running", FinishedAt: at(9, 2),
+			Status: hf.StatusComplete, Message: "1 of 1 units running", FinishedAt: at(9, 2),
 		},
 		{ // just recorded: queued, no cloud call yet
 			ID: "req-00000003", Kind: domain.KindAcquire, Provider: "aws", TemplateID: "ondemand",
@@ -38,7 +39,7 @@ func fixtureRequests() []*domain.Request {
 			HandleDeleted: true, FallbackUnits: 3, Pool: 2, LaunchError: "InsufficientInstanceCapacity: no capacity",
 			Shortfall: "Spot capacity short by 3 units", RetryNote: "AWS throttling, retrying in 8 s", Rebuilt: true,
 			MachineIDs: []string{"i-000000000000000d"}, Unknown: []string{"host-x"}, TerminateSent: true,
-			AwaitingClaim: true, Unclaimed: true, Status: domain.StatusCompleteWithError,
+			AwaitingClaim: true, Unclaimed: true, Status: hf.StatusCompleteWithError,
 			Message: "HF never learned of this request", FinishedAt: at(8, 40),
 		},
 		{ // a return request
@@ -53,19 +54,19 @@ func fixtureMachines() []*domain.Machine {
 		{ // pending, of a request HF has not claimed
 			ID: "i-000000000000000a", RequestID: "req-00000001", Provider: "aws", TemplateID: "spot-fleet",
 			State: domain.StatePending, InstanceType: "m5.large", Spot: true, Weight: 1,
-			Result: domain.ResultExecuting, Handle: "sfr-0123456789abcdef0", LastSeen: at(10, 1),
+			Result: hf.ResultExecuting, Handle: "sfr-0123456789abcdef0", LastSeen: at(10, 1),
 		},
 		{ // running
 			ID: "i-000000000000000b", RequestID: "req-00000001", Provider: "aws", TemplateID: "spot-fleet",
 			Name: "ip-10-0-0-11.ec2.internal", PrivateIP: "10.0.0.11", State: domain.StateRunning,
 			InstanceType: "m5.xlarge", Spot: true, SpotRequest: "sir-abcdef12", Weight: 3, LaunchTime: at(10, 0),
-			Tags: "team=hpc;cost=42", Result: domain.ResultSucceed, Handle: "sfr-0123456789abcdef0", LastSeen: at(10, 3),
+			Tags: "team=hpc;cost=42", Result: hf.ResultSucceed, Handle: "sfr-0123456789abcdef0", LastSeen: at(10, 3),
 		},
 		{ // returned by HF and terminated
 			ID: "i-000000000000000c", RequestID: "req-00000002", ReturnID: "ret-00000001", Provider: "aws",
 			TemplateID: "ondemand", Name: "ip-10-0-0-12.ec2.internal", PrivateIP: "10.0.0.12",
 			State: domain.StateTerminated, StateReason: "Client.UserInitiatedShutdown", InstanceType: "c5.large",
-			Weight: 1, LaunchTime: at(9, 0), Result: domain.ResultSucceed, TerminateSent: true,
+			Weight: 1, LaunchTime: at(9, 0), Result: hf.ResultSucceed, TerminateSent: true,
 			LastSeen: at(11, 2), EndedAt: at(11, 2),
 		},
 		{ // every persisted field set
@@ -73,7 +74,7 @@ func fixtureMachines() []*domain.Machine {
 			TemplateID: "spot-hetero", Name: "ip-10-1-0-13.eu-west-1.compute.internal", PrivateIP: "10.1.0.13",
 			PublicIP: "203.0.113.13", State: domain.StateGone, StateReason: "Server.SpotInstanceTermination",
 			InstanceType: "r6i.2xlarge", Spot: true, SpotRequest: "sir-0000000d", Weight: 4, LaunchTime: at(8, 1),
-			Tags: "a=b", Result: domain.ResultFail, Message: "instance vanished from the cloud before it was usable",
+			Tags: "a=b", Result: hf.ResultFail, Message: "instance vanished from the cloud before it was usable",
 			Doomed: true, TerminateSent: true, Handle: "fleet-0fedcba9876543210", CapacityReleased: true,
 			ReclaimedAt: at(8, 30), InterruptAt: at(8, 28), LastSeen: at(8, 29), EndedAt: at(8, 31),
 		},

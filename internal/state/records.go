@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/ohfp/ohfp/internal/domain"
+	"github.com/ohfp/ohfp/internal/hf"
 	"github.com/ohfp/ohfp/internal/provider"
 	"github.com/ohfp/ohfp/internal/store"
 )
@@ -24,6 +25,10 @@ import (
 // Machine.AZ (said again by the first listing after a start). Nor are
 // price estimates (State.Prices): derived data, fetched again after a
 // start (package cost), so the records need no new version for them.
+//
+// The records spell the domain's named words (Kind, Phase, State) and HF's
+// (Status, Result) as plain strings, converted here: the types are the
+// code's, the strings the disk's.
 //
 // Compatibility rule relied on since before versions: a request record
 // without awaitingClaim (written before the field existed, or claimed:
@@ -84,13 +89,13 @@ type requestRecord struct {
 
 func encodeRequest(r *domain.Request) ([]byte, error) {
 	return json.Marshal(requestRecord{
-		V: recordVersion, ID: r.ID, Kind: r.Kind, Provider: r.Provider, TemplateID: r.TemplateID,
-		Units: r.Units, CreatedAt: r.CreatedAt, ClientToken: r.ClientToken, Phase: r.Phase,
+		V: recordVersion, ID: r.ID, Kind: string(r.Kind), Provider: r.Provider, TemplateID: r.TemplateID,
+		Units: r.Units, CreatedAt: r.CreatedAt, ClientToken: r.ClientToken, Phase: string(r.Phase),
 		Attempts: r.Attempts, NextAttempt: r.NextAttempt, Handle: r.Handle, HandleCapped: r.HandleCapped,
 		HandleDeleted: r.HandleDeleted, FallbackUnits: r.FallbackUnits, Pool: r.Pool, PoolOrder: r.PoolOrder,
 		LaunchError: r.LaunchError, Shortfall: r.Shortfall, RetryNote: r.RetryNote, Rebuilt: r.Rebuilt, UnitsFromTag: r.UnitsFromTag,
 		MachineIDs: r.MachineIDs, Unknown: r.Unknown, TerminateSent: r.TerminateSent,
-		AwaitingClaim: r.AwaitingClaim, AnswerPending: r.AnswerPending, Unclaimed: r.Unclaimed, Status: r.Status, Message: r.Message,
+		AwaitingClaim: r.AwaitingClaim, AnswerPending: r.AnswerPending, Unclaimed: r.Unclaimed, Status: string(r.Status), Message: r.Message,
 		FinishedAt: r.FinishedAt,
 	})
 }
@@ -104,13 +109,13 @@ func decodeRequest(key string, b []byte) (*domain.Request, error) {
 		return nil, err
 	}
 	return &domain.Request{
-		ID: rec.ID, Kind: rec.Kind, Provider: rec.Provider, TemplateID: rec.TemplateID,
-		Units: rec.Units, CreatedAt: rec.CreatedAt, ClientToken: rec.ClientToken, Phase: rec.Phase,
+		ID: rec.ID, Kind: domain.Kind(rec.Kind), Provider: rec.Provider, TemplateID: rec.TemplateID,
+		Units: rec.Units, CreatedAt: rec.CreatedAt, ClientToken: rec.ClientToken, Phase: domain.Phase(rec.Phase),
 		Attempts: rec.Attempts, NextAttempt: rec.NextAttempt, Handle: rec.Handle, HandleCapped: rec.HandleCapped,
 		HandleDeleted: rec.HandleDeleted, FallbackUnits: rec.FallbackUnits, Pool: rec.Pool, PoolOrder: rec.PoolOrder,
 		LaunchError: rec.LaunchError, Shortfall: rec.Shortfall, RetryNote: rec.RetryNote, Rebuilt: rec.Rebuilt, UnitsFromTag: rec.UnitsFromTag,
 		MachineIDs: rec.MachineIDs, Unknown: rec.Unknown, TerminateSent: rec.TerminateSent,
-		AwaitingClaim: rec.AwaitingClaim, AnswerPending: rec.AnswerPending, Unclaimed: rec.Unclaimed, Status: rec.Status, Message: rec.Message,
+		AwaitingClaim: rec.AwaitingClaim, AnswerPending: rec.AnswerPending, Unclaimed: rec.Unclaimed, Status: hf.Status(rec.Status), Message: rec.Message,
 		FinishedAt: rec.FinishedAt,
 	}, nil
 }
@@ -139,6 +144,7 @@ type machineRecord struct {
 	TerminateSent    bool      `json:"terminateSent,omitempty"`
 	Handle           string    `json:"handle,omitempty"`
 	CapacityReleased bool      `json:"capacityReleased,omitempty"`
+	IDTagged         bool      `json:"idTagged,omitempty"`
 	ReclaimedAt      time.Time `json:"reclaimedAt,omitzero"`
 	InterruptAt      time.Time `json:"interruptAt,omitzero"`
 	DrainAt          time.Time `json:"drainAt,omitzero"`
@@ -152,10 +158,10 @@ func encodeMachine(m *domain.Machine) ([]byte, error) {
 	return json.Marshal(machineRecord{
 		V: recordVersion, ID: m.ID, RequestID: m.RequestID, ReturnID: m.ReturnID, Provider: m.Provider,
 		TemplateID: m.TemplateID, Name: m.Name, PrivateIP: m.PrivateIP, PublicIP: m.PublicIP,
-		State: m.State, StateReason: m.StateReason, InstanceType: m.InstanceType, Spot: m.Spot,
+		State: string(m.State), StateReason: m.StateReason, InstanceType: m.InstanceType, Spot: m.Spot,
 		SpotRequest: m.SpotRequest, Weight: m.Weight, LaunchTime: m.LaunchTime, Tags: m.Tags,
-		Result: m.Result, Message: m.Message, Doomed: m.Doomed, TerminateSent: m.TerminateSent,
-		Handle: m.Handle, CapacityReleased: m.CapacityReleased, ReclaimedAt: m.ReclaimedAt,
+		Result: string(m.Result), Message: m.Message, Doomed: m.Doomed, TerminateSent: m.TerminateSent,
+		Handle: m.Handle, CapacityReleased: m.CapacityReleased, IDTagged: m.IDTagged, ReclaimedAt: m.ReclaimedAt,
 		InterruptAt: m.InterruptAt, LastSeen: m.LastSeen, EndedAt: m.EndedAt,
 		DrainAt: m.DrainAt, DrainBy: m.DrainBy, DrainReason: m.DrainReason,
 	})
@@ -172,10 +178,10 @@ func decodeMachine(key string, b []byte) (*domain.Machine, error) {
 	return &domain.Machine{
 		ID: rec.ID, RequestID: rec.RequestID, ReturnID: rec.ReturnID, Provider: rec.Provider,
 		TemplateID: rec.TemplateID, Name: rec.Name, PrivateIP: rec.PrivateIP, PublicIP: rec.PublicIP,
-		State: rec.State, StateReason: rec.StateReason, InstanceType: rec.InstanceType, Spot: rec.Spot,
+		State: domain.State(rec.State), StateReason: rec.StateReason, InstanceType: rec.InstanceType, Spot: rec.Spot,
 		SpotRequest: rec.SpotRequest, Weight: rec.Weight, LaunchTime: rec.LaunchTime, Tags: rec.Tags,
-		Result: rec.Result, Message: rec.Message, Doomed: rec.Doomed, TerminateSent: rec.TerminateSent,
-		Handle: rec.Handle, CapacityReleased: rec.CapacityReleased, ReclaimedAt: rec.ReclaimedAt,
+		Result: hf.Result(rec.Result), Message: rec.Message, Doomed: rec.Doomed, TerminateSent: rec.TerminateSent,
+		Handle: rec.Handle, CapacityReleased: rec.CapacityReleased, IDTagged: rec.IDTagged, ReclaimedAt: rec.ReclaimedAt,
 		InterruptAt: rec.InterruptAt, LastSeen: rec.LastSeen, EndedAt: rec.EndedAt,
 		DrainAt: rec.DrainAt, DrainBy: rec.DrainBy, DrainReason: rec.DrainReason,
 	}, nil

@@ -31,6 +31,78 @@ const (
 	FleetMaintain = "maintain"
 )
 
+// APISpec is what a provider API takes of a template: the one place the
+// template model says it, so that validation (package config) asks it
+// instead of naming APIs. Adding a provider API is a line in APIs and its
+// implementation in the provider (internal/provider/aws); see README,
+// "Adding a provider API".
+type APISpec struct {
+	Name string // the providerApi value
+	// Noun names what the API launches, for messages ("Spot Fleet");
+	// Article is its indefinite article ("a").
+	Noun, Article string
+	// Heterogeneous: it can launch priceType heterogeneous (Spot and
+	// on-demand in one request).
+	Heterogeneous bool
+	// FleetTypes are the fleetType values it takes; none: fleetType does
+	// not apply. DefaultFleetType is set when the template gives none (""
+	// leaves the choice to the provider).
+	FleetTypes       []string
+	DefaultFleetType string
+	// Target: it launches a fleet or group working towards a target, so
+	// spotFleetRequestExpiry (how long it may take) applies.
+	Target bool
+	// ExpiryRequired: it needs spotFleetRequestExpiry; validation gives
+	// the default when the template does not.
+	ExpiryRequired bool
+	// NeedsSubnets: subnetId is required.
+	NeedsSubnets bool
+	// NeedsFleetRole: fleetRole is required.
+	NeedsFleetRole bool
+}
+
+// APIs lists the provider APIs, in the order messages name them.
+var APIs = []APISpec{
+	{Name: APIRunInstances},
+	{Name: APIEC2Fleet, Noun: "EC2 Fleet", Article: "an", Heterogeneous: true,
+		FleetTypes: []string{FleetInstant, FleetRequest, FleetMaintain}, DefaultFleetType: FleetInstant, Target: true},
+	{Name: APISpotFleet, Noun: "Spot Fleet", Article: "a", Heterogeneous: true,
+		FleetTypes: []string{FleetRequest, FleetMaintain}, Target: true, ExpiryRequired: true, NeedsFleetRole: true},
+	{Name: APIASG, Noun: "Auto Scaling group", Article: "an", Heterogeneous: true, Target: true, NeedsSubnets: true},
+}
+
+// SpecOf returns the spec of the provider API named name.
+func SpecOf(name string) (APISpec, bool) {
+	for _, a := range APIs {
+		if a.Name == name {
+			return a, true
+		}
+	}
+	return APISpec{}, false
+}
+
+// APINames returns the names of the provider APIs for which keep is true
+// (nil: all), in APIs' order.
+func APINames(keep func(APISpec) bool) []string {
+	var out []string
+	for _, a := range APIs {
+		if keep == nil || keep(a) {
+			out = append(out, a.Name)
+		}
+	}
+	return out
+}
+
+// TakesFleetType reports whether the API takes fleetType ft.
+func (a APISpec) TakesFleetType(ft string) bool {
+	for _, f := range a.FleetTypes {
+		if f == ft {
+			return true
+		}
+	}
+	return false
+}
+
 // Template is one HF template. Field tags give IBM's camelCase names, used
 // both when reading templates and when answering getAvailableTemplates.
 type Template struct {

@@ -28,9 +28,9 @@ const createTagsBatchSize = 1000
 func (p *Provider) Retag(ctx context.Context, old, owner string) (int, error) {
 	live, err := p.describeFiltered(ctx, []types.Filter{
 		{Name: aws.String("tag:" + provider.TagManagedBy), Values: []string{old}},
-		{Name: aws.String("instance-state-name"), Values: []string{
+		{Name: aws.String("instance-state-name"), Values: stateNames(
 			provider.StatePending, provider.StateRunning, provider.StateShuttingDown,
-			provider.StateStopping, provider.StateStopped}},
+			provider.StateStopping, provider.StateStopped)},
 	})
 	if err != nil {
 		return 0, err

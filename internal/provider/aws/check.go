@@ -24,12 +24,17 @@ type CheckResult struct {
 // template.
 const maxCheckPairs = 20
 
-// Check dry-runs template t against EC2 (ohfp check): the AMI is resolved
-// (an SSM parameter too), then one RunInstances with DryRun per instance
-// type and subnet pair, which EC2 answers DryRunOperation when the call
-// would have succeeded, UnauthorizedOperation when the credentials lack
-// the permission, or the error the launch would meet (an unknown AMI,
-// subnet or security group, a type not offered). Nothing is launched.
+// Check dry-runs template t against AWS (ohfp check), through the API
+// the template launches with. The AMI is resolved first (an SSM parameter
+// too). A RunInstances template then has one RunInstances with DryRun per
+// instance type and subnet pair, which EC2 answers DryRunOperation when
+// the call would have succeeded, UnauthorizedOperation when the
+// credentials lack the permission, or the error the launch would meet (an
+// unknown AMI, subnet or security group, a type not offered). EC2 Fleet,
+// Spot Fleet and Auto Scaling templates are checked through a launch
+// template of their own (checkFleet). Then the vCPU quotas the template
+// may need (checkQuotas) and, with pricing: api, the price APIs. Nothing
+// is launched.
 func (p *Provider) Check(ctx context.Context, t template.Template) []CheckResult {
 	var out []CheckResult
 	if t.ImageID != "" {
@@ -44,6 +49,19 @@ func (p *Provider) Check(ctx context.Context, t template.Template) []CheckResult
 		out = append(out, r)
 		t.ImageID = ami // resolved once, not again per pair
 	}
+	if t.API() == template.APIRunInstances {
+		out = append(out, p.checkRunInstances(ctx, t)...)
+	} else {
+		out = append(out, p.checkFleet(ctx, t)...)
+	}
+	out = append(out, p.checkQuotas(ctx, t)...)
+	return append(out, p.checkPrices(ctx, t)...)
+}
+
+// checkRunInstances dry-runs RunInstances for each instance type and
+// subnet pair of t (at most maxCheckPairs).
+func (p *Provider) checkRunInstances(ctx context.Context, t template.Template) []CheckResult {
+	var out []CheckResult
 	pairs := max(len(t.InstanceTypes()), 1) * max(len(t.SubnetIDs), 1)
 	for i := 0; i < min(pairs, maxCheckPairs); i++ {
 		spec, where := Planner{}.Alternative(provider.LaunchSpec{RequestID: "check", Template: t, Units: 1}, i)
@@ -54,27 +72,36 @@ func (p *Provider) Check(ctx context.Context, t template.Template) []CheckResult
 			out = append(out, CheckResult{What: what, Result: checkError(err)})
 			continue
 		}
-		in.DryRun = aws.Bool(true)
 		in.MinCount, in.MaxCount = aws.Int32(1), aws.Int32(1)
 		in.ClientToken = nil
-		_, err = p.ec2.RunInstances(ctx, in)
-		switch code := apiCode(err); {
-		case err == nil:
-			// EC2 answers a dry run with an error, always: this endpoint
-			// launched something.
-			out = append(out, CheckResult{What: what, Result: "the endpoint ignored DryRun and answered as for a launch: check endpoint_url"})
-		case code == "DryRunOperation":
-			out = append(out, CheckResult{What: what, OK: true, Result: "ok"})
-		case code == "UnauthorizedOperation":
-			out = append(out, CheckResult{What: what, Result: "not permitted: the credentials lack ec2:RunInstances (or a permission it needs: iam:PassRole for the instance profile, ec2:CreateTags): " + apiMessage(err)})
-		default:
-			out = append(out, CheckResult{What: what, Result: checkError(err)})
-		}
+		out = append(out, p.dryRunInstances(ctx, what, in, false))
 	}
 	if pairs > maxCheckPairs {
 		out = append(out, CheckResult{What: fmt.Sprintf("%d more instance type and subnet pairs", pairs-maxCheckPairs), OK: true, Result: "not tried"})
 	}
-	return append(out, p.checkPrices(ctx, t)...)
+	return out
+}
+
+// dryRunInstances sends in with DryRun and reads EC2's answer. notMine:
+// the launch is not made with these credentials (a Spot Fleet launches
+// with its fleet role), so their lacking ec2:RunInstances is no failure,
+// only a check not made.
+func (p *Provider) dryRunInstances(ctx context.Context, what string, in *ec2.RunInstancesInput, notMine bool) CheckResult {
+	in.DryRun = aws.Bool(true)
+	_, err := p.ec2.RunInstances(ctx, in)
+	switch code := apiCode(err); {
+	case err == nil:
+		// EC2 answers a dry run with an error, always: this endpoint
+		// launched something.
+		return CheckResult{What: what, Result: "the endpoint ignored DryRun and answered as for a launch: check endpoint_url"}
+	case code == "DryRunOperation":
+		return CheckResult{What: what, OK: true, Result: "ok"}
+	case code == "UnauthorizedOperation" && notMine:
+		return CheckResult{What: what, OK: true, Result: "not checked: these credentials lack ec2:RunInstances, which a Spot Fleet does not need (it launches with its fleet role), so the AMI, subnets, groups and types are not tried here"}
+	case code == "UnauthorizedOperation":
+		return CheckResult{What: what, Result: "not permitted: the credentials lack ec2:RunInstances (or a permission it needs: iam:PassRole for the instance profile, ec2:CreateTags): " + apiMessage(err)}
+	}
+	return CheckResult{What: what, Result: checkError(err)}
 }
 
 // checkPrices tries, with pricing: api, what the template's price

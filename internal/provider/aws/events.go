@@ -242,7 +242,7 @@ func ParseEventMessage(body string) provider.Message {
 			if d.State == "" {
 				return bad("malformed", "%s without a state", ev.DetailType)
 			}
-			e.Kind, e.State = provider.EventStateChange, d.State
+			e.Kind, e.State = provider.EventStateChange, provider.State(d.State)
 		}
 		return provider.Message{Events: []provider.Event{e}}
 	case ev.Source == SourceHealth && ev.DetailType == DetailHealth:

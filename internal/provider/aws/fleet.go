@@ -440,7 +440,7 @@ func (p *Provider) liveUnits(ctx context.Context, ids []string, units int, weigh
 		// Capacity only: the cloud already took the instances back.
 		return units, 0, nil
 	}
-	live, err := p.describeIDs(ctx, ids, []string{provider.StatePending, provider.StateRunning, provider.StateStopping, provider.StateStopped})
+	live, err := p.describeIDs(ctx, ids, stateNames(provider.StatePending, provider.StateRunning, provider.StateStopping, provider.StateStopped))
 	if err != nil {
 		return 0, 0, err
 	}
@@ -501,7 +501,7 @@ func (p *Provider) describeAll(ctx context.Context, in *ec2.DescribeInstancesInp
 func (p *Provider) terminateTagged(ctx context.Context, key, value string) error {
 	live, err := p.describeFiltered(ctx, []types.Filter{
 		{Name: aws.String("tag:" + key), Values: []string{value}},
-		{Name: aws.String("instance-state-name"), Values: []string{provider.StatePending, provider.StateRunning, provider.StateStopping, provider.StateStopped}},
+		{Name: aws.String("instance-state-name"), Values: stateNames(provider.StatePending, provider.StateRunning, provider.StateStopping, provider.StateStopped)},
 	})
 	if err != nil || len(live) == 0 {
 		return err

@@ -22,9 +22,18 @@ const (
 )
 
 // allStates makes List's filter explicit: every state EC2 still shows.
-var allStates = []string{
+var allStates = stateNames(
 	provider.StatePending, provider.StateRunning, provider.StateShuttingDown,
 	provider.StateTerminated, provider.StateStopping, provider.StateStopped,
+)
+
+// stateNames spells states as an instance-state-name filter's values.
+func stateNames(states ...provider.State) []string {
+	out := make([]string, len(states))
+	for i, s := range states {
+		out[i] = string(s)
+	}
+	return out
 }
 
 // List returns every instance tagged ohfp:managed-by=owner in any state,
@@ -128,7 +137,7 @@ func toInstance(i types.Instance) provider.Instance {
 		Tags:          make(map[string]string, len(i.Tags)),
 	}
 	if i.State != nil {
-		out.State = string(i.State.Name)
+		out.State = provider.State(i.State.Name)
 	}
 	if i.Placement != nil {
 		out.AZ = aws.ToString(i.Placement.AvailabilityZone)
@@ -138,6 +147,11 @@ func toInstance(i types.Instance) provider.Instance {
 	}
 	for _, t := range i.Tags {
 		out.Tags[aws.ToString(t.Key)] = aws.ToString(t.Value)
+	}
+	for _, b := range i.BlockDeviceMappings {
+		if b.Ebs != nil && aws.ToString(b.Ebs.VolumeId) != "" {
+			out.Volumes = append(out.Volumes, aws.ToString(b.Ebs.VolumeId))
+		}
 	}
 	out.Handle = handleFromTags(out.Tags)
 	return out

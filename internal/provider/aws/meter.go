@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/ohfp/ohfp/internal/english"
 	"maps"
 	"math/rand/v2"
 	"net"
@@ -69,9 +70,10 @@ type Health struct {
 	LastError   string    // the last failed attempt, classified; "" if none yet
 	LastErrorAt time.Time // when it happened
 	// Throttled is true while the last operation of some action ended
-	// throttled (after the SDK's retries): ThrottledActions names them,
-	// and an operation of that action answered clears it. RunInstances
-	// throttled while describes pass is still throttling.
+	// throttled (after the SDK's retries) within ThrottleMemory:
+	// ThrottledActions names them, and an operation of that action
+	// answered clears it. RunInstances throttled while describes pass is
+	// still throttling; a rare action throttled once is not, 5 minutes on.
 	Throttled        bool
 	ThrottledActions []string
 	// Unreachable is true while the last operation could not reach AWS
@@ -123,7 +125,7 @@ func (h Health) Summary() string {
 		case h.InFlight == 1:
 			s += ", 1 call waiting"
 		case h.InFlight > 1:
-			s += fmt.Sprintf(", %d calls waiting", h.InFlight)
+			s += ", " + english.Plural(h.InFlight, "call") + " waiting"
 		}
 		if h.LastError != "" {
 			s += ": " + h.LastError
@@ -157,15 +159,25 @@ type Meter struct {
 	stallAfter time.Duration
 	inflight   map[uint64]time.Time // attempt -> start
 	nextID     uint64
-	throttled  map[string]bool // actions whose last operation ended throttled
+	// throttled: actions whose last operation ended throttled, and when.
+	throttled map[string]time.Time
 }
+
+// ThrottleMemory is how long an action whose last operation ended
+// throttled counts as throttled when no operation of it has run since.
+// Every action ohfp retries is retried well within it (backoffMax, the
+// launch retries' NextAttempt), so a throttle that lasts keeps it set;
+// an action called once in a while (a fleet request, a quota look-up)
+// throttled once does not hold the verdict at degraded until it is
+// called again, maybe hours later.
+const ThrottleMemory = 5 * time.Minute
 
 // NewMeter returns an empty meter on clock c (nil: the wall clock).
 func NewMeter(c clock.Clock) *Meter {
 	if c == nil {
 		c = clock.Real{}
 	}
-	return &Meter{clock: c, stallAfter: DefaultResponseTimeout, inflight: map[uint64]time.Time{}, throttled: map[string]bool{},
+	return &Meter{clock: c, stallAfter: DefaultResponseTimeout, inflight: map[uint64]time.Time{}, throttled: map[string]time.Time{},
 		h: Health{Calls: map[string]int{}, Errors: map[string]int{}, Throttles: map[string]int{}, Timeouts: map[string]int{}}}
 }
 
@@ -187,8 +199,10 @@ func (hs *Meter) snapshot() Health {
 		h.RetryIn = max(0, h.RetryAt.Sub(now))
 	}
 	h.ThrottledActions = nil
-	for op := range hs.throttled {
-		h.ThrottledActions = append(h.ThrottledActions, op)
+	for op, at := range hs.throttled {
+		if now.Sub(at) < ThrottleMemory {
+			h.ThrottledActions = append(h.ThrottledActions, op)
+		}
 	}
 	sort.Strings(h.ThrottledActions)
 	h.Throttled = len(h.ThrottledActions) > 0
@@ -305,7 +319,7 @@ func (hs *Meter) operation(op string, err error) {
 		hs.h.Failures++
 		hs.h.Credentials = false
 		if kind == provider.Throttled {
-			hs.throttled[op] = true
+			hs.throttled[op] = hs.clock.Now()
 			hs.h.Unreachable, hs.h.Failing = false, false
 		} else {
 			delete(hs.throttled, op)

@@ -39,6 +39,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/autoscaling"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/pricing"
+	"github.com/aws/aws-sdk-go-v2/service/servicequotas"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 
@@ -143,8 +144,9 @@ type Provider struct {
 	fleet    fleetAPI // the same EC2 client: fleets, Spot Fleet, launch templates
 	asg      asgAPI
 	ssm      ssmAPI
-	sqs      sqsAPI  // the event queue (events.go)
-	limits   *limits // nil: no client-side rate limiting
+	sqs      sqsAPI   // the event queue (events.go)
+	quotas   quotaAPI // Service Quotas, for ohfp check (quotas.go)
+	limits   *limits  // nil: no client-side rate limiting
 	health   *Meter
 	capmem   *CapacityMemory // nil: capacity memory off
 	timeouts timeouts
@@ -272,6 +274,10 @@ func New(ctx context.Context, s Settings, logger *slog.Logger) (*Provider, error
 	pcfg := cfg.Copy()
 	pcfg.Region = DefaultPricingRegion
 	pcfg.APIOptions = append(pcfg.APIOptions[:len(pcfg.APIOptions):len(pcfg.APIOptions)], p.instrumentSide)
+	// Service Quotas serves ohfp check only: a refusal there says what the
+	// check cannot tell, not that AWS is failing.
+	scfg := cfg.Copy()
+	scfg.APIOptions = append(scfg.APIOptions[:len(scfg.APIOptions):len(scfg.APIOptions)], p.instrumentSide)
 	cfg.APIOptions = append(cfg.APIOptions, p.instrument)
 	p.cfg = cfg
 	p.prices.region = cfg.Region
@@ -293,6 +299,7 @@ func New(ctx context.Context, s Settings, logger *slog.Logger) (*Provider, error
 	qcfg.APIOptions = nil
 	p.sqs = sqs.NewFromConfig(qcfg, func(o *sqs.Options) { endpoint(&o.BaseEndpoint) })
 	p.prices.spot = ec2c
+	p.quotas = servicequotas.NewFromConfig(scfg, func(o *servicequotas.Options) { endpoint(&o.BaseEndpoint) })
 	if p.prices.mode == PricingAPI {
 		p.prices.list = pricing.NewFromConfig(pcfg, func(o *pricing.Options) {
 			endpoint(&o.BaseEndpoint)

@@ -97,15 +97,8 @@ func (p *Provider) runInstancesInput(ctx context.Context, spec provider.LaunchSp
 	if len(t.SecurityGroupIDs) > 0 {
 		in.SecurityGroupIds = append([]string(nil), t.SecurityGroupIDs...)
 	}
-	if nics := networkInterfaces(t); len(nics) > 0 {
-		// EC2 takes the subnet and groups on the interfaces, not beside them.
-		for _, n := range nics {
-			n.SubnetId = in.SubnetId
-			in.NetworkInterfaces = append(in.NetworkInterfaces, types.InstanceNetworkInterfaceSpecification{
-				DeviceIndex: n.DeviceIndex, NetworkCardIndex: n.NetworkCardIndex, InterfaceType: n.InterfaceType,
-				SubnetId: n.SubnetId, Groups: n.Groups, DeleteOnTermination: n.DeleteOnTermination,
-			})
-		}
+	if nics := instanceNICs(t, in.SubnetId); len(nics) > 0 {
+		in.NetworkInterfaces = nics
 		in.SubnetId, in.SecurityGroupIds = nil, nil
 	}
 	if t.PlacementGroupName != "" || t.Tenancy != "" {
@@ -167,6 +160,20 @@ func (p *Provider) runInstancesInput(ctx context.Context, spec provider.LaunchSp
 		in.ClientToken = aws.String(spec.ClientToken)
 	}
 	return in, nil
+}
+
+// instanceNICs is the template's network interfaces as RunInstances takes
+// them, in subnet (nil: the default): EC2 takes the subnet and groups on
+// the interfaces, not beside them. None without interfaceType.
+func instanceNICs(t *template.Template, subnet *string) []types.InstanceNetworkInterfaceSpecification {
+	var out []types.InstanceNetworkInterfaceSpecification
+	for _, n := range networkInterfaces(t) {
+		out = append(out, types.InstanceNetworkInterfaceSpecification{
+			DeviceIndex: n.DeviceIndex, NetworkCardIndex: n.NetworkCardIndex, InterfaceType: n.InterfaceType,
+			SubnetId: subnet, Groups: n.Groups, DeleteOnTermination: n.DeleteOnTermination,
+		})
+	}
+	return out
 }
 
 // instanceProfile is the template's instanceProfile as EC2 takes it: an

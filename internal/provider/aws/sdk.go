@@ -5,13 +5,22 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/service/autoscaling"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	"github.com/aws/aws-sdk-go-v2/service/servicequotas"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 )
 
-// ec2API lists the EC2 operations ohfp calls, and nothing else, so that
-// tests can stand in for EC2 with a small fake (as karpenter-provider-aws
-// does in pkg/aws/sdk.go). Fleet and Spot Fleet support add their
-// operations here.
+// The AWS operations ohfp calls, and nothing else, so that tests can
+// stand in for a service with a small fake (as karpenter-provider-aws does
+// in pkg/aws/sdk.go). The EC2 client is split by concern, so that a fake
+// implements only what its test uses: ec2API (instances, types, images,
+// Spot requests), fleetAPI (EC2 Fleet, Spot Fleet, launch templates,
+// CreateTags), spotPriceAPI (pricing.go) and DescribeInstanceStatus, which
+// InstanceHealth asks of the ec2API client by type assertion (with a fake
+// that lacks it, InstanceHealth answers a Fatal error). Auto Scaling is
+// asgAPI, Systems Manager ssmAPI, Service Quotas quotaAPI (below), SQS
+// sqsAPI (events.go), the Price List pricingAPI (pricing.go).
+
+// ec2API lists the EC2 instance operations ohfp calls.
 type ec2API interface {
 	RunInstances(ctx context.Context, in *ec2.RunInstancesInput, optFns ...func(*ec2.Options)) (*ec2.RunInstancesOutput, error)
 	DescribeInstances(ctx context.Context, in *ec2.DescribeInstancesInput, optFns ...func(*ec2.Options)) (*ec2.DescribeInstancesOutput, error)
@@ -22,8 +31,9 @@ type ec2API interface {
 }
 
 // fleetAPI lists the EC2 operations of EC2 Fleet, Spot Fleet and launch
-// templates. It is the same EC2 client as ec2API, kept apart so that the
-// RunInstances fakes need not implement it.
+// templates, and CreateTags (Tag and Retag use it for every API). It is
+// the same EC2 client as ec2API, kept apart so that the RunInstances
+// fakes need not implement it.
 type fleetAPI interface {
 	CreateFleet(ctx context.Context, in *ec2.CreateFleetInput, optFns ...func(*ec2.Options)) (*ec2.CreateFleetOutput, error)
 	DescribeFleets(ctx context.Context, in *ec2.DescribeFleetsInput, optFns ...func(*ec2.Options)) (*ec2.DescribeFleetsOutput, error)
@@ -58,7 +68,13 @@ type ssmAPI interface {
 	GetParameter(ctx context.Context, in *ssm.GetParameterInput, optFns ...func(*ssm.Options)) (*ssm.GetParameterOutput, error)
 }
 
+// quotaAPI lists the Service Quotas operations ohfp calls (ohfp check).
+type quotaAPI interface {
+	GetServiceQuota(ctx context.Context, in *servicequotas.GetServiceQuotaInput, optFns ...func(*servicequotas.Options)) (*servicequotas.GetServiceQuotaOutput, error)
+}
+
 var (
+	_ quotaAPI = (*servicequotas.Client)(nil)
 	_ ec2API   = (*ec2.Client)(nil)
 	_ ssmAPI   = (*ssm.Client)(nil)
 	_ fleetAPI = (*ec2.Client)(nil)

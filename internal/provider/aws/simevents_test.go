@@ -92,7 +92,7 @@ func TestSimEventQueue(t *testing.T) {
 			problems[m.Problem]++
 		}
 		for _, e := range m.Events {
-			got[e.Kind.String()+" "+e.InstanceIDs[0]+" "+e.State] = e
+			got[e.Kind.String()+" "+e.InstanceIDs[0]+" "+string(e.State)] = e
 		}
 	}
 	for _, k := range []string{"interruption " + a + " ", "rebalance " + b + " ", "state-change " + c + " shutting-down", "scheduled " + b + " "} {

@@ -44,7 +44,7 @@ func TestSimSpotInterruptionNotice(t *testing.T) {
 	if err := r.InterruptSpot(victim.ID); err != nil {
 		t.Fatal(err)
 	}
-	check := func(when string, wantState string) {
+	check := func(when string, wantState provider.State) {
 		t.Helper()
 		srs, err := p.SpotRequests(ctx, sirs)
 		if err != nil {
