@@ -412,6 +412,25 @@
 // first minutes), nothing fails a check by itself, and a scheduled event
 // never acts (the instance is not retired at notBefore).
 //
+// Instance type offerings (offerings.go). DescribeInstanceTypeOfferings
+// (EC2 API Reference, https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_DescribeInstanceTypeOfferings.html):
+// "Lists the instance types that are offered for the specified location.
+// If no location is specified, the default is to list the instance types
+// that are offered in the current Region." LocationType region (the
+// default), availability-zone or availability-zone-id (outpost is refused
+// here: the region has none); filters instance-type and location (another
+// is refused, as every describe's unknown filter); MaxResults 5-1000 and
+// NextToken; each item instanceType, locationType, location
+// (instanceTypeOfferingSet). A type the region does not have matches no
+// offering: an empty list, not an error (the call filters, it does not
+// look an id up). Every type of the region is offered in each of its
+// zones. ohfp check asks it per template for the types in the zones of
+// its subnets. DescribeImages, DescribeSubnets and DescribeSecurityGroups
+// by id answer InvalidAMIID.NotFound, InvalidSubnetID.NotFound and
+// InvalidGroup.NotFound for an id that does not exist (API Reference,
+// "Error codes"); ohfp check asks each id on its own, so that one unknown
+// id does not hide another.
+//
 // Prices (pricing.go; the /_sim/prices lever, SetPrices). Spot price
 // history follows the EC2 API Reference, "DescribeSpotPriceHistory": the
 // changes between StartTime and EndTime (default now) for each instance

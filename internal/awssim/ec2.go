@@ -18,6 +18,7 @@ func (r *Region) registerEC2() {
 	r.ec2["DescribeImages"] = r.describeImages
 	r.ec2["DescribeSubnets"] = r.describeSubnets
 	r.ec2["DescribeSecurityGroups"] = r.describeSecurityGroups
+	r.ec2["DescribeInstanceTypeOfferings"] = r.describeInstanceTypeOfferings
 	r.ec2["CreateLaunchTemplate"] = r.createLaunchTemplate
 	r.ec2["CreateLaunchTemplateVersion"] = r.createLaunchTemplateVersion
 	r.ec2["DescribeLaunchTemplates"] = r.describeLaunchTemplates
