@@ -234,6 +234,10 @@ type CloudHealth struct {
 	// Credentials: the last operation failed for want of valid
 	// credentials (none found, expired, refused by AWS).
 	Credentials bool `json:"credentials,omitempty"`
+	// CredentialScript: the provider's credential script (IBM's
+	// AWS_CREDENTIAL_SCRIPT) failed its last run, and why; the last good
+	// credentials are in use until they expire.
+	CredentialScript string `json:"credentialScript,omitempty"`
 	// ThrottledActions are the actions whose last operation ended
 	// throttled, after the SDK's retries.
 	ThrottledActions    []string       `json:"throttledActions,omitempty"`

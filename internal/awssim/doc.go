@@ -112,6 +112,25 @@
 // ID that is not valid, an error is returned"), which is why callers that
 // must not fail on a purged id describe through the instance-id filter.
 //
+// Taking over IBM's plugin's hosts (reconcile/takeover.go) relies on the
+// two rules above and on eventual consistency below: instances named by
+// IBM's state file are described through the instance-id filter (a purged
+// one is simply absent, never an error), a CreateTags refused with
+// InvalidInstanceID.NotFound is asked again rather than taken as gone,
+// and the tags written are folded in from memory, not looked up through
+// the tag filters, which lag the write.
+//
+// Credential scripts (provider/aws/credscript.go) print what the SDKs'
+// credential_process prints: AWS SDKs and Tools Reference Guide,
+// "credential_process"
+// (https://docs.aws.amazon.com/sdkref/latest/guide/setting-global-credential_process.html):
+// JSON with Version 1, AccessKeyId, SecretAccessKey, SessionToken and
+// Expiration, "ISO8601 timestamp for when the credentials expire"; the
+// SDK's aws.CredentialsCache asks the provider again once they expire
+// (less its ExpiryWindow). awssim reads only the access key id of each
+// signature (GET /_sim/actions), which is how tests see which
+// credentials signed a call; it does not expire them.
+//
 // Spot interruptions (spot.go, interruptSpot; the InterruptSpot lever).
 // EC2 User Guide, "Spot request status"
 // (https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/spot-request-status.html

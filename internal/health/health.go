@@ -31,10 +31,10 @@ const (
 //     provider can work (every one lacks valid credentials, cannot reach
 //     AWS, or AWS does not answer it);
 //   - degraded: some provider cannot work, or AWS throttles or fails (5xx)
-//     a provider's calls, the last pass failed, passes lag (none finished
-//     within half of bound), the disk refused records, or a template's
-//     failure breaker stopped it (HF gets no hosts from it until it is
-//     re-armed);
+//     a provider's calls, or its credential script fails, the last pass
+//     failed, passes lag (none finished within half of bound), the disk
+//     refused records, or a template's failure breaker stopped it (HF gets
+//     no hosts from it until it is re-armed);
 //   - healthy: none of these.
 func Assess(st apitype.Status, now time.Time, bound time.Duration) apitype.Health {
 	h := apitype.Health{Providers: map[string]string{}}
@@ -148,6 +148,8 @@ func provider(c apitype.CloudHealth) (level int, why string) {
 		return CodeDegraded, what
 	case c.Failing:
 		return CodeDegraded, "AWS failing (server errors): " + c.LastError
+	case c.CredentialScript != "":
+		return CodeDegraded, "credential script failing (the last good credentials are used until they expire): " + c.CredentialScript
 	}
 	return CodeHealthy, ""
 }

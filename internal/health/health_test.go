@@ -33,6 +33,10 @@ func TestAssess(t *testing.T) {
 		{"one provider without credentials", func(s *apitype.Status) {
 			s.AWS["a"] = apitype.CloudStatus{Health: apitype.CloudHealth{Credentials: true, LastError: "no EC2 IMDS role found"}}
 		}, now, apitype.Degraded, "no valid AWS credentials"},
+		{"credential script failing, last good credentials in use", func(s *apitype.Status) {
+			s.AWS["a"] = apitype.CloudStatus{Health: apitype.CloudHealth{CredentialScript: "credential script /opt/fed.sh failed (exit status 1): no SSO session"}}
+			s.AWS["b"] = apitype.CloudStatus{Health: apitype.CloudHealth{CredentialScript: "credential script /opt/fed.sh did not finish within 30s"}}
+		}, now, apitype.Degraded, "provider a: credential script failing (the last good credentials are used until they expire): credential script /opt/fed.sh failed (exit status 1): no SSO session"},
 		{"no provider can work", func(s *apitype.Status) {
 			s.AWS["a"] = apitype.CloudStatus{Health: apitype.CloudHealth{Credentials: true}}
 			s.AWS["b"] = apitype.CloudStatus{Health: apitype.CloudHealth{NotAnswering: true, NotAnsweringSeconds: 120}}
