@@ -3,7 +3,7 @@ package provision
 import (
 	"context"
 	"errors"
-	"github.com/ohfp/ohfp/internal/store/storetest"
+	"github.com/ohfp/ohfp/internal/state/statetest"
 	"slices"
 	"strings"
 	"sync"
@@ -73,7 +73,7 @@ type fixture struct {
 	st    *state.State
 	pv    *Provisioner
 	cloud *launchCloud
-	kv    *storetest.FaultKV
+	kv    *statetest.FaultKV
 	clk   *clock.Fake
 }
 
@@ -84,7 +84,7 @@ func newFixture(t *testing.T) *fixture {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { mem.Close() })
-	kv := storetest.NewFaultKV(mem)
+	kv := statetest.NewFaultKV(mem)
 	cloud := &launchCloud{kv: kv}
 	clk := clock.NewFake(t0)
 	st, err := state.New(state.Options{ClusterID: "c1", Store: kv, Clock: clk, Providers: []state.ProviderConfig{

@@ -2,7 +2,7 @@ package service
 
 import (
 	"errors"
-	"github.com/ohfp/ohfp/internal/store/storetest"
+	"github.com/ohfp/ohfp/internal/state/statetest"
 	"strings"
 	"testing"
 	"time"
@@ -27,7 +27,7 @@ var attrs = template.Attributes{{Name: "type", Type: "String", Value: "X86_64"},
 type fixture struct {
 	sv  *Service
 	st  *state.State
-	kv  *storetest.FaultKV
+	kv  *statetest.FaultKV
 	clk *clock.Fake
 }
 
@@ -40,7 +40,7 @@ func newFixture(t *testing.T) *fixture {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st0.Close() })
-	kv := storetest.NewFaultKV(st0)
+	kv := statetest.NewFaultKV(st0)
 	clk := clock.NewFake(t0)
 	st, err := state.New(state.Options{ClusterID: "c1", Store: kv, Clock: clk, Providers: []state.ProviderConfig{
 		{Name: "aws", Cloud: noCloud{}, Templates: []template.Template{

@@ -1,4 +1,5 @@
-package storetest
+// Package statetest holds test doubles for the state's store.
+package statetest
 
 import (
 	"sync"
