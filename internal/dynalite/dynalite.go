@@ -156,8 +156,25 @@ type Server struct {
 	Endpoint string // http://127.0.0.1:PORT
 
 	cmd      *exec.Cmd
+	stderr   *syncBuffer
 	stopOnce sync.Once
+	stopped  bool // Stop was called (under stopOnce)
 	exited   chan struct{}
+}
+
+// Died says how the server ended when it ended before Stop (a crash, a
+// signal from elsewhere), with the tail of its standard error; "" while
+// it runs or once Stop ended it.
+func (s *Server) Died() string {
+	select {
+	case <-s.exited:
+	default:
+		return ""
+	}
+	if s.stopped {
+		return ""
+	}
+	return fmt.Sprintf("%s\n%s", s.cmd.ProcessState, tail([]byte(s.stderr.String()), 20))
 }
 
 // startTimeout bounds how long Start waits for the server to listen when
@@ -209,7 +226,7 @@ func start(ctx context.Context, cli string) (*Server, error) {
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("dynalite: starting node %s: %w", cli, err)
 	}
-	s := &Server{Endpoint: "http://127.0.0.1:" + strconv.Itoa(port), cmd: cmd, exited: make(chan struct{})}
+	s := &Server{Endpoint: "http://127.0.0.1:" + strconv.Itoa(port), cmd: cmd, stderr: &stderr, exited: make(chan struct{})}
 	listening := make(chan struct{})
 	go func() {
 		sc := bufio.NewScanner(stdout)
@@ -260,6 +277,11 @@ func start(ctx context.Context, cli string) (*Server, error) {
 // be called more than once.
 func (s *Server) Stop() {
 	s.stopOnce.Do(func() {
+		select {
+		case <-s.exited:
+		default:
+			s.stopped = true
+		}
 		if s.cmd.Process != nil {
 			// The negative pid names the process group (Setpgid).
 			syscall.Kill(-s.cmd.Process.Pid, syscall.SIGKILL)

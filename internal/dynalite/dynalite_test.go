@@ -105,14 +105,42 @@ func TestStartStop(t *testing.T) {
 		t.Fatalf("ListTables: %d %s", resp.StatusCode, body)
 	}
 	pid := s.cmd.Process.Pid
+	if why := s.Died(); why != "" {
+		t.Fatalf("running, yet Died says %q", why)
+	}
 	s.Stop()
 	s.Stop() // twice is fine
+	if why := s.Died(); why != "" {
+		t.Fatalf("stopped by Stop, yet Died says %q", why)
+	}
 	if c, err := net.DialTimeout("tcp", strings.TrimPrefix(s.Endpoint, "http://"), time.Second); err == nil {
 		c.Close()
 		t.Fatal("server still accepts connections after Stop")
 	}
 	if err := syscall.Kill(pid, 0); err == nil {
 		t.Fatalf("node (pid %d) still running after Stop", pid)
+	}
+}
+
+// A server killed from elsewhere is reported by Died, with how it ended.
+func TestDied(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cli, err := Install(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := Start(ctx, cli)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Stop()
+	if err := s.cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	<-s.exited
+	if why := s.Died(); !strings.Contains(why, "killed") {
+		t.Fatalf("Died = %q, want how node ended (signal: killed)", why)
 	}
 }
 

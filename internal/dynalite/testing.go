@@ -22,6 +22,13 @@ func StartT(tb testing.TB) string {
 	if err != nil {
 		tb.Fatalf("starting dynalite for this test: %v", err)
 	}
-	tb.Cleanup(s.Stop)
+	tb.Cleanup(func() {
+		// A test whose table stopped answering says whether dynalite
+		// died under it, and how.
+		if why := s.Died(); why != "" {
+			tb.Logf("dynalite (%s) had exited before the test ended: %s", s.Endpoint, why)
+		}
+		s.Stop()
+	})
 	return s.Endpoint
 }
