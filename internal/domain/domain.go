@@ -457,6 +457,11 @@ func AcquireStatus(r *Request, machines []*Machine) (status hf.Status, message s
 		// visibility grace.
 		return hf.StatusRunning, fmt.Sprintf("%d of %d units found in the cloud; waiting for the others to show", units, r.Units)
 	}
+	if units < r.Units && r.Shortfall == "" && r.Handle != "" && r.HandleCapped && r.FallbackUnits == 0 {
+		// Capped by a cancel at what the cloud counted; EC2 shows the
+		// rest a while after.
+		return hf.StatusRunning, fmt.Sprintf("%d of %d units running; %s capped, waiting for EC2 to show what it launched", units, r.Units, r.Handle)
+	}
 	if units < r.Units && r.Shortfall == "" && (r.Handle != "" || r.FallbackUnits > 0) {
 		// A fleet or group still working towards its target.
 		return hf.StatusRunning, fmt.Sprintf("%d of %d units running; waiting for %s to launch the rest", units, r.Units, r.Handle)

@@ -168,7 +168,7 @@ func TestCancelCapsTheFleet(t *testing.T) {
 	h.cloud.settle()
 	h.reconcile()
 	ans, err := h.e.Cancel(id, false, root)
-	if err != nil || !strings.Contains(ans.Message, "fleet-1 is capped at the 2 units that came") {
+	if err != nil || !strings.Contains(ans.Message, "caps it at what has come as AWS counts it then (2 of 8 units shown by EC2 so far)") {
 		t.Fatalf("cancel: %+v %v", ans, err)
 	}
 	h.reconcile()
@@ -211,5 +211,107 @@ func TestRequestsShowRecentlyFinished(t *testing.T) {
 	h.reconcile()
 	if st := h.e.StatusReport(); st.LiveMachines != 0 || st.Machines["terminated"] != 2 {
 		t.Fatalf("status after the console terminated both: live %d, by state %v", st.LiveMachines, st.Machines)
+	}
+}
+
+// hideFleet makes the instances fleet h launched so far invisible to
+// List and Describe (EC2's eventual consistency), or visible again.
+func hideFleet(fc *fleetCloud, h string, hide bool) {
+	fc.mu.Lock()
+	defer fc.mu.Unlock()
+	if fc.hidden == nil {
+		fc.hidden = map[string]bool{}
+	}
+	for id, in := range fc.insts {
+		if in.Handle == h {
+			fc.hidden[id] = hide
+		}
+	}
+}
+
+// A cancel that lands while the fleet's instances are launched but not
+// visible yet (eventual consistency): the fleet is capped at what AWS
+// counts when the cap is applied, not at the 0 units ohfp had seen; the
+// request waits for those to show, keeps them, and neither its message
+// nor its history says anything false (issue 18, finding 1).
+func TestCancelFleetCapsAtWhatAWSCounts(t *testing.T) {
+	h, fc := newFleetHarness(t)
+	id := h.request("Fleet-weighted", 8)
+	h.provision()
+	fc.fill("fleet-1", 2) // 4 units AWS launched, not visible yet
+	hideFleet(fc, "fleet-1", true)
+	h.reconcile()
+	ans, err := h.e.Cancel(id, false, root)
+	if err != nil || strings.Contains(ans.Message, "at the 0") || !strings.Contains(ans.Message, "as AWS counts") {
+		t.Fatalf("cancel: %+v %v; must not promise a count ohfp has not seen from AWS", ans, err)
+	}
+	h.reconcile()
+	if !fc.has("Cap fleet-1 4") || fc.has("Cap fleet-1 0") {
+		t.Fatalf("calls %v: the fleet must be capped at the 4 units AWS counts", fc.calls)
+	}
+	if st := h.status(id); st.Status != hf.StatusRunning {
+		t.Fatalf("capped with 4 units not yet visible: %+v; the request must wait for them", st)
+	}
+	hideFleet(fc, "fleet-1", false)
+	h.cloud.settle()
+	h.reconcile()
+	h.reconcile()
+	st := h.status(id)
+	if st.Status != hf.StatusCompleteWithError || len(st.Machines) != 2 || !strings.Contains(st.Message, "4 of 8 units running") || !strings.Contains(st.Message, "cancelled by the operator") {
+		t.Fatalf("after the cap: %+v", st)
+	}
+	for _, m := range st.Machines {
+		if m.Result != hf.ResultSucceed {
+			t.Fatalf("machine %+v: what the capped fleet launched is HF's", m)
+		}
+	}
+	if fc.has("Terminate") {
+		t.Fatalf("calls %v: nothing the fleet launched before the cap is terminated", fc.calls)
+	}
+	h.restart()
+	shown, err := h.e.Show(id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var texts []string
+	for _, n := range shown.Request.History {
+		texts = append(texts, n.Text)
+	}
+	all := strings.Join(texts, " | ")
+	if !strings.Contains(all, "capped at 4 units") || strings.Contains(all, "at the 0") || strings.Contains(all, "capped at 0") {
+		t.Fatalf("history %q: must say the fleet was capped at 4 units, not at 0", all)
+	}
+}
+
+// The fleet reached its target before the cap landed: nothing is capped
+// or terminated (the units are HF's, paid for and usable), the request
+// completes, and its history says the cancel came too late and how to
+// return them.
+func TestCancelFleetTooLate(t *testing.T) {
+	h, fc := newFleetHarness(t)
+	id := h.request("Fleet-weighted", 8)
+	h.provision()
+	fc.fill("fleet-1", 4) // all 8 units, not visible yet
+	hideFleet(fc, "fleet-1", true)
+	h.reconcile()
+	if _, err := h.e.Cancel(id, false, root); err != nil {
+		t.Fatal(err)
+	}
+	h.reconcile()
+	if fc.has("Cap fleet-1") {
+		t.Fatalf("calls %v: a fleet that reached its target is not capped", fc.calls)
+	}
+	hideFleet(fc, "fleet-1", false)
+	h.cloud.settle()
+	h.reconcile()
+	h.reconcile()
+	st := h.status(id)
+	if st.Status != hf.StatusComplete || len(st.Machines) != 4 || fc.has("Terminate") {
+		t.Fatalf("after a cancel that came too late: %+v, calls %v", st, fc.calls)
+	}
+	shown, _ := h.e.Show(id)
+	last := shown.Request.History[len(shown.Request.History)-1]
+	if !strings.Contains(last.Text, "too late") || !strings.Contains(last.Text, "ohfp return --request "+id) {
+		t.Fatalf("history %+v: must say the cancel came too late and how to return the machines", shown.Request.History)
 	}
 }

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/ohfp/ohfp/internal/domain"
+	"github.com/ohfp/ohfp/internal/english"
 	"github.com/ohfp/ohfp/internal/hf"
 	"github.com/ohfp/ohfp/internal/lowprio"
 	"github.com/ohfp/ohfp/internal/provider"
@@ -346,7 +347,7 @@ func (rc *Reconciler) inFlightLocked(name string) (ids, reqs []string) {
 		if r.Provider != name || r.Kind != domain.KindAcquire || r.Final() {
 			continue
 		}
-		if r.Handle != "" && !r.HandleCapped || r.Phase == domain.PhaseQueued && r.Attempts > 0 {
+		if r.Handle != "" && (!r.HandleCapped || rc.capAwaitedLocked(r)) || r.Phase == domain.PhaseQueued && r.Attempts > 0 {
 			reqs = append(reqs, r.ID)
 		}
 	}
@@ -839,7 +840,7 @@ func (rc *Reconciler) reconcileFleets(ctx context.Context, p *state.Provider) {
 		if r.Kind != domain.KindAcquire || r.Provider != p.Cfg.Name || r.Handle == "" || r.HandleDeleted {
 			continue
 		}
-		if !r.Final() && !r.HandleCapped {
+		if !r.Final() && (!r.HandleCapped || rc.capAwaitedLocked(r)) {
 			poll = append(poll, r.Handle)
 			continue
 		}
@@ -895,14 +896,21 @@ func (rc *Reconciler) judgeFleets(ctx context.Context, p *state.Provider, fl pro
 		why  string
 	}
 	var caps []capJob
+	var changed []*domain.Request
 	rc.st.Mu.Lock()
 	for _, r := range rc.st.Requests {
 		st, ok := sts[r.Handle]
-		if !ok || r.Final() || r.HandleCapped || r.Provider != p.Cfg.Name {
+		if !ok || r.Final() || r.Provider != p.Cfg.Name {
 			continue
 		}
 		units, executing := rc.st.UnitsLocked(r)
 		if units >= r.Units {
+			continue
+		}
+		if r.HandleCapped {
+			if rc.capAwaitedLocked(r) && rc.capSettledLocked(r, st, units, executing, now) {
+				changed = append(changed, r)
+			}
 			continue
 		}
 		cancelled := rc.st.HasNoteLocked(r.ID, state.NoteCancel)
@@ -910,8 +918,19 @@ func (rc *Reconciler) judgeFleets(ctx context.Context, p *state.Provider, fl pro
 		errs := strings.Join(st.Errors, "; ")
 		var why string
 		switch {
+		case cancelled && (st.NotFound || st.Fulfilled >= r.Units) && !st.Gone:
+			// Not visible yet: its count is not known, so nothing is
+			// capped at a guess. Reached its target (as the cloud counts,
+			// before EC2 shows it all): nothing to cap; the request
+			// completes as the units show, and its history says the
+			// cancel came too late (state.FinishLocked).
+			continue
 		case cancelled:
-			why = "cancelled by the operator"
+			// Capped at what came as the cloud counts it, which may be
+			// more than ohfp sees yet; the request then waits for them
+			// (capSettledLocked).
+			caps = append(caps, capJob{r: r, keep: max(units, st.Fulfilled), why: "cancelled by the operator"})
+			continue
 		case st.Gone:
 			why = fmt.Sprintf("%s no longer exists in the cloud", r.Handle)
 		case st.NotFound && now.Sub(r.CreatedAt) > rc.st.Opts.VisibilityGrace:
@@ -936,16 +955,42 @@ func (rc *Reconciler) judgeFleets(ctx context.Context, p *state.Provider, fl pro
 		}
 		caps = append(caps, capJob{r: r, keep: units, why: why})
 	}
+	if len(changed) > 0 {
+		if err := rc.st.Persist(changed, nil); err != nil {
+			rc.st.Log.Error("persist capped fleets' requests", "err", err)
+		}
+	}
 	rc.st.Mu.Unlock()
 
 	for _, c := range caps {
-		if err := fl.Cap(ctx, c.r.Handle, c.keep); err != nil && provider.Retryable(err) {
+		cancelled := c.why == "cancelled by the operator"
+		if err := fl.Cap(ctx, c.r.Handle, c.keep); err != nil && (provider.Retryable(err) || cancelled) {
+			// A cancel's cap is retried whatever the error: marking the
+			// fleet capped when it was not would let it launch on.
 			rc.st.Log.Warn("capping fleet failed; will retry", "handle", c.r.Handle, "err", err)
 			continue
 		}
 		rc.st.Mu.Lock()
 		r := c.r
 		r.HandleCapped = true
+		if cancelled {
+			// The request waits for what the cloud counted to show
+			// (capSettledLocked); its history says so now.
+			units, _ := rc.st.UnitsLocked(r)
+			text := fmt.Sprintf("%s capped at %s, what AWS counted as launched when the cap was applied", r.Handle, english.Plural(c.keep, "unit"))
+			if c.keep > units {
+				text += fmt.Sprintf(" (%s shown by EC2 so far; the request waits for the rest to show)", english.Plural(units, "unit"))
+			}
+			if err := rc.st.AddNoteLocked(r.ID, state.Note{At: rc.st.Clock.Now(), Who: state.WhoOhfpd, Action: state.NoteCap, Text: text}); err != nil {
+				rc.st.Log.Error("record the fleet cap in the request's history", "request", r.ID, "err", err)
+			}
+			if err := rc.st.Persist([]*domain.Request{r}, nil); err != nil {
+				rc.st.Log.Error("persist fleet cap", "err", err)
+			}
+			rc.st.Log.Warn("fleet capped: the operator cancelled its request", "request", r.ID, "handle", r.Handle, "units", c.keep, "asked", r.Units)
+			rc.st.Mu.Unlock()
+			continue
+		}
 		tpl := p.Templates[r.TemplateID]
 		fallback := false
 		if tpl != nil {
@@ -968,6 +1013,25 @@ func (rc *Reconciler) judgeFleets(ctx context.Context, p *state.Provider, fl pro
 		rc.st.Mu.Unlock()
 		rc.st.KickLaunch()
 	}
+}
+
+// capAwaitedLocked reports whether r's fleet was capped by a cancel and
+// the request still waits for what the cloud counted to show. Called with
+// Mu held.
+func (rc *Reconciler) capAwaitedLocked(r *domain.Request) bool {
+	return r.HandleCapped && r.Shortfall == "" && r.FallbackUnits == 0 && rc.st.HasNoteLocked(r.ID, state.NoteCancel)
+}
+
+// capSettledLocked ends the wait of a request whose fleet a cancel capped
+// once EC2 shows every unit the cloud counts (st, polled after the cap)
+// or after the visibility grace; it reports whether r changed. Called
+// with Mu held.
+func (rc *Reconciler) capSettledLocked(r *domain.Request, st provider.FleetStatus, units, executing int, now time.Time) bool {
+	if executing > 0 || st.NotFound || units < st.Fulfilled && now.Sub(r.CreatedAt) <= rc.st.Opts.VisibilityGrace {
+		return false
+	}
+	r.Shortfall = "cancelled by the operator"
+	return true
 }
 
 func orText(s, alt string) string {

@@ -29,8 +29,10 @@ func refused(format string, args ...any) error {
 
 // Cancel stops acquire request id from launching more: a launch not yet
 // made (or waiting to be retried) is not made, a launch under way has
-// what it brings terminated, a fleet or group is capped at what came (by
-// the next reconcile pass). With alsoReturn the machines that came are
+// what it brings terminated, a fleet or group is capped at what came as
+// the cloud counts it when the next reconcile pass caps it (one that has
+// already reached its target is left: its request completes, and its
+// history says the cancel came too late). With alsoReturn the machines that came are
 // returned too, as by Return.
 func (sv *Service) Cancel(id string, alsoReturn bool, who string) (apitype.ActionAnswer, error) {
 	sv.st.Admit.Lock()
@@ -81,8 +83,12 @@ func (sv *Service) Cancel(id string, alsoReturn bool, who string) (apitype.Actio
 		}
 		sv.st.FinishLocked(r)
 	case r.Handle != "" && !r.HandleCapped:
+		// What came is counted by the cloud when the cap is applied: EC2
+		// shows a fleet's instances a while after it launched them, so
+		// ohfp's count now may be short (issue 18, finding 1).
 		units, _ := sv.st.UnitsLocked(r)
-		what = fmt.Sprintf("%s is capped at the %s that came, by the next reconcile pass", r.Handle, english.Plural(units, "unit"))
+		what = fmt.Sprintf("%s launches no more: the next reconcile pass caps it at what has come as AWS counts it then (%d of %s shown by EC2 so far), or, if it has reached its target, leaves it (ohfp show %s tells which)",
+			r.Handle, units, english.Plural(r.Units, "unit"), id)
 	default:
 		units, _ := sv.st.UnitsLocked(r)
 		what = fmt.Sprintf("nothing left to launch: %s of %s came", english.Plural(units, "unit"), english.Plural(r.Units, "unit"))
