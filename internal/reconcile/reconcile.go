@@ -960,12 +960,11 @@ func (rc *Reconciler) judgeFleets(ctx context.Context, p *state.Provider, fl pro
 		}
 		caps = append(caps, capJob{r: r, keep: units, why: why})
 	}
-	if len(changed) > 0 {
-		if err := rc.st.Persist(changed, nil); err != nil {
-			rc.st.Log.Error("persist capped fleets' requests", "err", err)
-		}
-	}
+	settled := rc.st.Stage(changed, nil)
 	rc.st.Mu.Unlock()
+	if err := settled.Wait(); err != nil {
+		rc.st.Log.Error("persist capped fleets' requests", "err", err)
+	}
 
 	for _, c := range caps {
 		cancelled := c.why == "cancelled by the operator"
@@ -989,11 +988,12 @@ func (rc *Reconciler) judgeFleets(ctx context.Context, p *state.Provider, fl pro
 			if err := rc.st.AddNoteLocked(r.ID, state.Note{At: rc.st.Clock.Now(), Who: state.WhoOhfpd, Action: state.NoteCap, Text: text}); err != nil {
 				rc.st.Log.Error("record the fleet cap in the request's history", "request", r.ID, "err", err)
 			}
-			if err := rc.st.Persist([]*domain.Request{r}, nil); err != nil {
+			rc.st.Log.Warn("fleet capped: the operator cancelled its request", "request", r.ID, "handle", r.Handle, "units", c.keep, "asked", r.Units)
+			w := rc.st.Stage([]*domain.Request{r}, nil)
+			rc.st.Mu.Unlock()
+			if err := w.Wait(); err != nil {
 				rc.st.Log.Error("persist fleet cap", "err", err)
 			}
-			rc.st.Log.Warn("fleet capped: the operator cancelled its request", "request", r.ID, "handle", r.Handle, "units", c.keep, "asked", r.Units)
-			rc.st.Mu.Unlock()
 			continue
 		}
 		tpl := p.Templates[r.TemplateID]
