@@ -98,7 +98,7 @@ type Request struct {
 	PoolOrder   []int  `json:"poolOrder,omitempty"`
 	LaunchError string `json:"launchError,omitempty"`
 	Shortfall   string `json:"shortfall,omitempty"` // why fewer units came than asked
-	RetryNote   string `json:"retryNote,omitempty"` // e.g. "AWS throttling, retrying in 8 s"
+	RetryNote   string `json:"retryNote,omitempty"` // e.g. "AWS throttling; next attempt at 12:00:08Z"
 	Rebuilt     bool   `json:"rebuilt,omitempty"`   // recreated from cloud tags
 	// UnitsFromTag: Units of a rebuilt request came from its instances'
 	// TagRequestUnits (what HF asked for), not from the instances seen.
