@@ -98,6 +98,10 @@ func TestOperatorReturn(t *testing.T) {
 	if len(rr.Requests) != 1 || rr.Requests[0].Machine != ms[0].Name || rr.Requests[0].GracePeriod != 0 {
 		t.Fatalf("HF must be told the operator took %s back: %+v", ms[0].Name, rr)
 	}
+	// Finding 8: the operator, not the cloud, took it back.
+	if strings.Contains(rr.Message, "by the cloud") || !strings.Contains(rr.Message, "returned by the operator") {
+		t.Fatalf("getReturnRequests' message %q: the operator returned it", rr.Message)
+	}
 	h.provision()
 	if len(h.cloud.terms) != 1 || h.cloud.terms[0][0] != ms[0].MachineID {
 		t.Fatalf("terminations %v", h.cloud.terms)
@@ -107,9 +111,65 @@ func TestOperatorReturn(t *testing.T) {
 		t.Fatalf("history of the return: %+v", shown.Request.History)
 	}
 	// --request: the rest of the request.
-	ans, err = h.e.Return(nil, id, root)
-	if err != nil || !strings.Contains(ans.Message, "Returning 1 machine.") {
-		t.Fatalf("return --request: %+v, %v", ans, err)
+	ans2, err := h.e.Return(nil, id, root)
+	if err != nil || !strings.Contains(ans2.Message, "Returning 1 machine.") {
+		t.Fatalf("return --request: %+v, %v", ans2, err)
+	}
+	// Finding 4: both returns are in the acquire request's history.
+	shown, _ = h.e.Show(id)
+	if len(shown.Request.History) != 2 || !strings.Contains(shown.Request.History[0].Text, ans.ReturnIDs[0]) || !strings.Contains(shown.Request.History[1].Text, ans2.ReturnIDs[0]) ||
+		shown.Request.History[0].Who != root || shown.Request.History[0].Action != "return" {
+		t.Fatalf("the acquire request's history: %+v", shown.Request.History)
+	}
+	// Finding 10: once its machines are gone, its message says so, not
+	// "2 of 2 units running" alone.
+	h.provision()
+	h.cloud.settle()
+	h.reconcile()
+	h.cloud.settle()
+	h.clk.Advance(time.Minute)
+	h.reconcile()
+	if st := h.status(id); st.Status != hf.StatusComplete || !strings.Contains(st.Message, "since then 2 returned and terminated") {
+		t.Fatalf("status of a request whose machines were all returned: %+v", st)
+	}
+}
+
+// A launch whose answer was lost (RunInstances ran): the cancel must not
+// say nothing was launched, the request's message must tell what became
+// of what came, a second cancel must not point at machines there are
+// none of, and cancel --return of it is refused, not logged as a cancel
+// (issue 18, finding 7).
+func TestCancelAfterALostAnswer(t *testing.T) {
+	h := newHarness(t)
+	h.cloud.dropAnswers = 1
+	id := h.request("OnDemand-c5", 2)
+	h.provision() // RunInstances ran; its answer was lost
+	if h.cloud.count() != 2 {
+		t.Fatalf("%d instances; want the 2 the lost answer launched", h.cloud.count())
+	}
+	ans, err := h.e.Cancel(id, false, root)
+	if err != nil || strings.Contains(ans.Message, "will not be made") || strings.Contains(ans.Message, "nothing was launched") {
+		t.Fatalf("cancel after a lost answer: %+v %v", ans, err)
+	}
+	h.clk.Advance(time.Minute)
+	h.reconcile()
+	h.provision()
+	h.cloud.settle()
+	h.clk.Advance(time.Minute)
+	h.reconcile()
+	if len(h.cloud.terms) == 0 {
+		t.Fatalf("what the lost answer launched must be terminated")
+	}
+	st := h.status(id)
+	if st.Status != hf.StatusCompleteWithError || strings.Contains(st.Message, "nothing was launched") || !strings.Contains(st.Message, "2 machines") {
+		t.Fatalf("status after the cancel: %+v", st)
+	}
+	var re *service.RefusedError
+	if _, err := h.e.Cancel(id, false, root); !errors.As(err, &re) || strings.Contains(err.Error(), "--return") {
+		t.Fatalf("a second cancel: %v; there is nothing to return", err)
+	}
+	if _, err := h.e.Cancel(id, true, root); !errors.As(err, &re) {
+		t.Fatalf("cancel --return of a finished request with no live machine: %v; want refused", err)
 	}
 }
 

@@ -369,7 +369,7 @@ func (pv *Provisioner) adoptLaunchedLocked(r *domain.Request, tpl *template.Temp
 		m.LastSeen = time.Time{}
 		if cancelled {
 			m.Result, m.Doomed = hf.ResultFail, true
-			m.Message = "launched after the operator cancelled the request; ohfp terminated it"
+			m.Message = domain.MsgAfterCancel
 			pv.st.Log.Warn("instance launched after its request was cancelled; terminating", "instance", m.ID, "request", r.ID)
 		}
 		changed = append(changed, m)

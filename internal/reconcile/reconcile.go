@@ -407,7 +407,7 @@ func (rc *Reconciler) adoptLocked(p *state.Provider, in *provider.Instance, now 
 		m := rc.st.NewMachineLocked(r, tpl, *in, "", now)
 		m.Result = hf.ResultFail
 		m.Doomed = m.Live()
-		m.Message = "arrived after its request had finished; ohfp terminated it"
+		m.Message = domain.MsgArrivedAfter
 		rc.returnedLocked(p, m, in, now, changedR)
 		changedR[r.ID] = r
 		if m.Live() {

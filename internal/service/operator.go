@@ -50,14 +50,30 @@ func (sv *Service) Cancel(id string, alsoReturn bool, who string) (apitype.Actio
 	}
 	var what string
 	addNote := true
+	live := 0
+	for _, m := range sv.st.MachinesOfLocked(r) {
+		if m != nil && m.Live() && m.ReturnID == "" {
+			live++
+		}
+	}
+	cancelled := sv.st.HasNoteLocked(id, state.NoteCancel)
 	switch {
+	case (r.Final() || cancelled) && live == 0:
+		// Nothing to stop and nothing to return: refused, whether or not
+		// --return was asked, and not logged as a cancel.
+		st := "already finished (" + string(r.Status) + ")"
+		if !r.Final() {
+			st = "already cancelled"
+		}
+		sv.st.Mu.Unlock()
+		return apitype.ActionAnswer{}, refused("request %s %s and has no live machine: there is nothing to stop or return (ohfp show %s)", id, st, id)
 	case r.Final() && !alsoReturn:
 		st := r.Status
 		sv.st.Mu.Unlock()
-		return apitype.ActionAnswer{}, refused("request %s already finished (%s): there is nothing left to stop; ohfp cancel --return %s, or ohfp return --request %s, returns its machines", id, st, id, id)
+		return apitype.ActionAnswer{}, refused("request %s already finished (%s): there is nothing left to stop; ohfp cancel --return %s, or ohfp return --request %s, returns its %s", id, st, id, id, english.Plural(live, "live machine"))
 	case r.Final():
 		what, addNote = "it had already finished", false
-	case sv.st.HasNoteLocked(id, state.NoteCancel):
+	case cancelled:
 		if !alsoReturn {
 			sv.st.Mu.Unlock()
 			return apitype.ActionAnswer{}, refused("request %s was already cancelled; it ends once its fleet is capped (ohfp show %s)", id, id)
@@ -65,10 +81,18 @@ func (sv *Service) Cancel(id string, alsoReturn bool, who string) (apitype.Actio
 		what, addNote = "it was already cancelled", false
 	case r.Phase == domain.PhaseQueued || r.Phase == "":
 		units, _ := sv.st.UnitsLocked(r)
-		if len(r.MachineIDs) == 0 {
+		// A call made whose answer did not come (or under way now) may
+		// have launched: nothing is claimed that ohfp does not know.
+		// Refused calls (throttling, no capacity) launched nothing.
+		unsure := sv.st.Inflight[id] || r.Attempts > 0 && !strings.HasPrefix(r.RetryNote, "AWS throttling") && !strings.HasPrefix(r.RetryNote, "no capacity")
+		if len(r.MachineIDs) == 0 && !unsure {
 			r.Phase = domain.PhaseFailed
 			r.LaunchError = "cancelled by the operator (" + who + "): nothing was launched"
 			what = "its launch will not be made"
+		} else if len(r.MachineIDs) == 0 {
+			r.Phase = domain.PhaseFailed
+			r.LaunchError = "cancelled by the operator (" + who + "): no launch is made after it; what a launch call already made (one under way, or one whose answer was lost) is terminated as EC2 shows it"
+			what = "no launch is made after it; what a launch call already made (one under way, or one whose answer was lost) is terminated as EC2 shows it"
 		} else {
 			r.Phase = domain.PhaseLaunched
 			r.Shortfall = "cancelled by the operator (" + who + ")"
@@ -78,7 +102,7 @@ func (sv *Service) Cancel(id string, alsoReturn bool, who string) (apitype.Actio
 			what += fmt.Sprintf(" (it was being retried after %s)", english.Plural(r.Attempts, "attempt"))
 		}
 		r.RetryNote, r.NextAttempt = "", time.Time{}
-		if sv.st.Inflight[id] {
+		if sv.st.Inflight[id] && len(r.MachineIDs) > 0 {
 			what += "; a launch call under way: what it brings is terminated"
 		}
 		sv.st.FinishLocked(r)

@@ -46,6 +46,9 @@ func (s *State) noteLateCancelLocked(r *domain.Request) {
 // StatusLocked derives the HF status of r. Called with Mu held.
 func (s *State) StatusLocked(r *domain.Request) (hf.Status, string) {
 	if r.Final() {
+		if r.Kind == domain.KindAcquire {
+			return r.Status, r.Message + domain.Since(s.MachinesOfLocked(r))
+		}
 		return r.Status, r.Message
 	}
 	ms := s.MachinesOfLocked(r)
