@@ -930,6 +930,12 @@ func (rc *Reconciler) judgeFleets(ctx context.Context, p *state.Provider, fl pro
 			// completes as the units show, and its history says the
 			// cancel came too late (state.FinishLocked).
 			continue
+		case cancelled && st.Gone:
+			// Deleted in the cloud: nothing left to cap.
+			r.HandleCapped = true
+			r.Shortfall = fmt.Sprintf("cancelled by the operator; %s no longer exists in the cloud", r.Handle)
+			changed = append(changed, r)
+			continue
 		case cancelled:
 			// Capped at what came as the cloud counts it, which may be
 			// more than ohfp sees yet; the request then waits for them
@@ -968,34 +974,22 @@ func (rc *Reconciler) judgeFleets(ctx context.Context, p *state.Provider, fl pro
 
 	for _, c := range caps {
 		cancelled := c.why == "cancelled by the operator"
-		if err := fl.Cap(ctx, c.r.Handle, c.keep); err != nil && (provider.Retryable(err) || cancelled) {
-			// A cancel's cap is retried whatever the error: marking the
-			// fleet capped when it was not would let it launch on.
+		capErr := fl.Cap(ctx, c.r.Handle, c.keep)
+		if err := capErr; err != nil && (provider.Retryable(err) || cancelled && !gone(err, c.r, now, rc.st.Opts.VisibilityGrace)) {
+			// A cancel's cap is retried whatever the error (but the
+			// fleet being gone): marking the fleet capped when it was
+			// not would let it launch on, and its history would say
+			// "capped".
 			rc.st.Log.Warn("capping fleet failed; will retry", "handle", c.r.Handle, "err", err)
+			continue
+		}
+		if cancelled {
+			rc.cancelCapped(c.r, c.keep, capErr)
 			continue
 		}
 		rc.st.Mu.Lock()
 		r := c.r
 		r.HandleCapped = true
-		if cancelled {
-			// The request waits for what the cloud counted to show
-			// (capSettledLocked); its history says so now.
-			units, _ := rc.st.UnitsLocked(r)
-			text := fmt.Sprintf("%s capped at %s, what AWS counted as launched when the cap was applied", r.Handle, english.Plural(c.keep, "unit"))
-			if c.keep > units {
-				text += fmt.Sprintf(" (%s shown by EC2 so far; the request waits for the rest to show)", english.Plural(units, "unit"))
-			}
-			if err := rc.st.AddNoteLocked(r.ID, state.Note{At: rc.st.Clock.Now(), Who: state.WhoOhfpd, Action: state.NoteCap, Text: text}); err != nil {
-				rc.st.Log.Error("record the fleet cap in the request's history", "request", r.ID, "err", err)
-			}
-			rc.st.Log.Warn("fleet capped: the operator cancelled its request", "request", r.ID, "handle", r.Handle, "units", c.keep, "asked", r.Units)
-			w := rc.st.Stage([]*domain.Request{r}, nil)
-			rc.st.Mu.Unlock()
-			if err := w.Wait(); err != nil {
-				rc.st.Log.Error("persist fleet cap", "err", err)
-			}
-			continue
-		}
 		tpl := p.Templates[r.TemplateID]
 		fallback := false
 		if tpl != nil {
@@ -1022,6 +1016,40 @@ func (rc *Reconciler) judgeFleets(ctx context.Context, p *state.Provider, fl pro
 		}
 		rc.st.KickLaunch()
 	}
+}
+
+// cancelCapped records the cap of a cancelled request's fleet at keep
+// units (capErr: the cloud no longer knows the fleet): the request waits
+// for what the cloud counted to show (capSettledLocked), and its history
+// says at how much it was capped now.
+func (rc *Reconciler) cancelCapped(r *domain.Request, keep int, capErr error) {
+	rc.st.Mu.Lock()
+	r.HandleCapped = true
+	if capErr != nil {
+		r.Shortfall = fmt.Sprintf("cancelled by the operator; %s no longer exists in the cloud", r.Handle)
+		rc.st.Log.Warn("a cancelled request's fleet no longer exists", "request", r.ID, "handle", r.Handle, "err", capErr)
+	} else {
+		units, _ := rc.st.UnitsLocked(r)
+		text := fmt.Sprintf("%s capped at %s, what AWS counted as launched when the cap was applied", r.Handle, english.Plural(keep, "unit"))
+		if keep > units {
+			text += fmt.Sprintf(" (%s shown by EC2 so far; the request waits for the rest to show)", english.Plural(units, "unit"))
+		}
+		if err := rc.st.AddNoteLocked(r.ID, state.Note{At: rc.st.Clock.Now(), Who: state.WhoOhfpd, Action: state.NoteCap, Text: text}); err != nil {
+			rc.st.Log.Error("record the fleet cap in the request's history", "request", r.ID, "err", err)
+		}
+		rc.st.Log.Warn("fleet capped: the operator cancelled its request", "request", r.ID, "handle", r.Handle, "units", keep, "asked", r.Units)
+	}
+	w := rc.st.Stage([]*domain.Request{r}, nil)
+	rc.st.Mu.Unlock()
+	if err := w.Wait(); err != nil {
+		rc.st.Log.Error("persist fleet cap", "err", err)
+	}
+}
+
+// gone reports whether err says r's handle is not known to the cloud this
+// long after r was made (before, eventual consistency).
+func gone(err error, r *domain.Request, now time.Time, grace time.Duration) bool {
+	return provider.KindOf(err) == provider.NotFound && now.Sub(r.CreatedAt) > grace
 }
 
 // capAwaitedLocked reports whether r's fleet was capped by a cancel and
