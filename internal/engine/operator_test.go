@@ -375,3 +375,24 @@ func TestCancelFleetTooLate(t *testing.T) {
 		t.Fatalf("history %+v: must say the cancel came too late and how to return the machines", shown.Request.History)
 	}
 }
+
+// cancel --return of a fleet still filling returns what has shown, and
+// says that what EC2 shows later is not returned by it, and how to.
+func TestCancelReturnFleetSaysWhatItLeaves(t *testing.T) {
+	h, fc := newFleetHarness(t)
+	id := h.request("Fleet-weighted", 8)
+	h.provision()
+	fc.fill("fleet-1", 1)
+	h.cloud.settle()
+	h.reconcile()
+	fc.fill("fleet-1", 1)
+	hideFleet(fc, "fleet-1", true)
+	hideFleet(fc, "fleet-1", false) // the first stays visible...
+	fc.mu.Lock()
+	fc.hidden[fc.order[len(fc.order)-1]] = true // ...the second is not shown yet
+	fc.mu.Unlock()
+	ans, err := h.e.Cancel(id, true, root)
+	if err != nil || len(ans.ReturnIDs) != 1 || !strings.Contains(ans.Message, "EC2 shows later are not returned by this: ohfp return --request "+id) {
+		t.Fatalf("cancel --return: %+v %v", ans, err)
+	}
+}

@@ -127,6 +127,7 @@ func (sv *Service) Cancel(id string, alsoReturn bool, who string) (apitype.Actio
 	// this write is done (GetRequestStatus); a launch under way, when it
 	// returns, finds the phase changed and terminates what it brought.
 	w := sv.st.Stage([]*domain.Request{r}, nil)
+	fleetOpen := r.Handle != "" && !r.HandleCapped && !r.Final()
 	var back []string
 	if alsoReturn {
 		for _, m := range sv.st.MachinesOfLocked(r) {
@@ -144,18 +145,25 @@ func (sv *Service) Cancel(id string, alsoReturn bool, who string) (apitype.Actio
 	sv.st.KickLaunch()
 	sv.st.KickReconcile()
 	ans := apitype.ActionAnswer{Message: fmt.Sprintf("request %s cancelled: %s", id, what)}
-	if alsoReturn {
-		if len(back) == 0 {
-			ans.Message += "; no live machine to return"
-			return ans, nil
-		}
-		ret, err := sv.returnAdmitted(back, who, "cancel --return "+id)
-		if err != nil {
-			return ans, err
-		}
-		ans.Message += "; " + ret.Message
-		ans.ReturnIDs = ret.ReturnIDs
+	if !alsoReturn {
+		return ans, nil
 	}
+	// --return returns what has shown; a fleet's instances EC2 shows
+	// later are HF's until returned too.
+	later := ""
+	if fleetOpen {
+		later = fmt.Sprintf("; machines its fleet launched that EC2 shows later are not returned by this: ohfp return --request %s once ohfp show %s says it ended", id, id)
+	}
+	if len(back) == 0 {
+		ans.Message += "; no live machine to return yet" + later
+		return ans, nil
+	}
+	ret, err := sv.returnAdmitted(back, who, "cancel --return "+id)
+	if err != nil {
+		return ans, err
+	}
+	ans.Message += "; " + ret.Message + later
+	ans.ReturnIDs = ret.ReturnIDs
 	return ans, nil
 }
 
