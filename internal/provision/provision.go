@@ -88,6 +88,10 @@ func (pv *Provisioner) ProvisionOnce(ctx context.Context) time.Duration {
 	// The decisions behind these jobs (a return, a doomed machine) may
 	// still be being written: each job waits for them before its call.
 	written := pv.st.WriteMark()
+	tagJobs := pv.dueTagJobsLocked() // tagid.go
+	if d, ok := pv.reclaimDueLocked(now); ok && d < next {
+		next = max(d, 0)
+	}
 	pv.st.Mu.Unlock()
 
 	sort.Slice(launches, func(i, j int) bool { return launches[i].CreatedAt.Before(launches[j].CreatedAt) })
@@ -106,6 +110,13 @@ func (pv *Provisioner) ProvisionOnce(ctx context.Context) time.Duration {
 			defer pv.wg.Done()
 			pv.st.AwaitWrites(written)
 			pv.runJob(ctx, j)
+		}(j)
+	}
+	for _, j := range tagJobs {
+		pv.wg.Add(1)
+		go func(j tagJob) {
+			defer pv.wg.Done()
+			pv.runTagJob(ctx, j)
 		}(j)
 	}
 	return next
@@ -490,6 +501,9 @@ func (pv *Provisioner) dueJobsLocked() []job {
 			continue
 		}
 		switch {
+		case m.WantsTermination() && pv.leftToCloudLocked(m, now):
+			// HF returned it while the cloud reclaims it: the cloud
+			// terminates it (ProvisionOnce wakes at the leeway's end).
 		case m.WantsTermination():
 			j := add(m)
 			j.ids = append(j.ids, m.ID)
@@ -510,6 +524,28 @@ func (pv *Provisioner) dueJobsLocked() []job {
 		out = append(out, *j)
 	}
 	return out
+}
+
+// leftToCloudLocked reports whether machine m, returned by HF, is for now
+// left for the cloud to reclaim (domain.Machine.LeftToCloud) under its
+// provider's spot_terminate_on_reclaim. Called with the state's Mu held.
+func (pv *Provisioner) leftToCloudLocked(m *domain.Machine, now time.Time) bool {
+	p := pv.st.Providers[m.Provider]
+	return p != nil && !p.Cfg.SpotTerminateOnReclaim && m.LeftToCloud(now)
+}
+
+// reclaimDueLocked is how long until the first machine left to the cloud
+// is due for ohfp's own termination (ok false: none waits). Called with
+// the state's Mu held.
+func (pv *Provisioner) reclaimDueLocked(now time.Time) (d time.Duration, ok bool) {
+	for _, m := range pv.st.Machines {
+		if m.WantsTermination() && pv.leftToCloudLocked(m, now) {
+			if left := m.InterruptAt.Add(domain.ReclaimLeeway).Sub(now); !ok || left < d {
+				d, ok = left, true
+			}
+		}
+	}
+	return d, ok
 }
 
 // fleetsOf returns the provider's Fleets side, if it has one. Called with

@@ -340,7 +340,7 @@ func (sv *Service) GetRequestStatus(ids []string) hf.StatusReply {
 	// and a request becomes final once, so the loop ends.
 	for round := 0; ; round++ {
 		sv.st.Mu.RLock()
-		out, mark := sv.requestStatusesLocked(ids, unsettled)
+		out, mark := sv.requestStatusesLocked(ids, unsettled, round == maxStatusRounds)
 		sv.st.Mu.RUnlock()
 		if mark == 0 || round == maxStatusRounds {
 			return out
@@ -350,14 +350,16 @@ func (sv *Service) GetRequestStatus(ids []string) hf.StatusReply {
 }
 
 // maxStatusRounds bounds GetRequestStatus's waits for final statuses
-// being written (one round each); the last answers as memory stands.
-const maxStatusRounds = 8
+// being written (one round each); in the last, a request whose final
+// status is still being written is answered running ("ask again"), never
+// final: HF is told nothing a crash could undo.
+var maxStatusRounds = 8 // a var for a test
 
 // requestStatusesLocked answers getRequestStatus for ids from memory,
 // and returns the mark to wait for (state.AwaitWrites) when a request
 // answered with a final status has a write of its record under way (0:
 // none). Called with Mu held.
-func (sv *Service) requestStatusesLocked(ids []string, unsettled map[string]error) (hf.StatusReply, uint64) {
+func (sv *Service) requestStatusesLocked(ids []string, unsettled map[string]error, last bool) (hf.StatusReply, uint64) {
 	var mark uint64
 	out := hf.StatusReply{Requests: make([]hf.RequestStatus, 0, len(ids))}
 	for _, id := range ids {
@@ -376,7 +378,10 @@ func (sv *Service) requestStatusesLocked(ids []string, unsettled map[string]erro
 			rs = hf.RequestStatus{RequestID: id, Status: hf.StatusRunning, Machines: []hf.Machine{}, Message: msg}
 		}
 		if rs.Status != hf.StatusRunning && sv.st.Requests[id] != nil {
-			if m := sv.st.UnwrittenMark(state.KeyRequest + id); m > mark {
+			if m := sv.st.UnwrittenMark(state.KeyRequest + id); m > 0 && last {
+				rs = hf.RequestStatus{RequestID: id, Status: hf.StatusRunning, Machines: []hf.Machine{},
+					Message: "ohfpd is still writing this request's outcome to its state store; ask again"}
+			} else if m > mark {
 				mark = m
 			}
 		}
@@ -401,11 +406,23 @@ func (sv *Service) requestStatusLocked(id string) hf.RequestStatus {
 		hm := hfMachine(m)
 		if r.Kind == domain.KindReturn {
 			hm.Result = domain.ReturnResult(m)
-			hm.Message = ""
+			hm.Message = sv.leftToCloudNoteLocked(m)
 		}
 		rs.Machines = append(rs.Machines, hm)
 	}
 	return rs
+}
+
+// leftToCloudNoteLocked says, for a returned machine left for the cloud
+// to reclaim (spot_terminate_on_reclaim false), why it still runs and until
+// when; "" otherwise.
+func (sv *Service) leftToCloudNoteLocked(m *domain.Machine) string {
+	p := sv.st.Providers[m.Provider]
+	if p == nil || p.Cfg.SpotTerminateOnReclaim || !m.LeftToCloud(sv.st.Clock.Now()) {
+		return ""
+	}
+	return fmt.Sprintf("AWS is reclaiming this Spot instance (interruption notice at %s): left to AWS; ohfpd terminates it at %s if AWS has not",
+		m.InterruptAt.UTC().Format(time.RFC3339), m.InterruptAt.Add(domain.ReclaimLeeway).UTC().Format(time.RFC3339))
 }
 
 func hfMachine(m *domain.Machine) hf.Machine {
@@ -953,7 +970,7 @@ func shownMachine(m *domain.Machine) *apitype.Machine {
 		Name: m.Name, PrivateIP: m.PrivateIP, PublicIP: m.PublicIP, State: string(m.State), StateReason: m.StateReason,
 		InstanceType: m.InstanceType, Spot: m.Spot, SpotRequest: m.SpotRequest, Weight: m.Weight, LaunchTime: m.LaunchTime,
 		Tags: m.Tags, Result: string(m.Result), Message: m.Message, Doomed: m.Doomed, TerminateSent: m.TerminateSent,
-		Handle: m.Handle, CapacityReleased: m.CapacityReleased, ReclaimedAt: m.ReclaimedAt, InterruptAt: m.InterruptAt,
+		Handle: m.Handle, CapacityReleased: m.CapacityReleased, IDTagged: m.IDTagged, ReclaimedAt: m.ReclaimedAt, InterruptAt: m.InterruptAt,
 		DrainAt: m.DrainAt, DrainBy: m.DrainBy, DrainReason: m.DrainReason,
 		LastSeen: m.LastSeen, EndedAt: m.EndedAt, AZ: m.AZ,
 	}

@@ -55,6 +55,15 @@ type ProviderConfig struct {
 	// provider.HealthChecker.
 	HealthChecks     bool
 	StatusCheckGrace time.Duration
+	// SpotTerminateOnReclaim is IBM's AWS_SPOT_TERMINATE_ON_RECLAIM: a
+	// machine HF returns after a Spot interruption notice is terminated
+	// at once (true), or left for the cloud to take back (false, IBM's
+	// default) until domain.ReclaimLeeway after the notice.
+	SpotTerminateOnReclaim bool
+	// TagInstanceID is IBM's AWS_TAG_InstanceID: once running, each
+	// machine and its volumes are tagged with its own id (Cloud must
+	// implement provider.IDTagger).
+	TagInstanceID bool
 }
 
 // Options configure the core (state, service, provision, reconcile).
@@ -131,7 +140,11 @@ type State struct {
 	// when it is due again (backing off, so a call the cloud keeps
 	// refusing is not made every pass).
 	TermRetry map[string]TermRetry
-	Seq       uint64 // machine creation counter (see domain.Machine.Seq)
+	// TagInflight and TagRetry: the same for the id tags of
+	// ProviderConfig.TagInstanceID.
+	TagInflight map[string]bool
+	TagRetry    map[string]TermRetry
+	Seq         uint64 // machine creation counter (see domain.Machine.Seq)
 	// Holdings counts HF's getReturnRequests calls in this process: each
 	// lists every host HF holds, so calls that leave a request's machines
 	// out are the evidence that HF never learned of it.
@@ -285,6 +298,8 @@ func New(opts Options) (*State, error) {
 		Inflight:      map[string]bool{},
 		TermInflight:  map[string]bool{},
 		TermRetry:     map[string]TermRetry{},
+		TagInflight:   map[string]bool{},
+		TagRetry:      map[string]TermRetry{},
 		ClaimWatch:    map[string]ClaimMark{},
 		ClaimUnsaved:  map[string]error{},
 		Undelivered:   map[string]bool{},

@@ -75,7 +75,6 @@ func run(bin, ref, version, out string) error {
 	footer := fmt.Sprintf(".TH %%s %%s %q %q %q\n", day, "ohfp "+version, "ohfp manual")
 	pages := map[string][]byte{
 		"ohfp.1": helpPage(client, fmt.Sprintf(footer, "OHFP", "1"), []section{
-			{"EXIT STATUS", "0 when the call or command succeeded; otherwise 1, with the reason on standard error (for an HF operation, in HF's JSON {\"message\": ...} on standard output)."},
 			{"FILES", "/run/ohfp/ohfp.sock, the socket of ohfpd. /usr/libexec/ohfp/hf/, HF's provider scripts: symlinks to ohfp named <operation>.sh."},
 			{"SEE ALSO", "ohfpd(8), ohfp.yaml(5); /usr/share/doc/ohfp/README.md, the operator's guide."},
 		}),
