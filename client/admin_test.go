@@ -632,7 +632,7 @@ func TestStatusExitCodes(t *testing.T) {
 				if !regexp.MustCompile(`(?m)` + c.line).MatchString(stdout) {
 					t.Errorf("status lacks %s:\n%s", c.line, stdout)
 				}
-				if !regexp.MustCompile(`(?m)^cloud: +AWS throttling; next launch attempt in [78]s$`).MatchString(stdout) || strings.Count(stdout, "retrying in") > 1 {
+				if !regexp.MustCompile(`(?m)^cloud: +AWS throttling; next launch attempt at \d\d:\d\d:\d\dZ \(in [78]s\)$`).MatchString(stdout) || strings.Count(stdout, "retrying in") > 1 {
 					t.Errorf("status must give one retry time:\n%s", stdout)
 				}
 			}

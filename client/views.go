@@ -173,7 +173,7 @@ func printStatus(inv *invocation, out *output, st apitype.Status) error {
 	cloud := st.CloudNote
 	if !st.NextRetry.IsZero() {
 		// The one retry time: when the next launch is due.
-		cloud = orText(cloud, "a launch failed") + "; next launch attempt " + ago(now, st.NextRetry)
+		cloud = orText(cloud, "a launch failed") + "; next launch attempt " + nextAttempt(now, st.NextRetry)
 	}
 	k.add("cloud", cloud)
 	if st.Unsaved > 0 {
@@ -693,4 +693,16 @@ func orText(s, alt string) string {
 		return alt
 	}
 	return s
+}
+
+// nextAttempt writes when a retried launch is due: the instant the
+// requests' messages name ("next attempt at 12:00:08Z"), and how far off;
+// never a time in the past (a retry that is due is made as its turn
+// comes).
+func nextAttempt(now, t time.Time) string {
+	when := "due now"
+	if d := t.Sub(now); d >= time.Second {
+		when = "in " + human(d)
+	}
+	return "at " + t.UTC().Format("15:04:05Z") + " (" + when + ")"
 }

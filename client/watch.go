@@ -113,7 +113,7 @@ func progress(id string, s apitype.Shown, rows []apitype.MachineRow) string {
 	for _, r := range rows {
 		weight[r.MachineID] = max(r.Weight, 1)
 	}
-	done, starting, failed, total := 0, 0, 0, 0
+	done, starting, failed, total, ended := 0, 0, 0, 0, 0
 	for _, m := range s.Status.Machines {
 		w := 1
 		if s.Request.Kind != "return" {
@@ -122,6 +122,9 @@ func progress(id string, s apitype.Shown, rows []apitype.MachineRow) string {
 		switch m.Result {
 		case hf.ResultSucceed:
 			done += w
+			if s.Request.Kind != "return" && (m.Status == "terminated" || m.Status == "shutting-down") {
+				ended++ // came, then returned or ended: not running now
+			}
 		case hf.ResultFail:
 			failed++
 		default:
@@ -148,6 +151,9 @@ func progress(id string, s apitype.Shown, rows []apitype.MachineRow) string {
 	}
 	if failed > 0 {
 		b.WriteString("  " + strconv.Itoa(failed) + " failed")
+	}
+	if ended > 0 {
+		b.WriteString("  " + strconv.Itoa(ended) + " since ended")
 	}
 	if note := s.Request.RetryNote; note != "" && s.Status.Status == hf.StatusRunning {
 		b.WriteString("  (" + note + ")")

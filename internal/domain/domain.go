@@ -98,7 +98,7 @@ type Request struct {
 	PoolOrder   []int  `json:"poolOrder,omitempty"`
 	LaunchError string `json:"launchError,omitempty"`
 	Shortfall   string `json:"shortfall,omitempty"` // why fewer units came than asked
-	RetryNote   string `json:"retryNote,omitempty"` // e.g. "AWS throttling, retrying in 8 s"
+	RetryNote   string `json:"retryNote,omitempty"` // e.g. "AWS throttling; next attempt at 12:00:08Z"
 	Rebuilt     bool   `json:"rebuilt,omitempty"`   // recreated from cloud tags
 	// UnitsFromTag: Units of a rebuilt request came from its instances'
 	// TagRequestUnits (what HF asked for), not from the instances seen.
@@ -496,6 +496,11 @@ func AcquireStatus(r *Request, machines []*Machine) (status hf.Status, message s
 		// visibility grace.
 		return hf.StatusRunning, fmt.Sprintf("%d of %d units found in the cloud; waiting for the others to show", units, r.Units)
 	}
+	if units < r.Units && r.Shortfall == "" && r.Handle != "" && r.HandleCapped && r.FallbackUnits == 0 {
+		// Capped by a cancel at what the cloud counted; EC2 shows the
+		// rest a while after.
+		return hf.StatusRunning, fmt.Sprintf("%d of %d units running; %s capped, waiting for EC2 to show what it launched", units, r.Units, r.Handle)
+	}
 	if units < r.Units && r.Shortfall == "" && (r.Handle != "" || r.FallbackUnits > 0) {
 		// A fleet or group still working towards its target.
 		return hf.StatusRunning, fmt.Sprintf("%d of %d units running; waiting for %s to launch the rest", units, r.Units, r.Handle)
@@ -514,6 +519,62 @@ func AcquireStatus(r *Request, machines []*Machine) (status hf.Status, message s
 		msg += "; " + r.Shortfall
 	}
 	return hf.StatusCompleteWithError, msg
+}
+
+// The messages of machines that came for a request after it ended (a
+// launch whose answer was lost, a cancel during the launch call): ohfp
+// terminates them.
+const (
+	MsgArrivedAfter = "arrived after its request had finished; ohfp terminated it"
+	MsgAfterCancel  = "launched after the operator cancelled the request; ohfp terminated it"
+)
+
+// Since tells what became of a finished acquire request's machines after
+// its status was fixed (its message says what came then): returned,
+// ended outside HF, or launched for it late and terminated. "" when
+// nothing changed. It is appended to the message, so that a request whose
+// machines are all gone does not read "10 of 10 units running" alone.
+func Since(machines []*Machine) string {
+	var returned, returnedGone, ended, late, lateGone int
+	for _, m := range machines {
+		switch {
+		case m == nil:
+		case m.Result == hf.ResultSucceed && m.ReturnID != "":
+			returned++
+			if !m.Live() {
+				returnedGone++
+			}
+		case m.Result == hf.ResultSucceed && !m.Live():
+			ended++
+		case m.Result == hf.ResultFail && (m.Message == MsgArrivedAfter || m.Message == MsgAfterCancel):
+			late++
+			if !m.Live() {
+				lateGone++
+			}
+		}
+	}
+	var parts []string
+	switch {
+	case returned > 0 && returnedGone == returned:
+		parts = append(parts, fmt.Sprintf("%d returned and terminated", returned))
+	case returned > 0:
+		parts = append(parts, fmt.Sprintf("%d returned (%d terminated so far)", returned, returnedGone))
+	}
+	if ended > 0 {
+		parts = append(parts, fmt.Sprintf("%d ended without being returned (the cloud or the console)", ended))
+	}
+	out := ""
+	if len(parts) > 0 {
+		out = "; since then " + strings.Join(parts, ", ")
+	}
+	if late > 0 {
+		verb := "were"
+		if lateGone < late {
+			verb = "are being"
+		}
+		out += fmt.Sprintf("; %s launched for it after it ended %s terminated", english.Plural(late, "machine"), verb)
+	}
+	return out
 }
 
 // ReturnResult is a machine's result inside a return request: succeed once

@@ -559,8 +559,11 @@ func TestThrottledLaunchRetries(t *testing.T) {
 	id := h.request("OnDemand-c5", 1)
 	h.provision()
 	st := h.status(id)
-	if st.Status != hf.StatusRunning || !strings.Contains(st.Message, "AWS throttling, retrying in") {
-		t.Fatalf("throttled: %+v", st)
+	// One retry time (issue 18, finding 6): the request's message names
+	// the instant status reports, not a delay that goes stale.
+	next := h.e.StatusReport().NextRetry
+	if st.Status != hf.StatusRunning || next.IsZero() || st.Message != "AWS throttling; next attempt at "+next.UTC().Format("15:04:05Z") {
+		t.Fatalf("throttled: %+v; status's next retry %v", st, next)
 	}
 	h.provision() // not due yet
 	if h.cloud.launches != 1 {

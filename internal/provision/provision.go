@@ -324,8 +324,10 @@ func (pv *Provisioner) foldErrorLocked(ctx context.Context, a *attempt, lerr err
 		if kind == provider.Transient {
 			what = "AWS unreachable or failing (" + shorten(lerr.Error(), 120) + ")"
 		}
-		r.RetryNote = fmt.Sprintf("%s, retrying in %d s", what, int(delay.Round(time.Second)/time.Second))
 		r.NextAttempt = now.Add(delay)
+		// The instant, not the delay: a delay read later is stale, and
+		// ohfp status names the same instant (issue 18, finding 6).
+		r.RetryNote = fmt.Sprintf("%s; next attempt at %s", what, r.NextAttempt.UTC().Format("15:04:05Z"))
 		pv.st.Health.CloudNote = what // when the retry is due: the request's NextAttempt
 		pv.st.Log.Warn("launch failed; will retry", "request", id, "err", lerr, "retry_in", delay)
 	case len(r.MachineIDs) > 0:
@@ -378,7 +380,7 @@ func (pv *Provisioner) adoptLaunchedLocked(r *domain.Request, tpl *template.Temp
 		m.LastSeen = time.Time{}
 		if cancelled {
 			m.Result, m.Doomed = hf.ResultFail, true
-			m.Message = "launched after the operator cancelled the request; ohfp terminated it"
+			m.Message = domain.MsgAfterCancel
 			pv.st.Log.Warn("instance launched after its request was cancelled; terminating", "instance", m.ID, "request", r.ID)
 		}
 		changed = append(changed, m)

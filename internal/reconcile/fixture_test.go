@@ -108,6 +108,7 @@ func (f *fakeCloud) SpotRequests(_ context.Context, ids []string) ([]provider.Sp
 type fleetCloud struct {
 	*fakeCloud
 	status map[string]provider.FleetStatus
+	capErr error // Cap's answer (after recording the call)
 }
 
 func (f *fleetCloud) Poll(_ context.Context, handles []string) (map[string]provider.FleetStatus, error) {
@@ -132,7 +133,9 @@ func (f *fleetCloud) Release(_ context.Context, h string, ids []string, units in
 
 func (f *fleetCloud) Cap(_ context.Context, h string, keep int) error {
 	f.note(fmt.Sprintf("Cap %s %d", h, keep))
-	return nil
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.capErr
 }
 
 func (f *fleetCloud) Delete(_ context.Context, h string) error {

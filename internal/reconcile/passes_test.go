@@ -9,6 +9,7 @@ import (
 	"github.com/ohfp/ohfp/internal/domain"
 	"github.com/ohfp/ohfp/internal/hf"
 	"github.com/ohfp/ohfp/internal/provider"
+	"github.com/ohfp/ohfp/internal/state"
 )
 
 // Listing: an instance the listing shows running with its address makes
@@ -234,5 +235,45 @@ func TestPassFleets(t *testing.T) {
 	}
 	if deletes != 1 || !w.onDisk(t).Requests["req-1"].HandleDeleted {
 		t.Errorf("fleet-1 deleted %d times (calls %q); want once, recorded", deletes, w.cloud.called())
+	}
+}
+
+// A cancelled request whose fleet EC2 does not show yet (eventual
+// consistency): its count is not known, so it is not capped at a guess
+// (0); once the cloud shows it, it is capped at the cloud's count, and a
+// cap that fails is tried again rather than taken as done.
+func TestPassCancelledFleetNotVisibleYet(t *testing.T) {
+	fc := &fleetCloud{status: map[string]provider.FleetStatus{}}
+	w := newWorldOn(t, fc)
+	r := w.request("req-1", 4)
+	r.Handle = "fleet-1"
+	w.st.Mu.Lock()
+	if err := w.st.AddNoteLocked("req-1", state.Note{At: t0, Who: "uid 0 (root)", Action: state.NoteCancel, Text: "cancelled"}); err != nil {
+		t.Fatal(err)
+	}
+	w.st.Mu.Unlock()
+	w.pass()
+	if slices.ContainsFunc(w.cloud.called(), func(c string) bool { return strings.HasPrefix(c, "Cap") }) {
+		t.Fatalf("calls %q: a fleet not visible yet is not capped", w.cloud.called())
+	}
+	fc.mu.Lock()
+	fc.status["fleet-1"] = provider.FleetStatus{Handle: "fleet-1", Target: 4, Fulfilled: 3}
+	fc.capErr = &provider.Error{Op: "ModifyFleet", Code: "InvalidFleetId.NotFound", Kind: provider.NotFound}
+	fc.mu.Unlock()
+	w.clk.Advance(time.Second)
+	w.pass()
+	if got := w.st.Requests["req-1"]; got.HandleCapped {
+		t.Fatalf("a cap the cloud refused is taken as done: %+v", got)
+	}
+	fc.mu.Lock()
+	fc.capErr = nil
+	fc.mu.Unlock()
+	w.clk.Advance(time.Second)
+	w.pass()
+	if !slices.Contains(w.cloud.called(), "Cap fleet-1 3") {
+		t.Fatalf("calls %q: want the fleet capped at the 3 units the cloud counts", w.cloud.called())
+	}
+	if got := w.onDisk(t).Requests["req-1"]; !got.HandleCapped || got.Final() {
+		t.Fatalf("on disk %+v: capped, and waiting for the 3 units to show", got)
 	}
 }

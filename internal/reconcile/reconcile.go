@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/ohfp/ohfp/internal/domain"
+	"github.com/ohfp/ohfp/internal/english"
 	"github.com/ohfp/ohfp/internal/hf"
 	"github.com/ohfp/ohfp/internal/lowprio"
 	"github.com/ohfp/ohfp/internal/provider"
@@ -346,7 +347,7 @@ func (rc *Reconciler) inFlightLocked(name string) (ids, reqs []string) {
 		if r.Provider != name || r.Kind != domain.KindAcquire || r.Final() {
 			continue
 		}
-		if r.Handle != "" && !r.HandleCapped || r.Phase == domain.PhaseQueued && r.Attempts > 0 {
+		if r.Handle != "" && (!r.HandleCapped || rc.capAwaitedLocked(r)) || r.Phase == domain.PhaseQueued && r.Attempts > 0 {
 			reqs = append(reqs, r.ID)
 		}
 	}
@@ -406,7 +407,7 @@ func (rc *Reconciler) adoptLocked(p *state.Provider, in *provider.Instance, now 
 		m := rc.st.NewMachineLocked(r, tpl, *in, "", now)
 		m.Result = hf.ResultFail
 		m.Doomed = m.Live()
-		m.Message = "arrived after its request had finished; ohfp terminated it"
+		m.Message = domain.MsgArrivedAfter
 		rc.returnedLocked(p, m, in, now, changedR)
 		changedR[r.ID] = r
 		if m.Live() {
@@ -843,7 +844,7 @@ func (rc *Reconciler) reconcileFleets(ctx context.Context, p *state.Provider) {
 		if r.Kind != domain.KindAcquire || r.Provider != p.Cfg.Name || r.Handle == "" || r.HandleDeleted {
 			continue
 		}
-		if !r.Final() && !r.HandleCapped {
+		if !r.Final() && (!r.HandleCapped || rc.capAwaitedLocked(r)) {
 			poll = append(poll, r.Handle)
 			continue
 		}
@@ -900,14 +901,21 @@ func (rc *Reconciler) judgeFleets(ctx context.Context, p *state.Provider, fl pro
 		why  string
 	}
 	var caps []capJob
+	var changed []*domain.Request
 	rc.st.Mu.Lock()
 	for _, r := range rc.st.Requests {
 		st, ok := sts[r.Handle]
-		if !ok || r.Final() || r.HandleCapped || r.Provider != p.Cfg.Name {
+		if !ok || r.Final() || r.Provider != p.Cfg.Name {
 			continue
 		}
 		units, executing := rc.st.UnitsLocked(r)
 		if units >= r.Units {
+			continue
+		}
+		if r.HandleCapped {
+			if rc.capAwaitedLocked(r) && rc.capSettledLocked(r, st, units, executing, now) {
+				changed = append(changed, r)
+			}
 			continue
 		}
 		cancelled := rc.st.HasNoteLocked(r.ID, state.NoteCancel)
@@ -915,8 +923,25 @@ func (rc *Reconciler) judgeFleets(ctx context.Context, p *state.Provider, fl pro
 		errs := strings.Join(st.Errors, "; ")
 		var why string
 		switch {
+		case cancelled && (st.NotFound || st.Fulfilled >= r.Units) && !st.Gone:
+			// Not visible yet: its count is not known, so nothing is
+			// capped at a guess. Reached its target (as the cloud counts,
+			// before EC2 shows it all): nothing to cap; the request
+			// completes as the units show, and its history says the
+			// cancel came too late (state.FinishLocked).
+			continue
+		case cancelled && st.Gone:
+			// Deleted in the cloud: nothing left to cap.
+			r.HandleCapped = true
+			r.Shortfall = fmt.Sprintf("cancelled by the operator; %s no longer exists in the cloud", r.Handle)
+			changed = append(changed, r)
+			continue
 		case cancelled:
-			why = "cancelled by the operator"
+			// Capped at what came as the cloud counts it, which may be
+			// more than ohfp sees yet; the request then waits for them
+			// (capSettledLocked).
+			caps = append(caps, capJob{r: r, keep: max(units, st.Fulfilled), why: "cancelled by the operator"})
+			continue
 		case st.Gone:
 			why = fmt.Sprintf("%s no longer exists in the cloud", r.Handle)
 		case st.NotFound && now.Sub(r.CreatedAt) > rc.st.Opts.VisibilityGrace:
@@ -941,11 +966,25 @@ func (rc *Reconciler) judgeFleets(ctx context.Context, p *state.Provider, fl pro
 		}
 		caps = append(caps, capJob{r: r, keep: units, why: why})
 	}
+	settled := rc.st.Stage(changed, nil)
 	rc.st.Mu.Unlock()
+	if err := settled.Wait(); err != nil {
+		rc.st.Log.Error("persist capped fleets' requests", "err", err)
+	}
 
 	for _, c := range caps {
-		if err := fl.Cap(ctx, c.r.Handle, c.keep); err != nil && provider.Retryable(err) {
+		cancelled := c.why == "cancelled by the operator"
+		capErr := fl.Cap(ctx, c.r.Handle, c.keep)
+		if err := capErr; err != nil && (provider.Retryable(err) || cancelled && !gone(err, c.r, now, rc.st.Opts.VisibilityGrace)) {
+			// A cancel's cap is retried whatever the error (but the
+			// fleet being gone): marking the fleet capped when it was
+			// not would let it launch on, and its history would say
+			// "capped".
 			rc.st.Log.Warn("capping fleet failed; will retry", "handle", c.r.Handle, "err", err)
+			continue
+		}
+		if cancelled {
+			rc.cancelCapped(c.r, c.keep, capErr)
 			continue
 		}
 		rc.st.Mu.Lock()
@@ -977,6 +1016,59 @@ func (rc *Reconciler) judgeFleets(ctx context.Context, p *state.Provider, fl pro
 		}
 		rc.st.KickLaunch()
 	}
+}
+
+// cancelCapped records the cap of a cancelled request's fleet at keep
+// units (capErr: the cloud no longer knows the fleet): the request waits
+// for what the cloud counted to show (capSettledLocked), and its history
+// says at how much it was capped now.
+func (rc *Reconciler) cancelCapped(r *domain.Request, keep int, capErr error) {
+	rc.st.Mu.Lock()
+	r.HandleCapped = true
+	if capErr != nil {
+		r.Shortfall = fmt.Sprintf("cancelled by the operator; %s no longer exists in the cloud", r.Handle)
+		rc.st.Log.Warn("a cancelled request's fleet no longer exists", "request", r.ID, "handle", r.Handle, "err", capErr)
+	} else {
+		units, _ := rc.st.UnitsLocked(r)
+		text := fmt.Sprintf("%s capped at %s, what AWS counted as launched when the cap was applied", r.Handle, english.Plural(keep, "unit"))
+		if keep > units {
+			text += fmt.Sprintf(" (%s shown by EC2 so far; the request waits for the rest to show)", english.Plural(units, "unit"))
+		}
+		if err := rc.st.AddNoteLocked(r.ID, state.Note{At: rc.st.Clock.Now(), Who: state.WhoOhfpd, Action: state.NoteCap, Text: text}); err != nil {
+			rc.st.Log.Error("record the fleet cap in the request's history", "request", r.ID, "err", err)
+		}
+		rc.st.Log.Warn("fleet capped: the operator cancelled its request", "request", r.ID, "handle", r.Handle, "units", keep, "asked", r.Units)
+	}
+	w := rc.st.Stage([]*domain.Request{r}, nil)
+	rc.st.Mu.Unlock()
+	if err := w.Wait(); err != nil {
+		rc.st.Log.Error("persist fleet cap", "err", err)
+	}
+}
+
+// gone reports whether err says r's handle is not known to the cloud this
+// long after r was made (before, eventual consistency).
+func gone(err error, r *domain.Request, now time.Time, grace time.Duration) bool {
+	return provider.KindOf(err) == provider.NotFound && now.Sub(r.CreatedAt) > grace
+}
+
+// capAwaitedLocked reports whether r's fleet was capped by a cancel and
+// the request still waits for what the cloud counted to show. Called with
+// Mu held.
+func (rc *Reconciler) capAwaitedLocked(r *domain.Request) bool {
+	return r.HandleCapped && r.Shortfall == "" && r.FallbackUnits == 0 && rc.st.HasNoteLocked(r.ID, state.NoteCancel)
+}
+
+// capSettledLocked ends the wait of a request whose fleet a cancel capped
+// once EC2 shows every unit the cloud counts (st, polled after the cap)
+// or after the visibility grace; it reports whether r changed. Called
+// with Mu held.
+func (rc *Reconciler) capSettledLocked(r *domain.Request, st provider.FleetStatus, units, executing int, now time.Time) bool {
+	if executing > 0 || st.NotFound || units < st.Fulfilled && now.Sub(r.CreatedAt) <= rc.st.Opts.VisibilityGrace {
+		return false
+	}
+	r.Shortfall = "cancelled by the operator"
+	return true
 }
 
 func orText(s, alt string) string {

@@ -29,8 +29,10 @@ func refused(format string, args ...any) error {
 
 // Cancel stops acquire request id from launching more: a launch not yet
 // made (or waiting to be retried) is not made, a launch under way has
-// what it brings terminated, a fleet or group is capped at what came (by
-// the next reconcile pass). With alsoReturn the machines that came are
+// what it brings terminated, a fleet or group is capped at what came as
+// the cloud counts it when the next reconcile pass caps it (one that has
+// already reached its target is left: its request completes, and its
+// history says the cancel came too late). With alsoReturn the machines that came are
 // returned too, as by Return.
 func (sv *Service) Cancel(id string, alsoReturn bool, who string) (apitype.ActionAnswer, error) {
 	sv.st.Admit.Lock()
@@ -48,14 +50,30 @@ func (sv *Service) Cancel(id string, alsoReturn bool, who string) (apitype.Actio
 	}
 	var what string
 	addNote := true
+	live := 0
+	for _, m := range sv.st.MachinesOfLocked(r) {
+		if m != nil && m.Live() && m.ReturnID == "" {
+			live++
+		}
+	}
+	cancelled := sv.st.HasNoteLocked(id, state.NoteCancel)
 	switch {
+	case (r.Final() || cancelled) && live == 0:
+		// Nothing to stop and nothing to return: refused, whether or not
+		// --return was asked, and not logged as a cancel.
+		st := "already finished (" + string(r.Status) + ")"
+		if !r.Final() {
+			st = "already cancelled"
+		}
+		sv.st.Mu.Unlock()
+		return apitype.ActionAnswer{}, refused("request %s %s and has no live machine: there is nothing to stop or return (ohfp show %s)", id, st, id)
 	case r.Final() && !alsoReturn:
 		st := r.Status
 		sv.st.Mu.Unlock()
-		return apitype.ActionAnswer{}, refused("request %s already finished (%s): there is nothing left to stop; ohfp cancel --return %s, or ohfp return --request %s, returns its machines", id, st, id, id)
+		return apitype.ActionAnswer{}, refused("request %s already finished (%s): there is nothing left to stop; ohfp cancel --return %s, or ohfp return --request %s, returns its %s", id, st, id, id, english.Plural(live, "live machine"))
 	case r.Final():
 		what, addNote = "it had already finished", false
-	case sv.st.HasNoteLocked(id, state.NoteCancel):
+	case cancelled:
 		if !alsoReturn {
 			sv.st.Mu.Unlock()
 			return apitype.ActionAnswer{}, refused("request %s was already cancelled; it ends once its fleet is capped (ohfp show %s)", id, id)
@@ -63,10 +81,18 @@ func (sv *Service) Cancel(id string, alsoReturn bool, who string) (apitype.Actio
 		what, addNote = "it was already cancelled", false
 	case r.Phase == domain.PhaseQueued || r.Phase == "":
 		units, _ := sv.st.UnitsLocked(r)
-		if len(r.MachineIDs) == 0 {
+		// A call made whose answer did not come (or under way now) may
+		// have launched: nothing is claimed that ohfp does not know.
+		// Refused calls (throttling, no capacity) launched nothing.
+		unsure := sv.st.Inflight[id] || r.Attempts > 0 && !strings.HasPrefix(r.RetryNote, "AWS throttling") && !strings.HasPrefix(r.RetryNote, "no capacity")
+		if len(r.MachineIDs) == 0 && !unsure {
 			r.Phase = domain.PhaseFailed
 			r.LaunchError = "cancelled by the operator (" + who + "): nothing was launched"
 			what = "its launch will not be made"
+		} else if len(r.MachineIDs) == 0 {
+			r.Phase = domain.PhaseFailed
+			r.LaunchError = "cancelled by the operator (" + who + "): no launch is made after it; what a launch call already made (one under way, or one whose answer was lost) is terminated as EC2 shows it"
+			what = "no launch is made after it; what a launch call already made (one under way, or one whose answer was lost) is terminated as EC2 shows it"
 		} else {
 			r.Phase = domain.PhaseLaunched
 			r.Shortfall = "cancelled by the operator (" + who + ")"
@@ -76,13 +102,17 @@ func (sv *Service) Cancel(id string, alsoReturn bool, who string) (apitype.Actio
 			what += fmt.Sprintf(" (it was being retried after %s)", english.Plural(r.Attempts, "attempt"))
 		}
 		r.RetryNote, r.NextAttempt = "", time.Time{}
-		if sv.st.Inflight[id] {
+		if sv.st.Inflight[id] && len(r.MachineIDs) > 0 {
 			what += "; a launch call under way: what it brings is terminated"
 		}
 		sv.st.FinishLocked(r)
 	case r.Handle != "" && !r.HandleCapped:
+		// What came is counted by the cloud when the cap is applied: EC2
+		// shows a fleet's instances a while after it launched them, so
+		// ohfp's count now may be short (issue 18, finding 1).
 		units, _ := sv.st.UnitsLocked(r)
-		what = fmt.Sprintf("%s is capped at the %s that came, by the next reconcile pass", r.Handle, english.Plural(units, "unit"))
+		what = fmt.Sprintf("%s launches no more: the next reconcile pass caps it at what has come as AWS counts it then (%d of %s shown by EC2 so far), or, if it has reached its target, leaves it (ohfp show %s tells which)",
+			r.Handle, units, english.Plural(r.Units, "unit"), id)
 	default:
 		units, _ := sv.st.UnitsLocked(r)
 		what = fmt.Sprintf("nothing left to launch: %s of %s came", english.Plural(units, "unit"), english.Plural(r.Units, "unit"))
@@ -97,6 +127,7 @@ func (sv *Service) Cancel(id string, alsoReturn bool, who string) (apitype.Actio
 	// this write is done (GetRequestStatus); a launch under way, when it
 	// returns, finds the phase changed and terminates what it brought.
 	w := sv.st.Stage([]*domain.Request{r}, nil)
+	fleetOpen := r.Handle != "" && !r.HandleCapped && !r.Final()
 	var back []string
 	if alsoReturn {
 		for _, m := range sv.st.MachinesOfLocked(r) {
@@ -114,18 +145,25 @@ func (sv *Service) Cancel(id string, alsoReturn bool, who string) (apitype.Actio
 	sv.st.KickLaunch()
 	sv.st.KickReconcile()
 	ans := apitype.ActionAnswer{Message: fmt.Sprintf("request %s cancelled: %s", id, what)}
-	if alsoReturn {
-		if len(back) == 0 {
-			ans.Message += "; no live machine to return"
-			return ans, nil
-		}
-		ret, err := sv.returnAdmitted(back, who, "cancel --return "+id)
-		if err != nil {
-			return ans, err
-		}
-		ans.Message += "; " + ret.Message
-		ans.ReturnIDs = ret.ReturnIDs
+	if !alsoReturn {
+		return ans, nil
 	}
+	// --return returns what has shown; a fleet's instances EC2 shows
+	// later are HF's until returned too.
+	later := ""
+	if fleetOpen {
+		later = fmt.Sprintf("; machines its fleet launched that EC2 shows later are not returned by this: ohfp return --request %s once ohfp show %s says it ended", id, id)
+	}
+	if len(back) == 0 {
+		ans.Message += "; no live machine to return yet" + later
+		return ans, nil
+	}
+	ret, err := sv.returnAdmitted(back, who, "cancel --return "+id)
+	if err != nil {
+		return ans, err
+	}
+	ans.Message += "; " + ret.Message + later
+	ans.ReturnIDs = ret.ReturnIDs
 	return ans, nil
 }
 

@@ -568,6 +568,9 @@ func (sv *Service) returnMachines(provider string, refs []hf.MachineRef, note *s
 			m.ReturnID = id
 		}
 	}
+	if note != nil {
+		sv.noteOnAcquiresLocked(id, ms, *note)
+	}
 	sv.st.Mu.Unlock()
 	if len(claims) > 0 {
 		sv.st.Claim(claims)
@@ -651,9 +654,40 @@ func (sv *Service) GetReturnRequests(hosts Hosts) (reply hf.ReturnRequestsReply,
 	return t.reply(), true
 }
 
+// noteOnAcquiresLocked writes an operator's return (ret- request id, of
+// machines ms) in the history of each acquire request those machines came
+// from too, where ohfp show of that request finds it. The return is done
+// and durable already: a failed write is logged. Called with Mu held.
+func (sv *Service) noteOnAcquiresLocked(id string, ms []*domain.Machine, note state.Note) {
+	byReq := map[string][]string{}
+	var order []string
+	for _, m := range ms {
+		if sv.st.Requests[m.RequestID] == nil {
+			continue
+		}
+		if byReq[m.RequestID] == nil {
+			order = append(order, m.RequestID)
+		}
+		byReq[m.RequestID] = append(byReq[m.RequestID], m.ID)
+	}
+	for _, rid := range order {
+		n := note
+		ids := byReq[rid]
+		list := strings.Join(ids[:min(len(ids), 10)], ", ")
+		if len(ids) > 10 {
+			list += fmt.Sprintf(" and %d more", len(ids)-10)
+		}
+		n.Text = fmt.Sprintf("%s %s in %s: %s", english.Plural(len(ids), "machine"), note.Text, id, list)
+		if err := sv.st.AddNoteLocked(rid, n); err != nil {
+			sv.st.Log.Error("record an operator's return in its acquire request's history", "request", rid, "return", id, "err", err)
+		}
+	}
+}
+
 // returnTally builds getReturnRequests' answer one host at a time.
 type returnTally struct {
 	hosts, unknown int
+	operator       int // of out, hosts an operator returned (ohfp return)
 	out            []hf.ReturnRequest
 	claims         []string // requests of hosts awaiting HF's claim
 	drains         []string // "host: why" of hosts to drain before they fail (the first few)
@@ -680,6 +714,7 @@ func (t *returnTally) add(m *domain.Machine, name []byte, now time.Time, noted f
 	grace, ok := m.Reclaim(now)
 	if !ok && m.ReturnID != "" && noted(m.ReturnID, state.NoteReturn) {
 		grace, ok = 0, true
+		t.operator++
 	}
 	if !ok {
 		return
@@ -710,6 +745,16 @@ func (t *returnTally) reply() hf.ReturnRequestsReply {
 		out.Requests = []hf.ReturnRequest{}
 	}
 	out.Message = fmt.Sprintf("%d of %s %s being taken back by the cloud", len(out.Requests), english.Plural(t.hosts, "host"), isAre(len(out.Requests)))
+	if t.operator > 0 {
+		// HF did not ask for these either, but the cloud did not take
+		// them: say who did.
+		out.Message = fmt.Sprintf("%d of %s %s being taken back", len(out.Requests), english.Plural(t.hosts, "host"), isAre(len(out.Requests)))
+		if cloud := len(out.Requests) - t.operator; cloud > 0 {
+			out.Message += fmt.Sprintf(": %d by the cloud, %d returned by the operator (ohfp return)", cloud, t.operator)
+		} else {
+			out.Message += ": returned by the operator (ohfp return)"
+		}
+	}
 	if t.drainCount > 0 {
 		out.Message += fmt.Sprintf("; %s to drain before the cloud fails %s: %s", english.Plural(t.drainCount, "host"), itThem(t.drainCount), strings.Join(t.drains, "; "))
 		if t.drainCount > len(t.drains) {

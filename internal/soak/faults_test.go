@@ -258,7 +258,7 @@ func injectedFaults(codes map[string]int) (injected, other int) {
 	return injected, other
 }
 
-// noteKind shortens a message to its kind, e.g. "AWS throttling, retrying in N s".
+// noteKind shortens a message to its kind, e.g. "AWS throttling; next attempt at N:N:NZ".
 func noteKind(msg string) string {
 	var b strings.Builder
 	for _, r := range msg {

@@ -1,9 +1,11 @@
 package state
 
 import (
+	"fmt"
 	"time"
 
 	"github.com/ohfp/ohfp/internal/domain"
+	"github.com/ohfp/ohfp/internal/english"
 	"github.com/ohfp/ohfp/internal/hf"
 	"github.com/ohfp/ohfp/internal/provider"
 	"github.com/ohfp/ohfp/internal/template"
@@ -17,11 +19,36 @@ func (s *State) FinishLocked(r *domain.Request) {
 	}
 	r.Status, r.Message = st, msg
 	r.FinishedAt = s.Clock.Now()
+	s.noteLateCancelLocked(r)
+}
+
+// noteLateCancelLocked writes in r's history that a cancel came too late
+// when r completed with every unit although the operator cancelled it: its
+// fleet had launched them all before the cap (they are HF's; the operator
+// returns them if unwanted). Called with Mu held.
+func (s *State) noteLateCancelLocked(r *domain.Request) {
+	if r.Kind != domain.KindAcquire || r.Status != hf.StatusComplete || !s.HasNoteLocked(r.ID, NoteCancel) || s.HasNoteLocked(r.ID, NoteCap) {
+		return
+	}
+	units, _ := s.UnitsLocked(r)
+	what := "its launch"
+	if r.Handle != "" {
+		what = r.Handle
+	}
+	text := fmt.Sprintf("the cancel came too late: %s had launched all %s before it could be capped; nothing was capped or terminated, the machines are HF's (ohfp return --request %s returns them)",
+		what, english.Plural(units, "unit"), r.ID)
+	if err := s.AddNoteLocked(r.ID, Note{At: s.Clock.Now(), Who: WhoOhfpd, Action: NoteCap, Text: text}); err != nil {
+		s.Log.Error("record a late cancel in the request's history", "request", r.ID, "err", err)
+	}
+	s.Log.Warn("a cancel came too late: the request completed with every unit", "request", r.ID, "units", units)
 }
 
 // StatusLocked derives the HF status of r. Called with Mu held.
 func (s *State) StatusLocked(r *domain.Request) (hf.Status, string) {
 	if r.Final() {
+		if r.Kind == domain.KindAcquire {
+			return r.Status, r.Message + domain.Since(s.MachinesOfLocked(r))
+		}
 		return r.Status, r.Message
 	}
 	ms := s.MachinesOfLocked(r)

@@ -31,13 +31,19 @@ const (
 const (
 	NoteCancel = "cancel"
 	NoteReturn = "return"
+	// NoteCap is ohfpd's outcome of a cancel: the fleet capped at what
+	// came, or left because it had reached its target.
+	NoteCap = "cap"
 )
+
+// WhoOhfpd is the Who of the notes ohfpd writes itself.
+const WhoOhfpd = "ohfpd"
 
 // Note is one operator action recorded in a request's history.
 type Note struct {
 	At     time.Time
 	Who    string // the caller, e.g. "uid 0 (root)"
-	Action string // NoteCancel, NoteReturn
+	Action string // NoteCancel, NoteReturn, NoteCap
 	Text   string // what was done, for a person
 }
 
