@@ -161,6 +161,42 @@ func TestManPages(t *testing.T) {
 			}
 		}
 	}
+	// ohfp(1)'s sections are the help's, each heading one line of the help
+	// (a heading over two lines once became a section of its own), and
+	// every entry has its description (an entry whose description runs on
+	// beside the next entry's term once split into two).
+	src := gunzip(t, filepath.Join(root, "usr/share/man/man1/ohfp.1.gz"))
+	var heads []string
+	for _, m := range regexp.MustCompile(`(?m)^\.SH "?([^"\n]*)"?$`).FindAllStringSubmatch(src, -1) {
+		heads = append(heads, m[1])
+	}
+	if want := []string{"NAME", "SYNOPSIS", "SYSADMIN COMMANDS", "OPERATOR COMMANDS", "OPTIONS", "EXIT STATUS", "FILES", "SEE ALSO"}; !slices.Equal(heads, want) {
+		t.Errorf("ohfp(1) has the sections %q, want %q", heads, want)
+	}
+	lines := strings.Split(src, "\n")
+	for i, l := range lines {
+		if l != ".TP" {
+			continue
+		}
+		j := i + 1
+		for j+1 < len(lines) && lines[j+1] == ".TQ" {
+			j += 2
+		}
+		if j+1 >= len(lines) || strings.HasPrefix(lines[j+1], ".") {
+			t.Errorf("ohfp(1): the entry %q has no description", lines[j])
+		}
+	}
+	for _, w := range []string{"return --request REQ", "undrain TEMPLATE", "2 down"} {
+		if !strings.Contains(pages["ohfp.1.gz"], w) {
+			t.Errorf("ohfp(1) lacks %q", w)
+		}
+	}
+	exit := pages["ohfp.1.gz"][strings.Index(pages["ohfp.1.gz"], "EXIT STATUS"):]
+	exit = exit[:strings.Index(exit, "FILES")]
+	exit = strings.Join(strings.Fields(regexp.MustCompile(`-\n\s*`).ReplaceAllString(exit, "")), " ")
+	if !regexp.MustCompile(`status exits 0 healthy, 1 degraded, 2\s+down`).MatchString(exit) {
+		t.Errorf("ohfp(1)'s EXIT STATUS does not give ohfp status's exit codes:\n%s", exit)
+	}
 	for _, sub := range []string{"ohfpd simulate", "ohfpd import-hf", "ohfpd version", "ohfpd help", "--check-config", "--rebuild-from-cloud"} {
 		if !strings.Contains(pages["ohfpd.8.gz"], sub) {
 			t.Errorf("ohfpd(8) lacks %s", sub)
@@ -241,8 +277,49 @@ func TestCompletions(t *testing.T) {
 			}
 		}
 	}
-	top := append(append([]string{}, hfOperations...), "status", "requests", "machines", "templates", "show", "config", "help")
+	top := append(append([]string{}, hfOperations...), "status", "requests", "machines", "templates", "show", "config", "help",
+		"cancel", "return", "drain", "undrain", "rearm", "check")
 	has(complete(t, script, "ohfp", ""), top...)
+	has(complete(t, script, "ohfp", "cancel", "ret-1", "--"), "--return")
+	has(complete(t, script, "ohfp", "return", "--"), "--request")
+	has(complete(t, script, "ohfp", "check", "--"), "--provider")
+
+	// Every command, subcommand and option ohfp's help lists is offered:
+	// read from the help itself, entry by entry ("  WORD [WORD] ... options").
+	help := run(t, "", nil, filepath.Join(binDir, "ohfp"), "help")
+	n := 0
+	for _, line := range strings.Split(help, "\n") {
+		if !regexp.MustCompile(`^  [a-z-]`).MatchString(line) {
+			continue
+		}
+		term := strings.TrimSpace(line)
+		if loc := regexp.MustCompile(`\S {2,}\S`).FindStringIndex(term); loc != nil {
+			term = term[:loc[0]+1]
+		}
+		f := strings.Fields(term)
+		if f[0] == "ohfp" { // Usage: ohfp <operation>, ohfp <command>
+			continue
+		}
+		opts := regexp.MustCompile(`(?:^|[\s\[,])(--?[a-z][a-z-]*)`).FindAllStringSubmatch(term, -1)
+		if strings.HasPrefix(f[0], "-") { // an entry of Options
+			for _, o := range opts {
+				has(complete(t, script, "ohfp", "-"), o[1])
+				n++
+			}
+			continue
+		}
+		has(complete(t, script, "ohfp", ""), f[0])
+		n++
+		if len(f) > 1 && regexp.MustCompile(`^[a-z][a-z-]*$`).MatchString(f[1]) {
+			has(complete(t, script, "ohfp", f[0], ""), f[1])
+		}
+		for _, o := range opts {
+			has(complete(t, script, "ohfp", f[0], "-"), o[1])
+		}
+	}
+	if n < 20 {
+		t.Errorf("only %d commands and options read from ohfp's help:\n%s", n, help)
+	}
 	has(complete(t, script, "ohfp", "config", ""), "reload", "validate", "import-hf")
 	has(complete(t, script, "ohfp", "requests", ""), "watch")
 	has(complete(t, script, "ohfp", "--socket", "/x", "con"), "config")
@@ -260,7 +337,7 @@ func TestCompletions(t *testing.T) {
 	if !strings.HasPrefix(string(b), "#compdef ohfp ohfpd\n") {
 		t.Error("_ohfp does not start with #compdef ohfp ohfpd")
 	}
-	for _, w := range append(top, "simulate", "import-hf", "reload", "validate", "watch", "--check-config") {
+	for _, w := range append(top, "simulate", "import-hf", "reload", "validate", "watch", "--check-config", "--return", "--request", "--provider") {
 		if !strings.Contains(string(b), w) {
 			t.Errorf("the zsh completion lacks %s", w)
 		}

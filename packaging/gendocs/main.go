@@ -13,9 +13,13 @@
 //	go run ./packaging/gendocs -bin DIR -reference FILE -version V -out DIR
 //
 // The help texts follow one layout: a first line "NAME VERSION - what";
-// sections are lines ending in ':'; entries are lines indented by two
-// spaces, "TERM  description", the description aligned in a column and
-// continued on more indented lines; other lines are paragraphs.
+// sections are lines ending in ':' (a heading may run over lines, and a
+// parenthesis at its end is a note on the section: "Operator commands
+// (who may run them):"); entries are lines indented by two spaces,
+// "TERM  description", the description aligned in a column and continued on
+// more indented lines; an entry with no description followed by another is
+// another form of the same entry ("return MACHINE..." then "return --request
+// REQ  description"); other lines are paragraphs.
 package main
 
 import (
@@ -72,10 +76,15 @@ func run(bin, ref, version, out string) error {
 	if err != nil {
 		return err
 	}
+	// ohfp status has exit codes of its own, which its entry says.
+	statusExits, err := statusExitsOf(client)
+	if err != nil {
+		return err
+	}
 	footer := fmt.Sprintf(".TH %%s %%s %q %q %q\n", day, "ohfp "+version, "ohfp manual")
 	pages := map[string][]byte{
 		"ohfp.1": helpPage(client, fmt.Sprintf(footer, "OHFP", "1"), []section{
-			{"EXIT STATUS", "0 when the call or command succeeded; otherwise 1, with the reason on standard error (for an HF operation, in HF's JSON {\"message\": ...} on standard output)."},
+			{"EXIT STATUS", "0 when the call or command succeeded; otherwise 1, with the reason on standard error (for an HF operation, in HF's JSON {\"message\": ...} on standard output). ohfp status " + statusExits + "."},
 			{"FILES", "/run/ohfp/ohfp.sock, the socket of ohfpd. /usr/libexec/ohfp/hf/, HF's provider scripts: symlinks to ohfp named <operation>.sh."},
 			{"SEE ALSO", "ohfpd(8), ohfp.yaml(5); /usr/share/doc/ohfp/README.md, the operator's guide."},
 		}),
@@ -92,6 +101,22 @@ func run(bin, ref, version, out string) error {
 		return err
 	}
 	return os.WriteFile(filepath.Join(out, "_ohfp"), zshCompletion(cmds), 0o644)
+}
+
+// statusExitsOf finds, in the client's help, what ohfp status exits with:
+// "exits 0 healthy, 1 degraded, 2 down (...)".
+func statusExitsOf(client *help) (string, error) {
+	for _, s := range client.sections {
+		for _, e := range entries(s) {
+			if e.term != "status" {
+				continue
+			}
+			if m := regexp.MustCompile(`exits 0 [^;.]*`).FindString(e.text); m != "" {
+				return m, nil
+			}
+		}
+	}
+	return "", fmt.Errorf("ohfp help: no entry \"status\" saying \"exits 0 ...\": the man page's EXIT STATUS would be wrong")
 }
 
 // helpOf runs `PROGRAM help`: the help as the program prints it.
@@ -120,6 +145,7 @@ type helpSection struct {
 type block struct {
 	term, text string
 	label      bool
+	forms      []string // other forms of the entry, said before term
 }
 
 var (
@@ -142,8 +168,21 @@ func parseHelp(text string) *help {
 		case strings.TrimSpace(l) == "":
 			open = false
 		case !strings.HasPrefix(l, " ") && strings.HasSuffix(l, ":"):
-			h.sections = append(h.sections, helpSection{title: strings.TrimSuffix(l, ":")})
+			title := strings.TrimSuffix(l, ":")
+			// A heading over lines: the paragraph it began is its start.
+			if open && i+1 < len(lines) && strings.HasPrefix(lines[i+1], "  ") {
+				title = (*blocks)[len(*blocks)-1].text + " " + title
+				*blocks = (*blocks)[:len(*blocks)-1]
+			}
+			var note string
+			if j := strings.Index(title, " ("); j > 0 && strings.HasSuffix(title, ")") {
+				title, note = title[:j], title[j+2:len(title)-1]
+			}
+			h.sections = append(h.sections, helpSection{title: title})
 			blocks = &h.sections[len(h.sections)-1].blocks
+			if note != "" {
+				*blocks = append(*blocks, block{text: strings.ToUpper(note[:1]) + note[1:] + "."})
+			}
 			col = descColumn(lines[i+1:])
 			open = false
 		case !strings.HasPrefix(l, " "):
@@ -152,7 +191,7 @@ func parseHelp(text string) *help {
 				b.text += " " + l
 			} else if m := labelRe.FindStringSubmatch(l); m != nil {
 				// "Operations: a, b": a labelled paragraph of its own.
-				*blocks = append(*blocks, block{m[1], m[2], true})
+				*blocks = append(*blocks, block{term: m[1], text: m[2], label: true})
 			} else {
 				*blocks = append(*blocks, block{text: l})
 				open = true
@@ -162,7 +201,13 @@ func parseHelp(text string) *help {
 			b.text = strings.TrimSpace(b.text + " " + strings.TrimSpace(l))
 		default:
 			term, desc := splitEntry(l[2:], col-2)
-			*blocks = append(*blocks, block{term: term, text: desc})
+			if n := len(*blocks); n > 0 && (*blocks)[n-1].term != "" && !(*blocks)[n-1].label && (*blocks)[n-1].text == "" {
+				// The entry before had no description: another form of this one.
+				prev := (*blocks)[n-1]
+				(*blocks)[n-1] = block{term: term, text: desc, forms: append(prev.forms, prev.term)}
+			} else {
+				*blocks = append(*blocks, block{term: term, text: desc})
+			}
 			open = false
 		}
 	}
@@ -219,7 +264,11 @@ func helpPage(h *help, th string, extra []section) []byte {
 			if bl.term == "" {
 				fmt.Fprintf(&b, ".PP\n%s\n", roff(bl.text))
 			} else {
-				fmt.Fprintf(&b, ".TP\n.B %s\n%s\n", roffArg(bl.term), roff(bl.text))
+				b.WriteString(".TP\n")
+				for _, f := range bl.forms {
+					fmt.Fprintf(&b, ".B %s\n.TQ\n", roffArg(f))
+				}
+				fmt.Fprintf(&b, ".B %s\n%s\n", roffArg(bl.term), roff(bl.text))
 			}
 		}
 	}
@@ -419,21 +468,23 @@ func commandsOf(client, daemon *help) commands {
 		return append(ws, w)
 	}
 	for _, s := range client.sections {
-		switch s.title {
-		case "Sysadmin commands":
+		switch {
+		case strings.HasSuffix(s.title, " commands"): // Sysadmin, Operator
 			for _, e := range entries(s) {
-				f := strings.Fields(e.term)
-				c.client = addWord(c.client, word{f[0], e.text})
-				if len(f) > 1 && wordRe.MatchString(f[1]) {
-					c.clientSub[f[0]] = addWord(c.clientSub[f[0]], word{f[1], e.text})
-				}
-				for _, m := range optRe.FindAllStringSubmatch(e.term, -1) {
-					if !slices.Contains(c.cmdOpt[f[0]], m[1]) {
-						c.cmdOpt[f[0]] = append(c.cmdOpt[f[0]], m[1])
+				for _, term := range append(slices.Clone(e.forms), e.term) {
+					f := strings.Fields(term)
+					c.client = addWord(c.client, word{f[0], e.text})
+					if len(f) > 1 && wordRe.MatchString(f[1]) {
+						c.clientSub[f[0]] = addWord(c.clientSub[f[0]], word{f[1], e.text})
+					}
+					for _, m := range optRe.FindAllStringSubmatch(term, -1) {
+						if !slices.Contains(c.cmdOpt[f[0]], m[1]) {
+							c.cmdOpt[f[0]] = append(c.cmdOpt[f[0]], m[1])
+						}
 					}
 				}
 			}
-		case "Options":
+		case s.title == "Options":
 			for _, e := range entries(s) {
 				for _, m := range optRe.FindAllStringSubmatch(e.term, -1) {
 					c.clientOpt = append(c.clientOpt, m[1])
@@ -481,7 +532,7 @@ func commandsOf(client, daemon *help) commands {
 	for _, h := range []*help{client, daemon} {
 		for _, s := range h.sections {
 			for _, e := range entries(s) {
-				for _, m := range valueOptRe.FindAllStringSubmatch(e.term, -1) {
+				for _, m := range valueOptRe.FindAllStringSubmatch(strings.Join(append(slices.Clone(e.forms), e.term), " "), -1) {
 					if !slices.Contains(c.valueOpt, m[1]) {
 						c.valueOpt = append(c.valueOpt, m[1])
 					}
