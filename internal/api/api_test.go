@@ -90,7 +90,7 @@ func TestOperatorActionsNeedAnAdmin(t *testing.T) {
 			}
 			return "uid 1000 (hfadmin)", false
 		},
-		Reload: func(context.Context) error { reloaded++; return nil },
+		Reload: func(context.Context) ([]string, error) { reloaded++; return nil, nil },
 		Check:  func(context.Context, apitype.CheckArgs) ([]apitype.CheckRow, error) { return nil, nil },
 	})
 	calls := map[string]string{
