@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/goccy/go-yaml/ast"
+	"github.com/ohfp/ohfp/internal/english"
 	"github.com/ohfp/ohfp/internal/template"
 )
 
@@ -593,7 +594,7 @@ func decodeProvider(v value, c *Config) (Provider, bool) {
 			}
 			dur := min(max(time.Duration(mins)*time.Minute, MinPendingTimeout), MaxPendingTimeout)
 			p.PendingTimeout = dur
-			s.v.warnf("%d minutes: ohfp fails (and terminates) an instance not running within pending_timeout, set to %s from this (ohfp's bounds %s-%s)", mins, dur, MinPendingTimeout, MaxPendingTimeout)
+			s.v.warnf("%s: ohfp fails (and terminates) an instance not running within pending_timeout, set to %s from this (ohfp's bounds %s-%s)", english.Plural(mins, "minute"), dur, MinPendingTimeout, MaxPendingTimeout)
 		case "credential_script":
 			s.v.warnf("not run by ohfp: give ohfp a profile (profile:) whose credential_process runs %s (the AWS SDK then renews the credentials itself), or credentials_file", s.val)
 		case "credential_renew_margin":

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/ohfp/ohfp/internal/domain"
+	"github.com/ohfp/ohfp/internal/english"
 	"github.com/ohfp/ohfp/internal/hf"
 	"github.com/ohfp/ohfp/internal/lowprio"
 	"github.com/ohfp/ohfp/internal/provider"
@@ -671,7 +672,7 @@ func (rc *Reconciler) finishAndPurge() time.Duration {
 		}
 		if !r.Final() && r.Rebuilt && r.UnitsFromTag && r.Kind == domain.KindAcquire && r.Shortfall == "" && now.Sub(r.CreatedAt) > rc.st.Opts.VisibilityGrace {
 			if units, executing := rc.st.UnitsLocked(r); executing == 0 && units < r.Units {
-				r.Shortfall = fmt.Sprintf("only %d of %d units found in the cloud after a failover", units, r.Units)
+				r.Shortfall = fmt.Sprintf("only %d of %s found in the cloud after a failover", units, english.Plural(r.Units, "unit"))
 				changed = append(changed, r)
 			}
 		}
