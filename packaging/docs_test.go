@@ -4,6 +4,7 @@ import (
 	"compress/gzip"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -13,7 +14,9 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
+	"time"
 )
 
 // ensureTool makes sure tool is installed: if it is not, it installs pkgs
@@ -411,4 +414,95 @@ func TestDocsAgree(t *testing.T) {
 			}
 		}
 	}
+}
+
+// TestReadmeMessagesAreTheBinaries: the messages the README's Troubleshoot
+// table quotes are those the binaries print, and its command lines run as
+// written on a host with no AWS credentials.
+func TestReadmeMessagesAreTheBinaries(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join(repoRoot, "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	readme := string(b)
+
+	t.Run("permission denied", func(t *testing.T) {
+		if os.Geteuid() != 0 {
+			t.Skip("runs ohfp as another user: needs root")
+		}
+		// A socket in a folder the caller may not enter (as /run/ohfp is
+		// 0750 root:ohfp), called by a user outside the group.
+		top, err := os.MkdirTemp("", "ohfp-perm-")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer os.RemoveAll(top)
+		must := func(err error) {
+			t.Helper()
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+		must(os.Chmod(top, 0o755))
+		must(os.MkdirAll(filepath.Join(top, "bin"), 0o755))
+		must(os.MkdirAll(filepath.Join(top, "run"), 0o750))
+		bin, err := os.ReadFile(filepath.Join(binDir, "ohfp"))
+		must(err)
+		must(os.WriteFile(filepath.Join(top, "bin", "ohfp"), bin, 0o755))
+		sock := filepath.Join(top, "run", "ohfp.sock")
+		ln, err := net.Listen("unix", sock)
+		must(err)
+		defer ln.Close()
+		cmd := exec.Command(filepath.Join(top, "bin", "ohfp"), "status")
+		cmd.Env = []string{"OHFP_SOCKET=" + sock, "OHFP_WAIT=0", "PATH=/usr/bin:/bin"}
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+		out, _ := cmd.CombinedOutput()
+		msg := strings.TrimSpace(string(out))
+		_, msg, _ = strings.Cut(msg, "permission denied on ")
+		if msg == "" {
+			t.Fatalf("ohfp status as a user outside the socket's group printed %q, no permission denied", out)
+		}
+		msg = "permission denied on " + strings.Replace(msg, sock, "/run/ohfp/ohfp.sock", 1)
+		if !strings.Contains(readme, "`"+msg+"`") {
+			t.Errorf("README's Troubleshoot does not quote what ohfp prints to a user outside the socket's group:\n%s", msg)
+		}
+	})
+
+	t.Run("aws against the simulated region", func(t *testing.T) {
+		if _, err := exec.LookPath("aws"); err != nil {
+			t.Skip("the AWS CLI is not installed: the README's aws line was NOT run")
+		}
+		m := regexp.MustCompile(`(?m)^AWS_ACCESS_KEY_ID=\S+ AWS_SECRET_ACCESS_KEY=\S+ \\\n\s+aws --endpoint-url http://127\.0\.0\.1:4566 .*$`).FindString(readme)
+		if m == "" {
+			t.Fatal("README has no aws command line with keys against the simulated region")
+		}
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		addr := ln.Addr().String()
+		ln.Close()
+		sim := exec.Command(filepath.Join(binDir, "ohfpd"), "simulate", "--listen", addr)
+		if err := sim.Start(); err != nil {
+			t.Fatal(err)
+		}
+		defer func() { sim.Process.Kill(); sim.Wait() }()
+		for i := 0; ; i++ {
+			if c, err := net.Dial("tcp", addr); err == nil {
+				c.Close()
+				break
+			}
+			if i > 200 {
+				t.Fatal("ohfpd simulate did not listen")
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		home := t.TempDir() // no ~/.aws: a host with no credentials
+		cmd := exec.Command("sh", "-c", strings.Replace(m, "127.0.0.1:4566", addr, 1))
+		cmd.Env = []string{"HOME=" + home, "PATH=" + os.Getenv("PATH"), "AWS_EC2_METADATA_DISABLED=true",
+			"AWS_CONFIG_FILE=" + filepath.Join(home, "config"), "AWS_SHARED_CREDENTIALS_FILE=" + filepath.Join(home, "credentials")}
+		if out, err := cmd.CombinedOutput(); err != nil || !strings.Contains(string(out), "Reservations") {
+			t.Errorf("the README's line %q: %v\n%s", m, err, out)
+		}
+	})
 }
