@@ -69,6 +69,33 @@ type output struct {
 	now  time.Time
 }
 
+// Exit codes of the sysadmin commands besides 0 and 1 (a failure), each
+// distinct from ohfp status's 1 (degraded) and 2 (down) so that a monitor
+// reading them cannot take a mistake of its own for ohfpd's health:
+// sysexits.h's EX_USAGE for a command line ohfp refuses, EX_NOPERM for a
+// caller not allowed on ohfpd's socket (ohfpd may be healthy).
+const (
+	exitUsage  = 64
+	exitNoPerm = 77
+)
+
+// usageError is a command line a sysadmin command refuses: exit
+// exitUsage, nothing sent to ohfpd.
+type usageError struct{ msg string }
+
+func (e *usageError) Error() string { return e.msg }
+
+func usageErr(format string, args ...any) error {
+	return &usageError{msg: fmt.Sprintf(format, args...)}
+}
+
+// noPermission reports whether err is the caller's lacking access to
+// ohfpd's socket: refused by the file's permissions, or by ohfpd (a uid
+// not allowed).
+func noPermission(err error) bool {
+	return errors.Is(err, rpc.ErrPermission) || rpc.CodeOf(err) == rpc.PermissionDenied
+}
+
 // exitError ends a sysadmin command with a code, after printing msg (if
 // any) on stderr.
 type exitError struct {
@@ -96,6 +123,11 @@ func runAdmin(cmd command, inv *invocation, stdout, stderr io.Writer) int {
 		return 0
 	}
 	var ee *exitError
+	var ue *usageError
+	if errors.As(err, &ue) {
+		io.WriteString(stderr, "ohfp "+inv.op+": "+ue.msg+"\n")
+		return exitUsage
+	}
 	if errors.As(err, &ee) {
 		if ee.msg != "" {
 			io.WriteString(stderr, ee.msg+"\n")
@@ -106,6 +138,9 @@ func runAdmin(cmd command, inv *invocation, stdout, stderr io.Writer) int {
 		return 130
 	}
 	io.WriteString(stderr, "ohfp "+inv.op+": "+err.Error()+"\n")
+	if noPermission(err) {
+		return exitNoPerm
+	}
 	return 1
 }
 
@@ -254,9 +289,9 @@ func epochAgo(now time.Time, secs int64) string {
 func needArgs(inv *invocation, n int, usage string) error {
 	if len(inv.args) != n {
 		if len(inv.args) > n {
-			return fmt.Errorf("unexpected argument %q; usage: ohfp %s", inv.args[n], usage)
+			return usageErr("unexpected argument %q; usage: ohfp %s", inv.args[n], usage)
 		}
-		return fmt.Errorf("missing argument; usage: ohfp %s", usage)
+		return usageErr("missing argument; usage: ohfp %s", usage)
 	}
 	return nil
 }

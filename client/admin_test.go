@@ -1,15 +1,20 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"reflect"
 	"regexp"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -32,6 +37,7 @@ type adminDaemon struct {
 	runningFor int
 	final      hf.Status
 	reloadErr  string
+	deny       string // every call refused with this, as PermissionDenied
 
 	mu    sync.Mutex
 	calls []adminCall
@@ -54,6 +60,9 @@ func (d *adminDaemon) Call(ctx context.Context, method string, p rpc.Params) (an
 		Request string `json:"request"`
 	}
 	json.Unmarshal(p.Args, &a)
+	if d.deny != "" {
+		return nil, rpc.Errorf(rpc.PermissionDenied, "%s", d.deny)
+	}
 	switch method {
 	case "show":
 		if a.ID == d.watchID && d.watchID != "" {
@@ -256,6 +265,17 @@ func bad(t *testing.T, env []string, want string, args ...string) {
 	}
 }
 
+// misuse runs ohfp with args and requires exit 64 (EX_USAGE: a command
+// line refused, which a monitor cannot take for "degraded"), nothing on
+// stdout and stderr matching want.
+func misuse(t *testing.T, env []string, want string, args ...string) {
+	t.Helper()
+	stdout, stderr, code := exe(t, "ohfp", args, env, "")
+	if code != exitUsage || stdout != "" || !regexp.MustCompile(want).MatchString(stderr) {
+		t.Errorf("ohfp %v: exit %d, stdout %q, stderr %q; want exit %d and stderr matching %q", args, code, stdout, stderr, exitUsage, want)
+	}
+}
+
 func TestStatus(t *testing.T) {
 	d := &adminDaemon{}
 	env := serveAdmin(t, d)
@@ -354,7 +374,14 @@ func TestTemplates(t *testing.T) {
 	docs := cannedDocs()
 	sameJSON(t, ok(t, env, "templates", "--json"),
 		`{"awsinst":`+docs["getAvailableTemplates awsinst"]+`,"awsspot":`+docs["getAvailableTemplates awsspot"]+`}`)
-	bad(t, env, `^ohfp templates: no method getAvailableTemplates nope\n$`, "templates", "--provider=nope")
+	// A provider ohfpd does not have is refused, not listed under the
+	// name typed (ohfpd maps an unknown HF_PROVIDER_NAME to its only one).
+	n := len(d.callsOf(hf.OpGetAvailableTemplates))
+	bad(t, env, `^ohfp templates: no provider nope \(known: awsinst, awsspot\)\n$`, "templates", "--provider=nope")
+	bad(t, env, `^ohfp templates: no provider nope \(known: awsinst, awsspot\)\n$`, "templates", "--provider=nope", "--json")
+	if len(d.callsOf(hf.OpGetAvailableTemplates)) != n {
+		t.Error("templates --provider nope asked ohfpd for templates")
+	}
 }
 
 func TestShow(t *testing.T) {
@@ -397,7 +424,7 @@ func TestShow(t *testing.T) {
 	}
 	sameJSON(t, ok(t, env, "show", "req-a1", "--json"), cannedDocs()["show req-a1"])
 	bad(t, env, `^ohfp show: request or machine i-nope is not known to ohfpd\n$`, "show", "i-nope")
-	bad(t, env, `^ohfp show: missing argument; usage: ohfp show ID`, "show")
+	misuse(t, env, `^ohfp show: missing argument; usage: ohfp show ID`, "show")
 }
 
 func TestRequestsWatch(t *testing.T) {
@@ -493,20 +520,25 @@ func TestConfigDelegatesToOhfpd(t *testing.T) {
 
 	bad(t, []string{"OHFPD=" + filepath.Join(dir, "absent")}, `^ohfp config: \$OHFPD is .*absent, which is not an executable file\n$`, "config", "validate", "x.yaml")
 	bad(t, []string{"PATH=" + t.TempDir()}, `^ohfp config: cannot find ohfpd .*set OHFPD=`, "config", "validate", "x.yaml")
-	bad(t, env, `^ohfp config: usage: ohfp config validate FILE\n$`, "config", "validate")
-	bad(t, env, `^ohfp config: -o goes with config import-hf\n$`, "config", "validate", "x.yaml", "-o", "y")
-	bad(t, env, `^ohfp config: unknown subcommand "frob"`, "config", "frob")
+	misuse(t, env, `^ohfp config: usage: ohfp config validate FILE\n$`, "config", "validate")
+	misuse(t, env, `^ohfp config: -o goes with config import-hf\n$`, "config", "validate", "x.yaml", "-o", "y")
+	misuse(t, env, `^ohfp config: unknown subcommand "frob"`, "config", "frob")
 }
 
 func TestAdminUsageErrors(t *testing.T) {
 	d := &adminDaemon{}
 	env := serveAdmin(t, d)
-	bad(t, env, `^ohfp: status takes no --provider \(see ohfp help\)\n$`, "status", "--provider", "x")
-	bad(t, env, `^ohfp: unknown option --bogus \(see ohfp help\)\n$`, "requests", "--bogus")
-	bad(t, env, `^ohfp: --request needs a value\n$`, "machines", "--request")
-	bad(t, env, `^ohfp: status takes no -f FILE\n$`, "status", "-f", "x")
-	bad(t, env, `^ohfp status: unexpected argument "extra"`, "status", "extra")
-	bad(t, env, `^ohfp requests: --interval goes with requests watch ID\n$`, "requests", "--interval=1s")
+	misuse(t, env, `^ohfp: status takes no --provider \(see ohfp help\)\n$`, "status", "--provider", "x")
+	misuse(t, env, `^ohfp: unknown option --bogus \(see ohfp help\)\n$`, "requests", "--bogus")
+	misuse(t, env, `^ohfp: unknown option --bogus \(see ohfp help\)\n$`, "status", "--bogus")
+	misuse(t, env, `^ohfp: --request needs a value\n$`, "machines", "--request")
+	misuse(t, env, `^ohfp: status takes no -f FILE\n$`, "status", "-f", "x")
+	misuse(t, env, `^ohfp status: unexpected argument "extra"`, "status", "extra")
+	misuse(t, env, `^ohfp requests: --interval goes with requests watch ID\n$`, "requests", "--interval=1s")
+	misuse(t, append(env, "OHFP_TIMEOUT=garbage"), `^ohfp: OHFP_TIMEOUT "garbage" is not a positive duration`, "status")
+	misuse(t, env, `^ohfp status: unexpected argument "extra"`, "status", "extra", "--json")
+	misuse(t, env, `^ohfp check: unexpected argument "b"`, "check", "a", "b")
+	misuse(t, env, `^ohfp config: unknown subcommand "frob"`, "config", "frob")
 	if n := len(d.callsOf("status")) + len(d.callsOf("requests")) + len(d.callsOf("machines")); n != 0 {
 		t.Errorf("usage errors reached the daemon %d times", n)
 	}
@@ -531,7 +563,8 @@ func TestHelpListsCommands(t *testing.T) {
 		out := ok(t, nil, args...)
 		for _, want := range []string{"Operations: getAvailableTemplates, requestMachines, getRequestStatus, requestReturnMachines, getReturnRequests",
 			"requests watch ID", "machines [--request ID] [--all]", "templates [--provider NAME]", "show ID",
-			"config reload", "config validate FILE", "config import-hf DIR [-o FILE] [--name NAME]", "--json"} {
+			"config reload", "config validate FILE", "config import-hf DIR [-o FILE] [--name NAME]", "--json",
+			"Exit status:", "  64  ", "  77  "} {
 			if !strings.Contains(out, want) {
 				t.Errorf("ohfp %v lacks %q:\n%s", args, want, out)
 			}
@@ -642,10 +675,10 @@ func TestOperatorCommands(t *testing.T) {
 	if code != 1 || !strings.Contains(stdout, "FAIL not permitted") || !strings.Contains(stderr, "1 check failed of 2") {
 		t.Errorf("check with a failure: exit %d\n%s%s", code, stdout, stderr)
 	}
-	bad(t, env, `usage: ohfp cancel REQ`, "cancel")
-	bad(t, env, `name machines or --request REQ, not both`, "return", "i-1", "--request", "req-1")
-	bad(t, env, `missing argument; usage: ohfp return MACHINE`, "return")
-	bad(t, env, `drain takes no --return`, "drain", "t1", "--return")
+	misuse(t, env, `usage: ohfp cancel REQ`, "cancel")
+	misuse(t, env, `name machines or --request REQ, not both`, "return", "i-1", "--request", "req-1")
+	misuse(t, env, `missing argument; usage: ohfp return MACHINE`, "return")
+	misuse(t, env, `drain takes no --return`, "drain", "t1", "--return")
 }
 
 // The lease line of a shared-store cluster says who acts.
@@ -668,5 +701,137 @@ func TestLeaseText(t *testing.T) {
 				t.Errorf("%+v: %q lacks %q", c.l, got, w)
 			}
 		}
+	}
+}
+
+// ohfp status is a health check: against an ohfpd that accepts the
+// connection and never answers (SIGSTOP, a hang), it says down, exit 2,
+// within its own 10 s by default (not the 2 minutes of an HF call), about
+// status (not how to find requests), and --json prints the verdict.
+func TestStatusHungDaemon(t *testing.T) {
+	t.Parallel()
+	dir, err := os.MkdirTemp("", "ohfphung")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	path := filepath.Join(dir, "ohfp.sock")
+	ln, err := net.Listen("unix", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			t.Cleanup(func() { c.Close() }) // held open, never answered
+		}
+	}()
+	env := []string{"OHFP_SOCKET=" + path}
+	type result struct {
+		stdout, stderr string
+		code           int
+		took           time.Duration
+	}
+	run := func(env []string, args ...string) chan result {
+		ch := make(chan result, 1)
+		go func() {
+			start := time.Now()
+			o, e, c := exe(t, "ohfp", args, env, "")
+			ch <- result{o, e, c, time.Since(start)}
+		}()
+		return ch
+	}
+	def, js, short := run(env, "status"), run(env, "status", "--json"), run(append(env, "OHFP_TIMEOUT=1s"), "status")
+
+	r := <-short
+	if r.code != 2 || r.took > 5*time.Second || !strings.Contains(r.stderr, "did not answer status within 4s") {
+		t.Errorf("status with OHFP_TIMEOUT=1s (and the 3s wait): exit %d after %s, stderr %q", r.code, r.took, r.stderr)
+	}
+	for _, r := range []result{<-def, <-js} {
+		if r.code != 2 || r.took < 9*time.Second || r.took > 20*time.Second {
+			t.Errorf("status against a hung ohfpd: exit %d after %s; want 2 after 10s", r.code, r.took)
+		}
+		if !regexp.MustCompile(`^ohfp status: down: ohfpd at .* did not answer status within 10s \(stopped, hung or overloaded\? systemctl status ohfpd; OHFP_TIMEOUT`).MatchString(r.stderr) ||
+			strings.Contains(r.stderr, "requests --all") {
+			t.Errorf("status against a hung ohfpd: stderr %q", r.stderr)
+		}
+		if r.stdout == "" {
+			continue
+		}
+		var doc struct {
+			Health apitype.Health `json:"health"`
+		}
+		if err := json.Unmarshal([]byte(r.stdout), &doc); err != nil || doc.Health.Level != "down" || doc.Health.Code != 2 ||
+			len(doc.Health.Reasons) != 1 || !strings.Contains(doc.Health.Reasons[0], "did not answer status within 10s") {
+			t.Errorf("status --json against a hung ohfpd printed %q (%v)", r.stdout, err)
+		}
+	}
+}
+
+// A caller without access to the socket is told so, with a code of its
+// own (EX_NOPERM): ohfpd may well be healthy, so it is not "down". Both
+// ways: the socket's permissions, and ohfpd refusing the caller's uid.
+func TestStatusPermissionDenied(t *testing.T) {
+	// ohfpd refusing the uid.
+	d := &adminDaemon{deny: "uid 1001 may not use ohfpd (add it to group ohfp)"}
+	env := serveAdmin(t, d)
+	for _, args := range [][]string{{"status"}, {"status", "--json"}} {
+		stdout, stderr, code := exe(t, "ohfp", args, env, "")
+		if code != exitNoPerm || !strings.HasPrefix(stderr, "ohfp status: cannot ask ohfpd: uid 1001 may not use ohfpd") {
+			t.Errorf("%v refused by ohfpd: exit %d, stderr %q; want %d", args, code, stderr, exitNoPerm)
+		}
+		if len(args) == 2 && !strings.Contains(stdout, `"level": "unknown"`) {
+			t.Errorf("%v refused by ohfpd printed %q", args, stdout)
+		}
+	}
+	stdout, stderr, code := exe(t, "ohfp", []string{"requests"}, env, "")
+	if code != exitNoPerm || stdout != "" {
+		t.Errorf("requests refused by ohfpd: exit %d, stderr %q", code, stderr)
+	}
+
+	// The socket's permissions: run as a user who may not open it.
+	sock := strings.TrimPrefix(env[0], "OHFP_SOCKET=")
+	if err := os.Chmod(sock, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(filepath.Dir(sock), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	bin := binary(t)
+	cmd := exec.Command(bin, "status")
+	cmd.Env = env
+	if os.Getuid() == 0 {
+		// root opens any socket: run the client as nobody, from a copy
+		// nobody can execute.
+		dir, err := os.MkdirTemp("", "ohfpbin")
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { os.RemoveAll(dir) })
+		os.Chmod(dir, 0o755)
+		b, err := os.ReadFile(bin)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cp := filepath.Join(dir, "ohfp")
+		if err := os.WriteFile(cp, b, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		cmd = exec.Command(cp, "status")
+		cmd.Env = env
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+	} else if err := os.Chmod(sock, 0); err != nil {
+		t.Fatal(err)
+	}
+	var errb bytes.Buffer
+	cmd.Stderr = &errb
+	err := cmd.Run()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != exitNoPerm || !strings.HasPrefix(errb.String(), "ohfp status: cannot ask ohfpd: permission denied on "+sock) {
+		t.Errorf("status on a socket it may not open: %v, stderr %q; want exit %d", err, errb.String(), exitNoPerm)
 	}
 }

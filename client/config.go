@@ -16,32 +16,32 @@ import (
 func cmdConfig(ctx context.Context, inv *invocation, out *output) error {
 	const usage = "config reload | config validate FILE | config import-hf DIR [-o FILE] [--name NAME]"
 	if len(inv.args) == 0 {
-		return fmt.Errorf("missing subcommand; usage: ohfp %s", usage)
+		return usageErr("missing subcommand; usage: ohfp %s", usage)
 	}
 	sub, args := inv.args[0], inv.args[1:]
 	if inv.flags[optOutput] != "" && sub != "import-hf" {
-		return fmt.Errorf("-o goes with config import-hf")
+		return usageErr("-o goes with config import-hf")
 	}
 	if inv.flags[optName] != "" && sub != "import-hf" {
-		return fmt.Errorf("--name goes with config import-hf")
+		return usageErr("--name goes with config import-hf")
 	}
 	if out.json && sub != "reload" {
-		return fmt.Errorf("--json goes with config reload; config %s prints ohfpd's own output", sub)
+		return usageErr("--json goes with config reload; config %s prints ohfpd's own output", sub)
 	}
 	switch sub {
 	case "reload":
 		if len(args) != 0 {
-			return fmt.Errorf("unexpected argument %q; usage: ohfp config reload", args[0])
+			return usageErr("unexpected argument %q; usage: ohfp config reload", args[0])
 		}
 		return configReload(ctx, inv, out)
 	case "validate":
 		if len(args) != 1 {
-			return fmt.Errorf("usage: ohfp config validate FILE")
+			return usageErr("usage: ohfp config validate FILE")
 		}
 		return execDaemon(inv, "--check-config", "--config", args[0])
 	case "import-hf":
 		if len(args) != 1 {
-			return fmt.Errorf("usage: ohfp config import-hf DIR [-o FILE] [--name NAME]")
+			return usageErr("usage: ohfp config import-hf DIR [-o FILE] [--name NAME]")
 		}
 		dargs := []string{"import-hf"}
 		if o := inv.flags[optOutput]; o != "" {
@@ -52,7 +52,7 @@ func cmdConfig(ctx context.Context, inv *invocation, out *output) error {
 		}
 		return execDaemon(inv, append(dargs, args[0])...)
 	}
-	return fmt.Errorf("unknown subcommand %q; usage: ohfp %s", sub, usage)
+	return usageErr("unknown subcommand %q; usage: ohfp %s", sub, usage)
 }
 
 // configReload asks ohfpd to re-read its configuration.
@@ -61,7 +61,11 @@ func configReload(ctx context.Context, inv *invocation, out *output) error {
 	if err != nil {
 		var re *rpc.Error
 		if errors.As(err, &re) {
-			return &exitError{code: 1, msg: "ohfp config reload: " + re.Message}
+			code := 1
+			if noPermission(err) {
+				code = exitNoPerm
+			}
+			return &exitError{code: code, msg: "ohfp config reload: " + re.Message}
 		}
 		return err
 	}

@@ -11,7 +11,9 @@
 // For an HF operation it prints the answer on stdout and exits 0 on
 // success; on any failure it prints exactly one document {"message": "..."}
 // on stdout and exits 1. The sysadmin commands print tables (or, with
-// --json, the daemon's answer) and report failures on stderr with exit 1.
+// --json, the daemon's answer) and report failures on stderr with exit 1,
+// a usage error with exit 64 (EX_USAGE), a caller without access with 77
+// (EX_NOPERM); ohfp status exits with the health verdict's code (2: down).
 package main
 
 import (
@@ -94,8 +96,9 @@ type invocation struct {
 	help    bool
 
 	// Sysadmin options, by name (optJSON, ...): "true" for a switch.
-	flags   map[string]string
-	waitSet bool // --wait or OHFP_WAIT was given
+	flags      map[string]string
+	waitSet    bool // --wait or OHFP_WAIT was given
+	timeoutSet bool // OHFP_TIMEOUT was given
 
 	input  []byte     // the HF document, once read
 	fileIn *fileInput // or a large one, left in its file
@@ -114,7 +117,7 @@ func run(argv []string, stdin *os.File, stdout, stderr io.Writer, lookup func(st
 	if err != nil {
 		if inv != nil && commands[inv.op].admin != nil {
 			io.WriteString(stderr, "ohfp: "+err.Error()+"\n")
-			return 1
+			return exitUsage
 		}
 		return fail(stdout, err.Error())
 	}
@@ -374,7 +377,7 @@ func parseArgs(argv []string, lookup func(string) (string, bool)) (*invocation, 
 		if err != nil || d == 0 {
 			return inv, errors.New("OHFP_TIMEOUT " + strconv.Quote(v) + " is not a positive duration such as 120s")
 		}
-		inv.timeout = d
+		inv.timeout, inv.timeoutSet = d, true
 	}
 	return inv, nil
 }
@@ -506,7 +509,8 @@ Operations: ` + strings.Join(hf.Operations, ", ") + `
 
 Sysadmin commands:
   status                          health, version, AWS, requests and machines by state;
-                                  exits 0 healthy, 1 degraded, 2 down (or ohfpd not answering)
+                                  exits 0 healthy, 1 degraded, 2 down (or ohfpd not answering
+                                  within 10s, $OHFP_TIMEOUT); --json prints the verdict either way
   requests [--all]                requests in flight and those finished in the last hour
                                   (--all: every request ohfpd holds)
   requests watch ID [--interval D]  follow a request until it is complete
@@ -534,11 +538,13 @@ each is recorded in the request's history, shown by ohfp show, and ohfpd's log):
                                   undrained; kept across restarts
   rearm TEMPLATE [--provider P]   launch a template again after its failure breaker stopped it
                                   (breaker_failures); logged with who did it
-  check [TEMPLATE] [--provider P] dry-run the templates against AWS through the API each
-                                  launches with (RunInstances, CreateFleet, RequestSpotFleet;
-                                  Auto Scaling: what can be without a dry run): permissions,
-                                  AMIs, subnets, security groups, instance types, and the
-                                  vCPU quotas; exit 1 on a failure (an unknown quota is none)
+  check [TEMPLATE] [--provider P] check the templates against AWS: the credentials, then each
+                                  template's AMI, subnets, security groups and instance types
+                                  (each on its own row: every problem in one run), a dry run
+                                  through the API it launches with (RunInstances, CreateFleet,
+                                  RequestSpotFleet; Auto Scaling: what can be without a dry
+                                  run), and the vCPU quotas; exit 1 on a failure (an unknown
+                                  quota is none)
 
 Options:
   -f, --file FILE     the input JSON document ("-" for standard input)
@@ -546,10 +552,22 @@ Options:
   --wait DURATION     how long to wait for ohfpd to come up (default $OHFP_WAIT, else 10s;
                       3s for sysadmin commands)
                       then $OHFP_TIMEOUT (default 120s) bounds the call itself: a call
-                      that reaches ohfpd after that is not carried out
+                      that reaches ohfpd after that is not carried out (status: 10s in
+                      all by default, the 3s wait included)
   --json              sysadmin commands: print ohfpd's answer as JSON, for scripts
   --version           print the version
+
 Environment forwarded to ohfpd: ` + strings.Join(rpc.Env, ", ") + `
 ohfpd for config validate and import-hf: $OHFPD, else next to ohfp, else in PATH.
+
+Exit status:
+  0                   done (status: healthy)
+  1                   failed, the reason on stderr (status: degraded; check: a row failed); an HF
+                      operation prints HF's JSON {"message": ...} on stdout instead
+  2                   status: down, or ohfpd not running or not answering
+  64                  usage error: a bad option, argument, --wait or OHFP_TIMEOUT (nothing sent)
+  77                  permission denied: the socket, or ohfpd refusing the caller (ohfpd may be
+                      healthy)
+  130                 interrupted
 `
 }

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"github.com/ohfp/ohfp/internal/english"
 	"strconv"
@@ -28,9 +27,9 @@ func cmdReturn(ctx context.Context, inv *invocation, out *output) error {
 	req := inv.flags[optRequest]
 	switch {
 	case req == "" && len(inv.args) == 0:
-		return errors.New("missing argument; usage: ohfp return MACHINE... | ohfp return --request REQ")
+		return usageErr("missing argument; usage: ohfp return MACHINE... | ohfp return --request REQ")
 	case req != "" && len(inv.args) > 0:
-		return errors.New("name machines or --request REQ, not both")
+		return usageErr("name machines or --request REQ, not both")
 	}
 	return action(ctx, inv, out, apitype.MethodReturn, apitype.ReturnArgs{Machines: inv.args, Request: req})
 }
@@ -71,7 +70,7 @@ func action(ctx context.Context, inv *invocation, out *output, method string, ar
 // refusal adds what to do to a permission refusal: exit 1 either way.
 func refusal(err error) error {
 	if rpc.CodeOf(err) == rpc.PermissionDenied {
-		return errors.New(err.Error() + " (run it as root, e.g. with sudo, or ask for a group in admin_groups)")
+		return fmt.Errorf("%w (run it as root, e.g. with sudo, or ask for a group in admin_groups)", err)
 	}
 	return err
 }
@@ -80,7 +79,7 @@ func refusal(err error) error {
 // dry runs against AWS, in a table; exit 1 when one failed.
 func cmdCheck(ctx context.Context, inv *invocation, out *output) error {
 	if len(inv.args) > 1 {
-		return fmt.Errorf("unexpected argument %q; usage: ohfp check [TEMPLATE] [--provider NAME]", inv.args[1])
+		return usageErr("unexpected argument %q; usage: ohfp check [TEMPLATE] [--provider NAME]", inv.args[1])
 	}
 	a := apitype.CheckArgs{Provider: inv.flags[optProvider]}
 	if len(inv.args) == 1 {

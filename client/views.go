@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"github.com/ohfp/ohfp/internal/english"
 	"maps"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/ohfp/ohfp/internal/apitype"
 	"github.com/ohfp/ohfp/internal/hf"
+	"github.com/ohfp/ohfp/internal/rpc"
 	"github.com/ohfp/ohfp/internal/template"
 )
 
@@ -26,16 +28,50 @@ const (
 	statusDown     = 2
 )
 
+// statusBound is how long ohfp status waits in all, unless OHFP_TIMEOUT
+// or --wait says otherwise: a health check run by a monitor every minute
+// must say "down" about a hung ohfpd in seconds, not after the two
+// minutes an HF call may wait.
+const statusBound = 10 * time.Second
+
 // cmdStatus is `ohfp status`: it prints the status and exits with the
 // health verdict's code, 0 healthy, 1 degraded, 2 down (ohfpd not
-// answering at all is down too).
+// answering at all is down too); a caller without access to the socket
+// gets exitNoPerm, for ohfpd may be healthy.
 func cmdStatus(ctx context.Context, inv *invocation, out *output) error {
 	if err := needArgs(inv, 0, "status [--json]"); err != nil {
 		return err
 	}
+	if !inv.timeoutSet {
+		// The default wait for a missing socket (adminWait) counts in
+		// statusBound; an explicit --wait comes on top of it.
+		inv.timeout = statusBound
+		if !inv.waitSet {
+			inv.timeout -= adminWait
+		}
+	}
 	raw, err := callDaemon(ctx, inv, apitype.MethodStatus, nil, nil, nil)
 	if err != nil {
-		return &exitError{code: statusDown, msg: "ohfp status: down: " + err.Error()}
+		h := apitype.Health{Level: apitype.Down, Code: statusDown, Reasons: []string{err.Error()}}
+		msg := "ohfp status: down: " + err.Error()
+		switch {
+		case noPermission(err):
+			// Not a verdict on ohfpd: this caller cannot ask it.
+			h = apitype.Health{Level: "unknown", Code: exitNoPerm, Reasons: []string{err.Error()}}
+			msg = "ohfp status: cannot ask ohfpd: " + err.Error()
+		case errors.Is(err, rpc.ErrNoAnswer):
+			h.Reasons[0] = fmt.Sprintf("ohfpd at %s did not answer status within %s (stopped, hung or overloaded? systemctl status ohfpd; OHFP_TIMEOUT sets how long status waits)", inv.socket, inv.callBound())
+			msg = "ohfp status: down: " + h.Reasons[0]
+		}
+		if out.json {
+			// A script reads the verdict where it always is, in a
+			// document with nothing else: ohfpd said nothing.
+			b, _ := json.Marshal(map[string]any{"health": h})
+			if err := out.printJSON(b); err != nil {
+				return err
+			}
+		}
+		return &exitError{code: h.Code, msg: msg}
 	}
 	var st apitype.Status
 	if err := decode("status", raw, &st); err != nil {
@@ -288,7 +324,7 @@ func cmdRequests(ctx context.Context, inv *invocation, out *output) error {
 		return cmdWatch(ctx, inv, out)
 	}
 	if inv.flags[optInterval] != "" {
-		return fmt.Errorf("--interval goes with requests watch ID")
+		return usageErr("--interval goes with requests watch ID")
 	}
 	if err := needArgs(inv, 0, "requests [--all] [--json] | requests watch ID"); err != nil {
 		return err
@@ -429,17 +465,23 @@ func cmdTemplates(ctx context.Context, inv *invocation, out *output) error {
 	if err := needArgs(inv, 0, "templates [--provider NAME] [--json]"); err != nil {
 		return err
 	}
-	providers := []string{inv.flags[optProvider]}
-	if providers[0] == "" {
-		raw, err := callDaemon(ctx, inv, apitype.MethodStatus, nil, nil, nil)
-		if err != nil {
-			return err
+	raw, err := callDaemon(ctx, inv, apitype.MethodStatus, nil, nil, nil)
+	if err != nil {
+		return err
+	}
+	var st apitype.Status
+	if err := decode("status", raw, &st); err != nil {
+		return err
+	}
+	providers := st.Providers
+	if p := inv.flags[optProvider]; p != "" {
+		// HF's call names its provider by HF_PROVIDER_NAME, which ohfpd
+		// may map to its only provider: an operator's typo must not list
+		// another provider's templates under the name typed.
+		if !slices.Contains(st.Providers, p) {
+			return fmt.Errorf("no provider %s (known: %s)", p, strings.Join(st.Providers, ", "))
 		}
-		var st apitype.Status
-		if err := decode("status", raw, &st); err != nil {
-			return err
-		}
-		providers = st.Providers
+		providers = []string{p}
 	}
 	answers := make([]json.RawMessage, len(providers))
 	for i, p := range providers {

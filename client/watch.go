@@ -20,7 +20,7 @@ import (
 // complete_with_error.
 func cmdWatch(ctx context.Context, inv *invocation, out *output) error {
 	if len(inv.args) != 2 {
-		return fmt.Errorf("usage: ohfp requests watch ID [--interval DURATION]")
+		return usageErr("usage: ohfp requests watch ID [--interval DURATION]")
 	}
 	id := inv.args[1]
 	interval := time.Second

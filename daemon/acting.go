@@ -97,6 +97,10 @@ func (d *daemon) startActing(opts api.Options) func(ctx context.Context, kv stat
 		tctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 		eng.FillTypeInfo(tctx)
 		cancel()
+		if err := d.takeOverOnce(ctx, eng); err != nil {
+			// The lease is released; the next taking runs it again.
+			return nil, err
+		}
 		rep := eng.StatusReport()
 		n := 0
 		for _, c := range rep.Requests {

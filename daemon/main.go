@@ -5,7 +5,7 @@
 //
 // Its help (usage.go) is also the source of the ohfpd(8) man page.
 //
-//	ohfpd [--config FILE] [--simulate] [--rebuild-from-cloud] [--adopt-cluster-id OLD]
+//	ohfpd [--config FILE] [--simulate] [--rebuild-from-cloud] [--adopt-cluster-id OLD] [--take-over-ibm [PROVIDER=]FILE]
 //	ohfpd --check-config [--config FILE]
 //	ohfpd simulate [--listen ADDR] [--region NAME]
 //	ohfpd import-hf [-o FILE] [--name NAME] DIR
@@ -74,6 +74,7 @@ func realMain(args []string, stdout, stderr io.Writer) int {
 	check := fs.Bool("check-config", false, "validate the configuration and its templates, then exit")
 	simulate := fs.Bool("simulate", false, "run against a simulated AWS region started in-process (no AWS account needed)")
 	rebuild := fs.Bool("rebuild-from-cloud", false, "rebuild requests and machines from the cloud's tags before serving (after losing the state directory)")
+	takeOver := fs.String("take-over-ibm", "", "take over the hosts and requests listed in IBM's plugin's state `[PROVIDER=]FILE` (aws-db.json in $HF_PROVIDER_WORKDIR) before serving")
 	adopt := fs.String("adopt-cluster-id", "", "re-tag the hosts of the `old` cluster_id with the configured one and record it in the state directory (after changing cluster_id)")
 	showVersion := fs.Bool("version", false, "print the version and exit")
 	if code, done := parseFlags(fs, args, stdout, stderr); done {
@@ -108,7 +109,15 @@ func realMain(args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintln(stdout, line)
 		}
 		if !*simulate {
-			line, err := checkQueues(context.Background(), cfg) // events.go
+			line, err := checkCredentialScripts(context.Background(), cfg) // credscript.go
+			if err != nil {
+				fmt.Fprintf(stderr, "ohfpd: %s: %v\n", *cfgPath, err)
+				return 1
+			}
+			if line != "" {
+				fmt.Fprintln(stdout, line)
+			}
+			line, err = checkQueues(context.Background(), cfg) // events.go
 			if err != nil {
 				fmt.Fprintf(stderr, "ohfpd: %s: %v\n", *cfgPath, err)
 				return 1
@@ -136,6 +145,14 @@ func realMain(args []string, stdout, stderr io.Writer) int {
 	}
 	log := newLogger(level, cfg.LogFormat, stderr)
 	d := &daemon{cfgPath: *cfgPath, cfg: cfg, log: log, simulate: *simulate, rebuild: *rebuild, adopt: *adopt}
+	if *takeOver != "" {
+		t, err := parseTakeover(*takeOver, cfg) // takeover.go
+		if err != nil {
+			fmt.Fprintf(stderr, "ohfpd: %v\n", err)
+			return 1
+		}
+		d.takeover = t
+	}
 	if err := d.run(ctx); err != nil && !errors.Is(err, context.Canceled) {
 		log.Error("ohfpd stopped", "err", err)
 		return 1

@@ -7,11 +7,15 @@ import (
 	"os/user"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/ohfp/ohfp/internal/apitype"
+	"github.com/ohfp/ohfp/internal/english"
 	"github.com/ohfp/ohfp/internal/health"
+	"github.com/ohfp/ohfp/internal/rpc"
 	"github.com/ohfp/ohfp/internal/rpcserver"
+	"github.com/ohfp/ohfp/internal/template"
 )
 
 // caller says who is calling (for the request's history and the log) and
@@ -120,12 +124,33 @@ func (d *daemon) statusExtra(rep *apitype.Status) {
 // check dry-runs the templates (all, one provider's, or one) against
 // their cloud, through the API each launches with: permissions, AMIs,
 // subnets, security groups, instance types, vCPU quotas (ohfp check).
+// Each provider's credentials come first, on one row: without valid ones
+// its templates are not tried (every call would fail the same way). A
+// template or provider the configuration does not have is NotFound,
+// naming those it has.
 func (d *daemon) check(ctx context.Context, a apitype.CheckArgs) ([]apitype.CheckRow, error) {
 	d.mu.Lock()
 	cfg, provs := d.cfg, d.provs
 	d.mu.Unlock()
+	var provNames, tplNames []string
+	for _, p := range cfg.Providers {
+		provNames = append(provNames, p.Name)
+		if a.Provider != "" && p.Name != a.Provider {
+			continue
+		}
+		for _, t := range p.Templates {
+			if !slices.Contains(tplNames, t.TemplateID) {
+				tplNames = append(tplNames, t.TemplateID)
+			}
+		}
+	}
+	switch {
+	case a.Provider != "" && !slices.Contains(provNames, a.Provider):
+		return nil, rpc.Errorf(rpc.NotFound, "no provider %s (known: %s)", a.Provider, strings.Join(provNames, ", "))
+	case a.Template != "" && !slices.Contains(tplNames, a.Template):
+		return nil, rpc.Errorf(rpc.NotFound, "no template %s%s (known: %s)", a.Template, ofProvider(a.Provider), strings.Join(tplNames, ", "))
+	}
 	var rows []apitype.CheckRow
-	found := false
 	for _, p := range cfg.Providers {
 		if a.Provider != "" && p.Name != a.Provider {
 			continue
@@ -134,24 +159,31 @@ func (d *daemon) check(ctx context.Context, a apitype.CheckArgs) ([]apitype.Chec
 		if ap == nil {
 			continue
 		}
+		var ts []template.Template
 		for _, t := range p.Templates {
-			if a.Template != "" && t.TemplateID != a.Template {
-				continue
+			if a.Template == "" || t.TemplateID == a.Template {
+				ts = append(ts, t)
 			}
-			found = true
+		}
+		if len(ts) == 0 {
+			continue
+		}
+		cctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+		cr := ap.CheckCredentials(cctx)
+		cancel()
+		if !cr.OK {
+			cr.Result += "; " + english.Plural(len(ts), "template") + " not checked until this is fixed"
+		}
+		rows = append(rows, apitype.CheckRow{Provider: p.Name, What: cr.What, OK: cr.OK, Result: cr.Result})
+		if !cr.OK {
+			continue
+		}
+		for _, t := range ts {
 			cctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 			for _, c := range ap.Check(cctx, t) {
 				rows = append(rows, apitype.CheckRow{Provider: p.Name, TemplateID: t.TemplateID, What: c.What, OK: c.OK, Result: c.Result})
 			}
 			cancel()
-		}
-	}
-	if !found {
-		switch {
-		case a.Template != "":
-			return nil, fmt.Errorf("no template %q%s in the configuration", a.Template, ofProvider(a.Provider))
-		case a.Provider != "":
-			return nil, fmt.Errorf("no provider %q in the configuration", a.Provider)
 		}
 	}
 	return rows, nil

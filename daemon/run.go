@@ -37,8 +37,12 @@ type daemon struct {
 	cfgPath  string
 	simulate bool
 	rebuild  bool
-	adopt    string // --adopt-cluster-id: the old cluster_id whose hosts to take over
-	log      *slog.Logger
+	adopt    string    // --adopt-cluster-id: the old cluster_id whose hosts to take over
+	takeover *takeover // --take-over-ibm: IBM's plugin's state file (takeover.go)
+	// takenOver: with ha:, the takeover succeeded on a lease taking
+	// (under mu).
+	takenOver bool
+	log       *slog.Logger
 
 	mu          sync.Mutex // guards cfg and provs across reloads
 	cfg         *config.Config
@@ -97,6 +101,7 @@ func (d *daemon) run(ctx context.Context) error {
 		return err
 	}
 	d.provs, d.pcs = provs, pcs
+	d.primeCredentials(ctx, provs) // credscript.go
 	// stopActing stops the engine (or, in a shared-store cluster, the
 	// lease and the engine it runs) once the socket is closed.
 	var stopActing func()
@@ -129,6 +134,11 @@ func (d *daemon) run(ctx context.Context) error {
 				return fmt.Errorf("rebuilding from the cloud failed, nothing is served: %s; fix AWS access (credentials, endpoint) and start again with --rebuild-from-cloud", rep.LastReconcileError)
 			}
 			d.log.Info("rebuilt from the cloud", "requests", len(rep.Requests), "live_machines", rep.LiveMachines)
+		}
+		if d.takeover != nil {
+			if err := d.runTakeover(ctx, eng); err != nil {
+				return err
+			}
 		}
 		// Instance types the templates need for ncpus and nram, before the
 		// first getAvailableTemplates (cached in the store after the first
@@ -303,6 +313,10 @@ func (d *daemon) buildProviders(ctx context.Context, cfg *config.Config) ([]engi
 			Profile:         p.Profile,
 			CredentialsFile: p.CredentialsFile,
 			EndpointURL:     p.EndpointURL,
+
+			CredentialScript:      p.CredentialScript,
+			CredentialRenewMargin: p.CredentialRenewMargin,
+
 			Proxy:           p.Proxy,
 			ConnectTimeout:  p.ConnectionTimeout,
 			ResponseTimeout: p.ResponseTimeout,
@@ -319,9 +333,11 @@ func (d *daemon) buildProviders(ctx context.Context, cfg *config.Config) ([]engi
 			// The same provider after a reload: its calls, errors and
 			// health go on (and the old provider's calls still under way
 			// end on the same meter, at their deadline), and so does what
-			// it remembers of pools without capacity.
+			// it remembers of pools without capacity, and the credentials
+			// its credential script gave (the last good ones too).
 			s.Meter = old.Meter()
 			s.CapacityMemory = old.CapacityMemory()
+			s.ScriptCredentials = old.CredentialScript()
 		}
 		if s.CapacityMemory == nil {
 			s.CapacityMemory = awsprov.NewCapacityMemory(p.CapacityMemory, nil)
@@ -333,7 +349,7 @@ func (d *daemon) buildProviders(ctx context.Context, cfg *config.Config) ([]engi
 			if s.Region == "" {
 				s.Region = "us-east-1"
 			}
-			s.Profile, s.CredentialsFile, s.Proxy = "", "", ""
+			s.Profile, s.CredentialsFile, s.Proxy, s.CredentialScript = "", "", "", ""
 			s.Credentials = credentials.NewStaticCredentialsProvider("SIMULATED", "SIMULATED", "")
 		}
 		ap, err := awsprov.New(ctx, s, d.log.With("component", "aws", "provider", p.Name))
@@ -351,6 +367,9 @@ func (d *daemon) buildProviders(ctx context.Context, cfg *config.Config) ([]engi
 			PendingTimeout:  p.PendingTimeout,
 			BreakerFailures: p.BreakerFailures,
 			BreakerCooldown: p.BreakerCooldown,
+
+			SpotTerminateOnReclaim: p.SpotTerminateOnReclaim,
+			TagInstanceID:          p.TagInstanceID,
 		})
 		withEvents(&pcs[len(pcs)-1], p) // events.go
 	}
@@ -463,7 +482,7 @@ func (d *daemon) cloudStatus() map[string]apitype.CloudStatus {
 func cloudStatus(h awsprov.Health) apitype.CloudStatus {
 	c := apitype.CloudHealth{
 		LastError: h.LastError, LastErrorAt: h.LastErrorAt, Throttled: h.Throttled, ThrottledActions: h.ThrottledActions,
-		Unreachable: h.Unreachable, Failing: h.Failing, Credentials: h.Credentials, Failures: h.Failures, RetryInSeconds: h.RetryIn.Seconds(),
+		Unreachable: h.Unreachable, Failing: h.Failing, Credentials: h.Credentials, CredentialScript: h.CredentialScript, Failures: h.Failures, RetryInSeconds: h.RetryIn.Seconds(),
 		Calls: h.Calls, Errors: h.Errors, Throttles: h.Throttles, Timeouts: h.Timeouts,
 		NotAnswering: h.NotAnswering, InFlight: h.InFlight, OldestCall: h.OldestCall,
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/ohfp/ohfp/internal/api"
 	"github.com/ohfp/ohfp/internal/config"
 	"github.com/ohfp/ohfp/internal/ha"
+	awsprov "github.com/ohfp/ohfp/internal/provider/aws"
 	"github.com/ohfp/ohfp/internal/sdklog"
 	"github.com/ohfp/ohfp/internal/store"
 	"github.com/ohfp/ohfp/internal/store/dynamo"
@@ -46,6 +47,8 @@ func openTable(ctx context.Context, cfg *config.Config, simulate, create bool, l
 			return nil, fmt.Errorf("ha: credentials for table %s: %w", h.Table, err)
 		}
 		o.Credentials = ac.Credentials
+	case h.CredentialScript != "" && !simulate:
+		o.Credentials = awsprov.NewScriptCredentialsCache(awsprov.NewScriptCredentials(h.CredentialScript, h.CredentialRenewMargin))
 	}
 	return dynamo.Open(ctx, o)
 }

@@ -26,7 +26,7 @@ returns EC2 instances, and reconciles with AWS in the background. systemd
 runs it as user ohfp (ohfpd.socket, ohfpd.service).
 
 Usage:
-  ohfpd [--config FILE] [--simulate] [--rebuild-from-cloud] [--adopt-cluster-id OLD]
+  ohfpd [--config FILE] [--simulate] [--rebuild-from-cloud] [--adopt-cluster-id OLD] [--take-over-ibm [PROVIDER=]FILE]
                           serve HF's calls (what ohfpd.service runs)
   ohfpd --check-config [--config FILE]
                           check a configuration and its templates, then exit
@@ -43,6 +43,7 @@ Options:
   --simulate              run against a simulated AWS region started in-process: no AWS account needed
   --rebuild-from-cloud    rebuild requests and machines from the instances' tags before serving (after losing the state folder)
   --adopt-cluster-id OLD  the state folder belongs to cluster_id OLD and the configuration names another: re-tag OLD's instances with the new id and keep them, then record the new id (without it, ohfpd refuses to start)
+  --take-over-ibm FILE    switching from IBM's AWS plugin: take over the hosts and requests its state file FILE lists (aws-db.json in the provider's work folder; PROVIDER=FILE for another provider than the first), with their ids, before serving (with ha: before acting, once the lease is taken); running it again changes nothing
   --version               print the version
 
 simulate options:

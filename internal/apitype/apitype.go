@@ -234,6 +234,10 @@ type CloudHealth struct {
 	// Credentials: the last operation failed for want of valid
 	// credentials (none found, expired, refused by AWS).
 	Credentials bool `json:"credentials,omitempty"`
+	// CredentialScript: the provider's credential script (IBM's
+	// AWS_CREDENTIAL_SCRIPT) failed its last run, and why; the last good
+	// credentials are in use until they expire.
+	CredentialScript string `json:"credentialScript,omitempty"`
 	// ThrottledActions are the actions whose last operation ended
 	// throttled, after the SDK's retries.
 	ThrottledActions    []string       `json:"throttledActions,omitempty"`
@@ -452,6 +456,7 @@ type Machine struct {
 	TerminateSent    bool      `json:"terminateSent,omitempty"`
 	Handle           string    `json:"handle,omitempty"`
 	CapacityReleased bool      `json:"capacityReleased,omitempty"`
+	IDTagged         bool      `json:"idTagged,omitempty"`
 	ReclaimedAt      time.Time `json:"reclaimedAt,omitzero"`
 	InterruptAt      time.Time `json:"interruptAt,omitzero"`
 	DrainAt          time.Time `json:"drainAt,omitzero"`      // the cloud asked for it to be drained

@@ -112,6 +112,25 @@
 // ID that is not valid, an error is returned"), which is why callers that
 // must not fail on a purged id describe through the instance-id filter.
 //
+// Taking over IBM's plugin's hosts (reconcile/takeover.go) relies on the
+// two rules above and on eventual consistency below: instances named by
+// IBM's state file are described through the instance-id filter (a purged
+// one is simply absent, never an error), a CreateTags refused with
+// InvalidInstanceID.NotFound is asked again rather than taken as gone,
+// and the tags written are folded in from memory, not looked up through
+// the tag filters, which lag the write.
+//
+// Credential scripts (provider/aws/credscript.go) print what the SDKs'
+// credential_process prints: AWS SDKs and Tools Reference Guide,
+// "credential_process"
+// (https://docs.aws.amazon.com/sdkref/latest/guide/setting-global-credential_process.html):
+// JSON with Version 1, AccessKeyId, SecretAccessKey, SessionToken and
+// Expiration, "ISO8601 timestamp for when the credentials expire"; the
+// SDK's aws.CredentialsCache asks the provider again once they expire
+// (less its ExpiryWindow). awssim reads only the access key id of each
+// signature (GET /_sim/actions), which is how tests see which
+// credentials signed a call; it does not expire them.
+//
 // Spot interruptions (spot.go, interruptSpot; the InterruptSpot lever).
 // EC2 User Guide, "Spot request status"
 // (https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/spot-request-status.html
@@ -173,6 +192,43 @@
 // changes (ModifyFleet, SetDesiredCapacity) and launch templates are
 // consistent at once; the fleets and groups describe their own instances
 // (DescribeFleetInstances, a group's Instances) as soon as they launch them.
+//
+// Instance attributes (attribute.go). API Reference,
+// DescribeInstanceAttribute
+// (https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_DescribeInstanceAttribute.html):
+// "You can specify only one attribute at a time"; Attribute is one of the
+// InstanceAttributeName values. userData answers the user data the
+// instance was launched with (UserData: "If you are using an AWS SDK or
+// command line tool, Base64-encoding is performed for you ... Otherwise,
+// you must provide Base64-encoded text", API_UserData.html), base64 as
+// sent: from RunInstances, from the launch template version a fleet or
+// group launched with, from a Spot Fleet launch specification; an instance
+// without user data has an empty userData element. instanceType and
+// instanceInitiatedShutdownBehavior are answered too; the other documented
+// attributes are refused (Unsupported) rather than invented, an unknown
+// name is InvalidParameterValue, an unknown instance
+// InvalidInstanceID.NotFound.
+//
+// Volumes (volumes.go). Each instance has the EBS volumes its block
+// device mappings name: the root volume (/dev/xvda, deleted on
+// termination; BlockDeviceMapping for /dev/xvda sets its size and type)
+// and one per other mapping, with their ids in the instance's
+// blockDeviceMapping (API Reference, InstanceBlockDeviceMapping,
+// EbsInstanceBlockDevice). CreateTags reaches vol- ids and the volumes keep
+// their tags (Tagging your Amazon EC2 resources: volumes are taggable; an
+// unknown volume is InvalidVolume.NotFound). DescribeVolumes
+// (API_DescribeVolumes.html) lists them by VolumeId.N or all, with the
+// filters volume-id, attachment.instance-id, attachment.device,
+// attachment.delete-on-termination, availability-zone, volume-type,
+// status and the tag filters, MaxResults 5-500 (not with VolumeId.N) and
+// NextToken; state in-use while attached. When the instance terminates, a
+// volume deleted on termination is gone (InvalidVolume.NotFound), the
+// others stay available and detached. A volume is visible when its
+// instance is (eventual consistency). Still lenient: volumes are not
+// created, attached or deleted on their own (CreateVolume, AttachVolume,
+// DeleteVolume are not modelled); TagSpecifications of ResourceType volume
+// at launch are accepted and not applied; a kept volume stays available
+// for the life of the region.
 //
 // Fleet errors and history (fleethistory.go). API Reference, CreateFleet
 // and FleetData: Errors and Instances are "Supported only for fleets of
@@ -355,6 +411,25 @@
 // More lenient: checks pass from launch (AWS reports initializing for the
 // first minutes), nothing fails a check by itself, and a scheduled event
 // never acts (the instance is not retired at notBefore).
+//
+// Instance type offerings (offerings.go). DescribeInstanceTypeOfferings
+// (EC2 API Reference, https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_DescribeInstanceTypeOfferings.html):
+// "Lists the instance types that are offered for the specified location.
+// If no location is specified, the default is to list the instance types
+// that are offered in the current Region." LocationType region (the
+// default), availability-zone or availability-zone-id (outpost is refused
+// here: the region has none); filters instance-type and location (another
+// is refused, as every describe's unknown filter); MaxResults 5-1000 and
+// NextToken; each item instanceType, locationType, location
+// (instanceTypeOfferingSet). A type the region does not have matches no
+// offering: an empty list, not an error (the call filters, it does not
+// look an id up). Every type of the region is offered in each of its
+// zones. ohfp check asks it per template for the types in the zones of
+// its subnets. DescribeImages, DescribeSubnets and DescribeSecurityGroups
+// by id answer InvalidAMIID.NotFound, InvalidSubnetID.NotFound and
+// InvalidGroup.NotFound for an id that does not exist (API Reference,
+// "Error codes"); ohfp check asks each id on its own, so that one unknown
+// id does not hide another.
 //
 // Prices (pricing.go; the /_sim/prices lever, SetPrices). Spot price
 // history follows the EC2 API Reference, "DescribeSpotPriceHistory": the

@@ -18,12 +18,16 @@ func (r *Region) registerEC2() {
 	r.ec2["DescribeImages"] = r.describeImages
 	r.ec2["DescribeSubnets"] = r.describeSubnets
 	r.ec2["DescribeSecurityGroups"] = r.describeSecurityGroups
+	r.ec2["DescribeInstanceTypeOfferings"] = r.describeInstanceTypeOfferings
 	r.ec2["CreateLaunchTemplate"] = r.createLaunchTemplate
 	r.ec2["CreateLaunchTemplateVersion"] = r.createLaunchTemplateVersion
 	r.ec2["DescribeLaunchTemplates"] = r.describeLaunchTemplates
 	r.ec2["DescribeLaunchTemplateVersions"] = r.describeLaunchTemplateVersions
 	r.ec2["DeleteLaunchTemplate"] = r.deleteLaunchTemplate
 	r.ec2["DescribeSpotInstanceRequests"] = r.describeSpotInstanceRequests
+	r.ec2["DescribeInstanceAttribute"] = r.describeInstanceAttribute // attribute.go
+	r.ec2["DescribeVolumes"] = r.describeVolumes                     // volumes.go
+	r.tagLookups["vol-"] = r.volumeTags
 }
 
 // amiError returns the error AWS gives for an AMI id it cannot use:

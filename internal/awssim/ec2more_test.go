@@ -189,3 +189,41 @@ func TestDescribeCatalogue(t *testing.T) {
 	_, err = s.ec2.DescribeImages(ctx, &ec2.DescribeImagesInput{ImageIds: []string{"ami-0123456789abcdef0"}})
 	wantCode(t, err, "InvalidAMIID.NotFound")
 }
+
+// DescribeInstanceTypeOfferings as the API Reference documents it: by
+// region (the default) or zone, filtered by instance-type and location,
+// paged (MaxResults 5-1000); a type the region lacks matches nothing; an
+// unknown filter or location type is refused.
+func TestDescribeInstanceTypeOfferings(t *testing.T) {
+	s := newSim(t, Options{})
+	ctx := context.Background()
+	f := func(name string, v ...string) types.Filter { return types.Filter{Name: aws.String(name), Values: v} }
+	o, err := s.ec2.DescribeInstanceTypeOfferings(ctx, &ec2.DescribeInstanceTypeOfferingsInput{Filters: []types.Filter{f("instance-type", "c5.large", "x9.huge")}})
+	if err != nil || len(o.InstanceTypeOfferings) != 1 || o.InstanceTypeOfferings[0].LocationType != types.LocationTypeRegion ||
+		aws.ToString(o.InstanceTypeOfferings[0].Location) != "us-east-1" || o.InstanceTypeOfferings[0].InstanceType != "c5.large" {
+		t.Fatalf("by region: %v %+v", err, o)
+	}
+	o, err = s.ec2.DescribeInstanceTypeOfferings(ctx, &ec2.DescribeInstanceTypeOfferingsInput{LocationType: types.LocationTypeAvailabilityZone,
+		Filters: []types.Filter{f("instance-type", "c5.large"), f("location", "us-east-1a", "us-east-1c")}})
+	if err != nil || len(o.InstanceTypeOfferings) != 2 || aws.ToString(o.InstanceTypeOfferings[1].Location) != "us-east-1c" {
+		t.Fatalf("by zone: %v %+v", err, o)
+	}
+	n := 0
+	pg := ec2.NewDescribeInstanceTypeOfferingsPaginator(s.ec2, &ec2.DescribeInstanceTypeOfferingsInput{LocationType: types.LocationTypeAvailabilityZoneId, MaxResults: aws.Int32(5)})
+	for pg.HasMorePages() {
+		page, err := pg.NextPage(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n += len(page.InstanceTypeOfferings)
+	}
+	if n < 3*12 {
+		t.Fatalf("%d offerings in 3 zones", n)
+	}
+	_, err = s.ec2.DescribeInstanceTypeOfferings(ctx, &ec2.DescribeInstanceTypeOfferingsInput{MaxResults: aws.Int32(4)})
+	wantCode(t, err, "InvalidParameterValue")
+	_, err = s.ec2.DescribeInstanceTypeOfferings(ctx, &ec2.DescribeInstanceTypeOfferingsInput{Filters: []types.Filter{f("vcpus", "2")}})
+	wantCode(t, err, "InvalidParameterValue")
+	_, err = s.ec2.DescribeInstanceTypeOfferings(ctx, &ec2.DescribeInstanceTypeOfferingsInput{LocationType: "galaxy"})
+	wantCode(t, err, "InvalidParameterValue")
+}

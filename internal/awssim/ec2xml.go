@@ -2,7 +2,6 @@ package awssim
 
 import (
 	"sort"
-	"strconv"
 )
 
 // XML shapes of EC2 answers, reusable by every EC2 action.
@@ -152,14 +151,9 @@ func (r *Region) instanceXML(in *instance) instanceXML {
 			}
 			x.Groups = append(x.Groups, groupXML{GroupID: g, GroupName: name})
 		}
-		x.BlockDeviceMappings = []instanceBDMXML{{DeviceName: "/dev/xvda", Ebs: ebsInstanceXML{
-			VolumeID: "vol-" + in.id[2:], Status: "attached", AttachTime: ts(in.launchTime), DeleteOnTermination: true}}}
-		for i, bd := range in.blockDevices {
-			if bd.deviceName == "/dev/xvda" {
-				continue
-			}
-			x.BlockDeviceMappings = append(x.BlockDeviceMappings, instanceBDMXML{DeviceName: bd.deviceName, Ebs: ebsInstanceXML{
-				VolumeID: "vol-" + strconv.Itoa(i+1) + in.id[3:], Status: "attached", AttachTime: ts(in.launchTime), DeleteOnTermination: bd.deleteOnTermination}})
+		for _, v := range in.volumes {
+			x.BlockDeviceMappings = append(x.BlockDeviceMappings, instanceBDMXML{DeviceName: v.device, Ebs: ebsInstanceXML{
+				VolumeID: v.id, Status: "attached", AttachTime: ts(in.launchTime), DeleteOnTermination: v.deleteOnTermination}})
 		}
 	}
 	if in.reason.code != "" {

@@ -90,6 +90,7 @@ type instance struct {
 	iamProfile    string
 	userData      string
 	blockDevices  []blockDevice
+	volumes       []*volume // volumes.go
 	tags          map[string]string
 	clientToken   string
 
@@ -243,6 +244,7 @@ func (r *Region) launch(spec launchSpec, minCount, maxCount int) ([]*instance, e
 		}
 		r.instances[in.id] = in
 		r.order = append(r.order, in)
+		r.addVolumes(in)
 		out = append(out, in)
 		r.schedule(now.Add(r.opts.LaunchDelay), func(at time.Time) {
 			if in.state != statePending {
@@ -381,6 +383,7 @@ func (r *Region) purge(in *instance) {
 	}
 	in.purged = true
 	delete(r.instances, in.id)
+	r.dropVolumes(in)
 	r.purged++
 }
 

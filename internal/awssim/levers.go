@@ -537,6 +537,14 @@ func (r *Region) Subnets() map[string]string {
 	return out
 }
 
+// DefaultSecurityGroup returns the id of the default VPC's security group
+// "default".
+func (r *Region) DefaultSecurityGroup() string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.sgs[0].id
+}
+
 // ImageID returns the id of the seeded AMI whose SSM public parameter is
 // name, e.g. "/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-6.1-x86_64".
 func (r *Region) ImageID(ssmParameter string) string {

@@ -112,6 +112,10 @@ type Region struct {
 	// tagLookups lets CreateTags reach resources of other files: id prefix
 	// with its dash ("fleet-", "sfr-") -> the resource's tag map.
 	tagLookups map[string]func(id string) (map[string]string, error)
+	// volumes: instances' EBS volumes by id, and in creation order
+	// (volumes.go).
+	volumes  map[string]*volume
+	volOrder []*volume
 
 	events eventHeap
 	// tickers run under the lock at the end of every advance, after the due
@@ -187,6 +191,7 @@ func New(opts Options) *Region {
 		ltByName:    map[string]*launchTemplate{},
 		tokens:      map[string]*idemEntry{},
 		tagLookups:  map[string]func(string) (map[string]string, error){},
+		volumes:     map[string]*volume{},
 		calls:       map[string]int{},
 		errs:        map[string]int{},
 		errCodes:    map[string]int{},

@@ -164,6 +164,11 @@ type HA struct {
 	// Default: the first provider's.
 	Profile         string `json:"profile,omitempty"`
 	CredentialsFile string `json:"credentials_file,omitempty"`
+	// CredentialScript and CredentialRenewMargin: the first provider's
+	// credential_script, when it has one and neither Profile nor
+	// CredentialsFile is given (not settable in the ha: section).
+	CredentialScript      string        `json:"credential_script,omitempty"`
+	CredentialRenewMargin time.Duration `json:"credential_renew_margin,omitempty"`
 	// LeaseDuration is how long a holder that stops renewing keeps the
 	// lease: the longest a failover waits for a dead host. Default 10s
 	// (2s-5m).
@@ -193,6 +198,12 @@ type Provider struct {
 	// CredentialsFile is a shared credentials file (AWS_CREDENTIAL_FILE).
 	// Empty: the default chain (environment, profile, instance role).
 	CredentialsFile string `json:"credentials_file,omitempty"`
+	// CredentialScript is IBM's AWS_CREDENTIAL_SCRIPT: a program whose
+	// output is temporary credentials, run again before they expire;
+	// CredentialRenewMargin is AWS_CREDENTIAL_RENEW_MARGIN (0: IBM's
+	// default, 1770 s). The script wins over CredentialsFile and Profile.
+	CredentialScript      string        `json:"credential_script,omitempty"`
+	CredentialRenewMargin time.Duration `json:"credential_renew_margin,omitempty"`
 	// EndpointURL overrides the EC2/Auto Scaling/SSM endpoint, e.g. a VPC
 	// endpoint (AWS_ENDPOINT_URL).
 	EndpointURL string `json:"endpoint_url,omitempty"`
@@ -566,7 +577,12 @@ func decodeConfig(v value, c *Config) {
 			c.HA.Region = c.Providers[0].Region
 		}
 		if c.HA.Profile == "" && c.HA.CredentialsFile == "" && len(c.Providers) > 0 {
-			c.HA.Profile, c.HA.CredentialsFile = c.Providers[0].Profile, c.Providers[0].CredentialsFile
+			if p0 := c.Providers[0]; p0.CredentialScript != "" {
+				// The provider's credentials are its script's.
+				c.HA.CredentialScript, c.HA.CredentialRenewMargin = p0.CredentialScript, p0.CredentialRenewMargin
+			} else {
+				c.HA.Profile, c.HA.CredentialsFile = p0.Profile, p0.CredentialsFile
+			}
 		}
 	}
 }

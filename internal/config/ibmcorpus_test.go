@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestIBMCorpus loads IBM-format provider folders written from IBM's field
@@ -61,5 +62,61 @@ func TestHFConfDir(t *testing.T) {
 	p := c.Providers[0]
 	if p.Region != "ap-south-1" || p.CredentialsFile != filepath.Join(conf, "credentials") || len(p.Templates) != 1 || p.TemplatesFile != filepath.Join(conf, "awsinstprov_templates.json") {
 		t.Errorf("provider = %+v", p)
+	}
+}
+
+// TestCredentialScript: IBM's AWS_CREDENTIAL_SCRIPT and
+// AWS_CREDENTIAL_RENEW_MARGIN (seconds, as a string or a number) are
+// carried; a script that cannot be run is a warning naming why (IBM's Java
+// plugin goes on without it; --check-config runs it and fails); beside a
+// credentials file the script wins, with a warning, as in IBM's plugin.
+func TestCredentialScript(t *testing.T) {
+	dir := t.TempDir()
+	script := filepath.Join(dir, "fed.sh")
+	os.WriteFile(script, []byte("#!/bin/sh\n"), 0o700)
+	os.WriteFile(filepath.Join(dir, "plain.sh"), []byte("#!/bin/sh\n"), 0o600)
+	os.WriteFile(filepath.Join(dir, "credentials"), []byte("[default]\n"), 0o600)
+	cases := []struct {
+		json, script string
+		margin       time.Duration
+		warn         string
+	}{
+		{`{"AWS_REGION": "us-east-1", "AWS_CREDENTIAL_SCRIPT": "fed.sh", "AWS_CREDENTIAL_RENEW_MARGIN": "300"}`, script, 300 * time.Second, ""},
+		{`{"AWS_REGION": "us-east-1", "AWS_CREDENTIAL_SCRIPT": "fed.sh", "AWS_CREDENTIAL_RENEW_MARGIN": 60, "AWS_CREDENTIAL_FILE": "credentials"}`, script, time.Minute, "credentials_file / profile are ignored"},
+		{`{"AWS_REGION": "us-east-1", "AWS_CREDENTIAL_SCRIPT": "plain.sh"}`, filepath.Join(dir, "plain.sh"), 0, "not executable: chmod +x"},
+		{`{"AWS_REGION": "us-east-1", "AWS_CREDENTIAL_SCRIPT": "missing.sh"}`, filepath.Join(dir, "missing.sh"), 0, "no such file"},
+		{`{"AWS_REGION": "us-east-1", "AWS_CREDENTIAL_SCRIPT": "", "AWS_CREDENTIAL_RENEW_MARGIN": ""}`, "", 0, ""},
+	}
+	for i, c := range cases {
+		os.WriteFile(filepath.Join(dir, "awsprov_config.json"), []byte(c.json), 0o600)
+		cfg := filepath.Join(dir, "config.yaml")
+		os.WriteFile(cfg, []byte("providers:\n  - name: aws\n    hf_config_file: awsprov_config.json\n    templates: []\n"), 0o600)
+		got, err := Load(cfg)
+		if err != nil {
+			t.Errorf("%d: %v", i, err)
+			continue
+		}
+		p := got.Providers[0]
+		if p.CredentialScript != c.script || p.CredentialRenewMargin != c.margin {
+			t.Errorf("%d: script %q margin %s", i, p.CredentialScript, p.CredentialRenewMargin)
+		}
+		ws := strings.Join(got.Warnings, "\n")
+		if c.warn != "" && !strings.Contains(ws, c.warn) {
+			t.Errorf("%d: warnings %q, want %q", i, ws, c.warn)
+		}
+		if c.warn == "" && strings.Contains(ws, "CREDENTIAL") {
+			t.Errorf("%d: unexpected warning %q", i, ws)
+		}
+	}
+	// ha: the shared table's credentials are the provider's script's.
+	os.WriteFile(filepath.Join(dir, "awsprov_config.json"), []byte(`{"AWS_REGION": "us-east-1", "AWS_CREDENTIAL_SCRIPT": "fed.sh", "AWS_CREDENTIAL_RENEW_MARGIN": 600}`), 0o600)
+	os.WriteFile(filepath.Join(dir, "ha.yaml"), []byte("ha:\n  table: ohfp-state\nproviders:\n  - name: aws\n    hf_config_file: awsprov_config.json\n    templates: []\n"), 0o600)
+	if c, err := Load(filepath.Join(dir, "ha.yaml")); err != nil || c.HA.CredentialScript != script || c.HA.CredentialRenewMargin != 10*time.Minute || c.HA.CredentialsFile != "" {
+		t.Errorf("ha: %+v %v", c.HA, err)
+	}
+	// A negative margin is refused (IBM's plugin stops too).
+	os.WriteFile(filepath.Join(dir, "awsprov_config.json"), []byte(`{"AWS_REGION": "us-east-1", "AWS_CREDENTIAL_SCRIPT": "fed.sh", "AWS_CREDENTIAL_RENEW_MARGIN": -5}`), 0o600)
+	if _, err := Load(filepath.Join(dir, "config.yaml")); err == nil || !strings.Contains(err.Error(), "AWS_CREDENTIAL_RENEW_MARGIN") {
+		t.Errorf("negative margin: %v", err)
 	}
 }

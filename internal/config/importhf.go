@@ -142,9 +142,9 @@ func ImportHF(dir string, opts ImportOptions) (yamlText []byte, notes []string, 
 			case "INSTANCE_CREATION_TIMEOUT":
 				creation = sval
 			case "AWS_CREDENTIAL_SCRIPT":
-				notes = append(notes, fmt.Sprintf("%s: %s: ohfp does not run it; give ohfp a profile (profile:) whose credential_process runs it", cfgBase, k))
+				prov = append(prov, yaml.MapItem{Key: "credential_script", Value: absIn(abs, sval)})
 			case "AWS_CREDENTIAL_RENEW_MARGIN":
-				// The SDK renews temporary credentials itself.
+				prov = appendDur(prov, "credential_renew_margin", k, sval, time.Second, &notes)
 			case "LogLevel", "LOG_LEVEL":
 				lvl := map[string]string{"TRACE": "debug", "DEBUG": "debug", "INFO": "info", "WARN": "warn", "WARNING": "warn", "ERROR": "error", "FATAL": "error"}[strings.ToUpper(sval)]
 				if lvl == "" {

@@ -130,10 +130,11 @@ func TestImportHFFromAnHFTree(t *testing.T) {
 	if err != nil {
 		t.Fatalf("%v\n%s", err, text)
 	}
-	if len(notes) != 2 || !strings.Contains(notes[0], "AWS_CREDENTIAL_SCRIPT: ohfp does not run it") || !strings.Contains(notes[1], "INSTANCE_CREATION_TIMEOUT 15 minutes is carried as pending_timeout 15m0s") {
+	if len(notes) != 1 || !strings.Contains(notes[0], "INSTANCE_CREATION_TIMEOUT 15 minutes is carried as pending_timeout 15m0s") {
 		t.Errorf("notes = %q", notes)
 	}
-	for _, want := range []string{"log_level: debug", "- name: awsinst\n", "region: eu-west-1", "spot_terminate_on_reclaim: true", "tag_instance_id: true", "pending_timeout: 15m0s", "ebsOptimized: true"} {
+	for _, want := range []string{"log_level: debug", "- name: awsinst\n", "region: eu-west-1", "spot_terminate_on_reclaim: true", "tag_instance_id: true", "pending_timeout: 15m0s", "ebsOptimized: true",
+		"credential_script: /opt/fed.sh", "credential_renew_margin: 5m0s"} {
 		if !strings.Contains(string(text), want) {
 			t.Errorf("%q not carried:\n%s", want, text)
 		}

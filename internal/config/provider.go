@@ -251,9 +251,11 @@ var settingSpecs = []settingSpec{
 	// INSTANCE_CREATION_TIMEOUT (LSF, minutes): ohfp's nearest is
 	// pending_timeout; see decodeProvider.
 	{ibm: "INSTANCE_CREATION_TIMEOUT", read: readIntRange(1, 1<<20)},
-	// Accepted, with a warning saying what ohfp does instead.
-	{ibm: "AWS_CREDENTIAL_SCRIPT", read: readString},
-	{ibm: "AWS_CREDENTIAL_RENEW_MARGIN", read: func(d *doc, v value) (any, bool) { return v.text() }},
+	// IBM's federated credentials: a script printing them, run again
+	// before they expire (provider/aws credscript.go).
+	{name: "credential_script", ibm: "AWS_CREDENTIAL_SCRIPT", read: readPath},
+	{name: "credential_renew_margin", ibm: "AWS_CREDENTIAL_RENEW_MARGIN",
+		read: readDurRange(0, 24*time.Hour), ibmRd: readIntUnit(time.Second, 0, 24*time.Hour)},
 	// AWS_PROXY_HOST and AWS_PROXY_PORT are combined into proxy.
 	{ibm: "AWS_PROXY_HOST", name: "", read: readString},
 	{ibm: "AWS_PROXY_PORT", name: "", read: func(d *doc, v value) (any, bool) {
@@ -293,10 +295,6 @@ func settingFields(got map[string]*setting, withSnake bool) []field {
 			canon = "proxy_port"
 		case "INSTANCE_CREATION_TIMEOUT":
 			canon = "instance_creation_timeout"
-		case "AWS_CREDENTIAL_SCRIPT":
-			canon = "credential_script"
-		case "AWS_CREDENTIAL_RENEW_MARGIN":
-			canon = "credential_renew_margin"
 		}
 		record := func(v value, val any) {
 			src := fmt.Sprintf("%s:%d (%s)", v.d.file, line(v.node), v.name)
@@ -566,10 +564,6 @@ func decodeProvider(v value, c *Config) (Provider, bool) {
 			p.SpotTerminateOnReclaim = s.val.(bool)
 		case "tag_instance_id":
 			p.TagInstanceID = s.val.(bool)
-			if p.TagInstanceID {
-				// Carried in the configuration; the engine does not tag yet.
-				s.v.warnf("not applied yet: ohfp tags instances and volumes with ohfp:request-id and the template's instanceTags, but does not add InstanceID=<instance id>; tag from the host's user data if a tool needs it")
-			}
 		case "user_data_template":
 			p.UserDataTemplate = s.val.(string)
 		case "interruption_queue":
@@ -596,12 +590,23 @@ func decodeProvider(v value, c *Config) (Provider, bool) {
 			p.PendingTimeout = dur
 			s.v.warnf("%s: ohfp fails (and terminates) an instance not running within pending_timeout, set to %s from this (ohfp's bounds %s-%s)", english.Plural(mins, "minute"), dur, MinPendingTimeout, MaxPendingTimeout)
 		case "credential_script":
-			s.v.warnf("not run by ohfp: give ohfp a profile (profile:) whose credential_process runs %s (the AWS SDK then renews the credentials itself), or credentials_file", s.val)
+			p.CredentialScript = s.val.(string)
+			if err := checkScript(p.CredentialScript); err != nil {
+				// IBM's Java plugin warns and goes on; ohfpd runs it at
+				// each renewal, so a script installed later is found.
+				// --check-config runs it and fails.
+				s.v.warnf("cannot be run: %v; no AWS call can be made until it gives credentials (ohfpd --check-config runs it)", err)
+			}
 		case "credential_renew_margin":
-			s.v.warnf("ignored: the AWS SDK renews temporary credentials before they expire")
+			p.CredentialRenewMargin = s.val.(time.Duration)
 		default:
 			panic("config: unmapped setting " + k)
 		}
+	}
+	if sc := got["credential_script"]; sc != nil && (p.CredentialsFile != "" || p.Profile != "") {
+		// IBM's plugin: "The system will ignore AWS_CREDENTIAL_FILE and
+		// use AWS_CREDENTIAL_SCRIPT" (AWSClient.java).
+		sc.v.warnf("the script's credentials are used and credentials_file / profile are ignored for them, as IBM's Java plugin (hostProviders/aws) does; IBM's Python plugin (awsv2) used the file instead: leave out the one you do not mean")
 	}
 	for _, f := range []struct{ path, key string }{{p.CredentialsFile, "credentials_file"}, {p.KeyFile, "key_file"}} {
 		if f.path == "" {
@@ -773,3 +778,19 @@ func setUserData(v value, p *Provider, at map[string]value) {
 }
 
 func fileExists(p string) bool { _, err := os.Stat(p); return err == nil }
+
+// checkScript checks that IBM's AWS_CREDENTIAL_SCRIPT can be run: a
+// regular file with an execute bit (ohfpd runs it itself, without a shell).
+func checkScript(path string) error {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return err
+	}
+	if !fi.Mode().IsRegular() {
+		return fmt.Errorf("%s is not a regular file", path)
+	}
+	if fi.Mode().Perm()&0o111 == 0 {
+		return fmt.Errorf("%s is not executable: chmod +x it (ohfpd runs it without a shell)", path)
+	}
+	return nil
+}

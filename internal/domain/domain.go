@@ -202,6 +202,9 @@ type Machine struct {
 	// CapacityReleased: its fleet's or group's capacity was lowered for it,
 	// so the cloud will not replace it.
 	CapacityReleased bool `json:"capacityReleased,omitempty"`
+	// IDTagged: the instance and its volumes carry their own id as a tag
+	// (tag_instance_id, IBM's AWS_TAG_InstanceID).
+	IDTagged bool `json:"idTagged,omitempty"`
 	// ReclaimedAt: the cloud took it back outside HF (terminated, stopped or
 	// vanished, not through a return request).
 	ReclaimedAt time.Time `json:"reclaimedAt,omitzero"`
@@ -252,9 +255,18 @@ func (m *Machine) WantsTermination() bool {
 // for a machine that failed before it was usable: its request still waits
 // for those units, and the fleet's or group's replacement is what brings
 // them (lowering the capacity for it would leave the request short, and a
-// group below its instances refuses every later return).
+// group below its instances refuses every later return). A machine HF
+// returned after an interruption notice that the cloud then took, before
+// any termination call of ohfp's (LeftToCloud), needs it too: its Release
+// never ran.
 func (m *Machine) WantsCapacityRelease() bool {
-	return m.Handle != "" && !m.CapacityReleased && !m.ReclaimedAt.IsZero() && m.ReturnID == "" && !m.Doomed && m.Result != hf.ResultFail
+	if m.Handle == "" || m.CapacityReleased || m.Doomed || m.Result == hf.ResultFail {
+		return false
+	}
+	if m.ReturnID != "" {
+		return !m.InterruptAt.IsZero() && !m.Live() && !m.TerminateSent
+	}
+	return !m.ReclaimedAt.IsZero()
 }
 
 // Held reports whether the machine counts against its template's maxNumber:
@@ -388,6 +400,33 @@ func sameVisible(a, b *Machine) bool {
 
 // GraceSeconds is the two-minute Spot interruption notice.
 const GraceSeconds = 120
+
+// ReclaimLeeway bounds how long a machine HF returned while the cloud was
+// already reclaiming it (a Spot interruption notice) is left for the cloud
+// to terminate, counted from the notice: its two minutes, then three more
+// for the instance to go through shutting-down. Past it ohfp terminates the
+// machine itself, so that a notice the cloud does not carry out (or a stop
+// instead of a termination) never leaves a returned host running.
+const ReclaimLeeway = GraceSeconds*time.Second + 3*time.Minute
+
+// LeftToCloud reports whether, at now, a machine HF returned is left for
+// the cloud to take back rather than terminated by ohfp (IBM's
+// AWS_SPOT_TERMINATE_ON_RECLAIM=false: the partial hour of a Spot instance
+// AWS interrupts is not billed). It holds while the machine had an
+// interruption notice, is running, pending or already shutting down, no
+// termination call was made, and the notice is younger than
+// ReclaimLeeway. Everything it reads is durable (the return, the notice's
+// time as the cloud gave it), so a restart neither shortens nor extends
+// the wait.
+func (m *Machine) LeftToCloud(now time.Time) bool {
+	if m.ReturnID == "" || m.InterruptAt.IsZero() || m.TerminateSent || !m.Live() {
+		return false
+	}
+	if m.State == StateStopping || m.State == StateStopped {
+		return false // stopped instead of terminated: nothing more will come from the cloud
+	}
+	return now.Before(m.InterruptAt.Add(ReclaimLeeway))
+}
 
 // Reclaim says whether HF should drain and release the machine because the
 // cloud is taking it back, and with how many seconds of grace. Machines HF

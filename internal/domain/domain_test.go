@@ -77,6 +77,47 @@ func TestCapacityRelease(t *testing.T) {
 	if r.WantsCapacityRelease() {
 		t.Fatal("a returned machine's capacity is released with its return")
 	}
+	// Returned after an interruption notice and left to the cloud, which
+	// took it: no Release ran, so the fleet's capacity still counts it.
+	left := Machine{Result: hf.ResultSucceed, State: StateRunning, Handle: "sfr-1", ReturnID: "ret-1", InterruptAt: t0}
+	if left.WantsCapacityRelease() {
+		t.Fatal("still running: nothing to release yet")
+	}
+	left.Observe(Observation{State: provider.StateTerminated, StateReason: "Server.SpotInstanceTermination"}, t0.Add(2*time.Minute))
+	if !left.WantsCapacityRelease() {
+		t.Fatal("a returned machine the cloud reclaimed before ohfp's termination call must lower the fleet's capacity")
+	}
+	left.TerminateSent, left.CapacityReleased = true, false
+	if left.WantsCapacityRelease() {
+		t.Fatal("ohfp's own Release lowered it already")
+	}
+}
+
+func TestLeftToCloud(t *testing.T) {
+	base := Machine{Result: hf.ResultSucceed, State: StateRunning, Spot: true, ReturnID: "ret-1", InterruptAt: t0}
+	cases := []struct {
+		name string
+		edit func(m *Machine)
+		at   time.Duration // after the notice
+		want bool
+	}{
+		{"returned during the notice", func(*Machine) {}, 30 * time.Second, true},
+		{"shutting down by the cloud", func(m *Machine) { m.State = StateShuttingDown }, 150 * time.Second, true},
+		{"just before the leeway ends", func(*Machine) {}, ReclaimLeeway - time.Second, true},
+		{"the leeway is over", func(*Machine) {}, ReclaimLeeway, false},
+		{"no notice", func(m *Machine) { m.InterruptAt = time.Time{} }, 30 * time.Second, false},
+		{"not returned", func(m *Machine) { m.ReturnID = "" }, 30 * time.Second, false},
+		{"stopped instead", func(m *Machine) { m.State = StateStopped }, 30 * time.Second, false},
+		{"gone", func(m *Machine) { m.State = StateTerminated }, 30 * time.Second, false},
+		{"ohfp already terminating", func(m *Machine) { m.TerminateSent = true }, 30 * time.Second, false},
+	}
+	for _, c := range cases {
+		m := base
+		c.edit(&m)
+		if got := m.LeftToCloud(t0.Add(c.at)); got != c.want {
+			t.Errorf("%s: LeftToCloud = %v, want %v", c.name, got, c.want)
+		}
+	}
 }
 
 func TestVanish(t *testing.T) {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"os"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -141,12 +142,19 @@ func TestBreakerStopsBrokenTemplate(t *testing.T) {
 	if out, _, _ := e.ohfp(0, "templates"); !strings.Contains(out, "stopped launching") {
 		t.Fatalf("ohfp templates does not say why:\n%s", out)
 	}
-	if out, _, _ := e.ohfp(0, "status"); !strings.Contains(out, "stopped") || !strings.Contains(out, "Broken") {
-		t.Fatalf("ohfp status does not show the stopped template:\n%s", out)
+	// HF can no longer get hosts from it: the health verdict is
+	// degraded and says which template and what to do.
+	healthLine := regexp.MustCompile(`(?m)^health: .*$`)
+	if out, _, code := e.ohfp(0, "status"); code != 1 || !strings.Contains(out, "stopped") ||
+		!regexp.MustCompile(`(?m)^health: +degraded: .*template Broken of provider aws stopped by its failure breaker after 2 failures \(last: .*InvalidAMIID.NotFound.*\): HF gets no hosts from it until it re-arms in \ds or ohfp rearm Broken`).MatchString(out) {
+		t.Fatalf("ohfp status (exit %d) does not make the stopped template degraded:\n%s", code, out)
 	}
 	out, errOut, code := e.ohfp(0, "rearm", "Broken")
 	if code != 0 || !strings.Contains(out+errOut, "re-armed") {
 		t.Fatalf("ohfp rearm: exit %d %s %s", code, out, errOut)
+	}
+	if out, _, _ := e.ohfp(0, "status"); strings.Contains(healthLine.FindString(out), "Broken") {
+		t.Fatalf("ohfp status after the re-arm still names the template:\n%s", out)
 	}
 	if e.available("Broken") != 10 {
 		t.Fatal("rearm did not re-arm")

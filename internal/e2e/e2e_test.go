@@ -15,6 +15,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -37,7 +38,7 @@ type env struct {
 	sock     string
 	plugin   *hfdriver.Plugin
 	daemon   *hfdriver.Daemon
-	log      *bytes.Buffer
+	log      *logBuffer
 	ec2      *ec2.Client
 }
 
@@ -89,7 +90,7 @@ func newEnv(t *testing.T) *env {
 func newEnvWith(t *testing.T, templates, providerExtra string) *env {
 	t.Helper()
 	dir := t.TempDir()
-	e := &env{t: t, dir: dir, bin: binDir, log: &bytes.Buffer{}}
+	e := &env{t: t, dir: dir, bin: binDir, log: &logBuffer{}}
 	addr := freeAddr(t)
 	sim := exec.Command(filepath.Join(binDir, "ohfpd"), "simulate", "--listen", addr, "--launch-delay", "300ms", "--terminate-delay", "300ms")
 	simLog := &bytes.Buffer{}
@@ -154,6 +155,24 @@ providers:
 		}
 	})
 	return e
+}
+
+// logBuffer is ohfpd's output, safe to read while ohfpd writes it.
+type logBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *logBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *logBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
 
 func must(t *testing.T, err error) {

@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"bytes"
 	"context"
 	"os"
 	"path/filepath"
@@ -21,7 +20,7 @@ import (
 // candidate HF moves to when its master fails, without a shared store.
 func (e *env) peer() *env {
 	e.t.Helper()
-	b := &env{t: e.t, dir: filepath.Join(e.dir, "b"), bin: e.bin, endpoint: e.endpoint, log: &bytes.Buffer{}, ec2: e.ec2}
+	b := &env{t: e.t, dir: filepath.Join(e.dir, "b"), bin: e.bin, endpoint: e.endpoint, log: &logBuffer{}, ec2: e.ec2}
 	must(e.t, os.MkdirAll(b.dir, 0o700))
 	b.sock = filepath.Join(b.dir, "ohfp.sock")
 	b.cfg = filepath.Join(b.dir, "config.yaml")

@@ -168,7 +168,7 @@ func TestOperatorCommands(t *testing.T) {
 	}
 	for _, args := range [][]string{{"undrain", "Spot-m5"}, {"cancel", id2}, {"return", ms[1].MachineID}, {"config", "reload"}} {
 		_, errOut, code := e.ohfp(nobody, args...)
-		if code != 1 || !strings.Contains(errOut, "not an operator") {
+		if code != 77 || !strings.Contains(errOut, "not an operator") { // EX_NOPERM
 			t.Errorf("%v as uid %d: exit %d, %q", args, nobody, code, errOut)
 		}
 	}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/ohfp/ohfp/internal/cost"
+	"github.com/ohfp/ohfp/internal/ibmstate"
 	"github.com/ohfp/ohfp/internal/provision"
 	"github.com/ohfp/ohfp/internal/reconcile"
 	"github.com/ohfp/ohfp/internal/service"
@@ -123,6 +124,12 @@ func (e *Engine) Wait() { e.pv.Wait() }
 // ReconcileOnce runs one reconcile pass and returns the delay until the
 // next (see reconcile.Reconciler.ReconcileOnce).
 func (e *Engine) ReconcileOnce(ctx context.Context) time.Duration { return e.rc.ReconcileOnce(ctx) }
+
+// TakeOver takes over, for provider prov, the hosts and requests of IBM's
+// plugin's state file f (see reconcile.Reconciler.TakeOver).
+func (e *Engine) TakeOver(ctx context.Context, prov string, f ibmstate.File, o reconcile.TakeOverOptions) (reconcile.TakeOverReport, error) {
+	return e.rc.TakeOver(ctx, prov, f, o)
+}
 
 // RefreshPrices refreshes the machines' price estimates once (see
 // cost.Keeper.Once) and returns when the next refresh is due.

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/ohfp/ohfp/internal/clock"
+	"github.com/ohfp/ohfp/internal/domain"
 	"github.com/ohfp/ohfp/internal/hf"
 	"github.com/ohfp/ohfp/internal/provider"
 	"github.com/ohfp/ohfp/internal/rpc"
@@ -253,4 +254,54 @@ func BenchmarkServeGetReturnRequests10k(b *testing.B) {
 // 10 machines (a 300 KB answer) on the daemon's side of the socket.
 func BenchmarkServeGetRequestStatus100(b *testing.B) {
 	benchServe(b, hf.OpGetRequestStatus, func(l *loaded) []byte { return statusInput(l.ids[100:200]...) })
+}
+
+// slowKV is a store whose writes take 2 ms (a slow disk; DynamoDB takes
+// longer).
+type slowKV struct{ *store.Store }
+
+func (s slowKV) Write(ops ...store.Op) error {
+	time.Sleep(2 * time.Millisecond)
+	return s.Store.Write(ops...)
+}
+
+// BenchmarkGetRequestStatusDuringSlowWrites answers getRequestStatus for
+// one request while another request's record is written back to back,
+// each write taking 2 ms: writes are made outside the lock HF's reads
+// take, so the answer does not wait for them (under the lock it took
+// about a write's time).
+func BenchmarkGetRequestStatusDuringSlowWrites(b *testing.B) {
+	l := loadEngine(b, 100, 10)
+	e, err := New(Options{ClusterID: "bench", Providers: l.e.st.Opts.Providers, Store: slowKV{l.st}, Clock: l.e.st.Clock})
+	if err != nil {
+		b.Fatal(err)
+	}
+	stop, stopped := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(stopped)
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			e.st.Mu.Lock()
+			w := e.st.Stage([]*domain.Request{e.st.Requests[l.ids[0]]}, nil)
+			e.st.Mu.Unlock()
+			if err := w.Wait(); err != nil {
+				panic(err)
+			}
+		}
+	}()
+	in := statusInput(l.ids[1])
+	b.ReportAllocs()
+	for b.Loop() {
+		rep, err := hfraw(e).GetRequestStatus(nil, in)
+		if err != nil || len(rep.Requests) != 1 || rep.Requests[0].Status != hf.StatusComplete {
+			b.Fatal(err, rep)
+		}
+	}
+	b.StopTimer()
+	close(stop)
+	<-stopped
 }

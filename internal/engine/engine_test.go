@@ -286,6 +286,10 @@ type harness struct {
 	st    *store.Store
 	e     *Engine
 	tpls  []template.Template
+	// terminateOnReclaim: the provider's spot_terminate_on_reclaim.
+	terminateOnReclaim bool
+	// tagInstanceID: the provider's tag_instance_id.
+	tagInstanceID bool
 }
 
 func testTemplates() []template.Template {
@@ -314,7 +318,7 @@ func (h *harness) restart() {
 	h.t.Helper()
 	e, err := New(Options{
 		ClusterID: "test",
-		Providers: []ProviderConfig{{Name: "aws", Templates: h.tpls, Cloud: h.cloud}},
+		Providers: []ProviderConfig{{Name: "aws", Templates: h.tpls, Cloud: h.cloud, SpotTerminateOnReclaim: h.terminateOnReclaim, TagInstanceID: h.tagInstanceID}},
 		Store:     h.st,
 		Clock:     h.clk,
 	})

@@ -31,8 +31,10 @@ const (
 //     provider can work (every one lacks valid credentials, cannot reach
 //     AWS, or AWS does not answer it);
 //   - degraded: some provider cannot work, or AWS throttles or fails (5xx)
-//     a provider's calls, the last pass failed, passes lag (none finished
-//     within half of bound), or the disk refused records;
+//     a provider's calls, or its credential script fails, the last pass
+//     failed, passes lag (none finished within half of bound), the disk
+//     refused records, or a template's failure breaker stopped it (HF gets
+//     no hosts from it until it is re-armed);
 //   - healthy: none of these.
 func Assess(st apitype.Status, now time.Time, bound time.Duration) apitype.Health {
 	h := apitype.Health{Providers: map[string]string{}}
@@ -97,6 +99,25 @@ func Assess(st apitype.Status, now time.Time, bound time.Duration) apitype.Healt
 			worse(CodeDegraded, fmt.Sprintf("%s not yet written to disk (state directory full or read-only?)", english.Plural(st.Unsaved, "record")))
 		}
 	}
+	for _, b := range st.Breakers {
+		if !b.Tripped {
+			continue
+		}
+		rearm := "ohfp rearm " + b.TemplateID
+		if len(st.Providers) > 1 {
+			rearm += " --provider " + b.Provider
+		}
+		until := "until " + rearm
+		if !b.Until.IsZero() {
+			until = "until it re-arms in " + b.Until.Sub(now).Round(time.Second).String() + " or " + rearm
+		}
+		last := ""
+		if b.Reason != "" {
+			last = " (last: " + b.Reason + ")"
+		}
+		worse(CodeDegraded, fmt.Sprintf("template %s of provider %s stopped by its failure breaker after %s%s: HF gets no hosts from it %s",
+			b.TemplateID, b.Provider, english.Plural(b.Failures, "failure"), last, until))
+	}
 	if st.HA != nil && st.HA.LastError != "" {
 		worse(CodeDegraded, "shared state table: "+st.HA.LastError)
 	}
@@ -127,6 +148,8 @@ func provider(c apitype.CloudHealth) (level int, why string) {
 		return CodeDegraded, what
 	case c.Failing:
 		return CodeDegraded, "AWS failing (server errors): " + c.LastError
+	case c.CredentialScript != "":
+		return CodeDegraded, "credential script failing (the last good credentials are used until they expire): " + c.CredentialScript
 	}
 	return CodeHealthy, ""
 }

@@ -77,6 +77,18 @@ type Instance struct {
 	// Handle names the fleet or group that launched it ("" for none), as
 	// the cloud says (LaunchResult.Handle's form).
 	Handle string
+	// Volumes: the ids of the block storage volumes attached to it.
+	Volumes []string
+}
+
+// IDTagger is implemented by a provider that can write each instance's own
+// id on the instance and on its volumes (IBM's AWS_TAG_InstanceID), for
+// tools that find a host's resources by it.
+type IDTagger interface {
+	// TagOwnID tags each of ids and its volumes with the instance's id. A
+	// NotFound *Error names the ids the cloud does not show yet (or no
+	// longer): the caller asks again later; the others are tagged.
+	TagOwnID(ctx context.Context, ids []string) error
 }
 
 // LaunchResult is what a Launch call produced.

@@ -86,6 +86,13 @@ func (pv *Provisioner) ProvisionOnce(ctx context.Context) time.Duration {
 		launches = append(launches, r)
 	}
 	jobs := pv.dueJobsLocked()
+	// The decisions behind these jobs (a return, a doomed machine) may
+	// still be being written: each job waits for them before its call.
+	written := pv.st.WriteMark()
+	tagJobs := pv.dueTagJobsLocked() // tagid.go
+	if d, ok := pv.reclaimDueLocked(now); ok && d < next {
+		next = max(d, 0)
+	}
 	pv.st.Mu.Unlock()
 
 	sort.Slice(launches, func(i, j int) bool { return launches[i].CreatedAt.Before(launches[j].CreatedAt) })
@@ -102,28 +109,105 @@ func (pv *Provisioner) ProvisionOnce(ctx context.Context) time.Duration {
 		pv.wg.Add(1)
 		go func(j job) {
 			defer pv.wg.Done()
+			pv.st.AwaitWrites(written)
 			pv.runJob(ctx, j)
+		}(j)
+	}
+	for _, j := range tagJobs {
+		pv.wg.Add(1)
+		go func(j tagJob) {
+			defer pv.wg.Done()
+			pv.runTagJob(ctx, j)
 		}(j)
 	}
 	return next
 }
 
+// launch makes one launch call for request id: it chooses what to ask
+// (the template, its fallback or its next pool), records the attempt and
+// its token durably, calls the provider, and folds the result into the
+// request. Each step is a function below.
 func (pv *Provisioner) launch(ctx context.Context, id string) {
-	defer func() {
-		pv.st.Mu.Lock()
-		delete(pv.st.Inflight, id)
-		r := pv.st.Requests[id]
-		again := r != nil && r.Phase == domain.PhaseQueued && !r.NextAttempt.After(pv.st.Clock.Now()) && ctx.Err() == nil
-		pv.st.Mu.Unlock()
-		if again { // due at once (the next capacity pool): not at the next wake-up
-			pv.st.KickLaunch()
-		}
-	}()
+	defer pv.launched(ctx, id)
+	a := pv.recordAttempt(id)
+	if a == nil {
+		return
+	}
+	pv.st.Log.Info("launching", "request", id, "template", a.r.TemplateID, "units", a.r.Units, "api", a.tpl.API(), "attempt", a.attempts)
+	res, lerr := a.cloud.Launch(ctx, a.spec)
+	pv.fold(ctx, a, res, lerr)
+}
+
+// launched ends a launch: the request is no longer in flight, and its next
+// attempt is asked for at once when it is already due (the next capacity
+// pool), not at the next wake-up.
+func (pv *Provisioner) launched(ctx context.Context, id string) {
 	pv.st.Mu.Lock()
+	delete(pv.st.Inflight, id)
+	r := pv.st.Requests[id]
+	again := r != nil && r.Phase == domain.PhaseQueued && !r.NextAttempt.After(pv.st.Clock.Now()) && ctx.Err() == nil
+	pv.st.Mu.Unlock()
+	if again {
+		pv.st.KickLaunch()
+	}
+}
+
+// attempt is one launch call about to be made for a request.
+type attempt struct {
+	r            *domain.Request
+	cloud        provider.Provider
+	plan         provider.Planner
+	spec         provider.LaunchSpec // what the call asks
+	whole        provider.LaunchSpec // the launch before an alternative narrowed it
+	tpl          *template.Template  // the template the call launches (spec's)
+	alternatives int                 // the template's pools (plan.Alternatives)
+	where        string              // the pool asked, for messages ("": the whole template)
+	attempts     int                 // r.Attempts for this call
+}
+
+// recordAttempt chooses the request's next launch call and writes the
+// attempt (and its token) before returning it: write ahead, so that a
+// restart resumes it with the same token and never launches twice. It
+// returns nil when no call is to be made: the request is not queued, or
+// it ended here without one (written too), or the write failed (retried
+// in 5 s). The write is made outside the state's lock.
+func (pv *Provisioner) recordAttempt(id string) *attempt {
+	pv.st.Mu.Lock()
+	a, ended := pv.chooseLocked(id)
+	switch {
+	case ended != nil:
+		w := pv.st.Stage([]*domain.Request{ended}, nil)
+		pv.st.Mu.Unlock()
+		if err := w.Wait(); err != nil {
+			pv.st.Log.Error("persist request", "request", id, "err", err)
+		}
+		return nil
+	case a == nil:
+		pv.st.Mu.Unlock()
+		return nil
+	}
+	w := pv.st.Stage([]*domain.Request{a.r}, nil)
+	pv.st.Mu.Unlock()
+	if err := w.Wait(); err != nil {
+		pv.st.Log.Error("persist launch attempt; will retry", "request", id, "err", err)
+		pv.st.Mu.Lock()
+		a.r.Attempts--
+		a.r.NextAttempt = pv.st.Clock.Now().Add(5 * time.Second)
+		pv.st.Mu.Unlock()
+		return nil
+	}
+	return a
+}
+
+// chooseLocked decides request id's next launch call and counts the
+// attempt. It returns the request in ended instead when it ends without
+// a call (its template gone, its breaker tripped, its fallback already
+// filled), and neither when it is not queued. Called with the state's Mu
+// held.
+func (pv *Provisioner) chooseLocked(id string) (a *attempt, ended *domain.Request) {
 	r := pv.st.Requests[id]
 	if r == nil || r.Phase != domain.PhaseQueued {
-		pv.st.Mu.Unlock()
-		return
+		return nil, nil
 	}
 	p := pv.st.Providers[r.Provider]
 	var tpl *template.Template
@@ -134,28 +218,18 @@ func (pv *Provisioner) launch(ctx context.Context, id string) {
 		r.Phase = domain.PhaseFailed
 		r.LaunchError = fmt.Sprintf("template %q of provider %q is no longer configured; nothing was launched", r.TemplateID, r.Provider)
 		pv.st.FinishLocked(r)
-		err := pv.st.Persist([]*domain.Request{r}, nil)
-		pv.st.Mu.Unlock()
-		if err != nil {
-			pv.st.Log.Error("persist request", "request", id, "err", err)
-		}
-		return
+		return nil, r
 	}
 	if b, tripped := pv.st.TrippedLocked(r.Provider, r.TemplateID, pv.st.Clock.Now()); tripped {
 		// Queued before the breaker tripped: failed without a cloud call.
 		r.Phase = domain.PhaseFailed
 		r.LaunchError = "nothing was launched: " + b.Message()
 		pv.st.FinishLocked(r)
-		err := pv.st.Persist([]*domain.Request{r}, nil)
-		pv.st.Mu.Unlock()
-		if err != nil {
-			pv.st.Log.Error("persist request", "request", id, "err", err)
-		}
-		return
+		return nil, r
 	}
-	// Write ahead: the attempt (and its token) is durable before the call.
 	r.Attempts++
-	spec := provider.LaunchSpec{
+	a = &attempt{r: r, cloud: p.Cfg.Cloud, plan: provider.PlannerOf(p.Cfg.Cloud), tpl: tpl, attempts: r.Attempts}
+	a.spec = provider.LaunchSpec{
 		RequestID:   r.ID,
 		ClientToken: r.ClientToken,
 		RequestedAt: r.CreatedAt,
@@ -163,30 +237,23 @@ func (pv *Provisioner) launch(ctx context.Context, id string) {
 		Units:       r.Units,
 		Tags:        pv.tagsFor(r, tpl),
 	}
-	plan := provider.PlannerOf(p.Cfg.Cloud)
 	if r.FallbackUnits > 0 {
 		// Ask the rest, the provider's other way, only what the fleet has
 		// still not filled.
 		have, _ := pv.st.UnitsLocked(r)
 		if r.Units-have <= 0 {
 			r.Phase = domain.PhaseLaunched
-			err := pv.st.Persist([]*domain.Request{r}, nil)
-			pv.st.Mu.Unlock()
-			if err != nil {
-				pv.st.Log.Error("persist request", "request", id, "err", err)
-			}
-			return
+			return nil, r
 		}
 		r.FallbackUnits = r.Units - have
-		spec, _ = plan.Fallback(spec)
-		spec.Units = r.FallbackUnits
-		tpl = &spec.Template
+		a.spec, _ = a.plan.Fallback(a.spec)
+		a.spec.Units = r.FallbackUnits
+		a.tpl = &a.spec.Template
 	}
-	whole := spec // the launch before an alternative narrows it
-	alternatives := plan.Alternatives(&whole.Template)
-	where := ""
-	if r.FallbackUnits == 0 && alternatives > 1 {
-		if len(r.PoolOrder) != alternatives {
+	a.whole = a.spec
+	a.alternatives = a.plan.Alternatives(&a.whole.Template)
+	if r.FallbackUnits == 0 && a.alternatives > 1 {
+		if len(r.PoolOrder) != a.alternatives {
 			// The first attempt (or a record from before PoolOrder, or a
 			// template reloaded with other pools): ranked from the pool
 			// not yet asked on.
@@ -194,85 +261,83 @@ func (pv *Provisioner) launch(ctx context.Context, id string) {
 			if r.Attempts == 1 && r.Pool == 0 {
 				from = 0
 			}
-			r.PoolOrder = identity(alternatives)
-			pv.rankLocked(r, p.Cfg.Cloud, whole, from)
+			r.PoolOrder = identity(a.alternatives)
+			pv.rankLocked(r, a.cloud, a.whole, from)
 		}
-		spec, where = plan.Alternative(whole, poolAt(r, r.Pool))
-		tpl = &spec.Template
+		a.spec, a.where = a.plan.Alternative(a.whole, poolAt(r, r.Pool))
+		a.tpl = &a.spec.Template
 	}
-	err := pv.st.Persist([]*domain.Request{r}, nil)
-	pv.st.Mu.Unlock()
-	if err != nil {
-		pv.st.Log.Error("persist launch attempt; will retry", "request", id, "err", err)
-		pv.st.Mu.Lock()
-		r.Attempts--
-		r.NextAttempt = pv.st.Clock.Now().Add(5 * time.Second)
-		pv.st.Mu.Unlock()
-		return
-	}
+	return a, nil
+}
 
-	pv.st.Log.Info("launching", "request", id, "template", r.TemplateID, "units", r.Units, "api", tpl.API(), "attempt", r.Attempts)
-	res, lerr := p.Cfg.Cloud.Launch(ctx, spec)
+// fold records a launch call's result in its request: the instances it
+// brought, or what its error means (the next pool, a retry later, or the
+// end of the request). What changed is written outside the state's lock.
+func (pv *Provisioner) fold(ctx context.Context, a *attempt, res provider.LaunchResult, lerr error) {
 	now := pv.st.Clock.Now()
-
 	pv.st.Mu.Lock()
-	defer pv.st.Mu.Unlock()
 	pv.st.Health.LaunchCalls++
-	if r.Phase != domain.PhaseQueued { // adopted by a reconcile pass, or cancelled, meanwhile
+	var w *state.Write
+	switch {
+	case a.r.Phase != domain.PhaseQueued: // adopted by a reconcile pass, or cancelled, meanwhile
 		if lerr == nil {
-			pv.adoptLaunched(r, tpl, res, now)
+			w = pv.adoptLaunchedLocked(a.r, a.tpl, res, now)
 		}
-		return
+	case lerr != nil:
+		w = pv.foldErrorLocked(ctx, a, lerr, now)
+	default:
+		pv.st.Health.CloudNote = ""
+		w = pv.adoptLaunchedLocked(a.r, a.tpl, res, now)
 	}
-	if lerr != nil {
-		if ctx.Err() != nil {
-			return // shutting down: resumed at next start with the same token
+	pv.st.Mu.Unlock()
+	if err := w.Wait(); err != nil {
+		pv.st.Log.Error("persist the launch's outcome", "request", a.r.ID, "err", err)
+	}
+	if lerr == nil {
+		pv.st.KickReconcile()
+	}
+}
+
+// foldErrorLocked records a failed launch call in its request, and
+// returns the request's write (nil: shutting down, nothing changed).
+// Called with the state's Mu held.
+func (pv *Provisioner) foldErrorLocked(ctx context.Context, a *attempt, lerr error, now time.Time) *state.Write {
+	r, id := a.r, a.r.ID
+	if ctx.Err() != nil {
+		return nil // shutting down: resumed at next start with the same token
+	}
+	kind := provider.KindOf(lerr)
+	switch {
+	case (kind == provider.Capacity || kind == provider.Quota) && r.FallbackUnits == 0 && r.Pool+1 < a.alternatives:
+		// Nothing was launched: the provider's next alternative, now,
+		// with its own token, moved on durably first; the pools not
+		// yet asked ranked again (what the capacity memory learnt
+		// meanwhile, from this launch or others).
+		r.Pool++
+		pv.rankLocked(r, a.cloud, a.whole, r.Pool)
+		_, next := a.plan.Alternative(a.whole, poolAt(r, r.Pool))
+		r.RetryNote = fmt.Sprintf("no capacity for %s (%s); trying %s", a.where, shorten(lerr.Error(), 160), next)
+		r.NextAttempt = now
+		pv.st.Log.Warn("launch found no capacity; trying the template's next instance type or subnet", "request", id, "err", lerr, "pool", r.Pool)
+	case (kind == provider.Throttled || kind == provider.Transient) && now.Sub(r.CreatedAt) < pv.st.Opts.LaunchDeadline:
+		delay := backoff(r.Attempts)
+		what := "AWS throttling"
+		if kind == provider.Transient {
+			what = "AWS unreachable or failing (" + shorten(lerr.Error(), 120) + ")"
 		}
-		kind := provider.KindOf(lerr)
-		if (kind == provider.Capacity || kind == provider.Quota) && r.FallbackUnits == 0 && r.Pool+1 < alternatives {
-			// Nothing was launched: the provider's next alternative, now,
-			// with its own token, moved on durably first; the pools not
-			// yet asked ranked again (what the capacity memory learnt
-			// meanwhile, from this launch or others).
-			r.Pool++
-			pv.rankLocked(r, p.Cfg.Cloud, whole, r.Pool)
-			_, next := plan.Alternative(whole, poolAt(r, r.Pool))
-			r.RetryNote = fmt.Sprintf("no capacity for %s (%s); trying %s", where, shorten(lerr.Error(), 160), next)
-			r.NextAttempt = now
-			pv.st.Log.Warn("launch found no capacity; trying the template's next instance type or subnet", "request", id, "err", lerr, "pool", r.Pool)
-			if err := pv.st.Persist([]*domain.Request{r}, nil); err != nil {
-				pv.st.Log.Error("persist request", "request", id, "err", err)
-			}
-			return
-		}
-		if (kind == provider.Throttled || kind == provider.Transient) && now.Sub(r.CreatedAt) < pv.st.Opts.LaunchDeadline {
-			delay := backoff(r.Attempts)
-			what := "AWS throttling"
-			if kind == provider.Transient {
-				what = "AWS unreachable or failing (" + shorten(lerr.Error(), 120) + ")"
-			}
-			r.RetryNote = fmt.Sprintf("%s, retrying in %d s", what, int(delay.Round(time.Second)/time.Second))
-			r.NextAttempt = now.Add(delay)
-			pv.st.Health.CloudNote = what // when the retry is due: the request's NextAttempt
-			pv.st.Log.Warn("launch failed; will retry", "request", id, "err", lerr, "retry_in", delay)
-			if err := pv.st.Persist([]*domain.Request{r}, nil); err != nil {
-				pv.st.Log.Error("persist request", "request", id, "err", err)
-			}
-			return
-		}
-		if len(r.MachineIDs) > 0 {
-			// An earlier attempt launched (a reconcile pass found its
-			// instances; its answer was lost) and asking again with its
-			// token failed: the request ends with what was found.
-			r.Phase = domain.PhaseLaunched
-			r.RetryNote = ""
-			r.Shortfall = fmt.Sprintf("the launch's answer was lost and asking again failed: %s", shorten(lerr.Error(), 200))
-			pv.st.Log.Warn("launch retry failed; the request keeps the instances found", "request", id, "err", lerr, "machines", len(r.MachineIDs))
-			if err := pv.st.Persist([]*domain.Request{r}, nil); err != nil {
-				pv.st.Log.Error("persist request", "request", id, "err", err)
-			}
-			return
-		}
+		r.RetryNote = fmt.Sprintf("%s, retrying in %d s", what, int(delay.Round(time.Second)/time.Second))
+		r.NextAttempt = now.Add(delay)
+		pv.st.Health.CloudNote = what // when the retry is due: the request's NextAttempt
+		pv.st.Log.Warn("launch failed; will retry", "request", id, "err", lerr, "retry_in", delay)
+	case len(r.MachineIDs) > 0:
+		// An earlier attempt launched (a reconcile pass found its
+		// instances; its answer was lost) and asking again with its
+		// token failed: the request ends with what was found.
+		r.Phase = domain.PhaseLaunched
+		r.RetryNote = ""
+		r.Shortfall = fmt.Sprintf("the launch's answer was lost and asking again failed: %s", shorten(lerr.Error(), 200))
+		pv.st.Log.Warn("launch retry failed; the request keeps the instances found", "request", id, "err", lerr, "machines", len(r.MachineIDs))
+	default:
 		r.Phase = domain.PhaseFailed
 		r.LaunchError = "AWS refused the launch: " + lerr.Error()
 		if r.Pool > 0 {
@@ -289,19 +354,15 @@ func (pv *Provisioner) launch(ctx context.Context, id string) {
 		}
 		pv.st.Log.Warn("launch failed", "request", id, "err", lerr)
 		pv.st.FinishLocked(r)
-		if err := pv.st.Persist([]*domain.Request{r}, nil); err != nil {
-			pv.st.Log.Error("persist request", "request", id, "err", err)
-		}
-		return
 	}
-	pv.st.Health.CloudNote = ""
-	pv.adoptLaunched(r, tpl, res, now)
+	return pv.st.Stage([]*domain.Request{r}, nil)
 }
 
-// adoptLaunched records a launch's instances under r. Called with the state's Mu held.
-// The operator cancelled the request while its launch was under way (ohfp
-// cancel): what the launch brought is terminated, as the cancellation said.
-func (pv *Provisioner) adoptLaunched(r *domain.Request, tpl *template.Template, res provider.LaunchResult, now time.Time) {
+// adoptLaunchedLocked records a launch's instances under r and returns
+// their write. The operator cancelled the request while its launch was
+// under way (ohfp cancel): what the launch brought is terminated, as the
+// cancellation said. Called with the state's Mu held.
+func (pv *Provisioner) adoptLaunchedLocked(r *domain.Request, tpl *template.Template, res provider.LaunchResult, now time.Time) *state.Write {
 	cancelled := pv.st.HasNoteLocked(r.ID, state.NoteCancel)
 	if res.Handle != "" {
 		r.Handle = res.Handle
@@ -339,11 +400,8 @@ func (pv *Provisioner) adoptLaunched(r *domain.Request, tpl *template.Template, 
 			}
 		}
 	}
-	if err := pv.st.Persist([]*domain.Request{r}, changed); err != nil {
-		pv.st.Log.Error("persist launched machines", "request", r.ID, "err", err)
-	}
 	pv.st.Log.Info("launched", "request", r.ID, "instances", len(res.Instances))
-	pv.st.KickReconcile()
+	return pv.st.Stage([]*domain.Request{r}, changed)
 }
 
 func (pv *Provisioner) tagsFor(r *domain.Request, tpl *template.Template) map[string]string {
@@ -442,6 +500,9 @@ func (pv *Provisioner) dueJobsLocked() []job {
 			continue
 		}
 		switch {
+		case m.WantsTermination() && pv.leftToCloudLocked(m, now):
+			// HF returned it while the cloud reclaims it: the cloud
+			// terminates it (ProvisionOnce wakes at the leeway's end).
 		case m.WantsTermination():
 			j := add(m)
 			j.ids = append(j.ids, m.ID)
@@ -462,6 +523,28 @@ func (pv *Provisioner) dueJobsLocked() []job {
 		out = append(out, *j)
 	}
 	return out
+}
+
+// leftToCloudLocked reports whether machine m, returned by HF, is for now
+// left for the cloud to reclaim (domain.Machine.LeftToCloud) under its
+// provider's spot_terminate_on_reclaim. Called with the state's Mu held.
+func (pv *Provisioner) leftToCloudLocked(m *domain.Machine, now time.Time) bool {
+	p := pv.st.Providers[m.Provider]
+	return p != nil && !p.Cfg.SpotTerminateOnReclaim && m.LeftToCloud(now)
+}
+
+// reclaimDueLocked is how long until the first machine left to the cloud
+// is due for ohfp's own termination (ok false: none waits). Called with
+// the state's Mu held.
+func (pv *Provisioner) reclaimDueLocked(now time.Time) (d time.Duration, ok bool) {
+	for _, m := range pv.st.Machines {
+		if m.WantsTermination() && pv.leftToCloudLocked(m, now) {
+			if left := m.InterruptAt.Add(domain.ReclaimLeeway).Sub(now); !ok || left < d {
+				d, ok = left, true
+			}
+		}
+	}
+	return d, ok
 }
 
 // fleetsOf returns the provider's Fleets side, if it has one. Called with
@@ -553,7 +636,6 @@ func (pv *Provisioner) runJob(ctx context.Context, j job) {
 		err = p.Cfg.Cloud.Terminate(ctx, j.ids)
 	}
 	pv.st.Mu.Lock()
-	defer pv.st.Mu.Unlock()
 	pv.st.Health.TerminateCalls++
 	// Ids EC2 did not know (a NotFound naming them, the rest terminated):
 	// not visible yet, or long gone. They are not taken as terminated: the
@@ -571,6 +653,7 @@ func (pv *Provisioner) runJob(ctx context.Context, j job) {
 	}
 	if err != nil {
 		pv.retryLaterLocked(all, j, err, "terminate failed; will retry")
+		pv.st.Mu.Unlock()
 		return
 	}
 	var changed []*domain.Machine
@@ -600,7 +683,12 @@ func (pv *Provisioner) runJob(ctx context.Context, j job) {
 			reqs[r.ID] = r
 		}
 	}
-	if err := pv.st.Persist(state.Values(reqs), changed); err != nil {
+	// Written outside the lock: HF's reads meanwhile see the machines
+	// shutting down, which is the cloud's fact (a restart finds them so,
+	// and terminating again is harmless).
+	w := pv.st.Stage(state.Values(reqs), changed)
+	pv.st.Mu.Unlock()
+	if err := w.Wait(); err != nil {
 		pv.st.Log.Error("persist terminations", "err", err)
 	}
 	pv.st.Log.Info("terminated", "provider", j.provider, "handle", j.handle, "instances", len(j.ids), "capacity_released", j.units)

@@ -3,6 +3,7 @@ package provision
 import (
 	"context"
 	"errors"
+	"github.com/ohfp/ohfp/internal/state/statetest"
 	"slices"
 	"strings"
 	"sync"
@@ -17,29 +18,6 @@ import (
 	"github.com/ohfp/ohfp/internal/store"
 	"github.com/ohfp/ohfp/internal/template"
 )
-
-// diskKV is a store whose writes fail while full is set.
-type diskKV struct {
-	state.KV
-	mu   sync.Mutex
-	full error
-}
-
-func (d *diskKV) Write(ops ...store.Op) error {
-	d.mu.Lock()
-	err := d.full
-	d.mu.Unlock()
-	if err != nil {
-		return err
-	}
-	return d.KV.Write(ops...)
-}
-
-func (d *diskKV) setFull(err error) {
-	d.mu.Lock()
-	d.full = err
-	d.mu.Unlock()
-}
 
 // launchCloud answers launches from errs in turn (nil: one instance per
 // unit) and records every call, with what the disk held for the request
@@ -95,7 +73,7 @@ type fixture struct {
 	st    *state.State
 	pv    *Provisioner
 	cloud *launchCloud
-	kv    *diskKV
+	kv    *statetest.FaultKV
 	clk   *clock.Fake
 }
 
@@ -106,7 +84,7 @@ func newFixture(t *testing.T) *fixture {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { mem.Close() })
-	kv := &diskKV{KV: mem}
+	kv := statetest.NewFaultKV(mem)
 	cloud := &launchCloud{kv: kv}
 	clk := clock.NewFake(t0)
 	st, err := state.New(state.Options{ClusterID: "c1", Store: kv, Clock: clk, Providers: []state.ProviderConfig{
@@ -170,7 +148,7 @@ func TestLaunchWriteAhead(t *testing.T) {
 func TestLaunchNeedsTheDisk(t *testing.T) {
 	f := newFixture(t)
 	f.queue(t, "req-1", 1)
-	f.kv.setFull(errors.New("no space left on device"))
+	f.kv.SetErr(errors.New("no space left on device"))
 	f.round()
 	if len(f.cloud.launches) != 0 {
 		t.Fatalf("launched with the attempt not on disk: %+v", f.cloud.launches)
@@ -178,7 +156,7 @@ func TestLaunchNeedsTheDisk(t *testing.T) {
 	if r := f.request("req-1"); r.Phase != domain.PhaseQueued || r.Attempts != 0 {
 		t.Errorf("after a refused write: %+v; want still queued, no attempt counted", r)
 	}
-	f.kv.setFull(nil)
+	f.kv.SetErr(nil)
 	f.clk.Advance(5 * time.Second)
 	f.round()
 	if len(f.cloud.launches) != 1 {

@@ -226,7 +226,9 @@ func (rc *Reconciler) ApplyMessages(name string, msgs []provider.Message) (handl
 		}
 	}
 	if len(changed) > 0 {
-		if err := rc.st.Persist(nil, changed); err != nil {
+		// Written outside the lock (the events are the cloud's facts); the
+		// messages are deleted from the queue only once it is done.
+		if err := rc.st.PersistReleasing(nil, changed); err != nil {
 			return nil, err
 		}
 		rc.st.KickLaunch() // fleets and groups lower their capacity for hosts taken back

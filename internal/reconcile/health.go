@@ -85,7 +85,7 @@ func (rc *Reconciler) checkHealth(ctx context.Context, p *state.Provider, now ti
 		}
 	}
 	if len(changed) > 0 {
-		if err := rc.st.Persist(nil, changed); err != nil {
+		if err := rc.st.PersistReleasing(nil, changed); err != nil {
 			rc.st.Log.Error("reconcile: persist drains", "err", err)
 		}
 	}

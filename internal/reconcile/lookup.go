@@ -80,6 +80,7 @@ func (rc *Reconciler) LookUpRequests(ctx context.Context, ids []string) error {
 		changedM = append(changedM, more...)
 	}
 	now := rc.st.Clock.Now()
+	rc.st.AwaitWrites(rc.st.WriteMark()) // the write below is made under the lock: alone, as a rule
 	rc.st.Mu.Lock()
 	defer rc.st.Mu.Unlock()
 	var failed, young []string
@@ -99,6 +100,9 @@ func (rc *Reconciler) LookUpRequests(ctx context.Context, ids []string) error {
 		changedR[id] = r
 		failed = append(failed, id)
 	}
+	// Written under the lock (HF's reads wait): the failed records are in
+	// memory already and dropped again should the write fail, which no
+	// reader may see in between.
 	if err := rc.st.Persist(state.Values(changedR), changedM); err != nil {
 		// HF must not be told "failed" unless it is remembered: the
 		// records are dropped and HF asks again (what was adopted stays,
@@ -135,9 +139,11 @@ func (rc *Reconciler) LookUpHosts(ctx context.Context, ids, names []string) erro
 	if err != nil {
 		return err
 	}
+	// What was found, as the cloud shows it: written outside the lock.
 	rc.st.Mu.Lock()
-	defer rc.st.Mu.Unlock()
-	if err := rc.st.Persist(state.Values(changedR), changedM); err != nil {
+	w := rc.st.Stage(state.Values(changedR), changedM)
+	rc.st.Mu.Unlock()
+	if err := w.Wait(); err != nil {
 		return fmt.Errorf("recording the lookup: %w", err)
 	}
 	return nil

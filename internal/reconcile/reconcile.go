@@ -48,9 +48,7 @@ func New(st *state.State) *Reconciler { return &Reconciler{st: st} }
 // while anything is in flight, long when idle.
 func (rc *Reconciler) ReconcileOnce(ctx context.Context) time.Duration {
 	start := rc.st.Clock.Now()
-	rc.st.Mu.Lock()
-	rc.st.SaveUnsavedLocked() // what a full disk kept from being written
-	rc.st.Mu.Unlock()
+	rc.st.SaveUnsaved() // what a full disk kept from being written
 	provs := rc.st.ProvidersInOrder()
 
 	// Before the listings: templates that leave ncpus or nram out are
@@ -152,10 +150,12 @@ func (rc *Reconciler) reconcileProvider(ctx context.Context, p *state.Provider) 
 	}
 
 	diffed := time.Now()
+	// Encoded under the lock, written outside it (state.Persist says
+	// what HF's reads may see meanwhile: observations of the cloud).
 	rc.st.Mu.Lock()
-	err = rc.st.Persist(state.Values(changedR), changedM)
+	w := rc.st.Stage(state.Values(changedR), changedM)
 	rc.st.Mu.Unlock()
-	if err != nil {
+	if err = w.Wait(); err != nil {
 		rc.st.Log.Error("reconcile: persist", "err", err)
 		return err
 	}
@@ -622,7 +622,6 @@ func (rc *Reconciler) checkSpot(ctx context.Context, p *state.Provider, ids []st
 func (rc *Reconciler) finishAndPurge() time.Duration {
 	now := rc.st.Clock.Now()
 	rc.st.Mu.Lock()
-	defer rc.st.Mu.Unlock()
 	rc.st.RearmExpiredLocked(now)
 	busy := false
 	var changed []*domain.Request
@@ -721,7 +720,12 @@ func (rc *Reconciler) finishAndPurge() time.Duration {
 			break
 		}
 	}
-	if err := rc.st.Persist(changed, doomed, deletes...); err != nil {
+	// Written outside the lock: HF is shown a request final only once
+	// its write is done (service.GetRequestStatus), and the doomed
+	// machines are terminated only after it (provision waits for it).
+	w := rc.st.Stage(changed, doomed, deletes...)
+	rc.st.Mu.Unlock()
+	if err := w.Wait(); err != nil {
 		rc.st.Log.Error("persist finished requests", "err", err)
 	}
 	if busy {
@@ -871,10 +875,11 @@ func (rc *Reconciler) reconcileFleets(ctx context.Context, p *state.Provider) {
 				changed = append(changed, r)
 			}
 		}
-		if err := rc.st.Persist(changed, nil); err != nil {
+		w := rc.st.Stage(changed, nil)
+		rc.st.Mu.Unlock()
+		if err := w.Wait(); err != nil {
 			rc.st.Log.Error("persist fleet deletion", "err", err)
 		}
-		rc.st.Mu.Unlock()
 		rc.st.Log.Info("fleet deleted: all its machines are gone", "handle", h)
 	}
 }
@@ -963,10 +968,14 @@ func (rc *Reconciler) judgeFleets(ctx context.Context, p *state.Provider, fl pro
 			r.Shortfall = c.why
 			rc.st.Log.Warn("fleet fell short; request ends with what arrived", "request", r.ID, "units", c.keep, "asked", r.Units, "why", c.why)
 		}
-		if err := rc.st.Persist([]*domain.Request{r}, nil); err != nil {
+		// Written outside the lock: a fallback's launch writes its attempt
+		// after this, in order; a shortfall is shown HF as final only once
+		// written.
+		w := rc.st.Stage([]*domain.Request{r}, nil)
+		rc.st.Mu.Unlock()
+		if err := w.Wait(); err != nil {
 			rc.st.Log.Error("persist fleet cap", "err", err)
 		}
-		rc.st.Mu.Unlock()
 		rc.st.KickLaunch()
 	}
 }

@@ -385,17 +385,44 @@ func retryableDial(err error) bool {
 	return errors.Is(err, syscall.ENOENT) || errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.EAGAIN)
 }
 
+// ErrNoAnswer and ErrPermission are kinds of failed call a caller may act
+// on (errors.Is): ohfpd did not answer in time (hung, stopped with
+// SIGSTOP, overloaded), and the caller may not open ohfpd's socket.
+// ohfp status tells them apart from ohfpd's health.
+var (
+	ErrNoAnswer   = errors.New("ohfpd did not answer in time")
+	ErrPermission = errors.New("permission denied on ohfpd's socket")
+)
+
+// kindError is a message for a person that is also one of the kinds
+// above.
+type kindError struct {
+	kind error
+	msg  string
+}
+
+func (e *kindError) Error() string { return e.msg }
+func (e *kindError) Unwrap() error { return e.kind }
+
+// viewMethods change nothing: a call of theirs that timed out needs no
+// word on whether it took effect.
+var viewMethods = map[string]bool{"status": true, "requests": true, "machines": true, "show": true,
+	"getAvailableTemplates": true, "getRequestStatus": true}
+
 // transportError turns a failed HTTP exchange into a message a person can
 // act on.
 func (c *Client) transportError(ctx context.Context, method string, err error) error {
 	if ctx.Err() != nil {
 		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			if viewMethods[method] {
+				return &kindError{ErrNoAnswer, fmt.Sprintf("ohfpd at %s did not answer %s in time (is it stopped, hung or overloaded? systemctl status ohfpd)", c.path, method)}
+			}
 			what := "ohfpd carries out no call that reaches it after its caller stopped waiting, so this call most likely took no effect"
 			if method == "requestMachines" {
 				what = "ohfpd carries out no call that reaches it after its caller stopped waiting, and cancels a request whose answer it could not deliver, so this call took no effect"
 			}
-			return fmt.Errorf("ohfpd at %s did not answer %s in time (is it stopped or overloaded? systemctl status ohfpd); %s: `ohfp requests --all` lists every request ohfpd holds",
-				c.path, method, what)
+			return &kindError{ErrNoAnswer, fmt.Sprintf("ohfpd at %s did not answer %s in time (is it stopped or overloaded? systemctl status ohfpd); %s: `ohfp requests --all` lists every request ohfpd holds",
+				c.path, method, what)}
 		}
 		return fmt.Errorf("the call to %s was cancelled: %w", method, ctx.Err())
 	}
@@ -405,7 +432,7 @@ func (c *Client) transportError(ctx context.Context, method string, err error) e
 		case retryableDial(err):
 			return fmt.Errorf("ohfpd is not running at %s: systemctl status ohfpd", c.path)
 		case errors.Is(err, syscall.EACCES) || errors.Is(err, syscall.EPERM):
-			return fmt.Errorf("permission denied on %s: %s", c.path, joinHint(c.path))
+			return &kindError{ErrPermission, fmt.Sprintf("permission denied on %s: %s", c.path, joinHint(c.path))}
 		}
 		return fmt.Errorf("cannot connect to ohfpd at %s: %v", c.path, op.Err)
 	}

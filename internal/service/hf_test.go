@@ -2,8 +2,8 @@ package service
 
 import (
 	"errors"
+	"github.com/ohfp/ohfp/internal/state/statetest"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -20,23 +20,6 @@ import (
 // calls it.
 type noCloud struct{ provider.Provider }
 
-// diskKV is a store whose writes fail while full is set.
-type diskKV struct {
-	state.KV
-	mu   sync.Mutex
-	full error
-}
-
-func (d *diskKV) Write(ops ...store.Op) error {
-	d.mu.Lock()
-	err := d.full
-	d.mu.Unlock()
-	if err != nil {
-		return err
-	}
-	return d.KV.Write(ops...)
-}
-
 var t0 = time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC)
 
 var attrs = template.Attributes{{Name: "type", Type: "String", Value: "X86_64"}, {Name: "ncpus", Type: "Numeric", Value: "1"}, {Name: "nram", Type: "Numeric", Value: "4096"}}
@@ -44,7 +27,7 @@ var attrs = template.Attributes{{Name: "type", Type: "String", Value: "X86_64"},
 type fixture struct {
 	sv  *Service
 	st  *state.State
-	kv  *diskKV
+	kv  *statetest.FaultKV
 	clk *clock.Fake
 }
 
@@ -57,7 +40,7 @@ func newFixture(t *testing.T) *fixture {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st0.Close() })
-	kv := &diskKV{KV: st0}
+	kv := statetest.NewFaultKV(st0)
 	clk := clock.NewFake(t0)
 	st, err := state.New(state.Options{ClusterID: "c1", Store: kv, Clock: clk, Providers: []state.ProviderConfig{
 		{Name: "aws", Cloud: noCloud{}, Templates: []template.Template{
@@ -145,7 +128,7 @@ func TestRequestMachines(t *testing.T) {
 	if _, err := f.sv.RequestMachines("aws", hf.RequestMachines{TemplateID: "nope", MachineCount: 1}); !errors.As(err, &ie) || !strings.Contains(err.Error(), "known: t1, t2") {
 		t.Errorf("unknown template: %v", err)
 	}
-	f.kv.full = errors.New("no space left on device")
+	f.kv.SetErr(errors.New("no space left on device"))
 	var se *StoreError
 	if _, err := f.sv.RequestMachines("aws", hf.RequestMachines{TemplateID: "t2", MachineCount: 1}); !errors.As(err, &se) {
 		t.Errorf("full disk: %v; want a StoreError", err)
@@ -246,5 +229,38 @@ func TestGetReturnRequests(t *testing.T) {
 	}
 	if !strings.Contains(rep.Message, "2 of 4 hosts are being taken back") || !strings.Contains(rep.Message, "1 host is not known") {
 		t.Errorf("message %q", rep.Message)
+	}
+}
+
+// A request whose final status is still being written when
+// getRequestStatus has waited all its rounds is answered running ("ask
+// again"), never final: a crash before the write would undo it.
+func TestFinalStatusStillBeingWrittenAnsweredRunning(t *testing.T) {
+	f := newFixture(t)
+	m := f.machine("i-1", "h1")
+	r := f.st.Requests[m.RequestID]
+	if st := f.sv.GetRequestStatus([]string{r.ID}).Requests[0]; st.Status != hf.StatusComplete {
+		t.Fatalf("before: %+v", st)
+	}
+	f.kv.Hold()
+	f.st.Mu.Lock()
+	w := f.st.Stage([]*domain.Request{r}, nil)
+	f.st.Mu.Unlock()
+	done := make(chan error, 1)
+	go func() { done <- w.Wait() }()
+
+	old := maxStatusRounds
+	maxStatusRounds = 0
+	defer func() { maxStatusRounds = old }()
+	st := f.sv.GetRequestStatus([]string{r.ID}).Requests[0]
+	if st.Status != hf.StatusRunning || len(st.Machines) != 0 || !strings.Contains(st.Message, "ask again") {
+		t.Fatalf("final status shown while its write is under way: %+v", st)
+	}
+	f.kv.Release()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if st := f.sv.GetRequestStatus([]string{r.ID}).Requests[0]; st.Status != hf.StatusComplete {
+		t.Fatalf("written: %+v", st)
 	}
 }

@@ -93,7 +93,10 @@ func (sv *Service) Cancel(id string, alsoReturn bool, who string) (apitype.Actio
 			return apitype.ActionAnswer{}, &StoreError{Err: err}
 		}
 	}
-	err := sv.st.Persist([]*domain.Request{r}, nil)
+	// Written outside the lock: HF is shown the request final only once
+	// this write is done (GetRequestStatus); a launch under way, when it
+	// returns, finds the phase changed and terminates what it brought.
+	w := sv.st.Stage([]*domain.Request{r}, nil)
 	var back []string
 	if alsoReturn {
 		for _, m := range sv.st.MachinesOfLocked(r) {
@@ -103,7 +106,7 @@ func (sv *Service) Cancel(id string, alsoReturn bool, who string) (apitype.Actio
 		}
 	}
 	sv.st.Mu.Unlock()
-	if err != nil {
+	if err := w.Wait(); err != nil {
 		// Memory holds the cancellation; reconcile passes write it again.
 		sv.st.Log.Error("persist cancelled request; written again at the next pass", "request", id, "err", err)
 	}

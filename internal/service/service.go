@@ -5,6 +5,7 @@ package service
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"github.com/ohfp/ohfp/internal/english"
 	"sort"
@@ -218,7 +219,10 @@ func (sv *Service) delivered(id string, ok bool) {
 	}
 	if ok || r == nil {
 		if r != nil {
-			if err := sv.st.Persist([]*domain.Request{r}, nil); err != nil {
+			// Outside the lock: HF's reads meanwhile see AnswerPending
+			// cleared, which changes no answer (AwaitingClaim still
+			// claims); the launch writes its attempt after this, in order.
+			if err := sv.st.PersistReleasing([]*domain.Request{r}, nil); err != nil {
 				// Launched all the same: HF has the id. A daemon loading the
 				// older record waits for HF's question before launching.
 				sv.st.Log.Warn("recording that the requestMachines answer was delivered", "request", id, "err", err)
@@ -232,7 +236,9 @@ func (sv *Service) delivered(id string, ok bool) {
 	r.LaunchError = "the answer to requestMachines could not be delivered (the caller went away: HF gave up on the call or was stopped); nothing was launched"
 	sv.st.FinishLocked(r)
 	sv.st.Log.Warn("requestMachines answer not delivered; the request is cancelled and nothing was launched", "request", id)
-	if err := sv.st.Persist([]*domain.Request{r}, nil); err != nil {
+	// Outside the lock: HF does not know the id; a getRequestStatus for
+	// it waits for this write before showing it final.
+	if err := sv.st.PersistReleasing([]*domain.Request{r}, nil); err != nil {
 		// Memory holds the cancellation; were it lost with a restart, the
 		// request would launch and HF's getReturnRequests calls would
 		// prove it unclaimed (provenUnclaimedLocked).
@@ -326,8 +332,35 @@ func (sv *Service) GetRequestStatus(ids []string) hf.StatusReply {
 	if len(claims) > 0 {
 		sv.st.Claim(claims)
 	}
-	sv.st.Mu.RLock()
-	defer sv.st.Mu.RUnlock()
+	// Writes are made outside the lock (state.Persist): a request whose
+	// record is being written is not shown in a final status until the
+	// write is done, since a crash before it could undo what HF was told
+	// (a request told failed would launch after the restart). Anything
+	// else is answered at once; each round waits for a write under way,
+	// and a request becomes final once, so the loop ends.
+	for round := 0; ; round++ {
+		sv.st.Mu.RLock()
+		out, mark := sv.requestStatusesLocked(ids, unsettled, round == maxStatusRounds)
+		sv.st.Mu.RUnlock()
+		if mark == 0 || round == maxStatusRounds {
+			return out
+		}
+		sv.st.AwaitWrites(mark)
+	}
+}
+
+// maxStatusRounds bounds GetRequestStatus's waits for final statuses
+// being written (one round each); in the last, a request whose final
+// status is still being written is answered running ("ask again"), never
+// final: HF is told nothing a crash could undo.
+var maxStatusRounds = 8 // a var for a test
+
+// requestStatusesLocked answers getRequestStatus for ids from memory,
+// and returns the mark to wait for (state.AwaitWrites) when a request
+// answered with a final status has a write of its record under way (0:
+// none). Called with Mu held.
+func (sv *Service) requestStatusesLocked(ids []string, unsettled map[string]error, last bool) (hf.StatusReply, uint64) {
+	var mark uint64
 	out := hf.StatusReply{Requests: make([]hf.RequestStatus, 0, len(ids))}
 	for _, id := range ids {
 		if err := unsettled[id]; err != nil && sv.st.Requests[id] == nil {
@@ -337,12 +370,24 @@ func (sv *Service) GetRequestStatus(ids []string) hf.StatusReply {
 		}
 		rs := sv.requestStatusLocked(id)
 		if err, unsaved := sv.st.ClaimUnsaved[id]; unsaved && len(rs.Machines) > 0 {
-			rs = hf.RequestStatus{RequestID: id, Status: hf.StatusRunning, Machines: []hf.Machine{},
-				Message: "ohfpd cannot yet record that HF has seen this request (" + err.Error() + "); its machines are shown once it can: free space in ohfpd's state directory"}
+			msg := "ohfpd cannot yet record that HF has seen this request (" + err.Error() + "); its machines are shown once it can: free space in ohfpd's state directory"
+			var writing *state.ClaimWriting
+			if errors.As(err, &writing) {
+				msg = "ohfpd is recording that HF has seen this request; its machines are shown once that is written: ask again"
+			}
+			rs = hf.RequestStatus{RequestID: id, Status: hf.StatusRunning, Machines: []hf.Machine{}, Message: msg}
+		}
+		if rs.Status != hf.StatusRunning && sv.st.Requests[id] != nil {
+			if m := sv.st.UnwrittenMark(state.KeyRequest + id); m > 0 && last {
+				rs = hf.RequestStatus{RequestID: id, Status: hf.StatusRunning, Machines: []hf.Machine{},
+					Message: "ohfpd is still writing this request's outcome to its state store; ask again"}
+			} else if m > mark {
+				mark = m
+			}
 		}
 		out.Requests = append(out.Requests, rs)
 	}
-	return out
+	return out, mark
 }
 
 func (sv *Service) requestStatusLocked(id string) hf.RequestStatus {
@@ -361,11 +406,23 @@ func (sv *Service) requestStatusLocked(id string) hf.RequestStatus {
 		hm := hfMachine(m)
 		if r.Kind == domain.KindReturn {
 			hm.Result = domain.ReturnResult(m)
-			hm.Message = ""
+			hm.Message = sv.leftToCloudNoteLocked(m)
 		}
 		rs.Machines = append(rs.Machines, hm)
 	}
 	return rs
+}
+
+// leftToCloudNoteLocked says, for a returned machine left for the cloud
+// to reclaim (spot_terminate_on_reclaim false), why it still runs and until
+// when; "" otherwise.
+func (sv *Service) leftToCloudNoteLocked(m *domain.Machine) string {
+	p := sv.st.Providers[m.Provider]
+	if p == nil || p.Cfg.SpotTerminateOnReclaim || !m.LeftToCloud(sv.st.Clock.Now()) {
+		return ""
+	}
+	return fmt.Sprintf("AWS is reclaiming this Spot instance (interruption notice at %s): left to AWS; ohfpd terminates it at %s if AWS has not",
+		m.InterruptAt.UTC().Format(time.RFC3339), m.InterruptAt.Add(domain.ReclaimLeeway).UTC().Format(time.RFC3339))
 }
 
 func hfMachine(m *domain.Machine) hf.Machine {
@@ -454,7 +511,15 @@ func (sv *Service) returnMachines(provider string, refs []hf.MachineRef, note *s
 	now := sv.st.Clock.Now()
 	id := "ret-" + uuid.Must(uuid.NewV7()).String()
 	r := &domain.Request{ID: id, Kind: domain.KindReturn, CreatedAt: now, Provider: provider}
-	sv.st.Mu.RLock()
+	// The whole return under the lock, its write included (HF's reads
+	// wait for it): the machines' ReturnID is encoded as they stand and
+	// put in memory only once written; a reconcile pass writing one of
+	// them between would write it without its ReturnID, after this
+	// write, and a restart would never terminate it. The writes under
+	// way are waited for first, so that the lock is held, as a rule, for
+	// this write alone.
+	sv.st.AwaitWrites(sv.st.WriteMark())
+	sv.st.Mu.Lock()
 	var ms []*domain.Machine
 	var claims []string
 	seen := map[string]bool{}
@@ -481,7 +546,6 @@ func (sv *Service) returnMachines(provider string, refs []hf.MachineRef, note *s
 		cp.ReturnID = id
 		ms = append(ms, &cp)
 	}
-	sv.st.Mu.RUnlock()
 
 	if len(r.MachineIDs) == 0 {
 		r.Status = hf.StatusComplete
@@ -489,17 +553,15 @@ func (sv *Service) returnMachines(provider string, refs []hf.MachineRef, note *s
 		_, r.Message = domain.ReturnStatus(r, nil)
 	}
 	if note != nil {
-		sv.st.Mu.Lock()
-		err := sv.st.AddNoteLocked(id, *note)
-		sv.st.Mu.Unlock()
-		if err != nil {
+		if err := sv.st.AddNoteLocked(id, *note); err != nil {
+			sv.st.Mu.Unlock()
 			return hf.RequestReply{}, &StoreError{Err: err}
 		}
 	}
 	if err := sv.st.Persist([]*domain.Request{r}, ms); err != nil {
+		sv.st.Mu.Unlock()
 		return hf.RequestReply{}, &StoreError{Err: err}
 	}
-	sv.st.Mu.Lock()
 	sv.st.Requests[id] = r
 	for _, cp := range ms {
 		if m := sv.st.Machines[cp.ID]; m != nil && m.ReturnID == "" {
@@ -863,7 +925,7 @@ func shownMachine(m *domain.Machine) *apitype.Machine {
 		Name: m.Name, PrivateIP: m.PrivateIP, PublicIP: m.PublicIP, State: string(m.State), StateReason: m.StateReason,
 		InstanceType: m.InstanceType, Spot: m.Spot, SpotRequest: m.SpotRequest, Weight: m.Weight, LaunchTime: m.LaunchTime,
 		Tags: m.Tags, Result: string(m.Result), Message: m.Message, Doomed: m.Doomed, TerminateSent: m.TerminateSent,
-		Handle: m.Handle, CapacityReleased: m.CapacityReleased, ReclaimedAt: m.ReclaimedAt, InterruptAt: m.InterruptAt,
+		Handle: m.Handle, CapacityReleased: m.CapacityReleased, IDTagged: m.IDTagged, ReclaimedAt: m.ReclaimedAt, InterruptAt: m.InterruptAt,
 		DrainAt: m.DrainAt, DrainBy: m.DrainBy, DrainReason: m.DrainReason,
 		LastSeen: m.LastSeen, EndedAt: m.EndedAt, AZ: m.AZ,
 	}

@@ -144,11 +144,18 @@ func (s *State) LookupLocked(ref hf.MachineRef) *domain.Machine {
 
 // Claim records that HF has shown it knows the requests ids (asked about
 // them, returned or listed one of their machines): durably, so that no
-// restart can turn them back into requests HF never learned of.
+// restart can turn them back into requests HF never learned of. It
+// returns once the claim is written (or its write failed).
+//
+// The claim is written outside Mu. From the change in memory to the end
+// of its write, the requests are in ClaimUnsaved with a ClaimWriting
+// error: a concurrent reader does not show HF their machines (and claims
+// them again itself, then waits for its own write), exactly as when the
+// claim cannot be written.
 func (s *State) Claim(ids []string) {
 	s.Mu.Lock()
-	defer s.Mu.Unlock()
 	var recs []*domain.Request
+	mark := &ClaimWriting{}
 	for _, id := range ids {
 		r := s.Requests[id]
 		if r == nil {
@@ -159,7 +166,9 @@ func (s *State) Claim(ids []string) {
 		}
 		r.AwaitingClaim = false
 		if r.AnswerPending {
-			// HF asks about it: the answer reached HF.
+			// HF asks about it: the answer reached HF. (A launch writes
+			// its attempt after this write, in order: the claim is
+			// durable before the cloud call.)
 			r.AnswerPending = false
 			delete(s.Undelivered, id)
 			s.KickLaunch()
@@ -170,22 +179,42 @@ func (s *State) Claim(ids []string) {
 				m.AwaitingClaim = false
 			}
 		}
+		s.ClaimUnsaved[id] = mark
 		recs = append(recs, r)
 	}
-	if err := s.Persist(recs, nil); err != nil {
+	w := s.Stage(recs, nil)
+	s.Mu.Unlock()
+	err := w.Wait()
+	if len(recs) == 0 {
+		return
+	}
+	s.Mu.Lock()
+	defer s.Mu.Unlock()
+	if err != nil {
 		// Memory holds the claim (nothing in this process takes these
 		// requests as unclaimed); until it is on disk, HF is not shown
 		// their machines (see ClaimUnsaved).
 		s.Log.Warn("recording HF's claim of requests; their machines are withheld from HF until it is written", "requests", len(recs), "err", err)
-		for _, r := range recs {
-			s.ClaimUnsaved[r.ID] = err
-		}
-		return
 	}
 	for _, r := range recs {
-		delete(s.ClaimUnsaved, r.ID)
+		// A later Claim of the same request replaced the mark: its write,
+		// later in the write order, decides.
+		if s.ClaimUnsaved[r.ID] != error(mark) {
+			continue
+		}
+		if err != nil {
+			s.ClaimUnsaved[r.ID] = err
+		} else {
+			delete(s.ClaimUnsaved, r.ID)
+		}
 	}
 }
+
+// ClaimWriting is ClaimUnsaved's entry for a claim whose write is under
+// way.
+type ClaimWriting struct{ _ [1]byte } // not zero-sized: each is its own mark
+
+func (*ClaimWriting) Error() string { return "HF's claim of the request is being written" }
 
 // ProvidersInOrder returns the providers in configuration order.
 func (s *State) ProvidersInOrder() []*Provider {

@@ -144,6 +144,7 @@ type machineRecord struct {
 	TerminateSent    bool      `json:"terminateSent,omitempty"`
 	Handle           string    `json:"handle,omitempty"`
 	CapacityReleased bool      `json:"capacityReleased,omitempty"`
+	IDTagged         bool      `json:"idTagged,omitempty"`
 	ReclaimedAt      time.Time `json:"reclaimedAt,omitzero"`
 	InterruptAt      time.Time `json:"interruptAt,omitzero"`
 	DrainAt          time.Time `json:"drainAt,omitzero"`
@@ -160,7 +161,7 @@ func encodeMachine(m *domain.Machine) ([]byte, error) {
 		State: string(m.State), StateReason: m.StateReason, InstanceType: m.InstanceType, Spot: m.Spot,
 		SpotRequest: m.SpotRequest, Weight: m.Weight, LaunchTime: m.LaunchTime, Tags: m.Tags,
 		Result: string(m.Result), Message: m.Message, Doomed: m.Doomed, TerminateSent: m.TerminateSent,
-		Handle: m.Handle, CapacityReleased: m.CapacityReleased, ReclaimedAt: m.ReclaimedAt,
+		Handle: m.Handle, CapacityReleased: m.CapacityReleased, IDTagged: m.IDTagged, ReclaimedAt: m.ReclaimedAt,
 		InterruptAt: m.InterruptAt, LastSeen: m.LastSeen, EndedAt: m.EndedAt,
 		DrainAt: m.DrainAt, DrainBy: m.DrainBy, DrainReason: m.DrainReason,
 	})
@@ -180,7 +181,7 @@ func decodeMachine(key string, b []byte) (*domain.Machine, error) {
 		State: domain.State(rec.State), StateReason: rec.StateReason, InstanceType: rec.InstanceType, Spot: rec.Spot,
 		SpotRequest: rec.SpotRequest, Weight: rec.Weight, LaunchTime: rec.LaunchTime, Tags: rec.Tags,
 		Result: hf.Result(rec.Result), Message: rec.Message, Doomed: rec.Doomed, TerminateSent: rec.TerminateSent,
-		Handle: rec.Handle, CapacityReleased: rec.CapacityReleased, ReclaimedAt: rec.ReclaimedAt,
+		Handle: rec.Handle, CapacityReleased: rec.CapacityReleased, IDTagged: rec.IDTagged, ReclaimedAt: rec.ReclaimedAt,
 		InterruptAt: rec.InterruptAt, LastSeen: rec.LastSeen, EndedAt: rec.EndedAt,
 		DrainAt: rec.DrainAt, DrainBy: rec.DrainBy, DrainReason: rec.DrainReason,
 	}, nil

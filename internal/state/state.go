@@ -56,6 +56,15 @@ type ProviderConfig struct {
 	// provider.HealthChecker.
 	HealthChecks     bool
 	StatusCheckGrace time.Duration
+	// SpotTerminateOnReclaim is IBM's AWS_SPOT_TERMINATE_ON_RECLAIM: a
+	// machine HF returns after a Spot interruption notice is terminated
+	// at once (true), or left for the cloud to take back (false, IBM's
+	// default) until domain.ReclaimLeeway after the notice.
+	SpotTerminateOnReclaim bool
+	// TagInstanceID is IBM's AWS_TAG_InstanceID: once running, each
+	// machine and its volumes are tagged with its own id (Cloud must
+	// implement provider.IDTagger).
+	TagInstanceID bool
 }
 
 // Options configure the core (state, service, provision, reconcile).
@@ -132,7 +141,11 @@ type State struct {
 	// when it is due again (backing off, so a call the cloud keeps
 	// refusing is not made every pass).
 	TermRetry map[string]TermRetry
-	Seq       uint64 // machine creation counter (see domain.Machine.Seq)
+	// TagInflight and TagRetry: the same for the id tags of
+	// ProviderConfig.TagInstanceID.
+	TagInflight map[string]bool
+	TagRetry    map[string]TermRetry
+	Seq         uint64 // machine creation counter (see domain.Machine.Seq)
 	// Holdings counts HF's getReturnRequests calls in this process: each
 	// lists every host HF holds, so calls that leave a request's machines
 	// out are the evidence that HF never learned of it.
@@ -144,10 +157,11 @@ type State struct {
 	// call from which their absence counts (in memory: a restart starts
 	// the evidence again).
 	ClaimWatch map[string]ClaimMark
-	// ClaimUnsaved: requests HF has asked about whose claim could not be
-	// written yet (a full disk). HF is not shown their machines until it
-	// is: a crash would forget the claim, and HF must never hold a machine
-	// that a restart could make look unclaimed.
+	// ClaimUnsaved: requests HF has asked about whose claim is not on
+	// disk yet: being written (a *ClaimWriting), or refused (a full
+	// disk). HF is not shown their machines until it is: a crash would
+	// forget the claim, and HF must never hold a machine that a restart
+	// could make look unclaimed.
 	ClaimUnsaved map[string]error
 	// Undelivered: requests recorded whose requestMachines answer is still
 	// being written to the caller; nothing is launched for them until it
@@ -168,6 +182,8 @@ type State struct {
 	// unsavedMu.
 	unsavedMu sync.Mutex
 	unsaved   map[string]bool
+	// order: the write order (write.go).
+	order writeOrder
 
 	// WakeLaunch and WakeReconcile bring the provisioner's and the
 	// reconciler's next round forward (KickLaunch, KickReconcile).
@@ -283,6 +299,8 @@ func New(opts Options) (*State, error) {
 		Inflight:      map[string]bool{},
 		TermInflight:  map[string]bool{},
 		TermRetry:     map[string]TermRetry{},
+		TagInflight:   map[string]bool{},
+		TagRetry:      map[string]TermRetry{},
 		ClaimWatch:    map[string]ClaimMark{},
 		ClaimUnsaved:  map[string]error{},
 		Undelivered:   map[string]bool{},
@@ -293,6 +311,7 @@ func New(opts Options) (*State, error) {
 		WakeLaunch:    make(chan struct{}, 1),
 		WakeReconcile: make(chan struct{}, 1),
 	}
+	s.order.init()
 	s.Started = s.Clock.Now()
 	if err := s.setProviders(opts.Providers); err != nil {
 		return nil, err
@@ -473,65 +492,58 @@ func (s *State) load() error {
 	return s.loadBreakers()
 }
 
-// Persist writes requests and machines in one synchronous batch. When the
-// write fails (a full or read-only disk), their keys are remembered and
-// written again, as they then stand in memory, by every later reconcile
-// pass until a write succeeds (SaveUnsavedLocked): memory never stays
-// ahead of the disk for longer than the disk is unwritable.
+// Persist writes requests and machines in one synchronous batch: Stage
+// then Wait. Called with Mu held for writing, the write is made under the
+// lock, and HF's reads wait for it; callers that hold Mu use Stage, release
+// Mu, then Wait (or PersistReleasing), so that the disk (a fsync; with
+// DynamoDB a round trip, seconds when the table is slow) is written while
+// HF's reads go on. When the write fails (a full or read-only disk),
+// its keys are remembered and written again, as they then stand in
+// memory, by every later reconcile pass until a write succeeds
+// (SaveUnsaved): memory never stays ahead of the disk for longer than the
+// disk is unwritable.
+//
+// Between the change in memory and the end of its write, a reader sees the
+// change; a crash then loses it, as a failed write followed by a crash
+// always did. What makes that harmless, by who reads:
+//
+//   - Launches and terminations: a launch writes its own attempt (and its
+//     client token) and waits for it before the cloud call; the write
+//     order makes every change staged before it durable first. The
+//     provisioner waits for every write staged before it chose its
+//     terminations (AwaitWrites) before it terminates anything. So no
+//     cloud call acts on a change whose write is still under way.
+//   - HF's claim (Claim): a request whose claim is being written is in
+//     ClaimUnsaved from the moment it changes in memory: HF is not shown
+//     its machines until the claim is on disk, as when it cannot be
+//     written.
+//   - Final answers: getRequestStatus never shows HF a request in a final
+//     status (complete, complete_with_error) while a write of its record
+//     is under way: it waits for that write (UnwrittenMark, service). A
+//     crash could otherwise turn a request HF was told failed back into a
+//     queued one that launches. Machines shown executing or succeed, and
+//     requests shown running, are the cloud's facts: a restart finds them
+//     again (the instances carry the request's tags; a relaunch with the
+//     same client token returns the same instances), so HF's next answer
+//     agrees with the one it had. A machine shown failed by a rule (its
+//     pending timeout, gone from the cloud) is failed again by the same
+//     rule on the cloud's data after a restart; one doomed because HF
+//     never learned of its request is one HF does not ask about.
+//   - getReturnRequests lists what the cloud is taking back (interruption
+//     notices, hosts gone or stopped outside HF, scheduled events): cloud
+//     facts too, found again after a restart; events taken from a queue
+//     are deleted from it only once their write succeeded.
+//   - Writes kept under the lock, where a rollback on failure would let a
+//     reader see what is then undone: requestReturnMachines (its machines'
+//     ReturnID is written with the request: a reconcile write between
+//     would lose it), the lookup of requests another daemon made (HF must
+//     not be told "failed" unless it is remembered), the operator's notes
+//     and drains and the breakers' trips (rare, and each written alone).
+//
+// Records not yet in memory (a new request) are written without Mu and
+// put in memory after their write.
 func (s *State) Persist(reqs []*domain.Request, ms []*domain.Machine, deletes ...string) error {
-	if len(reqs) == 0 && len(ms) == 0 && len(deletes) == 0 {
-		return nil
-	}
-	err := s.write(reqs, ms, deletes...)
-	if err != nil {
-		s.unsavedMu.Lock()
-		for _, r := range reqs {
-			s.unsaved[KeyRequest+r.ID] = true
-		}
-		for _, m := range ms {
-			s.unsaved[KeyMachine+m.ID] = true
-		}
-		for _, k := range deletes {
-			s.unsaved[k] = true
-		}
-		s.unsavedMu.Unlock()
-	}
-	return err
-}
-
-// SaveUnsavedLocked writes again what Persist could not write, as it now
-// stands in memory (a record gone from memory is deleted). Called with Mu
-// held.
-func (s *State) SaveUnsavedLocked() {
-	s.unsavedMu.Lock()
-	defer s.unsavedMu.Unlock()
-	if len(s.unsaved) == 0 {
-		return
-	}
-	var reqs []*domain.Request
-	var ms []*domain.Machine
-	var deletes []string
-	for k := range s.unsaved {
-		switch {
-		case strings.HasPrefix(k, KeyRequest):
-			if r := s.Requests[k[len(KeyRequest):]]; r != nil {
-				reqs = append(reqs, r)
-				continue
-			}
-		case strings.HasPrefix(k, KeyMachine):
-			if m := s.Machines[k[len(KeyMachine):]]; m != nil {
-				ms = append(ms, m)
-				continue
-			}
-		}
-		deletes = append(deletes, k)
-	}
-	if err := s.write(reqs, ms, deletes...); err != nil {
-		s.Log.Warn("state still not written to disk; retrying at the next pass", "records", len(s.unsaved), "err", err)
-		return
-	}
-	s.Log.Info("state written to disk again after earlier failures", "records", len(s.unsaved))
-	clear(s.unsaved)
+	return s.Stage(reqs, ms, deletes...).Wait()
 }
 
 // Unsaved is how many records memory holds that the disk does not yet.
@@ -539,30 +551,6 @@ func (s *State) Unsaved() int {
 	s.unsavedMu.Lock()
 	defer s.unsavedMu.Unlock()
 	return len(s.unsaved)
-}
-
-// write encodes records (records.go) and writes them in one synchronous
-// batch.
-func (s *State) write(reqs []*domain.Request, ms []*domain.Machine, deletes ...string) error {
-	ops := make([]store.Op, 0, len(reqs)+len(ms)+len(deletes))
-	for _, r := range reqs {
-		b, err := encodeRequest(r)
-		if err != nil {
-			return err
-		}
-		ops = append(ops, store.Op{Key: KeyRequest + r.ID, Value: b})
-	}
-	for _, m := range ms {
-		b, err := encodeMachine(m)
-		if err != nil {
-			return err
-		}
-		ops = append(ops, store.Op{Key: KeyMachine + m.ID, Value: b})
-	}
-	for _, k := range deletes {
-		ops = append(ops, store.Op{Key: k, Delete: true})
-	}
-	return s.store.Write(ops...)
 }
 
 func kick(ch chan struct{}) {

@@ -48,9 +48,7 @@ func openFlaky(t *testing.T) *flakyKV {
 
 // retryUnsaved is the reconcile pass's retry of what the disk refused.
 func retryUnsaved(s *State) {
-	s.Mu.Lock()
-	defer s.Mu.Unlock()
-	s.SaveUnsavedLocked()
+	s.SaveUnsaved()
 }
 
 // reload is what a restart on the same store would see.

@@ -76,15 +76,9 @@ func run(bin, ref, version, out string) error {
 	if err != nil {
 		return err
 	}
-	// ohfp status has exit codes of its own, which its entry says.
-	statusExits, err := statusExitsOf(client)
-	if err != nil {
-		return err
-	}
 	footer := fmt.Sprintf(".TH %%s %%s %q %q %q\n", day, "ohfp "+version, "ohfp manual")
 	pages := map[string][]byte{
 		"ohfp.1": helpPage(client, fmt.Sprintf(footer, "OHFP", "1"), []section{
-			{"EXIT STATUS", "0 when the call or command succeeded; otherwise 1, with the reason on standard error (for an HF operation, in HF's JSON {\"message\": ...} on standard output). ohfp status " + statusExits + "."},
 			{"FILES", "/run/ohfp/ohfp.sock, the socket of ohfpd. /usr/libexec/ohfp/hf/, HF's provider scripts: symlinks to ohfp named <operation>.sh."},
 			{"SEE ALSO", "ohfpd(8), ohfp.yaml(5); /usr/share/doc/ohfp/README.md, the operator's guide."},
 		}),
@@ -101,22 +95,6 @@ func run(bin, ref, version, out string) error {
 		return err
 	}
 	return os.WriteFile(filepath.Join(out, "_ohfp"), zshCompletion(cmds), 0o644)
-}
-
-// statusExitsOf finds, in the client's help, what ohfp status exits with:
-// "exits 0 healthy, 1 degraded, 2 down (...)".
-func statusExitsOf(client *help) (string, error) {
-	for _, s := range client.sections {
-		for _, e := range entries(s) {
-			if e.term != "status" {
-				continue
-			}
-			if m := regexp.MustCompile(`exits 0 [^;.]*`).FindString(e.text); m != "" {
-				return m, nil
-			}
-		}
-	}
-	return "", fmt.Errorf("ohfp help: no entry \"status\" saying \"exits 0 ...\": the man page's EXIT STATUS would be wrong")
 }
 
 // helpOf runs `PROGRAM help`: the help as the program prints it.

@@ -24,46 +24,57 @@ type CheckResult struct {
 // template.
 const maxCheckPairs = 20
 
-// Check dry-runs template t against AWS (ohfp check), through the API
-// the template launches with. The AMI is resolved first (an SSM parameter
-// too). A RunInstances template then has one RunInstances with DryRun per
-// instance type and subnet pair, which EC2 answers DryRunOperation when
-// the call would have succeeded, UnauthorizedOperation when the
-// credentials lack the permission, or the error the launch would meet (an
-// unknown AMI, subnet or security group, a type not offered). EC2 Fleet,
-// Spot Fleet and Auto Scaling templates are checked through a launch
-// template of their own (checkFleet). Then the vCPU quotas the template
-// may need (checkQuotas) and, with pricing: api, the price APIs. Nothing
-// is launched.
+// Check checks template t against AWS (ohfp check), through the API the
+// template launches with. First its resources, each by its own describe
+// call and on its own row (checkres.go): the AMI (an SSM parameter
+// resolved first), each subnet, each security group, the instance types'
+// offerings in the subnets' zones; so every problem of a template shows in
+// one run. Then the dry runs: a RunInstances template has one RunInstances
+// with DryRun per instance type and subnet pair, which EC2 answers
+// DryRunOperation when the call would have succeeded,
+// UnauthorizedOperation when the credentials lack the permission, or the
+// first error the launch would meet. EC2 Fleet, Spot Fleet and Auto
+// Scaling templates are checked through a launch template of their own
+// (checkFleet). When a resource row failed, only the first pair is
+// dry-run (it tries the permissions; the others would stop at the same
+// failure). Then the vCPU quotas the template may need (checkQuotas) and,
+// with pricing: api, the price APIs. Nothing is launched. The credentials
+// are the caller's first row (CheckCredentials), once per provider.
 func (p *Provider) Check(ctx context.Context, t template.Template) []CheckResult {
 	var out []CheckResult
+	ami := ""
 	if t.ImageID != "" {
-		ami, err := p.resolveImage(ctx, t.ImageID)
-		if err != nil {
-			return append(out, CheckResult{What: "image " + t.ImageID, Result: checkError(err)})
+		var err error
+		if ami, err = p.resolveImage(ctx, t.ImageID); err != nil {
+			out = append(out, CheckResult{What: "image " + t.ImageID, Result: checkError(err)})
 		}
-		r := CheckResult{What: "image " + t.ImageID, OK: true, Result: "ok"}
-		if ami != t.ImageID {
-			r.Result = "ok: " + ami
-		}
-		out = append(out, r)
+	}
+	res, good := p.checkResources(ctx, t, ami)
+	out = append(out, res...)
+	if ami != "" {
 		t.ImageID = ami // resolved once, not again per pair
 	}
+	// With a row above failed, the dry runs would each stop at it: one
+	// tries the permissions, the others wait for the fix.
+	pairs := maxCheckPairs
+	if !good || len(out) > len(res) {
+		pairs = 1
+	}
 	if t.API() == template.APIRunInstances {
-		out = append(out, p.checkRunInstances(ctx, t)...)
+		out = append(out, p.checkRunInstances(ctx, t, pairs)...)
 	} else {
-		out = append(out, p.checkFleet(ctx, t)...)
+		out = append(out, p.checkFleet(ctx, t, pairs)...)
 	}
 	out = append(out, p.checkQuotas(ctx, t)...)
 	return append(out, p.checkPrices(ctx, t)...)
 }
 
 // checkRunInstances dry-runs RunInstances for each instance type and
-// subnet pair of t (at most maxCheckPairs).
-func (p *Provider) checkRunInstances(ctx context.Context, t template.Template) []CheckResult {
+// subnet pair of t (at most most).
+func (p *Provider) checkRunInstances(ctx context.Context, t template.Template, most int) []CheckResult {
 	var out []CheckResult
 	pairs := max(len(t.InstanceTypes()), 1) * max(len(t.SubnetIDs), 1)
-	for i := 0; i < min(pairs, maxCheckPairs); i++ {
+	for i := 0; i < min(pairs, most); i++ {
 		spec, where := Planner{}.Alternative(provider.LaunchSpec{RequestID: "check", Template: t, Units: 1}, i)
 		spec.Units = max(spec.Template.WeightOf(spec.Template.VMType), 1)
 		what := "RunInstances dry run: " + where
@@ -76,8 +87,8 @@ func (p *Provider) checkRunInstances(ctx context.Context, t template.Template) [
 		in.ClientToken = nil
 		out = append(out, p.dryRunInstances(ctx, what, in, false))
 	}
-	if pairs > maxCheckPairs {
-		out = append(out, CheckResult{What: fmt.Sprintf("%d more instance type and subnet pairs", pairs-maxCheckPairs), OK: true, Result: "not tried"})
+	if pairs > most {
+		out = append(out, morePairs(pairs-most, most))
 	}
 	return out
 }
@@ -155,4 +166,14 @@ func checkError(err error) string {
 		return code + ": " + apiMessage(err)
 	}
 	return classify("RunInstances", err).Error()
+}
+
+// morePairs is the row of the n instance type and subnet pairs not
+// dry-run, most having been.
+func morePairs(n, most int) CheckResult {
+	r := CheckResult{What: fmt.Sprintf("%d more instance type and subnet pairs", n), OK: true, Result: "not tried"}
+	if most < maxCheckPairs {
+		r.Result = "not tried until the failures above are fixed"
+	}
+	return r
 }

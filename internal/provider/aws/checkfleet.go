@@ -73,7 +73,7 @@ var fleetRoleARN = regexp.MustCompile(`^arn:aws[a-z-]*:iam::[0-9]{12}:role/[\w+=
 
 // checkFleet checks a template whose API is EC2 Fleet, Spot Fleet or Auto
 // Scaling (see above).
-func (p *Provider) checkFleet(ctx context.Context, t template.Template) []CheckResult {
+func (p *Provider) checkFleet(ctx context.Context, t template.Template, pairs int) []CheckResult {
 	api := t.API()
 	var out []CheckResult
 	if api == template.APISpotFleet {
@@ -119,7 +119,7 @@ func (p *Provider) checkFleet(ctx context.Context, t template.Template) []CheckR
 	case template.APIASG:
 		out = append(out, p.checkASG(ctx, spec, lt)...)
 	}
-	out = append(out, p.checkLaunchTemplatePairs(ctx, t, lt, api == template.APISpotFleet)...)
+	out = append(out, p.checkLaunchTemplatePairs(ctx, t, lt, api == template.APISpotFleet, pairs)...)
 	// Deleted even when the check's time ran out.
 	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer cancel()
@@ -200,8 +200,8 @@ func (p *Provider) checkASG(ctx context.Context, spec provider.LaunchSpec, lt lt
 
 // checkLaunchTemplatePairs dry-runs RunInstances of the check's launch
 // template for each instance type and subnet pair the fleet or group may
-// launch (at most maxCheckPairs). notMine: see dryRunInstances.
-func (p *Provider) checkLaunchTemplatePairs(ctx context.Context, t template.Template, lt ltRef, notMine bool) []CheckResult {
+// launch (at most most). notMine: see dryRunInstances.
+func (p *Provider) checkLaunchTemplatePairs(ctx context.Context, t template.Template, lt ltRef, notMine bool, most int) []CheckResult {
 	its := fleetTypes(&t, !notMine)
 	if len(its) == 0 {
 		its = []string{""} // the launch template's type
@@ -214,7 +214,7 @@ func (p *Provider) checkLaunchTemplatePairs(ctx context.Context, t template.Temp
 	n := 0
 	for _, it := range its {
 		for _, sn := range subnets {
-			if n++; n > maxCheckPairs {
+			if n++; n > most {
 				continue
 			}
 			in := &ec2.RunInstancesInput{MinCount: aws.Int32(1), MaxCount: aws.Int32(1),
@@ -239,8 +239,8 @@ func (p *Provider) checkLaunchTemplatePairs(ctx context.Context, t template.Temp
 			out = append(out, p.dryRunInstances(ctx, what, in, notMine))
 		}
 	}
-	if n > maxCheckPairs {
-		out = append(out, CheckResult{What: fmt.Sprintf("%d more instance type and subnet pairs", n-maxCheckPairs), OK: true, Result: "not tried"})
+	if n > most {
+		out = append(out, morePairs(n-most, most))
 	}
 	return out
 }

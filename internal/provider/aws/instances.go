@@ -149,6 +149,11 @@ func toInstance(i types.Instance) provider.Instance {
 	for _, t := range i.Tags {
 		out.Tags[aws.ToString(t.Key)] = aws.ToString(t.Value)
 	}
+	for _, b := range i.BlockDeviceMappings {
+		if b.Ebs != nil && aws.ToString(b.Ebs.VolumeId) != "" {
+			out.Volumes = append(out.Volumes, aws.ToString(b.Ebs.VolumeId))
+		}
+	}
 	out.Handle = handleFromTags(out.Tags)
 	return out
 }

@@ -86,6 +86,11 @@ type Health struct {
 	// AWS never saw it), or AWS refused them (expired, unknown, bad
 	// signature). An operation AWS accepted clears it.
 	Credentials bool
+	// CredentialScript is the last run's failure of the provider's
+	// credential script (IBM's AWS_CREDENTIAL_SCRIPT), "" when it
+	// succeeded: the last good credentials are still in use until they
+	// expire (then Credentials turns true).
+	CredentialScript string
 	// NotAnswering is true from the first call that got no answer in time
 	// (see Settings.ConnectTimeout, ResponseTimeout and CallTimeout), or
 	// that has waited longer than the first-byte timeout, until AWS answers
@@ -112,6 +117,8 @@ func (h Health) Summary() string {
 	switch {
 	case h.Credentials:
 		return "no valid AWS credentials: " + h.LastError
+	case h.CredentialScript != "":
+		return "credential script failing, the last good credentials still in use: " + h.CredentialScript
 	case h.NotAnswering:
 		s := "AWS not answering for " + h.NotAnsweringFor.Round(time.Second).String()
 		switch {
@@ -513,7 +520,13 @@ func (hs *Meter) count(op string, err error) {
 }
 
 // Health returns a snapshot of the provider's AWS health and call counts.
-func (p *Provider) Health() Health { return p.health.snapshot() }
+func (p *Provider) Health() Health {
+	h := p.health.snapshot()
+	if p.script != nil {
+		h.CredentialScript = p.script.Status().LastError
+	}
+	return h
+}
 
 // Meter returns the provider's meter, to hand to the provider that replaces
 // it (Settings.Meter).

@@ -90,6 +90,18 @@ type Settings struct {
 	// Credentials, when set, replace the credential chain (static
 	// credentials for --simulate).
 	Credentials aws.CredentialsProvider
+	// CredentialScript is IBM's AWS_CREDENTIAL_SCRIPT: a program whose
+	// output is the credentials, run again before they expire
+	// (credscript.go); CredentialRenewMargin is AWS_CREDENTIAL_RENEW_MARGIN
+	// (0: DefaultCredentialRenewMargin). It wins over Profile and
+	// CredentialsFile, as in IBM's plugin; Credentials wins over it.
+	CredentialScript      string
+	CredentialRenewMargin time.Duration
+	// ScriptCredentials, when it runs the same script with the same
+	// margin, is reused: the runner of the provider this one replaces, so
+	// that a reload neither runs the script again nor loses the last good
+	// credentials.
+	ScriptCredentials *ScriptCredentials
 	// HTTPClient, when set, is used as is (Proxy, ConnectTimeout and
 	// ResponseTimeout are then ignored; CallTimeout still applies).
 	HTTPClient *http.Client
@@ -161,6 +173,8 @@ type Provider struct {
 	// gate, when set, is asked before every HTTP attempt of a call that
 	// changes the cloud (SetActionGate).
 	gate atomic.Pointer[func() error]
+
+	script *ScriptCredentials // IBM's AWS_CREDENTIAL_SCRIPT; nil: none
 }
 
 // SetActionGate makes every HTTP attempt of a call that changes the cloud
@@ -197,6 +211,14 @@ func New(ctx context.Context, s Settings, logger *slog.Logger) (*Provider, error
 	}
 	if s.CredentialsFile != "" {
 		opts = append(opts, config.WithSharedCredentialsFiles([]string{s.CredentialsFile}))
+	}
+	var script *ScriptCredentials
+	if s.Credentials == nil && s.CredentialScript != "" {
+		script = s.ScriptCredentials
+		if !script.Same(s.CredentialScript, s.CredentialRenewMargin) {
+			script = NewScriptCredentials(s.CredentialScript, s.CredentialRenewMargin)
+		}
+		s.Credentials = script.Cache()
 	}
 	if s.Credentials != nil {
 		opts = append(opts, config.WithCredentialsProvider(s.Credentials))
@@ -245,6 +267,7 @@ func New(ctx context.Context, s Settings, logger *slog.Logger) (*Provider, error
 	// client type while it loads.
 	cfg.HTTPClient = bufferedBody{cfg.HTTPClient}
 	p := newProvider(s, logger)
+	p.script = script
 	// The Price List client: the Price List Query API is served from
 	// us-east-1 whatever the provider's region. Its calls are counted and
 	// bounded in time like the others, but do not make AWS's health: a

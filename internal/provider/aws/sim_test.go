@@ -370,10 +370,11 @@ func TestSimNoCredentialsIsUnhealthy(t *testing.T) {
 	}
 }
 
-// ohfp check's dry runs: a good template answers DryRunOperation (ok) for
-// each type and subnet pair and launches nothing; an unknown subnet gives
-// its error; credentials without ec2:RunInstances give
-// UnauthorizedOperation, whatever the parameters.
+// ohfp check's rows: a good template has its AMI, subnets, group and
+// types described ok, then a dry run answered DryRunOperation (ok) per
+// type and subnet pair, and launches nothing; an unknown subnet gives its
+// error; credentials without ec2:RunInstances give UnauthorizedOperation,
+// whatever the parameters.
 func TestSimCheckDryRun(t *testing.T) {
 	p, r, _ := newSim(t, Settings{})
 	var subnets []string
@@ -381,27 +382,105 @@ func TestSimCheckDryRun(t *testing.T) {
 		subnets = append(subnets, s)
 	}
 	sort.Strings(subnets)
-	good := template.Template{TemplateID: "good", ImageID: al2023, VMTypes: template.Weights{{Type: "c5.large", Weight: 1}, {Type: "m5.large", Weight: 1}}, SubnetIDs: subnets[:2]}
+	good := template.Template{TemplateID: "good", ImageID: al2023, VMTypes: template.Weights{{Type: "c5.large", Weight: 1}, {Type: "m5.large", Weight: 1}},
+		SubnetIDs: subnets[:2], SecurityGroupIDs: []string{r.DefaultSecurityGroup()}}
 	res := p.Check(context.Background(), good)
-	if len(res) != 5 {
+	want := []string{"image " + al2023, "subnet " + subnets[0], "subnet " + subnets[1], "security group " + r.DefaultSecurityGroup(),
+		"instance type c5.large", "instance type m5.large",
+		"RunInstances dry run: c5.large in " + subnets[0], "RunInstances dry run: c5.large in " + subnets[1],
+		"RunInstances dry run: m5.large in " + subnets[0], "RunInstances dry run: m5.large in " + subnets[1]}
+	if len(res) != len(want) {
 		t.Fatalf("check of 2 types x 2 subnets: %+v", res)
 	}
-	for _, c := range res {
-		if !c.OK {
-			t.Errorf("good template: %+v", c)
+	for i, c := range res {
+		if !c.OK || c.What != want[i] {
+			t.Errorf("good template, row %d: %+v, want %q ok", i, c, want[i])
 		}
+	}
+	if !strings.HasPrefix(res[0].Result, "ok: ami-") || !strings.Contains(res[4].Result, "offered in us-east-1") {
+		t.Errorf("good template: %+v", res)
 	}
 	if n := len(r.Instances()); n != 0 {
 		t.Fatalf("a dry run launched %d instances", n)
 	}
 	bad := template.Template{TemplateID: "bad", ImageID: al2023, VMType: "c5.large", SubnetIDs: []string{"subnet-0000000000000dead"}}
 	res = p.Check(context.Background(), bad)
-	if len(res) != 2 || res[1].OK || !strings.Contains(res[1].Result, "InvalidSubnetID.NotFound") {
+	if len(res) != 4 || res[1].OK || !strings.Contains(res[1].Result, "InvalidSubnetID.NotFound") || !res[2].OK || !strings.Contains(res[2].Result, "offered in region us-east-1") ||
+		res[3].OK || !strings.Contains(res[3].Result, "InvalidSubnetID.NotFound") {
 		t.Fatalf("unknown subnet: %+v", res)
 	}
 	r.SetFaults(awssim.Faults{Denied: []string{"RunInstances"}})
 	res = p.Check(context.Background(), good)
-	if res[1].OK || !strings.Contains(res[1].Result, "not permitted") || !strings.Contains(res[1].Result, "You are not authorized") {
+	if c := res[6]; c.OK || !strings.Contains(c.Result, "not permitted") || !strings.Contains(c.Result, "You are not authorized") {
 		t.Fatalf("denied: %+v", res)
+	}
+}
+
+// Every problem of a template shows in one run, each on its own row: an
+// AMI that does not exist (never "ok"), an unknown subnet next to a good
+// one, an unknown security group, an instance type the region does not
+// offer next to a good one; the dry runs, which would each stop at the
+// first of these, are tried once (the permissions) and the rest wait.
+func TestSimCheckEveryProblem(t *testing.T) {
+	p, r, _ := newSim(t, Settings{})
+	var subnets []string
+	for _, s := range r.Subnets() {
+		subnets = append(subnets, s)
+	}
+	sort.Strings(subnets)
+	tpl := template.Template{TemplateID: "bad", ImageID: "ami-0000000000000dead",
+		VMTypes:   template.Weights{{Type: "c5.large", Weight: 1}, {Type: "c5.bogus", Weight: 1}},
+		SubnetIDs: []string{subnets[0], "subnet-0000000000000dead"}, SecurityGroupIDs: []string{r.DefaultSecurityGroup(), "sg-0000000000000dead"}}
+	res := p.Check(context.Background(), tpl)
+	type want struct {
+		what, result string
+		ok           bool
+	}
+	for i, w := range []want{
+		{"image ami-0000000000000dead", "InvalidAMIID.NotFound", false},
+		{"subnet " + subnets[0], "ok: in us-east-1", true},
+		{"subnet subnet-0000000000000dead", "InvalidSubnetID.NotFound", false},
+		{"security group " + r.DefaultSecurityGroup(), "ok: default", true},
+		{"security group sg-0000000000000dead", "InvalidGroup.NotFound", false},
+		{"instance type c5.large", "ok: offered in us-east-1", true},
+		{"instance type c5.bogus", "not offered in us-east-1", false},
+		{"RunInstances dry run: c5.large in " + subnets[0], "InvalidAMIID", false},
+		{"3 more instance type and subnet pairs", "not tried until the failures above are fixed", true},
+	} {
+		if i >= len(res) || res[i].What != w.what || res[i].OK != w.ok || !strings.Contains(res[i].Result, w.result) {
+			t.Fatalf("row %d: want %+v; rows:\n%+v", i, w, res)
+		}
+	}
+	if len(res) != 9 {
+		t.Fatalf("%d rows: %+v", len(res), res)
+	}
+	if calls := r.Calls(); calls["RunInstances"] != 1 || calls["DescribeSubnets"] != 2 || calls["DescribeSecurityGroups"] != 2 || calls["DescribeInstanceTypeOfferings"] != 1 {
+		t.Fatalf("calls: %v", calls)
+	}
+	// Without ec2:DescribeImages the AMI is not judged ok: the row says
+	// it was not checked, and fails.
+	r.SetFaults(awssim.Faults{Denied: []string{"DescribeImages"}})
+	tpl.ImageID = "ami-0000000000000dead"
+	if c := p.Check(context.Background(), tpl)[0]; c.OK || !strings.Contains(c.Result, "not permitted: the credentials lack ec2:DescribeImages") {
+		t.Fatalf("image without ec2:DescribeImages: %+v", c)
+	}
+}
+
+// The credentials row: none found is one clear row (the SDK sends
+// nothing); credentials AWS takes are ok, with where they came from.
+func TestSimCheckCredentials(t *testing.T) {
+	p, _, _ := newSim(t, Settings{})
+	if c := p.CheckCredentials(context.Background()); !c.OK || c.What != "credentials" || !strings.Contains(c.Result, "access key AKIASIMULATED000000") {
+		t.Fatalf("good credentials: %+v", c)
+	}
+	p2, err := New(context.Background(), Settings{Region: "us-east-1", EndpointURL: aws.ToString(p.cfg.BaseEndpoint),
+		Credentials: aws.CredentialsProviderFunc(func(context.Context) (aws.Credentials, error) {
+			return aws.Credentials{}, errors.New("no EC2 IMDS role found")
+		})}, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := p2.CheckCredentials(context.Background()); c.OK || !strings.HasPrefix(c.Result, "no AWS credentials found") || !strings.Contains(c.Result, "no EC2 IMDS role found") {
+		t.Fatalf("no credentials: %+v", c)
 	}
 }

@@ -1,0 +1,111 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/ohfp/ohfp/internal/config"
+	"github.com/ohfp/ohfp/internal/engine"
+	"github.com/ohfp/ohfp/internal/ibmstate"
+	"github.com/ohfp/ohfp/internal/reconcile"
+)
+
+// takeoverTimeout bounds --take-over-ibm (describes, tags, and the wait
+// for instances EC2 does not show yet).
+const takeoverTimeout = 5 * time.Minute
+
+// takeover is what --take-over-ibm names: a provider and IBM's plugin's
+// state file, read and checked before anything else is touched.
+type takeover struct {
+	provider string
+	path     string
+	file     ibmstate.File
+}
+
+// parseTakeover reads --take-over-ibm [PROVIDER=]FILE: the provider
+// defaults to the first configured.
+//
+// A start flag, not a configuration key: the takeover is a one-time
+// step of the switch-over, run when HF has been pointed at ohfp and IBM's
+// plugin no longer writes its file; a key would run it again at every
+// start against a file that only grows stale, and leave a migration in
+// the permanent configuration. Running it again changes nothing.
+func parseTakeover(arg string, cfg *config.Config) (*takeover, error) {
+	t := &takeover{provider: cfg.Providers[0].Name, path: arg}
+	if name, path, ok := strings.Cut(arg, "="); ok {
+		t.provider, t.path = name, path
+		found := false
+		for _, p := range cfg.Providers {
+			found = found || p.Name == name
+		}
+		if !found {
+			return nil, fmt.Errorf("--take-over-ibm %s: no provider %q in the configuration", arg, name)
+		}
+	}
+	data, err := os.ReadFile(t.path)
+	if err != nil {
+		return nil, fmt.Errorf("--take-over-ibm: %v (IBM's plugin keeps it in the provider's work folder, $HF_PROVIDER_WORKDIR: aws-db.json, or <provider>-db.json for the Java plugin)", err)
+	}
+	t.file, err = ibmstate.Parse(data)
+	if err != nil {
+		return nil, fmt.Errorf("--take-over-ibm %s: %v", t.path, err)
+	}
+	return t, nil
+}
+
+// runTakeover takes over what d.takeover names, before serving.
+func (d *daemon) runTakeover(ctx context.Context, eng *engine.Engine) error {
+	t := d.takeover
+	tctx, cancel := context.WithTimeout(ctx, takeoverTimeout)
+	defer cancel()
+	d.log.Info("taking over IBM's plugin's hosts and requests", "file", t.path, "provider", t.provider, "requests", len(t.file.Requests), "instances", len(t.file.InstanceIDs()))
+	rep, err := eng.TakeOver(tctx, t.provider, t.file, reconcile.TakeOverOptions{})
+	if err != nil {
+		return fmt.Errorf("taking over %s failed, nothing is served: %w", t.path, err)
+	}
+	if len(rep.UnknownTemplates) > 0 {
+		d.log.Warn("templates of IBM's file this provider does not have: their hosts are taken over (one unit each) but HF cannot ask for more of them; keep IBM's templateIds in the templates", "templates", strings.Join(rep.UnknownTemplates, ","))
+	}
+	for _, r := range t.file.Requests {
+		if len(r.Machines) > 0 {
+			continue
+		}
+		switch {
+		case strings.HasPrefix(r.ID, "sfr-"):
+			d.log.Warn("IBM's plugin's Spot Fleet request has no instance in its file: ohfp does not follow it, and HF is told it ended; instances it still launches are no one's: cancel it",
+				"request", r.ID, "command", "aws ec2 cancel-spot-fleet-requests --terminate-instances --spot-fleet-request-ids "+r.ID)
+		case strings.HasPrefix(r.ID, "fleet-"):
+			d.log.Warn("IBM's plugin's EC2 Fleet has no instance in its file: ohfp does not follow it, and HF is told it ended; instances it still launches are no one's: delete it",
+				"request", r.ID, "command", "aws ec2 delete-fleets --terminate-instances --fleet-ids "+r.ID)
+		}
+	}
+	if len(rep.Conflicts) > 0 {
+		d.log.Warn("instances of IBM's file carry another ohfp cluster's or provider's tags: left alone, not taken over", "instances", strings.Join(rep.Conflicts, ","))
+	}
+	d.log.Info("took over IBM's plugin's hosts and requests; start without --take-over-ibm from now on (running it again changes nothing)",
+		"provider", t.provider, "requests", rep.Requests, "live_instances", rep.Live, "adopted_now", rep.Adopted, "tagged_now", rep.Tagged,
+		"gone", len(rep.Gone), "finished_without_instances", len(rep.Finished))
+	return nil
+}
+
+// takeOverOnce runs --take-over-ibm on a holder of the shared table's
+// lease, before it acts: the first time this process takes the lease, and
+// again at each later taking until it succeeded once (it is idempotent).
+func (d *daemon) takeOverOnce(ctx context.Context, eng *engine.Engine) error {
+	d.mu.Lock()
+	pending := d.takeover != nil && !d.takenOver
+	d.mu.Unlock()
+	if !pending {
+		return nil
+	}
+	if err := d.runTakeover(ctx, eng); err != nil {
+		return err
+	}
+	d.mu.Lock()
+	d.takenOver = true
+	d.mu.Unlock()
+	return nil
+}

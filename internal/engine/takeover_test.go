@@ -1,0 +1,197 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ohfp/ohfp/internal/hf"
+	"github.com/ohfp/ohfp/internal/ibmstate"
+	"github.com/ohfp/ohfp/internal/provider"
+	"github.com/ohfp/ohfp/internal/reconcile"
+)
+
+// ibmInstance puts an instance IBM's plugin launched (no ohfp tag) in the
+// fake cloud.
+func (h *harness) ibmInstance(id string, state provider.State, launched time.Time, tags map[string]string) {
+	h.cloud.mu.Lock()
+	defer h.cloud.mu.Unlock()
+	if tags == nil {
+		tags = map[string]string{}
+	}
+	n := len(h.cloud.order) + 100
+	h.cloud.insts[id] = &provider.Instance{ID: id, State: state, InstanceType: "c5.large", PrivateIP: fmt.Sprintf("10.0.1.%d", n),
+		PrivateDNS: fmt.Sprintf("ip-10-0-1-%d.ec2.internal", n), LaunchTime: launched, Tags: tags, AZ: "us-east-1a"}
+	h.cloud.order = append(h.cloud.order, id)
+}
+
+var fastTakeOver = reconcile.TakeOverOptions{Wait: 200 * time.Millisecond, Poll: 10 * time.Millisecond}
+
+// The takeover's adversaries: a crash after some instances were tagged
+// and before anything was recorded; an instance EC2 does not show yet;
+// a tagging call that fails; an instance of another cluster; and the
+// same command run twice. Nothing is adopted twice, nothing is lost, and
+// the requests are claimed (HF knew them: no claim rule may terminate
+// their hosts).
+func TestTakeOverIBMState(t *testing.T) {
+	h := newHarness(t)
+	ctx := context.Background()
+	now := h.clk.Now()
+	old := now.Add(-time.Hour)
+	h.ibmInstance("i-0000000000000000a", "running", old, nil)
+	// Tagged by a takeover that crashed before recording anything.
+	h.ibmInstance("i-0000000000000000b", "running", old, map[string]string{
+		provider.TagManagedBy: "test", provider.TagProvider: "aws", provider.TagRequestID: "r-0aaaaaaaaaaaaaaaa", provider.TagTemplateID: "OnDemand-c5"})
+	h.ibmInstance("i-0000000000000000c", "pending", now.Add(-5*time.Second), nil) // in flight, not visible yet
+	h.cloud.hidden = map[string]bool{"i-0000000000000000c": true}
+	h.ibmInstance("i-0000000000000000d", "running", old, map[string]string{provider.TagManagedBy: "another-cluster"})
+	h.ibmInstance("i-0000000000000000e", "stopped", old, nil) // usable for HF, stopped since
+	f := ibmstate.File{Requests: []ibmstate.Request{
+		{ID: "r-0aaaaaaaaaaaaaaaa", TemplateID: "OnDemand-c5", Created: old, Machines: []ibmstate.Machine{
+			{ID: "i-0000000000000000a", Result: "succeed", LaunchTime: old}, {ID: "i-0000000000000000b", Result: "succeed", LaunchTime: old},
+			{ID: "i-0000000000000000e", Result: "succeed", LaunchTime: old}}},
+		{ID: "dir-4242-1800000000", TemplateID: "OnDemand-c5", Created: now, Machines: []ibmstate.Machine{
+			{ID: "i-0000000000000000c", Result: "executing", LaunchTime: now.Add(-5 * time.Second)}}},
+		{ID: "r-0bbbbbbbbbbbbbbbb", TemplateID: "OnDemand-c5", Created: old, Machines: []ibmstate.Machine{
+			{ID: "i-0000000000000000d", Result: "succeed", LaunchTime: old}}},
+	}}
+
+	// The young instance EC2 does not show: refused, nothing recorded.
+	if _, err := h.e.TakeOver(ctx, "aws", f, fastTakeOver); err == nil || !strings.Contains(err.Error(), "i-0000000000000000c") || !strings.Contains(err.Error(), "run the same command again") {
+		t.Fatalf("hidden young instance: %v", err)
+	}
+	if len(h.e.st.Machines) != 0 {
+		t.Fatalf("a failed takeover recorded %d machines", len(h.e.st.Machines))
+	}
+	// Shown now; but the tagging call fails (AWS down): refused, nothing recorded.
+	h.cloud.hidden = nil
+	tagErr := &provider.Error{Op: "CreateTags", Kind: provider.Transient, Message: "connection reset"}
+	h.restartWith2(&failingTagCloud{fakeCloud: h.cloud, err: tagErr})
+	if _, err := h.e.TakeOver(ctx, "aws", f, fastTakeOver); err == nil || !strings.Contains(err.Error(), "connection reset") {
+		t.Fatalf("failing CreateTags: %v", err)
+	}
+	if len(h.e.st.Machines) != 0 {
+		t.Fatalf("a failed takeover recorded %d machines", len(h.e.st.Machines))
+	}
+
+	// Run again (a restart): everything adopted, tagged as ohfp tags.
+	h.restart()
+	rep, err := h.e.TakeOver(ctx, "aws", f, fastTakeOver)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Adopted != 4 || rep.Live != 4 || len(rep.Conflicts) != 1 || rep.Conflicts[0] != "i-0000000000000000d" {
+		t.Errorf("report %+v", rep)
+	}
+	for _, id := range []string{"i-0000000000000000a", "i-0000000000000000c"} {
+		tags := h.cloud.insts[id].Tags
+		if tags[provider.TagManagedBy] != "test" || tags[provider.TagProvider] != "aws" || tags[provider.TagTemplateID] != "OnDemand-c5" || tags[provider.TagRequestID] == "" {
+			t.Errorf("%s tags %v", id, tags)
+		}
+	}
+	if h.cloud.insts["i-0000000000000000d"].Tags[provider.TagManagedBy] != "another-cluster" || h.e.st.Machines["i-0000000000000000d"] != nil {
+		t.Error("another cluster's instance was taken")
+	}
+	for _, id := range []string{"r-0aaaaaaaaaaaaaaaa", "dir-4242-1800000000"} {
+		r := h.e.st.Requests[id]
+		if r == nil || r.AwaitingClaim {
+			t.Fatalf("request %s: %+v (HF knew it: it must be claimed)", id, r)
+		}
+	}
+	// The request whose only instance is another cluster's: finished.
+	if r := h.e.st.Requests["r-0bbbbbbbbbbbbbbbb"]; r == nil || r.Status != hf.StatusCompleteWithError || !strings.Contains(r.Message, "1 carry another ohfp cluster's tags") {
+		t.Errorf("request of a conflicting instance: %+v", r)
+	}
+	if st := h.status("r-0aaaaaaaaaaaaaaaa"); st.Status != "complete" || len(st.Machines) != 3 {
+		t.Errorf("IBM's request: %+v", st)
+	}
+	// The stopped host HF holds is neither failed nor terminated: HF hears
+	// of it through getReturnRequests, with no grace.
+	if m := h.e.st.Machines["i-0000000000000000e"]; m == nil || m.Result != hf.ResultSucceed || m.Doomed || m.ReclaimedAt.IsZero() {
+		t.Errorf("stopped IBM host: %+v", m)
+	}
+	rr, err := hfraw(h.e).GetReturnRequests(nil, []byte(`{"machines": [{"name": "x", "machineId": "i-0000000000000000e"}, {"name": "y", "machineId": "i-0000000000000000a"}]}`))
+	if err != nil || len(rr.Requests) != 1 || rr.Requests[0].Machine != "x" || rr.Requests[0].GracePeriod != 0 {
+		t.Errorf("getReturnRequests: %+v %v", rr, err)
+	}
+	if st := h.status("dir-4242-1800000000"); st.Status != "running" {
+		t.Errorf("IBM's in-flight request: %+v", st)
+	}
+	// Followed to completion by the usual passes.
+	h.cloud.settle()
+	h.reconcile()
+	if st := h.status("dir-4242-1800000000"); st.Status != "complete" || len(st.Machines) != 1 || st.Machines[0].Result != "succeed" {
+		t.Errorf("IBM's in-flight request after its host runs: %+v", st)
+	}
+
+	// A restart and the same command again: nothing adopted or tagged
+	// twice, the same answers.
+	h.restart()
+	tags := h.cloud.tagCalls
+	rep, err = h.e.TakeOver(ctx, "aws", f, fastTakeOver)
+	if err != nil || rep.Adopted != 0 || rep.Tagged != 0 || h.cloud.tagCalls != tags {
+		t.Errorf("second run: %+v %v (tag calls %d -> %d)", rep, err, tags, h.cloud.tagCalls)
+	}
+	if st := h.status("r-0aaaaaaaaaaaaaaaa"); st.Status != "complete" || len(st.Machines) != 3 {
+		t.Errorf("IBM's request after the second run: %+v", st)
+	}
+	if n := len(h.e.st.Machines); n != 4 {
+		t.Errorf("%d machines after the second run, want 4", n)
+	}
+	h.reconcile()
+	h.provision()
+	for _, terms := range h.cloud.terms {
+		t.Errorf("terminated %v: nothing HF holds may be", terms)
+	}
+}
+
+// failingTagCloud is the fake cloud whose CreateTags fails.
+type failingTagCloud struct {
+	*fakeCloud
+	err error
+}
+
+func (f *failingTagCloud) Tag(context.Context, []string, map[string]string) error { return f.err }
+
+// An instance of one of IBM's fleets (its request id is the fleet's) is
+// returned as ohfp returns its own fleets' instances: the fleet's capacity
+// is lowered with the termination, so that the fleet does not replace it.
+func TestTakeOverIBMFleetInstanceReturnLowersCapacity(t *testing.T) {
+	h, fc := newFleetHarness(t)
+	ctx := context.Background()
+	old := h.clk.Now().Add(-time.Hour)
+	fc.fleets["fleet-0ibm"] = &fakeFleet{id: "fleet-0ibm", target: 2,
+		spec: provider.LaunchSpec{Template: h.tpls[0]}}
+	for _, id := range []string{"i-00000000000000f01", "i-00000000000000f02"} {
+		h.ibmInstance(id, "running", old, map[string]string{"aws:ec2:fleet-id": "fleet-0ibm"})
+		h.cloud.insts[id].Handle = "fleet-0ibm"
+	}
+	f := ibmstate.File{Requests: []ibmstate.Request{{ID: "fleet-0ibm", TemplateID: "OnDemand-c5", Created: old, Machines: []ibmstate.Machine{
+		{ID: "i-00000000000000f01", Result: "succeed"}, {ID: "i-00000000000000f02", Result: "succeed"}}}}}
+	if _, err := h.e.TakeOver(ctx, "aws", f, fastTakeOver); err != nil {
+		t.Fatal(err)
+	}
+	if st := h.status("fleet-0ibm"); st.Status != "complete" || len(st.Machines) != 2 {
+		t.Fatalf("IBM's fleet request: %+v", st)
+	}
+	rep, err := hfraw(h.e).RequestReturnMachines(nil, []byte(`{"machines": [{"name": "x", "machineId": "i-00000000000000f01"}]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.provision()
+	h.reconcile()
+	h.provision()
+	if !fc.has("Release fleet-0ibm 1 ids 1 units") {
+		t.Errorf("the fleet's capacity was not lowered with the return: %v", fc.calls)
+	}
+	if fc.fleets["fleet-0ibm"].target != 1 {
+		t.Errorf("IBM's fleet target %d, want 1", fc.fleets["fleet-0ibm"].target)
+	}
+	h.cloud.settle()
+	h.reconcile()
+	if st := h.status(rep.RequestID); st.Status != "complete" {
+		t.Errorf("return: %+v", st)
+	}
+}

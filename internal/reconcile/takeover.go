@@ -1,0 +1,351 @@
+package reconcile
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/ohfp/ohfp/internal/domain"
+	"github.com/ohfp/ohfp/internal/hf"
+	"github.com/ohfp/ohfp/internal/ibmstate"
+	"github.com/ohfp/ohfp/internal/provider"
+	"github.com/ohfp/ohfp/internal/state"
+)
+
+// Taking over from IBM's plugin (ohfpd --take-over-ibm): the hosts and
+// requests IBM's plugin's state file lists become ohfp's, with their ids,
+// so that HF's getRequestStatus, getReturnRequests and
+// requestReturnMachines about them go on as IBM's plugin would answer.
+//
+// Each instance the file names is described by id (whatever its tags);
+// each live one is tagged as ohfp tags what it launches (TagManagedBy,
+// TagProvider, TagRequestID with IBM's request id, TagTemplateID, and
+// TagReturnID with IBM's return id when HF returned it), then folded in
+// as a listing folds an instance it does not hold (adoptLocked): a
+// pending one is followed until it runs, a returned one still running is
+// terminated. The tags are written before anything is recorded, so the
+// cloud alone rebuilds what a crash loses, and the same command run again
+// finishes the work. Requests (and returns) none of whose instances the
+// cloud still shows are recorded as finished. HF knew every request of
+// the file (IBM's plugin answered them): they are recorded as claimed.
+
+// TakeOverOptions bound the wait for instances EC2 does not show yet.
+type TakeOverOptions struct {
+	// Wait is how long instances named by the file and not (yet) shown by
+	// EC2 are asked for again (eventual consistency; 0: 30 s).
+	Wait time.Duration
+	// Young: an instance the file says launched less than this ago and
+	// that EC2 still does not show after Wait is not taken as gone: the
+	// takeover fails, to be run again (0: 10 minutes).
+	Young time.Duration
+	// Poll is the pause between asks (0: 2 s).
+	Poll time.Duration
+}
+
+// TakeOverReport says what a takeover did.
+type TakeOverReport struct {
+	Requests  int      // requests in the file
+	Adopted   int      // instances recorded now (0 when run again)
+	Tagged    int      // instances tagged now
+	Live      int      // instances of the file the cloud shows alive
+	Gone      []string // instances the cloud no longer shows, or terminated
+	Finished  []string // request and return ids recorded as finished without instances
+	Conflicts []string // instances tagged for another ohfp cluster or provider: left alone
+	// UnknownTemplates: template ids of the file the provider does not
+	// have (its hosts are taken over all the same, one unit each).
+	UnknownTemplates []string
+}
+
+// TakeOver takes over, for provider prov, what f lists. It is idempotent.
+func (rc *Reconciler) TakeOver(ctx context.Context, prov string, f ibmstate.File, o TakeOverOptions) (TakeOverReport, error) {
+	rc.lookMu.Lock()
+	defer rc.lookMu.Unlock()
+	if o.Wait <= 0 {
+		o.Wait = 30 * time.Second
+	}
+	if o.Young <= 0 {
+		o.Young = 10 * time.Minute
+	}
+	if o.Poll <= 0 {
+		o.Poll = 2 * time.Second
+	}
+	rep := TakeOverReport{Requests: len(f.Requests)}
+	p := rc.st.Providers[prov]
+	if p == nil {
+		return rep, fmt.Errorf("no provider %s in this ohfpd's configuration", prov)
+	}
+	owner := rc.st.Opts.ClusterID
+	for _, r := range f.Requests {
+		if r.TemplateID != "" && p.Templates[r.TemplateID] == nil && !slices.Contains(rep.UnknownTemplates, r.TemplateID) {
+			rep.UnknownTemplates = append(rep.UnknownTemplates, r.TemplateID)
+		}
+	}
+
+	type wanted struct {
+		req ibmstate.Request
+		m   ibmstate.Machine
+	}
+	want := map[string]wanted{}
+	for _, r := range f.Requests {
+		for _, m := range r.Machines {
+			want[m.ID] = wanted{r, m}
+		}
+	}
+	ids := slices.Sorted(maps.Keys(want))
+
+	// Describe by id, whatever the tags; ask again for what EC2 does not
+	// show yet, and for tags it refuses (NotFound: not visible yet).
+	found := map[string]provider.Instance{}
+	tagged := map[string]bool{}
+	deadline := time.Now().Add(o.Wait)
+	for {
+		var missing []string
+		for _, id := range ids {
+			if _, ok := found[id]; !ok {
+				missing = append(missing, id)
+			}
+		}
+		if len(missing) > 0 {
+			insts, err := p.Cfg.Cloud.Describe(ctx, "", missing, nil)
+			if err != nil {
+				return rep, fmt.Errorf("describing IBM's instances: %w", err)
+			}
+			for _, in := range insts {
+				found[in.ID] = in
+			}
+		}
+		// Tag what is live and not ours yet, grouped by identical tags.
+		groups := map[string][]string{}
+		tagsOf := map[string]map[string]string{}
+		for _, id := range ids {
+			in, ok := found[id]
+			if !ok || tagged[id] || in.State == provider.StateTerminated {
+				continue
+			}
+			if mb := in.Tags[provider.TagManagedBy]; mb != "" && mb != owner || in.Tags[provider.TagProvider] != "" && in.Tags[provider.TagProvider] != prov {
+				if !slices.Contains(rep.Conflicts, id) {
+					rep.Conflicts = append(rep.Conflicts, id)
+				}
+				continue
+			}
+			w := want[id]
+			tags := map[string]string{provider.TagManagedBy: owner, provider.TagProvider: prov, provider.TagRequestID: w.req.ID}
+			if w.req.TemplateID != "" {
+				tags[provider.TagTemplateID] = w.req.TemplateID
+			}
+			if w.m.ReturnID != "" {
+				tags[provider.TagReturnID] = w.m.ReturnID
+			}
+			if hasTags(in.Tags, tags) {
+				tagged[id] = true
+				continue
+			}
+			key := fmt.Sprint(tags)
+			groups[key] = append(groups[key], id)
+			tagsOf[key] = tags
+		}
+		var notVisible []string
+		for _, key := range slices.Sorted(maps.Keys(groups)) {
+			err := p.Cfg.Cloud.Tag(ctx, groups[key], tagsOf[key])
+			var pe *provider.Error
+			if err != nil && !(errors.As(err, &pe) && pe.Kind == provider.NotFound) {
+				return rep, fmt.Errorf("tagging IBM's instances for ohfp (%d tagged so far; run the same command again): %w", rep.Tagged, err)
+			}
+			for _, id := range groups[key] {
+				if pe != nil && slices.Contains(pe.IDs, id) {
+					notVisible = append(notVisible, id)
+					continue
+				}
+				tagged[id] = true
+				rep.Tagged++
+				in := found[id]
+				in.Tags = maps.Clone(in.Tags)
+				if in.Tags == nil {
+					in.Tags = map[string]string{}
+				}
+				maps.Copy(in.Tags, tagsOf[key])
+				found[id] = in
+			}
+		}
+		// Ask again only for what may be late: refused tags, and
+		// instances launched recently that EC2 does not show yet (an
+		// older one it does not show is gone).
+		pendingAsk := len(notVisible) > 0
+		now := rc.st.Clock.Now()
+		for _, id := range ids {
+			if _, ok := found[id]; !ok && youngIn(want[id].req, want[id].m, now, o.Young) {
+				pendingAsk = true
+			}
+		}
+		if !pendingAsk || time.Now().After(deadline) {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			return rep, ctx.Err()
+		case <-time.After(o.Poll):
+		}
+	}
+
+	// What EC2 still does not show: young ones may only be late.
+	now := rc.st.Clock.Now()
+	var young []string
+	for _, id := range ids {
+		if _, ok := found[id]; ok {
+			continue
+		}
+		if w := want[id]; youngIn(w.req, w.m, now, o.Young) {
+			young = append(young, id)
+		}
+	}
+	if len(young) > 0 {
+		return rep, fmt.Errorf("EC2 does not show %s yet, launched less than %s ago (eventual consistency): run the same command again in a minute", strings.Join(young, ", "), o.Young)
+	}
+	var notTagged []string
+	for _, id := range ids {
+		if in, ok := found[id]; ok && in.State != provider.StateTerminated && !tagged[id] && !slices.Contains(rep.Conflicts, id) {
+			notTagged = append(notTagged, id)
+		}
+	}
+	if len(notTagged) > 0 {
+		return rep, fmt.Errorf("EC2 refused to tag %s (not visible yet): run the same command again in a minute", strings.Join(notTagged, ", "))
+	}
+
+	// Fold: what the cloud shows (tags as written), as a listing would.
+	var insts []provider.Instance
+	for _, id := range ids {
+		in, ok := found[id]
+		if !ok || slices.Contains(rep.Conflicts, id) {
+			continue
+		}
+		if in.State == provider.StateTerminated {
+			// Not taggable: folded with the tags it would carry, so the
+			// request and return answer HF (the record is all there is).
+			w := want[id]
+			in.Tags = map[string]string{provider.TagManagedBy: owner, provider.TagProvider: prov, provider.TagRequestID: w.req.ID, provider.TagTemplateID: w.req.TemplateID}
+			if w.m.ReturnID != "" {
+				in.Tags[provider.TagReturnID] = w.m.ReturnID
+			}
+		}
+		insts = append(insts, in)
+	}
+	rc.st.Mu.Lock()
+	defer rc.st.Mu.Unlock()
+	changedR := map[string]*domain.Request{}
+	before := len(rc.st.Machines)
+	changedM := rc.foldLocked(p, insts, now, map[string]bool{}, changedR, true)
+	rep.Adopted = len(rc.st.Machines) - before
+	// A host IBM's plugin told HF was usable stays usable for HF even if
+	// it is stopped now (adoption takes a machine stopped before it ran
+	// as failed, and a failed machine still up as one to terminate): HF
+	// holds it, and hears through getReturnRequests that the cloud took
+	// it back (ReclaimedAt), as from IBM's plugin.
+	for _, m := range changedM {
+		w, ok := want[m.ID]
+		if !ok || w.m.Result != string(hf.ResultSucceed) || m.Result != hf.ResultFail || m.ReturnID != "" || m.TerminateSent {
+			continue
+		}
+		m.Result, m.Message, m.Doomed = hf.ResultSucceed, "", false
+		rc.st.Log.Info("IBM's plugin's host is not running; HF keeps it until it returns it (getReturnRequests reports it)", "instance", m.ID, "state", m.State)
+	}
+	for _, in := range insts {
+		if in.State == provider.StateTerminated {
+			rep.Gone = append(rep.Gone, in.ID)
+		} else {
+			rep.Live++
+		}
+	}
+
+	// Requests and returns the cloud shows nothing of: finished.
+	for _, id := range ids {
+		if _, ok := found[id]; !ok {
+			rep.Gone = append(rep.Gone, id)
+		}
+	}
+	for _, r := range f.Requests {
+		if rc.st.Requests[r.ID] != nil {
+			continue
+		}
+		created := r.Created
+		if created.IsZero() {
+			created = now
+		}
+		msg := fmt.Sprintf("taken over from IBM's plugin; none of its %d instance(s) exists any more", len(r.Machines))
+		if n := countIn(r.Machines, rep.Conflicts); n > 0 {
+			msg = fmt.Sprintf("taken over from IBM's plugin; of its %d instance(s), %d carry another ohfp cluster's tags and were left to it, the others exist no more", len(r.Machines), n)
+		}
+		if len(r.Machines) == 0 {
+			msg = "taken over from IBM's plugin, which recorded no instance for it (a fleet of IBM's plugin is not followed by ohfp)"
+		}
+		rr := &domain.Request{ID: r.ID, Kind: domain.KindAcquire, Provider: prov, TemplateID: r.TemplateID, CreatedAt: created,
+			Phase: domain.PhaseLaunched, Rebuilt: true, Status: hf.StatusCompleteWithError, Message: msg, FinishedAt: now}
+		rc.st.Requests[r.ID] = rr
+		changedR[r.ID] = rr
+		rep.Finished = append(rep.Finished, r.ID)
+	}
+	for _, ret := range f.Returns() {
+		if rc.st.Requests[ret] != nil {
+			continue
+		}
+		rr := &domain.Request{ID: ret, Kind: domain.KindReturn, Provider: prov, CreatedAt: now, Rebuilt: true,
+			Status: hf.StatusComplete, Message: "taken over from IBM's plugin; its instances no longer exist", FinishedAt: now}
+		rc.st.Requests[ret] = rr
+		changedR[ret] = rr
+		rep.Finished = append(rep.Finished, ret)
+	}
+	// HF knew every request of the file: none is awaiting its claim.
+	for _, r := range f.Requests {
+		rq := rc.st.Requests[r.ID]
+		if rq == nil || rq.Kind != domain.KindAcquire || !rq.AwaitingClaim {
+			continue
+		}
+		rq.AwaitingClaim = false
+		delete(rc.st.ClaimWatch, r.ID)
+		for _, mid := range rq.MachineIDs {
+			if m := rc.st.Machines[mid]; m != nil {
+				m.AwaitingClaim = false
+			}
+		}
+		changedR[r.ID] = rq
+	}
+	if err := rc.st.Persist(state.Values(changedR), changedM); err != nil {
+		return rep, fmt.Errorf("recording the takeover (the instances are tagged; run the same command again): %w", err)
+	}
+	rc.st.KickLaunch()
+	return rep, nil
+}
+
+// youngIn reports whether the file says m launched less than young ago
+// (EC2 may not show it yet); without a time, it is not.
+func youngIn(r ibmstate.Request, m ibmstate.Machine, now time.Time, young time.Duration) bool {
+	born := m.LaunchTime
+	if born.IsZero() {
+		born = r.Created
+	}
+	return !born.IsZero() && now.Sub(born) < young
+}
+
+// countIn counts the machines whose id is in ids.
+func countIn(ms []ibmstate.Machine, ids []string) int {
+	n := 0
+	for _, m := range ms {
+		if slices.Contains(ids, m.ID) {
+			n++
+		}
+	}
+	return n
+}
+
+// hasTags reports whether have holds every tag of want.
+func hasTags(have, want map[string]string) bool {
+	for k, v := range want {
+		if have[k] != v {
+			return false
+		}
+	}
+	return true
+}
