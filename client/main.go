@@ -529,11 +529,13 @@ each is recorded in the request's history, shown by ohfp show, and ohfpd's log):
   cancel REQ [--return]           stop a request launching: a queued or retrying launch is
                                   not made, a fleet is capped at what came (--return: and
                                   return what came)
-  return MACHINE...               return machines (ids or host names) as HF would: a ret-
-  return --request REQ            request recorded first, fleet capacity lowered; HF is told
-                                  by getReturnRequests that the hosts are taken back
-  drain TEMPLATE [--provider P]   offer no units of a template (availableNumber 0) until
-  undrain TEMPLATE [--provider P] undrained; kept across restarts
+  return MACHINE...
+  return --request REQ            return machines (ids or host names) as HF would: a return
+                                  request (ret-...) recorded first, fleet capacity lowered;
+                                  HF is told by getReturnRequests that the hosts are taken back
+  drain TEMPLATE [--provider P]
+  undrain TEMPLATE [--provider P] offer no units of a template (availableNumber 0) until
+                                  undrained; kept across restarts
   rearm TEMPLATE [--provider P]   launch a template again after its failure breaker stopped it
                                   (breaker_failures); logged with who did it
   check [TEMPLATE] [--provider P] check the templates against AWS: the credentials, then each

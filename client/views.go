@@ -128,7 +128,7 @@ func printStatus(inv *invocation, out *output, st apitype.Status) error {
 		if !ok {
 			continue
 		}
-		line := fmt.Sprintf("%s: %d received, %d applied, %d malformed, %d foreign, %d failed calls", e.Queue, e.Received, e.Applied, e.Malformed, e.Foreign, e.Errors)
+		line := fmt.Sprintf("%s: %d received, %d applied, %d malformed, %d foreign, %s", e.Queue, e.Received, e.Applied, e.Malformed, e.Foreign, english.Plural(e.Errors, "failed call"))
 		if e.LastError != "" {
 			line += "; failing: " + e.LastError
 		}
@@ -139,14 +139,14 @@ func printStatus(inv *invocation, out *output, st apitype.Status) error {
 	}
 	for _, b := range st.Breakers {
 		if !b.Tripped {
-			k.add("breaker", b.TemplateID+" of "+b.Provider+": "+strconv.Itoa(b.Failures)+" failures in a row (last: "+b.Reason+")")
+			k.add("breaker", b.TemplateID+" of "+b.Provider+": "+english.Plural(b.Failures, "failure")+" in a row (last: "+b.Reason+")")
 			continue
 		}
 		until := "until ohfp rearm " + b.TemplateID
 		if !b.Until.IsZero() {
 			until = "until " + b.Until.Local().Format("15:04:05 MST") + " (in " + human(b.Until.Sub(now)) + ") or ohfp rearm " + b.TemplateID
 		}
-		k.add("stopped", b.TemplateID+" of "+b.Provider+", by its failure breaker "+ago(now, b.Since)+", "+until+": "+strconv.Itoa(b.Failures)+" failures in a row (last: "+b.Reason+")")
+		k.add("stopped", b.TemplateID+" of "+b.Provider+", by its failure breaker "+ago(now, b.Since)+", "+until+": "+english.Plural(b.Failures, "failure")+" in a row (last: "+b.Reason+")")
 	}
 	for _, u := range st.Unavailable {
 		k.add("no capacity", u.InstanceType+" in "+u.Where+" ("+u.PriceType+", provider "+u.Provider+"), remembered until "+u.Until.Local().Format("15:04:05 MST")+" (in "+human(u.Until.Sub(now))+"): "+u.Reason)
@@ -163,11 +163,11 @@ func printStatus(inv *invocation, out *output, st apitype.Status) error {
 	k.add("machines", machines)
 	rec := "never"
 	if !st.LastReconcile.IsZero() {
-		rec = ago(now, st.LastReconcile) + ", took " + millis(st.LastReconcileMs) + ", " + strconv.Itoa(st.Reconciles) + " passes"
+		rec = ago(now, st.LastReconcile) + ", took " + millis(st.LastReconcileMs) + ", " + english.Plurals(st.Reconciles, "pass", "passes")
 	}
 	k.add("last reconcile", rec)
 	if !st.LastListing.IsZero() {
-		k.add("last full listing", ago(now, st.LastListing)+", took "+millis(st.LastListingMs)+", "+strconv.Itoa(st.Listings)+" listings")
+		k.add("last full listing", ago(now, st.LastListing)+", took "+millis(st.LastListingMs)+", "+english.Plural(st.Listings, "listing"))
 	}
 	k.add("reconcile error", st.LastReconcileError)
 	cloud := st.CloudNote

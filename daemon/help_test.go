@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -190,5 +191,62 @@ func TestReadmeListsEveryPackage(t *testing.T) {
 	})
 	if err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestImportHFPathsWhereSaved: an IBM provider folder whose templates set
+// userData but which holds no user_data.sh (IBM keeps it in its scripts
+// folder) imports with exit 0 when user_data.sh is beside the file
+// written, as ohfpd --check-config then finds it: relative paths are
+// checked where the file goes, not in the IBM folder. Without one anywhere,
+// exit 1, the problem placed at the template's userData line. Two
+// hostProviders.json entries sharing the folder are said, not silently
+// picked from.
+func TestImportHFPathsWhereSaved(t *testing.T) {
+	hf := filepath.Join(t.TempDir(), "providers")
+	src := filepath.Join(hf, "awsinst")
+	os.MkdirAll(src, 0o755)
+	os.WriteFile(filepath.Join(src, "awsprov_templates.json"), []byte(`{"templates": [{"templateId": "T1", "maxNumber": 2, "vmType": "c5.large",
+		"imageId": "ami-0123456789abcdef0", "userData": "site=a"}]}`), 0o600)
+	os.WriteFile(filepath.Join(hf, "hostProviders.json"), []byte(`{"version": 2, "providers": [
+		{"name": "awsinst", "enabled": 1, "plugin": "aws", "confPath": "${HF_CONFDIR}/providers/awsinst/"},
+		{"name": "prod-aws", "enabled": 1, "plugin": "aws", "confPath": "${HF_CONFDIR}/providers/awsinst/"}]}`), 0o644)
+	script, err := os.ReadFile("../packaging/user_data.sh")
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	outDir := t.TempDir()
+	file := filepath.Join(outDir, "config.yaml")
+	// No user_data.sh anywhere: exit 1, at the userData line.
+	code, _, errOut := runMain("import-hf", "-o", file, src)
+	b, _ := os.ReadFile(file)
+	line := 0
+	for i, l := range strings.Split(string(b), "\n") {
+		if strings.Contains(l, "userData: site=a") {
+			line = i + 1
+		}
+	}
+	if code != 1 || line == 0 || !strings.Contains(errOut, fmt.Sprintf("%s:%d:", file, line)) || !strings.Contains(errOut, "userData is variables") {
+		t.Errorf("no user_data.sh: exit %d (want 1), the error should be at %s:%d (userData):\n%s\n%s", code, file, line, errOut, b)
+	}
+	if !strings.Contains(errOut, "names this folder for 2 providers (awsinst, prod-aws): the provider is named awsinst") {
+		t.Errorf("two providers sharing the folder are not said:\n%s", errOut)
+	}
+
+	// user_data.sh beside the output: exit 0, and it checks.
+	os.WriteFile(filepath.Join(outDir, "user_data.sh"), script, 0o644)
+	code, _, errOut = runMain("import-hf", "-o", file, src)
+	if code != 0 || strings.Contains(errOut, "user_data_template") {
+		t.Errorf("user_data.sh beside %s: exit %d (want 0), stderr:\n%s", file, code, errOut)
+	}
+	if code, out, errOut := runMain("--check-config", "--config", file); code != 0 {
+		t.Errorf("--check-config of the imported file: exit %d\n%s%s", code, out, errOut)
+	}
+
+	// To standard output: checked as if saved in the current folder.
+	code, out, errOut := runMain("import-hf", src)
+	if code != 1 || !strings.Contains(out, "userData: site=a") || !strings.Contains(errOut, "checked as if saved in the current folder") {
+		t.Errorf("to stdout from a folder without user_data.sh: exit %d, stderr:\n%s", code, errOut)
 	}
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"os/user"
 	"slices"
@@ -61,8 +62,7 @@ func (d *daemon) caller(ctx context.Context) (who string, admin bool) {
 
 // resolveGroups turns group names or ids into gids; what is unknown is
 // logged and left out.
-func resolveGroups(names []string, key string, log *slog.Logger) []uint32 {
-	var gids []uint32
+func resolveGroups(names []string, key string, log *slog.Logger) (gids []uint32, warnings []string) {
 	for _, g := range names {
 		if id, err := strconv.ParseUint(g, 10, 32); err == nil {
 			gids = append(gids, uint32(id))
@@ -70,10 +70,12 @@ func resolveGroups(names []string, key string, log *slog.Logger) []uint32 {
 			id, _ := strconv.ParseUint(gg.Gid, 10, 32)
 			gids = append(gids, uint32(id))
 		} else {
-			log.Warn(key+": no such group in /etc/group; ohfpd is static and does not ask LDAP or SSSD: give the gid (getent group NAME)", "group", g)
+			msg := key + ": no such group in /etc/group; ohfpd is static and does not ask LDAP or SSSD: give the gid (getent group NAME)"
+			log.Warn(msg, "group", g)
+			warnings = append(warnings, fmt.Sprintf("%s: no such group %q in /etc/group; ohfpd is static and does not ask LDAP or SSSD: give the gid (getent group %s)", key, g, g))
 		}
 	}
-	return gids
+	return gids, warnings
 }
 
 // fullStatus is the status with every provider's cloud health and the

@@ -60,6 +60,12 @@ type daemon struct {
 
 func (d *daemon) run(ctx context.Context) error {
 	cfg := d.cfg
+	// SIGHUP is caught before the socket serves and READY=1 is sent: its
+	// default action ends the process, and systemctl reload may come at
+	// once. One that comes while ohfpd starts is served by the loop below.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
 	d.started = time.Now()
 	for _, w := range cfg.Warnings {
 		d.log.Warn(w)
@@ -169,7 +175,7 @@ func (d *daemon) run(ctx context.Context) error {
 		return err
 	}
 	uids, gids := d.allowed(cfg)
-	d.adminGIDs = resolveGroups(cfg.AdminGroups, "admin_groups", d.log)
+	d.adminGIDs, _ = resolveGroups(cfg.AdminGroups, "admin_groups", d.log)
 	mx := metrics.New(metrics.Sources{Status: d.fullStatus, Store: storeSize, Version: version})
 	extra := http.NewServeMux()
 	extra.Handle("/metrics", mx.Handler())
@@ -214,9 +220,6 @@ func (d *daemon) run(ctx context.Context) error {
 	stopWatchdog := d.watchdog(ctx)
 	defer stopWatchdog()
 
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
 	filesChanged := make(chan struct{}, 1)
 	go watchTemplates(ctx, func() []string {
 		d.mu.Lock()
@@ -226,15 +229,11 @@ func (d *daemon) run(ctx context.Context) error {
 	for {
 		select {
 		case <-hup:
-			if err := d.reload(ctx); err != nil {
-				d.log.Error("reload refused; the old configuration stays in force", "err", err)
-			}
+			d.reloadAs(ctx, "SIGHUP") // logs a refusal
 			continue
 		case <-filesChanged:
 			d.log.Info("templates or IBM settings file changed; reloading")
-			if err := d.reload(ctx); err != nil {
-				d.log.Error("changed templates refused; the old ones stay in force", "err", err)
-			}
+			d.reloadAs(ctx, "templates or IBM settings file changed")
 			continue
 		case err := <-serveErr:
 			stopActing()
@@ -377,42 +376,64 @@ func (d *daemon) buildProviders(ctx context.Context, cfg *config.Config) ([]engi
 	return pcs, provs, nil
 }
 
-// reload re-reads the configuration and templates; an invalid one is
-// refused and the old one stays in force.
-func (d *daemon) reload(ctx context.Context) error {
+// reload re-reads the configuration and templates for ohfp config reload
+// (api.Options.Reload): see reloadAs.
+func (d *daemon) reload(ctx context.Context) ([]string, error) {
 	by := "SIGHUP"
 	if _, ok := rpcserver.PeerFromContext(ctx); ok {
 		by, _ = d.caller(ctx) // the API let only an operator through
 	}
+	return d.reloadAs(ctx, by)
+}
+
+// reloadAs re-reads the configuration and templates; an invalid one is
+// refused and the old one stays in force. Whichever way it came (SIGHUP,
+// ohfp config reload, a changed templates file), a refusal is logged here,
+// once, at ERROR, with by. warnings are what the new configuration should
+// have done otherwise, logged and returned for the caller to see.
+func (d *daemon) reloadAs(ctx context.Context, by string) (warnings []string, err error) {
+	defer func() {
+		if err != nil {
+			d.log.Error("reload refused; the old configuration stays in force", "by", by, "err", err)
+		}
+	}()
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	cfg, err := config.Load(d.cfgPath)
 	if err != nil {
-		return err
+		return nil, err
+	}
+	warnings = append(warnings, cfg.Warnings...)
+	for _, w := range cfg.Warnings {
+		d.log.Warn(w)
 	}
 	if cfg.ClusterID != d.cfg.ClusterID {
-		return fmt.Errorf("cluster_id changed from %q to %q: ohfpd would take every host tagged ohfp:managed-by=%s as taken back. Put back `cluster_id: %s`, or restart with ohfpd --adopt-cluster-id %s to re-tag its hosts and keep them",
+		return nil, fmt.Errorf("cluster_id changed from %q to %q: ohfpd would take every host tagged ohfp:managed-by=%s as taken back. Put back `cluster_id: %s`, or restart with ohfpd --adopt-cluster-id %s to re-tag its hosts and keep them",
 			d.cfg.ClusterID, cfg.ClusterID, d.cfg.ClusterID, d.cfg.ClusterID, d.cfg.ClusterID)
 	}
 	if cfg.Socket != d.cfg.Socket || cfg.StateDir != d.cfg.StateDir || cfg.Pprof != d.cfg.Pprof || cfg.MetricsListen != d.cfg.MetricsListen {
-		d.log.Warn("socket, state_dir, pprof and metrics_listen changes take effect at the next restart")
+		w := "socket, state_dir, pprof and metrics_listen changes take effect at the next restart"
+		d.log.Warn(w)
+		warnings = append(warnings, w)
 	}
 	if !reflect.DeepEqual(cfg.HA, d.cfg.HA) {
 		// The store and the lease are the daemon's ground: the running
 		// ones stay, and status keeps showing them.
-		d.log.Warn("ha: changes take effect at the next restart (systemctl restart ohfpd); until then the running table, host name and lease duration stay")
+		w := "ha: changes take effect at the next restart (systemctl restart ohfpd); until then the running table, host name and lease duration stay"
+		d.log.Warn(w)
+		warnings = append(warnings, w)
 		cfg.HA = d.cfg.HA
 	}
 	pcs, provs, err := d.buildProviders(ctx, cfg)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if eng := d.eng; eng != nil {
 		if err := eng.Reload(pcs); err != nil {
 			for _, p := range provs {
 				p.Close()
 			}
-			return err
+			return nil, err
 		}
 	}
 	// Calls still waiting on the old providers (a stalled endpoint) end
@@ -421,9 +442,11 @@ func (d *daemon) reload(ctx context.Context) error {
 		p.Close()
 	}
 	d.cfg, d.provs, d.pcs = cfg, provs, pcs
-	d.adminGIDs = resolveGroups(cfg.AdminGroups, "admin_groups", d.log)
-	d.log.Info("configuration reloaded", "file", d.cfgPath, "providers", len(pcs), "by", by)
-	return nil
+	gids, gw := resolveGroups(cfg.AdminGroups, "admin_groups", d.log)
+	d.adminGIDs = gids
+	warnings = append(warnings, gw...)
+	d.log.Info("configuration reloaded", "file", d.cfgPath, "providers", len(pcs), "by", by, "warnings", len(warnings))
+	return warnings, nil
 }
 
 // serveMetrics serves /metrics on the opt-in loopback TCP listener.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"time"
 
@@ -14,22 +15,27 @@ import (
 	"github.com/ohfp/ohfp/internal/config"
 	"github.com/ohfp/ohfp/internal/ha"
 	awsprov "github.com/ohfp/ohfp/internal/provider/aws"
+	"github.com/ohfp/ohfp/internal/sdklog"
 	"github.com/ohfp/ohfp/internal/store"
 	"github.com/ohfp/ohfp/internal/store/dynamo"
 )
 
 // openTable opens the ha: section's DynamoDB table for cfg's cluster.
-func openTable(ctx context.Context, cfg *config.Config, simulate, create bool) (*dynamo.Table, error) {
+// log receives what the table and the AWS SDK log (nil: slog's default).
+func openTable(ctx context.Context, cfg *config.Config, simulate, create bool, log *slog.Logger) (*dynamo.Table, error) {
+	if log == nil {
+		log = slog.Default()
+	}
 	h := cfg.HA
 	if h.Region == "" {
 		return nil, fmt.Errorf("ha: no region for table %s: set ha.region (or the first provider's region)", h.Table)
 	}
-	o := dynamo.Options{Table: h.Table, Region: h.Region, Endpoint: h.EndpointURL, ClusterID: cfg.ClusterID, Create: create && h.CreateTable}
+	o := dynamo.Options{Table: h.Table, Region: h.Region, Endpoint: h.EndpointURL, ClusterID: cfg.ClusterID, Create: create && h.CreateTable, Logger: log}
 	switch {
 	case simulate && h.EndpointURL != "":
 		o.Credentials = credentials.NewStaticCredentialsProvider("SIMULATED", "SIMULATED", "")
 	case h.Profile != "" || h.CredentialsFile != "":
-		var opts []func(*awsconfig.LoadOptions) error
+		opts := []func(*awsconfig.LoadOptions) error{awsconfig.WithLogger(sdklog.New(log))}
 		if h.Profile != "" {
 			opts = append(opts, awsconfig.WithSharedConfigProfile(h.Profile))
 		}
@@ -63,7 +69,7 @@ func hostName(cfg *config.Config) string {
 func (d *daemon) openShared(ctx context.Context, cfg *config.Config, opts api.Options) (*ha.Coordinator, func(), error) {
 	octx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
-	tab, err := openTable(octx, cfg, d.simulate, true)
+	tab, err := openTable(octx, cfg, d.simulate, true, d.log)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -144,7 +150,7 @@ func leaseErr(err error) error {
 func checkShared(ctx context.Context, cfg *config.Config, simulate bool) (string, error) {
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	tab, err := openTable(ctx, cfg, simulate, false)
+	tab, err := openTable(ctx, cfg, simulate, false, nil)
 	var nt *dynamo.NoTableError
 	if errors.As(err, &nt) && cfg.HA.CreateTable {
 		return fmt.Sprintf("ha: DynamoDB table %s in %s reachable, not created yet: ohfpd creates it at start (create_table: true)", cfg.HA.Table, cfg.HA.Region), nil

@@ -96,4 +96,7 @@ export OHFP_VERSION="$pkgver" OHFP_ARCH="$arch" OHFP_BIN="$bin" OHFP_GEN="$work"
 for packager in deb rpm; do
     $GO tool nfpm package --config "$work/nfpm.yaml" --packager "$packager" --target "$dist/"
 done
+# rpmlint's filters of what is on purpose, each explained: rpmlint reads an
+# rpmlintrc next to the one package it is given.
+cp packaging/ohfp.rpmlintrc "$dist/ohfp.rpmlintrc"
 echo "ohfp $pkgver ($arch): packages in $dist/"

@@ -1084,3 +1084,71 @@ func TestPackageVersions(t *testing.T) {
 func regexpMatch(pattern, s string) bool {
 	return regexp.MustCompile(pattern).MatchString(s)
 }
+
+// TestRpmRequires: every command the maintainer scripts run that is not a
+// shell builtin is required by the .rpm (by path, so that any distribution's
+// package providing it will do), unless the script runs it only after
+// `command -v` finds it. A command added to a script without its Requires
+// fails here.
+func TestRpmRequires(t *testing.T) {
+	needTool(t, "rpm", "OHFP_REQUIRE_RPM", "rpm")
+	rpm := onePackage(t, buildPackages(t), "*.rpm")
+	requires := strings.Fields(run(t, "", nil, "rpm", "-qp", "--requires", rpm))
+
+	builtins := map[string]bool{"set": true, "exit": true, "case": true, "esac": true, "if": true, "then": true,
+		"else": true, "fi": true, "echo": true, "command": true, "[": true, "test": true, "true": true,
+		"false": true, ":": true, "!": true, "for": true, "do": true, "done": true, "printf": true}
+	// Where a command lives, for the paths the .rpm requires.
+	paths := map[string]string{"getent": "/usr/bin/getent", "groupadd": "/usr/sbin/groupadd",
+		"useradd": "/usr/sbin/useradd", "install": "/usr/bin/install"}
+	scripts, _ := filepath.Glob(filepath.Join(repoRoot, "packaging", "scripts", "*.sh"))
+	if len(scripts) != 4 {
+		t.Fatalf("want 4 maintainer scripts, found %v", scripts)
+	}
+	want := map[string]bool{"/bin/sh": true}
+	for _, s := range scripts {
+		b, err := os.ReadFile(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.HasPrefix(string(b), "#!/bin/sh\n") {
+			t.Errorf("%s does not start with #!/bin/sh", s)
+		}
+		guarded := map[string]bool{}
+		for _, m := range regexp.MustCompile(`command -v (\S+)`).FindAllStringSubmatch(string(b), -1) {
+			guarded[m[1]] = true
+		}
+		for _, line := range strings.Split(string(b), "\n") {
+			line = regexp.MustCompile(`"[^"]*"|'[^']*'`).ReplaceAllString(line, `""`)
+			line, _, _ = strings.Cut(line, "#")
+			line = strings.TrimSuffix(strings.TrimSpace(line), "\\")
+			for _, part := range regexp.MustCompile(`\|\||&&|;;|;|\||\$\(|\bthen\b|\belse\b|\bdo\b|^\s*[^\s()]+\)`).Split(line, -1) {
+				f := strings.Fields(part)
+				for len(f) > 0 && (f[0] == "if" || f[0] == "!" || f[0] == "then" || f[0] == "else" || strings.Contains(f[0], "=")) {
+					f = f[1:]
+				}
+				if len(f) == 0 || builtins[f[0]] || guarded[f[0]] || strings.HasPrefix(f[0], "\"") ||
+					strings.HasPrefix(f[0], "$") || strings.HasPrefix(f[0], ">") || strings.HasPrefix(f[0], "'") ||
+					strings.HasPrefix(f[0], "-") || strings.HasSuffix(f[0], ")") || f[0] == "[" || f[0] == "]" {
+					continue
+				}
+				p, ok := paths[f[0]]
+				if !ok {
+					t.Errorf("%s runs %q (in %q): say where it lives in this test and add it to the rpm's depends in nfpm.yaml", filepath.Base(s), f[0], strings.TrimSpace(line))
+					continue
+				}
+				want[p] = true
+			}
+		}
+	}
+	for p := range want {
+		if !slices.Contains(requires, p) {
+			t.Errorf("the .rpm does not require %s, which its scripts run; it requires %v", p, requires)
+		}
+	}
+	for _, p := range []string{"/usr/bin/getent", "/usr/sbin/groupadd", "/usr/sbin/useradd", "/usr/bin/install"} {
+		if !want[p] {
+			t.Errorf("the scanner found no use of %s in the scripts: it is broken, or nfpm.yaml requires too much", p)
+		}
+	}
+}

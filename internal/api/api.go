@@ -10,6 +10,7 @@ import (
 	"errors"
 
 	"github.com/ohfp/ohfp/internal/apitype"
+	"github.com/ohfp/ohfp/internal/english"
 	"github.com/ohfp/ohfp/internal/hf"
 	"github.com/ohfp/ohfp/internal/rpc"
 	"github.com/ohfp/ohfp/internal/service"
@@ -38,8 +39,9 @@ type Service interface {
 
 // Options complete a Handler with what the daemon adds.
 type Options struct {
-	// Reload, when set, re-reads the configuration (ohfp config reload).
-	Reload func(ctx context.Context) error
+	// Reload, when set, re-reads the configuration (ohfp config reload);
+	// warnings are what the caller should hear of the new one.
+	Reload func(ctx context.Context) (warnings []string, err error)
 	// Status, when set, adds daemon-level facts (cloud health, the
 	// health verdict) to the status answer.
 	Status func(*apitype.Status)
@@ -284,10 +286,18 @@ func (h *Handler) reload(ctx context.Context, _ rpc.Params, who string) (any, er
 	if h.opts.Reload == nil {
 		return nil, rpc.Errorf(rpc.Unavailable, "reload is not available in this mode")
 	}
-	if err := h.opts.Reload(ctx); err != nil {
+	warnings, err := h.opts.Reload(ctx)
+	if err != nil {
 		return nil, rpc.Errorf(rpc.InvalidInput, "the new configuration was refused and the old one stays in force: %v", err)
 	}
-	return apitype.ReloadAnswer{Message: "configuration reloaded"}, nil
+	msg := "configuration reloaded"
+	if len(warnings) > 0 {
+		msg += ", with " + english.Plural(len(warnings), "warning") + ":"
+		for _, w := range warnings {
+			msg += "\n  " + w
+		}
+	}
+	return apitype.ReloadAnswer{Message: msg, Warnings: warnings}, nil
 }
 
 func decodeArgs(b json.RawMessage, v any) error {

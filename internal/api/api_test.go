@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -89,7 +90,7 @@ func TestOperatorActionsNeedAnAdmin(t *testing.T) {
 			}
 			return "uid 1000 (hfadmin)", false
 		},
-		Reload: func(context.Context) error { reloaded++; return nil },
+		Reload: func(context.Context) ([]string, error) { reloaded++; return nil, nil },
 		Check:  func(context.Context, apitype.CheckArgs) ([]apitype.CheckRow, error) { return nil, nil },
 	})
 	calls := map[string]string{
@@ -126,5 +127,52 @@ func TestOperatorActionsNeedAnAdmin(t *testing.T) {
 	}
 	if _, err := h.Call(context.Background(), apitype.MethodCancel, rpc.Params{Args: json.RawMessage(`{}`)}); rpc.CodeOf(err) != rpc.InvalidInput {
 		t.Errorf("cancel without an id: %v", err)
+	}
+}
+
+// TestReferenceListsEveryOperatorCommand: the configuration reference's
+// admin_groups row names every command that needs an operator, read from
+// the handler itself (a method refused to a non-operator).
+func TestReferenceListsEveryOperatorCommand(t *testing.T) {
+	ref, err := os.ReadFile("../config/reference.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var row string
+	for _, l := range strings.Split(string(ref), "\n") {
+		if strings.HasPrefix(l, "| `admin_groups` |") {
+			row = l
+		}
+	}
+	if row == "" {
+		t.Fatal("reference.md has no admin_groups row")
+	}
+	asked := false
+	h := New(&stubService{}, Options{
+		Caller: func(context.Context) (string, bool) { asked = true; return "uid 1000 (hfadmin)", false },
+	})
+	n := 0
+	for name, m := range h.methods {
+		// Only an operator's method asks who calls; the others, run on
+		// the stub with no arguments, may fail as they like.
+		asked = false
+		func() {
+			defer func() { recover() }()
+			m(context.Background(), rpc.Params{Args: json.RawMessage(`{}`)})
+		}()
+		if !asked {
+			continue
+		}
+		n++
+		cmd := name
+		if name == apitype.MethodReload {
+			cmd = "config reload"
+		}
+		if !strings.Contains(row, "`"+cmd+"`") && !strings.Contains(row, "`ohfp "+cmd+"`") {
+			t.Errorf("reference.md's admin_groups row does not name %s, which needs an operator:\n%s", cmd, row)
+		}
+	}
+	if n < 7 {
+		t.Errorf("only %d operator methods found", n)
 	}
 }

@@ -472,4 +472,7 @@ type Machine struct {
 // ReloadAnswer is the answer of the reload method.
 type ReloadAnswer struct {
 	Message string `json:"message"`
+	// Warnings are what the new configuration does otherwise than it
+	// says (an unknown admin group, a change that waits for a restart).
+	Warnings []string `json:"warnings,omitempty"`
 }

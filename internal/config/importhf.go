@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -21,7 +22,9 @@ type ImportOptions struct {
 	// provider instance whose confPath is the folder, else "aws".
 	Name string
 	// Output is where the YAML will be saved, for the header and the
-	// messages; empty for standard output.
+	// messages, and the folder its relative paths (user_data.sh beside
+	// it) are checked in; empty for standard output, checked as if saved
+	// in the current folder.
 	Output string
 }
 
@@ -47,9 +50,23 @@ func ImportHF(dir string, opts ImportOptions) (yamlText []byte, notes []string, 
 		return nil, nil, err
 	}
 	cfgBase, tplBase := filepath.Base(cfgPath), filepath.Base(tplPath)
+	// The folder the YAML will be in: its relative paths are resolved there.
+	saveDir, err := filepath.Abs(filepath.Dir(opts.Output))
+	if opts.Output == "" {
+		saveDir, err = os.Getwd()
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	var notes0 []string
 	name, from := opts.Name, ""
 	if name == "" {
-		name, from = hfProviderName(abs)
+		var others []string
+		name, from, others = hfProviderName(abs)
+		if len(others) > 0 {
+			notes0 = append(notes0, fmt.Sprintf("%s names this folder for %d providers (%s, %s): the provider is named %s; --name NAME picks another (with one provider, ohfpd answers HF for every name)",
+				from, len(others)+1, name, strings.Join(others, ", "), name))
+		}
 		if from == "" {
 			// No hostProviders.json: the instance the files are named for.
 			name = strings.TrimSuffix(tplBase, "prov_templates.json")
@@ -59,6 +76,7 @@ func ImportHF(dir string, opts ImportOptions) (yamlText []byte, notes []string, 
 		return nil, nil, fmt.Errorf("provider name %q: use 1-64 of letters, digits, '.', '_' and '-'", name)
 	}
 
+	notes = notes0
 	prov := yaml.MapSlice{{Key: "name", Value: name}}
 	top := yaml.MapSlice{
 		{Key: "socket", Value: DefaultSocket},
@@ -235,8 +253,10 @@ func ImportHF(dir string, opts ImportOptions) (yamlText []byte, notes []string, 
 		// plugin keeps in its scripts folder; ohfp needs it named.
 		if _, err := os.Stat(filepath.Join(abs, DefaultUserDataTemplateName)); err == nil {
 			prov = append(prov, yaml.MapItem{Key: "user_data_template", Value: filepath.Join(abs, DefaultUserDataTemplateName)})
+		} else if _, err := os.Stat(filepath.Join(saveDir, DefaultUserDataTemplateName)); err == nil {
+			// ohfpd's default: user_data.sh beside the configuration.
 		} else {
-			notes = append(notes, "templates set userData, variables for IBM's user_data.sh: copy the one your hosts boot with (IBM's plugin folder, scripts/user_data.sh) and name it in user_data_template, or use /etc/ohfp/user_data.sh")
+			notes = append(notes, "templates set userData, variables for IBM's user_data.sh: copy the one your hosts boot with (IBM's plugin folder, scripts/user_data.sh) beside this file, or name it in user_data_template (the package installs /etc/ohfp/user_data.sh)")
 		}
 	}
 	prov = append(prov, yaml.MapItem{Key: "templates", Value: templates})
@@ -267,14 +287,19 @@ func ImportHF(dir string, opts ImportOptions) (yamlText []byte, notes []string, 
 	b.Write(body)
 	yamlText = b.Bytes()
 
-	// Validate the YAML as saved: its paths are absolute, so only the name
-	// in the messages depends on where.
+	// Validate the YAML as saved: the paths it carries are absolute; what
+	// it leaves to ohfpd's defaults (user_data.sh beside the file) is
+	// found in the folder it is saved in.
 	at := opts.Output
 	if at == "" {
 		at = "(standard output)"
 	}
-	if _, verr := parse(yamlText, at, abs); verr != nil {
-		return yamlText, notes, fmt.Errorf("the imported configuration does not load; fix these:\n%w", verr)
+	if _, verr := parse(yamlText, at, saveDir); verr != nil {
+		where := ""
+		if opts.Output == "" {
+			where = fmt.Sprintf(" (checked as if saved in the current folder, %s; -o FILE checks it where it goes)", saveDir)
+		}
+		return yamlText, notes, fmt.Errorf("the imported configuration does not load%s; fix these:\n%w", where, verr)
 	}
 	return yamlText, notes, nil
 }
@@ -285,11 +310,14 @@ func ImportHF(dir string, opts ImportOptions) (yamlText []byte, notes []string, 
 // $HF_TOP/conf/providers/<instance>/). It returns "aws", the name the
 // package's samples register, when there is none to go by; with a single
 // provider ohfpd serves every HF_PROVIDER_NAME anyway.
-func hfProviderName(dir string) (name, from string) {
+//
+// When it gives the folder to several instances, the first is taken and
+// others names the rest.
+func hfProviderName(dir string) (name, from string, others []string) {
 	file := filepath.Join(filepath.Dir(dir), "hostProviders.json")
 	data, err := os.ReadFile(file)
 	if err != nil {
-		return "aws", ""
+		return "aws", "", nil
 	}
 	var doc struct {
 		Providers []struct {
@@ -298,16 +326,23 @@ func hfProviderName(dir string) (name, from string) {
 		} `json:"providers"`
 	}
 	if json.Unmarshal(data, &doc) != nil {
-		return "aws", ""
+		return "aws", "", nil
 	}
 	for _, p := range doc.Providers {
 		// confPath is usually ${HF_CONFDIR}/providers/<instance>/: compare
 		// its last element, as HF's variables are not known here.
 		if p.Name != "" && filepath.Base(filepath.Clean(p.ConfPath)) == filepath.Base(dir) && providerNameRe.MatchString(p.Name) {
-			return p.Name, file
+			if name == "" {
+				name = p.Name
+			} else if p.Name != name && !slices.Contains(others, p.Name) {
+				others = append(others, p.Name)
+			}
 		}
 	}
-	return "aws", ""
+	if name == "" {
+		return "aws", "", nil
+	}
+	return name, file, others
 }
 
 // asksForNothing tells whether an IBM setting's value turns nothing on:

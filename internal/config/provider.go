@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/goccy/go-yaml/ast"
+	"github.com/ohfp/ohfp/internal/english"
 	"github.com/ohfp/ohfp/internal/template"
 )
 
@@ -587,7 +588,7 @@ func decodeProvider(v value, c *Config) (Provider, bool) {
 			}
 			dur := min(max(time.Duration(mins)*time.Minute, MinPendingTimeout), MaxPendingTimeout)
 			p.PendingTimeout = dur
-			s.v.warnf("%d minutes: ohfp fails (and terminates) an instance not running within pending_timeout, set to %s from this (ohfp's bounds %s-%s)", mins, dur, MinPendingTimeout, MaxPendingTimeout)
+			s.v.warnf("%s: ohfp fails (and terminates) an instance not running within pending_timeout, set to %s from this (ohfp's bounds %s-%s)", english.Plural(mins, "minute"), dur, MinPendingTimeout, MaxPendingTimeout)
 		case "credential_script":
 			p.CredentialScript = s.val.(string)
 			if err := checkScript(p.CredentialScript); err != nil {
@@ -618,9 +619,9 @@ func decodeProvider(v value, c *Config) (Provider, bool) {
 	}
 
 	// Templates: inline first, then the templates file.
-	seen := map[string]string{}
+	seen, at := map[string]string{}, map[string]value{}
 	if templatesNode != nil {
-		ts, _ := decodeTemplates(*templatesNode, v.key+".templates", seen)
+		ts, _ := decodeTemplates(*templatesNode, v.key+".templates", seen, at)
 		p.Templates = append(p.Templates, ts...)
 	}
 	if p.TemplatesFile != "" {
@@ -631,12 +632,12 @@ func decodeProvider(v value, c *Config) (Provider, bool) {
 				ld.doc.errorf(ld.root.node, "templates", "missing: the file must hold {\"templates\": [...]}")
 			} else {
 				list.key = "templates"
-				ts, _ := decodeTemplates(*list, "templates", seen)
+				ts, _ := decodeTemplates(*list, "templates", seen, at)
 				p.Templates = append(p.Templates, ts...)
 			}
 		}
 	}
-	setUserData(v, &p)
+	setUserData(v, &p, at)
 	if len(*d.errs) > n0 {
 		return p, false
 	}
@@ -714,7 +715,10 @@ const DefaultUserDataTemplateName = "user_data.sh"
 //     user_data.sh, with the variables, template_id and providerName
 //     exported at its %EXPORT_USER_DATA% marker;
 //   - else none.
-func setUserData(v value, p *Provider) {
+//
+// A template's problem is placed at its field (at: each template's value,
+// in whichever file defines it).
+func setUserData(v value, p *Provider, at map[string]value) {
 	explicit := p.UserDataTemplate != ""
 	path := p.UserDataTemplate
 	if !explicit {
@@ -727,10 +731,17 @@ func setUserData(v value, p *Provider) {
 		t := &p.Templates[i]
 		t.ProviderName = p.Name
 		key := fmt.Sprintf("%s.templates[%s]", v.key, t.TemplateID)
+		fail := func(field, format string, a ...any) {
+			if tv, ok := at[t.TemplateID]; ok {
+				tv.d.errorf(fieldNode(tv.node, field), tv.key+"."+field, format, a...)
+			} else {
+				v.d.errorf(v.node, key+"."+field, format, a...)
+			}
+		}
 		if t.UserDataScript != "" {
 			if b, err := os.ReadFile(t.UserDataScript); err == nil {
 				if out, err := t.RenderUserData(b); err == nil && len(out) > template.MaxUserData {
-					v.d.errorf(v.node, key+".userDataScript", "%s with its variables is %d bytes; EC2 user data is limited to 16 KiB", t.UserDataScript, len(out))
+					fail("userDataScript", "%s with its variables is %d bytes; EC2 user data is limited to 16 KiB", t.UserDataScript, len(out))
 				}
 			}
 			continue
@@ -747,19 +758,19 @@ func setUserData(v value, p *Provider) {
 			v.d.errorf(v.node, v.key+".user_data_template", "%v", readErr)
 			return
 		case readErr != nil:
-			v.d.errorf(v.node, key+".userData", "userData is variables for the user-data script (IBM's user_data.sh), and there is none: %v (set user_data_template, or put a script in userDataScript)", readErr)
+			fail("userData", "userData is variables for the user-data script (IBM's user_data.sh), and there is none: %v (set user_data_template, or put a script in userDataScript)", readErr)
 			continue
 		case t.UserData != "" && !strings.Contains(string(script), template.ExportMarker):
-			v.d.errorf(v.node, key+".userData", "the user data template %s has no %s line to receive these variables", path, template.ExportMarker)
+			fail("userData", "the user data template %s has no %s line to receive these variables", path, template.ExportMarker)
 			continue
 		}
 		out, err := t.RenderUserData(script)
 		if err != nil {
-			v.d.errorf(v.node, key+".userData", "%v", err)
+			fail("userData", "%v", err)
 			continue
 		}
 		if len(out) > template.MaxUserData {
-			v.d.errorf(v.node, key+".userData", "%s with the template's variables is %d bytes; EC2 user data is limited to 16 KiB", path, len(out))
+			fail("userData", "%s with the template's variables is %d bytes; EC2 user data is limited to 16 KiB", path, len(out))
 			continue
 		}
 		t.UserDataTemplate = path

@@ -824,10 +824,31 @@ func peek(n ast.Node, key string) string {
 	return ""
 }
 
+// fieldNode is the value node of key in mapping n, else n.
+func fieldNode(n ast.Node, key string) ast.Node {
+	var pairs []*ast.MappingValueNode
+	switch m := n.(type) {
+	case *ast.MappingNode:
+		pairs = m.Values
+	case *ast.MappingValueNode:
+		pairs = []*ast.MappingValueNode{m}
+	}
+	for _, p := range pairs {
+		if k, ok := scalarText(unwrap(p.Key)); ok && k == key {
+			if v := unwrap(p.Value); v != nil {
+				return v
+			}
+			return p.Key
+		}
+	}
+	return n
+}
+
 // decodeTemplates reads a list of templates. Keys are labelled by their
 // templateId when it is valid, else by index.
-// seen maps templateIds already defined (in this provider) to where.
-func decodeTemplates(v value, prefix string, seen map[string]string) ([]template.Template, bool) {
+// seen maps templateIds already defined (in this provider) to where; at
+// receives each template's value, for messages about it found later.
+func decodeTemplates(v value, prefix string, seen map[string]string, at map[string]value) ([]template.Template, bool) {
 	seq, ok := v.node.(*ast.SequenceNode)
 	if !ok {
 		v.errorf("expected a list of templates, got %s", kind(v.node))
@@ -858,6 +879,7 @@ func decodeTemplates(v value, prefix string, seen map[string]string) ([]template
 			continue
 		}
 		seen[t.TemplateID] = fmt.Sprintf("%s:%d", v.d.file, line)
+		at[t.TemplateID] = value{d: v.d, node: item, key: label}
 		out = append(out, t)
 	}
 	return out, good

@@ -488,13 +488,13 @@ func AcquireStatus(r *Request, machines []*Machine) (status hf.Status, message s
 		}
 	}
 	if executing > 0 {
-		return hf.StatusRunning, fmt.Sprintf("%d of %d units running; %s starting", units, r.Units, english.Plural(executing, "machine"))
+		return hf.StatusRunning, fmt.Sprintf("%d of %s running; %s starting", units, english.Plural(r.Units, "unit"), english.Plural(executing, "machine"))
 	}
 	if units < r.Units && r.Shortfall == "" && r.Rebuilt && r.UnitsFromTag {
 		// Rebuilt after a failover: EC2 shows the other daemon's instances
 		// one by one; the reconciler ends the wait (Shortfall) after the
 		// visibility grace.
-		return hf.StatusRunning, fmt.Sprintf("%d of %d units found in the cloud; waiting for the others to show", units, r.Units)
+		return hf.StatusRunning, fmt.Sprintf("%d of %s found in the cloud; waiting for the others to show", units, english.Plural(r.Units, "unit"))
 	}
 	if units < r.Units && r.Shortfall == "" && r.Handle != "" && r.HandleCapped && r.FallbackUnits == 0 {
 		// Capped by a cancel at what the cloud counted; EC2 shows the
@@ -503,15 +503,15 @@ func AcquireStatus(r *Request, machines []*Machine) (status hf.Status, message s
 	}
 	if units < r.Units && r.Shortfall == "" && (r.Handle != "" || r.FallbackUnits > 0) {
 		// A fleet or group still working towards its target.
-		return hf.StatusRunning, fmt.Sprintf("%d of %d units running; waiting for %s to launch the rest", units, r.Units, r.Handle)
+		return hf.StatusRunning, fmt.Sprintf("%d of %s running; waiting for %s to launch the rest", units, english.Plural(r.Units, "unit"), r.Handle)
 	}
 	if units >= r.Units && failed == 0 && r.Shortfall == "" {
-		return hf.StatusComplete, fmt.Sprintf("%d of %d units running", units, r.Units)
+		return hf.StatusComplete, fmt.Sprintf("%d of %s running", units, english.Plural(r.Units, "unit"))
 	}
 	if units >= r.Units {
-		return hf.StatusComplete, fmt.Sprintf("%d of %d units running; %s failed and %s replaced by others", units, r.Units, english.Plural(failed, "machine"), wereWas(failed))
+		return hf.StatusComplete, fmt.Sprintf("%d of %s running; %s failed and %s replaced by others", units, english.Plural(r.Units, "unit"), english.Plural(failed, "machine"), wereWas(failed))
 	}
-	msg := fmt.Sprintf("%d of %d units running", units, r.Units)
+	msg := fmt.Sprintf("%d of %s running", units, english.Plural(r.Units, "unit"))
 	if failed > 0 {
 		msg += fmt.Sprintf("; %s failed", english.Plural(failed, "machine"))
 	}
@@ -594,7 +594,7 @@ func ReturnStatus(r *Request, machines []*Machine) (status hf.Status, message st
 			done++
 		}
 	}
-	msg := fmt.Sprintf("%d of %d machines terminated", done, len(machines))
+	msg := fmt.Sprintf("%d of %s terminated", done, english.Plural(len(machines), "machine"))
 	if len(r.Unknown) > 0 {
 		msg += fmt.Sprintf("; %d not provisioned by ohfp and ignored: %s", len(r.Unknown), joinMax(r.Unknown, 10))
 	}

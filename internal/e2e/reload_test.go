@@ -67,3 +67,48 @@ func TestReloadGoodAndBadConfig(t *testing.T) {
 		t.Fatalf("request across reloads: %+v", st)
 	}
 }
+
+// TestReloadRefusedAlikeAndWarningsSaid: a refused reload is logged once,
+// at ERROR, with who asked, whether it came by SIGHUP (systemctl reload) or
+// by ohfp config reload; a reload that takes a configuration with a
+// problem (an admin group /etc/group does not have) says so in its answer,
+// not only in the log.
+func TestReloadRefusedAlikeAndWarningsSaid(t *testing.T) {
+	if os.Getuid() != 0 {
+		t.Skip("ohfp config reload needs an operator: run as root")
+	}
+	t.Parallel()
+	e := newEnv(t)
+	e.start()
+	good, err := os.ReadFile(e.cfg)
+	must(t, err)
+	must(t, os.WriteFile(e.cfg, append(append([]byte{}, good...), "bogus_key: 1\n"...), 0o600))
+
+	must(t, e.daemon.Cmd.Process.Signal(syscall.SIGHUP))
+	time.Sleep(2 * time.Second) // the refusal is only in the log, read once ohfpd has stopped
+	if _, errOut, code := e.ohfp(0, "config", "reload"); code != 1 || !strings.Contains(errOut, "bogus_key") {
+		t.Fatalf("ohfp config reload of a bad file: exit %d, %s", code, errOut)
+	}
+	must(t, os.WriteFile(e.cfg, append(append([]byte{}, good...), "admin_groups: [\"no-such-group-ohfp\"]\n"...), 0o600))
+	out, errOut, code := e.ohfp(0, "config", "reload")
+	if code != 0 || !strings.Contains(out, "configuration reloaded, with 1 warning:") || !strings.Contains(out, `no such group "no-such-group-ohfp"`) {
+		t.Errorf("reload with an unknown admin group: exit %d, stdout %q, stderr %q; want the warning in the answer", code, out, errOut)
+	}
+
+	must(t, e.daemon.Stop(10*time.Second))
+	e.daemon = nil
+	var got []string
+	for _, l := range strings.Split(e.log.String(), "\n") {
+		if strings.Contains(l, "reload refused") {
+			got = append(got, l)
+		}
+	}
+	if len(got) != 2 {
+		t.Fatalf("want 2 refusals in the log (SIGHUP, ohfp config reload), got %d:\n%s", len(got), strings.Join(got, "\n"))
+	}
+	for i, by := range []string{"by=SIGHUP", `by="uid 0`} {
+		if !strings.Contains(got[i], "level=ERROR") || !strings.Contains(got[i], by) || !strings.Contains(got[i], "bogus_key") {
+			t.Errorf("refusal %d is not at ERROR with %s and the reason: %s", i+1, by, got[i])
+		}
+	}
+}

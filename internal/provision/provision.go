@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/ohfp/ohfp/internal/domain"
+	"github.com/ohfp/ohfp/internal/english"
 	"github.com/ohfp/ohfp/internal/hf"
 	"github.com/ohfp/ohfp/internal/provider"
 	"github.com/ohfp/ohfp/internal/state"
@@ -345,7 +346,7 @@ func (pv *Provisioner) foldErrorLocked(ctx context.Context, a *attempt, lerr err
 			r.LaunchError = fmt.Sprintf("AWS had no capacity in any of the template's %d instance type and subnet pairs; the last said: %s", r.Pool+1, lerr)
 		}
 		if kind == provider.Throttled || kind == provider.Transient {
-			r.LaunchError = fmt.Sprintf("gave up after %d attempts over %s: %s", r.Attempts, pv.st.Opts.LaunchDeadline, lerr)
+			r.LaunchError = fmt.Sprintf("gave up after %s over %s: %s", english.Plural(r.Attempts, "attempt"), pv.st.Opts.LaunchDeadline, lerr)
 		}
 		if kind == provider.Fatal || kind == provider.Quota {
 			// Retrying cannot fix it: counted toward the template's breaker.
@@ -395,7 +396,7 @@ func (pv *Provisioner) adoptLaunchedLocked(r *domain.Request, tpl *template.Temp
 			}
 		}
 		if units < r.Units && (r.Handle == "" || r.FallbackUnits > 0) {
-			r.Shortfall = fmt.Sprintf("AWS launched %d of %d units", units, r.Units)
+			r.Shortfall = fmt.Sprintf("AWS launched %d of %s", units, english.Plural(r.Units, "unit"))
 			if len(res.Errors) > 0 {
 				r.Shortfall += ": " + strings.Join(res.Errors, "; ")
 			}

@@ -671,7 +671,7 @@ func (rc *Reconciler) finishAndPurge() time.Duration {
 		}
 		if !r.Final() && r.Rebuilt && r.UnitsFromTag && r.Kind == domain.KindAcquire && r.Shortfall == "" && now.Sub(r.CreatedAt) > rc.st.Opts.VisibilityGrace {
 			if units, executing := rc.st.UnitsLocked(r); executing == 0 && units < r.Units {
-				r.Shortfall = fmt.Sprintf("only %d of %d units found in the cloud after a failover", units, r.Units)
+				r.Shortfall = fmt.Sprintf("only %d of %s found in the cloud after a failover", units, english.Plural(r.Units, "unit"))
 				changed = append(changed, r)
 			}
 		}

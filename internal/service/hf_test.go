@@ -122,7 +122,7 @@ func TestRequestMachines(t *testing.T) {
 	}
 
 	var ie *hf.InputError
-	if _, err := f.sv.RequestMachines("aws", hf.RequestMachines{TemplateID: "t1", MachineCount: 2}); !errors.As(err, &ie) || !strings.Contains(err.Error(), "1 units available") {
+	if _, err := f.sv.RequestMachines("aws", hf.RequestMachines{TemplateID: "t1", MachineCount: 2}); !errors.As(err, &ie) || !strings.Contains(err.Error(), "1 unit available") {
 		t.Errorf("over maxNumber: %v; want refused with what is available", err)
 	}
 	if _, err := f.sv.RequestMachines("aws", hf.RequestMachines{TemplateID: "nope", MachineCount: 1}); !errors.As(err, &ie) || !strings.Contains(err.Error(), "known: t1, t2") {

@@ -349,7 +349,7 @@ func (sv *Service) Rearm(provider, templateID, who string) (apitype.ActionAnswer
 	}
 	sv.st.Log.Warn("template re-armed by the operator: it launches again", "template", templateID, "provider", p, "by", who, "failures", b.Failures, "reason", b.Reason)
 	sv.st.KickLaunch()
-	return apitype.ActionAnswer{Message: fmt.Sprintf("template %s of provider %s re-armed: it launches again (its breaker had stopped it after %d failures; last: %s)", templateID, p, b.Failures, b.Reason)}, nil
+	return apitype.ActionAnswer{Message: fmt.Sprintf("template %s of provider %s re-armed: it launches again (its breaker had stopped it after %s; last: %s)", templateID, p, english.Plural(b.Failures, "failure"), b.Reason)}, nil
 }
 
 // oneOwner is the provider an operator's command on templateID names:

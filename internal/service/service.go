@@ -276,7 +276,7 @@ func (sv *Service) requestMachines(provider string, in hf.RequestMachines) (hf.R
 		return hf.RequestReply{}, &hf.InputError{Op: op, Field: "template.templateId", Problem: fmt.Sprintf("template %s is drained by the operator (%s, since %s): it offers no units until ohfp undrain %s", t.TemplateID, d.Who, d.At.UTC().Format(time.RFC3339), t.TemplateID)}
 	}
 	if in.MachineCount > avail {
-		return hf.RequestReply{}, &hf.InputError{Op: op, Field: "template.machineCount", Problem: fmt.Sprintf("%d is more than template %s allows now: %d units available (maxNumber %d); ask for at most %d", in.MachineCount, t.TemplateID, avail, t.MaxNumber, avail)}
+		return hf.RequestReply{}, &hf.InputError{Op: op, Field: "template.machineCount", Problem: fmt.Sprintf("%d is more than template %s allows now: %s available (maxNumber %d); ask for at most %d", in.MachineCount, t.TemplateID, english.Plural(avail, "unit"), t.MaxNumber, avail)}
 	}
 
 	now := sv.st.Clock.Now()
@@ -307,7 +307,7 @@ func (sv *Service) requestMachines(provider string, in hf.RequestMachines) (hf.R
 	sv.st.Mu.Unlock()
 	sv.st.KickReconcile()
 	sv.st.Log.Info("request accepted", "request", id, "template", t.TemplateID, "units", in.MachineCount, "provider", p.Cfg.Name)
-	return hf.RequestReply{RequestID: id, Message: fmt.Sprintf("Request to provision %d units of template %s accepted.", in.MachineCount, t.TemplateID)}, nil
+	return hf.RequestReply{RequestID: id, Message: fmt.Sprintf("Request to provision %s of template %s accepted.", english.Plural(in.MachineCount, "unit"), t.TemplateID)}, nil
 }
 
 // GetRequestStatus answers getRequestStatus from memory, one entry per

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ohfp/ohfp/internal/english"
 	"github.com/ohfp/ohfp/internal/store"
 )
 
@@ -121,8 +122,8 @@ func (b Breaker) Message() string {
 	if !b.Until.IsZero() {
 		until = "until " + b.Until.UTC().Format(time.RFC3339) + " (breaker_cooldown)"
 	}
-	return fmt.Sprintf("template %s stopped launching after %d failures in a row that retrying cannot fix (last: %s) %s; fix the cause, then sudo ohfp rearm %s (or reload the configuration)",
-		b.TemplateID, b.Failures, b.Reason, until, b.TemplateID)
+	return fmt.Sprintf("template %s stopped launching after %s in a row that retrying cannot fix (last: %s) %s; fix the cause, then sudo ohfp rearm %s (or reload the configuration)",
+		b.TemplateID, english.Plural(b.Failures, "failure"), b.Reason, until, b.TemplateID)
 }
 
 // RearmLocked re-arms a template's breaker (durably) and reports whether

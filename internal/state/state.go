@@ -18,6 +18,7 @@ import (
 
 	"github.com/ohfp/ohfp/internal/clock"
 	"github.com/ohfp/ohfp/internal/domain"
+	"github.com/ohfp/ohfp/internal/english"
 	"github.com/ohfp/ohfp/internal/provider"
 	"github.com/ohfp/ohfp/internal/quiet"
 	"github.com/ohfp/ohfp/internal/store"
@@ -343,11 +344,11 @@ func (s *State) orphanedProvidersLocked() error {
 	}
 	var problems []string
 	for name := range machines {
-		problems = append(problems, fmt.Sprintf("%s (%d live machines, %d unfinished requests)", name, machines[name], requests[name]))
+		problems = append(problems, fmt.Sprintf("%s (%s, %s)", name, english.Plural(machines[name], "live machine"), english.Plural(requests[name], "unfinished request")))
 		delete(requests, name)
 	}
 	for name, n := range requests {
-		problems = append(problems, fmt.Sprintf("%s (%d unfinished requests)", name, n))
+		problems = append(problems, fmt.Sprintf("%s (%s)", name, english.Plural(n, "unfinished request")))
 	}
 	if len(problems) == 0 {
 		return nil

@@ -37,6 +37,8 @@ import (
 
 	badger "github.com/dgraph-io/badger/v4"
 	"github.com/dgraph-io/badger/v4/options"
+
+	"github.com/ohfp/ohfp/internal/english"
 )
 
 // SchemaVersion is the layout version this build writes and reads: the
@@ -234,10 +236,10 @@ func (s *Store) checkSeq(id *identity) error {
 		how = "after a clean shutdown"
 	}
 	if !ok {
-		return damaged(s.dir, "its write-sequence record is missing though %s says %d writes were made: Badger opened it without its data (%s)", IdentityFile, id.Seq, how)
+		return damaged(s.dir, "its write-sequence record is missing though %s counts %s made: Badger opened it without its data (%s)", IdentityFile, english.Plural(int(id.Seq), "write"), how)
 	}
 	if s.seq < id.Seq {
-		return damaged(s.dir, "it holds writes up to #%d, but %s says writes up to #%d were durable: the last %d writes are lost (%s; a damaged memtable or table)", s.seq, IdentityFile, id.Seq, id.Seq-s.seq, how)
+		return damaged(s.dir, "it holds writes up to #%d, but %s says writes up to #%d were durable: the last %s lost (%s; a damaged memtable or table)", s.seq, IdentityFile, id.Seq, english.Plural(int(id.Seq-s.seq), "write"), how)
 	}
 	return nil
 }

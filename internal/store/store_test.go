@@ -465,7 +465,7 @@ func TestDamagedMemtableRefused(t *testing.T) {
 	f.WriteAt(bytes.Repeat([]byte{0x5a}, 32), 100<<10) // in the middle of the writes
 	f.Close()
 	_, err = Open(crashed, nil)
-	wantDamaged(t, err, crashed, "writes are lost")
+	wantDamaged(t, err, crashed, "writes lost (")
 }
 
 func TestCrashWithoutDamageOpens(t *testing.T) {

@@ -14,6 +14,8 @@ import (
 	"github.com/dgraph-io/badger/v4/options"
 	"github.com/dgraph-io/badger/v4/table"
 	"github.com/dgraph-io/ristretto/v2/z"
+
+	"github.com/ohfp/ohfp/internal/english"
 )
 
 // DamagedError is a state directory ohfpd refuses to open because opening
@@ -120,7 +122,7 @@ func checkOwner(dir string, euid int) error {
 	what := fmt.Sprintf("state directory %s belongs to %s (uid %d)", dir, userName(st.Uid), st.Uid)
 	if len(foreign) > 0 {
 		shown := foreign[:min(len(foreign), 3)]
-		what = fmt.Sprintf("state directory %s holds %d files owned by %s (uid %d), such as %s, probably left by a run as root", dir, len(foreign), userName(owner), owner, strings.Join(shown, ", "))
+		what = fmt.Sprintf("state directory %s holds %s owned by %s (uid %d), such as %s, probably left by a run as root", dir, english.Plural(len(foreign), "file"), userName(owner), owner, strings.Join(shown, ", "))
 	}
 	them := "it"
 	if len(foreign) > 0 {

@@ -13,9 +13,13 @@
 //	go run ./packaging/gendocs -bin DIR -reference FILE -version V -out DIR
 //
 // The help texts follow one layout: a first line "NAME VERSION - what";
-// sections are lines ending in ':'; entries are lines indented by two
-// spaces, "TERM  description", the description aligned in a column and
-// continued on more indented lines; other lines are paragraphs.
+// sections are lines ending in ':' (a heading may run over lines, and a
+// parenthesis at its end is a note on the section: "Operator commands
+// (who may run them):"); entries are lines indented by two spaces,
+// "TERM  description", the description aligned in a column and continued on
+// more indented lines; an entry with no description followed by another is
+// another form of the same entry ("return MACHINE..." then "return --request
+// REQ  description"); other lines are paragraphs.
 package main
 
 import (
@@ -119,6 +123,7 @@ type helpSection struct {
 type block struct {
 	term, text string
 	label      bool
+	forms      []string // other forms of the entry, said before term
 }
 
 var (
@@ -141,8 +146,21 @@ func parseHelp(text string) *help {
 		case strings.TrimSpace(l) == "":
 			open = false
 		case !strings.HasPrefix(l, " ") && strings.HasSuffix(l, ":"):
-			h.sections = append(h.sections, helpSection{title: strings.TrimSuffix(l, ":")})
+			title := strings.TrimSuffix(l, ":")
+			// A heading over lines: the paragraph it began is its start.
+			if open && i+1 < len(lines) && strings.HasPrefix(lines[i+1], "  ") {
+				title = (*blocks)[len(*blocks)-1].text + " " + title
+				*blocks = (*blocks)[:len(*blocks)-1]
+			}
+			var note string
+			if j := strings.Index(title, " ("); j > 0 && strings.HasSuffix(title, ")") {
+				title, note = title[:j], title[j+2:len(title)-1]
+			}
+			h.sections = append(h.sections, helpSection{title: title})
 			blocks = &h.sections[len(h.sections)-1].blocks
+			if note != "" {
+				*blocks = append(*blocks, block{text: strings.ToUpper(note[:1]) + note[1:] + "."})
+			}
 			col = descColumn(lines[i+1:])
 			open = false
 		case !strings.HasPrefix(l, " "):
@@ -151,7 +169,7 @@ func parseHelp(text string) *help {
 				b.text += " " + l
 			} else if m := labelRe.FindStringSubmatch(l); m != nil {
 				// "Operations: a, b": a labelled paragraph of its own.
-				*blocks = append(*blocks, block{m[1], m[2], true})
+				*blocks = append(*blocks, block{term: m[1], text: m[2], label: true})
 			} else {
 				*blocks = append(*blocks, block{text: l})
 				open = true
@@ -161,7 +179,13 @@ func parseHelp(text string) *help {
 			b.text = strings.TrimSpace(b.text + " " + strings.TrimSpace(l))
 		default:
 			term, desc := splitEntry(l[2:], col-2)
-			*blocks = append(*blocks, block{term: term, text: desc})
+			if n := len(*blocks); n > 0 && (*blocks)[n-1].term != "" && !(*blocks)[n-1].label && (*blocks)[n-1].text == "" {
+				// The entry before had no description: another form of this one.
+				prev := (*blocks)[n-1]
+				(*blocks)[n-1] = block{term: term, text: desc, forms: append(prev.forms, prev.term)}
+			} else {
+				*blocks = append(*blocks, block{term: term, text: desc})
+			}
 			open = false
 		}
 	}
@@ -218,7 +242,11 @@ func helpPage(h *help, th string, extra []section) []byte {
 			if bl.term == "" {
 				fmt.Fprintf(&b, ".PP\n%s\n", roff(bl.text))
 			} else {
-				fmt.Fprintf(&b, ".TP\n.B %s\n%s\n", roffArg(bl.term), roff(bl.text))
+				b.WriteString(".TP\n")
+				for _, f := range bl.forms {
+					fmt.Fprintf(&b, ".B %s\n.TQ\n", roffArg(f))
+				}
+				fmt.Fprintf(&b, ".B %s\n%s\n", roffArg(bl.term), roff(bl.text))
 			}
 		}
 	}
@@ -418,21 +446,23 @@ func commandsOf(client, daemon *help) commands {
 		return append(ws, w)
 	}
 	for _, s := range client.sections {
-		switch s.title {
-		case "Sysadmin commands":
+		switch {
+		case strings.HasSuffix(s.title, " commands"): // Sysadmin, Operator
 			for _, e := range entries(s) {
-				f := strings.Fields(e.term)
-				c.client = addWord(c.client, word{f[0], e.text})
-				if len(f) > 1 && wordRe.MatchString(f[1]) {
-					c.clientSub[f[0]] = addWord(c.clientSub[f[0]], word{f[1], e.text})
-				}
-				for _, m := range optRe.FindAllStringSubmatch(e.term, -1) {
-					if !slices.Contains(c.cmdOpt[f[0]], m[1]) {
-						c.cmdOpt[f[0]] = append(c.cmdOpt[f[0]], m[1])
+				for _, term := range append(slices.Clone(e.forms), e.term) {
+					f := strings.Fields(term)
+					c.client = addWord(c.client, word{f[0], e.text})
+					if len(f) > 1 && wordRe.MatchString(f[1]) {
+						c.clientSub[f[0]] = addWord(c.clientSub[f[0]], word{f[1], e.text})
+					}
+					for _, m := range optRe.FindAllStringSubmatch(term, -1) {
+						if !slices.Contains(c.cmdOpt[f[0]], m[1]) {
+							c.cmdOpt[f[0]] = append(c.cmdOpt[f[0]], m[1])
+						}
 					}
 				}
 			}
-		case "Options":
+		case s.title == "Options":
 			for _, e := range entries(s) {
 				for _, m := range optRe.FindAllStringSubmatch(e.term, -1) {
 					c.clientOpt = append(c.clientOpt, m[1])
@@ -480,7 +510,7 @@ func commandsOf(client, daemon *help) commands {
 	for _, h := range []*help{client, daemon} {
 		for _, s := range h.sections {
 			for _, e := range entries(s) {
-				for _, m := range valueOptRe.FindAllStringSubmatch(e.term, -1) {
+				for _, m := range valueOptRe.FindAllStringSubmatch(strings.Join(append(slices.Clone(e.forms), e.term), " "), -1) {
 					if !slices.Contains(c.valueOpt, m[1]) {
 						c.valueOpt = append(c.valueOpt, m[1])
 					}

@@ -14,6 +14,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
 
+	"github.com/ohfp/ohfp/internal/english"
 	"github.com/ohfp/ohfp/internal/provider"
 	"github.com/ohfp/ohfp/internal/template"
 )
@@ -145,7 +146,7 @@ func dryRunAnswer(what string, err error, perm string) CheckResult {
 
 // checkCreateFleet dry-runs the CreateFleet call ohfp would make.
 func (p *Provider) checkCreateFleet(ctx context.Context, spec provider.LaunchSpec, lt ltRef) CheckResult {
-	what := fmt.Sprintf("CreateFleet dry run (%d units)", spec.Units)
+	what := fmt.Sprintf("CreateFleet dry run (%s)", english.Plural(spec.Units, "unit"))
 	in, err := p.createFleetInput(spec, lt)
 	if err != nil {
 		return CheckResult{What: what, Result: checkError(err)}
@@ -157,7 +158,7 @@ func (p *Provider) checkCreateFleet(ctx context.Context, spec provider.LaunchSpe
 
 // checkSpotFleet dry-runs the RequestSpotFleet call ohfp would make.
 func (p *Provider) checkSpotFleet(ctx context.Context, spec provider.LaunchSpec, lt ltRef) CheckResult {
-	what := fmt.Sprintf("RequestSpotFleet dry run (%d units)", spec.Units)
+	what := fmt.Sprintf("RequestSpotFleet dry run (%s)", english.Plural(spec.Units, "unit"))
 	cfg, err := p.spotFleetConfig(spec, lt)
 	if err != nil {
 		return CheckResult{What: what, Result: checkError(err)}
@@ -188,7 +189,7 @@ func (p *Provider) checkASG(ctx context.Context, spec provider.LaunchSpec, lt lt
 	}
 	kind := "its launch template"
 	if in.MixedInstancesPolicy != nil {
-		kind = fmt.Sprintf("a mixed instances policy of %d types", len(in.MixedInstancesPolicy.LaunchTemplate.Overrides))
+		kind = "a mixed instances policy of " + english.Plural(len(in.MixedInstancesPolicy.LaunchTemplate.Overrides), "type")
 	}
 	return append(out, CheckResult{What: what, OK: true, Result: fmt.Sprintf("not checkable: Auto Scaling has no dry run. "+
 		"The call is built (%s, subnets %s); it needs autoscaling:CreateAutoScalingGroup, UpdateAutoScalingGroup, CreateOrUpdateTags, "+

@@ -11,6 +11,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
 
+	"github.com/ohfp/ohfp/internal/english"
 	"github.com/ohfp/ohfp/internal/provider"
 )
 
@@ -103,7 +104,7 @@ func (p *Provider) describeChunked(ctx context.Context, name string, values []st
 		room -= len(f.Values)
 	}
 	if room <= 0 {
-		return nil, fmt.Errorf("describing by %s: the other filters already hold %d values", name, filterValuesMax-room)
+		return nil, fmt.Errorf("describing by %s: the other filters already hold %s", name, english.Plural(filterValuesMax-room, "value"))
 	}
 	var out []provider.Instance
 	for batch := range slices.Chunk(slices.Compact(slices.Sorted(slices.Values(values))), room) {

@@ -45,6 +45,7 @@ import (
 
 	"github.com/ohfp/ohfp/internal/clock"
 	"github.com/ohfp/ohfp/internal/provider"
+	"github.com/ohfp/ohfp/internal/sdklog"
 	"github.com/ohfp/ohfp/internal/template"
 )
 
@@ -251,6 +252,7 @@ func New(ctx context.Context, s Settings, logger *slog.Logger) (*Provider, error
 			}
 		})
 	}))
+	opts = append(opts, config.WithLogger(sdklog.New(logger)))
 	cfg, err := config.LoadDefaultConfig(ctx, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("load AWS configuration: %w", err)

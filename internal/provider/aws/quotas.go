@@ -10,6 +10,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/servicequotas"
 
+	"github.com/ohfp/ohfp/internal/english"
 	"github.com/ohfp/ohfp/internal/template"
 )
 
@@ -161,8 +162,8 @@ func (p *Provider) checkQuota(ctx context.Context, t *template.Template, n *quot
 	}
 	quota := int(math.Floor(*got.Quota.Value))
 	if t.MaxNumber < 0 {
-		r.Result = fmt.Sprintf("ok: %d vCPUs; maxNumber is unlimited, so the quota bounds the template at %d units of %s (%d vCPUs each)",
-			quota, quota/max(n.perUnit, 1), n.worst, n.perUnit)
+		r.Result = fmt.Sprintf("ok: %d vCPUs; maxNumber is unlimited, so the quota bounds the template at %s of %s (%s each)",
+			quota, english.Plural(quota/max(n.perUnit, 1), "unit"), n.worst, english.Plural(n.perUnit, "vCPU"))
 		return r
 	}
 	need := t.MaxNumber * n.perUnit

@@ -14,6 +14,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
 
+	"github.com/ohfp/ohfp/internal/english"
 	"github.com/ohfp/ohfp/internal/provider"
 	"github.com/ohfp/ohfp/internal/template"
 )
@@ -40,8 +41,8 @@ func (p *Provider) launchRunInstances(ctx context.Context, spec provider.LaunchS
 	}
 	if want := int(aws.ToInt32(in.MaxCount)); len(res.Instances) < want {
 		res.Errors = append(res.Errors, fmt.Sprintf(
-			"RunInstances launched %d of %d instances of %s: EC2 had no capacity for the rest",
-			len(res.Instances), want, in.InstanceType))
+			"RunInstances launched %d of %s of %s: EC2 had no capacity for the rest",
+			len(res.Instances), english.Plural(int(want), "instance"), in.InstanceType))
 	}
 	p.log.Info("RunInstances", "request_id", spec.RequestID, "template_id", spec.Template.TemplateID,
 		"asked", aws.ToInt32(in.MaxCount), "launched", len(res.Instances), "reservation", aws.ToString(out.ReservationId))

@@ -22,6 +22,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
+	"github.com/ohfp/ohfp/internal/sdklog"
 	"github.com/ohfp/ohfp/internal/store"
 )
 
@@ -171,6 +172,7 @@ func Open(ctx context.Context, o Options) (*Table, error) {
 			so.MaxBackoff = maxBackoff
 		})
 	}))
+	lo = append(lo, config.WithLogger(sdklog.New(o.Logger)))
 	cfg, err := config.LoadDefaultConfig(ctx, lo...)
 	if err != nil {
 		return nil, fmt.Errorf("DynamoDB table %s: loading the AWS configuration: %w", o.Table, err)
