@@ -499,7 +499,7 @@ func AcquireStatus(r *Request, machines []*Machine) (status hf.Status, message s
 	if units < r.Units && r.Shortfall == "" && r.Handle != "" && r.HandleCapped && r.FallbackUnits == 0 {
 		// Capped by a cancel at what the cloud counted; EC2 shows the
 		// rest a while after.
-		return hf.StatusRunning, fmt.Sprintf("%d of %d units running; %s capped, waiting for EC2 to show what it launched", units, r.Units, r.Handle)
+		return hf.StatusRunning, fmt.Sprintf("%d of %s running; %s capped, waiting for EC2 to show what it launched", units, english.Plural(r.Units, "unit"), r.Handle)
 	}
 	if units < r.Units && r.Shortfall == "" && (r.Handle != "" || r.FallbackUnits > 0) {
 		// A fleet or group still working towards its target.

@@ -215,7 +215,11 @@ func start(ctx context.Context, cli string) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("dynalite: finding a free port: %w", err)
 	}
-	cmd := exec.Command("node", cli, "--host", "127.0.0.1", "--port", strconv.Itoa(port))
+	guard, err := writeGuard(cli)
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.Command("node", "--require", guard, cli, "--host", "127.0.0.1", "--port", strconv.Itoa(port))
 	cmd.SysProcAttr = procAttr()
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
@@ -291,6 +295,49 @@ func (s *Server) Stop() {
 		case <-time.After(10 * time.Second):
 		}
 	})
+}
+
+// guardJS is loaded before dynalite (node --require). dynalite 4.0.0
+// throws from a request's 'error' handler (index.js: req.on('error',
+// function (err) { throw err })), so a client that hangs up in the middle
+// of sending a request (a daemon SIGKILLed mid-call, a call given up at
+// its deadline) ends the whole server with ECONNRESET "aborted". DynamoDB
+// does not go down when one client disconnects, and the failover tests
+// kill clients on purpose: the guard logs such an error and keeps
+// serving; any other uncaught error still ends node, as before.
+const guardJS = `process.on('uncaughtException', function (err) {
+  if (err && (err.code === 'ECONNRESET' || err.message === 'aborted')) {
+    console.error('dynalite: a client hung up mid-request (' + err.message + '); serving on');
+    return;
+  }
+  console.error(err);
+  process.exit(1);
+});
+`
+
+// writeGuard writes guardJS beside the installed package (once; the same
+// bytes each time, renamed into place) and returns its path.
+func writeGuard(cli string) (string, error) {
+	path := filepath.Join(filepath.Dir(cli), "..", "..", "ohfp-guard.js")
+	if b, err := os.ReadFile(path); err == nil && string(b) == guardJS {
+		return path, nil
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".ohfp-guard-*.js")
+	if err != nil {
+		return "", fmt.Errorf("dynalite: writing its guard: %w", err)
+	}
+	_, err = tmp.WriteString(guardJS)
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp.Name(), path)
+	}
+	if err != nil {
+		os.Remove(tmp.Name())
+		return "", fmt.Errorf("dynalite: writing its guard: %w", err)
+	}
+	return path, nil
 }
 
 func freePort() (int, error) {

@@ -2,6 +2,7 @@ package dynalite
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -141,6 +142,49 @@ func TestDied(t *testing.T) {
 	<-s.exited
 	if why := s.Died(); !strings.Contains(why, "killed") {
 		t.Fatalf("Died = %q, want how node ended (signal: killed)", why)
+	}
+}
+
+// A client that hangs up in the middle of a request (a daemon killed
+// mid-call) does not take the server down: dynalite alone would throw
+// ECONNRESET "aborted" and exit.
+func TestClientHangsUpMidRequest(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cli, err := Install(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := Start(ctx, cli)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Stop()
+	for i := 0; i < 3; i++ {
+		c, err := net.Dial("tcp", strings.TrimPrefix(s.Endpoint, "http://"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		fmt.Fprintf(c, "POST / HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-amz-json-1.0\r\nX-Amz-Target: DynamoDB_20120810.ListTables\r\nContent-Length: 1000\r\n\r\n{\"Lim")
+		time.Sleep(100 * time.Millisecond)
+		c.Close()
+	}
+	time.Sleep(300 * time.Millisecond)
+	if why := s.Died(); why != "" {
+		t.Fatalf("a client hanging up mid-request ended dynalite: %s", why)
+	}
+	req, _ := http.NewRequest("POST", s.Endpoint, strings.NewReader("{}"))
+	req.Header.Set("Content-Type", "application/x-amz-json-1.0")
+	req.Header.Set("X-Amz-Target", "DynamoDB_20120810.ListTables")
+	req.Header.Set("Authorization", "AWS4-HMAC-SHA256 Credential=x/20240101/us-east-1/dynamodb/aws4_request, SignedHeaders=host, Signature=00")
+	req.Header.Set("X-Amz-Date", "20240101T000000Z")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("after clients hung up: %v", err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("after clients hung up: ListTables %d", resp.StatusCode)
 	}
 }
 
