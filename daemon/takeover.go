@@ -82,12 +82,15 @@ func (d *daemon) runTakeover(ctx context.Context, eng *engine.Engine) error {
 				"request", r.ID, "command", "aws ec2 delete-fleets --terminate-instances --fleet-ids "+r.ID)
 		}
 	}
+	for _, why := range rep.Skipped {
+		d.log.Warn("an instance of IBM's file is already this cluster's under another request: left as it is, not taken over (IBM's file is wrong or stale about it)", "instance", why)
+	}
 	if len(rep.Conflicts) > 0 {
 		d.log.Warn("instances of IBM's file carry another ohfp cluster's or provider's tags: left alone, not taken over", "instances", strings.Join(rep.Conflicts, ","))
 	}
 	d.log.Info("took over IBM's plugin's hosts and requests; start without --take-over-ibm from now on (running it again changes nothing)",
 		"provider", t.provider, "requests", rep.Requests, "live_instances", rep.Live, "adopted_now", rep.Adopted, "tagged_now", rep.Tagged,
-		"gone", len(rep.Gone), "finished_without_instances", len(rep.Finished))
+		"gone", len(rep.Gone), "finished_without_instances", len(rep.Finished), "skipped", len(rep.Skipped))
 	return nil
 }
 

@@ -195,3 +195,60 @@ func TestTakeOverIBMFleetInstanceReturnLowersCapacity(t *testing.T) {
 		t.Errorf("return: %+v", st)
 	}
 }
+
+// Finding 3 of the switch-over review: IBM's file (wrong or stale) names
+// an instance ohfpd launched itself, and one already taken over under
+// another IBM request. Neither is retagged or moved: ohfpd's own request
+// keeps answering HF with its host, across a rebuild from the cloud's
+// tags, and the takeover names both.
+func TestTakeOverIBMSkipsWhatThisClusterHolds(t *testing.T) {
+	h := newHarness(t)
+	ctx := context.Background()
+	old := h.clk.Now().Add(-time.Hour)
+	own := h.launched("OnDemand-c5", 1)
+	ownID := h.status(own).Machines[0].MachineID
+	h.ibmInstance("i-0000000000000000a", "running", old, nil)
+	first := ibmstate.File{Requests: []ibmstate.Request{{ID: "r-0cccccccccccccccc", TemplateID: "OnDemand-c5", Created: old,
+		Machines: []ibmstate.Machine{{ID: "i-0000000000000000a", Result: "succeed", LaunchTime: old}}}}}
+	if _, err := h.e.TakeOver(ctx, "aws", first, fastTakeOver); err != nil {
+		t.Fatal(err)
+	}
+	bad := ibmstate.File{Requests: []ibmstate.Request{
+		{ID: "r-0aaaaaaaaaaaaaaaa", TemplateID: "OnDemand-c5", Created: old, Machines: []ibmstate.Machine{{ID: ownID, Result: "succeed"}}},
+		{ID: "r-0bbbbbbbbbbbbbbbb", TemplateID: "NoSuchTemplate", Created: old, Machines: []ibmstate.Machine{{ID: "i-0000000000000000a", Result: "succeed"}}},
+	}}
+	tags := h.cloud.tagCalls
+	rep, err := h.e.TakeOver(ctx, "aws", bad, fastTakeOver)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Tagged != 0 || h.cloud.tagCalls != tags {
+		t.Errorf("retagged instances this cluster holds: %+v (tag calls %d -> %d)", rep, tags, h.cloud.tagCalls)
+	}
+	if len(rep.Skipped) != 2 || !strings.Contains(strings.Join(rep.Skipped, " "), ownID) || !strings.Contains(strings.Join(rep.Skipped, " "), "i-0000000000000000a") {
+		t.Errorf("skipped %q, want both named", rep.Skipped)
+	}
+	if len(rep.UnknownTemplates) != 1 || rep.UnknownTemplates[0] != "NoSuchTemplate" {
+		t.Errorf("unknown templates %q", rep.UnknownTemplates)
+	}
+	if g := h.cloud.insts[ownID].Tags[provider.TagRequestID]; g != own {
+		t.Errorf("ohfp's own instance retagged to %q", g)
+	}
+	if g := h.cloud.insts["i-0000000000000000a"].Tags; g[provider.TagRequestID] != "r-0cccccccccccccccc" || g[provider.TagTemplateID] != "OnDemand-c5" {
+		t.Errorf("taken-over instance retagged: %v", g)
+	}
+	for _, id := range []string{own, "r-0cccccccccccccccc"} {
+		if st := h.status(id); st.Status != "complete" || len(st.Machines) != 1 {
+			t.Errorf("%s: %+v", id, st)
+		}
+	}
+	// The file's requests are told, not said to have lost running hosts.
+	if r := h.e.st.Requests["r-0aaaaaaaaaaaaaaaa"]; r == nil || !strings.Contains(r.Message, "another request of this ohfp cluster") {
+		t.Errorf("request of a skipped instance: %+v", r)
+	}
+	h.reconcile()
+	h.provision()
+	for _, terms := range h.cloud.terms {
+		t.Errorf("terminated %v", terms)
+	}
+}

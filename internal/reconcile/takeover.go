@@ -55,6 +55,10 @@ type TakeOverReport struct {
 	Gone      []string // instances the cloud no longer shows, or terminated
 	Finished  []string // request and return ids recorded as finished without instances
 	Conflicts []string // instances tagged for another ohfp cluster or provider: left alone
+	// Skipped: instances ohfpd already holds under another request, or
+	// tagged for this cluster with another request id (the file is wrong
+	// about them, or stale): left as they are, each with why.
+	Skipped []string
 	// UnknownTemplates: template ids of the file the provider does not
 	// have (its hosts are taken over all the same, one unit each).
 	UnknownTemplates []string
@@ -101,6 +105,7 @@ func (rc *Reconciler) TakeOver(ctx context.Context, prov string, f ibmstate.File
 	// show yet, and for tags it refuses (NotFound: not visible yet).
 	found := map[string]provider.Instance{}
 	tagged := map[string]bool{}
+	var skipped []string // instance ids of rep.Skipped
 	deadline := time.Now().Add(o.Wait)
 	for {
 		var missing []string
@@ -124,6 +129,13 @@ func (rc *Reconciler) TakeOver(ctx context.Context, prov string, f ibmstate.File
 		for _, id := range ids {
 			in, ok := found[id]
 			if !ok || tagged[id] || in.State == provider.StateTerminated {
+				continue
+			}
+			if why := rc.heldElsewhere(id, in, owner, want[id].req.ID); why != "" {
+				if !slices.Contains(skipped, id) {
+					skipped = append(skipped, id)
+					rep.Skipped = append(rep.Skipped, why)
+				}
 				continue
 			}
 			if mb := in.Tags[provider.TagManagedBy]; mb != "" && mb != owner || in.Tags[provider.TagProvider] != "" && in.Tags[provider.TagProvider] != prov {
@@ -207,7 +219,7 @@ func (rc *Reconciler) TakeOver(ctx context.Context, prov string, f ibmstate.File
 	}
 	var notTagged []string
 	for _, id := range ids {
-		if in, ok := found[id]; ok && in.State != provider.StateTerminated && !tagged[id] && !slices.Contains(rep.Conflicts, id) {
+		if in, ok := found[id]; ok && in.State != provider.StateTerminated && !tagged[id] && !slices.Contains(rep.Conflicts, id) && !slices.Contains(skipped, id) {
 			notTagged = append(notTagged, id)
 		}
 	}
@@ -219,8 +231,17 @@ func (rc *Reconciler) TakeOver(ctx context.Context, prov string, f ibmstate.File
 	var insts []provider.Instance
 	for _, id := range ids {
 		in, ok := found[id]
-		if !ok || slices.Contains(rep.Conflicts, id) {
+		if !ok || slices.Contains(rep.Conflicts, id) || slices.Contains(skipped, id) {
 			continue
+		}
+		if in.State == provider.StateTerminated {
+			if why := rc.heldElsewhere(id, in, owner, want[id].req.ID); why != "" {
+				if !slices.Contains(skipped, id) {
+					skipped = append(skipped, id)
+					rep.Skipped = append(rep.Skipped, why)
+				}
+				continue
+			}
 		}
 		if in.State == provider.StateTerminated {
 			// Not taggable: folded with the tags it would carry, so the
@@ -278,6 +299,9 @@ func (rc *Reconciler) TakeOver(ctx context.Context, prov string, f ibmstate.File
 		if n := countIn(r.Machines, rep.Conflicts); n > 0 {
 			msg = fmt.Sprintf("taken over from IBM's plugin; of its %d instance(s), %d carry another ohfp cluster's tags and were left to it, the others exist no more", len(r.Machines), n)
 		}
+		if n := countIn(r.Machines, skipped); n > 0 {
+			msg = fmt.Sprintf("taken over from IBM's plugin; of its %d instance(s), %d belong to another request of this ohfp cluster and were left to it, the others exist no more", len(r.Machines), n)
+		}
 		if len(r.Machines) == 0 {
 			msg = "taken over from IBM's plugin, which recorded no instance for it (a fleet of IBM's plugin is not followed by ohfp)"
 		}
@@ -317,6 +341,26 @@ func (rc *Reconciler) TakeOver(ctx context.Context, prov string, f ibmstate.File
 	}
 	rc.st.KickLaunch()
 	return rep, nil
+}
+
+// heldElsewhere says why instance id (as the cloud shows it) must not be
+// taken over for IBM's request reqID: ohfpd holds it under another
+// request, or it carries this cluster's tags with another request id. ""
+// when it may be taken over (not held, or held for reqID already: a run
+// again). Takes the state's Mu for reading.
+func (rc *Reconciler) heldElsewhere(id string, in provider.Instance, owner, reqID string) string {
+	rc.st.Mu.RLock()
+	m := rc.st.Machines[id]
+	rc.st.Mu.RUnlock()
+	if m != nil && m.RequestID != reqID {
+		return fmt.Sprintf("%s: held by ohfpd for request %s, not IBM's %s", id, m.RequestID, reqID)
+	}
+	if in.Tags[provider.TagManagedBy] == owner {
+		if rid := in.Tags[provider.TagRequestID]; rid != "" && rid != reqID {
+			return fmt.Sprintf("%s: tagged for this cluster's request %s, not IBM's %s", id, rid, reqID)
+		}
+	}
+	return ""
 }
 
 // youngIn reports whether the file says m launched less than young ago
