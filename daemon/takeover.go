@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -69,8 +70,14 @@ func (d *daemon) runTakeover(ctx context.Context, eng *engine.Engine) error {
 	if len(rep.UnknownTemplates) > 0 {
 		d.log.Warn("templates of IBM's file this provider does not have: their hosts are taken over (one unit each) but HF cannot ask for more of them; keep IBM's templateIds in the templates", "templates", strings.Join(rep.UnknownTemplates, ","))
 	}
+	if len(rep.FromFleets) > 0 {
+		d.log.Info("IBM's fleets are taken over whole: their instances the file does not list were taken over too (AWS lists them)", "instances", strings.Join(rep.FromFleets, ","))
+	}
+	for _, why := range rep.FleetsUnlisted {
+		d.log.Warn("AWS did not list an IBM fleet's instances: only those the file lists are taken over; the fleet is never ended by terminating its instances", "fleet", why)
+	}
 	for _, r := range t.file.Requests {
-		if len(r.Machines) > 0 {
+		if len(r.Machines) > 0 || !slices.Contains(rep.Finished, r.ID) {
 			continue
 		}
 		switch {

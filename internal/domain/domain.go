@@ -83,6 +83,10 @@ type Request struct {
 	HandleCapped bool `json:"handleCapped,omitempty"`
 	// HandleDeleted: the fleet or group (and its launch template) is gone.
 	HandleDeleted bool `json:"handleDeleted,omitempty"`
+	// TakenOver: taken over from IBM's plugin (ohfpd --take-over-ibm):
+	// its fleet, if any, is IBM's, and is ended without terminating
+	// anything (provider.ForeignFleets), never deleted as ohfp's own.
+	TakenOver bool `json:"takenOver,omitempty"`
 	// FallbackUnits: units asked on-demand after Spot fell short
 	// (heterogeneous Spot Fleet); the fallback launch uses its own token.
 	FallbackUnits int `json:"fallbackUnits,omitempty"`

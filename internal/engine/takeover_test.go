@@ -11,6 +11,7 @@ import (
 	"github.com/ohfp/ohfp/internal/ibmstate"
 	"github.com/ohfp/ohfp/internal/provider"
 	"github.com/ohfp/ohfp/internal/reconcile"
+	"github.com/ohfp/ohfp/internal/store"
 )
 
 // ibmInstance puts an instance IBM's plugin launched (no ohfp tag) in the
@@ -250,5 +251,105 @@ func TestTakeOverIBMSkipsWhatThisClusterHolds(t *testing.T) {
 	h.provision()
 	for _, terms := range h.cloud.terms {
 		t.Errorf("terminated %v", terms)
+	}
+}
+
+// FleetInstances lists a fake fleet's live instances, as
+// DescribeSpotFleetInstances would.
+func (f *fleetCloud) FleetInstances(_ context.Context, h string) ([]string, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.calls = append(f.calls, "FleetInstances "+h)
+	var out []string
+	for _, id := range f.order {
+		in := f.insts[id]
+		if in.Handle == h && in.State != "terminated" && in.State != "shutting-down" {
+			out = append(out, id)
+		}
+	}
+	return out, nil
+}
+
+// Abandon ends a fake fleet without terminating its instances.
+func (f *fleetCloud) Abandon(_ context.Context, h string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.calls = append(f.calls, "Abandon "+h)
+	if fl := f.fleets[h]; fl != nil {
+		fl.deleted = true
+	}
+	return nil
+}
+
+// Finding 1 of the switch-over review: IBM's file lists one instance of
+// its Spot Fleet of three. The fleet is taken over whole (AWS is asked for
+// its instances), and when everything ohfpd holds of it has been returned
+// the fleet is ended without terminating anything: an instance it
+// launched since, which ohfpd never held, keeps running. The same holds
+// after the store is lost and rebuilt from the cloud's tags.
+func TestTakeOverIBMFleetWholeAndNeverTerminatesWhatIsNotHeld(t *testing.T) {
+	h, fc := newFleetHarness(t)
+	ctx := context.Background()
+	old := h.clk.Now().Add(-time.Hour)
+	const sfr = "sfr-e24ca077-0000-4000-8000-000000000001"
+	fc.fleets[sfr] = &fakeFleet{id: sfr, target: 3, spec: provider.LaunchSpec{Template: h.tpls[0]}}
+	ids := []string{"i-00000000000000f01", "i-00000000000000f02", "i-00000000000000f03"}
+	for _, id := range ids {
+		h.ibmInstance(id, "running", old, map[string]string{"aws:ec2spot:fleet-request-id": sfr})
+		h.cloud.insts[id].Handle = sfr
+	}
+	f := ibmstate.File{Requests: []ibmstate.Request{{ID: sfr, TemplateID: "OnDemand-c5", Created: old, Machines: []ibmstate.Machine{
+		{ID: ids[0], Result: "succeed", LaunchTime: old}}}}}
+	rep, err := h.e.TakeOver(ctx, "aws", f, fastTakeOver)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.FromFleets) != 2 || rep.Live != 3 {
+		t.Errorf("report %+v: want the fleet's two unlisted instances taken over", rep)
+	}
+	for _, id := range ids {
+		if tags := h.cloud.insts[id].Tags; tags[provider.TagRequestID] != sfr || tags[provider.TagTakenOver] == "" {
+			t.Errorf("%s tags %v", id, tags)
+		}
+	}
+	if st := h.status(sfr); st.Status != "complete" || len(st.Machines) != 3 {
+		t.Fatalf("IBM's fleet request: %+v", st)
+	}
+	// The fleet launches one more (a replacement) that ohfpd never holds.
+	h.ibmInstance("i-00000000000000f04", "running", h.clk.Now(), map[string]string{"aws:ec2spot:fleet-request-id": sfr})
+	h.cloud.insts["i-00000000000000f04"].Handle = sfr
+
+	// The store is lost: rebuilt from the cloud's tags.
+	st2, err := store.OpenInMemory(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st2.Close() })
+	h.st = st2
+	h.restartWith(fc)
+	h.reconcile()
+	if st := h.status(sfr); len(st.Machines) != 3 {
+		t.Fatalf("rebuilt IBM's fleet request: %+v", st)
+	}
+	// HF returns all three hosts it holds.
+	if _, err := hfraw(h.e).RequestReturnMachines(nil, []byte(`{"machines": [{"name": "a", "machineId": "i-00000000000000f01"}, {"name": "b", "machineId": "i-00000000000000f02"}, {"name": "c", "machineId": "i-00000000000000f03"}]}`)); err != nil {
+		t.Fatal(err)
+	}
+	for range 4 {
+		h.provision()
+		h.cloud.settle()
+		h.reconcile()
+		h.clk.Advance(time.Minute)
+	}
+	if fc.has("Delete "+sfr) || !fc.has("Abandon "+sfr) {
+		t.Errorf("IBM's fleet must be ended without terminating its instances: %v", fc.calls)
+	}
+	if s := h.cloud.insts["i-00000000000000f04"].State; s != "running" {
+		t.Errorf("the fleet's instance ohfpd never held is %s", s)
+	}
+	for _, id := range ids {
+		if s := h.cloud.insts[id].State; s != "terminated" {
+			t.Errorf("returned %s is %s", id, s)
+		}
 	}
 }

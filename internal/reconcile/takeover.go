@@ -33,6 +33,9 @@ import (
 // cloud still shows are recorded as finished. HF knew every request of
 // the file (IBM's plugin answered them): they are recorded as claimed.
 
+// takenOverIBM is the value of provider.TagTakenOver on IBM's hosts.
+const takenOverIBM = "ibm"
+
 // TakeOverOptions bound the wait for instances EC2 does not show yet.
 type TakeOverOptions struct {
 	// Wait is how long instances named by the file and not (yet) shown by
@@ -59,6 +62,14 @@ type TakeOverReport struct {
 	// tagged for this cluster with another request id (the file is wrong
 	// about them, or stale): left as they are, each with why.
 	Skipped []string
+	// FromFleets: instances of IBM's fleets (EC2 Fleet, Spot Fleet) the
+	// file does not list, found by asking AWS for each fleet's instances,
+	// and taken over with the rest of their fleet.
+	FromFleets []string
+	// FleetsUnlisted: fleets whose instances AWS did not list (each with
+	// why): only what the file lists of them is taken over; the fleet is
+	// still never ended by terminating its instances.
+	FleetsUnlisted []string
 	// UnknownTemplates: template ids of the file the provider does not
 	// have (its hosts are taken over all the same, one unit each).
 	UnknownTemplates []string
@@ -97,6 +108,32 @@ func (rc *Reconciler) TakeOver(ctx context.Context, prov string, f ibmstate.File
 	for _, r := range f.Requests {
 		for _, m := range r.Machines {
 			want[m.ID] = wanted{r, m}
+		}
+	}
+	// A fleet is taken over whole: IBM's file may list only some of its
+	// instances (it records what it saw), and the rest are hosts HF may
+	// hold too. Its request id is the fleet's id (IBM's plugins name a
+	// fleet request by it).
+	if ff, ok := p.Cfg.Cloud.(provider.ForeignFleets); ok {
+		for _, r := range f.Requests {
+			if !strings.HasPrefix(r.ID, "sfr-") && !strings.HasPrefix(r.ID, "fleet-") {
+				continue
+			}
+			fids, err := ff.FleetInstances(ctx, r.ID)
+			if err != nil {
+				if ctx.Err() != nil {
+					return rep, ctx.Err()
+				}
+				rep.FleetsUnlisted = append(rep.FleetsUnlisted, fmt.Sprintf("%s: %v", r.ID, err))
+				continue
+			}
+			for _, id := range fids {
+				if _, ok := want[id]; ok {
+					continue
+				}
+				want[id] = wanted{r, ibmstate.Machine{ID: id}}
+				rep.FromFleets = append(rep.FromFleets, id)
+			}
 		}
 	}
 	ids := slices.Sorted(maps.Keys(want))
@@ -145,7 +182,7 @@ func (rc *Reconciler) TakeOver(ctx context.Context, prov string, f ibmstate.File
 				continue
 			}
 			w := want[id]
-			tags := map[string]string{provider.TagManagedBy: owner, provider.TagProvider: prov, provider.TagRequestID: w.req.ID}
+			tags := map[string]string{provider.TagManagedBy: owner, provider.TagProvider: prov, provider.TagRequestID: w.req.ID, provider.TagTakenOver: takenOverIBM}
 			if w.req.TemplateID != "" {
 				tags[provider.TagTemplateID] = w.req.TemplateID
 			}
@@ -247,7 +284,8 @@ func (rc *Reconciler) TakeOver(ctx context.Context, prov string, f ibmstate.File
 			// Not taggable: folded with the tags it would carry, so the
 			// request and return answer HF (the record is all there is).
 			w := want[id]
-			in.Tags = map[string]string{provider.TagManagedBy: owner, provider.TagProvider: prov, provider.TagRequestID: w.req.ID, provider.TagTemplateID: w.req.TemplateID}
+			in.Tags = map[string]string{provider.TagManagedBy: owner, provider.TagProvider: prov, provider.TagRequestID: w.req.ID, provider.TagTemplateID: w.req.TemplateID,
+				provider.TagTakenOver: takenOverIBM}
 			if w.m.ReturnID != "" {
 				in.Tags[provider.TagReturnID] = w.m.ReturnID
 			}
@@ -306,7 +344,7 @@ func (rc *Reconciler) TakeOver(ctx context.Context, prov string, f ibmstate.File
 			msg = "taken over from IBM's plugin, which recorded no instance for it (a fleet of IBM's plugin is not followed by ohfp)"
 		}
 		rr := &domain.Request{ID: r.ID, Kind: domain.KindAcquire, Provider: prov, TemplateID: r.TemplateID, CreatedAt: created,
-			Phase: domain.PhaseLaunched, Rebuilt: true, Status: hf.StatusCompleteWithError, Message: msg, FinishedAt: now}
+			Phase: domain.PhaseLaunched, Rebuilt: true, TakenOver: true, Status: hf.StatusCompleteWithError, Message: msg, FinishedAt: now}
 		rc.st.Requests[r.ID] = rr
 		changedR[r.ID] = rr
 		rep.Finished = append(rep.Finished, r.ID)
@@ -315,7 +353,7 @@ func (rc *Reconciler) TakeOver(ctx context.Context, prov string, f ibmstate.File
 		if rc.st.Requests[ret] != nil {
 			continue
 		}
-		rr := &domain.Request{ID: ret, Kind: domain.KindReturn, Provider: prov, CreatedAt: now, Rebuilt: true,
+		rr := &domain.Request{ID: ret, Kind: domain.KindReturn, Provider: prov, CreatedAt: now, Rebuilt: true, TakenOver: true,
 			Status: hf.StatusComplete, Message: "taken over from IBM's plugin; its instances no longer exist", FinishedAt: now}
 		rc.st.Requests[ret] = rr
 		changedR[ret] = rr
