@@ -353,3 +353,68 @@ func TestTakeOverIBMFleetWholeAndNeverTerminatesWhatIsNotHeld(t *testing.T) {
 		}
 	}
 }
+
+// Finding 2 of the switch-over review: a host IBM's plugin launched that
+// its state file does not list, which HF returns, is terminated as IBM's
+// plugin would, once a takeover ran for the provider (recorded durably:
+// across a restart). Not so an instance of another cluster, one launched
+// after the takeover, or any before a takeover.
+func TestTakeOverIBMReturnOfUnlistedHost(t *testing.T) {
+	h := newHarness(t)
+	ctx := context.Background()
+	old := h.clk.Now().Add(-time.Hour)
+	h.ibmInstance("i-0000000000000000a", "running", old, nil) // IBM's, not in the file
+	h.ibmInstance("i-0000000000000000b", "running", old, map[string]string{provider.TagManagedBy: "another-cluster"})
+	h.ibmInstance("i-0000000000000000c", "running", old, nil) // in the file
+	ret := func(ids ...string) hf.RequestReply {
+		t.Helper()
+		var refs []string
+		for _, id := range ids {
+			refs = append(refs, fmt.Sprintf(`{"name": "h-%s", "machineId": %q}`, id, id))
+		}
+		rep, err := hfraw(h.e).RequestReturnMachines(nil, []byte(`{"machines": [`+strings.Join(refs, ",")+`]}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return rep
+	}
+	// No takeover yet: ignored as before.
+	if rep := ret("i-0000000000000000a"); !strings.Contains(rep.Message, "1 was not provisioned by ohfpd") {
+		t.Errorf("before any takeover: %+v", rep)
+	}
+	if g := h.cloud.insts["i-0000000000000000a"].Tags[provider.TagManagedBy]; g != "" {
+		t.Errorf("tagged %q before any takeover", g)
+	}
+	f := ibmstate.File{Requests: []ibmstate.Request{{ID: "r-0cccccccccccccccc", TemplateID: "OnDemand-c5", Created: old,
+		Machines: []ibmstate.Machine{{ID: "i-0000000000000000c", Result: "succeed", LaunchTime: old}}}}}
+	if _, err := h.e.TakeOver(ctx, "aws", f, fastTakeOver); err != nil {
+		t.Fatal(err)
+	}
+	h.clk.Advance(time.Minute)
+	h.ibmInstance("i-0000000000000000d", "running", h.clk.Now(), nil) // launched after the takeover
+	h.restart()
+
+	rep := ret("i-0000000000000000a", "i-0000000000000000b", "i-0000000000000000d")
+	if !strings.HasPrefix(rep.Message, "Returning 1 machine.") || !strings.Contains(rep.Message, "2 were not provisioned by ohfpd") {
+		t.Errorf("return after the takeover: %+v", rep)
+	}
+	for range 3 {
+		h.provision()
+		h.cloud.settle()
+		h.reconcile()
+	}
+	if s := h.cloud.insts["i-0000000000000000a"].State; s != "terminated" {
+		t.Errorf("IBM's unlisted host HF returned is %s", s)
+	}
+	for _, id := range []string{"i-0000000000000000b", "i-0000000000000000c", "i-0000000000000000d"} {
+		if s := h.cloud.insts[id].State; s != "running" {
+			t.Errorf("%s is %s", id, s)
+		}
+	}
+	if g := h.cloud.insts["i-0000000000000000b"].Tags[provider.TagManagedBy]; g != "another-cluster" {
+		t.Errorf("another cluster's instance retagged %q", g)
+	}
+	if st := h.status(rep.RequestID); st.Status != "complete" || len(st.Machines) != 1 || st.Machines[0].MachineID != "i-0000000000000000a" {
+		t.Errorf("return: %+v", st)
+	}
+}

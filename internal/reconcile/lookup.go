@@ -2,7 +2,10 @@ package reconcile
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 	"time"
 
@@ -139,6 +142,15 @@ func (rc *Reconciler) LookUpHosts(ctx context.Context, ids, names []string) erro
 	if err != nil {
 		return err
 	}
+	ibm, err := rc.lookUpIBM(ctx, ids, changedR)
+	changedM = append(changedM, ibm...)
+	if err != nil {
+		rc.st.Mu.Lock()
+		w := rc.st.Stage(state.Values(changedR), changedM)
+		rc.st.Mu.Unlock()
+		_ = w.Wait()
+		return err
+	}
 	// What was found, as the cloud shows it: written outside the lock.
 	rc.st.Mu.Lock()
 	w := rc.st.Stage(state.Values(changedR), changedM)
@@ -147,6 +159,101 @@ func (rc *Reconciler) LookUpHosts(ctx context.Context, ids, names []string) erro
 		return fmt.Errorf("recording the lookup: %w", err)
 	}
 	return nil
+}
+
+// lookUpIBM: after a takeover from IBM's plugin (state.TakeOvers), a
+// host HF names by instance id that ohfpd does not hold may be one of
+// IBM's that its state file did not list. Each provider taken over is
+// asked for the ids by id, whatever their tags; an instance that exists,
+// is not terminated, carries no ohfp cluster's tag (never another
+// cluster's) and was launched before that provider's takeover is IBM's:
+// it is tagged as the takeover tags (ohfp:taken-over=ibm; its request id
+// its fleet's id, or ibm-<instance id>) and folded in as HF's, claimed,
+// so that HF's return terminates it as IBM's plugin would. Anything else
+// is left alone. Called with lookMu held, without the state's Mu.
+func (rc *Reconciler) lookUpIBM(ctx context.Context, ids []string, changedR map[string]*domain.Request) ([]*domain.Machine, error) {
+	rc.st.Mu.RLock()
+	var left []string
+	for _, id := range ids {
+		if rc.st.Machines[id] == nil && !slices.Contains(left, id) {
+			left = append(left, id)
+		}
+	}
+	var provs []*state.Provider
+	var at []time.Time
+	for _, p := range rc.st.ProvidersInOrder() {
+		if t, ok := rc.st.TakeOvers[p.Cfg.Name]; ok {
+			provs = append(provs, p)
+			at = append(at, t.At)
+		}
+	}
+	rc.st.Mu.RUnlock()
+	if len(left) == 0 || len(provs) == 0 {
+		return nil, nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, LookupTimeout)
+	defer cancel()
+	owner := rc.st.Opts.ClusterID
+	var changedM []*domain.Machine
+	for i, p := range provs {
+		if len(left) == 0 {
+			break
+		}
+		insts, err := p.Cfg.Cloud.Describe(ctx, "", left, nil)
+		if err != nil {
+			return changedM, fmt.Errorf("looking in the cloud of provider %s for IBM's hosts: %w", p.Cfg.Name, err)
+		}
+		var take []provider.Instance
+		for _, in := range insts {
+			if !slices.Contains(left, in.ID) || in.State == provider.StateTerminated || in.State == provider.StateShuttingDown ||
+				in.Tags[provider.TagManagedBy] != "" || in.LaunchTime.IsZero() || !in.LaunchTime.Before(at[i]) {
+				if slices.Contains(left, in.ID) {
+					rc.st.Log.Info("a host HF returns is not ohfpd's nor, by its tags or launch time, IBM's plugin's: ignored", "provider", p.Cfg.Name, "instance", in.ID,
+						"state", in.State, "managed_by", in.Tags[provider.TagManagedBy], "launched", in.LaunchTime, "taken_over_at", at[i])
+				}
+				continue
+			}
+			rid := "ibm-" + in.ID
+			if strings.HasPrefix(in.Handle, "sfr-") || strings.HasPrefix(in.Handle, "fleet-") {
+				rid = in.Handle
+			}
+			tags := map[string]string{provider.TagManagedBy: owner, provider.TagProvider: p.Cfg.Name, provider.TagRequestID: rid, provider.TagTakenOver: takenOverIBM}
+			err := p.Cfg.Cloud.Tag(ctx, []string{in.ID}, tags)
+			var pe *provider.Error
+			if errors.As(err, &pe) && pe.Kind == provider.NotFound {
+				continue
+			}
+			if err != nil {
+				return changedM, fmt.Errorf("tagging IBM's host %s for ohfp: %w", in.ID, err)
+			}
+			in.Tags = maps.Clone(in.Tags)
+			if in.Tags == nil {
+				in.Tags = map[string]string{}
+			}
+			maps.Copy(in.Tags, tags)
+			take = append(take, in)
+			left = slices.DeleteFunc(left, func(s string) bool { return s == in.ID })
+		}
+		if len(take) == 0 {
+			continue
+		}
+		rc.st.Log.Warn("HF returns hosts IBM's plugin launched that its state file did not list: taken over, to be terminated as IBM's plugin would", "provider", p.Cfg.Name, "instances", len(take))
+		now := rc.st.Clock.Now()
+		rc.st.Mu.Lock()
+		ms := rc.foldLocked(p, take, now, map[string]bool{}, changedR, true)
+		for _, m := range ms {
+			// HF holds it (it returns it): claimed, and usable.
+			m.AwaitingClaim = false
+			if r := rc.st.Requests[m.RequestID]; r != nil && r.AwaitingClaim {
+				r.AwaitingClaim = false
+				delete(rc.st.ClaimWatch, r.ID)
+				changedR[r.ID] = r
+			}
+		}
+		rc.st.Mu.Unlock()
+		changedM = append(changedM, ms...)
+	}
+	return changedM, nil
 }
 
 // lookUp asks every provider's cloud for q and folds what it finds into

@@ -377,6 +377,11 @@ func (rc *Reconciler) TakeOver(ctx context.Context, prov string, f ibmstate.File
 	if err := rc.st.Persist(state.Values(changedR), changedM); err != nil {
 		return rep, fmt.Errorf("recording the takeover (the instances are tagged; run the same command again): %w", err)
 	}
+	// From now on, a host HF returns that ohfpd does not hold is looked
+	// up in AWS as possibly IBM's (lookUpIBM).
+	if err := rc.st.RecordTakeOverLocked(prov, takenOverIBM, now); err != nil {
+		return rep, fmt.Errorf("recording the takeover (its hosts are recorded; run the same command again): %w", err)
+	}
 	rc.st.KickLaunch()
 	return rep, nil
 }
