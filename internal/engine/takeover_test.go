@@ -418,3 +418,65 @@ func TestTakeOverIBMReturnOfUnlistedHost(t *testing.T) {
 		t.Errorf("return: %+v", st)
 	}
 }
+
+// Findings 4 and 5 of the switch-over review: IBM's hosts keep the names
+// IBM's plugin gave HF when the cloud shows none; a taken-over request
+// counts as running only the machines that still run; a return of IBM's
+// plugin whose machines are all gone answers complete, as IBM's plugin
+// does (awsv2's remove-<pid>-<time>, the Java plugin's ret-<uuid v4>),
+// while an unknown id of ohfp's own shape still answers not known.
+func TestTakeOverIBMNamesUnitsAndGoneReturns(t *testing.T) {
+	h := newHarness(t)
+	ctx := context.Background()
+	old := h.clk.Now().Add(-time.Hour)
+	// Before any takeover, an IBM-shaped return id is not known.
+	if st := h.status("remove-4242-1734619942"); st.Status != "complete_with_error" {
+		t.Errorf("IBM return id before any takeover: %+v", st)
+	}
+	h.ibmInstance("i-0000000000000000a", "running", old, nil)
+	h.ibmInstance("i-0000000000000000b", "terminated", old, nil)
+	h.ibmInstance("i-0000000000000000d", "running", old, nil)
+	h.ibmInstance("i-0000000000000000e", "shutting-down", old, nil)
+	h.cloud.insts["i-0000000000000000e"].PrivateDNS = ""
+	h.cloud.insts["i-0000000000000000b"].PrivateDNS = ""
+	const javaRet = "ret-6f1c2a3b-1111-4111-8111-111111111111"
+	f := ibmstate.File{Requests: []ibmstate.Request{
+		{ID: "r-083cf00000000000a", TemplateID: "OnDemand-c5", Created: old, Machines: []ibmstate.Machine{
+			{ID: "i-0000000000000000a", Name: "ip-10-0-0-10.ec2.internal", Result: "succeed"},
+			{ID: "i-0000000000000000b", Name: "ip-10-0-0-11.ec2.internal", Result: "succeed"},
+			{ID: "i-0000000000000000d", Name: "ip-10-0-0-12.ec2.internal", Result: "succeed"}}},
+		{ID: "r-0eeeeeeeeeeeeeeee", TemplateID: "OnDemand-c5", Created: old, Machines: []ibmstate.Machine{
+			{ID: "i-0000000000000000e", Name: "ip-10-0-0-13.ec2.internal", Result: "succeed", ReturnID: javaRet}}},
+	}}
+	if _, err := h.e.TakeOver(ctx, "aws", f, fastTakeOver); err != nil {
+		t.Fatal(err)
+	}
+	// The console terminates d after the takeover.
+	h.cloud.insts["i-0000000000000000d"].State = "terminated"
+	h.reconcile()
+	h.restart()
+
+	st := h.status("r-083cf00000000000a")
+	if st.Status != "complete" || !strings.Contains(st.Message, "1 unit running") || !strings.Contains(st.Message, "2 ended") {
+		t.Errorf("IBM's request with two of three machines terminated: %+v", st)
+	}
+	names := map[string]string{}
+	for _, m := range st.Machines {
+		names[m.MachineID] = m.Name
+	}
+	if names["i-0000000000000000b"] != "ip-10-0-0-11.ec2.internal" {
+		t.Errorf("terminated IBM host's name %q, want the file's", names["i-0000000000000000b"])
+	}
+	rs := h.status(javaRet)
+	if len(rs.Machines) != 1 || rs.Machines[0].Name != "ip-10-0-0-13.ec2.internal" {
+		t.Errorf("IBM's return: %+v (the host's name must be the file's)", rs)
+	}
+	for _, id := range []string{"remove-4242-1734619942", "ret-0a1b2c3d-2222-4222-8222-222222222222"} {
+		if st := h.status(id); st.Status != "complete" || len(st.Machines) != 0 {
+			t.Errorf("IBM return %s whose machines are gone: %+v", id, st)
+		}
+	}
+	if st := h.status("ret-01a22dde-0027-7669-88ca-5661f3cb05a8"); st.Status != "complete_with_error" {
+		t.Errorf("unknown ohfp return id: %+v", st)
+	}
+}

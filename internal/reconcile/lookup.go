@@ -11,6 +11,7 @@ import (
 
 	"github.com/ohfp/ohfp/internal/domain"
 	"github.com/ohfp/ohfp/internal/hf"
+	"github.com/ohfp/ohfp/internal/ibmstate"
 	"github.com/ohfp/ohfp/internal/provider"
 	"github.com/ohfp/ohfp/internal/state"
 )
@@ -44,8 +45,12 @@ func (rc *Reconciler) LookUpRequests(ctx context.Context, ids []string) error {
 	defer rc.lookMu.Unlock()
 	var q provider.Query
 	rc.st.Mu.RLock()
+	ibmRet := map[string]bool{} // IBM's return ids, after a takeover
 	for _, id := range ids {
-		if rc.st.Requests[id] != nil || !domain.IsRequestID(id) {
+		if rc.st.Requests[id] == nil && len(rc.st.TakeOvers) > 0 && ibmstate.IsReturnID(id) {
+			ibmRet[id] = true
+		}
+		if rc.st.Requests[id] != nil || !domain.IsRequestID(id) && !ibmRet[id] {
 			continue // settled meanwhile, or not an id of ours
 		}
 		if strings.HasPrefix(id, "req-") {
@@ -99,6 +104,13 @@ func (rc *Reconciler) LookUpRequests(ctx context.Context, ids []string) error {
 			continue
 		}
 		r := toldFailed(id, rc.st.Order[0], now, rc.st.Opts.Retention)
+		if ibmRet[id] {
+			// A return IBM's plugin made whose machines are all gone (its
+			// file no longer lists them, no instance carries it): IBM's
+			// plugin answers complete when no machine remains.
+			r = &domain.Request{ID: id, Kind: domain.KindReturn, Provider: rc.takenOverProviderLocked(), CreatedAt: now, Rebuilt: true, TakenOver: true,
+				Status: hf.StatusComplete, Message: "return request of IBM's plugin (taken over): none of its machines remains", FinishedAt: now}
+		}
 		rc.st.Requests[id] = r
 		changedR[id] = r
 		failed = append(failed, id)
@@ -116,6 +128,10 @@ func (rc *Reconciler) LookUpRequests(ctx context.Context, ids []string) error {
 		return fmt.Errorf("recording the lookup: %w", err)
 	}
 	for _, id := range failed {
+		if ibmRet[id] {
+			rc.st.Log.Info("HF asked about a return of IBM's plugin whose machines are all gone: answered complete, as IBM's plugin would", "request", id)
+			continue
+		}
 		rc.st.Log.Warn("HF asked about a request this ohfpd does not hold and no instance in the cloud carries: answered failed, and remembered; instances of it that show later are terminated", "request", id)
 	}
 	rc.st.KickLaunch()
@@ -311,6 +327,17 @@ func (rc *Reconciler) foldFound(provs []*state.Provider, found [][]provider.Inst
 		changedM = append(changedM, rc.foldLocked(p, found[i], now, map[string]bool{}, changedR, true)...)
 	}
 	return changedM
+}
+
+// takenOverProviderLocked names the first provider taken over from
+// IBM's plugin. Called with the state's Mu held.
+func (rc *Reconciler) takenOverProviderLocked() string {
+	for _, name := range rc.st.Order {
+		if _, ok := rc.st.TakeOvers[name]; ok {
+			return name
+		}
+	}
+	return rc.st.Order[0]
 }
 
 // toldFailed is the record of an id HF asked about that neither memory

@@ -311,6 +311,23 @@ func (rc *Reconciler) TakeOver(ctx context.Context, prov string, f ibmstate.File
 		m.Result, m.Message, m.Doomed = hf.ResultSucceed, "", false
 		rc.st.Log.Info("IBM's plugin's host is not running; HF keeps it until it returns it (getReturnRequests reports it)", "instance", m.ID, "state", m.State)
 	}
+	// HF knows IBM's hosts by the names IBM's plugin gave it: a host the
+	// cloud shows without a name (ended, or never given one) keeps the
+	// file's.
+	for _, in := range insts {
+		m := rc.st.Machines[in.ID]
+		name := want[in.ID].m.Name
+		if m == nil || m.Name != "" || name == "" {
+			continue
+		}
+		m.Name = name
+		if rc.st.ByName[name] == nil {
+			rc.st.ByName[name] = m
+		}
+		if !slices.Contains(changedM, m) {
+			changedM = append(changedM, m)
+		}
+	}
 	for _, in := range insts {
 		if in.State == provider.StateTerminated {
 			rep.Gone = append(rep.Gone, in.ID)

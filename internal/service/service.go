@@ -17,6 +17,7 @@ import (
 	"github.com/ohfp/ohfp/internal/apitype"
 	"github.com/ohfp/ohfp/internal/domain"
 	"github.com/ohfp/ohfp/internal/hf"
+	"github.com/ohfp/ohfp/internal/ibmstate"
 	"github.com/ohfp/ohfp/internal/provider"
 	"github.com/ohfp/ohfp/internal/state"
 	"github.com/ohfp/ohfp/internal/template"
@@ -57,7 +58,8 @@ func (sv *Service) lookupRequests(ids []string) map[string]error {
 	var unknown []string
 	sv.st.Mu.RLock()
 	for _, id := range ids {
-		if sv.st.Requests[id] == nil && domain.IsRequestID(id) {
+		// IBM's return ids too, once its plugin's hosts were taken over.
+		if sv.st.Requests[id] == nil && (domain.IsRequestID(id) || len(sv.st.TakeOvers) > 0 && ibmstate.IsReturnID(id)) {
 			unknown = append(unknown, id)
 		}
 	}
