@@ -480,3 +480,31 @@ func TestTakeOverIBMNamesUnitsAndGoneReturns(t *testing.T) {
 		t.Errorf("unknown ohfp return id: %+v", st)
 	}
 }
+
+// A request of IBM's file named otherwise than its fleet (its instance
+// names the fleet by its aws:ec2 tag): the fleet is taken over whole all
+// the same, under the file's request.
+func TestTakeOverIBMFleetFoundByInstance(t *testing.T) {
+	h, fc := newFleetHarness(t)
+	old := h.clk.Now().Add(-time.Hour)
+	fc.fleets["fleet-0ibm2"] = &fakeFleet{id: "fleet-0ibm2", target: 2, spec: provider.LaunchSpec{Template: h.tpls[0]}}
+	for _, id := range []string{"i-00000000000000f11", "i-00000000000000f12"} {
+		h.ibmInstance(id, "running", old, map[string]string{"aws:ec2:fleet-id": "fleet-0ibm2"})
+		h.cloud.insts[id].Handle = "fleet-0ibm2"
+	}
+	f := ibmstate.File{Requests: []ibmstate.Request{{ID: "dir-4242-1734619942", TemplateID: "OnDemand-c5", Created: old,
+		Machines: []ibmstate.Machine{{ID: "i-00000000000000f11", Result: "succeed"}}}}}
+	rep, err := h.e.TakeOver(context.Background(), "aws", f, fastTakeOver)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.FromFleets) != 1 || rep.FromFleets[0] != "i-00000000000000f12" {
+		t.Errorf("report %+v", rep)
+	}
+	if st := h.status("dir-4242-1734619942"); len(st.Machines) != 2 {
+		t.Errorf("IBM's request: %+v", st)
+	}
+	if r := h.e.st.Requests["dir-4242-1734619942"]; r == nil || r.Handle != "fleet-0ibm2" || !r.TakenOver {
+		t.Errorf("request record %+v", r)
+	}
+}

@@ -112,26 +112,44 @@ func (rc *Reconciler) TakeOver(ctx context.Context, prov string, f ibmstate.File
 	}
 	// A fleet is taken over whole: IBM's file may list only some of its
 	// instances (it records what it saw), and the rest are hosts HF may
-	// hold too. Its request id is the fleet's id (IBM's plugins name a
-	// fleet request by it).
+	// hold too. IBM's plugins name a fleet request by the fleet's id; an
+	// instance of the file may also name its fleet (its aws:ec2 tags).
+	found := map[string]provider.Instance{}
 	if ff, ok := p.Cfg.Cloud.(provider.ForeignFleets); ok {
+		fleets := map[string]ibmstate.Request{}
 		for _, r := range f.Requests {
-			if !strings.HasPrefix(r.ID, "sfr-") && !strings.HasPrefix(r.ID, "fleet-") {
-				continue
+			if isFleetID(r.ID) {
+				fleets[r.ID] = r
 			}
-			fids, err := ff.FleetInstances(ctx, r.ID)
+		}
+		if fileIDs := slices.Sorted(maps.Keys(want)); len(fileIDs) > 0 {
+			insts, err := p.Cfg.Cloud.Describe(ctx, "", fileIDs, nil)
+			if err != nil {
+				return rep, fmt.Errorf("describing IBM's instances: %w", err)
+			}
+			for _, in := range insts {
+				found[in.ID] = in
+				if w, ok := want[in.ID]; ok && isFleetID(in.Handle) {
+					if _, known := fleets[in.Handle]; !known {
+						fleets[in.Handle] = w.req
+					}
+				}
+			}
+		}
+		for _, h := range slices.Sorted(maps.Keys(fleets)) {
+			fids, err := ff.FleetInstances(ctx, h)
 			if err != nil {
 				if ctx.Err() != nil {
 					return rep, ctx.Err()
 				}
-				rep.FleetsUnlisted = append(rep.FleetsUnlisted, fmt.Sprintf("%s: %v", r.ID, err))
+				rep.FleetsUnlisted = append(rep.FleetsUnlisted, fmt.Sprintf("%s: %v", h, err))
 				continue
 			}
 			for _, id := range fids {
 				if _, ok := want[id]; ok {
 					continue
 				}
-				want[id] = wanted{r, ibmstate.Machine{ID: id}}
+				want[id] = wanted{fleets[h], ibmstate.Machine{ID: id}}
 				rep.FromFleets = append(rep.FromFleets, id)
 			}
 		}
@@ -140,7 +158,6 @@ func (rc *Reconciler) TakeOver(ctx context.Context, prov string, f ibmstate.File
 
 	// Describe by id, whatever the tags; ask again for what EC2 does not
 	// show yet, and for tags it refuses (NotFound: not visible yet).
-	found := map[string]provider.Instance{}
 	tagged := map[string]bool{}
 	var skipped []string // instance ids of rep.Skipped
 	deadline := time.Now().Add(o.Wait)
@@ -421,6 +438,11 @@ func (rc *Reconciler) heldElsewhere(id string, in provider.Instance, owner, reqI
 		}
 	}
 	return ""
+}
+
+// isFleetID reports whether id is an EC2 Fleet or Spot Fleet request id.
+func isFleetID(id string) bool {
+	return strings.HasPrefix(id, "sfr-") || strings.HasPrefix(id, "fleet-")
 }
 
 // youngIn reports whether the file says m launched less than young ago
