@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -69,8 +70,14 @@ func (d *daemon) runTakeover(ctx context.Context, eng *engine.Engine) error {
 	if len(rep.UnknownTemplates) > 0 {
 		d.log.Warn("templates of IBM's file this provider does not have: their hosts are taken over (one unit each) but HF cannot ask for more of them; keep IBM's templateIds in the templates", "templates", strings.Join(rep.UnknownTemplates, ","))
 	}
+	if len(rep.FromFleets) > 0 {
+		d.log.Info("IBM's fleets are taken over whole: their instances the file does not list were taken over too (AWS lists them)", "instances", strings.Join(rep.FromFleets, ","))
+	}
+	for _, why := range rep.FleetsUnlisted {
+		d.log.Warn("AWS did not list an IBM fleet's instances: only those the file lists are taken over; the fleet is never ended by terminating its instances", "fleet", why)
+	}
 	for _, r := range t.file.Requests {
-		if len(r.Machines) > 0 {
+		if len(r.Machines) > 0 || !slices.Contains(rep.Finished, r.ID) {
 			continue
 		}
 		switch {
@@ -82,12 +89,15 @@ func (d *daemon) runTakeover(ctx context.Context, eng *engine.Engine) error {
 				"request", r.ID, "command", "aws ec2 delete-fleets --terminate-instances --fleet-ids "+r.ID)
 		}
 	}
+	for _, why := range rep.Skipped {
+		d.log.Warn("an instance of IBM's file is already this cluster's under another request: left as it is, not taken over (IBM's file is wrong or stale about it)", "instance", why)
+	}
 	if len(rep.Conflicts) > 0 {
 		d.log.Warn("instances of IBM's file carry another ohfp cluster's or provider's tags: left alone, not taken over", "instances", strings.Join(rep.Conflicts, ","))
 	}
 	d.log.Info("took over IBM's plugin's hosts and requests; start without --take-over-ibm from now on (running it again changes nothing)",
 		"provider", t.provider, "requests", rep.Requests, "live_instances", rep.Live, "adopted_now", rep.Adopted, "tagged_now", rep.Tagged,
-		"gone", len(rep.Gone), "finished_without_instances", len(rep.Finished))
+		"gone", len(rep.Gone), "finished_without_instances", len(rep.Finished), "skipped", len(rep.Skipped))
 	return nil
 }
 

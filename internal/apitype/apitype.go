@@ -402,6 +402,7 @@ type Request struct {
 	Handle        string    `json:"handle,omitempty"`
 	HandleCapped  bool      `json:"handleCapped,omitempty"`
 	HandleDeleted bool      `json:"handleDeleted,omitempty"`
+	TakenOver     bool      `json:"takenOver,omitempty"` // from IBM's plugin (ohfpd --take-over-ibm)
 	FallbackUnits int       `json:"fallbackUnits,omitempty"`
 	Pool          int       `json:"pool,omitempty"`
 	PoolOrder     []int     `json:"poolOrder,omitempty"`

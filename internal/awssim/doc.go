@@ -193,6 +193,21 @@
 // consistent at once; the fleets and groups describe their own instances
 // (DescribeFleetInstances, a group's Instances) as soon as they launch them.
 //
+// Fleets taken over from another plugin (ohfpd --take-over-ibm; fleet.go,
+// spotfleet.go). API Reference, DescribeSpotFleetInstances: "Describes the
+// running instances for the specified Spot Fleet", its activeInstanceSet
+// "refreshed periodically and might be out of date"; DescribeFleetInstances:
+// "Describes the running instances for the specified EC2 Fleet". ohfp
+// lists an IBM fleet's instances with them so a fleet is taken over whole,
+// and, as the list may be late, never relies on it to end a fleet: API
+// Reference, DeleteFleets: without TerminateInstances "the EC2 Fleet
+// enters the deleted_running state, and the instances continue to run";
+// "For instant fleets, EC2 Fleet must terminate the instances ... A
+// deleted instant fleet with running instances is not supported" (awssim
+// refuses it per fleet, fleetNotInDeletableState); CancelSpotFleetRequests
+// TerminateInstances (default false) likewise. Still lenient: awssim's
+// instance lists are never out of date.
+//
 // Instance attributes (attribute.go). API Reference,
 // DescribeInstanceAttribute
 // (https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_DescribeInstanceAttribute.html):

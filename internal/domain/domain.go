@@ -83,6 +83,10 @@ type Request struct {
 	HandleCapped bool `json:"handleCapped,omitempty"`
 	// HandleDeleted: the fleet or group (and its launch template) is gone.
 	HandleDeleted bool `json:"handleDeleted,omitempty"`
+	// TakenOver: taken over from IBM's plugin (ohfpd --take-over-ibm):
+	// its fleet, if any, is IBM's, and is ended without terminating
+	// anything (provider.ForeignFleets), never deleted as ohfp's own.
+	TakenOver bool `json:"takenOver,omitempty"`
 	// FallbackUnits: units asked on-demand after Spot fell short
 	// (heterogeneous Spot Fleet); the fallback launch uses its own token.
 	FallbackUnits int `json:"fallbackUnits,omitempty"`
@@ -490,6 +494,9 @@ func AcquireStatus(r *Request, machines []*Machine) (status hf.Status, message s
 	if executing > 0 {
 		return hf.StatusRunning, fmt.Sprintf("%d of %s running; %s starting", units, english.Plural(r.Units, "unit"), english.Plural(executing, "machine"))
 	}
+	if r.TakenOver {
+		return takenOverStatus(machines)
+	}
 	if units < r.Units && r.Shortfall == "" && r.Rebuilt && r.UnitsFromTag {
 		// Rebuilt after a failover: EC2 shows the other daemon's instances
 		// one by one; the reconciler ends the wait (Shortfall) after the
@@ -519,6 +526,33 @@ func AcquireStatus(r *Request, machines []*Machine) (status hf.Status, message s
 		msg += "; " + r.Shortfall
 	}
 	return hf.StatusCompleteWithError, msg
+}
+
+// takenOverStatus is the status of a request taken over from IBM's
+// plugin, none of whose machines is starting: it completed under IBM's
+// plugin, and its units are the machines that still run (one that ended,
+// by a return, the cloud or before the takeover, is not counted as
+// running: IBM's plugin would not show it so).
+func takenOverStatus(machines []*Machine) (hf.Status, string) {
+	var units, failed int
+	for _, m := range machines {
+		switch {
+		case !m.Live() || m.State == StateShuttingDown:
+		case m.Result == hf.ResultSucceed:
+			units += weightOf(m)
+		default:
+			failed++
+		}
+	}
+	// The machines that ended are told by the status's "since then".
+	msg := fmt.Sprintf("taken over from IBM's plugin; %s running", english.Plural(units, "unit"))
+	if failed > 0 {
+		msg += fmt.Sprintf("; %s failed", english.Plural(failed, "machine"))
+	}
+	if units == 0 {
+		return hf.StatusCompleteWithError, msg
+	}
+	return hf.StatusComplete, msg
 }
 
 // The messages of machines that came for a request after it ended (a

@@ -205,6 +205,7 @@ func TestTakeOverIBMPluginShared(t *testing.T) {
 	must(t, os.WriteFile(e.cfg, append([]byte(fmt.Sprintf("ha:\n  table: ohfp-takeover\n  endpoint_url: %s\n  create_table: true\n  lease_duration: 3s\n", endpoint)), cfg...), 0o600))
 
 	req, ins := e.ibmLaunch(2)
+	_, unlisted := e.ibmLaunch(1) // a host IBM's file does not list (HF holds it)
 	db := map[string]any{"requests": []any{map[string]any{"requestId": req, "templateId": "OnDemand-c5", "time": time.Now().UnixMilli(),
 		"machines": []any{ibmMachine(ins[0], req, "", "executing", "pending"), ibmMachine(ins[1], req, "", "executing", "pending")}}}}
 	b, _ := json.Marshal(db)
@@ -224,12 +225,22 @@ func TestTakeOverIBMPluginShared(t *testing.T) {
 	if len(st.Requests[0].Machines) != 2 {
 		t.Fatalf("IBM's request: %+v", st)
 	}
+	// HF returns IBM's two hosts and the one the file does not list: it
+	// is found in AWS by its instance id and terminated too.
+	ret := append(st.Requests[0].Machines, hfdriver.Machine{MachineID: aws.ToString(unlisted[0].InstanceId), Name: aws.ToString(unlisted[0].PrivateDnsName)})
 	var rep hfdriver.RequestReply
-	e.call("requestReturnMachines", hfdriver.MachinesInput(st.Requests[0].Machines), &rep)
-	if fin := e.waitFinal(rep.RequestID); fin.Requests[0].Status != "complete" {
+	e.call("requestReturnMachines", hfdriver.MachinesInput(ret), &rep)
+	if strings.Contains(rep.Message, "not provisioned by ohfpd") {
+		t.Errorf("return of IBM's unlisted host: %s", rep.Message)
+	}
+	if fin := e.waitFinal(rep.RequestID); fin.Requests[0].Status != "complete" || len(fin.Requests[0].Machines) != 3 {
 		t.Fatalf("return: %+v", fin)
 	}
-	for _, in := range ins {
+	// A return id of IBM's plugin that no longer names any machine.
+	if fin := e.waitFinal("remove-4242-1734619942"); fin.Requests[0].Status != "complete" {
+		t.Errorf("IBM's gone return: %+v", fin)
+	}
+	for _, in := range append(ins, unlisted...) {
 		if state, _ := e.instance(aws.ToString(in.InstanceId)); state != "terminated" {
 			t.Errorf("returned IBM host %s is %s", aws.ToString(in.InstanceId), state)
 		}

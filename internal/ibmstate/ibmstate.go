@@ -38,6 +38,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/google/uuid"
 )
 
 // Request is one of the plugin's acquire requests.
@@ -185,4 +187,24 @@ func Parse(data []byte) (File, error) {
 		return File{}, fmt.Errorf("%d problem(s): %s", len(problems), strings.Join(problems, "; "))
 	}
 	return f, nil
+}
+
+// awsv2ReturnRe: the return ids of IBM's LSF Python plugin
+// (hostProviders/awsv2: "remove-<pid>-<time>").
+var awsv2ReturnRe = regexp.MustCompile(`^remove-[0-9]+-[0-9]+$`)
+
+// IsReturnID reports whether id has the shape of a return id IBM's
+// plugins hand out: "remove-<pid>-<time>" (awsv2), or "ret-" and a
+// random (version 4) UUID (the Java plugin; ohfp's own ret- ids carry a
+// version 7 UUID).
+func IsReturnID(id string) bool {
+	if awsv2ReturnRe.MatchString(id) {
+		return true
+	}
+	rest, ok := strings.CutPrefix(id, "ret-")
+	if !ok || len(rest) != 36 {
+		return false
+	}
+	u, err := uuid.Parse(rest)
+	return err == nil && u.Version() == 4
 }

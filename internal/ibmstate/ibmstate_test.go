@@ -73,3 +73,18 @@ func TestParseRefusesWhatIsNotIBMs(t *testing.T) {
 		t.Errorf("empty file: %+v %v", f, err)
 	}
 }
+
+func TestIsReturnID(t *testing.T) {
+	for id, want := range map[string]bool{
+		"remove-4242-1734619942":                   true,
+		"ret-6f1c2a3b-1111-4111-8111-111111111111": true,  // Java: UUID v4
+		"ret-01a22dde-0027-7669-88ca-5661f3cb05a8": false, // ohfp's own: v7
+		"remove-x-1": false,
+		"req-6f1c2a3b-1111-4111-8111-111111111111": false,
+		"dir-4242-1734619942":                      false,
+	} {
+		if got := IsReturnID(id); got != want {
+			t.Errorf("IsReturnID(%q) = %v, want %v", id, got, want)
+		}
+	}
+}

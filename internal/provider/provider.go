@@ -28,6 +28,12 @@ const (
 	// without the return's record (a failover, a lost store) still knows it
 	// was returned, by which return request, and that it must end.
 	TagReturnID = "ohfp:return-id"
+	// TagTakenOver marks an instance taken over from another plugin
+	// (value: "ibm", ohfpd --take-over-ibm): its fleet, if any, is not
+	// ohfp's, and ending it must never terminate what ohfp does not hold
+	// (see ForeignFleets). On the instance, so a rebuild from the cloud's
+	// tags knows it too.
+	TagTakenOver = "ohfp:taken-over"
 )
 
 // State is an instance's state as the cloud says it: the one home of the
@@ -306,6 +312,25 @@ type Fleets interface {
 	// Delete removes the handle and the launch template ohfp created for
 	// it; instances still running are terminated.
 	Delete(ctx context.Context, handle string) error
+}
+
+// ForeignFleets is implemented by providers whose fleets ohfp can take
+// over from another plugin (IBM's: ohfpd --take-over-ibm).
+type ForeignFleets interface {
+	// FleetInstances lists the ids of the instances the fleet handle
+	// counts as its own now (EC2: DescribeFleetInstances,
+	// DescribeSpotFleetInstances: the active ones), so that a fleet is
+	// taken over whole, not only what another plugin's file recorded. A
+	// handle the cloud does not know: none, no error.
+	FleetInstances(ctx context.Context, handle string) ([]string, error)
+	// Abandon ends a fleet ohfp did not create without terminating any
+	// of its instances (EC2: DeleteFleets / CancelSpotFleetRequests with
+	// TerminateInstances false) and without touching its launch
+	// templates: what ohfp does not hold stays with whoever does. A
+	// handle the cloud does not know, or that cannot be deleted without
+	// terminating (an instant EC2 Fleet, which launches nothing more), is
+	// no error.
+	Abandon(ctx context.Context, handle string) error
 }
 
 type pageHookKey struct{}

@@ -2,12 +2,16 @@ package reconcile
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/ohfp/ohfp/internal/domain"
 	"github.com/ohfp/ohfp/internal/hf"
+	"github.com/ohfp/ohfp/internal/ibmstate"
 	"github.com/ohfp/ohfp/internal/provider"
 	"github.com/ohfp/ohfp/internal/state"
 )
@@ -41,8 +45,12 @@ func (rc *Reconciler) LookUpRequests(ctx context.Context, ids []string) error {
 	defer rc.lookMu.Unlock()
 	var q provider.Query
 	rc.st.Mu.RLock()
+	ibmRet := map[string]bool{} // IBM's return ids, after a takeover
 	for _, id := range ids {
-		if rc.st.Requests[id] != nil || !domain.IsRequestID(id) {
+		if rc.st.Requests[id] == nil && len(rc.st.TakeOvers) > 0 && ibmstate.IsReturnID(id) {
+			ibmRet[id] = true
+		}
+		if rc.st.Requests[id] != nil || !domain.IsRequestID(id) && !ibmRet[id] {
 			continue // settled meanwhile, or not an id of ours
 		}
 		if strings.HasPrefix(id, "req-") {
@@ -96,6 +104,13 @@ func (rc *Reconciler) LookUpRequests(ctx context.Context, ids []string) error {
 			continue
 		}
 		r := toldFailed(id, rc.st.Order[0], now, rc.st.Opts.Retention)
+		if ibmRet[id] {
+			// A return IBM's plugin made whose machines are all gone (its
+			// file no longer lists them, no instance carries it): IBM's
+			// plugin answers complete when no machine remains.
+			r = &domain.Request{ID: id, Kind: domain.KindReturn, Provider: rc.takenOverProviderLocked(), CreatedAt: now, Rebuilt: true, TakenOver: true,
+				Status: hf.StatusComplete, Message: "return request of IBM's plugin (taken over): none of its machines remains", FinishedAt: now}
+		}
 		rc.st.Requests[id] = r
 		changedR[id] = r
 		failed = append(failed, id)
@@ -113,6 +128,10 @@ func (rc *Reconciler) LookUpRequests(ctx context.Context, ids []string) error {
 		return fmt.Errorf("recording the lookup: %w", err)
 	}
 	for _, id := range failed {
+		if ibmRet[id] {
+			rc.st.Log.Info("HF asked about a return of IBM's plugin whose machines are all gone: answered complete, as IBM's plugin would", "request", id)
+			continue
+		}
 		rc.st.Log.Warn("HF asked about a request this ohfpd does not hold and no instance in the cloud carries: answered failed, and remembered; instances of it that show later are terminated", "request", id)
 	}
 	rc.st.KickLaunch()
@@ -139,6 +158,15 @@ func (rc *Reconciler) LookUpHosts(ctx context.Context, ids, names []string) erro
 	if err != nil {
 		return err
 	}
+	ibm, err := rc.lookUpIBM(ctx, ids, changedR)
+	changedM = append(changedM, ibm...)
+	if err != nil {
+		rc.st.Mu.Lock()
+		w := rc.st.Stage(state.Values(changedR), changedM)
+		rc.st.Mu.Unlock()
+		_ = w.Wait()
+		return err
+	}
 	// What was found, as the cloud shows it: written outside the lock.
 	rc.st.Mu.Lock()
 	w := rc.st.Stage(state.Values(changedR), changedM)
@@ -147,6 +175,101 @@ func (rc *Reconciler) LookUpHosts(ctx context.Context, ids, names []string) erro
 		return fmt.Errorf("recording the lookup: %w", err)
 	}
 	return nil
+}
+
+// lookUpIBM: after a takeover from IBM's plugin (state.TakeOvers), a
+// host HF names by instance id that ohfpd does not hold may be one of
+// IBM's that its state file did not list. Each provider taken over is
+// asked for the ids by id, whatever their tags; an instance that exists,
+// is not terminated, carries no ohfp cluster's tag (never another
+// cluster's) and was launched before that provider's takeover is IBM's:
+// it is tagged as the takeover tags (ohfp:taken-over=ibm; its request id
+// its fleet's id, or ibm-<instance id>) and folded in as HF's, claimed,
+// so that HF's return terminates it as IBM's plugin would. Anything else
+// is left alone. Called with lookMu held, without the state's Mu.
+func (rc *Reconciler) lookUpIBM(ctx context.Context, ids []string, changedR map[string]*domain.Request) ([]*domain.Machine, error) {
+	rc.st.Mu.RLock()
+	var left []string
+	for _, id := range ids {
+		if rc.st.Machines[id] == nil && !slices.Contains(left, id) {
+			left = append(left, id)
+		}
+	}
+	var provs []*state.Provider
+	var at []time.Time
+	for _, p := range rc.st.ProvidersInOrder() {
+		if t, ok := rc.st.TakeOvers[p.Cfg.Name]; ok {
+			provs = append(provs, p)
+			at = append(at, t.At)
+		}
+	}
+	rc.st.Mu.RUnlock()
+	if len(left) == 0 || len(provs) == 0 {
+		return nil, nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, LookupTimeout)
+	defer cancel()
+	owner := rc.st.Opts.ClusterID
+	var changedM []*domain.Machine
+	for i, p := range provs {
+		if len(left) == 0 {
+			break
+		}
+		insts, err := p.Cfg.Cloud.Describe(ctx, "", left, nil)
+		if err != nil {
+			return changedM, fmt.Errorf("looking in the cloud of provider %s for IBM's hosts: %w", p.Cfg.Name, err)
+		}
+		var take []provider.Instance
+		for _, in := range insts {
+			if !slices.Contains(left, in.ID) || in.State == provider.StateTerminated || in.State == provider.StateShuttingDown ||
+				in.Tags[provider.TagManagedBy] != "" || in.LaunchTime.IsZero() || !in.LaunchTime.Before(at[i]) {
+				if slices.Contains(left, in.ID) {
+					rc.st.Log.Info("a host HF returns is not ohfpd's nor, by its tags or launch time, IBM's plugin's: ignored", "provider", p.Cfg.Name, "instance", in.ID,
+						"state", in.State, "managed_by", in.Tags[provider.TagManagedBy], "launched", in.LaunchTime, "taken_over_at", at[i])
+				}
+				continue
+			}
+			rid := "ibm-" + in.ID
+			if strings.HasPrefix(in.Handle, "sfr-") || strings.HasPrefix(in.Handle, "fleet-") {
+				rid = in.Handle
+			}
+			tags := map[string]string{provider.TagManagedBy: owner, provider.TagProvider: p.Cfg.Name, provider.TagRequestID: rid, provider.TagTakenOver: takenOverIBM}
+			err := p.Cfg.Cloud.Tag(ctx, []string{in.ID}, tags)
+			var pe *provider.Error
+			if errors.As(err, &pe) && pe.Kind == provider.NotFound {
+				continue
+			}
+			if err != nil {
+				return changedM, fmt.Errorf("tagging IBM's host %s for ohfp: %w", in.ID, err)
+			}
+			in.Tags = maps.Clone(in.Tags)
+			if in.Tags == nil {
+				in.Tags = map[string]string{}
+			}
+			maps.Copy(in.Tags, tags)
+			take = append(take, in)
+			left = slices.DeleteFunc(left, func(s string) bool { return s == in.ID })
+		}
+		if len(take) == 0 {
+			continue
+		}
+		rc.st.Log.Warn("HF returns hosts IBM's plugin launched that its state file did not list: taken over, to be terminated as IBM's plugin would", "provider", p.Cfg.Name, "instances", len(take))
+		now := rc.st.Clock.Now()
+		rc.st.Mu.Lock()
+		ms := rc.foldLocked(p, take, now, map[string]bool{}, changedR, true)
+		for _, m := range ms {
+			// HF holds it (it returns it): claimed, and usable.
+			m.AwaitingClaim = false
+			if r := rc.st.Requests[m.RequestID]; r != nil && r.AwaitingClaim {
+				r.AwaitingClaim = false
+				delete(rc.st.ClaimWatch, r.ID)
+				changedR[r.ID] = r
+			}
+		}
+		rc.st.Mu.Unlock()
+		changedM = append(changedM, ms...)
+	}
+	return changedM, nil
 }
 
 // lookUp asks every provider's cloud for q and folds what it finds into
@@ -204,6 +327,17 @@ func (rc *Reconciler) foldFound(provs []*state.Provider, found [][]provider.Inst
 		changedM = append(changedM, rc.foldLocked(p, found[i], now, map[string]bool{}, changedR, true)...)
 	}
 	return changedM
+}
+
+// takenOverProviderLocked names the first provider taken over from
+// IBM's plugin. Called with the state's Mu held.
+func (rc *Reconciler) takenOverProviderLocked() string {
+	for _, name := range rc.st.Order {
+		if _, ok := rc.st.TakeOvers[name]; ok {
+			return name
+		}
+	}
+	return rc.st.Order[0]
 }
 
 // toldFailed is the record of an id HF asked about that neither memory

@@ -381,6 +381,7 @@ func (rc *Reconciler) adoptLocked(p *state.Provider, in *provider.Instance, now 
 			Phase:      domain.PhaseLaunched,
 			Handle:     in.Handle,
 			Rebuilt:    true,
+			TakenOver:  in.Tags[provider.TagTakenOver] != "",
 			// HF may hold it (a failover: another daemon made it), or
 			// never have learned of it: the claim rule decides, on HF's
 			// own evidence (see provenUnclaimedLocked).
@@ -416,6 +417,9 @@ func (rc *Reconciler) adoptLocked(p *state.Provider, in *provider.Instance, now 
 		return m
 	}
 	m := rc.st.NewMachineLocked(r, tpl, *in, "", now)
+	if in.Tags[provider.TagTakenOver] != "" {
+		r.TakenOver = true
+	}
 	if r.Rebuilt {
 		if !r.UnitsFromTag {
 			r.Units += max(m.Weight, 1)
@@ -839,6 +843,7 @@ func (rc *Reconciler) reconcileFleets(ctx context.Context, p *state.Provider) {
 	now := rc.st.Clock.Now()
 	var poll []string
 	var del []string
+	foreign := map[string]bool{} // handles of taken-over requests: IBM's fleets
 	rc.st.Mu.RLock()
 	for _, r := range rc.st.Requests {
 		if r.Kind != domain.KindAcquire || r.Provider != p.Cfg.Name || r.Handle == "" || r.HandleDeleted {
@@ -850,6 +855,7 @@ func (rc *Reconciler) reconcileFleets(ctx context.Context, p *state.Provider) {
 		}
 		if r.Final() && rc.allEndedLocked(r) {
 			del = append(del, r.Handle)
+			foreign[r.Handle] = foreign[r.Handle] || r.TakenOver
 		}
 	}
 	rc.st.Mu.RUnlock()
@@ -863,7 +869,18 @@ func (rc *Reconciler) reconcileFleets(ctx context.Context, p *state.Provider) {
 		}
 	}
 	for _, h := range del {
-		if err := fl.Delete(ctx, h); err != nil {
+		if foreign[h] {
+			// IBM's fleet: what ohfp holds of it is gone, but the fleet
+			// may have instances ohfp never held (HF may hold them):
+			// ended without terminating anything, or left alone.
+			ff, ok := fl.(provider.ForeignFleets)
+			if !ok {
+				rc.st.Log.Warn("IBM's fleet is left as it is: this provider cannot end a fleet without terminating its instances", "handle", h)
+			} else if err := ff.Abandon(ctx, h); err != nil {
+				rc.st.Log.Warn("ending IBM's fleet (without terminating its instances) failed; will retry", "handle", h, "err", err)
+				continue
+			}
+		} else if err := fl.Delete(ctx, h); err != nil {
 			rc.st.Log.Warn("deleting fleet failed; will retry", "handle", h, "err", err)
 			continue
 		}
@@ -880,7 +897,7 @@ func (rc *Reconciler) reconcileFleets(ctx context.Context, p *state.Provider) {
 		if err := w.Wait(); err != nil {
 			rc.st.Log.Error("persist fleet deletion", "err", err)
 		}
-		rc.st.Log.Info("fleet deleted: all its machines are gone", "handle", h)
+		rc.st.Log.Info("fleet deleted: all its machines are gone", "handle", h, "taken_over", foreign[h])
 	}
 }
 

@@ -33,6 +33,9 @@ import (
 // cloud still shows are recorded as finished. HF knew every request of
 // the file (IBM's plugin answered them): they are recorded as claimed.
 
+// takenOverIBM is the value of provider.TagTakenOver on IBM's hosts.
+const takenOverIBM = "ibm"
+
 // TakeOverOptions bound the wait for instances EC2 does not show yet.
 type TakeOverOptions struct {
 	// Wait is how long instances named by the file and not (yet) shown by
@@ -55,6 +58,18 @@ type TakeOverReport struct {
 	Gone      []string // instances the cloud no longer shows, or terminated
 	Finished  []string // request and return ids recorded as finished without instances
 	Conflicts []string // instances tagged for another ohfp cluster or provider: left alone
+	// Skipped: instances ohfpd already holds under another request, or
+	// tagged for this cluster with another request id (the file is wrong
+	// about them, or stale): left as they are, each with why.
+	Skipped []string
+	// FromFleets: instances of IBM's fleets (EC2 Fleet, Spot Fleet) the
+	// file does not list, found by asking AWS for each fleet's instances,
+	// and taken over with the rest of their fleet.
+	FromFleets []string
+	// FleetsUnlisted: fleets whose instances AWS did not list (each with
+	// why): only what the file lists of them is taken over; the fleet is
+	// still never ended by terminating its instances.
+	FleetsUnlisted []string
 	// UnknownTemplates: template ids of the file the provider does not
 	// have (its hosts are taken over all the same, one unit each).
 	UnknownTemplates []string
@@ -95,12 +110,56 @@ func (rc *Reconciler) TakeOver(ctx context.Context, prov string, f ibmstate.File
 			want[m.ID] = wanted{r, m}
 		}
 	}
+	// A fleet is taken over whole: IBM's file may list only some of its
+	// instances (it records what it saw), and the rest are hosts HF may
+	// hold too. IBM's plugins name a fleet request by the fleet's id; an
+	// instance of the file may also name its fleet (its aws:ec2 tags).
+	found := map[string]provider.Instance{}
+	if ff, ok := p.Cfg.Cloud.(provider.ForeignFleets); ok {
+		fleets := map[string]ibmstate.Request{}
+		for _, r := range f.Requests {
+			if isFleetID(r.ID) {
+				fleets[r.ID] = r
+			}
+		}
+		if fileIDs := slices.Sorted(maps.Keys(want)); len(fileIDs) > 0 {
+			insts, err := p.Cfg.Cloud.Describe(ctx, "", fileIDs, nil)
+			if err != nil {
+				return rep, fmt.Errorf("describing IBM's instances: %w", err)
+			}
+			for _, in := range insts {
+				found[in.ID] = in
+				if w, ok := want[in.ID]; ok && isFleetID(in.Handle) {
+					if _, known := fleets[in.Handle]; !known {
+						fleets[in.Handle] = w.req
+					}
+				}
+			}
+		}
+		for _, h := range slices.Sorted(maps.Keys(fleets)) {
+			fids, err := ff.FleetInstances(ctx, h)
+			if err != nil {
+				if ctx.Err() != nil {
+					return rep, ctx.Err()
+				}
+				rep.FleetsUnlisted = append(rep.FleetsUnlisted, fmt.Sprintf("%s: %v", h, err))
+				continue
+			}
+			for _, id := range fids {
+				if _, ok := want[id]; ok {
+					continue
+				}
+				want[id] = wanted{fleets[h], ibmstate.Machine{ID: id}}
+				rep.FromFleets = append(rep.FromFleets, id)
+			}
+		}
+	}
 	ids := slices.Sorted(maps.Keys(want))
 
 	// Describe by id, whatever the tags; ask again for what EC2 does not
 	// show yet, and for tags it refuses (NotFound: not visible yet).
-	found := map[string]provider.Instance{}
 	tagged := map[string]bool{}
+	var skipped []string // instance ids of rep.Skipped
 	deadline := time.Now().Add(o.Wait)
 	for {
 		var missing []string
@@ -126,6 +185,13 @@ func (rc *Reconciler) TakeOver(ctx context.Context, prov string, f ibmstate.File
 			if !ok || tagged[id] || in.State == provider.StateTerminated {
 				continue
 			}
+			if why := rc.heldElsewhere(id, in, owner, want[id].req.ID); why != "" {
+				if !slices.Contains(skipped, id) {
+					skipped = append(skipped, id)
+					rep.Skipped = append(rep.Skipped, why)
+				}
+				continue
+			}
 			if mb := in.Tags[provider.TagManagedBy]; mb != "" && mb != owner || in.Tags[provider.TagProvider] != "" && in.Tags[provider.TagProvider] != prov {
 				if !slices.Contains(rep.Conflicts, id) {
 					rep.Conflicts = append(rep.Conflicts, id)
@@ -133,7 +199,7 @@ func (rc *Reconciler) TakeOver(ctx context.Context, prov string, f ibmstate.File
 				continue
 			}
 			w := want[id]
-			tags := map[string]string{provider.TagManagedBy: owner, provider.TagProvider: prov, provider.TagRequestID: w.req.ID}
+			tags := map[string]string{provider.TagManagedBy: owner, provider.TagProvider: prov, provider.TagRequestID: w.req.ID, provider.TagTakenOver: takenOverIBM}
 			if w.req.TemplateID != "" {
 				tags[provider.TagTemplateID] = w.req.TemplateID
 			}
@@ -207,7 +273,7 @@ func (rc *Reconciler) TakeOver(ctx context.Context, prov string, f ibmstate.File
 	}
 	var notTagged []string
 	for _, id := range ids {
-		if in, ok := found[id]; ok && in.State != provider.StateTerminated && !tagged[id] && !slices.Contains(rep.Conflicts, id) {
+		if in, ok := found[id]; ok && in.State != provider.StateTerminated && !tagged[id] && !slices.Contains(rep.Conflicts, id) && !slices.Contains(skipped, id) {
 			notTagged = append(notTagged, id)
 		}
 	}
@@ -219,14 +285,24 @@ func (rc *Reconciler) TakeOver(ctx context.Context, prov string, f ibmstate.File
 	var insts []provider.Instance
 	for _, id := range ids {
 		in, ok := found[id]
-		if !ok || slices.Contains(rep.Conflicts, id) {
+		if !ok || slices.Contains(rep.Conflicts, id) || slices.Contains(skipped, id) {
 			continue
+		}
+		if in.State == provider.StateTerminated {
+			if why := rc.heldElsewhere(id, in, owner, want[id].req.ID); why != "" {
+				if !slices.Contains(skipped, id) {
+					skipped = append(skipped, id)
+					rep.Skipped = append(rep.Skipped, why)
+				}
+				continue
+			}
 		}
 		if in.State == provider.StateTerminated {
 			// Not taggable: folded with the tags it would carry, so the
 			// request and return answer HF (the record is all there is).
 			w := want[id]
-			in.Tags = map[string]string{provider.TagManagedBy: owner, provider.TagProvider: prov, provider.TagRequestID: w.req.ID, provider.TagTemplateID: w.req.TemplateID}
+			in.Tags = map[string]string{provider.TagManagedBy: owner, provider.TagProvider: prov, provider.TagRequestID: w.req.ID, provider.TagTemplateID: w.req.TemplateID,
+				provider.TagTakenOver: takenOverIBM}
 			if w.m.ReturnID != "" {
 				in.Tags[provider.TagReturnID] = w.m.ReturnID
 			}
@@ -251,6 +327,23 @@ func (rc *Reconciler) TakeOver(ctx context.Context, prov string, f ibmstate.File
 		}
 		m.Result, m.Message, m.Doomed = hf.ResultSucceed, "", false
 		rc.st.Log.Info("IBM's plugin's host is not running; HF keeps it until it returns it (getReturnRequests reports it)", "instance", m.ID, "state", m.State)
+	}
+	// HF knows IBM's hosts by the names IBM's plugin gave it: a host the
+	// cloud shows without a name (ended, or never given one) keeps the
+	// file's.
+	for _, in := range insts {
+		m := rc.st.Machines[in.ID]
+		name := want[in.ID].m.Name
+		if m == nil || m.Name != "" || name == "" {
+			continue
+		}
+		m.Name = name
+		if rc.st.ByName[name] == nil {
+			rc.st.ByName[name] = m
+		}
+		if !slices.Contains(changedM, m) {
+			changedM = append(changedM, m)
+		}
 	}
 	for _, in := range insts {
 		if in.State == provider.StateTerminated {
@@ -278,11 +371,14 @@ func (rc *Reconciler) TakeOver(ctx context.Context, prov string, f ibmstate.File
 		if n := countIn(r.Machines, rep.Conflicts); n > 0 {
 			msg = fmt.Sprintf("taken over from IBM's plugin; of its %d instance(s), %d carry another ohfp cluster's tags and were left to it, the others exist no more", len(r.Machines), n)
 		}
+		if n := countIn(r.Machines, skipped); n > 0 {
+			msg = fmt.Sprintf("taken over from IBM's plugin; of its %d instance(s), %d belong to another request of this ohfp cluster and were left to it, the others exist no more", len(r.Machines), n)
+		}
 		if len(r.Machines) == 0 {
 			msg = "taken over from IBM's plugin, which recorded no instance for it (a fleet of IBM's plugin is not followed by ohfp)"
 		}
 		rr := &domain.Request{ID: r.ID, Kind: domain.KindAcquire, Provider: prov, TemplateID: r.TemplateID, CreatedAt: created,
-			Phase: domain.PhaseLaunched, Rebuilt: true, Status: hf.StatusCompleteWithError, Message: msg, FinishedAt: now}
+			Phase: domain.PhaseLaunched, Rebuilt: true, TakenOver: true, Status: hf.StatusCompleteWithError, Message: msg, FinishedAt: now}
 		rc.st.Requests[r.ID] = rr
 		changedR[r.ID] = rr
 		rep.Finished = append(rep.Finished, r.ID)
@@ -291,7 +387,7 @@ func (rc *Reconciler) TakeOver(ctx context.Context, prov string, f ibmstate.File
 		if rc.st.Requests[ret] != nil {
 			continue
 		}
-		rr := &domain.Request{ID: ret, Kind: domain.KindReturn, Provider: prov, CreatedAt: now, Rebuilt: true,
+		rr := &domain.Request{ID: ret, Kind: domain.KindReturn, Provider: prov, CreatedAt: now, Rebuilt: true, TakenOver: true,
 			Status: hf.StatusComplete, Message: "taken over from IBM's plugin; its instances no longer exist", FinishedAt: now}
 		rc.st.Requests[ret] = rr
 		changedR[ret] = rr
@@ -315,8 +411,38 @@ func (rc *Reconciler) TakeOver(ctx context.Context, prov string, f ibmstate.File
 	if err := rc.st.Persist(state.Values(changedR), changedM); err != nil {
 		return rep, fmt.Errorf("recording the takeover (the instances are tagged; run the same command again): %w", err)
 	}
+	// From now on, a host HF returns that ohfpd does not hold is looked
+	// up in AWS as possibly IBM's (lookUpIBM).
+	if err := rc.st.RecordTakeOverLocked(prov, takenOverIBM, now); err != nil {
+		return rep, fmt.Errorf("recording the takeover (its hosts are recorded; run the same command again): %w", err)
+	}
 	rc.st.KickLaunch()
 	return rep, nil
+}
+
+// heldElsewhere says why instance id (as the cloud shows it) must not be
+// taken over for IBM's request reqID: ohfpd holds it under another
+// request, or it carries this cluster's tags with another request id. ""
+// when it may be taken over (not held, or held for reqID already: a run
+// again). Takes the state's Mu for reading.
+func (rc *Reconciler) heldElsewhere(id string, in provider.Instance, owner, reqID string) string {
+	rc.st.Mu.RLock()
+	m := rc.st.Machines[id]
+	rc.st.Mu.RUnlock()
+	if m != nil && m.RequestID != reqID {
+		return fmt.Sprintf("%s: held by ohfpd for request %s, not IBM's %s", id, m.RequestID, reqID)
+	}
+	if in.Tags[provider.TagManagedBy] == owner {
+		if rid := in.Tags[provider.TagRequestID]; rid != "" && rid != reqID {
+			return fmt.Sprintf("%s: tagged for this cluster's request %s, not IBM's %s", id, rid, reqID)
+		}
+	}
+	return ""
+}
+
+// isFleetID reports whether id is an EC2 Fleet or Spot Fleet request id.
+func isFleetID(id string) bool {
+	return strings.HasPrefix(id, "sfr-") || strings.HasPrefix(id, "fleet-")
 }
 
 // youngIn reports whether the file says m launched less than young ago

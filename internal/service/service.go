@@ -17,6 +17,7 @@ import (
 	"github.com/ohfp/ohfp/internal/apitype"
 	"github.com/ohfp/ohfp/internal/domain"
 	"github.com/ohfp/ohfp/internal/hf"
+	"github.com/ohfp/ohfp/internal/ibmstate"
 	"github.com/ohfp/ohfp/internal/provider"
 	"github.com/ohfp/ohfp/internal/state"
 	"github.com/ohfp/ohfp/internal/template"
@@ -57,7 +58,8 @@ func (sv *Service) lookupRequests(ids []string) map[string]error {
 	var unknown []string
 	sv.st.Mu.RLock()
 	for _, id := range ids {
-		if sv.st.Requests[id] == nil && domain.IsRequestID(id) {
+		// IBM's return ids too, once its plugin's hosts were taken over.
+		if sv.st.Requests[id] == nil && (domain.IsRequestID(id) || len(sv.st.TakeOvers) > 0 && ibmstate.IsReturnID(id)) {
 			unknown = append(unknown, id)
 		}
 	}
@@ -956,7 +958,7 @@ func shownRequest(r *domain.Request) *apitype.Request {
 	return &apitype.Request{
 		ID: r.ID, Kind: string(r.Kind), Provider: r.Provider, TemplateID: r.TemplateID, Units: r.Units, CreatedAt: r.CreatedAt,
 		ClientToken: r.ClientToken, Phase: string(r.Phase), Attempts: r.Attempts, NextAttempt: r.NextAttempt,
-		Handle: r.Handle, HandleCapped: r.HandleCapped, HandleDeleted: r.HandleDeleted, FallbackUnits: r.FallbackUnits,
+		Handle: r.Handle, HandleCapped: r.HandleCapped, HandleDeleted: r.HandleDeleted, TakenOver: r.TakenOver, FallbackUnits: r.FallbackUnits,
 		Pool: r.Pool, PoolOrder: append([]int(nil), r.PoolOrder...), LaunchError: r.LaunchError, Shortfall: r.Shortfall, RetryNote: r.RetryNote, Rebuilt: r.Rebuilt, UnitsFromTag: r.UnitsFromTag,
 		MachineIDs: append([]string(nil), r.MachineIDs...), Unknown: append([]string(nil), r.Unknown...),
 		TerminateSent: r.TerminateSent, AwaitingClaim: r.AwaitingClaim, AnswerPending: r.AnswerPending, Unclaimed: r.Unclaimed,

@@ -62,6 +62,7 @@ type requestRecord struct {
 	Handle        string    `json:"handle,omitempty"`
 	HandleCapped  bool      `json:"handleCapped,omitempty"`
 	HandleDeleted bool      `json:"handleDeleted,omitempty"`
+	TakenOver     bool      `json:"takenOver,omitempty"`
 	FallbackUnits int       `json:"fallbackUnits,omitempty"`
 	Pool          int       `json:"pool,omitempty"`
 	// PoolOrder was added without a new schema: absent (every record
@@ -92,7 +93,7 @@ func encodeRequest(r *domain.Request) ([]byte, error) {
 		V: recordVersion, ID: r.ID, Kind: string(r.Kind), Provider: r.Provider, TemplateID: r.TemplateID,
 		Units: r.Units, CreatedAt: r.CreatedAt, ClientToken: r.ClientToken, Phase: string(r.Phase),
 		Attempts: r.Attempts, NextAttempt: r.NextAttempt, Handle: r.Handle, HandleCapped: r.HandleCapped,
-		HandleDeleted: r.HandleDeleted, FallbackUnits: r.FallbackUnits, Pool: r.Pool, PoolOrder: r.PoolOrder,
+		HandleDeleted: r.HandleDeleted, TakenOver: r.TakenOver, FallbackUnits: r.FallbackUnits, Pool: r.Pool, PoolOrder: r.PoolOrder,
 		LaunchError: r.LaunchError, Shortfall: r.Shortfall, RetryNote: r.RetryNote, Rebuilt: r.Rebuilt, UnitsFromTag: r.UnitsFromTag,
 		MachineIDs: r.MachineIDs, Unknown: r.Unknown, TerminateSent: r.TerminateSent,
 		AwaitingClaim: r.AwaitingClaim, AnswerPending: r.AnswerPending, Unclaimed: r.Unclaimed, Status: string(r.Status), Message: r.Message,
@@ -112,7 +113,7 @@ func decodeRequest(key string, b []byte) (*domain.Request, error) {
 		ID: rec.ID, Kind: domain.Kind(rec.Kind), Provider: rec.Provider, TemplateID: rec.TemplateID,
 		Units: rec.Units, CreatedAt: rec.CreatedAt, ClientToken: rec.ClientToken, Phase: domain.Phase(rec.Phase),
 		Attempts: rec.Attempts, NextAttempt: rec.NextAttempt, Handle: rec.Handle, HandleCapped: rec.HandleCapped,
-		HandleDeleted: rec.HandleDeleted, FallbackUnits: rec.FallbackUnits, Pool: rec.Pool, PoolOrder: rec.PoolOrder,
+		HandleDeleted: rec.HandleDeleted, TakenOver: rec.TakenOver, FallbackUnits: rec.FallbackUnits, Pool: rec.Pool, PoolOrder: rec.PoolOrder,
 		LaunchError: rec.LaunchError, Shortfall: rec.Shortfall, RetryNote: rec.RetryNote, Rebuilt: rec.Rebuilt, UnitsFromTag: rec.UnitsFromTag,
 		MachineIDs: rec.MachineIDs, Unknown: rec.Unknown, TerminateSent: rec.TerminateSent,
 		AwaitingClaim: rec.AwaitingClaim, AnswerPending: rec.AnswerPending, Unclaimed: rec.Unclaimed, Status: hf.Status(rec.Status), Message: rec.Message,

@@ -177,6 +177,9 @@ type State struct {
 	// Breakers are the templates' failure breakers with a count or
 	// tripped, by DrainKey (breaker.go); tripped ones are durable.
 	Breakers map[string]*Breaker
+	// TakeOvers: the providers whose hosts were taken over from IBM's
+	// plugin, and when (durable, takeover.go).
+	TakeOvers map[string]TakeOver
 
 	// unsaved: keys of records whose write failed (see Persist), under
 	// unsavedMu.
@@ -307,6 +310,7 @@ func New(opts Options) (*State, error) {
 		Notes:         map[string][]Note{},
 		Drains:        map[string]Drain{},
 		Breakers:      map[string]*Breaker{},
+		TakeOvers:     map[string]TakeOver{},
 		unsaved:       map[string]bool{},
 		WakeLaunch:    make(chan struct{}, 1),
 		WakeReconcile: make(chan struct{}, 1),
@@ -487,6 +491,9 @@ func (s *State) load() error {
 		return fmt.Errorf("load instance types: %w", err)
 	}
 	if err := s.loadOperator(); err != nil {
+		return err
+	}
+	if err := s.loadTakeOvers(); err != nil {
 		return err
 	}
 	return s.loadBreakers()

@@ -480,3 +480,11 @@ func newFleetRig() *fleetRig {
 	p.ec2, p.fleet, p.asg = loggedEC2{fakeEC2: e, log: log}, r.f, r.a
 	return r
 }
+
+func (f *fakeFleet) DescribeFleetInstances(context.Context, *ec2.DescribeFleetInstancesInput, ...func(*ec2.Options)) (*ec2.DescribeFleetInstancesOutput, error) {
+	return &ec2.DescribeFleetInstancesOutput{}, nil
+}
+
+func (f *fakeFleet) DescribeSpotFleetInstances(context.Context, *ec2.DescribeSpotFleetInstancesInput, ...func(*ec2.Options)) (*ec2.DescribeSpotFleetInstancesOutput, error) {
+	return &ec2.DescribeSpotFleetInstancesOutput{}, nil
+}
