@@ -290,6 +290,8 @@ func (sv *Service) requestMachines(provider string, in hf.RequestMachines) (hf.R
 		TemplateID:  t.TemplateID,
 		Units:       in.MachineCount,
 		CreatedAt:   now,
+		RcAccount:   in.RcAccount,
+		ClusterName: in.ClusterName,
 		ClientToken: id, // 40 ASCII characters: within EC2's 64
 		Phase:       domain.PhaseQueued,
 		// Until HF shows it knows the id; see provenUnclaimedLocked.
