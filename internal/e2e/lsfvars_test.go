@@ -36,7 +36,7 @@ func TestLSFAccountAndCluster(t *testing.T) {
 	var rep hfdriver.RequestReply
 	e.call("requestMachines", map[string]any{"rc_account": "projX",
 		"template": map[string]any{"templateId": "OnDemand-c5", "machineCount": 1}}, &rep)
-	must(t, e.daemon.Stop(10 * time.Second))
+	must(t, e.daemon.Stop(10*time.Second))
 	e.start()
 	st := e.waitFinal(rep.RequestID).Requests[0]
 	if st.Status != "complete" || len(st.Machines) != 1 {
