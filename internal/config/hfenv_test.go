@@ -56,3 +56,37 @@ func TestHFProviderConfDirEnv(t *testing.T) {
 		t.Errorf("templates: [] took the folder or warned: %+v %q", p, c.Warnings)
 	}
 }
+
+// TestIBMFieldMessages: the computeUnit warning speaks of the template's
+// own instance types; an awsv2-style comma list in instanceTags is split
+// as awsv2 splits it, with a warning (a comma inside a value stays).
+func TestIBMFieldMessages(t *testing.T) {
+	parse := func(tpl string) (*Config, string) {
+		t.Helper()
+		c, err := Parse([]byte("providers:\n  - name: aws\n    region: us-east-1\n    templates:\n      - "+tpl+"\n"), "/etc/ohfp/config.yaml")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c, strings.Join(c.Warnings, "\n")
+	}
+	const base = `{templateId: t, maxNumber: 1, imageId: ami-0123456789abcdef0, `
+	_, ws := parse(base + `vmType: c5.large, computeUnit: ncpus}`)
+	if !strings.Contains(ws, "computeUnit: ignored: ohfp counts one unit per instance of c5.large") || strings.Contains(ws, "c5.xlarge") {
+		t.Errorf("computeUnit with vmType: %s", ws)
+	}
+	_, ws = parse(base + `vmTypes: {m5.large: 1, m5.2xlarge: 4}, computeUnit: ncpus}`)
+	if !strings.Contains(ws, "the template's vmTypes (m5.large: 1, m5.2xlarge: 4)") {
+		t.Errorf("computeUnit with vmTypes: %s", ws)
+	}
+
+	c, ws := parse(base + `vmType: c5.large, instanceTags: "group=project1,cost=hpc"}`)
+	if got := c.Providers[0].Templates[0].InstanceTags; got != "group=project1;cost=hpc" || !strings.Contains(ws, "awsv2") {
+		t.Errorf("awsv2 comma list: tags %q, warnings %s", got, ws)
+	}
+	for _, s := range []string{"group=a,b", "group=project1;cost=hpc,x"} {
+		c, ws = parse(base + `vmType: c5.large, instanceTags: "` + s + `"}`)
+		if got := c.Providers[0].Templates[0].InstanceTags; got != s || strings.Contains(ws, "awsv2") {
+			t.Errorf("%s: tags %q, warnings %s", s, got, ws)
+		}
+	}
+}
