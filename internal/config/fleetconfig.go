@@ -6,6 +6,7 @@ import (
 	"math"
 	"os"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 
@@ -118,19 +119,32 @@ func applyFleetConfig(t *template.Template, st *tmplState, fail func(key, format
 	overrides, _ := ov.([]any)
 	var weights, prios template.Weights
 	var subnets []string
+	var pairs []template.FleetOverride
 	for i, o := range overrides {
 		om, _ := o.(map[string]any)
 		ignored = append(ignored, leftKeys(om, fmt.Sprintf("LaunchTemplateConfigs[0].Overrides[%d].", i), "InstanceType", "WeightedCapacity", "Priority", "SubnetId")...)
+		var own []string // this override's subnets
 		if sn := ciString(om, "SubnetId"); sn != "" {
 			for _, s := range strings.Split(sn, ",") {
-				if s = strings.TrimSpace(s); s != "" && !contains(subnets, s) {
-					subnets = append(subnets, s)
+				if s = strings.TrimSpace(s); s != "" {
+					own = append(own, s)
+					if !contains(subnets, s) {
+						subnets = append(subnets, s)
+					}
 				}
 			}
 		}
 		it := ciString(om, "InstanceType")
 		if it == "" {
 			continue
+		}
+		if len(own) == 0 {
+			own = []string{""}
+		}
+		for _, s := range own {
+			if p := (template.FleetOverride{Type: it, Subnet: s}); !slices.Contains(pairs, p) {
+				pairs = append(pairs, p)
+			}
 		}
 		if !instTypeRe.MatchString(it) {
 			fail(key, "%s: %q is not an instance type", st.fleetConfig, it)
@@ -156,14 +170,23 @@ func applyFleetConfig(t *template.Template, st *tmplState, fail func(key, format
 			}
 		}
 	}
-	if t.VMType == "" && len(t.VMTypes) == 0 && len(weights) > 0 {
+	typesFromFile := t.VMType == "" && len(t.VMTypes) == 0 && len(weights) > 0
+	subnetsFromFile := len(t.SubnetIDs) == 0 && len(subnets) > 0
+	if typesFromFile {
 		t.VMTypes = weights
 		if len(t.VMTypesPriority) == 0 && len(prios) > 0 {
 			t.VMTypesPriority = prios
 		}
 	}
-	if len(t.SubnetIDs) == 0 && len(subnets) > 0 {
+	if subnetsFromFile {
 		t.SubnetIDs = subnets
+	}
+	// The file ties types to subnets (c5.large in one, m5.large in
+	// another): the fleet asks for those pairs, as IBM's plugin sends the
+	// file, not every type in every subnet. The template's own vmTypes or
+	// subnetId replace the file's, and then every pair is asked.
+	if typesFromFile && subnetsFromFile && len(pairs) != len(weights)*len(subnets) {
+		t.FleetOverrides = pairs
 	}
 
 	// Fleet type, strategies and pricing.

@@ -4,9 +4,12 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/ohfp/ohfp/internal/template"
 )
 
 // TestIBMCorpus loads IBM-format provider folders written from IBM's field
@@ -118,5 +121,33 @@ func TestCredentialScript(t *testing.T) {
 	os.WriteFile(filepath.Join(dir, "awsprov_config.json"), []byte(`{"AWS_REGION": "us-east-1", "AWS_CREDENTIAL_SCRIPT": "fed.sh", "AWS_CREDENTIAL_RENEW_MARGIN": -5}`), 0o600)
 	if _, err := Load(filepath.Join(dir, "config.yaml")); err == nil || !strings.Contains(err.Error(), "AWS_CREDENTIAL_RENEW_MARGIN") {
 		t.Errorf("negative margin: %v", err)
+	}
+}
+
+// TestEC2FleetConfigPairs: an ec2FleetConfig file whose overrides tie
+// types to subnets keeps those pairs (template.FleetOverrides) rather than
+// every type in every subnet; the template's own subnetId replaces the
+// file's, and then every pair is asked.
+func TestEC2FleetConfigPairs(t *testing.T) {
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "fleet.json"), []byte(`{"LaunchTemplateConfigs": [{"LaunchTemplateSpecification": {"LaunchTemplateId": "lt-0abc", "Version": "1"},
+		"Overrides": [{"InstanceType": "c5.large", "SubnetId": "subnet-1"}, {"InstanceType": "m5.large", "SubnetId": "subnet-2", "WeightedCapacity": 2}]}],
+		"TargetCapacitySpecification": {"TotalTargetCapacity": $LSF_TOTAL_TARGET_CAPACITY, "DefaultTargetCapacityType": "spot"}, "Type": "instant"}`), 0o600)
+	load := func(extra string) []template.FleetOverride {
+		t.Helper()
+		cfg := filepath.Join(dir, "config.yaml")
+		os.WriteFile(cfg, []byte("providers:\n  - name: aws\n    templates:\n      - templateId: f\n        maxNumber: 4\n        imageId: ami-0123456789abcdef0\n        ec2FleetConfig: fleet.json\n"+extra), 0o600)
+		c, err := Load(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c.Providers[0].Templates[0].FleetOverrides
+	}
+	want := []template.FleetOverride{{Type: "c5.large", Subnet: "subnet-1"}, {Type: "m5.large", Subnet: "subnet-2"}}
+	if got := load(""); !slices.Equal(got, want) {
+		t.Errorf("pairs = %v, want %v", got, want)
+	}
+	if got := load("        subnetId: subnet-9\n"); got != nil {
+		t.Errorf("with the template's own subnetId, pairs = %v, want none", got)
 	}
 }

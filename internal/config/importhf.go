@@ -45,11 +45,24 @@ func ImportHF(dir string, opts ImportOptions) (yamlText []byte, notes []string, 
 	if err != nil {
 		return nil, nil, err
 	}
-	cfgPath, tplPath, err := hfFiles(abs, opts.Name)
+	var notes0 []string
+	name, from := opts.Name, ""
+	var others []string
+	if name == "" {
+		name, from, others = hfProviderName(abs)
+		if from == "" {
+			name = "" // no hostProviders.json to go by: the files' names tell
+		}
+	}
+	cfgPath, tplPath, skipped, err := hfFiles(abs, name)
 	if err != nil {
 		return nil, nil, err
 	}
 	cfgBase, tplBase := filepath.Base(cfgPath), filepath.Base(tplPath)
+	for _, f := range skipped {
+		inst := strings.TrimSuffix(f, "prov_templates.json")
+		notes0 = append(notes0, fmt.Sprintf("%s is another instance's (%s) and is not converted: ohfpd import-hf --name %s %s converts it", f, inst, inst, abs))
+	}
 	// The folder the YAML will be in: its relative paths are resolved there.
 	saveDir, err := filepath.Abs(filepath.Dir(opts.Output))
 	if opts.Output == "" {
@@ -58,11 +71,7 @@ func ImportHF(dir string, opts ImportOptions) (yamlText []byte, notes []string, 
 	if err != nil {
 		return nil, nil, err
 	}
-	var notes0 []string
-	name, from := opts.Name, ""
-	if name == "" {
-		var others []string
-		name, from, others = hfProviderName(abs)
+	if opts.Name == "" {
 		if len(others) > 0 {
 			notes0 = append(notes0, fmt.Sprintf("%s names this folder for %d providers (%s, %s): the provider is named %s; --name NAME picks another (with one provider, ohfpd answers HF for every name)",
 				from, len(others)+1, name, strings.Join(others, ", "), name))
@@ -94,8 +103,8 @@ func ImportHF(dir string, opts ImportOptions) (yamlText []byte, notes []string, 
 			k := fmt.Sprint(kv.Key)
 			val := kv.Value
 			sval := strings.TrimSpace(fmt.Sprint(val))
-			if val == nil || sval == "" {
-				continue // IBM's plugin takes an empty value as unset
+			if val == nil || sval == "" || (k == "AWS_PROXY_PORT" && sval == "0") {
+				continue // IBM's plugin takes an empty value (and port 0) as unset
 			}
 			switch k {
 			case "AWS_REGION":
@@ -105,23 +114,34 @@ func ImportHF(dir string, opts ImportOptions) (yamlText []byte, notes []string, 
 			case "AWS_KEY_FILE":
 				prov = append(prov, yaml.MapItem{Key: "key_file", Value: absIn(abs, sval)})
 			case "AWS_ENDPOINT_URL":
+				if !strings.Contains(sval, "://") {
+					sval = "https://" + sval // IBM's plugin takes it without the scheme
+				}
 				prov = append(prov, yaml.MapItem{Key: "endpoint_url", Value: sval})
 			case "AWS_PROXY_HOST":
 				host = sval
 			case "AWS_PROXY_PORT":
 				port = sval
 			case "AWS_CONNECTION_TIMEOUT_MS":
-				prov = appendDur(prov, "connection_timeout", k, sval, time.Millisecond, &notes)
+				prov = appendDur(prov, "connection_timeout", k, sval, time.Millisecond, time.Millisecond, time.Hour, &notes)
 			case "AWS_INSTANCE_PENDING_TIMEOUT_SEC":
-				prov = appendDur(prov, "pending_timeout", k, sval, time.Second, &notes)
+				prov = appendDur(prov, "pending_timeout", k, sval, time.Second, MinPendingTimeout, MaxPendingTimeout, &notes)
 			case "AWS_DESCRIBE_REQUEST_INTERVAL":
-				prov = appendDur(prov, "describe_interval", k, sval, time.Millisecond, &notes)
+				prov = appendDur(prov, "describe_interval", k, sval, time.Millisecond, 0, 10*time.Minute, &notes)
 			case "AWS_REQUEST_RETRY_ATTEMPTS", "AWS_DESCRIBE_REQUEST_RETRY_ATTEMPTS":
 				key := "retry_attempts"
 				if k == "AWS_DESCRIBE_REQUEST_RETRY_ATTEMPTS" {
 					key = "describe_retry_attempts"
 				}
 				if i, err := strconv.Atoi(sval); err == nil {
+					if i > MaxRetryAttempts {
+						notes = append(notes, fmt.Sprintf("%s: %d is above ohfp's maximum; %s %d is used", k, i, key, MaxRetryAttempts))
+						i = MaxRetryAttempts
+					}
+					if i < 0 {
+						notes = append(notes, fmt.Sprintf("%s: %d is not a count; not carried (ohfp's default is used)", k, i))
+						continue
+					}
 					prov = append(prov, yaml.MapItem{Key: key, Value: i})
 				} else {
 					notes = append(notes, fmt.Sprintf("%s: %q is not an integer; not carried", k, sval))
@@ -144,7 +164,7 @@ func ImportHF(dir string, opts ImportOptions) (yamlText []byte, notes []string, 
 			case "AWS_CREDENTIAL_SCRIPT":
 				prov = append(prov, yaml.MapItem{Key: "credential_script", Value: absIn(abs, sval)})
 			case "AWS_CREDENTIAL_RENEW_MARGIN":
-				prov = appendDur(prov, "credential_renew_margin", k, sval, time.Second, &notes)
+				prov = appendDur(prov, "credential_renew_margin", k, sval, time.Second, 0, 24*time.Hour, &notes)
 			case "LogLevel", "LOG_LEVEL":
 				lvl := map[string]string{"TRACE": "debug", "DEBUG": "debug", "INFO": "info", "WARN": "warn", "WARNING": "warn", "ERROR": "error", "FATAL": "error"}[strings.ToUpper(sval)]
 				if lvl == "" {
@@ -170,8 +190,10 @@ func ImportHF(dir string, opts ImportOptions) (yamlText []byte, notes []string, 
 		switch {
 		case host != "" && port != "":
 			prov = append(prov, yaml.MapItem{Key: "proxy", Value: strings.TrimPrefix(strings.TrimPrefix(host, "http://"), "https://") + ":" + port})
-		case host != "" || port != "":
-			notes = append(notes, "AWS_PROXY_HOST and AWS_PROXY_PORT must both be set; the proxy was not carried")
+		case host != "":
+			notes = append(notes, fmt.Sprintf("%s: AWS_PROXY_HOST %s is given without AWS_PROXY_PORT: no proxy is carried; add proxy: %s:PORT", cfgBase, host, host))
+		case port != "":
+			notes = append(notes, fmt.Sprintf("%s: AWS_PROXY_PORT %s is given without AWS_PROXY_HOST: no proxy is used", cfgBase, port))
 		}
 	} else if !errors.Is(rerr, os.ErrNotExist) {
 		return nil, notes, rerr
@@ -233,6 +255,19 @@ func ImportHF(dir string, opts ImportOptions) (yamlText []byte, notes []string, 
 				if b, isBool := f.Value.(bool); isBool && !b {
 					continue // false is every switch's default (ebsOptimized)
 				}
+				if l, isList := f.Value.([]any); isList && (k == "securityGroupIds" || k == "subnetId") {
+					// IBM's plugin drops empty ids ("securityGroupIds": [""]).
+					var kept []any
+					for _, x := range l {
+						if strings.TrimSpace(fmt.Sprint(x)) != "" {
+							kept = append(kept, x)
+						}
+					}
+					if len(kept) == 0 {
+						continue
+					}
+					f.Value = kept
+				}
 				switch k {
 				case "userDataScript", "ec2FleetConfig":
 					f.Value = absIn(abs, fmt.Sprint(f.Value))
@@ -244,6 +279,7 @@ func ImportHF(dir string, opts ImportOptions) (yamlText []byte, notes []string, 
 			templates = append(templates, out)
 		}
 	}
+	notes = append(notes, ibmTemplateNotes(abs, tplBase)...)
 	if templates == nil {
 		templates = []any{}
 		notes = append(notes, tplBase+" holds no templates")
@@ -279,7 +315,7 @@ func ImportHF(dir string, opts ImportOptions) (yamlText []byte, notes []string, 
 		fmt.Fprintf(&b, "# Check it where you save it: ohfpd --check-config --config FILE\n")
 	}
 	if len(notes) > 0 {
-		fmt.Fprintf(&b, "#\n# Not carried over, and would have made a difference:\n")
+		fmt.Fprintf(&b, "#\n# What ohfp does differently from IBM's plugin with these files:\n")
 		for _, n := range notes {
 			fmt.Fprintf(&b, "#   - %s\n", strings.ReplaceAll(n, "\n", " "))
 		}
@@ -377,13 +413,30 @@ func absIn(dir, p string) string {
 	return filepath.Join(dir, p)
 }
 
-func appendDur(prov yaml.MapSlice, key, ibmKey, s string, unit time.Duration, notes *[]string) yaml.MapSlice {
+// appendDur carries an IBM integer in unit as key, brought within ohfp's
+// bounds lo-hi with a note, as ohfpd does when it reads IBM's file: so the
+// output loads. 0 below lo is unset (ohfp's default).
+func appendDur(prov yaml.MapSlice, key, ibmKey, s string, unit, lo, hi time.Duration, notes *[]string) yaml.MapSlice {
 	i, err := strconv.ParseInt(s, 10, 64)
 	if err != nil {
 		*notes = append(*notes, fmt.Sprintf("%s: %q is not an integer; not carried", ibmKey, s))
 		return prov
 	}
-	return append(prov, yaml.MapItem{Key: key, Value: (time.Duration(i) * unit).String()})
+	d := time.Duration(i) * unit
+	switch {
+	case i < 0:
+		*notes = append(*notes, fmt.Sprintf("%s: %d is negative; not carried (ohfp's default is used)", ibmKey, i))
+		return prov
+	case d > hi:
+		*notes = append(*notes, fmt.Sprintf("%s: %d is above ohfp's maximum; %s %s is used", ibmKey, i, key, hi))
+		d = hi
+	case d < lo && i == 0:
+		return prov // IBM's 0: the default
+	case d < lo:
+		*notes = append(*notes, fmt.Sprintf("%s: %d is below ohfp's minimum; %s %s is used", ibmKey, i, key, lo))
+		d = lo
+	}
+	return append(prov, yaml.MapItem{Key: key, Value: d.String()})
 }
 
 func jsonish(v any) string {
@@ -408,32 +461,72 @@ func hasKey(m yaml.MapSlice, key string) bool {
 
 // hfFiles finds an HF provider folder's files: <instance>prov_templates.json
 // and <instance>prov_config.json (awsprov_... for IBM's default instance,
-// awsinstprov_... when HF's instance is named awsinst). With several
-// instances' files in the folder, the one named for name (or aws) is
-// taken, else it is an error naming them.
-func hfFiles(dir, name string) (cfg, tpl string, err error) {
+// awsinstprov_... when HF's instance is named awsinst). With one instance's
+// files, those. With several: the ones named for name, as hf_conf_dir
+// takes them; without a name, the ones named for the folder (HF keeps an
+// instance's files in conf/providers/<instance>/); else it is an error
+// naming them. skipped lists the other instances' templates files.
+func hfFiles(dir, name string) (cfg, tpl string, skipped []string, err error) {
 	found, _ := filepath.Glob(filepath.Join(dir, "*prov_templates.json"))
 	switch {
 	case len(found) == 0:
-		return "", "", fmt.Errorf("%s holds no <instance>prov_templates.json (such as awsprov_templates.json): not an HF provider folder", dir)
+		return "", "", nil, fmt.Errorf("%s holds no <instance>prov_templates.json (such as awsprov_templates.json): not an HF provider folder", dir)
 	case len(found) > 1:
+		want := name
+		if want == "" {
+			want = filepath.Base(dir)
+		}
 		var pick string
 		for _, f := range found {
-			inst := strings.TrimSuffix(filepath.Base(f), "prov_templates.json")
-			if inst == name || (name == "" && inst == "aws") {
+			if strings.TrimSuffix(filepath.Base(f), "prov_templates.json") == want {
 				pick = f
 			}
 		}
+		var names []string
+		for _, f := range found {
+			names = append(names, filepath.Base(f))
+		}
 		if pick == "" {
-			var names []string
-			for _, f := range found {
-				names = append(names, filepath.Base(f))
+			return "", "", nil, fmt.Errorf("%s holds the templates of several instances (%s): give the provider's name (--name) to pick one", dir, strings.Join(names, ", "))
+		}
+		for _, n := range names {
+			if n != filepath.Base(pick) {
+				skipped = append(skipped, n)
 			}
-			return "", "", fmt.Errorf("%s holds the templates of several instances (%s): give the provider's name to pick one", dir, strings.Join(names, ", "))
 		}
 		found = []string{pick}
 	}
 	tpl = found[0]
 	cfg = strings.TrimSuffix(tpl, "prov_templates.json") + "prov_config.json"
-	return cfg, tpl, nil
+	return cfg, tpl, skipped, nil
+}
+
+// ibmTemplateNotes reads the templates file in dir as ohfpd reads it and
+// returns its warnings, located in the file: each field ohfp ignores or
+// reads with another meaning (ttl, computeUnit, durationInHours,
+// machineCount...). Empty values, which ohfp takes as unset as IBM's
+// plugin does, change nothing and are left out.
+func ibmTemplateNotes(dir, base string) []string {
+	var errs []error
+	var warns []string
+	d := &doc{file: base, dir: dir, errs: &errs, warns: &warns}
+	ld := readSub(d, filepath.Join(dir, base), value{d: d, key: "templates_file"})
+	if ld == nil {
+		return nil
+	}
+	var list *value
+	ld.root.decode([]field{{"templates", func(v value) { list = &v }}}, nil)
+	if list == nil {
+		return nil
+	}
+	list.key = "templates"
+	decodeTemplates(*list, "templates", map[string]string{}, map[string]value{})
+	var out []string
+	for _, w := range warns {
+		if strings.Contains(w, ": empty: taken as unset") || strings.Contains(w, "empty item(s) ignored") {
+			continue
+		}
+		out = append(out, w)
+	}
+	return out
 }

@@ -170,3 +170,141 @@ func TestCheckPermissions(t *testing.T) {
 		t.Errorf("private files still warned: %q", w)
 	}
 }
+
+// TestImportHFCorpus: import-hf converts every folder of the IBM corpus
+// into a configuration that loads, with a note for each field whose meaning
+// ohfp changes (the warnings ohfpd gives on IBM's templates file).
+func TestImportHFCorpus(t *testing.T) {
+	dirs, _ := filepath.Glob("testdata/ibm/*/config.yaml")
+	if len(dirs) < 5 {
+		t.Fatalf("corpus has %d folders", len(dirs))
+	}
+	for _, f := range dirs {
+		dir := filepath.Dir(f)
+		t.Run(filepath.Base(dir), func(t *testing.T) {
+			out := filepath.Join(t.TempDir(), "config.yaml")
+			text, notes, err := ImportHF(dir, ImportOptions{Output: out})
+			if err != nil {
+				t.Fatalf("import-hf output does not load: %v\n%s", err, text)
+			}
+			os.WriteFile(out, text, 0o600)
+			if _, err := Load(out); err != nil {
+				t.Fatalf("%v\n%s", err, text)
+			}
+			c, err := Load(f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			// Every warning ohfpd gives on the templates file is a note,
+			// except empty values (unset, as IBM's plugin does).
+			for _, w := range c.Warnings {
+				_, rest, ok := strings.Cut(w, "awsprov_templates.json:")
+				if !ok || strings.Contains(w, ": empty: taken as unset") || strings.Contains(w, "empty item(s) ignored") {
+					continue
+				}
+				found := false
+				for _, n := range notes {
+					found = found || strings.HasSuffix(n, rest)
+				}
+				if !found {
+					t.Errorf("no note for %q; notes:\n%s", w, strings.Join(notes, "\n"))
+				}
+			}
+		})
+	}
+}
+
+// TestImportHFBoundsAndHabits: values IBM's plugins take that are outside
+// ohfp's bounds are brought within them with a note (the output loads);
+// "AWS_PROXY_PORT": 0 with an empty host is no proxy, without a note;
+// empty security group ids are dropped; ttl, computeUnit, durationInHours
+// and machineCount are noted.
+func TestImportHFBoundsAndHabits(t *testing.T) {
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "awsprov_config.json"), []byte(`{"AWS_REGION": "us-east-1",
+		"AWS_CONNECTION_TIMEOUT_MS": 7200000, "AWS_DESCRIBE_REQUEST_INTERVAL": 3600000,
+		"AWS_REQUEST_RETRY_ATTEMPTS": 20, "AWS_INSTANCE_PENDING_TIMEOUT_SEC": 60,
+		"AWS_PROXY_HOST": "", "AWS_PROXY_PORT": 0}`), 0o600)
+	os.WriteFile(filepath.Join(dir, "awsprov_templates.json"), []byte(`{"templates": [{"templateId": "x", "maxNumber": 1,
+		"vmType": "c5.large", "imageId": "ami-0123456789abcdef0", "securityGroupIds": [""], "subnetId": ["subnet-1", ""],
+		"ttl": 60, "computeUnit": 2, "durationInHours": 1, "machineCount": 3}]}`), 0o600)
+	out := filepath.Join(t.TempDir(), "config.yaml")
+	text, notes, err := ImportHF(dir, ImportOptions{Output: out})
+	if err != nil {
+		t.Fatalf("does not load: %v\n%s", err, text)
+	}
+	all := strings.Join(notes, "\n")
+	for _, want := range []string{
+		"AWS_CONNECTION_TIMEOUT_MS: 7200000 is above ohfp's maximum; connection_timeout 1h0m0s is used",
+		"AWS_DESCRIBE_REQUEST_INTERVAL: 3600000 is above ohfp's maximum; describe_interval 10m0s is used",
+		"AWS_REQUEST_RETRY_ATTEMPTS: 20 is above ohfp's maximum; retry_attempts 10 is used",
+		"AWS_INSTANCE_PENDING_TIMEOUT_SEC: 60 is below ohfp's minimum; pending_timeout 3m0s is used",
+		"templates[x].ttl: ignored", "templates[x].computeUnit: ignored", "templates[x].durationInHours: ignored", "templates[x].machineCount: ignored",
+	} {
+		if !strings.Contains(all, want) {
+			t.Errorf("no note %q in:\n%s", want, all)
+		}
+	}
+	if strings.Contains(all, "PROXY") || strings.Contains(string(text), "proxy") {
+		t.Errorf("AWS_PROXY_PORT 0 with an empty host should be no proxy, silently:\n%s", text)
+	}
+	os.WriteFile(out, text, 0o600)
+	c, err := Load(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := c.Providers[0]
+	tp := p.Templates[0]
+	if p.ConnectionTimeout != time.Hour || p.RetryAttempts != 10 || p.PendingTimeout != MinPendingTimeout || p.Proxy != "" ||
+		len(tp.SecurityGroupIDs) != 0 || len(tp.SubnetIDs) != 1 || strings.Contains(string(text), `""`) {
+		t.Errorf("provider %+v template %+v:\n%s", p, tp, text)
+	}
+	if strings.Contains(string(text), "securityGroupIds") {
+		t.Errorf("securityGroupIds [\"\"] kept:\n%s", text)
+	}
+
+	// A host without a port: the note says what to do.
+	os.WriteFile(filepath.Join(dir, "awsprov_config.json"), []byte(`{"AWS_PROXY_HOST": "proxy.example.com", "AWS_PROXY_PORT": 0}`), 0o600)
+	_, notes, _ = ImportHF(dir, ImportOptions{Output: out})
+	if all := strings.Join(notes, "\n"); !strings.Contains(all, "AWS_PROXY_HOST proxy.example.com is given without AWS_PROXY_PORT") {
+		t.Errorf("notes:\n%s", all)
+	}
+}
+
+// TestImportHFPicksTheInstanceFiles: a folder holding two instances' files
+// and no hostProviders.json beside it is HF's conf/providers/<instance>/:
+// the instance named for the folder is converted (as hf_conf_dir reads
+// <name>prov_*), and the other's files are named in a note, not skipped
+// silently.
+func TestImportHFPicksTheInstanceFiles(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "awsinst")
+	os.MkdirAll(dir, 0o755)
+	tpl := func(id string) []byte {
+		return []byte(`{"templates": [{"templateId": "` + id + `", "maxNumber": 1, "vmType": "c5.large", "imageId": "ami-0123456789abcdef0"}]}`)
+	}
+	os.WriteFile(filepath.Join(dir, "awsprov_templates.json"), tpl("from-aws"), 0o600)
+	os.WriteFile(filepath.Join(dir, "awsprov_config.json"), []byte(`{"AWS_REGION": "us-east-1"}`), 0o600)
+	os.WriteFile(filepath.Join(dir, "awsinstprov_templates.json"), tpl("from-awsinst"), 0o600)
+	os.WriteFile(filepath.Join(dir, "awsinstprov_config.json"), []byte(`{"AWS_REGION": "ap-south-1"}`), 0o600)
+	text, notes, err := ImportHF(dir, ImportOptions{})
+	if err != nil {
+		t.Fatalf("%v\n%s", err, text)
+	}
+	s := string(text)
+	if !strings.Contains(s, "- name: awsinst\n") || !strings.Contains(s, "region: ap-south-1") || !strings.Contains(s, "from-awsinst") || strings.Contains(s, "from-aws\n") {
+		t.Errorf("awsinstprov_* not the one converted:\n%s", s)
+	}
+	if all := strings.Join(notes, "\n"); !strings.Contains(all, "awsprov_templates.json is another instance's (aws) and is not converted: ohfpd import-hf --name aws") {
+		t.Errorf("notes:\n%s", all)
+	}
+	// --name aws picks the other.
+	if text, _, err := ImportHF(dir, ImportOptions{Name: "aws"}); err != nil || !strings.Contains(string(text), "from-aws\n") {
+		t.Errorf("--name aws: %v\n%s", err, text)
+	}
+	// A folder named for neither: refused, naming both.
+	other := filepath.Join(filepath.Dir(dir), "other")
+	os.Rename(dir, other)
+	if _, _, err := ImportHF(other, ImportOptions{}); err == nil || !strings.Contains(err.Error(), "awsinstprov_templates.json") || !strings.Contains(err.Error(), "--name") {
+		t.Errorf("ambiguous folder: %v", err)
+	}
+}

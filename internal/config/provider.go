@@ -140,10 +140,39 @@ func readIntUnit(unit time.Duration, lo, hi time.Duration) func(d *doc, v value)
 			return hi, true
 		}
 		if dur < lo {
-			v.errorf("%d is out of range %d-%d", i, lo/unit, hi/unit)
-			return nil, false
+			if i == 0 {
+				// IBM's plugins take 0 as "use the default".
+				v.warnf("%d: taken as unset; ohfp's default is used", i)
+				return nil, false
+			}
+			if i < 0 {
+				v.errorf("%d is out of range %d-%d", i, lo/unit, hi/unit)
+				return nil, false
+			}
+			v.warnf("%d is below ohfp's minimum; %s is used", i, lo)
+			return lo, true
 		}
 		return dur, true
+	}
+}
+
+// readIntCap reads an IBM integer; above hi it is capped with a warning
+// (IBM's plugins take larger values; ohfp's bound is a safety limit).
+func readIntCap(lo, hi int) func(d *doc, v value) (any, bool) {
+	return func(d *doc, v value) (any, bool) {
+		i, ok := v.integer()
+		if !ok {
+			return nil, false
+		}
+		switch {
+		case i > hi:
+			v.warnf("%d is above ohfp's maximum; %d is used", i, hi)
+			return hi, true
+		case i < lo:
+			v.warnf("%d: taken as unset; ohfp's default is used", i)
+			return nil, false
+		}
+		return i, true
 	}
 }
 
@@ -226,10 +255,10 @@ var settingSpecs = []settingSpec{
 		read: readDurRange(time.Millisecond, time.Hour), ibmRd: readIntUnit(time.Millisecond, time.Millisecond, time.Hour)},
 	{name: "aws_response_timeout", read: readDurRange(time.Millisecond, time.Hour)},
 	{name: "aws_call_timeout", read: readDurRange(time.Millisecond, time.Hour)},
-	{name: "retry_attempts", ibm: "AWS_REQUEST_RETRY_ATTEMPTS", read: readIntRange(0, MaxRetryAttempts)},
+	{name: "retry_attempts", ibm: "AWS_REQUEST_RETRY_ATTEMPTS", read: readIntRange(0, MaxRetryAttempts), ibmRd: readIntCap(0, MaxRetryAttempts)},
 	{name: "pending_timeout", ibm: "AWS_INSTANCE_PENDING_TIMEOUT_SEC",
 		read: readDurRange(MinPendingTimeout, MaxPendingTimeout), ibmRd: readIntUnit(time.Second, MinPendingTimeout, MaxPendingTimeout)},
-	{name: "describe_retry_attempts", ibm: "AWS_DESCRIBE_REQUEST_RETRY_ATTEMPTS", read: readIntRange(0, MaxRetryAttempts)},
+	{name: "describe_retry_attempts", ibm: "AWS_DESCRIBE_REQUEST_RETRY_ATTEMPTS", read: readIntRange(0, MaxRetryAttempts), ibmRd: readIntCap(0, MaxRetryAttempts)},
 	{name: "describe_interval", ibm: "AWS_DESCRIBE_REQUEST_INTERVAL",
 		read: readDurRange(0, 10*time.Minute), ibmRd: readIntUnit(time.Millisecond, 0, 10*time.Minute)},
 	{name: "key_file", ibm: "AWS_KEY_FILE", read: readPath},
@@ -261,6 +290,10 @@ var settingSpecs = []settingSpec{
 	{ibm: "AWS_PROXY_PORT", name: "", read: func(d *doc, v value) (any, bool) {
 		s, ok := v.text()
 		p, err := strconv.Atoi(strings.TrimSpace(s))
+		if ok && err == nil && p == 0 {
+			// IBM's plugins write 0 for "no proxy" (an int's default).
+			return nil, false
+		}
 		if ok && (err != nil || p < 1 || p > 65535) {
 			v.errorf("%q is not a port (1-65535)", s)
 			return nil, false
@@ -631,6 +664,12 @@ func decodeProvider(v value, c *Config) (Provider, bool) {
 		}
 		if _, err := os.Stat(f.path); err != nil {
 			s := got[f.key]
+			if f.key == "key_file" {
+				// ohfpd never uses the key file (EC2 takes keyName); IBM's
+				// awsv2 plugin only warns when it is missing.
+				s.v.warnf("%v: ohfpd does not use the key file (instances get the template's keyName), so it is not needed", err)
+				continue
+			}
 			s.v.errorf("%v", err)
 		}
 	}

@@ -35,21 +35,29 @@ func TestAFifthProviderAPI(t *testing.T) {
 	}
 
 	bad := head +
-		"  - templateId: b\n" + base + "    providerApi: Batch\n    fleetType: instant\n" +
-		"  - templateId: r\n" + base + "    fleetType: maintain\n"
+		"  - templateId: b\n" + base + "    providerApi: Batch\n    fleetType: instant\n"
 	_, err = Parse([]byte(bad), "/etc/ohfp/config.yaml")
 	if err == nil {
-		t.Fatal("a Batch template without subnets nor fleet role, and fleetType on RunInstances, accepted")
+		t.Fatal("a Batch template without subnets nor fleet role accepted")
 	}
 	for _, want := range []string{
 		"templates[b].fleetType: a Batch compute environment is maintain; instant is for EC2Fleet",
 		"templates[b].subnetId: a Batch compute environment launches into subnets: give subnetId",
 		"templates[b].fleetRole: Batch needs fleetRole (the IAM role ARN or name the Batch compute environment uses)",
-		"templates[r].fleetType: only applies to providerApi EC2Fleet, SpotFleet or Batch (this template uses RunInstances)",
 	} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("errors lack %q:\n%v", want, err)
 		}
+	}
+	// fleetType on RunInstances: IBM's Java plugin reads it into every
+	// template; accepted with a warning naming the APIs it applies to.
+	onRun := head + "  - templateId: r\n" + base + "    fleetType: maintain\n"
+	c, err = Parse([]byte(onRun), "/etc/ohfp/config.yaml")
+	if err != nil {
+		t.Fatalf("fleetType on RunInstances refused: %v", err)
+	}
+	if w := strings.Join(c.Warnings, "\n"); !strings.Contains(w, "templates[r].fleetType: ignored: it only applies to providerApi EC2Fleet, SpotFleet or Batch (this template uses RunInstances)") || c.Providers[0].Templates[0].FleetType != "" {
+		t.Errorf("warnings %q, fleetType %q: want it ignored with a warning", w, c.Providers[0].Templates[0].FleetType)
 	}
 
 	het := head + "  - templateId: h\n" + base + "    providerApi: RunInstances\n    priceType: heterogeneous\n"

@@ -162,6 +162,15 @@ func templateFields(t *template.Template, d *doc, st *tmplState) []field {
 			*dst = s
 		}
 	}
+	// empty tells whether v is an empty string, warning that it is taken
+	// as unset, as IBM's plugins do.
+	empty := func(v value) bool {
+		if n, ok := v.node.(*ast.StringNode); ok && strings.TrimSpace(n.Value) == "" {
+			v.warnf("empty: taken as unset, as IBM's plugin does")
+			return true
+		}
+		return false
+	}
 	intIn := func(dst *int, lo, hi int, what string) func(value) {
 		return func(v value) {
 			st.seen(v)
@@ -194,6 +203,12 @@ func templateFields(t *template.Template, d *doc, st *tmplState) []field {
 		}},
 		{"imageId", str(&t.ImageID, func(v value, s string) bool {
 			if amiRe.MatchString(s) || (strings.HasPrefix(s, "/") && len(s) > 1 && !strings.ContainsAny(s, " \t")) {
+				return true
+			}
+			if strings.HasPrefix(s, "ami-") && !strings.ContainsAny(s, " \t") {
+				// IBM's own sample writes "ami-27a1"; IBM's plugins pass the
+				// id to EC2 unchecked. EC2 refuses it at launch.
+				v.warnf("%q is not an AMI id's shape (ami- and 8 or 17 hex digits): EC2 will refuse to launch it (InvalidAMIID.Malformed); put your AMI's id here", s)
 				return true
 			}
 			v.errorf("%q is neither an AMI id (ami-0123456789abcdef0) nor an SSM parameter path (/aws/service/...)", s)
@@ -359,6 +374,9 @@ func templateFields(t *template.Template, d *doc, st *tmplState) []field {
 		})},
 		{"launchTemplateVersion", func(v value) {
 			st.seen(v)
+			if empty(v) {
+				return
+			}
 			s, ok := v.text()
 			if !ok {
 				return
@@ -397,6 +415,9 @@ func templateFields(t *template.Template, d *doc, st *tmplState) []field {
 		}},
 		{"ec2FleetConfig", func(v value) {
 			st.seen(v)
+			if empty(v) {
+				return
+			}
 			if p, ok := d.path(v); ok {
 				st.fleetConfig = p
 			}
@@ -405,6 +426,9 @@ func templateFields(t *template.Template, d *doc, st *tmplState) []field {
 			// LSF's AWS plugin: how long a Spot request stays valid,
 			// HH:MM. ohfp: spotFleetRequestExpiry in minutes.
 			st.seen(v)
+			if empty(v) {
+				return
+			}
 			s, ok := v.text()
 			if !ok {
 				return
@@ -428,6 +452,12 @@ func templateFields(t *template.Template, d *doc, st *tmplState) []field {
 		}},
 		{"computeUnit", func(v value) {
 			st.seen(v) // warned once the template's types are known (computeUnitNote)
+		}},
+		{"machineCount", func(v value) {
+			// IBM's Java plugin (AwsTemplate) carries it from a request;
+			// in a template file it means nothing.
+			st.seen(v)
+			v.warnf("ignored: the number of machines is what HF's requestMachines asks for")
 		}},
 		{"providerApi", str(&t.ProviderAPI, func(v value, s string) bool {
 			return oneOf(v, s, template.APINames(nil)...)
@@ -804,7 +834,10 @@ func checkAPI(v value, st *tmplState, t *template.Template, spec template.APISpe
 	api := spec.Name
 	switch {
 	case t.FleetType != "" && len(spec.FleetTypes) == 0:
-		fail("fleetType", "only applies to providerApi %s (this template uses %s)", orList(template.APINames(func(a template.APISpec) bool { return len(a.FleetTypes) > 0 })), api)
+		// IBM's Java plugin reads fleetType into every template and uses
+		// it only for fleets.
+		warnAt(v, st, "fleetType", "ignored: it only applies to providerApi %s (this template uses %s)", orList(template.APINames(func(a template.APISpec) bool { return len(a.FleetTypes) > 0 })), api)
+		t.FleetType = ""
 	case t.FleetType != "" && !spec.TakesFleetType(t.FleetType):
 		fail("fleetType", "%s %s is %s; %s is for %s", spec.Article, spec.Noun, orList(spec.FleetTypes), t.FleetType,
 			orList(template.APINames(func(a template.APISpec) bool { return a.TakesFleetType(t.FleetType) })))

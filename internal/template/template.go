@@ -103,6 +103,13 @@ func (a APISpec) TakesFleetType(ft string) bool {
 	return false
 }
 
+// FleetOverride is one override of an ec2FleetConfig file: an instance
+// type in a subnet ("" : the subnet EC2 picks).
+type FleetOverride struct {
+	Type   string `json:"type"`
+	Subnet string `json:"subnet,omitempty"`
+}
+
 // Template is one HF template. Field tags give IBM's camelCase names, used
 // both when reading templates and when answering getAvailableTemplates.
 type Template struct {
@@ -110,33 +117,38 @@ type Template struct {
 	MaxNumber  int        `json:"maxNumber"` // -1: unlimited (units)
 	Attributes Attributes `json:"attributes"`
 
-	ImageID          string   `json:"imageId,omitempty"` // AMI id or SSM parameter path
-	SubnetIDs        []string `json:"subnetId,omitempty"`
-	VMType           string   `json:"vmType,omitempty"`
-	VMTypes          Weights  `json:"vmTypes,omitempty"` // type -> weight, in file order
-	VMTypesOnDemand  Weights  `json:"vmTypesOnDemand,omitempty"`
-	VMTypesPriority  Weights  `json:"vmTypesPriority,omitempty"` // type -> priority (lower first)
-	PriceType        string   `json:"priceType,omitempty"`
-	MaxSpotPrice     float64  `json:"maxSpotPrice,omitempty"`
-	PercentOnDemand  int      `json:"percentOnDemand,omitempty"`
-	AllocationStrat  string   `json:"allocationStrategy,omitempty"`
-	AllocationOnDem  string   `json:"allocationStrategyOnDemand,omitempty"`
-	PoolsCount       int      `json:"poolsCount,omitempty"`
-	SpotFleetExpiry  int      `json:"spotFleetRequestExpiry,omitempty"` // minutes
-	FleetRole        string   `json:"fleetRole,omitempty"`
-	KeyName          string   `json:"keyName,omitempty"`
-	SecurityGroupIDs []string `json:"securityGroupIds,omitempty"`
-	InstanceProfile  string   `json:"instanceProfile,omitempty"`
-	InstanceTags     string   `json:"instanceTags,omitempty"` // "k=v;k2=v2"
-	UserDataScript   string   `json:"userDataScript,omitempty"`
-	UserData         string   `json:"userData,omitempty"`
-	RootVolumeSize   int      `json:"rootDeviceVolumeSize,omitempty"`
-	VolumeType       string   `json:"volumeType,omitempty"`
-	Iops             int      `json:"iops,omitempty"`
-	LaunchTemplateID string   `json:"launchTemplateId,omitempty"`
-	LaunchTemplateV  string   `json:"launchTemplateVersion,omitempty"`
-	ProviderAPI      string   `json:"providerApi,omitempty"`
-	FleetType        string   `json:"fleetType,omitempty"`
+	ImageID   string   `json:"imageId,omitempty"` // AMI id or SSM parameter path
+	SubnetIDs []string `json:"subnetId,omitempty"`
+	// FleetOverrides are the instance type and subnet pairs of an
+	// ec2FleetConfig file that ties types to subnets: a fleet's overrides
+	// are these, as the file has them, not every type in every subnet.
+	// Not sent to HF.
+	FleetOverrides   []FleetOverride `json:"-"`
+	VMType           string          `json:"vmType,omitempty"`
+	VMTypes          Weights         `json:"vmTypes,omitempty"` // type -> weight, in file order
+	VMTypesOnDemand  Weights         `json:"vmTypesOnDemand,omitempty"`
+	VMTypesPriority  Weights         `json:"vmTypesPriority,omitempty"` // type -> priority (lower first)
+	PriceType        string          `json:"priceType,omitempty"`
+	MaxSpotPrice     float64         `json:"maxSpotPrice,omitempty"`
+	PercentOnDemand  int             `json:"percentOnDemand,omitempty"`
+	AllocationStrat  string          `json:"allocationStrategy,omitempty"`
+	AllocationOnDem  string          `json:"allocationStrategyOnDemand,omitempty"`
+	PoolsCount       int             `json:"poolsCount,omitempty"`
+	SpotFleetExpiry  int             `json:"spotFleetRequestExpiry,omitempty"` // minutes
+	FleetRole        string          `json:"fleetRole,omitempty"`
+	KeyName          string          `json:"keyName,omitempty"`
+	SecurityGroupIDs []string        `json:"securityGroupIds,omitempty"`
+	InstanceProfile  string          `json:"instanceProfile,omitempty"`
+	InstanceTags     string          `json:"instanceTags,omitempty"` // "k=v;k2=v2"
+	UserDataScript   string          `json:"userDataScript,omitempty"`
+	UserData         string          `json:"userData,omitempty"`
+	RootVolumeSize   int             `json:"rootDeviceVolumeSize,omitempty"`
+	VolumeType       string          `json:"volumeType,omitempty"`
+	Iops             int             `json:"iops,omitempty"`
+	LaunchTemplateID string          `json:"launchTemplateId,omitempty"`
+	LaunchTemplateV  string          `json:"launchTemplateVersion,omitempty"`
+	ProviderAPI      string          `json:"providerApi,omitempty"`
+	FleetType        string          `json:"fleetType,omitempty"`
 
 	// IBM's placement and network fields (LSF's AWS plugin): the placement
 	// group, the tenancy (default, dedicated, host), EBS optimisation, and

@@ -387,7 +387,18 @@ func overrides(t *template.Template, withOD bool) ([]override, error) {
 	}
 	var out []override
 	for _, it := range its {
-		for _, sn := range subnets {
+		// An ec2FleetConfig file's pairs, as the file has them.
+		var pinned []string
+		for _, fo := range t.FleetOverrides {
+			if fo.Type == it {
+				pinned = append(pinned, fo.Subnet)
+			}
+		}
+		sns := subnets
+		if len(pinned) > 0 {
+			sns = pinned
+		}
+		for _, sn := range sns {
 			o := override{Type: it, Subnet: sn, Weight: float64(t.WeightOf(it))}
 			if pr, ok := prio[it]; ok {
 				o.Priority = aws.Float64(pr)

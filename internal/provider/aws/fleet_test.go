@@ -542,3 +542,24 @@ func TestUserLaunchTemplateIsCopied(t *testing.T) {
 
 // sp prints values separated by spaces.
 func sp(a ...any) string { return strings.TrimSpace(fmt.Sprintln(a...)) }
+
+// TestEC2FleetConfigPairsAsWritten: an ec2FleetConfig file that puts
+// c5.large in subnet-a and c5.xlarge in subnet-b (template.FleetOverrides)
+// gives CreateFleet those two overrides, as IBM's plugin sends the file,
+// not every type in every subnet (adversarial report on issue 15, 6).
+func TestEC2FleetConfigPairsAsWritten(t *testing.T) {
+	r := newFleetRig()
+	r.s.params["/aws/service/ami-al2023"] = "ami-0123456789abcdef0"
+	r.e.images["ami-0123456789abcdef0"] = "/dev/xvda"
+	spec := hetSpec(template.APIEC2Fleet)
+	spec.Template.VMTypesOnDemand = nil
+	spec.Template.FleetOverrides = []template.FleetOverride{{Type: "c5.large", Subnet: "subnet-a"}, {Type: "c5.xlarge", Subnet: "subnet-b"}}
+	if _, err := r.p.Launch(context.Background(), spec); err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, o := range r.f.createFleet[0].LaunchTemplateConfigs[0].Overrides {
+		got = append(got, sp(o.InstanceType, aws.ToString(o.SubnetId), aws.ToFloat64(o.WeightedCapacity)))
+	}
+	eq(t, "overrides", got, []string{"c5.large subnet-a 1", "c5.xlarge subnet-b 2"})
+}

@@ -1,0 +1,3 @@
+#!/bin/sh
+%EXPORT_USER_DATA%
+/opt/lsf/bootstrap.sh
