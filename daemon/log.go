@@ -4,7 +4,6 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"strings"
 	"time"
 
 	"github.com/lmittmann/tint"
@@ -15,16 +14,24 @@ import (
 // under journald (JOURNAL_STREAM set) plain key=value lines without
 // timestamps, since the journal stamps them; plain text otherwise; JSON
 // when asked.
+//
+// The level filters in a levelHandler (calllevel.go): an HF call may log
+// at its own level (HF_LOGLEVEL with accept_propagated_log_setting).
 func newLogger(level slog.Level, format string, w io.Writer) *slog.Logger {
-	opts := &slog.HandlerOptions{Level: level}
+	return slog.New(&levelHandler{inner: newHandler(format, w), base: level})
+}
+
+// newHandler is the handler of newLogger, letting every level through.
+func newHandler(format string, w io.Writer) slog.Handler {
+	opts := &slog.HandlerOptions{Level: slog.LevelDebug}
 	switch format {
 	case "json":
-		return slog.New(slog.NewJSONHandler(w, opts))
+		return slog.NewJSONHandler(w, opts)
 	case "text":
-		return slog.New(slog.NewTextHandler(w, opts))
+		return slog.NewTextHandler(w, opts)
 	}
 	if f, ok := w.(*os.File); ok && isTerminal(f) {
-		return slog.New(tint.NewHandler(w, &tint.Options{Level: level, TimeFormat: time.TimeOnly}))
+		return tint.NewHandler(w, &tint.Options{Level: slog.LevelDebug, TimeFormat: time.TimeOnly})
 	}
 	if os.Getenv("JOURNAL_STREAM") != "" {
 		opts.ReplaceAttr = func(groups []string, a slog.Attr) slog.Attr {
@@ -34,7 +41,7 @@ func newLogger(level slog.Level, format string, w io.Writer) *slog.Logger {
 			return a
 		}
 	}
-	return slog.New(slog.NewTextHandler(w, opts))
+	return slog.NewTextHandler(w, opts)
 }
 
 func isTerminal(f *os.File) bool {
@@ -42,16 +49,11 @@ func isTerminal(f *os.File) bool {
 	return err == nil
 }
 
-// levelFromEnv reads HF_LOGLEVEL (HF's DEBUG/INFO/WARN/ERROR spelling) for
-// modes without a config file.
+// levelFromEnv reads HF_LOGLEVEL of ohfpd's own environment (HF's
+// spellings, parseHFLevel); INFO when unset or unknown.
 func levelFromEnv() slog.Level {
-	switch strings.ToUpper(os.Getenv("HF_LOGLEVEL")) {
-	case "DEBUG", "TRACE":
-		return slog.LevelDebug
-	case "WARN", "WARNING":
-		return slog.LevelWarn
-	case "ERROR":
-		return slog.LevelError
+	if l, ok := parseHFLevel(os.Getenv("HF_LOGLEVEL")); ok {
+		return l
 	}
 	return slog.LevelInfo
 }

@@ -187,6 +187,7 @@ func (d *daemon) run(ctx context.Context) error {
 		extra.HandleFunc("/debug/pprof/trace", pprof.Trace)
 		d.log.Info("profiler served on the socket", "path", "/debug/pprof/")
 	}
+	handler = &callLogger{inner: handler, log: d.log.With("component", "rpc"), accept: d.acceptsHFLevel}
 	srv := rpcserver.NewServer(mx.Wrap(handler), rpcserver.ServerOptions{
 		Logger:      d.log.With("component", "rpc"),
 		AllowedUIDs: uids,

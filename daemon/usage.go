@@ -64,7 +64,7 @@ Signals:
 Environment:
   GOMEMLIMIT              the Go soft memory limit (default 64 MiB up to 10,000 machines, then 4 KiB more each)
   AWS_*                   the AWS SDK's settings where the configuration is silent (AWS_REGION, AWS_PROFILE, AWS_ENDPOINT_URL, ...)
-  HF_LOGLEVEL             HF's log level, applied when accept_propagated_log_setting is true
+  HF_LOGLEVEL             HF's log level (LOG_DEBUG, LOG_INFO, LOG_WARNING, LOG_ERR, ... or debug, info, warn, error), ohfpd's own when the first provider has accept_propagated_log_setting; the client forwards HF's per call
 
 Exit status:
   0                       success; for --check-config, the configuration is valid

@@ -8,7 +8,11 @@
 #
 #   export <k>=<v>           for each k=v of the template's userData
 #                            ("zone=us_west_2a;rc_account=proj1")
+#   export rc_account='<a>'  LSF's rc_account of the request, when given
+#                            (the instances are also tagged RC_ACCOUNT)
 #   export template_id=<templateId>
+#   export clustername='<c>' LSF's cluster (clusterName= in SCRIPT_OPTIONS),
+#                            when given
 #   export providerName=<the HF provider instance>
 #
 # This is what IBM's AWS plugins do with their user_data.sh, so a script
@@ -29,7 +33,8 @@ echo "ohfp user data: start $(date '+%Y-%m-%d %H:%M:%S')"
 
 %EXPORT_USER_DATA%
 
-echo "ohfp user data: template ${template_id:-?} of provider ${providerName:-?}"
+echo "ohfp user data: template ${template_id:-?} of provider ${providerName:-?}" \
+    "account ${rc_account:--} cluster ${clustername:--}"
 
 # --- Site bootstrap (an example: adapt it) ---------------------------------
 EGO_TOP=${EGO_TOP:-/opt/ibm/spectrumcomputing}

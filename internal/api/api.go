@@ -8,6 +8,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"strings"
 
 	"github.com/ohfp/ohfp/internal/apitype"
 	"github.com/ohfp/ohfp/internal/english"
@@ -121,6 +122,7 @@ func (h *Handler) requestMachines(ctx context.Context, p rpc.Params) (any, error
 	if err != nil {
 		return nil, err
 	}
+	in.ClusterName = clusterName(p.Env["SCRIPT_OPTIONS"])
 	// Nothing launches until the answer is out to HF: a request whose
 	// answer could not be delivered is cancelled (see RequestMachinesHeld).
 	out, delivered, err := h.svc.RequestMachinesHeld(providerName(p), in)
@@ -337,4 +339,22 @@ func Code(err error) *rpc.Error {
 		return rpc.Errorf(rpc.Unavailable, "ohfpd stopped the call before it finished: %v", err)
 	}
 	return rpc.Errorf(rpc.Internal, "internal error: %v", err)
+}
+
+// clusterName is the clusterName= of LSF's SCRIPT_OPTIONS
+// ("-DclusterName=cl1"), as IBM's plugins read it (hostProviders/aws:
+// System.getProperty("clusterName"); awsv2: the word after clusterName=).
+// "" when absent or not a plain name (it is exported to a shell script).
+func clusterName(opts string) string {
+	_, after, ok := strings.Cut(opts, "clusterName=")
+	if !ok {
+		return ""
+	}
+	name, _, _ := strings.Cut(after, " ")
+	for _, r := range name {
+		if !(r == '-' || r == '_' || r == '.' || r >= '0' && r <= '9' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z') {
+			return ""
+		}
+	}
+	return name
 }

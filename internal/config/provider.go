@@ -520,6 +520,23 @@ func decodeProvider(v value, c *Config) (Provider, bool) {
 	}
 	combineProxy(d, got)
 
+	// A provider naming no templates at all takes HF's folder from ohfpd's
+	// own environment (the systemd unit's HF_PROVIDER_CONFDIR), the first
+	// provider only (HF sets the variable per provider instance); else it
+	// serves none, which is said (HF_PROVIDER_CONFDIR of HF's calls
+	// cannot change where ohfpd reads templates).
+	var noTemplates string // why the provider has none, when it names none
+	if p.HFConfDir == "" && p.TemplatesFile == "" && templatesNode == nil && p.Name != "" {
+		env := os.Getenv("HF_PROVIDER_CONFDIR")
+		if env != "" && len(c.Providers) == 0 {
+			if abs, err := filepath.Abs(env); err == nil {
+				p.HFConfDir, hfDirNode = abs, &v
+			}
+		} else {
+			noTemplates = fmt.Sprintf("%s:%d: provider %s has no templates: it names no hf_conf_dir, templates_file or templates, so HF is told of none; set hf_conf_dir to HF's folder of the provider (HF_PROVIDER_CONFDIR, e.g. $HF_TOP/conf/providers/%s), or HF_PROVIDER_CONFDIR in ohfpd's own environment for the first provider (the HF_PROVIDER_CONFDIR that HF gives each call cannot change where ohfpd reads templates)", d.file, line(v.node), p.Name, p.Name)
+		}
+	}
+
 	// HF's provider folder (HF_PROVIDER_CONFDIR): its <name>prov_templates.json
 	// and <name>prov_config.json, where the YAML names no file of its own.
 	if p.HFConfDir != "" && p.Name != "" {
@@ -680,7 +697,11 @@ func decodeProvider(v value, c *Config) (Provider, bool) {
 	if len(*d.errs) > n0 {
 		return p, false
 	}
-	if len(p.Templates) == 0 {
+	switch {
+	case len(p.Templates) > 0:
+	case noTemplates != "":
+		c.Warnings = append(c.Warnings, noTemplates)
+	default:
 		c.Warnings = append(c.Warnings, fmt.Sprintf("provider %s has no templates: HF will get an empty list", p.Name))
 	}
 	if len(p.Prices) > 0 && len(p.Templates) > 0 {

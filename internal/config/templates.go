@@ -315,6 +315,10 @@ func templateFields(t *template.Template, d *doc, st *tmplState) []field {
 		}},
 		{"instanceProfile", str(&t.InstanceProfile, nil)},
 		{"instanceTags", str(&t.InstanceTags, func(v value, s string) bool {
+			if pieces, ok := awsv2Tags(s); ok {
+				s = strings.Join(pieces, ";")
+				v.warnf("read as IBM's awsv2 plugin reads it, %d tags separated by ',' (%s); IBM's Java aws plugin separates tags with ';' and would make one tag of it: write ';' to say which", len(pieces), s)
+			}
 			if !checkTags(v, s) {
 				return false
 			}
@@ -447,8 +451,7 @@ func templateFields(t *template.Template, d *doc, st *tmplState) []field {
 			v.warnf("ignored: ohfp does not end hosts by age; HF returns them")
 		}},
 		{"computeUnit", func(v value) {
-			st.seen(v)
-			v.warnf("ignored: ohfp counts units by the weights of vmTypes ({\"c5.large\": 1, \"c5.xlarge\": 2}); without them one instance is one unit")
+			st.seen(v) // warned once the template's types are known (computeUnitNote)
 		}},
 		{"machineCount", func(v value) {
 			// IBM's Java plugin (AwsTemplate) carries it from a request;
@@ -487,6 +490,28 @@ func checkIDs(v value, ids []string, prefix string) bool {
 		seen[id] = true
 	}
 	return true
+}
+
+// awsv2Tags splits instanceTags written as IBM's awsv2 plugin reads them
+// (aws_client.py _build_instance_tags: "k=v,k2=v2", split at ','): ok
+// when s has no ';' and every ','-separated piece is a k=v pair, so a
+// value with a comma ("group=a,b") stays one tag, as both plugins read it.
+func awsv2Tags(s string) ([]string, bool) {
+	if strings.Contains(s, ";") || !strings.Contains(s, ",") {
+		return nil, false
+	}
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		p = strings.TrimSpace(p)
+		if p == "" {
+			continue
+		}
+		if k, _, ok := strings.Cut(p, "="); !ok || strings.TrimSpace(k) == "" {
+			return nil, false
+		}
+		out = append(out, p)
+	}
+	return out, len(out) > 1
 }
 
 // checkTags validates instanceTags: "k=v;k2=v2", keys unique, at most 128
@@ -790,6 +815,9 @@ func decodeTemplate(v value) (template.Template, bool) {
 		warnAt(v, st, "maxSpotPrice", "ignored: priceType ondemand launches no Spot instance")
 		t.MaxSpotPrice = 0
 	}
+	if _, ok := st.nodes["computeUnit"]; ok {
+		warnAt(v, st, "computeUnit", "%s", computeUnitNote(&t))
+	}
 	if known {
 		checkAPI(v, st, &t, spec, fail)
 	}
@@ -1005,4 +1033,20 @@ func orList(items []string) string {
 		return strings.Join(items, "")
 	}
 	return strings.Join(items[:len(items)-1], ", ") + " or " + items[len(items)-1]
+}
+
+// computeUnitNote is the warning for IBM's computeUnit, in the terms of
+// the template's own instance types.
+func computeUnitNote(t *template.Template) string {
+	if len(t.VMTypes) == 0 {
+		if t.VMType == "" {
+			return "ignored: ohfp counts one unit per instance; to count otherwise give vmTypes with weights"
+		}
+		return fmt.Sprintf("ignored: ohfp counts one unit per instance of %s; to count otherwise give vmTypes with weights, e.g. {%q: 1}", t.VMType, t.VMType)
+	}
+	parts := make([]string, len(t.VMTypes))
+	for i, w := range t.VMTypes {
+		parts[i] = fmt.Sprintf("%s: %d", w.Type, w.Weight)
+	}
+	return "ignored: ohfp counts units by the weights of the template's vmTypes (" + strings.Join(parts, ", ") + ")"
 }

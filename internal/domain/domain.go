@@ -72,6 +72,10 @@ type Request struct {
 	TemplateID string    `json:"templateId,omitempty"`
 	Units      int       `json:"units,omitempty"` // asked units (acquire)
 	CreatedAt  time.Time `json:"createdAt"`
+	// Acquire: LSF's rc_account and cluster name, for the instances' tag
+	// RC_ACCOUNT and the user data's exports (as IBM's plugins).
+	RcAccount   string `json:"rcAccount,omitempty"`
+	ClusterName string `json:"clusterName,omitempty"`
 
 	// Acquire: the cloud call and its outcome.
 	ClientToken string    `json:"clientToken,omitempty"`

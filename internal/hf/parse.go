@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"strconv"
 	"strings"
+	"unicode"
 	"unicode/utf8"
 )
 
@@ -51,7 +53,18 @@ func (e *InputError) Error() string {
 type RequestMachines struct {
 	TemplateID   string `json:"templateId"`
 	MachineCount int    `json:"machineCount"`
+	// RcAccount is LSF's resource connector "rc_account" (the account the
+	// hosts are for; IBM's plugins tag the instances RC_ACCOUNT with it and
+	// export it to the host's user data). Empty: not given.
+	RcAccount string `json:"rc_account,omitempty"`
+	// ClusterName is the cluster LSF calls for (clusterName= in the
+	// caller's SCRIPT_OPTIONS, not the document); set by the caller.
+	ClusterName string `json:"-"`
 }
+
+// MaxRcAccount bounds rc_account: it becomes an EC2 tag value, at most
+// 256 characters (EC2 User Guide, "Tag restrictions").
+const MaxRcAccount = 256
 
 // MachineRef names one machine HF holds: by machineId (the instance id),
 // falling back to name (the host name). At least one is set.
@@ -120,7 +133,34 @@ func ParseRequestMachines(data []byte) (RequestMachines, error) {
 	if err != nil {
 		return RequestMachines{}, err
 	}
-	return RequestMachines{TemplateID: id, MachineCount: n}, nil
+	acct, err := rcAccount(op, root)
+	if err != nil {
+		return RequestMachines{}, err
+	}
+	return RequestMachines{TemplateID: id, MachineCount: n, RcAccount: acct}, nil
+}
+
+// rcAccount reads LSF's optional top-level "rc_account": a string of at
+// most MaxRcAccount characters without control characters (it is an EC2
+// tag value and a shell variable of the host's user data).
+func rcAccount(op string, root map[string]any) (string, error) {
+	v, ok := root["rc_account"]
+	if !ok || v == nil {
+		return "", nil
+	}
+	s, ok := v.(string)
+	if !ok {
+		return "", &InputError{op, "rc_account", "must be a string such as \"default\" (LSF's account of the hosts), got " + describe(v)}
+	}
+	if utf8.RuneCountInString(s) > MaxRcAccount {
+		return "", &InputError{op, "rc_account", fmt.Sprintf("is %d characters; an EC2 tag value holds at most %d", utf8.RuneCountInString(s), MaxRcAccount)}
+	}
+	for _, r := range s {
+		if unicode.IsControl(r) {
+			return "", &InputError{op, "rc_account", fmt.Sprintf("%q has a control character; give a plain account name", s)}
+		}
+	}
+	return s, nil
 }
 
 // ParseRequestStatus parses {"requests": [{"requestId": ID}, ...]} (or a

@@ -23,6 +23,9 @@ const (
 	// daemon rebuilding the request from tags after a failover knows how
 	// many to wait for while EC2 shows them one by one).
 	TagRequestUnits = "ohfp:request-units"
+	// TagRcAccount is LSF's rc_account of the request, under the key IBM's
+	// AWS plugins use (only when HF gave one).
+	TagRcAccount = "RC_ACCOUNT"
 	// TagReturnID is written on an instance HF returned before ohfp asks
 	// the cloud to terminate it (value: ret-<uuid>), so that a daemon
 	// without the return's record (a failover, a lost store) still knows it
@@ -63,6 +66,9 @@ type LaunchSpec struct {
 	Template    template.Template
 	Units       int               // machineCount: weighted units to launch
 	Tags        map[string]string // every tag the instances get (ohfp's and instanceTags)
+	// RcAccount and ClusterName: LSF's rc_account and cluster name,
+	// exported to the host's user data as IBM's plugins do.
+	RcAccount, ClusterName string
 }
 
 // Instance is what the cloud says of one instance.

@@ -236,6 +236,8 @@ func (pv *Provisioner) chooseLocked(id string) (a *attempt, ended *domain.Reques
 		Template:    *tpl,
 		Units:       r.Units,
 		Tags:        pv.tagsFor(r, tpl),
+		RcAccount:   r.RcAccount,
+		ClusterName: r.ClusterName,
 	}
 	if r.FallbackUnits > 0 {
 		// Ask the rest, the provider's other way, only what the fleet has
@@ -413,6 +415,10 @@ func (pv *Provisioner) tagsFor(r *domain.Request, tpl *template.Template) map[st
 	tags[provider.TagRequestID] = r.ID
 	tags[provider.TagTemplateID] = r.TemplateID
 	tags[provider.TagRequestUnits] = strconv.Itoa(r.Units)
+	if r.RcAccount != "" {
+		// IBM's plugins tag LSF's account so (AwsUtil, AWSClient).
+		tags[provider.TagRcAccount] = r.RcAccount
+	}
 	return tags
 }
 

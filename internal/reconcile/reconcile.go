@@ -809,6 +809,9 @@ func (rc *Reconciler) fillTypeInfo(ctx context.Context, provs []*state.Provider)
 			ti, err := p.Cfg.Cloud.InstanceType(ctx, types[0])
 			if err != nil {
 				rc.st.Log.Warn("describing instance type failed", "type", types[0], "err", err)
+				rc.st.Mu.Lock()
+				rc.st.TypeErr[types[0]] = err // the template's message says it
+				rc.st.Mu.Unlock()
 				continue
 			}
 			if err := rc.st.CacheTypeInfo(ti); err != nil {
@@ -816,6 +819,7 @@ func (rc *Reconciler) fillTypeInfo(ctx context.Context, provs []*state.Provider)
 			}
 			rc.st.Mu.Lock()
 			rc.st.TypeInfo[ti.Name] = ti
+			delete(rc.st.TypeErr, types[0])
 			rc.st.Mu.Unlock()
 		}
 	}

@@ -55,8 +55,11 @@ const (
 	NotFound         = -32004 // the thing asked about does not exist
 )
 
-// Env names the HF environment variables the client forwards.
-var Env = []string{"HF_PROVIDER_NAME", "HF_PROVIDER_CONFDIR", "HF_PROVIDER_WORKDIR", "HF_PROVIDER_LOGDIR"}
+// Env names the HF environment variables the client forwards: HF's
+// provider variables, HF's per-call log level (HF_LOGLEVEL, applied to
+// the call when the provider has accept_propagated_log_setting) and LSF's
+// SCRIPT_OPTIONS (its clusterName=, exported to the hosts' user data).
+var Env = []string{"HF_PROVIDER_NAME", "HF_PROVIDER_CONFDIR", "HF_PROVIDER_WORKDIR", "HF_PROVIDER_LOGDIR", "HF_LOGLEVEL", "SCRIPT_OPTIONS"}
 
 // Error is a JSON-RPC error: what a daemon-side failure looks like on the
 // wire and what Client.Call returns for it. Message is meant for a person

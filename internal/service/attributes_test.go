@@ -47,3 +47,21 @@ func TestAttributesIBMMeaning(t *testing.T) {
 		t.Errorf("full attributes: %v %q", attrs, why)
 	}
 }
+
+// TestAttributesTypeRefused: a type AWS refused (InvalidInstanceType) is
+// named as refused, with what to do, not as a lookup still pending; a
+// lookup that failed otherwise says how.
+func TestAttributesTypeRefused(t *testing.T) {
+	sv := New(&state.State{TypeInfo: map[string]provider.InstanceTypeInfo{}, TypeErr: map[string]error{
+		"c5.nosuch": &provider.Error{Op: "DescribeInstanceTypes", Code: "InvalidInstanceType", Kind: provider.Fatal, Message: "instance type c5.nosuch is not offered in this region"},
+		"c6i.large": &provider.Error{Op: "DescribeInstanceTypes", Code: "RequestLimitExceeded", Kind: provider.Throttled, Message: "Request limit exceeded."},
+	}}, nil)
+	_, why := sv.attributesLocked(&template.Template{TemplateID: "bad", VMType: "c5.nosuch"})
+	if !strings.Contains(why, "AWS refused instance type c5.nosuch") || !strings.Contains(why, "InvalidInstanceType") || !strings.Contains(why, "fix vmType") || strings.Contains(why, "not known yet") {
+		t.Errorf("refused type: why = %q", why)
+	}
+	_, why = sv.attributesLocked(&template.Template{TemplateID: "slow", VMType: "c6i.large"})
+	if !strings.Contains(why, "DescribeInstanceTypes failed") || !strings.Contains(why, "RequestLimitExceeded") {
+		t.Errorf("throttled lookup: why = %q", why)
+	}
+}

@@ -292,6 +292,8 @@ func (sv *Service) requestMachines(provider string, in hf.RequestMachines) (hf.R
 		TemplateID:  t.TemplateID,
 		Units:       in.MachineCount,
 		CreatedAt:   now,
+		RcAccount:   in.RcAccount,
+		ClusterName: in.ClusterName,
 		ClientToken: id, // 40 ASCII characters: within EC2's 64
 		Phase:       domain.PhaseQueued,
 		// Until HF shows it knows the id; see provenUnclaimedLocked.
@@ -1007,10 +1009,19 @@ func (sv *Service) attributesLocked(t *template.Template) (attrs template.Attrib
 	}
 	ti, ok := sv.st.TypeInfo[types[0]]
 	if !ok {
-		if m := missing(); m != "" {
-			return attrs, fmt.Sprintf("template %s: %s of %s not known yet (DescribeInstanceTypes has not answered; retried)", t.TemplateID, m, types[0])
+		m := missing()
+		var pe *provider.Error
+		err := sv.st.TypeErr[types[0]]
+		switch {
+		case m == "":
+			return attrs, ""
+		case errors.As(err, &pe) && pe.Kind == provider.Fatal:
+			// AWS said no (InvalidInstanceType): asking again will not help.
+			return attrs, fmt.Sprintf("template %s: AWS refused instance type %s (%v): fix vmType, or give %s in the template's attributes", t.TemplateID, types[0], err, m)
+		case err != nil:
+			return attrs, fmt.Sprintf("template %s: %s of %s not known yet (DescribeInstanceTypes failed: %v; retried each pass)", t.TemplateID, m, types[0], err)
 		}
-		return attrs, ""
+		return attrs, fmt.Sprintf("template %s: %s of %s not known yet (DescribeInstanceTypes not answered yet; retried)", t.TemplateID, m, types[0])
 	}
 	if _, has := attrs.Get("type"); !has {
 		typ := "X86_64"

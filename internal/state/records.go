@@ -48,13 +48,18 @@ func checkVersion(key string, v int) error {
 }
 
 type requestRecord struct {
-	V             int       `json:"v"`
-	ID            string    `json:"id"`
-	Kind          string    `json:"kind"`
-	Provider      string    `json:"provider"`
-	TemplateID    string    `json:"templateId,omitempty"`
-	Units         int       `json:"units,omitempty"`
-	CreatedAt     time.Time `json:"createdAt"`
+	V          int       `json:"v"`
+	ID         string    `json:"id"`
+	Kind       string    `json:"kind"`
+	Provider   string    `json:"provider"`
+	TemplateID string    `json:"templateId,omitempty"`
+	Units      int       `json:"units,omitempty"`
+	CreatedAt  time.Time `json:"createdAt"`
+	// RcAccount and ClusterName (LSF's) were added without a new schema:
+	// absent is none, what an older record means; an older ohfpd reading
+	// a newer record launches without them (no RC_ACCOUNT tag or export).
+	RcAccount     string    `json:"rcAccount,omitempty"`
+	ClusterName   string    `json:"clusterName,omitempty"`
 	ClientToken   string    `json:"clientToken,omitempty"`
 	Phase         string    `json:"phase,omitempty"`
 	Attempts      int       `json:"attempts,omitempty"`
@@ -91,7 +96,7 @@ type requestRecord struct {
 func encodeRequest(r *domain.Request) ([]byte, error) {
 	return json.Marshal(requestRecord{
 		V: recordVersion, ID: r.ID, Kind: string(r.Kind), Provider: r.Provider, TemplateID: r.TemplateID,
-		Units: r.Units, CreatedAt: r.CreatedAt, ClientToken: r.ClientToken, Phase: string(r.Phase),
+		Units: r.Units, CreatedAt: r.CreatedAt, RcAccount: r.RcAccount, ClusterName: r.ClusterName, ClientToken: r.ClientToken, Phase: string(r.Phase),
 		Attempts: r.Attempts, NextAttempt: r.NextAttempt, Handle: r.Handle, HandleCapped: r.HandleCapped,
 		HandleDeleted: r.HandleDeleted, TakenOver: r.TakenOver, FallbackUnits: r.FallbackUnits, Pool: r.Pool, PoolOrder: r.PoolOrder,
 		LaunchError: r.LaunchError, Shortfall: r.Shortfall, RetryNote: r.RetryNote, Rebuilt: r.Rebuilt, UnitsFromTag: r.UnitsFromTag,
@@ -111,7 +116,7 @@ func decodeRequest(key string, b []byte) (*domain.Request, error) {
 	}
 	return &domain.Request{
 		ID: rec.ID, Kind: domain.Kind(rec.Kind), Provider: rec.Provider, TemplateID: rec.TemplateID,
-		Units: rec.Units, CreatedAt: rec.CreatedAt, ClientToken: rec.ClientToken, Phase: domain.Phase(rec.Phase),
+		Units: rec.Units, CreatedAt: rec.CreatedAt, RcAccount: rec.RcAccount, ClusterName: rec.ClusterName, ClientToken: rec.ClientToken, Phase: domain.Phase(rec.Phase),
 		Attempts: rec.Attempts, NextAttempt: rec.NextAttempt, Handle: rec.Handle, HandleCapped: rec.HandleCapped,
 		HandleDeleted: rec.HandleDeleted, TakenOver: rec.TakenOver, FallbackUnits: rec.FallbackUnits, Pool: rec.Pool, PoolOrder: rec.PoolOrder,
 		LaunchError: rec.LaunchError, Shortfall: rec.Shortfall, RetryNote: rec.RetryNote, Rebuilt: rec.Rebuilt, UnitsFromTag: rec.UnitsFromTag,

@@ -131,6 +131,9 @@ type State struct {
 	Machines  map[string]*domain.Machine
 	ByName    map[string]*domain.Machine
 	TypeInfo  map[string]provider.InstanceTypeInfo
+	// TypeErr is why the last DescribeInstanceTypes of a type not in
+	// TypeInfo failed (memory only: the next pass asks again).
+	TypeErr map[string]error
 	// Prices are the hourly price estimates of what the live machines run
 	// (package cost keeps them in the background; not persisted).
 	Prices   map[PriceKey]provider.Price
@@ -298,6 +301,7 @@ func New(opts Options) (*State, error) {
 		Machines:      map[string]*domain.Machine{},
 		ByName:        map[string]*domain.Machine{},
 		TypeInfo:      map[string]provider.InstanceTypeInfo{},
+		TypeErr:       map[string]error{},
 		Prices:        map[PriceKey]provider.Price{},
 		Inflight:      map[string]bool{},
 		TermInflight:  map[string]bool{},

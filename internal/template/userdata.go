@@ -58,10 +58,17 @@ func UserDataVars(s string) ([]Var, error) {
 	return out, nil
 }
 
+// Call is what one request adds to the exports: LSF's rc_account and
+// cluster name (empty: not given).
+type Call struct{ RcAccount, ClusterName string }
+
 // Exports returns the export lines the template's user-data script
-// receives at ExportMarker: userData's variables in order, then
-// template_id and providerName.
-func (t *Template) Exports() ([]string, error) {
+// receives at ExportMarker, in IBM's order (hostProviders/aws
+// AwsUtil.getEncodedUserData): userData's variables, rc_account,
+// template_id, clustername, providerName. rc_account and clustername come
+// from the caller (LSF), so they are single-quoted: the host's shell
+// takes them as they are.
+func (t *Template) Exports(c Call) ([]string, error) {
 	vars, err := UserDataVars(t.UserData)
 	if err != nil {
 		return nil, err
@@ -70,20 +77,37 @@ func (t *Template) Exports() ([]string, error) {
 	for _, v := range vars {
 		out = append(out, "export "+v.Name+"="+v.Value)
 	}
+	if c.RcAccount != "" {
+		out = append(out, "export rc_account="+shellQuote(c.RcAccount))
+	}
 	out = append(out, "export template_id="+t.TemplateID)
+	if c.ClusterName != "" {
+		out = append(out, "export clustername="+shellQuote(c.ClusterName))
+	}
 	if t.ProviderName != "" {
 		out = append(out, "export providerName="+t.ProviderName)
 	}
 	return out, nil
 }
 
+// shellQuote single-quotes s for sh.
+func shellQuote(s string) string {
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
+
 // RenderUserData replaces every ExportMarker of script with the
-// template's export lines.
+// template's export lines, without a request's own values.
 func (t *Template) RenderUserData(script []byte) ([]byte, error) {
+	return t.RenderUserDataFor(script, Call{})
+}
+
+// RenderUserDataFor replaces every ExportMarker of script with the export
+// lines of the template and of the call c.
+func (t *Template) RenderUserDataFor(script []byte, c Call) ([]byte, error) {
 	if !bytes.Contains(script, []byte(ExportMarker)) {
 		return script, nil
 	}
-	lines, err := t.Exports()
+	lines, err := t.Exports(c)
 	if err != nil {
 		return nil, err
 	}

@@ -217,7 +217,7 @@ func (p *Provider) launchTemplateData(ctx context.Context, spec provider.LaunchS
 	if arn, name, ok := instanceProfile(t); ok {
 		data.IamInstanceProfile = &types.LaunchTemplateIamInstanceProfileSpecificationRequest{Arn: arn, Name: name}
 	}
-	ud, err := userData(t)
+	ud, err := userData(&spec)
 	if err != nil {
 		return nil, err
 	}

@@ -120,7 +120,7 @@ func (p *Provider) runInstancesInput(ctx context.Context, spec provider.LaunchSp
 	if arn, name, ok := instanceProfile(t); ok {
 		in.IamInstanceProfile = &types.IamInstanceProfileSpecification{Arn: arn, Name: name}
 	}
-	ud, err := userData(t)
+	ud, err := userData(&spec)
 	if err != nil {
 		return nil, err
 	}
@@ -238,7 +238,8 @@ func networkInterfaces(t *template.Template) []nic {
 // A template with userData but neither script cannot launch: its
 // variables would be lost and the host would never join (the
 // configuration refuses such a template; this guards the path).
-func userData(t *template.Template) (string, error) {
+func userData(spec *provider.LaunchSpec) (string, error) {
+	t := &spec.Template
 	var script, which string
 	switch {
 	case t.UserDataScript != "":
@@ -257,7 +258,7 @@ func userData(t *template.Template) (string, error) {
 	if t.UserData != "" && !bytes.Contains(b, []byte(template.ExportMarker)) {
 		return "", fatal(t, "the user-data script %s has no %s line for userData's variables", script, template.ExportMarker)
 	}
-	raw, err := t.RenderUserData(b)
+	raw, err := t.RenderUserDataFor(b, template.Call{RcAccount: spec.RcAccount, ClusterName: spec.ClusterName})
 	if err != nil {
 		return "", fatal(t, "userData: %v", err)
 	}

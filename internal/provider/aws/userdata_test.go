@@ -62,20 +62,27 @@ func TestUserDataAsEC2GetsIt(t *testing.T) {
 	cases := []struct {
 		name   string
 		mutate func(*template.Template)
+		call   template.Call // LSF's rc_account and cluster name
 	}{
 		// IBM's meaning: userData's variables at the marker of the
 		// provider's user_data.sh (here the one the package ships).
 		{"ibm_userdata_shipped_template", func(t *template.Template) {
 			t.UserData = "zone=us_west_2a;rc_account=proj1"
 			t.UserDataTemplate = shippedUserData
-		}},
+		}, template.Call{}},
+		// LSF's rc_account and clusterName (SCRIPT_OPTIONS) exported in
+		// IBM's order, quoted (they come from the caller).
+		{"lsf_rc_account_clustername", func(t *template.Template) {
+			t.UserData = "zone=us_west_2a"
+			t.UserDataTemplate = shippedUserData
+		}, template.Call{RcAccount: "proj X'1", ClusterName: "cl1"}},
 		// No userData, an explicit user_data_template: still the script,
 		// with template_id and providerName.
-		{"template_without_vars", func(t *template.Template) { t.UserDataTemplate = shippedUserData }},
+		{"template_without_vars", func(t *template.Template) { t.UserDataTemplate = shippedUserData }, template.Call{}},
 		// userDataScript with a marker receives userData's variables.
-		{"script_with_marker", func(t *template.Template) { t.UserData = "zone=a"; t.UserDataScript = withMarker }},
+		{"script_with_marker", func(t *template.Template) { t.UserData = "zone=a"; t.UserDataScript = withMarker }, template.Call{}},
 		// userDataScript without a marker and no userData: as it is.
-		{"script_verbatim", func(t *template.Template) { t.UserDataScript = plain }},
+		{"script_verbatim", func(t *template.Template) { t.UserDataScript = plain }, template.Call{}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -83,7 +90,7 @@ func TestUserDataAsEC2GetsIt(t *testing.T) {
 			c.mutate(&tpl)
 
 			p, e, _, _ := newFakeProvider()
-			if _, err := p.Launch(context.Background(), provider.LaunchSpec{Template: tpl, Units: 1, Tags: ohfpTags}); err != nil {
+			if _, err := p.Launch(context.Background(), provider.LaunchSpec{Template: tpl, Units: 1, Tags: ohfpTags, RcAccount: c.call.RcAccount, ClusterName: c.call.ClusterName}); err != nil {
 				t.Fatal(err)
 			}
 			got := decodeUD(t, e.runs[len(e.runs)-1].UserData)
@@ -92,7 +99,7 @@ func TestUserDataAsEC2GetsIt(t *testing.T) {
 			r := newFleetRig()
 			ft := tpl
 			ft.ProviderAPI, ft.FleetType = template.APIEC2Fleet, template.FleetInstant
-			if _, err := r.p.Launch(context.Background(), provider.LaunchSpec{RequestID: "req-1", ClientToken: "tok", Template: ft, Units: 1, Tags: ohfpTags}); err != nil {
+			if _, err := r.p.Launch(context.Background(), provider.LaunchSpec{RequestID: "req-1", ClientToken: "tok", Template: ft, Units: 1, Tags: ohfpTags, RcAccount: c.call.RcAccount, ClusterName: c.call.ClusterName}); err != nil {
 				t.Fatal(err)
 			}
 			if lt := decodeUD(t, r.f.createLT[0].LaunchTemplateData.UserData); string(lt) != string(got) {
