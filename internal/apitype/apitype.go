@@ -393,6 +393,8 @@ type Request struct {
 	Kind          string    `json:"kind"`
 	Provider      string    `json:"provider"`
 	TemplateID    string    `json:"templateId,omitempty"`
+	RcAccount     string    `json:"rcAccount,omitempty"`   // LSF's rc_account, exported to the host and tagged RC_ACCOUNT
+	ClusterName   string    `json:"clusterName,omitempty"` // LSF's clusterName (SCRIPT_OPTIONS), exported to the host
 	Units         int       `json:"units,omitempty"`
 	CreatedAt     time.Time `json:"createdAt"`
 	ClientToken   string    `json:"clientToken,omitempty"`

@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"github.com/ohfp/ohfp/internal/english"
 	"math"
 	"os"
 	"regexp"
@@ -317,7 +318,7 @@ func templateFields(t *template.Template, d *doc, st *tmplState) []field {
 		{"instanceTags", str(&t.InstanceTags, func(v value, s string) bool {
 			if pieces, ok := awsv2Tags(s); ok {
 				s = strings.Join(pieces, ";")
-				v.warnf("read as IBM's awsv2 plugin reads it, %d tags separated by ',' (%s); IBM's Java aws plugin separates tags with ';' and would make one tag of it: write ';' to say which", len(pieces), s)
+				v.warnf("read as IBM's awsv2 plugin reads it, %s separated by ',' (%s); IBM's Java aws plugin separates tags with ';' and would make one tag of it: write ';' to say which", english.Plural(len(pieces), "tag"), s)
 			}
 			if !checkTags(v, s) {
 				return false

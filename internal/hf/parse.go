@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/ohfp/ohfp/internal/english"
 	"io"
 	"strconv"
 	"strings"
@@ -153,7 +154,7 @@ func rcAccount(op string, root map[string]any) (string, error) {
 		return "", &InputError{op, "rc_account", "must be a string such as \"default\" (LSF's account of the hosts), got " + describe(v)}
 	}
 	if utf8.RuneCountInString(s) > MaxRcAccount {
-		return "", &InputError{op, "rc_account", fmt.Sprintf("is %d characters; an EC2 tag value holds at most %d", utf8.RuneCountInString(s), MaxRcAccount)}
+		return "", &InputError{op, "rc_account", fmt.Sprintf("is %s; an EC2 tag value holds at most %d", english.Plural(utf8.RuneCountInString(s), "character"), MaxRcAccount)}
 	}
 	for _, r := range s {
 		if unicode.IsControl(r) {

@@ -958,7 +958,7 @@ func (sv *Service) Show(id string) (apitype.Shown, error) {
 
 func shownRequest(r *domain.Request) *apitype.Request {
 	return &apitype.Request{
-		ID: r.ID, Kind: string(r.Kind), Provider: r.Provider, TemplateID: r.TemplateID, Units: r.Units, CreatedAt: r.CreatedAt,
+		ID: r.ID, Kind: string(r.Kind), Provider: r.Provider, TemplateID: r.TemplateID, RcAccount: r.RcAccount, ClusterName: r.ClusterName, Units: r.Units, CreatedAt: r.CreatedAt,
 		ClientToken: r.ClientToken, Phase: string(r.Phase), Attempts: r.Attempts, NextAttempt: r.NextAttempt,
 		Handle: r.Handle, HandleCapped: r.HandleCapped, HandleDeleted: r.HandleDeleted, TakenOver: r.TakenOver, FallbackUnits: r.FallbackUnits,
 		Pool: r.Pool, PoolOrder: append([]int(nil), r.PoolOrder...), LaunchError: r.LaunchError, Shortfall: r.Shortfall, RetryNote: r.RetryNote, Rebuilt: r.Rebuilt, UnitsFromTag: r.UnitsFromTag,
