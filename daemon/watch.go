@@ -9,12 +9,14 @@ import (
 )
 
 // templatesPollInterval is how often ohfpd looks at the files HF's GUI and
-// REST API edit (each provider's templates_file and hf_config_file).
+// REST API edit (each provider's templates_file and hf_config_file, and
+// the ec2FleetConfig files its templates name).
 const templatesPollInterval = 3 * time.Second
 
 // watchedFiles lists the IBM files a configuration reads: HF edits them
 // in place (HF_PROVIDER_CONFDIR), and a change must reach ohfpd without a
-// manual reload.
+// manual reload. Besides each provider's templates and settings files,
+// the ec2FleetConfig files its templates name (config.Config.Read).
 func watchedFiles(c *config.Config) []string {
 	var out []string
 	for _, p := range c.Providers {
@@ -24,7 +26,7 @@ func watchedFiles(c *config.Config) []string {
 			}
 		}
 	}
-	return out
+	return append(out, c.Read...)
 }
 
 type fileSig struct {

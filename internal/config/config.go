@@ -124,6 +124,10 @@ type Config struct {
 	// answers calls whose HF_PROVIDER_NAME matches none (or is unset).
 	Providers []Provider `json:"providers"`
 
+	// Read lists the files a template's ec2FleetConfig names, as read
+	// (or tried): HF edits them in its folder like the templates file, so
+	// ohfpd watches them too.
+	Read []string `json:"-"`
 	// Warnings are non-fatal remarks found while loading (a provider
 	// without templates, ...); the daemon logs them.
 	Warnings []string `json:"warnings,omitempty"`
@@ -397,7 +401,7 @@ func parse(data []byte, filename, dir string) (*Config, error) {
 	c := Default()
 	body, ok := parseFile(data, filename, &errs)
 	if ok {
-		d := &doc{file: filename, dir: dir, errs: &errs, warns: &c.Warnings}
+		d := &doc{file: filename, dir: dir, errs: &errs, warns: &c.Warnings, read: &c.Read}
 		if body == nil {
 			errs = append(errs, &Error{File: filename, Msg: "the file is empty: at least providers: is needed"})
 		} else {

@@ -73,6 +73,9 @@ func leftKeys(m map[string]any, prefix string, known ...string) []string {
 
 func applyFleetConfig(t *template.Template, st *tmplState, fail func(key, format string, a ...any), v value) {
 	const key = "ec2FleetConfig"
+	if r := v.d.read; r != nil && !slices.Contains(*r, st.fleetConfig) {
+		*r = append(*r, st.fleetConfig) // watched even when it cannot be read: HF may write it next
+	}
 	data, err := os.ReadFile(st.fleetConfig)
 	if err != nil {
 		fail(key, "%v", err)

@@ -86,6 +86,7 @@ type doc struct {
 	dir   string // directory relative paths in this file are resolved against
 	errs  *[]error
 	warns *[]string // nil: warnings are dropped
+	read  *[]string // nil: not recorded; else receives each file a field names that is read (ec2FleetConfig)
 }
 
 // warnf records a warning located like an error: something IBM documents

@@ -741,7 +741,7 @@ func readSub(d *doc, path string, at value) *sub {
 	if rel, err := filepath.Rel(d.dir, path); err == nil && !filepath.IsAbs(d.file) {
 		name = filepath.Join(filepath.Dir(d.file), rel)
 	}
-	nd := &doc{file: name, dir: filepath.Dir(path), errs: d.errs, warns: d.warns}
+	nd := &doc{file: name, dir: filepath.Dir(path), errs: d.errs, warns: d.warns, read: d.read}
 	if strings.EqualFold(filepath.Ext(path), ".json") {
 		// IBM's files are JSON: say what is wrong in JSON's words, not
 		// the YAML parser's (which would also let a trailing comma by).
