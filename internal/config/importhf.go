@@ -33,9 +33,10 @@ type ImportOptions struct {
 // self-contained ohfpd YAML configuration: the settings under one provider,
 // the templates inline. notes lists, once, what the configuration does
 // differently from IBM's files: settings and fields ohfp does not carry
-// that would have changed something. Settings that change nothing (empty
-// values, which IBM's plugin treats as unset; features turned off; IBM's
-// defaults) are dropped without a note.
+// that would have changed something, and template fields dropped because
+// they are empty (IBM's plugin treats them as unset; ohfpd warns of them).
+// Other settings that change nothing (empty settings, features turned
+// off, IBM's defaults) are dropped without a note.
 //
 // The YAML is validated; err reports files it could not read, or a result
 // that does not load (the YAML is still returned then, for the person to
@@ -112,7 +113,13 @@ func ImportHF(dir string, opts ImportOptions) (yamlText []byte, notes []string, 
 			case "AWS_CREDENTIAL_FILE":
 				prov = append(prov, yaml.MapItem{Key: "credentials_file", Value: absIn(abs, sval)})
 			case "AWS_KEY_FILE":
-				prov = append(prov, yaml.MapItem{Key: "key_file", Value: absIn(abs, sval)})
+				kf := absIn(abs, sval)
+				prov = append(prov, yaml.MapItem{Key: "key_file", Value: kf})
+				note := fmt.Sprintf("%s: AWS_KEY_FILE is carried as key_file, which ohfpd does not use (instances get the template's keyName); only its permissions are checked", cfgBase)
+				if _, err := os.Stat(kf); err != nil {
+					note += fmt.Sprintf("; %s cannot be read (%v): ohfpd --check-config warns of it until it exists or key_file is removed", kf, errors.Unwrap(err))
+				}
+				notes = append(notes, note)
 			case "AWS_ENDPOINT_URL":
 				if !strings.Contains(sval, "://") {
 					sval = "https://" + sval // IBM's plugin takes it without the scheme
@@ -504,8 +511,8 @@ func hfFiles(dir, name string) (cfg, tpl string, skipped []string, err error) {
 // ibmTemplateNotes reads the templates file in dir as ohfpd reads it and
 // returns its warnings, located in the file: each field ohfp ignores or
 // reads with another meaning (ttl, computeUnit, durationInHours,
-// machineCount...). Empty values, which ohfp takes as unset as IBM's
-// plugin does, change nothing and are left out.
+// machineCount...), and each empty value or item, taken as unset as IBM's
+// plugin does, which the output drops.
 func ibmTemplateNotes(dir, base string) []string {
 	var errs []error
 	var warns []string
@@ -524,7 +531,7 @@ func ibmTemplateNotes(dir, base string) []string {
 	var out []string
 	for _, w := range warns {
 		if strings.Contains(w, ": empty: taken as unset") || strings.Contains(w, "empty item(s) ignored") {
-			continue
+			w += "; dropped from the output"
 		}
 		out = append(out, w)
 	}
