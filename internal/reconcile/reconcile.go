@@ -369,6 +369,12 @@ func (rc *Reconciler) adoptLocked(p *state.Provider, in *provider.Instance, now 
 	}
 	tpl := p.Templates[in.Tags[provider.TagTemplateID]]
 	switch {
+	case r != nil && r.Kind != domain.KindAcquire, r == nil && strings.HasPrefix(rid, "ret-") && domain.IsRequestID(rid):
+		// A return's id as a request id (a takeover by an older ohfpd
+		// merged IBM's host into HF's return): never an acquire request,
+		// nor a host of a return; left alone.
+		rc.st.Log.Warn("instance tagged for this cluster with a return id as its request id; ignoring (not a host of any acquire request)", "instance", in.ID, "request", rid)
+		return nil
 	case r == nil && rid != "":
 		// The store lost it (deleted state directory): rebuild the request
 		// from the tags so HF's request id keeps answering.

@@ -105,9 +105,28 @@ func (rc *Reconciler) TakeOver(ctx context.Context, prov string, f ibmstate.File
 		m   ibmstate.Machine
 	}
 	want := map[string]wanted{}
+	var skipped []string // instance ids of rep.Skipped
+	clashing := map[string]bool{}
 	for _, r := range f.Requests {
+		why := rc.ownID(r.ID)
+		if why != "" {
+			clashing[r.ID] = true
+		}
 		for _, m := range r.Machines {
-			want[m.ID] = wanted{r, m}
+			switch {
+			case why != "":
+				rep.Skipped = append(rep.Skipped, fmt.Sprintf("%s: IBM's file names it under request %s, %s: not taken over", m.ID, r.ID, why))
+				if m.ReturnID != "" {
+					clashing[m.ReturnID] = true
+				}
+			case rc.ownID(m.ReturnID) != "":
+				rep.Skipped = append(rep.Skipped, fmt.Sprintf("%s: IBM's file names it returned by %s, %s: not taken over", m.ID, m.ReturnID, rc.ownID(m.ReturnID)))
+				clashing[m.ReturnID] = true
+			default:
+				want[m.ID] = wanted{r, m}
+				continue
+			}
+			skipped = append(skipped, m.ID)
 		}
 	}
 	// A fleet is taken over whole: IBM's file may list only some of its
@@ -159,7 +178,6 @@ func (rc *Reconciler) TakeOver(ctx context.Context, prov string, f ibmstate.File
 	// Describe by id, whatever the tags; ask again for what EC2 does not
 	// show yet, and for tags it refuses (NotFound: not visible yet).
 	tagged := map[string]bool{}
-	var skipped []string // instance ids of rep.Skipped
 	deadline := time.Now().Add(o.Wait)
 	for {
 		var missing []string
@@ -360,7 +378,7 @@ func (rc *Reconciler) TakeOver(ctx context.Context, prov string, f ibmstate.File
 		}
 	}
 	for _, r := range f.Requests {
-		if rc.st.Requests[r.ID] != nil {
+		if rc.st.Requests[r.ID] != nil || clashing[r.ID] {
 			continue
 		}
 		created := r.Created
@@ -384,7 +402,7 @@ func (rc *Reconciler) TakeOver(ctx context.Context, prov string, f ibmstate.File
 		rep.Finished = append(rep.Finished, r.ID)
 	}
 	for _, ret := range f.Returns() {
-		if rc.st.Requests[ret] != nil {
+		if rc.st.Requests[ret] != nil || clashing[ret] {
 			continue
 		}
 		rr := &domain.Request{ID: ret, Kind: domain.KindReturn, Provider: prov, CreatedAt: now, Rebuilt: true, TakenOver: true,
@@ -396,7 +414,7 @@ func (rc *Reconciler) TakeOver(ctx context.Context, prov string, f ibmstate.File
 	// HF knew every request of the file: none is awaiting its claim.
 	for _, r := range f.Requests {
 		rq := rc.st.Requests[r.ID]
-		if rq == nil || rq.Kind != domain.KindAcquire || !rq.AwaitingClaim {
+		if rq == nil || clashing[r.ID] || rq.Kind != domain.KindAcquire || !rq.AwaitingClaim {
 			continue
 		}
 		rq.AwaitingClaim = false
@@ -436,6 +454,27 @@ func (rc *Reconciler) heldElsewhere(id string, in provider.Instance, owner, reqI
 		if rid := in.Tags[provider.TagRequestID]; rid != "" && rid != reqID {
 			return fmt.Sprintf("%s: tagged for this cluster's request %s, not IBM's %s", id, rid, reqID)
 		}
+	}
+	return ""
+}
+
+// ownID says why id, a request or return id of IBM's file, is not IBM's
+// to take over: ohfpd knows it as one of its own requests or returns, or
+// it has the shape of the ids ohfpd hands out (req- or ret- with a UUID
+// version 7; IBM's Java plugin's ret- ids are version 4). "" when it may
+// be IBM's. Takes the state's Mu for reading.
+func (rc *Reconciler) ownID(id string) string {
+	if id == "" {
+		return ""
+	}
+	rc.st.Mu.RLock()
+	r := rc.st.Requests[id]
+	rc.st.Mu.RUnlock()
+	if r != nil && !r.TakenOver {
+		return fmt.Sprintf("an id of ohfpd's own %s request", r.Kind)
+	}
+	if _, ok := domain.RequestIDTime(id); ok {
+		return "an id of the shape ohfpd hands out (req-/ret- with a UUIDv7)"
 	}
 	return ""
 }
