@@ -33,8 +33,24 @@ import (
 // cloud still shows are recorded as finished. HF knew every request of
 // the file (IBM's plugin answered them): they are recorded as claimed.
 
-// takenOverIBM is the value of provider.TagTakenOver on IBM's hosts.
+// takenOverIBM is the value of provider.TagTakenOver on IBM's hosts:
+// those IBM's file lists (HF learned of them through IBM's plugin: they
+// are claimed), and those HF returned that ohfpd looked up.
 const takenOverIBM = "ibm"
+
+// takenOverIBMUnlisted is its value on the instances of IBM's fleets
+// that IBM's file does not list (domain.Machine.Unlisted): HF may or may
+// not hold them, and the claim rule applies to each.
+const takenOverIBMUnlisted = "ibm-unlisted"
+
+// takenOverValue is the provider.TagTakenOver value for an instance the
+// file lists (listed) or not.
+func takenOverValue(listed bool) string {
+	if listed {
+		return takenOverIBM
+	}
+	return takenOverIBMUnlisted
+}
 
 // TakeOverOptions bound the wait for instances EC2 does not show yet.
 type TakeOverOptions struct {
@@ -105,6 +121,7 @@ func (rc *Reconciler) TakeOver(ctx context.Context, prov string, f ibmstate.File
 		m   ibmstate.Machine
 	}
 	want := map[string]wanted{}
+	fromFleet := map[string]bool{}
 	var skipped []string // instance ids of rep.Skipped
 	clashing := map[string]bool{}
 	for _, r := range f.Requests {
@@ -169,6 +186,7 @@ func (rc *Reconciler) TakeOver(ctx context.Context, prov string, f ibmstate.File
 					continue
 				}
 				want[id] = wanted{fleets[h], ibmstate.Machine{ID: id}}
+				fromFleet[id] = true
 				rep.FromFleets = append(rep.FromFleets, id)
 			}
 		}
@@ -217,7 +235,7 @@ func (rc *Reconciler) TakeOver(ctx context.Context, prov string, f ibmstate.File
 				continue
 			}
 			w := want[id]
-			tags := map[string]string{provider.TagManagedBy: owner, provider.TagProvider: prov, provider.TagRequestID: w.req.ID, provider.TagTakenOver: takenOverIBM}
+			tags := map[string]string{provider.TagManagedBy: owner, provider.TagProvider: prov, provider.TagRequestID: w.req.ID, provider.TagTakenOver: takenOverValue(!fromFleet[id])}
 			if w.req.TemplateID != "" {
 				tags[provider.TagTemplateID] = w.req.TemplateID
 			}
@@ -320,7 +338,7 @@ func (rc *Reconciler) TakeOver(ctx context.Context, prov string, f ibmstate.File
 			// request and return answer HF (the record is all there is).
 			w := want[id]
 			in.Tags = map[string]string{provider.TagManagedBy: owner, provider.TagProvider: prov, provider.TagRequestID: w.req.ID, provider.TagTemplateID: w.req.TemplateID,
-				provider.TagTakenOver: takenOverIBM}
+				provider.TagTakenOver: takenOverValue(!fromFleet[id])}
 			if w.m.ReturnID != "" {
 				in.Tags[provider.TagReturnID] = w.m.ReturnID
 			}
