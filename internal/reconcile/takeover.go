@@ -31,7 +31,14 @@ import (
 // cloud alone rebuilds what a crash loses, and the same command run again
 // finishes the work. Requests (and returns) none of whose instances the
 // cloud still shows are recorded as finished. HF knew every request of
-// the file (IBM's plugin answered them): they are recorded as claimed.
+// the file (IBM's plugin answered them): they are recorded as claimed,
+// and so are the hosts the file lists (TagTakenOver "ibm"). The
+// instances of IBM's fleets the file does not list (TagTakenOver
+// "ibm-unlisted") are hosts HF may or may not hold: each awaits HF's
+// claim on its own (domain.Machine.Unlisted, provenUnheldLocked), after
+// the takeover as after a rebuild from tags. A request or return id of
+// the file that ohfpd knows as its own, or of the shape it hands out, is
+// never taken over (ownID): its hosts are skipped.
 
 // takenOverIBM is the value of provider.TagTakenOver on IBM's hosts:
 // those IBM's file lists (HF learned of them through IBM's plugin: they
