@@ -1,8 +1,10 @@
 package engine
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"log/slog"
 	"strings"
 	"testing"
 	"time"
@@ -122,5 +124,37 @@ func TestTakeOverIBMRebuildKeepsTheClaim(t *testing.T) {
 		if s := h.cloud.insts[id].State; s != "running" {
 			t.Errorf("%s is %s", id, s)
 		}
+	}
+}
+
+// N5c of the second switch-over review: the takeover itself does not
+// log its requests as "rebuilt from cloud tags" (a warning meant for a
+// lost store or a failover); a rebuild from tags still does.
+func TestTakeOverIBMNoRebuiltWarning(t *testing.T) {
+	h, fc := newFleetHarness(t)
+	var buf bytes.Buffer
+	h.e.st.Log = slog.New(slog.NewTextHandler(&buf, nil))
+	old := h.clk.Now().Add(-time.Hour)
+	h.ibmInstance("i-0000000000000000a", "running", old, nil)
+	f := ibmstate.File{Requests: []ibmstate.Request{{ID: "r-0aaaaaaaaaaaaaaaa", TemplateID: "OnDemand-c5", Created: old,
+		Machines: []ibmstate.Machine{{ID: "i-0000000000000000a", Result: "succeed", LaunchTime: old}}}}}
+	if _, err := h.e.TakeOver(context.Background(), "aws", f, fastTakeOver); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(buf.String(), "rebuilt a request from cloud tags") {
+		t.Errorf("takeover logged: %s", buf.String())
+	}
+	st2, err := store.OpenInMemory(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st2.Close() })
+	h.st = st2
+	h.restartWith(fc)
+	buf.Reset()
+	h.e.st.Log = slog.New(slog.NewTextHandler(&buf, nil))
+	h.reconcile()
+	if !strings.Contains(buf.String(), "rebuilt a request from cloud tags") {
+		t.Errorf("a rebuild from tags logged: %s", buf.String())
 	}
 }

@@ -35,6 +35,10 @@ type Reconciler struct {
 	// impaired is when each instance was first seen failing a status
 	// check (health.go; reconcile goroutine only).
 	impaired map[string]time.Time
+	// takingOver: a takeover from IBM's plugin is folding its hosts in
+	// (takeover.go; under the state's Mu): the requests it records are
+	// not rebuilt from tags, and are not logged as such.
+	takingOver bool
 }
 
 // New returns the reconciler of st.
@@ -405,7 +409,9 @@ func (rc *Reconciler) adoptLocked(p *state.Provider, in *provider.Instance, now 
 			r.Units, r.UnitsFromTag = n, true
 		}
 		rc.st.Requests[rid] = r
-		rc.st.Log.Warn("rebuilt a request from cloud tags", "request", rid, "instance", in.ID)
+		if !rc.takingOver {
+			rc.st.Log.Warn("rebuilt a request from cloud tags", "request", rid, "instance", in.ID)
+		}
 	case r == nil:
 		rc.st.Log.Warn("instance tagged for this cluster without a request id; ignoring", "instance", in.ID)
 		return nil

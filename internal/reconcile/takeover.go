@@ -356,7 +356,9 @@ func (rc *Reconciler) TakeOver(ctx context.Context, prov string, f ibmstate.File
 	defer rc.st.Mu.Unlock()
 	changedR := map[string]*domain.Request{}
 	before := len(rc.st.Machines)
+	rc.takingOver = true
 	changedM := rc.foldLocked(p, insts, now, map[string]bool{}, changedR, true)
+	rc.takingOver = false
 	rep.Adopted = len(rc.st.Machines) - before
 	// A host IBM's plugin told HF was usable stays usable for HF even if
 	// it is stopped now (adoption takes a machine stopped before it ran
