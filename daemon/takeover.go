@@ -90,7 +90,7 @@ func (d *daemon) runTakeover(ctx context.Context, eng *engine.Engine) error {
 		}
 	}
 	for _, why := range rep.Skipped {
-		d.log.Warn("an instance of IBM's file is already this cluster's under another request: left as it is, not taken over (IBM's file is wrong or stale about it)", "instance", why)
+		d.log.Warn("an instance of IBM's file is not taken over: it is already this cluster's under another request, or the file names it under a request or return id that is ohfpd's own (known to it, or of the shape it hands out); left as it is, never retagged (IBM's file is wrong or stale about it)", "instance", why)
 	}
 	if len(rep.Conflicts) > 0 {
 		d.log.Warn("instances of IBM's file carry another ohfp cluster's or provider's tags: left alone, not taken over", "instances", strings.Join(rep.Conflicts, ","))

@@ -468,6 +468,9 @@ type Machine struct {
 	LastSeen         time.Time `json:"lastSeen,omitzero"`
 	EndedAt          time.Time `json:"endedAt,omitzero"`
 	AZ               string    `json:"az,omitempty"`
+	// Unlisted: an instance of IBM's fleet that IBM's file did not list,
+	// awaiting HF's claim (HF's getReturnRequests listing it).
+	Unlisted bool `json:"unlisted,omitempty"`
 	// Price is its hourly estimate; nil when its provider does not price.
 	Price *Price `json:"price,omitempty"`
 }

@@ -226,6 +226,15 @@ type Machine struct {
 	DrainAt     time.Time `json:"drainAt,omitzero"`
 	DrainBy     time.Time `json:"drainBy,omitzero"`
 	DrainReason string    `json:"drainReason,omitempty"`
+	// Unlisted: an instance of one of IBM's fleets taken over with it
+	// (ohfpd --take-over-ibm) that IBM's file did not list: HF may or may
+	// not hold it. Until HF shows it does (getReturnRequests lists it, or
+	// it is returned), the claim rule applies to it on its own: HF's
+	// getReturnRequests calls leaving it out for the claim timeout prove
+	// HF does not hold it, and it is terminated. Its tag
+	// provider.TagTakenOver is "ibm-unlisted", so a rebuild from tags
+	// knows it too.
+	Unlisted bool `json:"unlisted,omitempty"`
 	// Seq orders machine creation within this process (not persisted): a
 	// cloud listing taken before a machine was recorded says nothing about
 	// its absence.

@@ -35,6 +35,10 @@ type Reconciler struct {
 	// impaired is when each instance was first seen failing a status
 	// check (health.go; reconcile goroutine only).
 	impaired map[string]time.Time
+	// takingOver: a takeover from IBM's plugin is folding its hosts in
+	// (takeover.go; under the state's Mu): the requests it records are
+	// not rebuilt from tags, and are not logged as such.
+	takingOver bool
 }
 
 // New returns the reconciler of st.
@@ -369,6 +373,12 @@ func (rc *Reconciler) adoptLocked(p *state.Provider, in *provider.Instance, now 
 	}
 	tpl := p.Templates[in.Tags[provider.TagTemplateID]]
 	switch {
+	case r != nil && r.Kind != domain.KindAcquire, r == nil && strings.HasPrefix(rid, "ret-") && domain.IsRequestID(rid):
+		// A return's id as a request id (a takeover by an older ohfpd
+		// merged IBM's host into HF's return): never an acquire request,
+		// nor a host of a return; left alone.
+		rc.st.Log.Warn("instance tagged for this cluster with a return id as its request id; ignoring (not a host of any acquire request)", "instance", in.ID, "request", rid)
+		return nil
 	case r == nil && rid != "":
 		// The store lost it (deleted state directory): rebuild the request
 		// from the tags so HF's request id keeps answering.
@@ -384,8 +394,11 @@ func (rc *Reconciler) adoptLocked(p *state.Provider, in *provider.Instance, now 
 			TakenOver:  in.Tags[provider.TagTakenOver] != "",
 			// HF may hold it (a failover: another daemon made it), or
 			// never have learned of it: the claim rule decides, on HF's
-			// own evidence (see provenUnclaimedLocked).
-			AwaitingClaim: true,
+			// own evidence (see provenUnclaimedLocked). Not a request
+			// taken over from IBM's plugin: HF learned of it through
+			// IBM's plugin (its hosts the file did not list await HF's
+			// claim each, domain.Machine.Unlisted).
+			AwaitingClaim: in.Tags[provider.TagTakenOver] == "",
 		}
 		if n, err := strconv.Atoi(in.Tags[provider.TagRequestUnits]); err == nil && n > 0 && now.Sub(in.LaunchTime) < rc.st.Opts.VisibilityGrace {
 			// Launched moments ago (a failover): the request waits for the
@@ -396,7 +409,9 @@ func (rc *Reconciler) adoptLocked(p *state.Provider, in *provider.Instance, now 
 			r.Units, r.UnitsFromTag = n, true
 		}
 		rc.st.Requests[rid] = r
-		rc.st.Log.Warn("rebuilt a request from cloud tags", "request", rid, "instance", in.ID)
+		if !rc.takingOver {
+			rc.st.Log.Warn("rebuilt a request from cloud tags", "request", rid, "instance", in.ID)
+		}
 	case r == nil:
 		rc.st.Log.Warn("instance tagged for this cluster without a request id; ignoring", "instance", in.ID)
 		return nil
@@ -419,6 +434,17 @@ func (rc *Reconciler) adoptLocked(p *state.Provider, in *provider.Instance, now 
 	m := rc.st.NewMachineLocked(r, tpl, *in, "", now)
 	if in.Tags[provider.TagTakenOver] != "" {
 		r.TakenOver = true
+		if r.AwaitingClaim && !r.AnswerPending {
+			// Taken over from IBM's plugin: HF learned of it there.
+			r.AwaitingClaim = false
+			delete(rc.st.ClaimWatch, r.ID)
+			for _, id := range r.MachineIDs {
+				if hm := rc.st.Machines[id]; hm != nil {
+					hm.AwaitingClaim = false
+				}
+			}
+		}
+		m.Unlisted = in.Tags[provider.TagTakenOver] == takenOverIBMUnlisted && in.Tags[provider.TagReturnID] == ""
 	}
 	if r.Rebuilt {
 		if !r.UnitsFromTag {
@@ -719,6 +745,18 @@ func (rc *Reconciler) finishAndPurge() time.Duration {
 		delete(rc.st.Requests, r.ID)
 	}
 	for _, m := range rc.st.Machines {
+		if m.Unlisted && m.Live() && m.ReturnID == "" && !m.Doomed && rc.provenUnheldLocked(m) {
+			// An instance of IBM's fleet IBM's file did not list, which
+			// HF's calls prove it does not hold: no one's, billed.
+			delete(rc.st.ClaimWatch, unheldKey(m.ID))
+			m.Unlisted, m.Doomed = false, true
+			m.Result, m.Message = hf.ResultFail, unheldWhy
+			doomed = append(doomed, m)
+			rc.st.Log.Warn("HF showed no sign of holding this instance of IBM's fleet that IBM's file did not list (its getReturnRequests calls left it out): terminating it",
+				"instance", m.ID, "request", m.RequestID, "evidence", rc.st.Opts.ClaimTimeout)
+		}
+	}
+	for _, m := range rc.st.Machines {
 		if m.State == domain.StatePending || m.State == domain.StateShuttingDown || m.State == domain.StateStopping || m.WantsTermination() {
 			busy = true
 			break
@@ -775,6 +813,34 @@ func (rc *Reconciler) provenUnclaimedLocked(r *domain.Request, now time.Time) bo
 		return false
 	}
 	return calls-w.Calls >= 2 && last.Sub(w.At) >= rc.st.Opts.ClaimTimeout
+}
+
+// unheldWhy is the message of an instance of IBM's fleet, not listed by
+// IBM's file, terminated because HF showed it does not hold it.
+const unheldWhy = "an instance of IBM's plugin's fleet that IBM's state file did not list, which HF's getReturnRequests calls left out for the claim timeout (HF does not hold it): terminated by ohfp"
+
+// unheldKey is the key of instance id's mark in ClaimWatch (apart from
+// request ids).
+func unheldKey(id string) string { return "machine/" + id }
+
+// provenUnheldLocked reports whether HF has shown, by its own calls in
+// this process, that it does not hold m, an instance of one of IBM's
+// fleets that IBM's file did not list (domain.Machine.Unlisted): at least
+// three getReturnRequests calls, over ClaimTimeout, since this process
+// first looked at m, all left it out (a call listing it, or a return of
+// it, clears m.Unlisted: service.Service, state.ClaimHosts). Nothing here
+// survives a restart: a restart starts the evidence over. Called with
+// the state's Mu held.
+func (rc *Reconciler) provenUnheldLocked(m *domain.Machine) bool {
+	calls := rc.st.Holdings.Calls.Load()
+	w, ok := rc.st.ClaimWatch[unheldKey(m.ID)]
+	if !ok {
+		// From the next call on: the calls so far may predate m.
+		rc.st.ClaimWatch[unheldKey(m.ID)] = state.ClaimMark{Calls: calls, At: rc.st.Clock.Now()}
+		return false
+	}
+	last := time.Unix(0, rc.st.Holdings.Last.Load())
+	return calls-w.Calls >= 3 && last.Sub(w.At) >= rc.st.Opts.ClaimTimeout
 }
 
 // FillTypeInfo fetches what fillTypeInfo does for every provider. ohfpd

@@ -31,10 +31,33 @@ import (
 // cloud alone rebuilds what a crash loses, and the same command run again
 // finishes the work. Requests (and returns) none of whose instances the
 // cloud still shows are recorded as finished. HF knew every request of
-// the file (IBM's plugin answered them): they are recorded as claimed.
+// the file (IBM's plugin answered them): they are recorded as claimed,
+// and so are the hosts the file lists (TagTakenOver "ibm"). The
+// instances of IBM's fleets the file does not list (TagTakenOver
+// "ibm-unlisted") are hosts HF may or may not hold: each awaits HF's
+// claim on its own (domain.Machine.Unlisted, provenUnheldLocked), after
+// the takeover as after a rebuild from tags. A request or return id of
+// the file that ohfpd knows as its own, or of the shape it hands out, is
+// never taken over (ownID): its hosts are skipped.
 
-// takenOverIBM is the value of provider.TagTakenOver on IBM's hosts.
+// takenOverIBM is the value of provider.TagTakenOver on IBM's hosts:
+// those IBM's file lists (HF learned of them through IBM's plugin: they
+// are claimed), and those HF returned that ohfpd looked up.
 const takenOverIBM = "ibm"
+
+// takenOverIBMUnlisted is its value on the instances of IBM's fleets
+// that IBM's file does not list (domain.Machine.Unlisted): HF may or may
+// not hold them, and the claim rule applies to each.
+const takenOverIBMUnlisted = "ibm-unlisted"
+
+// takenOverValue is the provider.TagTakenOver value for an instance the
+// file lists (listed) or not.
+func takenOverValue(listed bool) string {
+	if listed {
+		return takenOverIBM
+	}
+	return takenOverIBMUnlisted
+}
 
 // TakeOverOptions bound the wait for instances EC2 does not show yet.
 type TakeOverOptions struct {
@@ -105,9 +128,29 @@ func (rc *Reconciler) TakeOver(ctx context.Context, prov string, f ibmstate.File
 		m   ibmstate.Machine
 	}
 	want := map[string]wanted{}
+	fromFleet := map[string]bool{}
+	var skipped []string // instance ids of rep.Skipped
+	clashing := map[string]bool{}
 	for _, r := range f.Requests {
+		why := rc.ownID(r.ID)
+		if why != "" {
+			clashing[r.ID] = true
+		}
 		for _, m := range r.Machines {
-			want[m.ID] = wanted{r, m}
+			switch {
+			case why != "":
+				rep.Skipped = append(rep.Skipped, fmt.Sprintf("%s: IBM's file names it under request %s, %s: not taken over", m.ID, r.ID, why))
+				if m.ReturnID != "" {
+					clashing[m.ReturnID] = true
+				}
+			case rc.ownID(m.ReturnID) != "":
+				rep.Skipped = append(rep.Skipped, fmt.Sprintf("%s: IBM's file names it returned by %s, %s: not taken over", m.ID, m.ReturnID, rc.ownID(m.ReturnID)))
+				clashing[m.ReturnID] = true
+			default:
+				want[m.ID] = wanted{r, m}
+				continue
+			}
+			skipped = append(skipped, m.ID)
 		}
 	}
 	// A fleet is taken over whole: IBM's file may list only some of its
@@ -150,6 +193,7 @@ func (rc *Reconciler) TakeOver(ctx context.Context, prov string, f ibmstate.File
 					continue
 				}
 				want[id] = wanted{fleets[h], ibmstate.Machine{ID: id}}
+				fromFleet[id] = true
 				rep.FromFleets = append(rep.FromFleets, id)
 			}
 		}
@@ -159,7 +203,6 @@ func (rc *Reconciler) TakeOver(ctx context.Context, prov string, f ibmstate.File
 	// Describe by id, whatever the tags; ask again for what EC2 does not
 	// show yet, and for tags it refuses (NotFound: not visible yet).
 	tagged := map[string]bool{}
-	var skipped []string // instance ids of rep.Skipped
 	deadline := time.Now().Add(o.Wait)
 	for {
 		var missing []string
@@ -199,7 +242,7 @@ func (rc *Reconciler) TakeOver(ctx context.Context, prov string, f ibmstate.File
 				continue
 			}
 			w := want[id]
-			tags := map[string]string{provider.TagManagedBy: owner, provider.TagProvider: prov, provider.TagRequestID: w.req.ID, provider.TagTakenOver: takenOverIBM}
+			tags := map[string]string{provider.TagManagedBy: owner, provider.TagProvider: prov, provider.TagRequestID: w.req.ID, provider.TagTakenOver: takenOverValue(!fromFleet[id])}
 			if w.req.TemplateID != "" {
 				tags[provider.TagTemplateID] = w.req.TemplateID
 			}
@@ -302,7 +345,7 @@ func (rc *Reconciler) TakeOver(ctx context.Context, prov string, f ibmstate.File
 			// request and return answer HF (the record is all there is).
 			w := want[id]
 			in.Tags = map[string]string{provider.TagManagedBy: owner, provider.TagProvider: prov, provider.TagRequestID: w.req.ID, provider.TagTemplateID: w.req.TemplateID,
-				provider.TagTakenOver: takenOverIBM}
+				provider.TagTakenOver: takenOverValue(!fromFleet[id])}
 			if w.m.ReturnID != "" {
 				in.Tags[provider.TagReturnID] = w.m.ReturnID
 			}
@@ -313,7 +356,9 @@ func (rc *Reconciler) TakeOver(ctx context.Context, prov string, f ibmstate.File
 	defer rc.st.Mu.Unlock()
 	changedR := map[string]*domain.Request{}
 	before := len(rc.st.Machines)
+	rc.takingOver = true
 	changedM := rc.foldLocked(p, insts, now, map[string]bool{}, changedR, true)
+	rc.takingOver = false
 	rep.Adopted = len(rc.st.Machines) - before
 	// A host IBM's plugin told HF was usable stays usable for HF even if
 	// it is stopped now (adoption takes a machine stopped before it ran
@@ -360,7 +405,7 @@ func (rc *Reconciler) TakeOver(ctx context.Context, prov string, f ibmstate.File
 		}
 	}
 	for _, r := range f.Requests {
-		if rc.st.Requests[r.ID] != nil {
+		if rc.st.Requests[r.ID] != nil || clashing[r.ID] {
 			continue
 		}
 		created := r.Created
@@ -384,7 +429,7 @@ func (rc *Reconciler) TakeOver(ctx context.Context, prov string, f ibmstate.File
 		rep.Finished = append(rep.Finished, r.ID)
 	}
 	for _, ret := range f.Returns() {
-		if rc.st.Requests[ret] != nil {
+		if rc.st.Requests[ret] != nil || clashing[ret] {
 			continue
 		}
 		rr := &domain.Request{ID: ret, Kind: domain.KindReturn, Provider: prov, CreatedAt: now, Rebuilt: true, TakenOver: true,
@@ -396,7 +441,7 @@ func (rc *Reconciler) TakeOver(ctx context.Context, prov string, f ibmstate.File
 	// HF knew every request of the file: none is awaiting its claim.
 	for _, r := range f.Requests {
 		rq := rc.st.Requests[r.ID]
-		if rq == nil || rq.Kind != domain.KindAcquire || !rq.AwaitingClaim {
+		if rq == nil || clashing[r.ID] || rq.Kind != domain.KindAcquire || !rq.AwaitingClaim {
 			continue
 		}
 		rq.AwaitingClaim = false
@@ -436,6 +481,27 @@ func (rc *Reconciler) heldElsewhere(id string, in provider.Instance, owner, reqI
 		if rid := in.Tags[provider.TagRequestID]; rid != "" && rid != reqID {
 			return fmt.Sprintf("%s: tagged for this cluster's request %s, not IBM's %s", id, rid, reqID)
 		}
+	}
+	return ""
+}
+
+// ownID says why id, a request or return id of IBM's file, is not IBM's
+// to take over: ohfpd knows it as one of its own requests or returns, or
+// it has the shape of the ids ohfpd hands out (req- or ret- with a UUID
+// version 7; IBM's Java plugin's ret- ids are version 4). "" when it may
+// be IBM's. Takes the state's Mu for reading.
+func (rc *Reconciler) ownID(id string) string {
+	if id == "" {
+		return ""
+	}
+	rc.st.Mu.RLock()
+	r := rc.st.Requests[id]
+	rc.st.Mu.RUnlock()
+	if r != nil && !r.TakenOver {
+		return fmt.Sprintf("an id of ohfpd's own %s request", r.Kind)
+	}
+	if _, ok := domain.RequestIDTime(id); ok {
+		return "an id of the shape ohfpd hands out (req-/ret- with a UUIDv7)"
 	}
 	return ""
 }

@@ -548,6 +548,7 @@ func (sv *Service) returnMachines(provider string, refs []hf.MachineRef, note *s
 		}
 		cp := *m
 		cp.ReturnID = id
+		cp.Unlisted = false // HF held it
 		ms = append(ms, &cp)
 	}
 
@@ -569,7 +570,7 @@ func (sv *Service) returnMachines(provider string, refs []hf.MachineRef, note *s
 	sv.st.Requests[id] = r
 	for _, cp := range ms {
 		if m := sv.st.Machines[cp.ID]; m != nil && m.ReturnID == "" {
-			m.ReturnID = id
+			m.ReturnID, m.Unlisted = id, false
 		}
 	}
 	if note != nil {
@@ -648,6 +649,10 @@ func (sv *Service) GetReturnRequests(hosts Hosts) (reply hf.ReturnRequestsReply,
 	if !ok {
 		return hf.ReturnRequestsReply{}, false
 	}
+	// Before the call counts as evidence: the hosts it lists are HF's.
+	if len(t.held) > 0 {
+		sv.st.ClaimHosts(t.held)
+	}
 	// HF lists every host it holds: the evidence provenUnclaimedLocked
 	// counts, and, for a host of a request awaiting its claim, the claim.
 	sv.st.Holdings.Last.Store(now.UnixNano())
@@ -694,6 +699,7 @@ type returnTally struct {
 	operator       int // of out, hosts an operator returned (ohfp return)
 	out            []hf.ReturnRequest
 	claims         []string // requests of hosts awaiting HF's claim
+	held           []string // hosts awaiting HF's claim on their own (domain.Machine.Unlisted)
 	drains         []string // "host: why" of hosts to drain before they fail (the first few)
 	drainCount     int
 }
@@ -714,6 +720,9 @@ func (t *returnTally) add(m *domain.Machine, name []byte, now time.Time, noted f
 	}
 	if m.AwaitingClaim {
 		t.claims = append(t.claims, m.RequestID)
+	}
+	if m.Unlisted {
+		t.held = append(t.held, m.ID)
 	}
 	grace, ok := m.Reclaim(now)
 	if !ok && m.ReturnID != "" && noted(m.ReturnID, state.NoteReturn) {
@@ -973,7 +982,7 @@ func shownMachine(m *domain.Machine) *apitype.Machine {
 		ID: m.ID, RequestID: m.RequestID, ReturnID: m.ReturnID, Provider: m.Provider, TemplateID: m.TemplateID,
 		Name: m.Name, PrivateIP: m.PrivateIP, PublicIP: m.PublicIP, State: string(m.State), StateReason: m.StateReason,
 		InstanceType: m.InstanceType, Spot: m.Spot, SpotRequest: m.SpotRequest, Weight: m.Weight, LaunchTime: m.LaunchTime,
-		Tags: m.Tags, Result: string(m.Result), Message: m.Message, Doomed: m.Doomed, TerminateSent: m.TerminateSent,
+		Tags: m.Tags, Unlisted: m.Unlisted, Result: string(m.Result), Message: m.Message, Doomed: m.Doomed, TerminateSent: m.TerminateSent,
 		Handle: m.Handle, CapacityReleased: m.CapacityReleased, IDTagged: m.IDTagged, ReclaimedAt: m.ReclaimedAt, InterruptAt: m.InterruptAt,
 		DrainAt: m.DrainAt, DrainBy: m.DrainBy, DrainReason: m.DrainReason,
 		LastSeen: m.LastSeen, EndedAt: m.EndedAt, AZ: m.AZ,

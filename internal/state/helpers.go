@@ -262,3 +262,27 @@ func Values(m map[string]*domain.Request) []*domain.Request {
 	}
 	return out
 }
+
+// ClaimHosts records that HF holds the machines ids (listed by its
+// getReturnRequests): those awaiting HF's claim on their own
+// (domain.Machine.Unlisted) no longer do. The write is not waited on
+// beyond logging: should it be lost, the host awaits HF's claim again
+// after a restart, and HF's next call claims it again.
+func (s *State) ClaimHosts(ids []string) {
+	s.Mu.Lock()
+	var ms []*domain.Machine
+	for _, id := range ids {
+		m := s.Machines[id]
+		if m == nil || !m.Unlisted {
+			continue
+		}
+		m.Unlisted = false
+		delete(s.ClaimWatch, "machine/"+id)
+		ms = append(ms, m)
+	}
+	w := s.Stage(nil, ms)
+	s.Mu.Unlock()
+	if err := w.Wait(); err != nil {
+		s.Log.Warn("recording that HF holds hosts of IBM's fleet (they await its claim again after a restart)", "err", err)
+	}
+}

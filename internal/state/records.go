@@ -158,6 +158,7 @@ type machineRecord struct {
 	DrainReason      string    `json:"drainReason,omitempty"`
 	LastSeen         time.Time `json:"lastSeen,omitzero"`
 	EndedAt          time.Time `json:"endedAt,omitzero"`
+	Unlisted         bool      `json:"unlisted,omitempty"`
 }
 
 func encodeMachine(m *domain.Machine) ([]byte, error) {
@@ -169,7 +170,7 @@ func encodeMachine(m *domain.Machine) ([]byte, error) {
 		Result: string(m.Result), Message: m.Message, Doomed: m.Doomed, TerminateSent: m.TerminateSent,
 		Handle: m.Handle, CapacityReleased: m.CapacityReleased, IDTagged: m.IDTagged, ReclaimedAt: m.ReclaimedAt,
 		InterruptAt: m.InterruptAt, LastSeen: m.LastSeen, EndedAt: m.EndedAt,
-		DrainAt: m.DrainAt, DrainBy: m.DrainBy, DrainReason: m.DrainReason,
+		DrainAt: m.DrainAt, DrainBy: m.DrainBy, DrainReason: m.DrainReason, Unlisted: m.Unlisted,
 	})
 }
 
@@ -189,7 +190,7 @@ func decodeMachine(key string, b []byte) (*domain.Machine, error) {
 		Result: hf.Result(rec.Result), Message: rec.Message, Doomed: rec.Doomed, TerminateSent: rec.TerminateSent,
 		Handle: rec.Handle, CapacityReleased: rec.CapacityReleased, IDTagged: rec.IDTagged, ReclaimedAt: rec.ReclaimedAt,
 		InterruptAt: rec.InterruptAt, LastSeen: rec.LastSeen, EndedAt: rec.EndedAt,
-		DrainAt: rec.DrainAt, DrainBy: rec.DrainBy, DrainReason: rec.DrainReason,
+		DrainAt: rec.DrainAt, DrainBy: rec.DrainBy, DrainReason: rec.DrainReason, Unlisted: rec.Unlisted,
 	}, nil
 }
 
