@@ -866,9 +866,8 @@ func checkAPI(v value, st *tmplState, t *template.Template, spec template.APISpe
 	}
 }
 
-// peek returns the string value of key in a mapping node, if present and a
-// scalar, without reporting anything.
-func peek(n ast.Node, key string) string {
+// pair is the key/value pair of key in mapping n, or nil.
+func pair(n ast.Node, key string) *ast.MappingValueNode {
 	var pairs []*ast.MappingValueNode
 	switch m := n.(type) {
 	case *ast.MappingNode:
@@ -878,9 +877,18 @@ func peek(n ast.Node, key string) string {
 	}
 	for _, p := range pairs {
 		if k, ok := scalarText(unwrap(p.Key)); ok && k == key {
-			if s, ok := scalarText(unwrap(p.Value)); ok {
-				return s
-			}
+			return p
+		}
+	}
+	return nil
+}
+
+// peek returns the string value of key in a mapping node, if present and a
+// scalar, without reporting anything.
+func peek(n ast.Node, key string) string {
+	if p := pair(n, key); p != nil {
+		if s, ok := scalarText(unwrap(p.Value)); ok {
+			return s
 		}
 	}
 	return ""
@@ -888,22 +896,14 @@ func peek(n ast.Node, key string) string {
 
 // fieldNode is the value node of key in mapping n, else n.
 func fieldNode(n ast.Node, key string) ast.Node {
-	var pairs []*ast.MappingValueNode
-	switch m := n.(type) {
-	case *ast.MappingNode:
-		pairs = m.Values
-	case *ast.MappingValueNode:
-		pairs = []*ast.MappingValueNode{m}
+	p := pair(n, key)
+	if p == nil {
+		return n
 	}
-	for _, p := range pairs {
-		if k, ok := scalarText(unwrap(p.Key)); ok && k == key {
-			if v := unwrap(p.Value); v != nil {
-				return v
-			}
-			return p.Key
-		}
+	if v := unwrap(p.Value); v != nil {
+		return v
 	}
-	return n
+	return p.Key
 }
 
 // decodeTemplates reads a list of templates. Keys are labelled by their
