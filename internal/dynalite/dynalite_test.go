@@ -76,34 +76,14 @@ func TestInstallWithoutNode(t *testing.T) {
 }
 
 func TestStartStop(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	cli, err := Install(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := Start(ctx, cli)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := startServer(t)
 	defer s.Stop()
 	if !strings.HasPrefix(s.Endpoint, "http://127.0.0.1:") {
 		t.Fatalf("Endpoint = %q", s.Endpoint)
 	}
 	// It speaks the DynamoDB JSON protocol (no signature check).
-	req, _ := http.NewRequest("POST", s.Endpoint, strings.NewReader("{}"))
-	req.Header.Set("Content-Type", "application/x-amz-json-1.0")
-	req.Header.Set("X-Amz-Target", "DynamoDB_20120810.ListTables")
-	req.Header.Set("Authorization", "AWS4-HMAC-SHA256 Credential=x/20240101/us-east-1/dynamodb/aws4_request, SignedHeaders=host, Signature=00")
-	req.Header.Set("X-Amz-Date", "20240101T000000Z")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
+	if err := listTables(s.Endpoint); err != nil {
 		t.Fatal(err)
-	}
-	body, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if resp.StatusCode != 200 || !strings.Contains(string(body), "TableNames") {
-		t.Fatalf("ListTables: %d %s", resp.StatusCode, body)
 	}
 	pid := s.cmd.Process.Pid
 	if why := s.Died(); why != "" {
@@ -125,16 +105,7 @@ func TestStartStop(t *testing.T) {
 
 // A server killed from elsewhere is reported by Died, with how it ended.
 func TestDied(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	cli, err := Install(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := Start(ctx, cli)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := startServer(t)
 	defer s.Stop()
 	if err := s.cmd.Process.Kill(); err != nil {
 		t.Fatal(err)
@@ -149,16 +120,7 @@ func TestDied(t *testing.T) {
 // mid-call) does not take the server down: dynalite alone would throw
 // ECONNRESET "aborted" and exit.
 func TestClientHangsUpMidRequest(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	cli, err := Install(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := Start(ctx, cli)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := startServer(t)
 	defer s.Stop()
 	for i := 0; i < 3; i++ {
 		c, err := net.Dial("tcp", strings.TrimPrefix(s.Endpoint, "http://"))
@@ -173,18 +135,8 @@ func TestClientHangsUpMidRequest(t *testing.T) {
 	if why := s.Died(); why != "" {
 		t.Fatalf("a client hanging up mid-request ended dynalite: %s", why)
 	}
-	req, _ := http.NewRequest("POST", s.Endpoint, strings.NewReader("{}"))
-	req.Header.Set("Content-Type", "application/x-amz-json-1.0")
-	req.Header.Set("X-Amz-Target", "DynamoDB_20120810.ListTables")
-	req.Header.Set("Authorization", "AWS4-HMAC-SHA256 Credential=x/20240101/us-east-1/dynamodb/aws4_request, SignedHeaders=host, Signature=00")
-	req.Header.Set("X-Amz-Date", "20240101T000000Z")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
+	if err := listTables(s.Endpoint); err != nil {
 		t.Fatalf("after clients hung up: %v", err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != 200 {
-		t.Fatalf("after clients hung up: ListTables %d", resp.StatusCode)
 	}
 }
 
@@ -193,4 +145,40 @@ func TestStartT(t *testing.T) {
 	if a == b {
 		t.Fatalf("two servers share endpoint %s", a)
 	}
+}
+
+// startServer installs dynalite (cached) and starts one server.
+func startServer(t *testing.T) *Server {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cli, err := Install(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := Start(ctx, cli)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// listTables asks the server at endpoint for its tables in the DynamoDB
+// JSON protocol (dynalite checks no signature).
+func listTables(endpoint string) error {
+	req, _ := http.NewRequest("POST", endpoint, strings.NewReader("{}"))
+	req.Header.Set("Content-Type", "application/x-amz-json-1.0")
+	req.Header.Set("X-Amz-Target", "DynamoDB_20120810.ListTables")
+	req.Header.Set("Authorization", "AWS4-HMAC-SHA256 Credential=x/20240101/us-east-1/dynamodb/aws4_request, SignedHeaders=host, Signature=00")
+	req.Header.Set("X-Amz-Date", "20240101T000000Z")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !strings.Contains(string(body), "TableNames") {
+		return fmt.Errorf("ListTables: %d %s", resp.StatusCode, body)
+	}
+	return nil
 }
