@@ -303,14 +303,22 @@ func testTemplates() []template.Template {
 
 func newHarness(t *testing.T) *harness {
 	t.Helper()
-	st, err := store.OpenInMemory(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	h := &harness{t: t, clk: clock.NewFake(time.Unix(1_800_000_000, 0)), cloud: newFakeCloud(), st: st, tpls: testTemplates()}
+	h := &harness{t: t, clk: clock.NewFake(time.Unix(1_800_000_000, 0)), cloud: newFakeCloud(), tpls: testTemplates()}
+	h.loseStore()
 	h.restart()
 	return h
+}
+
+// loseStore gives the harness a new, empty in-memory store (the state
+// directory lost): the next restart rebuilds from the cloud's tags.
+func (h *harness) loseStore() {
+	h.t.Helper()
+	st, err := store.OpenInMemory(nil)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	h.t.Cleanup(func() { st.Close() })
+	h.st = st
 }
 
 // restart builds a new engine on the same store and cloud, as after a crash.
@@ -701,11 +709,7 @@ func TestRebuildFromCloud(t *testing.T) {
 	h.cloud.settle()
 	h.reconcile()
 	// The state directory is lost.
-	st, err := store.OpenInMemory(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	h.st = st
+	h.loseStore()
 	h.restart()
 	h.reconcile()
 	s := h.status(id)

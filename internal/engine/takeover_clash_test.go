@@ -11,7 +11,6 @@ import (
 	"github.com/ohfp/ohfp/internal/domain"
 	"github.com/ohfp/ohfp/internal/ibmstate"
 	"github.com/ohfp/ohfp/internal/provider"
-	"github.com/ohfp/ohfp/internal/store"
 )
 
 // N1 of the second switch-over review: IBM's file names hosts under ids
@@ -92,12 +91,7 @@ func TestRebuildNeverMakesAReturnAnAcquire(t *testing.T) {
 	retID := "ret-" + uuid.Must(uuid.NewV7()).String()
 	h.ibmInstance("i-0000000000000000a", "running", old, map[string]string{
 		provider.TagManagedBy: "test", provider.TagProvider: "aws", provider.TagRequestID: retID, provider.TagTemplateID: "OnDemand-c5", provider.TagTakenOver: "ibm"})
-	st2, err := store.OpenInMemory(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st2.Close() })
-	h.st = st2
+	h.loseStore()
 	h.restart()
 	h.reconcile()
 	if r := h.e.st.Requests[retID]; r != nil && r.Kind == domain.KindAcquire {

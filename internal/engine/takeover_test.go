@@ -11,7 +11,6 @@ import (
 	"github.com/ohfp/ohfp/internal/ibmstate"
 	"github.com/ohfp/ohfp/internal/provider"
 	"github.com/ohfp/ohfp/internal/reconcile"
-	"github.com/ohfp/ohfp/internal/store"
 )
 
 // ibmInstance puts an instance IBM's plugin launched (no ohfp tag) in the
@@ -320,12 +319,7 @@ func TestTakeOverIBMFleetWholeAndNeverTerminatesWhatIsNotHeld(t *testing.T) {
 	h.cloud.insts["i-00000000000000f04"].Handle = sfr
 
 	// The store is lost: rebuilt from the cloud's tags.
-	st2, err := store.OpenInMemory(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st2.Close() })
-	h.st = st2
+	h.loseStore()
 	h.restartWith(fc)
 	h.reconcile()
 	if st := h.status(sfr); len(st.Machines) != 3 {

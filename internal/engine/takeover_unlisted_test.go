@@ -11,7 +11,6 @@ import (
 
 	"github.com/ohfp/ohfp/internal/ibmstate"
 	"github.com/ohfp/ohfp/internal/provider"
-	"github.com/ohfp/ohfp/internal/store"
 )
 
 // hfHolds is HF's getReturnRequests call listing the given instances
@@ -105,12 +104,7 @@ func TestTakeOverIBMUnlistedFleetInstancesClaimRule(t *testing.T) {
 // as after the takeover.
 func TestTakeOverIBMRebuildKeepsTheClaim(t *testing.T) {
 	h, fc, _ := unlistedFleet(t)
-	st2, err := store.OpenInMemory(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st2.Close() })
-	h.st = st2
+	h.loseStore()
 	h.restartWith(fc)
 	h.reconcile()
 	if r := h.e.st.Requests["fleet-0ibm"]; r == nil || r.AwaitingClaim || !r.TakenOver {
@@ -144,12 +138,7 @@ func TestTakeOverIBMNoRebuiltWarning(t *testing.T) {
 	if strings.Contains(buf.String(), "rebuilt a request from cloud tags") {
 		t.Errorf("takeover logged: %s", buf.String())
 	}
-	st2, err := store.OpenInMemory(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st2.Close() })
-	h.st = st2
+	h.loseStore()
 	h.restartWith(fc)
 	buf.Reset()
 	h.e.st.Log = slog.New(slog.NewTextHandler(&buf, nil))
